@@ -1,0 +1,255 @@
+/* dx/plugin.h - the plugin ABI (contract: see DESIGN.md section 2).
+ *
+ * A plugin is a shared object that exports one function,
+ *
+ *     const dx_plugin *dx_plugin_v1(void);
+ *
+ * returning a static descriptor. The descriptor's first 12 bytes (magic,
+ * abi_major, abi_minor, size) are fixed forever; every struct after them,
+ * the descriptor itself, each facet vtable and dx_host_api, starts with (or
+ * carries) a size and only ever grows at the end. A reader treats a member
+ * past the end of a smaller struct as absent: use DX_HAS().
+ *
+ * Write a plugin with DX_PLUGIN() at the bottom of its one .c file:
+ *
+ *     static const dx_facet facets[] = {
+ *         {DX_FACET_ROUTES, "hello", &hello_routes},
+ *     };
+ *     DX_PLUGIN(.name = "routes_hello", .version = "1.0.0",
+ *               .description = "answers route hello",
+ *               DX_FACETS(facets), .init = hello_init, .fini = hello_fini);
+ */
+#ifndef DX_PLUGIN_H
+#define DX_PLUGIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <dx/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DX_ABI_MAJOR 1
+#define DX_ABI_MINOR 0
+
+/* The bytes 'D','X','P','1' in memory on a little-endian machine. */
+#define DX_PLUGIN_MAGIC                                                    \
+	((uint32_t)'D' | (uint32_t)'X' << 8 | (uint32_t)'P' << 16 |        \
+	 (uint32_t)'1' << 24)
+
+/* The exported symbol, as a string for dlsym/GetProcAddress. */
+#define DX_PLUGIN_SYMBOL "dx_plugin_v1"
+
+#if defined(_WIN32)
+#define DX_EXPORT __declspec(dllexport)
+#elif defined(__GNUC__)
+#define DX_EXPORT __attribute__((visibility("default")))
+#else
+#define DX_EXPORT
+#endif
+
+#if defined(__GNUC__)
+#define DX_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define DX_PRINTF(fmt, args)
+#endif
+
+/* True when a sized struct p (whose first member is uint32_t size) is large
+ * enough to hold member m and m is set. Use it before calling any member
+ * that was appended after v1.0. */
+#define DX_HAS(p, m)                                                       \
+	((p)->size >= offsetof(__typeof__(*(p)), m) + sizeof((p)->m) &&    \
+	 (p)->m)
+
+typedef enum dx_facet_kind {
+	DX_FACET_IO = 1,
+	DX_FACET_ROUTES = 2,
+	DX_FACET_MIDDLEWARE = 3,
+	DX_FACET_SERVICE = 4,
+	DX_FACET_FORGE_DRIVER = 5,
+	DX_FACET_PROTOCOL = 6, /* reserved: refused by this host */
+} dx_facet_kind;
+
+/* One thing a plugin provides. vtable points at a struct whose first member
+ * is uint32_t size (sizeof the struct as the plugin was built). */
+typedef struct dx_facet {
+	uint32_t kind; /* dx_facet_kind */
+	const char *name;
+	const void *vtable;
+} dx_facet;
+
+/* A facet found through the registry: call its vtable with its plugin's
+ * self pointer. */
+typedef struct dx_facet_ref {
+	const void *vtable;
+	void *self;
+	const char *plugin; /* name of the plugin that provides it */
+} dx_facet_ref;
+
+typedef struct dx_host_api dx_host_api;
+typedef struct dx_config dx_config; /* a node of the manifest, host-owned */
+typedef struct dx_counter dx_counter;
+
+typedef struct dx_plugin {
+	/* Fixed prefix: never changes. */
+	uint32_t magic;     /* DX_PLUGIN_MAGIC */
+	uint16_t abi_major; /* DX_ABI_MAJOR as built */
+	uint16_t abi_minor; /* DX_ABI_MINOR as built */
+	uint32_t size;      /* sizeof(dx_plugin) as built */
+
+	/* v1.0 */
+	const char *name;        /* [a-z][a-z0-9_]*, unique in a host */
+	const char *version;     /* the plugin's own semver */
+	const char *description; /* one line */
+	const dx_facet *facets;
+	uint32_t facet_count;
+
+	/* Called once, in manifest order, before any worker runs. host stays
+	 * valid until fini returns; config is this plugin's "config" object
+	 * (an empty object when the manifest has none). On failure return a
+	 * negative code, after host->fail() or host->config_error() to say
+	 * why; fini is then not called. */
+	int (*init)(const dx_host_api *host, const dx_config *config,
+		    void **self);
+	/* Called once, in reverse manifest order. May be NULL. */
+	void (*fini)(void *self);
+
+	/* Hot swap (optional). export hands out a state blob that stays
+	 * owned by the old instance and valid until its fini; import is
+	 * called on the new instance after its init. */
+	int (*handoff_export)(void *self, const void **data, size_t *len);
+	int (*handoff_import)(void *self, const void *data, size_t len);
+} dx_plugin;
+
+/* The v1.0 sizes a loader insists on. */
+#define DX_PLUGIN_PREFIX_SIZE 12u
+#define DX_PLUGIN_V1_0_SIZE                                                \
+	(offsetof(dx_plugin, handoff_import) +                             \
+	 sizeof(((dx_plugin *)0)->handoff_import))
+
+enum { DX_LOG_ERROR = 0, DX_LOG_WARN = 1, DX_LOG_INFO = 2, DX_LOG_DEBUG = 3 };
+enum { DX_CLOCK_MONOTONIC = 0, DX_CLOCK_REALTIME = 1 };
+
+/* The plugin's only door into the host. Each plugin gets its own table (the
+ * host knows who is calling from the pointer), so every member takes it as
+ * the first argument. Sized and append-only: check DX_HAS(host, member)
+ * before using a member added after v1.0. Unless noted, members may be
+ * called from any thread. */
+struct dx_host_api {
+	uint32_t size;
+	uint16_t abi_major; /* the host's ABI */
+	uint16_t abi_minor;
+
+	/* Logging, prefixed with the plugin's name. */
+	void (*log)(const dx_host_api *host, int level, const char *fmt, ...)
+		DX_PRINTF(3, 4);
+	/* Record why the current call (init, a command) failed; the host shows
+	 * it with the plugin's name. Returns code, so `return host->fail(...)`
+	 * reads naturally. */
+	int (*fail)(const dx_host_api *host, int code, const char *fmt, ...)
+		DX_PRINTF(3, 4);
+
+	/* Configuration (main thread only: read it during init and keep what
+	 * you need). Each getter reads member key of the object cfg (or cfg
+	 * itself when key is NULL). A missing member gives def and 0. A
+	 * present member of the wrong type or out of range records an error
+	 * naming its JSON path ("plugins[2].config.port: expected an integer
+	 * in 1..65535, got 70000") and returns DX_ECONFIG. Strings stay valid
+	 * until fini. */
+	int (*config_str)(const dx_host_api *host, const dx_config *cfg,
+			  const char *key, const char *def, const char **out);
+	int (*config_int)(const dx_host_api *host, const dx_config *cfg,
+			  const char *key, int64_t def, int64_t min,
+			  int64_t max, int64_t *out);
+	int (*config_bool)(const dx_host_api *host, const dx_config *cfg,
+			   const char *key, bool def, bool *out);
+	int (*config_double)(const dx_host_api *host, const dx_config *cfg,
+			     const char *key, double def, double *out);
+	/* Whether member key is present (any type). */
+	bool (*config_has)(const dx_host_api *host, const dx_config *cfg,
+			   const char *key);
+	/* Member key when it is an object or an array, else NULL (a present
+	 * member of another type also records an error). */
+	const dx_config *(*config_child)(const dx_host_api *host,
+					 const dx_config *cfg, const char *key);
+	/* Number of elements of an array or members of an object. */
+	size_t (*config_len)(const dx_host_api *host, const dx_config *cfg);
+	/* Element i of an array (or member i of an object), or NULL. */
+	const dx_config *(*config_at)(const dx_host_api *host,
+				      const dx_config *cfg, size_t i);
+	/* The JSON path of cfg, e.g. "plugins[2].config.queries[0]". */
+	const char *(*config_path)(const dx_host_api *host,
+				   const dx_config *cfg);
+	/* Record an error about member key of cfg (key may be NULL) and
+	 * return DX_ECONFIG: config_error(h, c, "alg", "unknown algorithm
+	 * \"%s\"", s) reports plugins[2].config.alg: unknown algorithm "XS256". */
+	int (*config_error)(const dx_host_api *host, const dx_config *cfg,
+			    const char *key, const char *fmt, ...)
+		DX_PRINTF(4, 5);
+	/* Fail with DX_ECONFIG on the first member of the object cfg whose
+	 * key is not in the NULL-terminated list allowed. */
+	int (*config_keys)(const dx_host_api *host, const dx_config *cfg,
+			   const char *const *allowed);
+
+	/* Registry: another plugin's facet by kind and name. 0 and *out set,
+	 * or -ENOENT. Loaded plugins' facets are all visible during init. */
+	int (*lookup)(const dx_host_api *host, uint32_t kind,
+		      const char *name, dx_facet_ref *out);
+
+	/* Clocks, in nanoseconds. */
+	uint64_t (*now_ns)(const dx_host_api *host, int clock);
+
+	/* Workers: how many the host runs, and which one the calling thread
+	 * is (0..count-1), or -1 when it is not a worker thread. */
+	unsigned (*worker_count)(const dx_host_api *host);
+	int (*worker_id)(const dx_host_api *host);
+
+	/* Metrics: a monotonically increasing counter named
+	 * "<plugin>.<name>", owned by the host (it outlives the plugin, so a
+	 * reloaded build keeps counting). Create counters during init (main
+	 * thread); counter_add and counter_get are lock-free and may be called
+	 * from any thread. Returns NULL only on ENOMEM. */
+	dx_counter *(*counter)(const dx_host_api *host, const char *name,
+			       const char *help);
+	void (*counter_add)(dx_counter *counter, uint64_t n);
+	uint64_t (*counter_get)(const dx_counter *counter);
+
+	/* Later versions append members here. */
+};
+
+#define DX_HOST_API_V1_0_SIZE                                              \
+	(offsetof(dx_host_api, counter_get) +                              \
+	 sizeof(((dx_host_api *)0)->counter_get))
+
+/* Fill .facets and .facet_count from a static array. */
+#define DX_FACETS(array)                                                   \
+	.facets = (array), .facet_count = sizeof(array) / sizeof((array)[0])
+
+/* Declare the plugin: the descriptor and the exported dx_plugin_v1. */
+#define DX_PLUGIN(...)                                                     \
+	static const dx_plugin dx_plugin_descriptor_ = {                   \
+		.magic = DX_PLUGIN_MAGIC,                                  \
+		.abi_major = DX_ABI_MAJOR,                                 \
+		.abi_minor = DX_ABI_MINOR,                                 \
+		.size = sizeof(dx_plugin),                                 \
+		__VA_ARGS__};                                              \
+	DX_EXPORT const dx_plugin *dx_plugin_v1(void);                     \
+	DX_EXPORT const dx_plugin *dx_plugin_v1(void)                      \
+	{                                                                  \
+		return &dx_plugin_descriptor_;                             \
+	}
+
+/* Names of plugins and facets: [a-z][a-z0-9_]*, at most 63 bytes. */
+#define DX_NAME_MAX 63
+bool dx_name_valid(const char *name);
+
+/* "IO", "ROUTES", ... or NULL for an unknown kind. */
+const char *dx_facet_kind_name(uint32_t kind);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,96 @@
+/* dx/routes.h - the ROUTES facet: HBTP RpcCall handlers.
+ *
+ * A ROUTES vtable lists routes, each with a fixed id (1..65535; 0 is the
+ * host's discovery route), a name clients call it by, and a handler. Two
+ * routes with the same id or name in one host are refused at load time.
+ */
+#ifndef DX_ROUTES_H
+#define DX_ROUTES_H
+
+#include <dx/plugin.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A handler's return value when it will answer later through the host. */
+#define DX_PENDING 1
+
+/* One decoded request, owned by the host and valid for the duration of the
+ * handler call. Sized and append-only. */
+typedef struct dx_request {
+	uint32_t size;
+	uint8_t opcode;
+	uint8_t flags;
+	uint16_t seq;
+	uint16_t route;
+	const uint8_t *body; /* the arguments, after the route id */
+	size_t body_len;
+	int worker;        /* worker id, or -1 outside a worker */
+	uint64_t start_ns; /* monotonic time the request was decoded */
+} dx_request;
+
+/* Where a handler writes its answer: a host-owned buffer that is reset and
+ * reused between requests. status 0 answers RpcResponse with the body;
+ * any other status answers RpcError with that status and the body as the
+ * message. Use the functions below rather than touching data directly. */
+typedef struct dx_response {
+	uint32_t size;
+	uint16_t status;
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+	/* Make room for at least extra more bytes; 0 or -ENOMEM / -E2BIG. */
+	int (*reserve)(struct dx_response *res, size_t extra);
+	void *owner; /* host-private */
+} dx_response;
+
+/* 0 answered in res, DX_PENDING answers later, negative: the host answers
+ * RpcError 500 (or res->status when the handler set one). Runs on a worker
+ * thread; must not block. */
+typedef int (*dx_route_fn)(void *self, const dx_request *req,
+			   dx_response *res);
+
+typedef struct dx_route {
+	uint16_t id;
+	const char *name; /* [a-z][a-z0-9_.]*, e.g. "echo", "db.get" */
+	dx_route_fn call;
+} dx_route;
+
+typedef struct dx_routes_vtable {
+	uint32_t size;
+	uint32_t route_size; /* sizeof(dx_route) as built */
+	const dx_route *routes;
+	uint32_t count;
+} dx_routes_vtable;
+
+#define DX_ROUTES_VTABLE_V1_0_SIZE                                         \
+	(offsetof(dx_routes_vtable, count) +                               \
+	 sizeof(((dx_routes_vtable *)0)->count))
+#define DX_ROUTE_V1_0_SIZE                                                 \
+	(offsetof(dx_route, call) + sizeof(((dx_route *)0)->call))
+
+/* Fill a dx_routes_vtable from a static array of dx_route. */
+#define DX_ROUTES(array)                                                   \
+	{                                                                  \
+		.size = sizeof(dx_routes_vtable),                          \
+		.route_size = sizeof(dx_route), .routes = (array),         \
+		.count = sizeof(array) / sizeof((array)[0]),               \
+	}
+
+/* Route names: [a-z][a-z0-9_.]*, at most 63 bytes. */
+bool dx_route_name_valid(const char *name);
+
+/* Append n bytes to the response body. 0 or a negative code. */
+int dx_response_write(dx_response *res, const void *data, size_t n);
+/* Append a formatted string (without its NUL). */
+int dx_response_printf(dx_response *res, const char *fmt, ...)
+	DX_PRINTF(2, 3);
+/* Replace the body with an error: status (400..599) and a message. */
+int dx_response_error(dx_response *res, uint16_t status, const char *fmt,
+		      ...) DX_PRINTF(3, 4);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
