@@ -1,0 +1,215 @@
+/* dx-host - read a manifest, load and initialise its plugins, serve.
+ *
+ * The serving loop (workers, listeners, HBTP) arrives with the serving work;
+ * until then the host loads, initialises, waits for SIGTERM or SIGINT and
+ * shuts down cleanly, and --check validates everything and exits. */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "boot.h"
+#include "version.h"
+
+static const char dx_host_usage[] =
+	"usage: dx-host -m MANIFEST [--check] [--log-level LEVEL] [-q]\n"
+	"       dx-host --help | --version\n"
+	"\n"
+	"Load the plugins a JSON manifest names and serve HBTP with them.\n"
+	"\n"
+	"  -m, --manifest FILE  the manifest (JSON; see README.md, \"Manifest\")\n"
+	"  -c, --check          validate the manifest, load and initialise every\n"
+	"                       plugin, print one line per plugin, finalise them\n"
+	"                       and exit: 0 when all is well, 1 with the reasons\n"
+	"      --log-level L    error, warn, info (default) or debug\n"
+	"  -q, --quiet          only errors (same as --log-level error)\n"
+	"  -h, --help           this text\n"
+	"  -V, --version        the host's version and plugin ABI\n"
+	"\n"
+	"Exit status: 0 success, 1 a bad manifest or a plugin that failed to\n"
+	"load or initialise (each reason is printed), 2 a usage error.\n"
+	"Signals: SIGTERM or SIGINT finalise plugins in reverse order and exit 0.\n"
+	"\n"
+	"Example:\n"
+	"  dx-host -m examples/hello.json --check\n";
+
+struct dx_host_args {
+	const char *manifest;
+	bool check;
+	int log_level;
+};
+
+static int dx_parse_level(const char *s)
+{
+	static const char *const names[] = {"error", "warn", "info", "debug"};
+	for (int i = 0; i < 4; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* 0 to go on, or the exit status. */
+static int dx_host_parse(int argc, char **argv, struct dx_host_args *a)
+{
+	static const struct option opts[] = {
+		{"manifest", required_argument, NULL, 'm'},
+		{"check", no_argument, NULL, 'c'},
+		{"log-level", required_argument, NULL, 'L'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	*a = (struct dx_host_args){.log_level = DX_LOG_INFO};
+	int c;
+	while ((c = getopt_long(argc, argv, "m:cqhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm': a->manifest = optarg; break;
+		case 'c': a->check = true; break;
+		case 'q': a->log_level = DX_LOG_ERROR; break;
+		case 'L':
+			a->log_level = dx_parse_level(optarg);
+			if (a->log_level < 0) {
+				fprintf(stderr,
+					"dx-host: --log-level: unknown level "
+					"\"%s\"; use error, warn, info or "
+					"debug\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'h': fputs(dx_host_usage, stdout); return -1;
+		case 'V':
+			printf("dx-host %s (plugin ABI %d.%d)\n", DX_VERSION,
+			       DX_ABI_MAJOR, DX_ABI_MINOR);
+			return -1;
+		default:
+			fprintf(stderr, "Try 'dx-host --help'.\n");
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr,
+			"dx-host: unexpected argument \"%s\"\nTry 'dx-host "
+			"--help'.\n",
+			argv[optind]);
+		return 2;
+	}
+	if (!a->manifest) {
+		fprintf(stderr, "dx-host: no manifest: pass -m FILE\nTry "
+				"'dx-host --help'.\n");
+		return 2;
+	}
+	return 0;
+}
+
+static void dx_print_plugin(const dx_module *m, FILE *out)
+{
+	const dx_plugin *p = m->desc;
+	fprintf(out, "%s %s  ABI %u.%u  %s  facets:", p->name, p->version,
+		p->abi_major, p->abi_minor, m->path);
+	for (uint32_t i = 0; i < p->facet_count; i++)
+		fprintf(out, "%s %s %s", i ? "," : "",
+			dx_facet_kind_name(p->facets[i].kind),
+			p->facets[i].name);
+	fprintf(out, "%s\n", p->facet_count ? "" : " none");
+}
+
+/* Block SIGTERM and SIGINT before anything starts a thread, so they are
+ * taken by sigwait() here and never interrupt a plugin. */
+static int dx_wait_for_signal(const dx_registry *r)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	int sig = 0;
+	if (sigwait(&set, &sig) != 0)
+		return -1;
+	dx_registry_log(r, DX_LOG_INFO, "%s: shutting down",
+			sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	return sig;
+}
+
+static int dx_host_run(const struct dx_host_args *a, const dx_manifest *m)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	dx_registry_opts ro = {
+		.log_level = a->log_level,
+		.workers = m->workers ? m->workers : (unsigned)(cpus > 0 ? cpus : 1),
+	};
+	dx_registry *r = dx_registry_new(&ro);
+	if (!r) {
+		fprintf(stderr, "dx-host: out of memory\n");
+		return 1;
+	}
+	dx_diag d = DX_DIAG_INIT;
+	int rc = dx_boot_plugins(m, r, &d);
+	if (rc < 0) {
+		dx_diag_print(&d, stderr, "dx-host");
+		fprintf(stderr, "dx-host: %s: %zu error%s; nothing started\n",
+			a->manifest, d.count, d.count == 1 ? "" : "s");
+	} else if (a->check) {
+		for (size_t i = 0; i < dx_registry_count(r); i++)
+			dx_print_plugin(dx_registry_module(r, i), stdout);
+		printf("%s: ok (%zu plugin%s)\n", a->manifest,
+		       dx_registry_count(r),
+		       dx_registry_count(r) == 1 ? "" : "s");
+	} else {
+		dx_registry_log(r, DX_LOG_INFO,
+				"ready: %zu plugin%s initialised; serving "
+				"arrives with the HBTP workers, waiting for "
+				"SIGTERM or SIGINT",
+				dx_registry_count(r),
+				dx_registry_count(r) == 1 ? "" : "s");
+		dx_wait_for_signal(r);
+	}
+	dx_registry_fini_all(r);
+	if (rc == 0 && !a->check)
+		dx_registry_log(r, DX_LOG_INFO,
+				"plugins finalised in reverse order; bye");
+	dx_registry_free(r);
+	dx_diag_clear(&d);
+	return rc < 0 ? 1 : 0;
+}
+
+/* "dx-host: FILE: PATH: why", or "dx-host: FILE:LINE:COL: why" for a JSON
+ * syntax error, the form editors and terminals jump to. */
+static void dx_print_manifest_errors(const char *file, const dx_diag *d)
+{
+	for (size_t i = 0; i < d->count; i++) {
+		const char *msg = d->msgs[i];
+		bool at_line = msg[0] >= '0' && msg[0] <= '9';
+		fprintf(stderr, "dx-host: %s:%s%s\n", file, at_line ? "" : " ",
+			msg);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct dx_host_args a;
+	int rc = dx_host_parse(argc, argv, &a);
+	if (rc)
+		return rc < 0 ? 0 : rc;
+
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	dx_manifest *m = NULL;
+	dx_diag d = DX_DIAG_INIT;
+	if (dx_manifest_load(a.manifest, &m, &d) < 0) {
+		dx_print_manifest_errors(a.manifest, &d);
+		dx_diag_clear(&d);
+		return 1;
+	}
+	dx_diag_clear(&d);
+	rc = dx_host_run(&a, m);
+	dx_manifest_free(m);
+	return rc;
+}

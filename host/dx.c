@@ -1,0 +1,158 @@
+/* dx - the command-line tool: `dx COMMAND [ARGS]`.
+ *
+ * Each command is one entry in dx_commands with its own usage text; the
+ * table is what `dx --help` prints, so adding a command is adding a row. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loader.h"
+#include "version.h"
+
+typedef struct dx_command {
+	const char *name;
+	const char *summary;
+	const char *usage;
+	int (*run)(int argc, char **argv); /* argv[0] is the command name */
+} dx_command;
+
+static const char dx_plugin_usage[] =
+	"usage: dx plugin inspect FILE [--allow-writable]\n"
+	"\n"
+	"Open FILE exactly as dx-host would and print its descriptor: name,\n"
+	"version, ABI (the plugin's and this host's), descriptor and vtable\n"
+	"sizes against their ABI 1.0 sizes, facets and routes. If the host\n"
+	"would refuse the file, print the exact reason and exit 1.\n"
+	"\n"
+	"  --allow-writable  skip the check that FILE and its directory are\n"
+	"                    not writable by group or others (the manifest's\n"
+	"                    plugins[].allow_writable)\n"
+	"\n"
+	"Example:\n"
+	"  dx plugin inspect build/plugins/routes_hello/routes_hello.so\n";
+
+static int dx_plugin_inspect(int argc, char **argv)
+{
+	const char *file = NULL;
+	dx_load_opts opts = {0};
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--allow-writable") == 0)
+			opts.allow_writable = true;
+		else if (argv[i][0] == '-' && argv[i][1]) {
+			fprintf(stderr, "dx plugin inspect: unknown option %s\n%s",
+				argv[i], dx_plugin_usage);
+			return 2;
+		} else if (file) {
+			fprintf(stderr, "dx plugin inspect: one FILE only\n");
+			return 2;
+		} else
+			file = argv[i];
+	}
+	if (!file) {
+		fputs(dx_plugin_usage, stderr);
+		return 2;
+	}
+	dx_module m;
+	dx_diag d = DX_DIAG_INIT;
+	int rc = dx_module_open(file, &opts, &m, &d);
+	if (rc < 0) {
+		dx_diag_print(&d, stderr, "dx");
+		fprintf(stderr, "dx: %s would be refused (%s)\n", file,
+			dx_err_name(rc));
+		dx_diag_clear(&d);
+		return 1;
+	}
+	dx_module_describe(&m, stdout);
+	dx_module_close(&m);
+	return 0;
+}
+
+static int dx_cmd_plugin(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
+		fputs(dx_plugin_usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "inspect") == 0)
+		return dx_plugin_inspect(argc - 2, argv + 2);
+	fprintf(stderr, "dx plugin: unknown subcommand \"%s\"\n%s", argv[1],
+		dx_plugin_usage);
+	return 2;
+}
+
+static int dx_cmd_help(int argc, char **argv);
+static int dx_cmd_version(int argc, char **argv)
+{
+	printf("dx %s (plugin ABI %d.%d)\n", DX_VERSION, DX_ABI_MAJOR,
+	       DX_ABI_MINOR);
+	return 0;
+}
+
+static const dx_command dx_commands[] = {
+	{"plugin", "inspect a plugin file as the host would load it",
+	 dx_plugin_usage, dx_cmd_plugin},
+	{"help", "show help for a command", "usage: dx help [COMMAND]\n",
+	 dx_cmd_help},
+	{"version", "print the version and plugin ABI", "usage: dx version\n",
+	 dx_cmd_version},
+};
+#define DX_NCOMMANDS (sizeof dx_commands / sizeof dx_commands[0])
+
+static const dx_command *dx_find_command(const char *name)
+{
+	for (size_t i = 0; i < DX_NCOMMANDS; i++)
+		if (strcmp(dx_commands[i].name, name) == 0)
+			return &dx_commands[i];
+	return NULL;
+}
+
+static void dx_usage(FILE *out)
+{
+	fprintf(out, "usage: dx COMMAND [ARGS]\n"
+		     "       dx --help | --version\n\ncommands:\n");
+	for (size_t i = 0; i < DX_NCOMMANDS; i++)
+		fprintf(out, "  %-10s %s\n", dx_commands[i].name,
+			dx_commands[i].summary);
+	fprintf(out,
+		"\nCommands still to come with the serving host: ctl (talk to "
+		"a running\nhost), call (one HBTP request), bench (load "
+		"generator), forge.\n"
+		"Run 'dx help COMMAND' for a command's options.\n");
+}
+
+static int dx_cmd_help(int argc, char **argv)
+{
+	if (argc < 2) {
+		dx_usage(stdout);
+		return 0;
+	}
+	const dx_command *c = dx_find_command(argv[1]);
+	if (!c) {
+		fprintf(stderr, "dx help: no command \"%s\"\n", argv[1]);
+		return 2;
+	}
+	fputs(c->usage, stdout);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		dx_usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		dx_usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)
+		return dx_cmd_version(0, NULL);
+	const dx_command *c = dx_find_command(argv[1]);
+	if (!c) {
+		fprintf(stderr, "dx: unknown command \"%s\"\n", argv[1]);
+		dx_usage(stderr);
+		return 2;
+	}
+	return c->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,42 @@
+/* dl_win.c - dx_dl_* over LoadLibrary/GetProcAddress. Compiled on Windows only. */
+#include <stdio.h>
+#include <windows.h>
+
+#include "dl.h"
+
+const char dx_dl_suffix[] = ".dll";
+
+void *dx_dl_open(const char *path, char *err, size_t errlen)
+{
+	/* LOAD_WITH_ALTERED_SEARCH_PATH: the plugin's own directory is searched
+	 * for its dependencies, as RPATH $ORIGIN would be on ELF. */
+	HMODULE h = LoadLibraryExA(path, NULL, LOAD_WITH_ALTERED_SEARCH_PATH);
+	if (!h) {
+		DWORD code = GetLastError();
+		char msg[256] = "";
+		FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM |
+				       FORMAT_MESSAGE_IGNORE_INSERTS,
+			       NULL, code, 0, msg, sizeof msg, NULL);
+		snprintf(err, errlen, "LoadLibrary error %lu: %s",
+			 (unsigned long)code, msg);
+	}
+	return (void *)h;
+}
+
+void *dx_dl_func(void *handle, const char *name)
+{
+	/* GetProcAddress returns a FARPROC; going through a union avoids
+	 * the function-to-object pointer cast warning. */
+	union {
+		FARPROC f;
+		void *p;
+	} u;
+	u.f = GetProcAddress((HMODULE)handle, name);
+	return u.p;
+}
+
+void dx_dl_close(void *handle)
+{
+	if (handle)
+		FreeLibrary((HMODULE)handle);
+}

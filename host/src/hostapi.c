@@ -1,0 +1,209 @@
+/* hostapi.c - the dx_host_api table each plugin is handed at init.
+ *
+ * Each plugin gets its own copy of the table inside its registry entry, so
+ * every call can find out which plugin is calling from the table pointer
+ * alone: no global "current plugin" variable, no lookups. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "registry_int.h"
+
+_Thread_local int dx_worker_self = -1;
+
+static dx_plugin_entry *dx_entry(const dx_host_api *host)
+{
+	return (dx_plugin_entry *)host; /* api is the entry's first member */
+}
+
+static void api_log(const dx_host_api *host, int level, const char *fmt, ...)
+{
+	dx_plugin_entry *e = dx_entry(host);
+	va_list ap;
+	va_start(ap, fmt);
+	dx_registry_emit(e->reg, level, e->mod.desc->name, fmt, ap);
+	va_end(ap);
+}
+
+static int api_fail(const dx_host_api *host, int code, const char *fmt, ...)
+{
+	dx_plugin_entry *e = dx_entry(host);
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	dx_diag_add(&e->errors, "%s", msg);
+	return code;
+}
+
+static int api_config_str(const dx_host_api *host, const dx_config *cfg,
+			  const char *key, const char *def, const char **out)
+{
+	return dx_config_get_str(cfg, key, def, out, &dx_entry(host)->errors);
+}
+
+static int api_config_int(const dx_host_api *host, const dx_config *cfg,
+			  const char *key, int64_t def, int64_t min, int64_t max,
+			  int64_t *out)
+{
+	return dx_config_get_int(cfg, key, def, min, max, out,
+				 &dx_entry(host)->errors);
+}
+
+static int api_config_bool(const dx_host_api *host, const dx_config *cfg,
+			   const char *key, bool def, bool *out)
+{
+	return dx_config_get_bool(cfg, key, def, out, &dx_entry(host)->errors);
+}
+
+static int api_config_double(const dx_host_api *host, const dx_config *cfg,
+			     const char *key, double def, double *out)
+{
+	return dx_config_get_double(cfg, key, def, out,
+				    &dx_entry(host)->errors);
+}
+
+static bool api_config_has(const dx_host_api *host, const dx_config *cfg,
+			   const char *key)
+{
+	return dx_config_has(cfg, key);
+}
+
+static const dx_config *api_config_child(const dx_host_api *host,
+					 const dx_config *cfg, const char *key)
+{
+	return dx_config_child(cfg, key, &dx_entry(host)->errors);
+}
+
+static size_t api_config_len(const dx_host_api *host, const dx_config *cfg)
+{
+	return dx_config_len(cfg);
+}
+
+static const dx_config *api_config_at(const dx_host_api *host,
+				      const dx_config *cfg, size_t i)
+{
+	return dx_config_at(cfg, i);
+}
+
+static const char *api_config_path(const dx_host_api *host,
+				   const dx_config *cfg)
+{
+	return dx_config_node_path(cfg);
+}
+
+static int api_config_error(const dx_host_api *host, const dx_config *cfg,
+			    const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = dx_config_verror(cfg, key, &dx_entry(host)->errors, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static int api_config_keys(const dx_host_api *host, const dx_config *cfg,
+			   const char *const *allowed)
+{
+	return dx_config_check_keys(cfg, allowed, &dx_entry(host)->errors);
+}
+
+static int api_lookup(const dx_host_api *host, uint32_t kind,
+		      const char *name, dx_facet_ref *out)
+{
+	return dx_registry_lookup(dx_entry(host)->reg, kind, name, out);
+}
+
+static uint64_t api_now_ns(const dx_host_api *host, int clock)
+{
+	struct timespec ts;
+	clock_gettime(clock == DX_CLOCK_REALTIME ? CLOCK_REALTIME
+						 : CLOCK_MONOTONIC,
+		      &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static unsigned api_worker_count(const dx_host_api *host)
+{
+	return dx_entry(host)->reg->opts.workers;
+}
+
+static int api_worker_id(const dx_host_api *host)
+{
+	return dx_worker_self;
+}
+
+static dx_counter *api_counter(const dx_host_api *host, const char *name,
+			       const char *help)
+{
+	dx_plugin_entry *e = dx_entry(host);
+	char *full = NULL;
+	if (asprintf(&full, "%s.%s", e->mod.desc->name, name) < 0)
+		return NULL;
+	/* Counters are found by name, so a reloaded build of a plugin picks
+	 * up the count its predecessor left. */
+	for (dx_counter *c = e->reg->counters; c; c = c->next) {
+		if (strcmp(c->name, full) == 0) {
+			free(full);
+			return c;
+		}
+	}
+	dx_counter *c = calloc(1, sizeof *c);
+	char *h = strdup(help ? help : "");
+	if (!c || !h) {
+		free(c);
+		free(h);
+		free(full);
+		return NULL;
+	}
+	c->name = full;
+	c->help = h;
+	atomic_init(&c->value, 0);
+	c->next = e->reg->counters;
+	e->reg->counters = c;
+	return c;
+}
+
+static void api_counter_add(dx_counter *c, uint64_t n)
+{
+	/* Relaxed: a counter orders nothing, it only has to add up. */
+	atomic_fetch_add_explicit(&c->value, n, memory_order_relaxed);
+}
+
+static uint64_t api_counter_get(const dx_counter *c)
+{
+	return atomic_load_explicit(&((dx_counter *)c)->value,
+				    memory_order_relaxed);
+}
+
+void dx_hostapi_fill(dx_plugin_entry *e)
+{
+	e->api = (dx_host_api){
+		.size = sizeof(dx_host_api),
+		.abi_major = DX_ABI_MAJOR,
+		.abi_minor = DX_ABI_MINOR,
+		.log = api_log,
+		.fail = api_fail,
+		.config_str = api_config_str,
+		.config_int = api_config_int,
+		.config_bool = api_config_bool,
+		.config_double = api_config_double,
+		.config_has = api_config_has,
+		.config_child = api_config_child,
+		.config_len = api_config_len,
+		.config_at = api_config_at,
+		.config_path = api_config_path,
+		.config_error = api_config_error,
+		.config_keys = api_config_keys,
+		.lookup = api_lookup,
+		.now_ns = api_now_ns,
+		.worker_count = api_worker_count,
+		.worker_id = api_worker_id,
+		.counter = api_counter,
+		.counter_add = api_counter_add,
+		.counter_get = api_counter_get,
+	};
+}

@@ -1,0 +1,94 @@
+/* manifest.h - read and validate a dx manifest (JSON) completely, before
+ * anything is loaded.
+ *
+ * Every problem is reported, not just the first, each as one line that
+ * starts with the JSON path ("plugins[2].config.alg: ...", "listen[0]: ...")
+ * or, for a JSON syntax error, "LINE:COL: ..." (the caller puts the file
+ * name in front). Unknown keys, wrong
+ * types, out-of-range values and missing files are errors. Relative paths
+ * are resolved from the manifest's directory. Plugin configs are not
+ * validated here (the plugin does that through the host API at init), but
+ * they must be objects. */
+#ifndef DX_HOST_MANIFEST_H
+#define DX_HOST_MANIFEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cJSON.h>
+
+#include "diag.h"
+
+typedef enum dx_listen_kind {
+	DX_LISTEN_TCP4,
+	DX_LISTEN_TCP6,
+	DX_LISTEN_UNIX,
+} dx_listen_kind;
+
+typedef struct dx_listen {
+	dx_listen_kind kind;
+	char *text; /* as written: "127.0.0.1:7070", "[::1]:7070", "unix:x" */
+	char *host; /* "127.0.0.1", "::1" (no brackets); NULL for unix */
+	uint16_t port;
+	char *path; /* unix socket path, resolved; NULL for tcp */
+} dx_listen;
+
+typedef struct dx_manifest_plugin {
+	char *name;          /* from "name", or NULL when only "path" given */
+	char *path;          /* the resolved file to load (absolute) */
+	bool allow_writable; /* skip the group/other-writable check */
+	const cJSON *config; /* the "config" object, or NULL; owned by root */
+	char *config_path;   /* "plugins[2].config" */
+	char *json_path;     /* "plugins[2]" */
+} dx_manifest_plugin;
+
+typedef struct dx_manifest {
+	char *file; /* the manifest path as given */
+	char *dir;  /* its directory, absolute */
+	cJSON *root;
+
+	char **plugin_path; /* resolved directories */
+	size_t plugin_path_count;
+
+	dx_listen *listen;
+	size_t listen_count;
+
+	unsigned workers; /* 0 = "auto" (one per online CPU) */
+	bool pin_cpus;
+
+	struct {
+		char *backend; /* "auto" or an IO facet name */
+		uint32_t queue_depth;
+		bool sqpoll;
+	} io;
+
+	struct {
+		uint64_t max_frame;
+		uint64_t max_message;
+		uint64_t max_connections;
+		uint64_t idle_timeout_ms;
+		uint64_t header_timeout_ms;
+		uint64_t grace_ms; /* shutdown grace period */
+	} limits;
+
+	char *control_socket; /* resolved path, or NULL for none */
+
+	dx_manifest_plugin *plugins;
+	size_t plugin_count;
+
+	char **middleware; /* plugin names, in order */
+	size_t middleware_count;
+
+	const cJSON *forge; /* the "forge" object, or NULL; owned by root */
+} dx_manifest;
+
+/* Read and validate file. 0 with *out set (free with dx_manifest_free), or
+ * DX_ECONFIG / a negated errno with every reason in d and *out NULL. */
+int dx_manifest_load(const char *file, dx_manifest **out, dx_diag *d);
+/* Same, from text in memory; dir resolves relative paths, file names the
+ * source in messages. */
+int dx_manifest_parse(const char *text, const char *file, const char *dir,
+		      dx_manifest **out, dx_diag *d);
+void dx_manifest_free(dx_manifest *m);
+
+#endif

@@ -1,0 +1,351 @@
+/* registry.c - loaded plugins, their facets and the route table. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry_int.h"
+
+#define DX_ROUTE_SLOTS 65536u
+
+static const char *const dx_level_names[] = {"error", "warn", "info",
+					     "debug"};
+
+static void dx_stderr_sink(void *ud, int level, const char *who,
+			   const char *msg)
+{
+	if (level < 0 || level > DX_LOG_DEBUG)
+		level = DX_LOG_ERROR;
+	/* One fprintf per line: stdio's lock keeps lines from interleaving. */
+	fprintf(stderr, "%-5s %s: %s\n", dx_level_names[level], who, msg);
+}
+
+void dx_registry_emit(const dx_registry *r, int level, const char *who,
+		      const char *fmt, va_list ap)
+{
+	if (level > r->opts.log_level)
+		return;
+	char msg[2048];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	r->opts.log(r->opts.log_ud, level, who, msg);
+}
+
+void dx_registry_log(const dx_registry *r, int level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	dx_registry_emit(r, level, "dx", fmt, ap);
+	va_end(ap);
+}
+
+dx_registry *dx_registry_new(const dx_registry_opts *opts)
+{
+	dx_registry *r = calloc(1, sizeof *r);
+	if (!r)
+		return NULL;
+	/* calloc: the kernel hands out zero pages lazily, so the 1.5 MiB table
+	 * costs only the slots actually used. */
+	r->routes = calloc(DX_ROUTE_SLOTS, sizeof *r->routes);
+	if (!r->routes) {
+		free(r);
+		return NULL;
+	}
+	if (opts)
+		r->opts = *opts;
+	else
+		r->opts.log_level = DX_LOG_INFO;
+	if (!r->opts.log)
+		r->opts.log = dx_stderr_sink;
+	if (!r->opts.workers)
+		r->opts.workers = 1;
+	return r;
+}
+
+static void dx_entry_free(dx_plugin_entry *e)
+{
+	dx_module_close(&e->mod);
+	dx_config_free(e->config);
+	dx_diag_clear(&e->errors);
+	free(e);
+}
+
+void dx_registry_free(dx_registry *r)
+{
+	if (!r)
+		return;
+	dx_registry_fini_all(r);
+	/* Unload in reverse too: a later plugin may hold pointers into an
+	 * earlier one's .so (a looked-up vtable) until it is gone. */
+	for (size_t i = r->count; i-- > 0;)
+		dx_entry_free(r->plugins[i]);
+	while (r->counters) {
+		struct dx_counter *c = r->counters;
+		r->counters = c->next;
+		free(c->name);
+		free(c->help);
+		free(c);
+	}
+	free(r->plugins);
+	free(r->facets);
+	free(r->routes);
+	free(r);
+}
+
+int dx_registry_find(const dx_registry *r, const char *name)
+{
+	for (size_t i = 0; i < r->count; i++)
+		if (strcmp(r->plugins[i]->mod.desc->name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static const dx_route *dx_route_at(const dx_routes_vtable *vt, uint32_t i)
+{
+	return (const void *)((const char *)vt->routes +
+			      (size_t)i * vt->route_size);
+}
+
+static const dx_route_ref *dx_route_by_name(const dx_registry *r,
+					    const char *name)
+{
+	for (size_t i = 0; i < r->facet_count; i++) {
+		const dx_facet_entry *f = &r->facets[i];
+		if (f->kind != DX_FACET_ROUTES)
+			continue;
+		const dx_routes_vtable *vt = f->vtable;
+		for (uint32_t k = 0; k < vt->count; k++) {
+			const dx_route *rt = dx_route_at(vt, k);
+			if (strcmp(rt->name, name) == 0)
+				return &r->routes[rt->id];
+		}
+	}
+	return NULL;
+}
+
+/* Routes of e clash with a registered one? Names both plugins. */
+static int dx_routes_clash(const dx_registry *r, const dx_plugin_entry *e,
+			   const dx_routes_vtable *vt, dx_diag *d)
+{
+	for (uint32_t k = 0; k < vt->count; k++) {
+		const dx_route *rt = dx_route_at(vt, k);
+		const dx_route_ref *old = &r->routes[rt->id];
+		const char *what = "id";
+		if (!old->route) {
+			old = dx_route_by_name(r, rt->name);
+			what = "name";
+		}
+		if (!old)
+			continue;
+		int j = dx_registry_find(r, old->plugin);
+		dx_diag_add(d,
+			    "%s: route %u \"%s\" of plugin \"%s\" has the same "
+			    "%s as route %u \"%s\" of plugin \"%s\" (%s); give "
+			    "one of them another %s",
+			    e->mod.path, (unsigned)rt->id, rt->name,
+			    e->mod.desc->name, what, (unsigned)old->route->id,
+			    old->route->name, old->plugin,
+			    j >= 0 ? r->plugins[j]->mod.path : "?", what);
+		return DX_EDUP;
+	}
+	return 0;
+}
+
+/* Everything e would clash with, checked before anything is inserted. */
+static int dx_registry_clash(const dx_registry *r, const dx_plugin_entry *e,
+			     dx_diag *d)
+{
+	const dx_plugin *p = e->mod.desc;
+	int j = dx_registry_find(r, p->name);
+	if (j >= 0) {
+		dx_diag_add(d,
+			    "%s: plugin name \"%s\" is already taken by %s; "
+			    "plugin names must be unique in a host",
+			    e->mod.path, p->name, r->plugins[j]->mod.path);
+		return DX_EDUP;
+	}
+	for (uint32_t i = 0; i < p->facet_count; i++) {
+		const dx_facet *f = &p->facets[i];
+		dx_facet_ref ref;
+		if (dx_registry_lookup(r, f->kind, f->name, &ref) == 0) {
+			j = dx_registry_find(r, ref.plugin);
+			dx_diag_add(d,
+				    "%s: plugin \"%s\" facet %s \"%s\" is "
+				    "already provided by plugin \"%s\" (%s)",
+				    e->mod.path, p->name,
+				    dx_facet_kind_name(f->kind), f->name,
+				    ref.plugin, r->plugins[j]->mod.path);
+			return DX_EDUP;
+		}
+		if (f->kind == DX_FACET_ROUTES) {
+			int rc = dx_routes_clash(r, e, f->vtable, d);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+static int dx_grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap ? *cap * 2 : 8;
+	while (n < need)
+		n *= 2;
+	void *p = realloc(*arr, n * elem);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = n;
+	return 0;
+}
+
+static void dx_registry_insert(dx_registry *r, dx_plugin_entry *e)
+{
+	const dx_plugin *p = e->mod.desc;
+	for (uint32_t i = 0; i < p->facet_count; i++) {
+		const dx_facet *f = &p->facets[i];
+		r->facets[r->facet_count++] = (dx_facet_entry){
+			f->kind, f->name, f->vtable, e};
+		if (f->kind != DX_FACET_ROUTES)
+			continue;
+		const dx_routes_vtable *vt = f->vtable;
+		for (uint32_t k = 0; k < vt->count; k++) {
+			const dx_route *rt = dx_route_at(vt, k);
+			/* self is filled in when the plugin's init ran. */
+			r->routes[rt->id] = (dx_route_ref){rt, NULL, p->name};
+		}
+	}
+	r->plugins[r->count++] = e;
+}
+
+int dx_registry_add(dx_registry *r, dx_module *m, const cJSON *config,
+		    const char *config_path, dx_diag *d)
+{
+	dx_plugin_entry *e = calloc(1, sizeof *e);
+	if (!e) {
+		dx_module_close(m);
+		dx_diag_add(d, "out of memory");
+		return -ENOMEM;
+	}
+	e->reg = r;
+	e->mod = *m;
+	memset(m, 0, sizeof *m); /* ours now */
+	e->config = dx_config_new(config, config_path ? config_path : "config");
+	int rc = e->config ? dx_registry_clash(r, e, d) : -ENOMEM;
+	if (rc == 0)
+		rc = dx_grow((void **)&r->plugins, &r->cap, r->count + 1,
+			     sizeof *r->plugins);
+	if (rc == 0)
+		rc = dx_grow((void **)&r->facets, &r->facet_cap,
+			     r->facet_count + e->mod.desc->facet_count,
+			     sizeof *r->facets);
+	if (rc < 0) {
+		if (rc == -ENOMEM)
+			dx_diag_add(d, "%s: out of memory", e->mod.path);
+		dx_entry_free(e);
+		return rc;
+	}
+	dx_hostapi_fill(e);
+	dx_registry_insert(r, e);
+	return 0;
+}
+
+/* Point the plugin's routes at its instance, now that init made it. */
+static void dx_routes_bind(dx_registry *r, const dx_plugin_entry *e)
+{
+	const dx_plugin *p = e->mod.desc;
+	for (uint32_t i = 0; i < p->facet_count; i++) {
+		if (p->facets[i].kind != DX_FACET_ROUTES)
+			continue;
+		const dx_routes_vtable *vt = p->facets[i].vtable;
+		for (uint32_t k = 0; k < vt->count; k++)
+			r->routes[dx_route_at(vt, k)->id].self = e->self;
+	}
+}
+
+/* "first; second; third" of what the plugin recorded, or the code's text. */
+static void dx_init_failure(const dx_plugin_entry *e, int rc, dx_diag *d)
+{
+	char why[2048] = "";
+	size_t len = 0;
+	for (size_t i = 0; i < e->errors.count && len < sizeof why; i++)
+		len += (size_t)snprintf(why + len, sizeof why - len, "%s%s",
+					i ? "; " : "", e->errors.msgs[i]);
+	if (!*why)
+		snprintf(why, sizeof why, "%s (%s)",
+			 rc < 0 ? dx_strerror(rc) : "init returned a positive value",
+			 dx_err_name(rc));
+	dx_diag_add(d, "plugin \"%s\" %s (%s): init failed: %s",
+		    e->mod.desc->name, e->mod.desc->version, e->mod.path, why);
+}
+
+int dx_registry_init_all(dx_registry *r, dx_diag *d)
+{
+	for (size_t i = 0; i < r->count; i++) {
+		dx_plugin_entry *e = r->plugins[i];
+		if (e->initialised)
+			continue;
+		const dx_plugin *p = e->mod.desc;
+		dx_diag_clear(&e->errors);
+		int rc = p->init ? p->init(&e->api, e->config, &e->self) : 0;
+		if (rc != 0) {
+			dx_init_failure(e, rc, d);
+			e->self = NULL;
+			dx_registry_fini_all(r);
+			return rc < 0 ? rc : DX_EINIT;
+		}
+		/* Errors a getter recorded that init chose to ignore. */
+		for (size_t k = 0; k < e->errors.count; k++)
+			dx_registry_log(r, DX_LOG_WARN, "plugin \"%s\": %s",
+					p->name, e->errors.msgs[k]);
+		e->initialised = true;
+		dx_routes_bind(r, e);
+	}
+	return 0;
+}
+
+void dx_registry_fini_all(dx_registry *r)
+{
+	for (size_t i = r->count; i-- > 0;) {
+		dx_plugin_entry *e = r->plugins[i];
+		if (!e->initialised)
+			continue;
+		if (e->mod.desc->fini)
+			e->mod.desc->fini(e->self);
+		e->initialised = false;
+		e->self = NULL;
+		dx_routes_bind(r, e);
+	}
+}
+
+size_t dx_registry_count(const dx_registry *r)
+{
+	return r->count;
+}
+
+const dx_module *dx_registry_module(const dx_registry *r, size_t i)
+{
+	return i < r->count ? &r->plugins[i]->mod : NULL;
+}
+
+int dx_registry_lookup(const dx_registry *r, uint32_t kind, const char *name,
+		       dx_facet_ref *out)
+{
+	for (size_t i = 0; i < r->facet_count; i++) {
+		const dx_facet_entry *f = &r->facets[i];
+		if (f->kind == kind && strcmp(f->name, name) == 0) {
+			*out = (dx_facet_ref){f->vtable, f->owner->self,
+					      f->owner->mod.desc->name};
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+const dx_route_ref *dx_registry_route(const dx_registry *r, uint16_t id)
+{
+	const dx_route_ref *ref = &r->routes[id];
+	return ref->route ? ref : NULL;
+}

@@ -1,0 +1,67 @@
+/* registry.h - the loaded plugins, their facets by (kind, name), and routes.
+ *
+ * Lifecycle: add every module (duplicates are refused here, naming both
+ * plugins), then init_all (manifest order; a failure finalises the ones
+ * already initialised in reverse and reports the plugin's own message),
+ * then fini_all (reverse order) and free (unloads the modules).
+ * Not thread-safe: the host builds it on the main thread before workers
+ * start; after that it is read-only. */
+#ifndef DX_HOST_REGISTRY_H
+#define DX_HOST_REGISTRY_H
+
+#include <cJSON.h>
+
+#include <dx/plugin.h>
+#include <dx/routes.h>
+
+#include "diag.h"
+#include "loader.h"
+
+typedef struct dx_registry dx_registry;
+
+/* Where host and plugin log lines go. who is the plugin name or "dx". */
+typedef void (*dx_log_sink)(void *ud, int level, const char *who,
+			    const char *msg);
+
+typedef struct dx_registry_opts {
+	dx_log_sink log;  /* NULL: stderr */
+	void *log_ud;
+	int log_level;    /* lines above this level are dropped */
+	unsigned workers; /* what host->worker_count() answers */
+} dx_registry_opts;
+
+/* A route as the router sees it. */
+typedef struct dx_route_ref {
+	const dx_route *route;
+	void *self;         /* the providing plugin's instance */
+	const char *plugin; /* its name */
+} dx_route_ref;
+
+dx_registry *dx_registry_new(const dx_registry_opts *opts);
+/* Finalise whatever is still initialised, unload everything, free. */
+void dx_registry_free(dx_registry *r);
+
+/* Take ownership of m (also on failure: it is closed then). config is the
+ * plugin's config object (NULL: empty) and must outlive the registry;
+ * config_path names it in messages ("plugins[2].config"). */
+int dx_registry_add(dx_registry *r, dx_module *m, const cJSON *config,
+		    const char *config_path, dx_diag *d);
+
+int dx_registry_init_all(dx_registry *r, dx_diag *d);
+void dx_registry_fini_all(dx_registry *r);
+
+size_t dx_registry_count(const dx_registry *r);
+const dx_module *dx_registry_module(const dx_registry *r, size_t i);
+/* Index of plugin name, or -1. */
+int dx_registry_find(const dx_registry *r, const char *name);
+
+int dx_registry_lookup(const dx_registry *r, uint32_t kind, const char *name,
+		       dx_facet_ref *out);
+/* The route with this id, or NULL. O(1). */
+const dx_route_ref *dx_registry_route(const dx_registry *r, uint16_t id);
+
+/* Log through the registry's sink as "dx". */
+void dx_registry_log(const dx_registry *r, int level, const char *fmt, ...)
+	DX_PRINTF(3, 4);
+
+#endif

@@ -1,0 +1,60 @@
+/* registry_int.h - what registry.c and hostapi.c share; not an interface. */
+#ifndef DX_HOST_REGISTRY_INT_H
+#define DX_HOST_REGISTRY_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "registry.h"
+
+/* One loaded plugin. Allocated on its own and never moved: the plugin keeps
+ * &api (its door into the host) until fini, and hostapi.c finds the entry
+ * from that pointer, so api must stay the first member. */
+typedef struct dx_plugin_entry {
+	dx_host_api api;
+	dx_registry *reg;
+	dx_module mod;
+	dx_config *config;
+	void *self;
+	bool initialised;
+	dx_diag errors; /* what fail() and config errors recorded */
+} dx_plugin_entry;
+
+struct dx_counter {
+	struct dx_counter *next;
+	char *name; /* "<plugin>.<name>" */
+	char *help;
+	_Atomic uint64_t value;
+};
+
+typedef struct dx_facet_entry {
+	uint32_t kind;
+	const char *name;
+	const void *vtable;
+	dx_plugin_entry *owner;
+} dx_facet_entry;
+
+struct dx_registry {
+	dx_registry_opts opts;
+	dx_plugin_entry **plugins;
+	size_t count;
+	size_t cap;
+	dx_facet_entry *facets;
+	size_t facet_count;
+	size_t facet_cap;
+	dx_route_ref *routes; /* 65,536 slots, indexed by route id */
+	struct dx_counter *counters;
+};
+
+/* Fill e->api with the v1.0 host API table. */
+void dx_hostapi_fill(dx_plugin_entry *e);
+/* Emit a log line through the registry's sink. */
+void dx_registry_emit(const dx_registry *r, int level, const char *who,
+		      const char *fmt, va_list ap);
+
+/* The calling thread's worker id (-1: not a worker). Set by the worker
+ * threads themselves; thread-local, so nothing is shared. */
+extern _Thread_local int dx_worker_self;
+
+#endif
