@@ -1,0 +1,152 @@
+# shellcheck shell=bash disable=SC2034
+# lib.sh - helpers for the integration tests (sourced, not run).
+#
+# Each test script runs the real executables, collects failures instead of
+# stopping at the first one, and prints for every failed assertion what it
+# expected and what it got. Sourcing this file gives:
+#
+#   T            a private temp dir (0700), removed on exit
+#   run CMD...   run CMD; sets RC, OUT (stdout) and ERR (stderr)
+#   expect_rc N DESC, expect_out RE DESC, expect_err RE DESC,
+#   expect_no_err RE DESC
+#                checks on the last run (RE is an extended regex)
+#   check DESC COND...   a free-form check: runs COND, fails DESC if false
+#   finish       prints the tally and exits 0, or 1 if anything failed
+
+set -euo pipefail
+umask 022 # plugins must not come out group/other-writable
+
+: "${DX_SOURCE_ROOT:?run this through meson test (DX_SOURCE_ROOT unset)}"
+: "${DX_BUILD_ROOT:?run this through meson test (DX_BUILD_ROOT unset)}"
+: "${DX_PLUGINS:=$DX_BUILD_ROOT/plugins}"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/dx-it.XXXXXXXX")
+chmod 0700 "$T"
+BG_PIDS=()
+cleanup()
+{
+	local p
+	for p in "${BG_PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null || true
+	done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+PASSED=0
+FAILED=0
+LAST_CMD=""
+RC=0
+OUT=""
+ERR=""
+
+run()
+{
+	LAST_CMD="$*"
+	set +e
+	"$@" >"$T/.out" 2>"$T/.err" </dev/null
+	RC=$?
+	set -e
+	OUT=$(cat "$T/.out")
+	ERR=$(cat "$T/.err")
+}
+
+pass()
+{
+	PASSED=$((PASSED + 1))
+	echo "ok: $1"
+}
+
+# fail DESC EXPECTED GOT
+fail()
+{
+	FAILED=$((FAILED + 1))
+	echo "FAIL: $1"
+	echo "  command:  $LAST_CMD"
+	echo "  expected: $2"
+	echo "  got:      $3"
+	echo "  --- exit status: $RC; stdout:"
+	printf '%s\n' "$OUT" | sed 's/^/  | /'
+	echo "  --- stderr:"
+	printf '%s\n' "$ERR" | sed 's/^/  | /'
+}
+
+expect_rc()
+{
+	if [ "$RC" -eq "$1" ]; then
+		pass "$2 (exit $1)"
+	else
+		fail "$2" "exit status $1" "exit status $RC"
+	fi
+}
+
+expect_out()
+{
+	if printf '%s\n' "$OUT" | grep -Eq -- "$1"; then
+		pass "$2"
+	else
+		fail "$2" "stdout matching /$1/" "no such line"
+	fi
+}
+
+expect_err()
+{
+	if printf '%s\n' "$ERR" | grep -Eq -- "$1"; then
+		pass "$2"
+	else
+		fail "$2" "stderr matching /$1/" "no such line"
+	fi
+}
+
+expect_no_err()
+{
+	if printf '%s\n' "$ERR" | grep -Eq -- "$1"; then
+		fail "$2" "no stderr line matching /$1/" "$(printf '%s\n' "$ERR" | grep -E -- "$1" | head -1)"
+	else
+		pass "$2"
+	fi
+}
+
+check()
+{
+	local desc=$1
+	shift
+	if "$@"; then
+		pass "$desc"
+	else
+		fail "$desc" "$*" "false"
+	fi
+}
+
+finish()
+{
+	echo "$PASSED passed, $FAILED failed"
+	[ "$FAILED" -eq 0 ]
+}
+
+# The ABI this tree was built with, from the SDK header.
+abi_version()
+{
+	local h=$DX_SOURCE_ROOT/sdk/include/dx/plugin.h
+	local maj min
+	maj=$(sed -n 's/^#define DX_ABI_MAJOR \([0-9]*\).*/\1/p' "$h")
+	min=$(sed -n 's/^#define DX_ABI_MINOR \([0-9]*\).*/\1/p' "$h")
+	echo "$maj.$min"
+}
+
+# meson passes executables as paths relative to the build dir; make them
+# absolute so a test may cd anywhere.
+abs_exe()
+{
+	case "$1" in
+	/*) printf '%s\n' "$1" ;;
+	*/*) printf '%s\n' "$DX_BUILD_ROOT/$1" ;;
+	*) command -v "$1" ;;
+	esac
+}
+
+# Regex-escape a literal string (paths in messages).
+re_escape()
+{
+	printf '%s' "$1" | sed 's/[][\.*^$+?(){}|/]/\\&/g'
+}
