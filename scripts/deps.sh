@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# deps.sh - install the Debian 12 packages dx builds and tests with.
+#
+# usage: scripts/deps.sh            install only what is missing (no network
+#                                   when nothing is)
+#        scripts/deps.sh --always   apt-get update + install everything (CI)
+#
+# Runs apt-get as root, or through sudo when not root.
+set -euo pipefail
+
+PACKAGES=(
+	build-essential # cc, make, nm
+	meson
+	ninja-build
+	pkg-config
+	libcjson-dev # manifest parsing
+	check        # unit tests
+	libjwt-dev   # mw_auth (later issues)
+	libpq-dev    # db_teleport (later issues)
+	liburing-dev # io_uring backend (later issues)
+	liblz4-dev   # HBTP COMPRESSED frames (later issues)
+	liburcu-dev  # lock-free registry reads (later issues)
+)
+
+always=0
+case "${1:-}" in
+--always) always=1 ;;
+"") ;;
+*) echo "usage: $0 [--always]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+		grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+
+if [ "$always" -eq 0 ] && [ "${#missing[@]}" -eq 0 ]; then
+	echo "deps: all ${#PACKAGES[@]} packages are installed"
+	exit 0
+fi
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null; then
+		SUDO=(sudo)
+	else
+		echo "deps: need root (or sudo) to install: ${missing[*]}" >&2
+		exit 1
+	fi
+fi
+
+if [ "$always" -eq 1 ]; then
+	install=("${PACKAGES[@]}")
+else
+	install=("${missing[@]}")
+	echo "deps: installing ${install[*]}"
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update
+"${SUDO[@]}" apt-get install -y --no-install-recommends "${install[@]}"
