@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <dx/io.h>
 #include <dx/routes.h>
 
 #include "dl.h"
@@ -23,11 +24,12 @@ size_t dx_facet_min_size(uint32_t kind)
 	switch (kind) {
 	case DX_FACET_ROUTES:
 		return DX_ROUTES_VTABLE_V1_0_SIZE;
-	/* The IO, MIDDLEWARE and FORGE_DRIVER vtables are defined by their
+	case DX_FACET_IO:
+		return DX_IO_VTABLE_V1_0_SIZE;
+	/* The MIDDLEWARE and FORGE_DRIVER vtables are defined by their
 	 * SDK headers as those land; until then only the size member is
 	 * required. SERVICE vtables are private to the two plugins that
 	 * share them. */
-	case DX_FACET_IO:
 	case DX_FACET_MIDDLEWARE:
 	case DX_FACET_SERVICE:
 	case DX_FACET_FORGE_DRIVER:

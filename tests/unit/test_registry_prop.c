@@ -158,7 +158,8 @@ static struct gen *gen_plugin(const struct world *w)
 		while (facet_taken(w, g, f, fa->kind, g->facet_names[f]));
 		fa->name = g->facet_names[f];
 		if (fa->kind != DX_FACET_ROUTES) {
-			g->plain_vts[f] = 4 + rnd_below(64);
+			g->plain_vts[f] = (uint32_t)dx_facet_min_size(fa->kind) +
+					  rnd_below(64);
 			fa->vtable = &g->plain_vts[f];
 			continue;
 		}
