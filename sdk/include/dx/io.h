@@ -13,13 +13,29 @@
  * and gives each buffer back with buf_release() before the next wait().
  *
  * Multishot. accept, recv and poll keep producing completions flagged
- * DX_IO_F_MORE until one arrives without it (error, EOF, cancel, or
- * -ENOBUFS when no buffer was free: release buffers and arm recv again).
+ * DX_IO_F_MORE until one arrives without it: an error, EOF, a cancel, or
+ * -ENOBUFS, which comes only while the host holds every lent buffer
+ * (release some and arm recv again). When the kernel ends a multishot on
+ * its own (a full completion queue), the backend re-arms it unseen.
+ * Accepted fds are non-blocking and close-on-exec, so any backend can take
+ * them over. poll promises at least one completion each time the fd
+ * becomes ready (io_uring's is edge-like, epoll's may repeat while it
+ * stays ready): consume until EAGAIN before waiting again.
+ *
+ * Zero copy. A send flagged DX_IO_SEND_ZC completes with DX_IO_F_MORE
+ * exactly when a DX_IO_F_NOTIF completion (same udata, result 0) will
+ * follow; the buffer is the host's again only then. A backend that copied
+ * completes without MORE and sends no NOTIF.
+ *
+ * Time. A timeout counts from the call to timeout(), not from submit().
+ * wait() returns what it has (maybe 0) when interrupted by a signal.
  *
  * Swapping. detach(fd) cancels every operation on fd and leaves it open;
  * each cancelled operation completes with -ECANCELED (a send that had
- * partly gone out reports its byte count instead). Once the host has reaped
- * them it may arm the fd on another backend instance.
+ * partly gone out reports its byte count instead). Like every request,
+ * the cancel takes effect at the next submit(): keep the fd open (and do
+ * not reuse its number) until then. Once the host has reaped the
+ * cancellations it may arm the fd on another backend instance.
  */
 #ifndef DX_IO_H
 #define DX_IO_H
@@ -35,9 +51,12 @@ typedef struct dx_io dx_io; /* a backend instance, one per worker */
 typedef enum dx_io_op {
 	DX_IO_ACCEPT = 1,  /* result: the new fd, or -errno */
 	DX_IO_RECV = 2,    /* result: bytes in data, 0 on EOF, or -errno */
-	DX_IO_SEND = 3,    /* result: bytes sent (may be short), or -errno */
+	DX_IO_SEND = 3,    /* result: len once every byte is out; a short
+			    * count or -errno only on error or detach */
 	DX_IO_POLL = 4,    /* result: revents (DX_IO_POLLIN...) or -errno */
-	DX_IO_TIMEOUT = 5, /* result: 0 when it fired, -ECANCELED */
+	DX_IO_TIMEOUT = 5, /* result: 0 when it fired, -ECANCELED when
+			    * timeout_cancel()ed (timeouts have no fd:
+			    * detach leaves them alone) */
 	DX_IO_WAKE = 6,    /* another thread called wake(); udata 0 */
 } dx_io_op;
 
@@ -105,7 +124,8 @@ typedef struct dx_io_vtable {
 		    uint64_t udata, uint32_t flags);
 	int (*poll)(dx_io *io, int fd, uint32_t events, uint64_t udata);
 	int (*timeout)(dx_io *io, uint64_t ns, uint64_t udata);
-	/* Cancel the timeout armed with udata. */
+	/* Cancel the timeout armed with udata (use a distinct udata per
+	 * timeout; with two alike, either may be the one cancelled). */
 	int (*timeout_cancel)(dx_io *io, uint64_t udata);
 	/* Cancel every operation on fd; the fd stays open. */
 	int (*detach)(dx_io *io, int fd);
