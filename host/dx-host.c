@@ -1,17 +1,18 @@
-/* dx-host - read a manifest, load and initialise its plugins, serve.
- *
- * The serving loop (workers, listeners, HBTP) arrives with the serving work;
- * until then the host loads, initialises, waits for SIGTERM or SIGINT and
- * shuts down cleanly, and --check validates everything and exits. */
+/* dx-host - read a manifest, load and initialise its plugins, serve HBTP
+ * on one worker per core until SIGTERM or SIGINT, then drain and finalise.
+ * --check validates everything (manifest, plugins, backend) and exits. */
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "boot.h"
+#include "control.h"
+#include "server.h"
 #include "version.h"
 
 static const char dx_host_usage[] =
@@ -118,20 +119,48 @@ static void dx_print_plugin(const dx_module *m, FILE *out)
 	fprintf(out, "%s\n", p->facet_count ? "" : " none");
 }
 
-/* Block SIGTERM and SIGINT before anything starts a thread, so they are
- * taken by sigwait() here and never interrupt a plugin. */
-static int dx_wait_for_signal(const dx_registry *r)
+static void dx_check_report(const dx_manifest *m, dx_registry *r,
+			    const char *file, const char *backend)
 {
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	int sig = 0;
-	if (sigwait(&set, &sig) != 0)
-		return -1;
-	dx_registry_log(r, DX_LOG_INFO, "%s: shutting down",
-			sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	return sig;
+	for (size_t i = 0; i < dx_registry_count(r); i++)
+		dx_print_plugin(dx_registry_module(r, i), stdout);
+	if (backend)
+		printf("io backend: %s\n", backend);
+	printf("%s: ok (%zu plugin%s, %zu listener%s)\n", file,
+	       dx_registry_count(r), dx_registry_count(r) == 1 ? "" : "s",
+	       m->listen_count, m->listen_count == 1 ? "" : "s");
+}
+
+/* Serve until SIGTERM, SIGINT or `dx ctl drain`, then drain. */
+static int dx_serve(const dx_manifest *m, dx_registry *r, dx_diag *d)
+{
+	dx_server *s = NULL;
+	dx_control *ctl = NULL;
+	int rc = dx_control_open(m->control_socket, d, &ctl);
+	if (rc == 0 && m->listen_count)
+		rc = dx_server_new(m, r, d, &s);
+	if (rc == 0 && s)
+		rc = dx_server_start(s, d);
+	if (rc == 0) {
+		dx_registry_log(r, DX_LOG_INFO, "ready: %zu plugin%s%s%s%s",
+				dx_registry_count(r),
+				dx_registry_count(r) == 1 ? "" : "s",
+				s ? "" : ", no listeners",
+				m->control_socket ? ", control socket " : "",
+				m->control_socket ? m->control_socket : "");
+		dx_control_ctx x = {r, s, time(NULL)};
+		int sig = dx_control_run(ctl, &x);
+		dx_registry_log(r, DX_LOG_INFO, "%s: draining%s",
+				sig == SIGTERM	 ? "SIGTERM"
+				: sig == SIGINT ? "SIGINT"
+						 : "dx ctl drain",
+				s ? ": no new connections, Close sent, "
+				    "in-flight requests finishing"
+				  : "");
+	}
+	dx_server_free(s);
+	dx_control_close(ctl);
+	return rc;
 }
 
 static int dx_host_run(const struct dx_host_args *a, const dx_manifest *m)
@@ -147,25 +176,19 @@ static int dx_host_run(const struct dx_host_args *a, const dx_manifest *m)
 		return 1;
 	}
 	dx_diag d = DX_DIAG_INIT;
+	const char *backend = NULL;
 	int rc = dx_boot_plugins(m, r, &d);
+	if (rc == 0 && a->check && m->listen_count)
+		rc = dx_server_check(m, r, &d, &backend);
+	if (rc == 0 && a->check)
+		dx_check_report(m, r, a->manifest, backend);
+	else if (rc == 0)
+		rc = dx_serve(m, r, &d);
 	if (rc < 0) {
 		dx_diag_print(&d, stderr, "dx-host");
-		fprintf(stderr, "dx-host: %s: %zu error%s; nothing started\n",
-			a->manifest, d.count, d.count == 1 ? "" : "s");
-	} else if (a->check) {
-		for (size_t i = 0; i < dx_registry_count(r); i++)
-			dx_print_plugin(dx_registry_module(r, i), stdout);
-		printf("%s: ok (%zu plugin%s)\n", a->manifest,
-		       dx_registry_count(r),
-		       dx_registry_count(r) == 1 ? "" : "s");
-	} else {
-		dx_registry_log(r, DX_LOG_INFO,
-				"ready: %zu plugin%s initialised; serving "
-				"arrives with the HBTP workers, waiting for "
-				"SIGTERM or SIGINT",
-				dx_registry_count(r),
-				dx_registry_count(r) == 1 ? "" : "s");
-		dx_wait_for_signal(r);
+		fprintf(stderr, "dx-host: %s: %zu error%s; nothing %s\n",
+			a->manifest, d.count, d.count == 1 ? "" : "s",
+			a->check ? "passes" : "started");
 	}
 	dx_registry_fini_all(r);
 	if (rc == 0 && !a->check)
@@ -195,6 +218,8 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc < 0 ? 0 : rc;
 
+	/* Blocked before any thread starts, so only the control loop's
+	 * signalfd ever takes them. */
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dx_cmd.h"
 #include "loader.h"
 #include "version.h"
 
@@ -90,6 +91,10 @@ static int dx_cmd_version(int argc, char **argv)
 }
 
 static const dx_command dx_commands[] = {
+	{"call", "send one HBTP request to a running host", dx_call_usage,
+	 dx_cmd_call},
+	{"ctl", "ask a running host: status, plugins, stats, drain",
+	 dx_ctl_usage, dx_cmd_ctl},
 	{"plugin", "inspect a plugin file as the host would load it",
 	 dx_plugin_usage, dx_cmd_plugin},
 	{"help", "show help for a command", "usage: dx help [COMMAND]\n",
@@ -115,9 +120,7 @@ static void dx_usage(FILE *out)
 		fprintf(out, "  %-10s %s\n", dx_commands[i].name,
 			dx_commands[i].summary);
 	fprintf(out,
-		"\nCommands still to come with the serving host: ctl (talk to "
-		"a running\nhost), call (one HBTP request), bench (load "
-		"generator), forge.\n"
+		"\nCommands still to come: bench (load generator), forge.\n"
 		"Run 'dx help COMMAND' for a command's options.\n");
 }
 

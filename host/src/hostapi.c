@@ -3,6 +3,7 @@
  * Each plugin gets its own copy of the table inside its registry entry, so
  * every call can find out which plugin is calling from the table pointer
  * alone: no global "current plugin" variable, no lookups. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <time.h>
 
 #include "registry_int.h"
+#include "worker.h"
 
 _Thread_local int dx_worker_self = -1;
 
@@ -179,6 +181,23 @@ static uint64_t api_counter_get(const dx_counter *c)
 				    memory_order_relaxed);
 }
 
+static dx_pending *api_defer(const dx_host_api *host, const dx_request *req)
+{
+	return dx_worker_defer(req);
+}
+
+static int api_complete(const dx_host_api *host, dx_pending *p,
+			uint16_t status, const void *body, size_t len)
+{
+	return p ? dx_worker_complete(p, status, body, len) : -EINVAL;
+}
+
+static int api_timer(const dx_host_api *host, uint64_t delay_ns,
+		     void (*fn)(void *arg), void *arg)
+{
+	return dx_worker_timer(delay_ns, fn, arg);
+}
+
 void dx_hostapi_fill(dx_plugin_entry *e)
 {
 	e->api = (dx_host_api){
@@ -205,5 +224,8 @@ void dx_hostapi_fill(dx_plugin_entry *e)
 		.counter = api_counter,
 		.counter_add = api_counter_add,
 		.counter_get = api_counter_get,
+		.defer = api_defer,
+		.complete = api_complete,
+		.timer = api_timer,
 	};
 }

@@ -349,3 +349,14 @@ const dx_route_ref *dx_registry_route(const dx_registry *r, uint16_t id)
 	const dx_route_ref *ref = &r->routes[id];
 	return ref->route ? ref : NULL;
 }
+
+void dx_registry_each_counter(const dx_registry *r,
+			      void (*fn)(void *ud, const char *name,
+					 const char *help, uint64_t value),
+			      void *ud)
+{
+	for (const struct dx_counter *c = r->counters; c; c = c->next)
+		fn(ud, c->name, c->help,
+		   atomic_load_explicit(&((struct dx_counter *)c)->value,
+					memory_order_relaxed));
+}

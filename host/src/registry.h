@@ -60,6 +60,12 @@ int dx_registry_lookup(const dx_registry *r, uint32_t kind, const char *name,
 /* The route with this id, or NULL. O(1). */
 const dx_route_ref *dx_registry_route(const dx_registry *r, uint16_t id);
 
+/* Call fn for every counter plugins made (name is "<plugin>.<name>"). */
+void dx_registry_each_counter(const dx_registry *r,
+			      void (*fn)(void *ud, const char *name,
+					 const char *help, uint64_t value),
+			      void *ud);
+
 /* Log through the registry's sink as "dx". */
 void dx_registry_log(const dx_registry *r, int level, const char *fmt, ...)
 	DX_PRINTF(3, 4);

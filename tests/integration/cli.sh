@@ -51,7 +51,9 @@ run "$DX_HOST" -m "$M" --check
 expect_rc 0 "dx-host --check on examples/hello.json"
 expect_out "^routes_hello 1\.0\.0 +ABI $(re_escape "$ABI") +/.*/routes_hello\.so +facets: ROUTES hello" \
 	"--check lists routes_hello, its version, ABI, path and facets"
-expect_out "^$(re_escape "$M"): ok \(1 plugin\)\$" "--check ends with FILE: ok (1 plugin)"
+expect_out "^$(re_escape "$M"): ok \([0-9]+ plugins, 1 listener\)\$" \
+	"--check ends with FILE: ok (N plugins, 1 listener)"
+expect_out '^io backend: (io_uring|epoll)$' "--check names the IO backend it would use"
 
 run "$DX_HOST" -m "$M" --check --log-level debug
 expect_rc 0 "dx-host --check --log-level debug"
@@ -221,13 +223,13 @@ expect_err "$(re_escape "$W/routes_hello.so").*writable" \
 run "$DX" plugin inspect --allow-writable "$W/routes_hello.so"
 expect_rc 0 "dx plugin inspect --allow-writable on it"
 
-printf '{"dx": 1, "plugins": [{"path": "wplug/routes_hello.so"}]}\n' >"$T/writable.json"
+printf '{"dx": 1, "listen": [], "plugins": [{"path": "wplug/routes_hello.so"}]}\n' >"$T/writable.json"
 run "$DX_HOST" -m "$T/writable.json" --check
 expect_rc 1 "--check with a group-writable plugin"
 expect_err 'writable' "the refusal says writable"
 expect_err 'allow_writable' "the refusal says how to override it"
 
-printf '{"dx": 1, "plugins": [{"path": "wplug/routes_hello.so", "allow_writable": true}]}\n' \
+printf '{"dx": 1, "listen": [], "plugins": [{"path": "wplug/routes_hello.so", "allow_writable": true}]}\n' \
 	>"$T/allowed.json"
 run "$DX_HOST" -m "$T/allowed.json" --check
 expect_rc 0 "--check with the same plugin and \"allow_writable\": true"

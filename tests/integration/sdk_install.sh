@@ -101,6 +101,7 @@ expect_out 'route 2 reverse' "inspect lists route 2 reverse"
 cat >"$T/reverse.json" <<EOF
 {
   "dx": 1,
+  "listen": [],
   "plugin_path": ["$DX_PLUGINS"],
   "plugins": [
     {"name": "routes_hello"},
@@ -113,11 +114,11 @@ expect_rc 0 "dx-host --check loads routes_hello and routes_reverse"
 expect_out '^routes_hello 1\.0\.0' "routes_hello is listed"
 expect_out "^routes_reverse 0\.1\.0 +ABI $(re_escape "$ABI") +$(re_escape "$SRC")/routes_reverse\.so +facets: ROUTES reverse" \
 	"routes_reverse is listed with its path and facet"
-expect_out 'ok \(2 plugins\)$' "--check says ok (2 plugins)"
+expect_out 'ok \(2 plugins, 0 listeners\)$' "--check says ok (2 plugins, 0 listeners)"
 expect_err 'answering up to 1024 bytes' "the plugin read max_len from its config"
 
 cat >"$T/reverse-bad.json" <<EOF
-{"dx": 1, "plugins": [{"path": "third_party/routes_reverse.so",
+{"dx": 1, "listen": [], "plugins": [{"path": "third_party/routes_reverse.so",
                        "config": {"max_len": 0}}]}
 EOF
 run "$DX_HOST" -m "$T/reverse-bad.json" --check
@@ -131,7 +132,7 @@ expect_rc 0 "make install into the SDK's plugin directory"
 check "routes_reverse.so is installed in $PLUGINDIR" \
 	test -f "$PLUGINDIR/routes_reverse.so"
 cat >"$T/installed.json" <<EOF
-{"dx": 1, "plugin_path": ["$PLUGINDIR"],
+{"dx": 1, "plugin_path": ["$PLUGINDIR"], "listen": [],
  "plugins": [{"name": "routes_hello"}, {"name": "routes_reverse"}]}
 EOF
 run "$DX_HOST" -m "$T/installed.json" --check

@@ -92,6 +92,8 @@ typedef struct dx_facet_ref {
 typedef struct dx_host_api dx_host_api;
 typedef struct dx_config dx_config; /* a node of the manifest, host-owned */
 typedef struct dx_counter dx_counter;
+typedef struct dx_pending dx_pending; /* a request answered later */
+struct dx_request;
 
 typedef struct dx_plugin {
 	/* Fixed prefix: never changes. */
@@ -217,12 +219,30 @@ struct dx_host_api {
 	void (*counter_add)(dx_counter *counter, uint64_t n);
 	uint64_t (*counter_get)(const dx_counter *counter);
 
+	/* Answering later. A route handler that cannot answer at once calls
+	 * defer(req) (worker thread, during the handler), returns DX_PENDING,
+	 * and later calls complete() exactly once, from any thread: status 0
+	 * answers RpcResponse with body, 400..599 answers RpcError with body
+	 * as the message. The body is copied. If the client went away
+	 * meanwhile the answer is dropped and complete still returns 0; the
+	 * host counts it. defer returns NULL on ENOMEM. */
+	dx_pending *(*defer)(const dx_host_api *host,
+			     const struct dx_request *req);
+	int (*complete)(const dx_host_api *host, dx_pending *pending,
+			uint16_t status, const void *body, size_t len);
+
+	/* Run fn(arg) on the calling worker's thread after delay_ns (worker
+	 * thread only; DX_ESTATE elsewhere). Timers do not outlive the host's
+	 * drain: pending ones run with the host draining, so fn must still
+	 * complete what it owes. */
+	int (*timer)(const dx_host_api *host, uint64_t delay_ns,
+		     void (*fn)(void *arg), void *arg);
+
 	/* Later versions append members here. */
 };
 
 #define DX_HOST_API_V1_0_SIZE                                              \
-	(offsetof(dx_host_api, counter_get) +                              \
-	 sizeof(((dx_host_api *)0)->counter_get))
+	(offsetof(dx_host_api, timer) + sizeof(((dx_host_api *)0)->timer))
 
 /* Fill .facets and .facet_count from a static array. */
 #define DX_FACETS(array)                                                   \

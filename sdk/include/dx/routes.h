@@ -28,6 +28,7 @@ typedef struct dx_request {
 	size_t body_len;
 	int worker;        /* worker id, or -1 outside a worker */
 	uint64_t start_ns; /* monotonic time the request was decoded */
+	void *host_priv;   /* the host's; plugins leave it alone */
 } dx_request;
 
 /* Where a handler writes its answer: a host-owned buffer that is reset and

@@ -1,0 +1,12 @@
+/* dx_cmd.h - the dx tool's subcommands, one file each. */
+#ifndef DX_CMD_H
+#define DX_CMD_H
+
+/* Each takes argv with argv[0] = the command's name; returns the exit
+ * status. */
+int dx_cmd_call(int argc, char **argv);
+extern const char dx_call_usage[];
+int dx_cmd_ctl(int argc, char **argv);
+extern const char dx_ctl_usage[];
+
+#endif

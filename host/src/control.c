@@ -1,0 +1,335 @@
+/* control.c - the control socket: JSON lines on a Unix socket (mode 0600).
+ *
+ * Runs on the main thread, which has nothing else to do once the workers
+ * serve: one poll() over a signalfd (SIGTERM, SIGINT), the listening socket
+ * and up to DX_CTL_CLIENTS clients. Each request is one line, a JSON object
+ * {"cmd": "status"}; each answer is one line, {"ok": true, ...} or
+ * {"ok": false, "error": "..."}. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "control.h"
+#include "version.h"
+
+#define DX_CTL_CLIENTS 16
+#define DX_CTL_LINE 4096
+
+struct dx_ctl_client {
+	int fd;
+	size_t len;
+	char buf[DX_CTL_LINE];
+};
+
+struct dx_control {
+	int listen_fd; /* -1: no control socket */
+	int sig_fd;
+	char *path;
+	struct dx_ctl_client clients[DX_CTL_CLIENTS];
+};
+
+static int dx_ctl_listen(const char *path, dx_diag *d)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		dx_diag_add(d, "control.socket %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	unlink(path); /* a socket left by a host that crashed */
+	/* umask so the socket is 0600 from birth, not after a chmod race. */
+	mode_t old = umask(0177);
+	int rc = bind(fd, (struct sockaddr *)&a, sizeof a);
+	umask(old);
+	if (rc < 0 || listen(fd, 16) < 0) {
+		int e = errno;
+		dx_diag_add(d, "control.socket %s: %s", path, strerror(e));
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+int dx_control_open(const char *path, dx_diag *d, dx_control **out)
+{
+	dx_control *c = calloc(1, sizeof *c);
+	if (!c)
+		return -ENOMEM;
+	c->listen_fd = -1;
+	for (int i = 0; i < DX_CTL_CLIENTS; i++)
+		c->clients[i].fd = -1;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	c->sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (c->sig_fd < 0) {
+		dx_diag_add(d, "signalfd: %s", strerror(errno));
+		free(c);
+		return -errno;
+	}
+	if (path) {
+		c->path = strdup(path);
+		c->listen_fd = c->path ? dx_ctl_listen(path, d) : -ENOMEM;
+		if (c->listen_fd < 0) {
+			int rc = c->listen_fd;
+			c->listen_fd = -1;
+			dx_control_close(c);
+			return rc;
+		}
+	}
+	*out = c;
+	return 0;
+}
+
+void dx_control_close(dx_control *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < DX_CTL_CLIENTS; i++)
+		if (c->clients[i].fd >= 0)
+			close(c->clients[i].fd);
+	if (c->listen_fd >= 0) {
+		close(c->listen_fd);
+		unlink(c->path);
+	}
+	close(c->sig_fd);
+	free(c->path);
+	free(c);
+}
+
+/* ---- commands ---- */
+
+static cJSON *dx_ctl_status(const dx_control_ctx *x)
+{
+	cJSON *o = cJSON_CreateObject();
+	dx_server_stats st = {0};
+	if (x->server)
+		dx_server_stats_sum(x->server, &st);
+	cJSON_AddStringToObject(o, "version", DX_VERSION);
+	cJSON_AddNumberToObject(o, "pid", getpid());
+	cJSON_AddNumberToObject(o, "uptime_s",
+				(double)(time(NULL) - x->started));
+	cJSON_AddNumberToObject(o, "workers",
+				x->server ? dx_server_workers(x->server) : 0);
+	cJSON_AddStringToObject(o, "backend",
+				x->server ? dx_server_backend(x->server) : "none");
+	cJSON *l = cJSON_AddArrayToObject(o, "listen");
+	for (size_t i = 0; x->server && i < dx_server_listen_count(x->server);
+	     i++)
+		cJSON_AddItemToArray(l, cJSON_CreateString(dx_server_listen_addr(
+						x->server, i)));
+	cJSON_AddNumberToObject(o, "connections", (double)st.connections);
+	cJSON_AddNumberToObject(o, "requests", (double)st.requests);
+	cJSON_AddNumberToObject(o, "plugins",
+				(double)dx_registry_count(x->reg));
+	return o;
+}
+
+static cJSON *dx_ctl_plugins(const dx_control_ctx *x)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *arr = cJSON_AddArrayToObject(o, "plugins");
+	for (size_t i = 0; i < dx_registry_count(x->reg); i++) {
+		const dx_module *m = dx_registry_module(x->reg, i);
+		const dx_plugin *p = m->desc;
+		cJSON *e = cJSON_CreateObject();
+		char abi[16];
+		snprintf(abi, sizeof abi, "%u.%u", p->abi_major, p->abi_minor);
+		cJSON_AddStringToObject(e, "name", p->name);
+		cJSON_AddStringToObject(e, "version", p->version);
+		cJSON_AddStringToObject(e, "abi", abi);
+		cJSON_AddStringToObject(e, "path", m->path);
+		cJSON *fa = cJSON_AddArrayToObject(e, "facets");
+		for (uint32_t k = 0; k < p->facet_count; k++) {
+			cJSON *f = cJSON_CreateObject();
+			cJSON_AddStringToObject(
+				f, "kind", dx_facet_kind_name(p->facets[k].kind));
+			cJSON_AddStringToObject(f, "name", p->facets[k].name);
+			cJSON_AddItemToArray(fa, f);
+		}
+		cJSON_AddItemToArray(arr, e);
+	}
+	return o;
+}
+
+static void dx_ctl_counter(void *ud, const char *name, const char *help,
+			   uint64_t value)
+{
+	cJSON_AddNumberToObject(ud, name, (double)value);
+}
+
+static cJSON *dx_ctl_stats(const dx_control_ctx *x)
+{
+	cJSON *o = cJSON_CreateObject();
+	dx_server_stats st = {0};
+	if (x->server)
+		dx_server_stats_sum(x->server, &st);
+	cJSON *h = cJSON_AddObjectToObject(o, "host");
+#define DX_STAT(f) cJSON_AddNumberToObject(h, #f, (double)st.f)
+	DX_STAT(connections);
+	DX_STAT(accepted);
+	DX_STAT(refused);
+	DX_STAT(requests);
+	DX_STAT(errors);
+	DX_STAT(closed_by_server);
+	DX_STAT(bytes_in);
+	DX_STAT(bytes_out);
+#undef DX_STAT
+	cJSON *p = cJSON_AddObjectToObject(o, "plugins");
+	dx_registry_each_counter(x->reg, dx_ctl_counter, p);
+	return o;
+}
+
+/* The answer to one request line; *drain set by the drain command. */
+static char *dx_ctl_answer(const char *line, const dx_control_ctx *x,
+			   bool *drain)
+{
+	cJSON *req = cJSON_Parse(line);
+	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(req, "cmd");
+	const char *name = cJSON_IsString(cmd) ? cmd->valuestring : NULL;
+	cJSON *o = NULL;
+	if (!name)
+		o = NULL;
+	else if (strcmp(name, "status") == 0)
+		o = dx_ctl_status(x);
+	else if (strcmp(name, "plugins") == 0)
+		o = dx_ctl_plugins(x);
+	else if (strcmp(name, "stats") == 0)
+		o = dx_ctl_stats(x);
+	else if (strcmp(name, "drain") == 0) {
+		o = cJSON_CreateObject();
+		cJSON_AddBoolToObject(o, "draining", 1);
+		*drain = true;
+	}
+	if (o) {
+		cJSON_AddBoolToObject(o, "ok", 1);
+	} else {
+		o = cJSON_CreateObject();
+		cJSON_AddBoolToObject(o, "ok", 0);
+		cJSON_AddStringToObject(
+			o, "error",
+			name ? "unknown command; use status, plugins, stats or "
+			       "drain"
+			     : "expected a JSON object like {\"cmd\": "
+			       "\"status\"}");
+	}
+	char *text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	cJSON_Delete(req);
+	return text;
+}
+
+static void dx_ctl_write(int fd, const char *text)
+{
+	/* Answers are small; a client too slow to take one is dropped by
+	 * the send timeout set at accept. */
+	size_t n = strlen(text), off = 0;
+	while (off < n) {
+		ssize_t w = send(fd, text + off, n - off, MSG_NOSIGNAL);
+		if (w <= 0)
+			return;
+		off += (size_t)w;
+	}
+	send(fd, "\n", 1, MSG_NOSIGNAL);
+}
+
+/* ---- the loop ---- */
+
+static void dx_ctl_accept(dx_control *c)
+{
+	int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	for (int i = 0; i < DX_CTL_CLIENTS; i++) {
+		if (c->clients[i].fd >= 0)
+			continue;
+		struct timeval tv = {1, 0};
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+		c->clients[i].fd = fd;
+		c->clients[i].len = 0;
+		return;
+	}
+	dx_ctl_write(fd, "{\"ok\":false,\"error\":\"too many control clients\"}");
+	close(fd);
+}
+
+/* Read from a client; answer each complete line. */
+static void dx_ctl_read(struct dx_ctl_client *k, const dx_control_ctx *x,
+			bool *drain)
+{
+	ssize_t n = recv(k->fd, k->buf + k->len, sizeof k->buf - 1 - k->len, 0);
+	if (n <= 0) {
+		close(k->fd);
+		k->fd = -1;
+		return;
+	}
+	k->len += (size_t)n;
+	k->buf[k->len] = '\0';
+	char *nl;
+	while ((nl = memchr(k->buf, '\n', k->len))) {
+		*nl = '\0';
+		char *text = dx_ctl_answer(k->buf, x, drain);
+		if (text)
+			dx_ctl_write(k->fd, text);
+		cJSON_free(text);
+		size_t used = (size_t)(nl + 1 - k->buf);
+		memmove(k->buf, nl + 1, k->len - used);
+		k->len -= used;
+	}
+	if (k->len == sizeof k->buf - 1) {
+		dx_ctl_write(k->fd, "{\"ok\":false,\"error\":\"line too long\"}");
+		close(k->fd);
+		k->fd = -1;
+	}
+}
+
+int dx_control_run(dx_control *c, const dx_control_ctx *x)
+{
+	for (;;) {
+		struct pollfd p[2 + DX_CTL_CLIENTS];
+		int map[2 + DX_CTL_CLIENTS], n = 0;
+		p[n] = (struct pollfd){c->sig_fd, POLLIN, 0};
+		map[n++] = -2;
+		if (c->listen_fd >= 0) {
+			p[n] = (struct pollfd){c->listen_fd, POLLIN, 0};
+			map[n++] = -1;
+		}
+		for (int i = 0; i < DX_CTL_CLIENTS; i++) {
+			if (c->clients[i].fd < 0)
+				continue;
+			p[n] = (struct pollfd){c->clients[i].fd, POLLIN, 0};
+			map[n++] = i;
+		}
+		if (poll(p, (nfds_t)n, -1) < 0 && errno != EINTR)
+			return -errno;
+		bool drain = false;
+		for (int i = 0; i < n; i++) {
+			if (!p[i].revents)
+				continue;
+			if (map[i] == -2) {
+				struct signalfd_siginfo si;
+				if (read(c->sig_fd, &si, sizeof si) > 0)
+					return (int)si.ssi_signo;
+			} else if (map[i] == -1) {
+				dx_ctl_accept(c);
+			} else {
+				dx_ctl_read(&c->clients[map[i]], x, &drain);
+			}
+		}
+		if (drain)
+			return 0;
+	}
+}

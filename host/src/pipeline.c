@@ -1,0 +1,335 @@
+/* pipeline.c - HBTP frames in, answers out (DESIGN.md s5 and s6).
+ *
+ * Bad input is answered, never fatal: content that is wrong gets RpcError
+ * with the frame's seq and the connection goes on; only a frame longer than
+ * max_frame (the stream cannot be resynchronised) gets Close. A handler
+ * writes its answer straight into the connection's output buffer, after
+ * room left for the frame header, so the request path copies nothing and
+ * allocates nothing once the buffers have grown. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker.h"
+
+static void dx_put_u16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+int dx_pipeline_answer(dx_worker *w, dx_conn *c, uint8_t opcode,
+		       uint16_t seq, uint16_t status, const void *body,
+		       size_t len)
+{
+	size_t extra = status ? 2 : 0;
+	int rc = dx_bytes_reserve(&c->out, DX_HBTP_HEADER_SIZE + extra + len);
+	if (rc < 0)
+		return rc;
+	dx_hbtp_header h = {opcode, DX_HBTP_FINAL, seq,
+			    (uint32_t)(extra + len)};
+	uint8_t *p = c->out.p + c->out.len;
+	dx_hbtp_header_encode(&h, p);
+	if (status)
+		dx_put_u16(p + DX_HBTP_HEADER_SIZE, status);
+	if (len)
+		memcpy(p + DX_HBTP_HEADER_SIZE + extra, body, len);
+	c->out.len += DX_HBTP_HEADER_SIZE + extra + len;
+	dx_conn_want_flush(w, c);
+	return 0;
+}
+
+int dx_pipeline_error(dx_worker *w, dx_conn *c, uint16_t seq,
+		      uint16_t status, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof msg)
+		n = sizeof msg - 1;
+	atomic_fetch_add_explicit(&w->stats.errors, 1, memory_order_relaxed);
+	return dx_pipeline_answer(w, c, DX_HBTP_RPC_ERROR, seq, status, msg,
+				  (size_t)n);
+}
+
+/* dx_response.reserve: grow c->out under the handler's feet, keeping the
+ * header room in front of the body. Answers are bounded by max_frame, the
+ * largest frame a client is obliged to accept. */
+static int dx_res_reserve(dx_response *res, size_t extra)
+{
+	dx_conn *c = res->owner;
+	dx_worker *w = dx_worker_current;
+	size_t limit = (size_t)w->view->m->limits.max_frame - 2;
+	if (res->len + extra > limit)
+		return -E2BIG;
+	int rc = dx_bytes_reserve(&c->out, res->len + extra);
+	if (rc < 0)
+		return rc;
+	res->data = c->out.p + c->out.len;
+	res->cap = c->out.cap - c->out.len;
+	return 0;
+}
+
+/* The handler's answer sits at body_at (after 8 header bytes); frame it
+ * as RpcResponse, or RpcError with the status in front of the message. */
+static void dx_frame_answer(dx_worker *w, dx_conn *c, size_t start,
+			    uint16_t seq, dx_response *res)
+{
+	uint8_t opcode = DX_HBTP_RPC_RESPONSE;
+	size_t len = res->len;
+	if (res->status) {
+		/* Rare path: make room for the status by moving the text. */
+		if (dx_bytes_reserve(&c->out, len + 2) < 0) {
+			c->out.len = start;
+			return;
+		}
+		uint8_t *body = c->out.p + start + DX_HBTP_HEADER_SIZE;
+		memmove(body + 2, body, len);
+		dx_put_u16(body, res->status);
+		len += 2;
+		opcode = DX_HBTP_RPC_ERROR;
+		atomic_fetch_add_explicit(&w->stats.errors, 1,
+					  memory_order_relaxed);
+	}
+	dx_hbtp_header h = {opcode, DX_HBTP_FINAL, seq, (uint32_t)len};
+	dx_hbtp_header_encode(&h, c->out.p + start);
+	c->out.len = start + DX_HBTP_HEADER_SIZE + len;
+	dx_conn_want_flush(w, c);
+}
+
+static void dx_call_route(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
+			  const dx_route_ref *ref, const uint8_t *args,
+			  size_t n)
+{
+	bool expects = h->flags & DX_HBTP_EXPECTS_RESPONSE;
+	size_t start = c->out.len;
+	if (dx_bytes_reserve(&c->out, DX_HBTP_HEADER_SIZE + 256) < 0) {
+		dx_conn_send_close(w, c, DX_HBTP_CLOSE_OVERLOADED,
+				   "out of memory");
+		return;
+	}
+	c->out.len += DX_HBTP_HEADER_SIZE;
+	dx_request req = {
+		.size = sizeof req, .opcode = h->opcode, .flags = h->flags,
+		.seq = h->seq, .route = ref->route->id, .body = args,
+		.body_len = n, .worker = (int)w->id,
+		.start_ns = dx_now_ns(), .host_priv = c,
+	};
+	dx_response res = {
+		.size = sizeof res, .data = c->out.p + c->out.len,
+		.cap = c->out.cap - c->out.len, .reserve = dx_res_reserve,
+		.owner = c,
+	};
+	unsigned before = c->inflight;
+	int rc = ref->route->call(ref->self, &req, &res);
+	if (rc == DX_PENDING && c->inflight > before) {
+		c->out.len = start; /* the answer comes through complete() */
+		return;
+	}
+	if (rc == DX_PENDING) {
+		/* A plugin bug; the client still gets an answer. */
+		res.len = 0;
+		dx_response_error(&res, 500,
+				  "route %s returned PENDING without defer()",
+				  ref->route->name);
+	} else if (rc < 0 && !res.status) {
+		res.len = 0;
+		dx_response_error(&res, 500, "route %s failed: %s",
+				  ref->route->name, dx_strerror(rc));
+	}
+	if (!expects) {
+		c->out.len = start; /* ClientEvent or fire-and-forget */
+		return;
+	}
+	dx_frame_answer(w, c, start, h->seq, &res);
+}
+
+static void dx_pipeline_call(dx_worker *w, dx_conn *c,
+			     const dx_hbtp_header *h, const uint8_t *body,
+			     size_t len)
+{
+	atomic_fetch_add_explicit(&w->stats.requests, 1, memory_order_relaxed);
+	if (len < 2) {
+		dx_pipeline_error(w, c, h->seq, 400,
+				  "%s body of %zu bytes is shorter than its "
+				  "u16 route id",
+				  dx_hbtp_opcode_name(h->opcode), len);
+		return;
+	}
+	uint16_t id = (uint16_t)(body[0] | body[1] << 8);
+	if (id == 0) {
+		if (h->flags & DX_HBTP_EXPECTS_RESPONSE)
+			dx_pipeline_answer(w, c, DX_HBTP_RPC_RESPONSE, h->seq, 0,
+					   w->view->routes_json,
+					   w->view->routes_json_len);
+		return;
+	}
+	const dx_route_ref *ref = dx_registry_route(w->view->reg, id);
+	if (!ref) {
+		dx_pipeline_error(w, c, h->seq, 404,
+				  "no route %u; route 0 lists the routes", id);
+		return;
+	}
+	dx_call_route(w, c, h, ref, body + 2, len - 2);
+}
+
+/* A whole message: metadata, compression, then the opcode table. */
+static void dx_pipeline_message(dx_worker *w, dx_conn *c,
+				const dx_hbtp_header *h, const uint8_t *msg,
+				size_t len)
+{
+	const dx_manifest *m = w->view->m;
+	if (h->flags & DX_HBTP_ENCRYPTED) {
+		dx_pipeline_error(w, c, h->seq, 501,
+				  "ENCRYPTED messages need a plugin that "
+				  "decrypts them; none is loaded");
+		return;
+	}
+	if (h->flags & DX_HBTP_HAS_META) {
+		dx_hbtp_meta meta;
+		const char *why = "malformed";
+		long used = dx_hbtp_meta_parse(msg, len, &meta, &why);
+		if (used < 0) {
+			dx_pipeline_error(w, c, h->seq, 400,
+					  "bad metadata block: %s", why);
+			return;
+		}
+		msg += used;
+		len -= (size_t)used;
+	}
+	if (h->flags & DX_HBTP_COMPRESSED) {
+		long n = dx_hbtp_decompress(msg, len, w->scratch,
+					    (size_t)m->limits.max_message);
+		if (n < 0) {
+			dx_pipeline_error(w, c, h->seq, n == -E2BIG ? 413 : 400,
+					  n == -E2BIG
+						  ? "body inflates past "
+						    "max_message (%llu bytes)"
+						  : "body is not a valid LZ4 "
+						    "frame (max_message %llu)",
+					  (unsigned long long)m->limits.max_message);
+			return;
+		}
+		msg = w->scratch;
+		len = (size_t)n;
+	}
+	switch (h->opcode) {
+	case DX_HBTP_RPC_CALL:
+	case DX_HBTP_CLIENT_EVENT:
+		dx_pipeline_call(w, c, h, msg, len);
+		return;
+	default: {
+		const char *name = dx_hbtp_opcode_name(h->opcode);
+		dx_pipeline_error(w, c, h->seq, 501,
+				  "opcode 0x%02x (%s) is not supported by this "
+				  "host",
+				  h->opcode, name ? name : "unknown");
+	}
+	}
+}
+
+/* Split frames join here; a frame with FINAL and nothing in progress goes
+ * straight through without a copy. */
+static void dx_pipeline_data(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
+			     const uint8_t *body)
+{
+	/* discard: the rest of a message already refused (413) must reach
+	 * the reassembler, which drops it, not be served as a new message. */
+	if ((h->flags & DX_HBTP_FINAL) && !c->reasm.active &&
+	    !c->reasm.discard) {
+		dx_pipeline_message(w, c, h, body, h->length);
+		return;
+	}
+	size_t cap = (size_t)w->view->m->limits.max_message;
+	if (!c->reasm_buf) {
+		c->reasm_buf = malloc(cap);
+		if (!c->reasm_buf) {
+			dx_pipeline_error(w, c, h->seq, 503,
+					  "out of memory for a split message");
+			return;
+		}
+		dx_hbtp_reasm_init(&c->reasm, c->reasm_buf, cap);
+	}
+	dx_hbtp_header mh;
+	const uint8_t *msg;
+	size_t len;
+	int rc = dx_hbtp_reasm_push(&c->reasm, h, body, &mh, &msg, &len);
+	if (rc == DX_HBTP_REASM_COMPLETE)
+		dx_pipeline_message(w, c, &mh, msg, len);
+	else if (rc == -E2BIG)
+		dx_pipeline_error(w, c, h->seq, 413,
+				  "split message exceeds max_message (%zu "
+				  "bytes)",
+				  cap);
+	else if (rc < 0)
+		dx_pipeline_error(w, c, h->seq, 400,
+				  "frame of opcode 0x%02x seq %u interrupts a "
+				  "split message",
+				  h->opcode, h->seq);
+}
+
+static void dx_pipeline_frame(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
+			      const uint8_t *body)
+{
+	if (h->flags & DX_HBTP_RESERVED_FLAGS) {
+		dx_pipeline_error(w, c, h->seq, 400,
+				  "reserved flag bits 0x%02x are set",
+				  h->flags & DX_HBTP_RESERVED_FLAGS);
+		return;
+	}
+	switch (h->opcode) {
+	case DX_HBTP_PING:
+		dx_pipeline_answer(w, c, DX_HBTP_PONG, h->seq, 0, body,
+				   h->length);
+		return;
+	case DX_HBTP_PONG:
+		return;
+	case DX_HBTP_CLOSE:
+		/* The client is leaving: answer what is in flight, then go. */
+		c->eof = true;
+		c->closing = true;
+		dx_conn_want_flush(w, c);
+		return;
+	default:
+		dx_pipeline_data(w, c, h, body);
+	}
+}
+
+void dx_pipeline_input(dx_worker *w, dx_conn *c)
+{
+	uint32_t max_frame = (uint32_t)w->view->m->limits.max_frame;
+	size_t off = 0;
+	while (off < c->in.len && !c->closing) {
+		dx_hbtp_header h;
+		const uint8_t *body;
+		long n = dx_hbtp_frame_split(c->in.p + off, c->in.len - off,
+					     max_frame, &h, &body);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			char why[128];
+			snprintf(why, sizeof why,
+				 "frame of %u bytes exceeds max_frame %u",
+				 h.length, max_frame);
+			dx_conn_send_close(w, c, DX_HBTP_CLOSE_TOO_LARGE, why);
+			c->in.len = 0;
+			return;
+		}
+		dx_pipeline_frame(w, c, &h, body);
+		off += (size_t)n;
+	}
+	if (off) {
+		memmove(c->in.p, c->in.p + off, c->in.len - off);
+		c->in.len -= off;
+	}
+	/* A frame still incomplete starts (or keeps) the header clock. */
+	c->partial_ns = c->in.len ? (off || !c->partial_ns ? dx_now_ns()
+							  : c->partial_ns)
+				  : 0;
+}

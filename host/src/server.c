@@ -1,0 +1,416 @@
+/* server.c - pick the backend, bind the listeners, run the workers. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "worker.h"
+
+struct dx_server {
+	dx_server_view view;
+	const dx_io_vtable *vt;
+	void *vt_self;
+	const char *backend;
+	dx_worker *workers;
+	unsigned nworkers;
+	char **addrs; /* bound address of each listener, as text */
+	size_t naddrs;
+	bool started;
+	bool drained;
+};
+
+/* The order "auto" tries, and the facet names DESIGN.md s3 gives them. */
+static const char *const dx_auto_backends[] = {"io_uring", "epoll", "kqueue",
+					       "iocp"};
+
+static int dx_try_backend(dx_server *s, const char *name, dx_diag *d,
+			  bool quiet)
+{
+	dx_facet_ref ref;
+	if (dx_registry_lookup(s->view.reg, DX_FACET_IO, name, &ref) < 0)
+		return -ENOENT;
+	const dx_io_vtable *vt = ref.vtable;
+	char why[256] = "";
+	int rc = vt->probe(ref.self, why, sizeof why);
+	if (rc < 0) {
+		if (quiet)
+			dx_registry_log(s->view.reg, DX_LOG_INFO,
+					"io.backend auto: %s (plugin %s) is not "
+					"usable here: %s",
+					name, ref.plugin, why);
+		else
+			dx_diag_add(d,
+				    "io.backend: %s (plugin %s) is not usable "
+				    "here: %s",
+				    name, ref.plugin, why);
+		return rc;
+	}
+	s->vt = vt;
+	s->vt_self = ref.self;
+	s->backend = name;
+	return 0;
+}
+
+static int dx_pick_backend(dx_server *s, dx_diag *d)
+{
+	const char *want = s->view.m->io.backend;
+	if (strcmp(want, "auto") != 0) {
+		int rc = dx_try_backend(s, want, d, false);
+		if (rc == -ENOENT)
+			dx_diag_add(d,
+				    "io.backend: no IO plugin provides \"%s\"; "
+				    "add its plugin (io_uring, io_epoll) to "
+				    "plugins",
+				    want);
+		return rc;
+	}
+	for (size_t i = 0; i < sizeof dx_auto_backends / sizeof *dx_auto_backends;
+	     i++) {
+		if (dx_try_backend(s, dx_auto_backends[i], d, true) == 0) {
+			dx_registry_log(s->view.reg, DX_LOG_INFO,
+					"io.backend auto: using %s (the first "
+					"usable of io_uring, epoll, kqueue, "
+					"iocp)",
+					dx_auto_backends[i]);
+			return 0;
+		}
+	}
+	dx_diag_add(d, "io.backend: \"auto\" found no usable IO backend; load "
+		       "io_epoll or io_uring in plugins");
+	return DX_EFACET;
+}
+
+/* ---- listeners ---- */
+
+static int dx_sockaddr(const dx_listen *l, uint16_t port,
+		       struct sockaddr_storage *ss, socklen_t *len)
+{
+	memset(ss, 0, sizeof *ss);
+	if (l->kind == DX_LISTEN_TCP4) {
+		struct sockaddr_in *a = (struct sockaddr_in *)ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons(port);
+		inet_pton(AF_INET, l->host, &a->sin_addr);
+		*len = sizeof *a;
+	} else if (l->kind == DX_LISTEN_TCP6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(port);
+		inet_pton(AF_INET6, l->host, &a->sin6_addr);
+		*len = sizeof *a;
+	} else {
+		struct sockaddr_un *a = (struct sockaddr_un *)ss;
+		a->sun_family = AF_UNIX;
+		snprintf(a->sun_path, sizeof a->sun_path, "%s", l->path);
+		*len = sizeof *a;
+	}
+	return 0;
+}
+
+/* Bind one socket for l; *port is the port to use (0: any) and comes back
+ * as the one bound, so every worker shares it. */
+static int dx_bind(const dx_listen *l, uint16_t *port, dx_diag *d)
+{
+	int family = l->kind == DX_LISTEN_TCP4	 ? AF_INET
+		     : l->kind == DX_LISTEN_TCP6 ? AF_INET6
+						 : AF_UNIX;
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		dx_diag_add(d, "listen %s: socket: %s", l->text, strerror(errno));
+		return -errno;
+	}
+	int one = 1;
+	if (family != AF_UNIX) {
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+	}
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	struct sockaddr_storage ss;
+	socklen_t len;
+	dx_sockaddr(l, *port, &ss, &len);
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {
+		int e = errno;
+		dx_diag_add(d, "listen %s: %s%s", l->text, strerror(e),
+			    e == EADDRINUSE ? " (another process has it; pick "
+					      "another port in listen)"
+					    : "");
+		close(fd);
+		return -e;
+	}
+	if (family != AF_UNIX) {
+		len = sizeof ss;
+		getsockname(fd, (struct sockaddr *)&ss, &len);
+		*port = ntohs(family == AF_INET
+				      ? ((struct sockaddr_in *)&ss)->sin_port
+				      : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	} else {
+		chmod(l->path, 0660);
+	}
+	return fd;
+}
+
+static int dx_bind_all(dx_server *s, dx_diag *d)
+{
+	const dx_manifest *m = s->view.m;
+	s->addrs = calloc(m->listen_count ? m->listen_count : 1, sizeof *s->addrs);
+	if (!s->addrs)
+		return -ENOMEM;
+	s->naddrs = m->listen_count;
+	for (size_t i = 0; i < m->listen_count; i++) {
+		const dx_listen *l = &m->listen[i];
+		uint16_t port = l->port;
+		if (l->kind == DX_LISTEN_UNIX)
+			unlink(l->path); /* a stale socket from a crash */
+		for (unsigned k = 0; k < s->nworkers; k++) {
+			/* A unix socket has no SO_REUSEPORT: the workers
+			 * share one listening socket and the kernel hands
+			 * each connection to one accept. */
+			int fd = l->kind == DX_LISTEN_UNIX && k
+					 ? dup(s->workers[0].listen_fds[i])
+					 : dx_bind(l, &port, d);
+			if (fd < 0)
+				return fd;
+			s->workers[k].listen_fds[i] = fd;
+			s->workers[k].listen_count = i + 1;
+		}
+		int n = l->kind == DX_LISTEN_TCP6
+				? asprintf(&s->addrs[i], "[%s]:%u", l->host, port)
+			: l->kind == DX_LISTEN_TCP4
+				? asprintf(&s->addrs[i], "%s:%u", l->host, port)
+				: asprintf(&s->addrs[i], "unix:%s", l->path);
+		if (n < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* ---- route 0 ---- */
+
+static int dx_build_routes_json(dx_server *s)
+{
+	cJSON *arr = cJSON_CreateArray();
+	if (!arr)
+		return -ENOMEM;
+	for (uint32_t id = 1; id <= 0xFFFF; id++) {
+		const dx_route_ref *r = dx_registry_route(s->view.reg,
+							  (uint16_t)id);
+		if (!r)
+			continue;
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "id", id);
+		cJSON_AddStringToObject(o, "name", r->route->name);
+		cJSON_AddStringToObject(o, "plugin", r->plugin);
+		cJSON_AddItemToArray(arr, o);
+	}
+	char *text = cJSON_PrintUnformatted(arr);
+	cJSON_Delete(arr);
+	if (!text)
+		return -ENOMEM;
+	s->view.routes_json = text;
+	s->view.routes_json_len = strlen(text);
+	return 0;
+}
+
+/* ---- workers ---- */
+
+static int dx_workers_new(dx_server *s, dx_diag *d)
+{
+	const dx_manifest *m = s->view.m;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	s->nworkers = m->workers ? m->workers : (unsigned)(cpus > 0 ? cpus : 1);
+	s->workers = calloc(s->nworkers, sizeof *s->workers);
+	if (!s->workers)
+		return -ENOMEM;
+	dx_io_params p = {
+		.size = sizeof p, .queue_depth = m->io.queue_depth,
+		.buf_count = 256, .buf_size = 16384, .sqpoll = m->io.sqpoll,
+	};
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		dx_worker *w = &s->workers[i];
+		w->view = &s->view;
+		w->id = i;
+		w->vt = s->vt;
+		pthread_mutex_init(&w->mbox_lock, NULL);
+		w->listen_fds = calloc(m->listen_count ? m->listen_count : 1,
+				       sizeof *w->listen_fds);
+		w->scratch = malloc((size_t)m->limits.max_message);
+		if (!w->listen_fds || !w->scratch)
+			return -ENOMEM;
+		p.worker = (int)i;
+		int rc = s->vt->create(s->vt_self, &p, &w->io);
+		if (rc < 0) {
+			dx_diag_add(d, "io.backend %s: worker %u: %s", s->backend,
+				    i, dx_strerror(rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int dx_server_new(const dx_manifest *m, dx_registry *r, dx_diag *d,
+		  dx_server **out)
+{
+	*out = NULL;
+	dx_server *s = calloc(1, sizeof *s);
+	if (!s)
+		return -ENOMEM;
+	s->view.m = m;
+	s->view.reg = r;
+	int rc = dx_pick_backend(s, d);
+	if (rc == 0)
+		rc = dx_workers_new(s, d);
+	if (rc == 0)
+		rc = dx_bind_all(s, d);
+	if (rc == 0)
+		rc = dx_build_routes_json(s);
+	if (rc < 0) {
+		if (rc == -ENOMEM)
+			dx_diag_add(d, "out of memory starting the server");
+		s->drained = true; /* nothing ran */
+		dx_server_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+int dx_server_check(const dx_manifest *m, dx_registry *r, dx_diag *d,
+		    const char **backend)
+{
+	dx_server s = {.view = {.m = m, .reg = r}};
+	int rc = dx_pick_backend(&s, d);
+	*backend = rc == 0 ? s.backend : NULL;
+	return rc;
+}
+
+static void dx_pin(dx_worker *w, unsigned ncpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(w->id % ncpu, &set);
+	pthread_setaffinity_np(w->thread, sizeof set, &set);
+}
+
+int dx_server_start(dx_server *s, dx_diag *d)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		dx_worker *w = &s->workers[i];
+		int rc = pthread_create(&w->thread, NULL, dx_worker_main, w);
+		if (rc != 0) {
+			dx_diag_add(d, "worker %u: pthread_create: %s", i,
+				    strerror(rc));
+			s->nworkers = i; /* join only those that run */
+			return -rc;
+		}
+		if (s->view.m->pin_cpus)
+			dx_pin(w, cpus > 0 ? (unsigned)cpus : 1);
+	}
+	s->started = true;
+	for (size_t i = 0; i < s->naddrs; i++)
+		dx_registry_log(s->view.reg, DX_LOG_INFO,
+				"listening on %s (%u worker%s, backend %s)",
+				s->addrs[i], s->nworkers,
+				s->nworkers == 1 ? "" : "s", s->backend);
+	return 0;
+}
+
+void dx_server_drain(dx_server *s)
+{
+	if (s->drained)
+		return;
+	s->drained = true;
+	if (!s->started)
+		return;
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		atomic_store(&s->workers[i].drain, true);
+		s->vt->wake(s->workers[i].io);
+	}
+	for (unsigned i = 0; i < s->nworkers; i++)
+		pthread_join(s->workers[i].thread, NULL);
+}
+
+static void dx_worker_free(dx_worker *w)
+{
+	for (size_t i = 0; i < w->listen_count; i++)
+		if (w->listen_fds[i] >= 0)
+			close(w->listen_fds[i]);
+	if (w->io)
+		w->vt->destroy(w->io);
+	while (w->pending_free) {
+		dx_pending *p = w->pending_free;
+		w->pending_free = p->next;
+		dx_bytes_free(&p->body);
+		free(p);
+	}
+	free(w->timers);
+	free(w->listen_fds);
+	free(w->scratch);
+	pthread_mutex_destroy(&w->mbox_lock);
+}
+
+void dx_server_free(dx_server *s)
+{
+	if (!s)
+		return;
+	dx_server_drain(s);
+	for (unsigned i = 0; s->workers && i < s->nworkers; i++)
+		dx_worker_free(&s->workers[i]);
+	for (size_t i = 0; i < s->view.m->listen_count; i++)
+		if (s->view.m->listen[i].kind == DX_LISTEN_UNIX)
+			unlink(s->view.m->listen[i].path);
+	for (size_t i = 0; i < s->naddrs; i++)
+		free(s->addrs[i]);
+	free(s->addrs);
+	free(s->workers);
+	cJSON_free((void *)s->view.routes_json);
+	free(s);
+}
+
+const char *dx_server_backend(const dx_server *s)
+{
+	return s->backend;
+}
+
+unsigned dx_server_workers(const dx_server *s)
+{
+	return s->nworkers;
+}
+
+size_t dx_server_listen_count(const dx_server *s)
+{
+	return s->naddrs;
+}
+
+const char *dx_server_listen_addr(const dx_server *s, size_t i)
+{
+	return i < s->naddrs ? s->addrs[i] : NULL;
+}
+
+void dx_server_stats_sum(const dx_server *s, dx_server_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		const dx_worker *w = &s->workers[i];
+#define DX_SUM(f) out->f += atomic_load_explicit(&w->stats.f, memory_order_relaxed)
+		DX_SUM(connections);
+		DX_SUM(accepted);
+		DX_SUM(refused);
+		DX_SUM(requests);
+		DX_SUM(errors);
+		DX_SUM(closed_by_server);
+		DX_SUM(bytes_in);
+		DX_SUM(bytes_out);
+#undef DX_SUM
+	}
+}

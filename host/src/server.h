@@ -1,0 +1,64 @@
+/* server.h - workers, listeners and connections: the host serves HBTP.
+ *
+ * Threads: the main thread builds the server (binds every listener, picks
+ * the backend, creates one backend instance per worker) and then only
+ * waits for signals and control commands. Each worker thread owns its
+ * backend instance, its listening sockets (SO_REUSEPORT) and its
+ * connections; nothing on the request path is shared. Other threads reach
+ * a worker only through its mailbox (a mutex-protected queue) and the
+ * backend's wake(). */
+#ifndef DX_HOST_SERVER_H
+#define DX_HOST_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <dx/io.h>
+
+#include "diag.h"
+#include "manifest.h"
+#include "registry.h"
+
+typedef struct dx_server dx_server;
+
+/* Counters a worker publishes (relaxed atomics written by the worker
+ * only; read by the control socket). */
+typedef struct dx_server_stats {
+	uint64_t connections;       /* open now */
+	uint64_t accepted;          /* since start */
+	uint64_t refused;           /* over max_connections */
+	uint64_t requests;          /* messages dispatched */
+	uint64_t errors;            /* RpcError answers */
+	uint64_t closed_by_server;  /* Close sent on purpose */
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+} dx_server_stats;
+
+/* Pick the backend (io.backend, "auto" probes io_uring, epoll, kqueue,
+ * iocp in that order and logs why), bind every listener on every worker,
+ * create the backend instances. Nothing runs yet. 0 or negative with the
+ * reasons in d. */
+int dx_server_new(const dx_manifest *m, dx_registry *r, dx_diag *d,
+		  dx_server **out);
+/* What --check does: choose the backend (probing it), bind nothing. */
+int dx_server_check(const dx_manifest *m, dx_registry *r, dx_diag *d,
+		    const char **backend);
+/* Start the worker threads. */
+int dx_server_start(dx_server *s, dx_diag *d);
+/* Stop accepting, send Close to every client, let in-flight requests
+ * finish within limits.grace_ms, then join the workers. Any thread but a
+ * worker's. Idempotent. */
+void dx_server_drain(dx_server *s);
+/* Join and free (drains first if still running). */
+void dx_server_free(dx_server *s);
+
+/* The chosen backend's facet name ("io_uring", "epoll"). */
+const char *dx_server_backend(const dx_server *s);
+unsigned dx_server_workers(const dx_server *s);
+/* The bound address of listener i as text ("127.0.0.1:41234"), or NULL. */
+const char *dx_server_listen_addr(const dx_server *s, size_t i);
+size_t dx_server_listen_count(const dx_server *s);
+/* Sum of every worker's counters. */
+void dx_server_stats_sum(const dx_server *s, dx_server_stats *out);
+
+#endif

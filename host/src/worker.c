@@ -1,0 +1,407 @@
+/* worker.c - one event loop per worker thread.
+ *
+ * Each turn: wait for completions (bounded by the next timer and a 100 ms
+ * tick), handle them, answer requests other threads completed, run due
+ * timers, close idle or trickling connections, then flush every connection
+ * that has answers to send (one send per connection per turn: batching). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "registry_int.h"
+#include "worker.h"
+
+#define DX_TICK_MS 100
+
+_Thread_local dx_worker *dx_worker_current;
+
+uint64_t dx_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void dx_stat_add(_Atomic uint64_t *s, uint64_t n)
+{
+	atomic_fetch_add_explicit(s, n, memory_order_relaxed);
+}
+
+/* ---- timers: a binary min-heap by due time ---- */
+
+static void dx_heap_swap(dx_timer *a, dx_timer *b)
+{
+	dx_timer t = *a;
+	*a = *b;
+	*b = t;
+}
+
+int dx_worker_timer(uint64_t delay_ns, void (*fn)(void *arg), void *arg)
+{
+	dx_worker *w = dx_worker_current;
+	if (!w)
+		return DX_ESTATE;
+	if (w->timer_count == w->timer_cap) {
+		size_t cap = w->timer_cap ? w->timer_cap * 2 : 64;
+		dx_timer *t = realloc(w->timers, cap * sizeof *t);
+		if (!t)
+			return -ENOMEM;
+		w->timers = t;
+		w->timer_cap = cap;
+	}
+	size_t i = w->timer_count++;
+	w->timers[i] = (dx_timer){dx_now_ns() + delay_ns, fn, arg};
+	while (i && w->timers[(i - 1) / 2].due_ns > w->timers[i].due_ns) {
+		dx_heap_swap(&w->timers[(i - 1) / 2], &w->timers[i]);
+		i = (i - 1) / 2;
+	}
+	return 0;
+}
+
+static dx_timer dx_timer_pop(dx_worker *w)
+{
+	dx_timer top = w->timers[0];
+	w->timers[0] = w->timers[--w->timer_count];
+	for (size_t i = 0;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < w->timer_count &&
+		    w->timers[l].due_ns < w->timers[m].due_ns)
+			m = l;
+		if (r < w->timer_count &&
+		    w->timers[r].due_ns < w->timers[m].due_ns)
+			m = r;
+		if (m == i)
+			break;
+		dx_heap_swap(&w->timers[i], &w->timers[m]);
+		i = m;
+	}
+	return top;
+}
+
+static void dx_run_timers(dx_worker *w, bool all)
+{
+	uint64_t now = dx_now_ns();
+	while (w->timer_count && (all || w->timers[0].due_ns <= now)) {
+		dx_timer t = dx_timer_pop(w);
+		t.fn(t.arg);
+	}
+}
+
+static int dx_wait_ms(const dx_worker *w)
+{
+	if (!w->timer_count)
+		return DX_TICK_MS;
+	uint64_t now = dx_now_ns(), due = w->timers[0].due_ns;
+	if (due <= now)
+		return 0;
+	uint64_t ms = (due - now + 999999) / 1000000;
+	return ms < DX_TICK_MS ? (int)ms : DX_TICK_MS;
+}
+
+/* ---- deferred requests ---- */
+
+dx_pending *dx_worker_defer(const dx_request *req)
+{
+	dx_worker *w = dx_worker_current;
+	dx_conn *c = req->host_priv;
+	if (!w || !c)
+		return NULL;
+	dx_pending *p = w->pending_free;
+	if (p)
+		w->pending_free = p->next;
+	else if (!(p = calloc(1, sizeof *p)))
+		return NULL;
+	p->w = w;
+	p->slot = c->slot;
+	p->gen = c->gen;
+	p->seq = req->seq;
+	p->expects_response = req->flags & DX_HBTP_EXPECTS_RESPONSE;
+	p->next = NULL;
+	c->inflight++;
+	return p;
+}
+
+/* On p's worker: answer it, if its connection is still there. */
+static void dx_pending_answer(dx_worker *w, dx_pending *p, uint16_t status,
+			      const void *body, size_t len)
+{
+	dx_conn *c = dx_conn_get(w, p->slot, p->gen);
+	if (c) {
+		c->inflight--;
+		if (p->expects_response && status)
+			dx_pipeline_error(w, c, p->seq, status, "%.*s",
+					  (int)(len > 200 ? 200 : len),
+					  (const char *)body);
+		else if (p->expects_response)
+			dx_pipeline_answer(w, c, DX_HBTP_RPC_RESPONSE, p->seq,
+					   0, body, len);
+		if (c->inflight == 0 && c->drain_close)
+			dx_conn_send_close(w, c, DX_HBTP_CLOSE_NORMAL,
+					   "server shutting down");
+		dx_conn_want_flush(w, c);
+	}
+	p->body.len = 0;
+	p->next = w->pending_free;
+	w->pending_free = p;
+}
+
+int dx_worker_complete(dx_pending *p, uint16_t status, const void *body,
+		       size_t len)
+{
+	if (status && (status < 400 || status > 599))
+		return -EINVAL;
+	dx_worker *w = p->w;
+	if (dx_worker_current == w) {
+		dx_pending_answer(w, p, status, body, len);
+		return 0;
+	}
+	/* Another thread: copy the answer and post it to the worker. */
+	p->body.len = 0;
+	int rc = dx_bytes_append(&p->body, body, len);
+	if (rc < 0)
+		return rc;
+	p->status = status;
+	pthread_mutex_lock(&w->mbox_lock);
+	p->next = w->mbox;
+	w->mbox = p;
+	pthread_mutex_unlock(&w->mbox_lock);
+	w->vt->wake(w->io);
+	return 0;
+}
+
+static void dx_mbox_drain(dx_worker *w)
+{
+	pthread_mutex_lock(&w->mbox_lock);
+	dx_pending *p = w->mbox;
+	w->mbox = NULL;
+	pthread_mutex_unlock(&w->mbox_lock);
+	while (p) {
+		dx_pending *next = p->next;
+		dx_pending_answer(w, p, p->status, p->body.p, p->body.len);
+		p = next;
+	}
+}
+
+/* ---- accepting ---- */
+
+static void dx_refuse(dx_worker *w, int fd)
+{
+	/* A best-effort Close on a socket we will not serve: one small
+	 * non-blocking write, then gone. */
+	static const char why[] = "too many connections";
+	uint8_t f[DX_HBTP_HEADER_SIZE + 2 + sizeof why - 1];
+	dx_hbtp_header h = {DX_HBTP_CLOSE, DX_HBTP_FINAL, 0,
+			    (uint32_t)(sizeof f - DX_HBTP_HEADER_SIZE)};
+	dx_hbtp_header_encode(&h, f);
+	f[8] = (uint8_t)DX_HBTP_CLOSE_OVERLOADED;
+	f[9] = (uint8_t)(DX_HBTP_CLOSE_OVERLOADED >> 8);
+	memcpy(f + 10, why, sizeof why - 1);
+	ssize_t n = send(fd, f, sizeof f, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)n;
+	close(fd);
+	dx_stat_add(&w->stats.refused, 1);
+}
+
+/* "1.2.3.4:5678", "[::1]:5678" or "unix": who the rate limiter and the
+ * logs see. Also turns off Nagle on TCP: answers go out as they are made. */
+static void dx_peer_name(int fd, char *out, size_t n)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	char host[INET6_ADDRSTRLEN] = "";
+	snprintf(out, n, "unix");
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+		return;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)&ss;
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+		snprintf(out, n, "%s:%u", host, ntohs(a->sin_port));
+	} else {
+		const struct sockaddr_in6 *a = (const void *)&ss;
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+		snprintf(out, n, "[%s]:%u", host, ntohs(a->sin6_port));
+	}
+}
+
+static void dx_on_accept(dx_worker *w, const dx_io_cqe *e)
+{
+	uint32_t i = DX_UD_SLOT(e->udata);
+	if (e->result >= 0) {
+		int fd = e->result;
+		uint64_t max = w->view->m->limits.max_connections;
+		uint64_t open = atomic_fetch_add_explicit(
+			&w->view->connections, 1, memory_order_relaxed);
+		dx_conn *c = open < max && w->accepting ? dx_conn_open(w, fd)
+							 : NULL;
+		if (!c) {
+			atomic_fetch_sub_explicit(&w->view->connections, 1,
+						  memory_order_relaxed);
+			dx_refuse(w, fd);
+		} else {
+			dx_peer_name(fd, c->peer, sizeof c->peer);
+			dx_stat_add(&w->stats.accepted, 1);
+			dx_stat_add(&w->stats.connections, 1);
+			dx_conn_arm_recv(w, c);
+		}
+	} else if (e->result != -ECANCELED) {
+		dx_registry_log(w->view->reg, DX_LOG_WARN,
+				"worker %u: accept: %s", w->id,
+				dx_strerror(e->result));
+	}
+	if (!(e->flags & DX_IO_F_MORE) && w->accepting && i < w->listen_count)
+		w->vt->accept(w->io, w->listen_fds[i], e->udata);
+}
+
+/* ---- receiving ---- */
+
+static void dx_on_recv(dx_worker *w, const dx_io_cqe *e)
+{
+	dx_conn *c = dx_conn_get(w, DX_UD_SLOT(e->udata), DX_UD_GEN(e->udata));
+	if (e->flags & DX_IO_F_BUFFER) {
+		int rc = c ? dx_bytes_append(&c->in, e->data, (size_t)e->result)
+			   : 0;
+		w->vt->buf_release(w->io, e->buf_id);
+		if (rc < 0 && c) {
+			dx_conn_close(w, c);
+			return;
+		}
+	}
+	if (!c)
+		return;
+	bool more = e->flags & DX_IO_F_MORE;
+	if (!more)
+		c->recv_armed = false;
+	if (e->result > 0) {
+		dx_stat_add(&w->stats.bytes_in, (uint64_t)e->result);
+		c->active_ns = dx_now_ns();
+		dx_pipeline_input(w, c);
+	} else if (e->result == 0 || (e->result != -ENOBUFS &&
+				       e->result != -ECANCELED)) {
+		/* EOF or a socket error: answer what is in flight, then go. */
+		c->eof = true;
+		c->closing = true;
+		dx_conn_want_flush(w, c);
+		return;
+	}
+	if (!more && !c->eof)
+		dx_conn_arm_recv(w, c);
+}
+
+static void dx_on_cqe(dx_worker *w, const dx_io_cqe *e)
+{
+	switch (e->op) {
+	case DX_IO_ACCEPT:
+		dx_on_accept(w, e);
+		break;
+	case DX_IO_RECV:
+		dx_on_recv(w, e);
+		break;
+	case DX_IO_SEND: {
+		if (e->flags & DX_IO_F_NOTIF)
+			break;
+		dx_conn *c = dx_conn_get(w, DX_UD_SLOT(e->udata),
+					 DX_UD_GEN(e->udata));
+		if (c)
+			dx_conn_on_send(w, c, e->result);
+		break;
+	}
+	default:
+		break; /* DX_IO_WAKE: the mailbox is read every turn */
+	}
+}
+
+/* ---- timeouts and drain ---- */
+
+static void dx_sweep(dx_worker *w, uint64_t now)
+{
+	const dx_manifest *m = w->view->m;
+	uint64_t idle = m->limits.idle_timeout_ms * 1000000u;
+	uint64_t header = m->limits.header_timeout_ms * 1000000u;
+	for (uint32_t i = 0; i < w->conn_cap; i++) {
+		dx_conn *c = w->conns[i];
+		if (!c || c->fd < 0 || c->closing)
+			continue;
+		if (c->partial_ns && now - c->partial_ns > header)
+			dx_conn_send_close(w, c, DX_HBTP_CLOSE_IDLE,
+					   "incomplete frame past "
+					   "limits.header_timeout_ms");
+		else if (idle && !c->inflight && now - c->active_ns > idle)
+			dx_conn_send_close(w, c, DX_HBTP_CLOSE_IDLE,
+					   "idle past limits.idle_timeout_ms");
+	}
+}
+
+static void dx_begin_drain(dx_worker *w)
+{
+	w->accepting = false;
+	for (size_t i = 0; i < w->listen_count; i++) {
+		w->vt->detach(w->io, w->listen_fds[i]);
+		close(w->listen_fds[i]);
+		w->listen_fds[i] = -1;
+	}
+	w->listen_count = 0;
+	for (uint32_t i = 0; i < w->conn_cap; i++) {
+		dx_conn *c = w->conns[i];
+		if (!c || c->fd < 0 || c->closing)
+			continue;
+		if (c->inflight)
+			c->drain_close = true;
+		else
+			dx_conn_send_close(w, c, DX_HBTP_CLOSE_NORMAL,
+					   "server shutting down");
+	}
+	w->drain_deadline_ns =
+		dx_now_ns() + w->view->m->limits.grace_ms * 1000000u;
+}
+
+static bool dx_turn(dx_worker *w, bool *draining)
+{
+	int n = w->vt->wait(w->io, w->cqes,
+			    sizeof w->cqes / sizeof w->cqes[0], dx_wait_ms(w));
+	for (int i = 0; i < n; i++)
+		dx_on_cqe(w, &w->cqes[i]);
+	dx_mbox_drain(w);
+	dx_run_timers(w, false);
+	uint64_t now = dx_now_ns();
+	dx_sweep(w, now);
+	if (!*draining && atomic_load(&w->drain)) {
+		*draining = true;
+		dx_begin_drain(w);
+	}
+	dx_conn_flush_all(w);
+	if (!*draining)
+		return true;
+	return w->live > 0 && now < w->drain_deadline_ns;
+}
+
+void *dx_worker_main(void *arg)
+{
+	dx_worker *w = arg;
+	dx_worker_current = w;
+	dx_worker_self = (int)w->id;
+	w->accepting = true;
+	for (size_t i = 0; i < w->listen_count; i++)
+		w->vt->accept(w->io, w->listen_fds[i],
+			      DX_UD(DX_UD_LISTEN, i, 0));
+	bool draining = false;
+	while (dx_turn(w, &draining))
+		;
+	/* Past the grace period: whoever is left is cut off. Timers still
+	 * pending run now, so deferred work completes into closed slots. */
+	dx_run_timers(w, true);
+	dx_mbox_drain(w);
+	dx_conn_free_all(w);
+	dx_worker_current = NULL;
+	dx_worker_self = -1;
+	return NULL;
+}

@@ -1,0 +1,163 @@
+/* worker.h - one worker: its loop, connections and request pipeline.
+ * Internal to server.c, worker.c, conn.c and pipeline.c. */
+#ifndef DX_HOST_WORKER_H
+#define DX_HOST_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <dx/hbtp.h>
+#include <dx/io.h>
+#include <dx/routes.h>
+
+#include "registry.h"
+#include "server.h"
+
+/* udata layout: kind in bits 0-7, generation in 8-31, slot in 32-63. A
+ * completion for a slot whose generation moved on belongs to a closed
+ * connection and is ignored. */
+enum dx_ud_kind {
+	DX_UD_LISTEN = 1, /* slot = listener index */
+	DX_UD_RECV = 2,
+	DX_UD_SEND = 3,
+};
+#define DX_UD(kind, slot, gen)                                             \
+	((uint64_t)(kind) | ((uint64_t)((gen) & 0xFFFFFFu) << 8) |         \
+	 ((uint64_t)(slot) << 32))
+#define DX_UD_KIND(u) ((unsigned)((u) & 0xFFu))
+#define DX_UD_GEN(u) ((uint32_t)(((u) >> 8) & 0xFFFFFFu))
+#define DX_UD_SLOT(u) ((uint32_t)((u) >> 32))
+
+/* A growable byte buffer that is reset, never freed, between uses. */
+typedef struct dx_bytes {
+	uint8_t *p;
+	size_t len;
+	size_t cap;
+} dx_bytes;
+
+int dx_bytes_reserve(dx_bytes *b, size_t extra);
+int dx_bytes_append(dx_bytes *b, const void *p, size_t n);
+void dx_bytes_free(dx_bytes *b);
+
+typedef struct dx_conn {
+	int fd;
+	uint32_t slot;
+	uint32_t gen;
+	dx_bytes in;        /* received bytes not yet framed */
+	dx_bytes out;       /* answers being built */
+	dx_bytes sending;   /* answers the backend is sending */
+	dx_hbtp_reasm reasm;
+	uint8_t *reasm_buf; /* made when a split message first arrives */
+	unsigned inflight;  /* deferred requests not yet completed */
+	uint64_t active_ns; /* last byte in or out */
+	uint64_t partial_ns; /* when an incomplete frame began, 0: none */
+	bool recv_armed;
+	bool send_armed;
+	bool closing; /* close once out is flushed and nothing is in flight */
+	bool eof;     /* the peer will send nothing more */
+	bool in_list; /* on the worker's flush list */
+	bool drain_close; /* send Close once nothing is in flight */
+	struct dx_conn *flush_next;
+	char peer[64];
+} dx_conn;
+
+/* A deferred request: where its answer goes. */
+struct dx_pending {
+	struct dx_worker *w;
+	uint32_t slot;
+	uint32_t gen;
+	uint16_t seq;
+	bool expects_response;
+	struct dx_pending *next; /* free list, or the mailbox */
+	uint16_t status;
+	dx_bytes body; /* the answer, copied by complete() */
+};
+
+typedef struct dx_timer {
+	uint64_t due_ns;
+	void (*fn)(void *arg);
+	void *arg;
+} dx_timer;
+
+/* The server as workers see it. */
+typedef struct dx_server_view {
+	const dx_manifest *m;
+	dx_registry *reg;
+	const char *routes_json; /* route 0's answer */
+	size_t routes_json_len;
+	_Atomic uint64_t connections; /* open, all workers */
+} dx_server_view;
+
+typedef struct dx_worker {
+	dx_server_view *view;
+	unsigned id;
+	pthread_t thread;
+	const dx_io_vtable *vt;
+	dx_io *io;
+	int *listen_fds;
+	size_t listen_count;
+	bool accepting;
+
+	dx_conn **conns; /* by slot */
+	uint32_t conn_cap;
+	uint32_t *free_slots;
+	uint32_t free_count;
+	uint32_t live;
+	dx_conn *flush_head;
+
+	uint8_t *scratch; /* max_message bytes: inflated bodies */
+	dx_io_cqe cqes[256];
+
+	dx_timer *timers; /* min-heap by due_ns */
+	size_t timer_count;
+	size_t timer_cap;
+
+	struct dx_pending *pending_free;
+	pthread_mutex_t mbox_lock;
+	struct dx_pending *mbox; /* completed elsewhere, answered here */
+
+	_Atomic bool drain;
+	uint64_t drain_deadline_ns;
+
+	struct {
+		_Atomic uint64_t connections, accepted, refused, requests,
+			errors, closed_by_server, bytes_in, bytes_out;
+	} stats;
+} dx_worker;
+
+/* worker.c */
+void *dx_worker_main(void *arg);
+uint64_t dx_now_ns(void);
+extern _Thread_local dx_worker *dx_worker_current;
+dx_pending *dx_worker_defer(const dx_request *req);
+int dx_worker_complete(dx_pending *p, uint16_t status, const void *body,
+		       size_t len);
+int dx_worker_timer(uint64_t delay_ns, void (*fn)(void *arg), void *arg);
+
+/* conn.c */
+dx_conn *dx_conn_open(dx_worker *w, int fd);
+void dx_conn_close(dx_worker *w, dx_conn *c);
+dx_conn *dx_conn_get(dx_worker *w, uint32_t slot, uint32_t gen);
+void dx_conn_want_flush(dx_worker *w, dx_conn *c);
+void dx_conn_flush_all(dx_worker *w);
+void dx_conn_on_send(dx_worker *w, dx_conn *c, int result);
+void dx_conn_arm_recv(dx_worker *w, dx_conn *c);
+/* Queue a Close frame and close once it is out. */
+void dx_conn_send_close(dx_worker *w, dx_conn *c, uint16_t code,
+			const char *reason);
+void dx_conn_free_all(dx_worker *w);
+
+/* pipeline.c */
+/* Consume c->in: frame, reassemble, dispatch. */
+void dx_pipeline_input(dx_worker *w, dx_conn *c);
+/* Append an answer frame to c->out. */
+int dx_pipeline_answer(dx_worker *w, dx_conn *c, uint8_t opcode,
+		       uint16_t seq, uint16_t status, const void *body,
+		       size_t len);
+int dx_pipeline_error(dx_worker *w, dx_conn *c, uint16_t seq,
+		      uint16_t status, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+#endif
