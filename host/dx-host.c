@@ -124,7 +124,7 @@ static void dx_check_report(const dx_manifest *m, dx_registry *r,
 {
 	for (size_t i = 0; i < dx_registry_count(r); i++)
 		dx_print_plugin(dx_registry_module(r, i), stdout);
-	if (backend)
+	if (*backend)
 		printf("io backend: %s\n", backend);
 	printf("%s: ok (%zu plugin%s, %zu listener%s)\n", file,
 	       dx_registry_count(r), dx_registry_count(r) == 1 ? "" : "s",
@@ -176,10 +176,10 @@ static int dx_host_run(const struct dx_host_args *a, const dx_manifest *m)
 		return 1;
 	}
 	dx_diag d = DX_DIAG_INIT;
-	const char *backend = NULL;
+	char backend[64] = "";
 	int rc = dx_boot_plugins(m, r, &d);
 	if (rc == 0 && a->check && m->listen_count)
-		rc = dx_server_check(m, r, &d, &backend);
+		rc = dx_server_check(m, r, &d, backend, sizeof backend);
 	if (rc == 0 && a->check)
 		dx_check_report(m, r, a->manifest, backend);
 	else if (rc == 0)

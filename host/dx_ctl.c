@@ -25,6 +25,9 @@ const char dx_ctl_usage[] =
 	"  status    uptime, workers, backend, listeners, connections, requests\n"
 	"  plugins   loaded plugins: name, version, ABI, facets, file\n"
 	"  stats     the host's counters and every plugin counter\n"
+	"  swap io BACKEND\n"
+	"            move every worker and its live connections to another IO\n"
+	"            backend (io_uring, epoll) without closing any\n"
 	"  drain     stop accepting, send Close, finish in-flight requests,\n"
 	"            finalise plugins and exit 0\n"
 	"\n"
@@ -34,10 +37,11 @@ const char dx_ctl_usage[] =
 	"      --timeout MS     give up after MS milliseconds (default 5000)\n"
 	"\n"
 	"Example:\n"
-	"  dx ctl -m examples/hello.json status\n";
+	"  dx ctl -m examples/hello.json status\n"
+	"  dx ctl -m examples/hello.json swap io epoll\n";
 
 /* One request line, one answer line. 0 with *answer malloc'd, or an errno. */
-static int dx_ctl_ask(const char *path, const char *cmd, int timeout_ms,
+static int dx_ctl_ask(const char *path, const char *request, int timeout_ms,
 		      char **answer)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
@@ -51,9 +55,9 @@ static int dx_ctl_ask(const char *path, const char *cmd, int timeout_ms,
 			close(fd);
 		return e;
 	}
-	char line[128];
-	int n = snprintf(line, sizeof line, "{\"cmd\":\"%s\"}\n", cmd);
-	if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n) {
+	size_t n = strlen(request);
+	if (send(fd, request, n, MSG_NOSIGNAL) != (ssize_t)n ||
+	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
 		close(fd);
 		return EIO;
 	}
@@ -159,6 +163,9 @@ static int dx_ctl_print(const char *cmd, const char *answer, bool json)
 		dx_ctl_print_plugins(o);
 	else if (strcmp(cmd, "stats") == 0)
 		dx_ctl_print_stats(o);
+	else if (strcmp(cmd, "swap") == 0)
+		printf("io backend: %s -> %s\n", dx_str(o, "from"),
+		       dx_str(o, "backend"));
 	else
 		printf("%s: done\n", cmd);
 	cJSON_Delete(o);
@@ -209,16 +216,28 @@ int dx_cmd_ctl(int argc, char **argv)
 		default: fputs(dx_ctl_usage, stderr); return 2;
 		}
 	}
-	if (optind != argc - 1 || (!sock && !manifest)) {
+	bool swap = optind < argc && strcmp(argv[optind], "swap") == 0;
+	if (argc - optind != (swap ? 3 : 1) || (!sock && !manifest)) {
 		fputs(dx_ctl_usage, stderr);
 		return 2;
 	}
 	const char *cmd = argv[optind];
+	cJSON *req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "cmd", cmd);
+	if (swap) {
+		cJSON_AddStringToObject(req, "kind", argv[optind + 1]);
+		cJSON_AddStringToObject(req, "name", argv[optind + 2]);
+	}
+	char *request = cJSON_PrintUnformatted(req);
+	cJSON_Delete(req);
 	char *owned = sock ? NULL : dx_ctl_socket_of(manifest);
-	if (!sock && !(sock = owned))
+	if (!request || (!sock && !(sock = owned))) {
+		cJSON_free(request);
 		return 1;
+	}
 	char *answer = NULL;
-	int e = dx_ctl_ask(sock, cmd, timeout_ms, &answer);
+	int e = dx_ctl_ask(sock, request, timeout_ms, &answer);
+	cJSON_free(request);
 	int rc = 1;
 	if (e)
 		fprintf(stderr, "dx ctl: %s: %s%s\n", sock, strerror(e),

@@ -91,6 +91,7 @@ dx_conn *dx_conn_open(dx_worker *w, int fd)
 	c->partial_ns = 0;
 	c->recv_armed = c->send_armed = false;
 	c->closing = c->eof = c->in_list = c->drain_close = false;
+	c->resend = false;
 	c->peer[0] = '\0';
 	w->live++;
 	return c;
@@ -129,7 +130,7 @@ void dx_conn_close(dx_worker *w, dx_conn *c)
 
 void dx_conn_arm_recv(dx_worker *w, dx_conn *c)
 {
-	if (c->recv_armed || c->eof || c->fd < 0)
+	if (c->recv_armed || c->eof || c->fd < 0 || w->swapping)
 		return;
 	if (w->vt->recv(w->io, c->fd, DX_UD(DX_UD_RECV, c->slot, c->gen)) ==
 	    0)
@@ -145,10 +146,21 @@ void dx_conn_want_flush(dx_worker *w, dx_conn *c)
 	w->flush_head = c;
 }
 
+static void dx_conn_send_sending(dx_worker *w, dx_conn *c)
+{
+	int rc = w->vt->send(w->io, c->fd, c->sending.p, c->sending.len,
+			     DX_UD(DX_UD_SEND, c->slot, c->gen), 0);
+	if (rc < 0) {
+		dx_conn_close(w, c);
+		return;
+	}
+	c->send_armed = true;
+}
+
 /* Start sending what out holds, if nothing is being sent. */
 static void dx_conn_flush(dx_worker *w, dx_conn *c)
 {
-	if (c->fd < 0 || c->send_armed)
+	if (c->fd < 0 || c->send_armed || c->resend || w->swapping)
 		return;
 	if (c->out.len == 0) {
 		if (c->closing && c->inflight == 0)
@@ -159,13 +171,19 @@ static void dx_conn_flush(dx_worker *w, dx_conn *c)
 	c->sending = c->out;
 	c->out = t;
 	c->out.len = 0;
-	int rc = w->vt->send(w->io, c->fd, c->sending.p, c->sending.len,
-			     DX_UD(DX_UD_SEND, c->slot, c->gen), 0);
-	if (rc < 0) {
-		dx_conn_close(w, c);
+	dx_conn_send_sending(w, c);
+}
+
+void dx_conn_resume_send(dx_worker *w, dx_conn *c)
+{
+	if (c->fd < 0)
 		return;
+	if (c->resend) {
+		c->resend = false;
+		dx_conn_send_sending(w, c);
+	} else {
+		dx_conn_want_flush(w, c);
 	}
-	c->send_armed = true;
 }
 
 void dx_conn_flush_all(dx_worker *w)
@@ -181,6 +199,17 @@ void dx_conn_flush_all(dx_worker *w)
 void dx_conn_on_send(dx_worker *w, dx_conn *c, int result)
 {
 	c->send_armed = false;
+	if (w->swapping && (result == -ECANCELED ||
+			    (result >= 0 && (size_t)result < c->sending.len))) {
+		/* Cut off by a backend swap: keep the unsent tail for the
+		 * new backend, in order, before anything newer. */
+		size_t sent = result > 0 ? (size_t)result : 0;
+		memmove(c->sending.p, c->sending.p + sent,
+			c->sending.len - sent);
+		c->sending.len -= sent;
+		c->resend = true;
+		return;
+	}
 	if (result < 0 || (size_t)result != c->sending.len) {
 		/* The peer is gone (EPIPE, ECONNRESET) or we detached. */
 		dx_conn_close(w, c);

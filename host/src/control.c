@@ -193,6 +193,50 @@ static cJSON *dx_ctl_stats(const dx_control_ctx *x)
 	return o;
 }
 
+static cJSON *dx_ctl_error(const char *why)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "ok", 0);
+	cJSON_AddStringToObject(o, "error", why);
+	return o;
+}
+
+/* {"cmd": "swap", "kind": "io", "name": "epoll"}: move every worker and
+ * its live connections to another IO backend. */
+static cJSON *dx_ctl_swap(const cJSON *req, const dx_control_ctx *x)
+{
+	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(req, "kind");
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(req, "name");
+	cJSON *o = cJSON_CreateObject();
+	const char *err = NULL;
+	char why[512] = "";
+	if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "io") != 0)
+		err = "swap takes kind \"io\" (plugins: reload, coming)";
+	else if (!cJSON_IsString(name))
+		err = "swap io needs a backend name, e.g. epoll or io_uring";
+	else if (!x->server)
+		err = "this host has no listeners, so no IO backend";
+	if (!err) {
+		char from[64];
+		snprintf(from, sizeof from, "%s", dx_server_backend(x->server));
+		dx_diag d = DX_DIAG_INIT;
+		if (dx_server_swap(x->server, name->valuestring, &d) < 0) {
+			snprintf(why, sizeof why, "%s", dx_diag_last(&d));
+			err = why;
+		} else {
+			cJSON_AddStringToObject(o, "from", from);
+			cJSON_AddStringToObject(o, "backend",
+						dx_server_backend(x->server));
+		}
+		dx_diag_clear(&d);
+	}
+	if (err) {
+		cJSON_Delete(o);
+		return dx_ctl_error(err);
+	}
+	return o;
+}
+
 /* The answer to one request line; *drain set by the drain command. */
 static char *dx_ctl_answer(const char *line, const dx_control_ctx *x,
 			   bool *drain)
@@ -209,23 +253,20 @@ static char *dx_ctl_answer(const char *line, const dx_control_ctx *x,
 		o = dx_ctl_plugins(x);
 	else if (strcmp(name, "stats") == 0)
 		o = dx_ctl_stats(x);
+	else if (strcmp(name, "swap") == 0)
+		o = dx_ctl_swap(req, x);
 	else if (strcmp(name, "drain") == 0) {
 		o = cJSON_CreateObject();
 		cJSON_AddBoolToObject(o, "draining", 1);
 		*drain = true;
 	}
-	if (o) {
+	if (o && !cJSON_HasObjectItem(o, "ok"))
 		cJSON_AddBoolToObject(o, "ok", 1);
-	} else {
-		o = cJSON_CreateObject();
-		cJSON_AddBoolToObject(o, "ok", 0);
-		cJSON_AddStringToObject(
-			o, "error",
-			name ? "unknown command; use status, plugins, stats or "
-			       "drain"
-			     : "expected a JSON object like {\"cmd\": "
-			       "\"status\"}");
-	}
+	else if (!o)
+		o = dx_ctl_error(name ? "unknown command; use status, plugins, "
+					"stats, swap or drain"
+				      : "expected a JSON object like {\"cmd\": "
+					"\"status\"}");
 	char *text = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	cJSON_Delete(req);

@@ -19,7 +19,7 @@ struct dx_server {
 	dx_server_view view;
 	const dx_io_vtable *vt;
 	void *vt_self;
-	const char *backend;
+	char backend[64]; /* the IO facet's name */
 	dx_worker *workers;
 	unsigned nworkers;
 	char **addrs; /* bound address of each listener, as text */
@@ -56,7 +56,7 @@ static int dx_try_backend(dx_server *s, const char *name, dx_diag *d,
 	}
 	s->vt = vt;
 	s->vt_self = ref.self;
-	s->backend = name;
+	snprintf(s->backend, sizeof s->backend, "%s", name);
 	return 0;
 }
 
@@ -285,11 +285,11 @@ int dx_server_new(const dx_manifest *m, dx_registry *r, dx_diag *d,
 }
 
 int dx_server_check(const dx_manifest *m, dx_registry *r, dx_diag *d,
-		    const char **backend)
+		    char *backend, size_t len)
 {
 	dx_server s = {.view = {.m = m, .reg = r}};
 	int rc = dx_pick_backend(&s, d);
-	*backend = rc == 0 ? s.backend : NULL;
+	snprintf(backend, len, "%s", rc == 0 ? s.backend : "");
 	return rc;
 }
 
@@ -334,7 +334,7 @@ void dx_server_drain(dx_server *s)
 		return;
 	for (unsigned i = 0; i < s->nworkers; i++) {
 		atomic_store(&s->workers[i].drain, true);
-		s->vt->wake(s->workers[i].io);
+		dx_worker_wake(&s->workers[i]);
 	}
 	for (unsigned i = 0; i < s->nworkers; i++)
 		pthread_join(s->workers[i].thread, NULL);
@@ -375,6 +375,68 @@ void dx_server_free(dx_server *s)
 	free(s->workers);
 	cJSON_free((void *)s->view.routes_json);
 	free(s);
+}
+
+/* Make one instance of vt per worker, or none at all. */
+static int dx_swap_instances(dx_server *s, const dx_io_vtable *vt, void *self,
+			     const char *name, dx_io **ios, dx_diag *d)
+{
+	const dx_manifest *m = s->view.m;
+	dx_io_params p = {
+		.size = sizeof p, .queue_depth = m->io.queue_depth,
+		.buf_count = 256, .buf_size = 16384, .sqpoll = m->io.sqpoll,
+	};
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		p.worker = (int)i;
+		int rc = vt->create(self, &p, &ios[i]);
+		if (rc < 0) {
+			dx_diag_add(d, "swap to %s: worker %u: %s", name, i,
+				    dx_strerror(rc));
+			while (i-- > 0)
+				vt->destroy(ios[i]);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int dx_server_swap(dx_server *s, const char *backend, dx_diag *d)
+{
+	if (!s->started || s->drained) {
+		dx_diag_add(d, "the server is not running");
+		return DX_ESTATE;
+	}
+	dx_server probe = {.view = s->view};
+	int rc = dx_try_backend(&probe, backend, d, false);
+	if (rc == -ENOENT)
+		dx_diag_add(d, "no IO plugin provides \"%s\"", backend);
+	if (rc < 0)
+		return rc;
+	if (probe.vt == s->vt)
+		return 0;
+	dx_io **ios = calloc(s->nworkers, sizeof *ios);
+	if (!ios)
+		return -ENOMEM;
+	rc = dx_swap_instances(s, probe.vt, probe.vt_self, backend, ios, d);
+	if (rc == 0) {
+		atomic_store(&s->view.swapped, 0);
+		for (unsigned i = 0; i < s->nworkers; i++)
+			dx_worker_post_swap(&s->workers[i], probe.vt, ios[i]);
+		/* Each worker swaps at its next loop boundary, well within a
+		 * tick; wait so the caller's answer tells the truth. */
+		for (int t = 0; t < 1000 &&
+				atomic_load(&s->view.swapped) < s->nworkers;
+		     t++)
+			usleep(5000);
+		s->vt = probe.vt;
+		s->vt_self = probe.vt_self;
+		memcpy(s->backend, probe.backend, sizeof s->backend);
+		dx_registry_log(s->view.reg, DX_LOG_INFO,
+				"io backend is now %s on %u worker%s", backend,
+				s->nworkers, s->nworkers == 1 ? "" : "s");
+	}
+	free(ios);
+	return rc;
 }
 
 const char *dx_server_backend(const dx_server *s)

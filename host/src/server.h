@@ -42,13 +42,18 @@ int dx_server_new(const dx_manifest *m, dx_registry *r, dx_diag *d,
 		  dx_server **out);
 /* What --check does: choose the backend (probing it), bind nothing. */
 int dx_server_check(const dx_manifest *m, dx_registry *r, dx_diag *d,
-		    const char **backend);
+		    char *backend, size_t len);
 /* Start the worker threads. */
 int dx_server_start(dx_server *s, dx_diag *d);
 /* Stop accepting, send Close to every client, let in-flight requests
  * finish within limits.grace_ms, then join the workers. Any thread but a
  * worker's. Idempotent. */
 void dx_server_drain(dx_server *s);
+/* Move every worker, with its live connections, to the IO backend named
+ * backend (an IO facet name): each worker detaches its fds from the old
+ * instance at a loop boundary, reaps what was in flight and arms them on
+ * a new one. No connection is closed and no request lost. Main thread. */
+int dx_server_swap(dx_server *s, const char *backend, dx_diag *d);
 /* Join and free (drains first if still running). */
 void dx_server_free(dx_server *s);
 

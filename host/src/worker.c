@@ -171,9 +171,25 @@ int dx_worker_complete(dx_pending *p, uint16_t status, const void *body,
 	pthread_mutex_lock(&w->mbox_lock);
 	p->next = w->mbox;
 	w->mbox = p;
-	pthread_mutex_unlock(&w->mbox_lock);
 	w->vt->wake(w->io);
+	pthread_mutex_unlock(&w->mbox_lock);
 	return 0;
+}
+
+void dx_worker_wake(dx_worker *w)
+{
+	pthread_mutex_lock(&w->mbox_lock);
+	w->vt->wake(w->io);
+	pthread_mutex_unlock(&w->mbox_lock);
+}
+
+void dx_worker_post_swap(dx_worker *w, const dx_io_vtable *vt, dx_io *io)
+{
+	pthread_mutex_lock(&w->mbox_lock);
+	w->swap_vt = vt;
+	w->swap_io = io;
+	w->vt->wake(w->io);
+	pthread_mutex_unlock(&w->mbox_lock);
 }
 
 static void dx_mbox_drain(dx_worker *w)
@@ -258,8 +274,20 @@ static void dx_on_accept(dx_worker *w, const dx_io_cqe *e)
 				"worker %u: accept: %s", w->id,
 				dx_strerror(e->result));
 	}
-	if (!(e->flags & DX_IO_F_MORE) && w->accepting && i < w->listen_count)
-		w->vt->accept(w->io, w->listen_fds[i], e->udata);
+	if (e->flags & DX_IO_F_MORE)
+		return;
+	w->accepts_armed--;
+	if (w->accepting && i < w->listen_count &&
+	    w->vt->accept(w->io, w->listen_fds[i], e->udata) == 0)
+		w->accepts_armed++;
+}
+
+static void dx_arm_accepts(dx_worker *w)
+{
+	for (size_t i = 0; i < w->listen_count; i++)
+		if (w->vt->accept(w->io, w->listen_fds[i],
+				  DX_UD(DX_UD_LISTEN, i, 0)) == 0)
+			w->accepts_armed++;
 }
 
 /* ---- receiving ---- */
@@ -364,6 +392,88 @@ static void dx_begin_drain(dx_worker *w)
 		dx_now_ns() + w->view->m->limits.grace_ms * 1000000u;
 }
 
+/* ---- backend swap ---- */
+
+static bool dx_anything_armed(const dx_worker *w)
+{
+	if (w->accepts_armed)
+		return true;
+	for (uint32_t i = 0; i < w->conn_cap; i++) {
+		const dx_conn *c = w->conns[i];
+		if (c && c->fd >= 0 && (c->recv_armed || c->send_armed))
+			return true;
+	}
+	return false;
+}
+
+/* Detach every fd from the old backend and reap until it holds nothing:
+ * data that arrived meanwhile is handled as usual, sends cut short keep
+ * their tail (dx_conn_on_send). Bounded, so a stuck backend cannot hang
+ * the worker: what is still armed after 2 s is abandoned with it. */
+static void dx_swap_quiesce(dx_worker *w)
+{
+	for (size_t i = 0; i < w->listen_count; i++)
+		w->vt->detach(w->io, w->listen_fds[i]);
+	for (uint32_t i = 0; i < w->conn_cap; i++) {
+		dx_conn *c = w->conns[i];
+		if (c && c->fd >= 0)
+			w->vt->detach(w->io, c->fd);
+	}
+	w->vt->submit(w->io);
+	uint64_t deadline = dx_now_ns() + 2000000000u;
+	while (dx_anything_armed(w) && dx_now_ns() < deadline) {
+		int n = w->vt->wait(w->io, w->cqes,
+				    sizeof w->cqes / sizeof w->cqes[0], 10);
+		for (int i = 0; i < n; i++)
+			dx_on_cqe(w, &w->cqes[i]);
+	}
+	w->accepts_armed = 0;
+	for (uint32_t i = 0; i < w->conn_cap; i++) {
+		dx_conn *c = w->conns[i];
+		if (c && c->fd >= 0 && c->send_armed) {
+			c->send_armed = false; /* abandoned: send it all again */
+			c->resend = true;
+		}
+		if (c)
+			c->recv_armed = false;
+	}
+}
+
+static void dx_swap_backend(dx_worker *w)
+{
+	pthread_mutex_lock(&w->mbox_lock);
+	const dx_io_vtable *vt = w->swap_vt;
+	dx_io *io = w->swap_io;
+	w->swap_vt = NULL;
+	w->swap_io = NULL;
+	pthread_mutex_unlock(&w->mbox_lock);
+	if (!vt)
+		return;
+	bool accepting = w->accepting;
+	w->accepting = false;
+	w->swapping = true;
+	dx_swap_quiesce(w);
+	pthread_mutex_lock(&w->mbox_lock);
+	const dx_io_vtable *old_vt = w->vt;
+	dx_io *old_io = w->io;
+	w->vt = vt;
+	w->io = io;
+	pthread_mutex_unlock(&w->mbox_lock);
+	old_vt->destroy(old_io);
+	w->swapping = false;
+	w->accepting = accepting;
+	if (accepting)
+		dx_arm_accepts(w);
+	for (uint32_t i = 0; i < w->conn_cap; i++) {
+		dx_conn *c = w->conns[i];
+		if (!c || c->fd < 0)
+			continue;
+		dx_conn_arm_recv(w, c);
+		dx_conn_resume_send(w, c);
+	}
+	atomic_fetch_add(&w->view->swapped, 1);
+}
+
 static bool dx_turn(dx_worker *w, bool *draining)
 {
 	int n = w->vt->wait(w->io, w->cqes,
@@ -371,6 +481,7 @@ static bool dx_turn(dx_worker *w, bool *draining)
 	for (int i = 0; i < n; i++)
 		dx_on_cqe(w, &w->cqes[i]);
 	dx_mbox_drain(w);
+	dx_swap_backend(w);
 	dx_run_timers(w, false);
 	uint64_t now = dx_now_ns();
 	dx_sweep(w, now);
@@ -390,9 +501,7 @@ void *dx_worker_main(void *arg)
 	dx_worker_current = w;
 	dx_worker_self = (int)w->id;
 	w->accepting = true;
-	for (size_t i = 0; i < w->listen_count; i++)
-		w->vt->accept(w->io, w->listen_fds[i],
-			      DX_UD(DX_UD_LISTEN, i, 0));
+	dx_arm_accepts(w);
 	bool draining = false;
 	while (dx_turn(w, &draining))
 		;

@@ -59,6 +59,7 @@ typedef struct dx_conn {
 	bool eof;     /* the peer will send nothing more */
 	bool in_list; /* on the worker's flush list */
 	bool drain_close; /* send Close once nothing is in flight */
+	bool resend;      /* sending holds bytes a swap cut off */
 	struct dx_conn *flush_next;
 	char peer[64];
 } dx_conn;
@@ -88,6 +89,7 @@ typedef struct dx_server_view {
 	const char *routes_json; /* route 0's answer */
 	size_t routes_json_len;
 	_Atomic uint64_t connections; /* open, all workers */
+	_Atomic unsigned swapped;     /* workers done with the last swap */
 } dx_server_view;
 
 typedef struct dx_worker {
@@ -121,6 +123,14 @@ typedef struct dx_worker {
 	_Atomic bool drain;
 	uint64_t drain_deadline_ns;
 
+	/* A backend swap posted by the main thread (under mbox_lock), done at
+	 * the next loop boundary. vt and io change only under mbox_lock, so
+	 * wake() from other threads never sees a destroyed instance. */
+	const dx_io_vtable *swap_vt;
+	dx_io *swap_io;
+	bool swapping;
+	unsigned accepts_armed;
+
 	struct {
 		_Atomic uint64_t connections, accepted, refused, requests,
 			errors, closed_by_server, bytes_in, bytes_out;
@@ -135,6 +145,10 @@ dx_pending *dx_worker_defer(const dx_request *req);
 int dx_worker_complete(dx_pending *p, uint16_t status, const void *body,
 		       size_t len);
 int dx_worker_timer(uint64_t delay_ns, void (*fn)(void *arg), void *arg);
+/* Wake w's loop from any thread. */
+void dx_worker_wake(dx_worker *w);
+/* Post a swap to (vt, io); the worker destroys its old instance. */
+void dx_worker_post_swap(dx_worker *w, const dx_io_vtable *vt, dx_io *io);
 
 /* conn.c */
 dx_conn *dx_conn_open(dx_worker *w, int fd);
@@ -144,6 +158,8 @@ void dx_conn_want_flush(dx_worker *w, dx_conn *c);
 void dx_conn_flush_all(dx_worker *w);
 void dx_conn_on_send(dx_worker *w, dx_conn *c, int result);
 void dx_conn_arm_recv(dx_worker *w, dx_conn *c);
+/* After a swap: send again what the old backend did not get out. */
+void dx_conn_resume_send(dx_worker *w, dx_conn *c);
 /* Queue a Close frame and close once it is out. */
 void dx_conn_send_close(dx_worker *w, dx_conn *c, uint16_t code,
 			const char *reason);
