@@ -30,7 +30,8 @@ static int dx_boot_one(const dx_manifest_plugin *mp, dx_registry *r,
 		dx_module_close(&mod);
 		return DX_ENAME;
 	}
-	return dx_registry_add(r, &mod, mp->config, mp->config_path, d);
+	return dx_registry_add_routes(r, &mod, mp->config, mp->config_path,
+				      mp->routes, mp->routes_path, d);
 }
 
 static bool dx_has_io(const dx_registry *r)

@@ -1032,11 +1032,41 @@ static void plugin_by_name(mctx *c, dx_manifest_plugin *pl, const char *path)
 	free(tried.s);
 }
 
+/* "routes": {"echo": 20}: serve a plugin's route under another id. Names
+ * are checked against the plugin when it is loaded. */
+static void parse_plugin_routes(mctx *c, const cJSON *v, const char *p,
+				dx_manifest_plugin *pl)
+{
+	char q[JP_MAX], r[JP_MAX];
+	const cJSON *routes = get(v, "routes");
+	pl->routes_path = xfmt(c, "%s.routes", p);
+	if (!routes)
+		return;
+	if (!cJSON_IsObject(routes)) {
+		err_got(c, jp_key(q, p, "routes"), routes,
+			"an object of route name to id, e.g. {\"echo\": 20}");
+		return;
+	}
+	jp_key(q, p, "routes");
+	for (const cJSON *it = routes->child; it; it = it->next) {
+		if (!is_int_in(it, 1, 65535))
+			err_got(c, jp_key(r, q, it->string), it,
+				"a route id in 1..65535 (0 is discovery)");
+		for (const cJSON *o = routes->child; o != it; o = o->next)
+			if (is_int_in(o, 1, 65535) && is_int_in(it, 1, 65535) &&
+			    o->valuedouble == it->valuedouble)
+				err(c, jp_key(r, q, it->string),
+				    "id %.0f is also given to \"%s\"",
+				    it->valuedouble, o->string);
+	}
+	pl->routes = routes;
+}
+
 static void parse_plugin(mctx *c, const cJSON *v, const char *p,
 			 dx_manifest_plugin *pl)
 {
 	static const char *const keys[] = {"name", "path", "config",
-					   "allow_writable", NULL};
+					   "allow_writable", "routes", NULL};
 	char q[JP_MAX];
 	pl->json_path = xstrdup(c, p);
 	pl->config_path = xfmt(c, "%s.config", p);
@@ -1057,6 +1087,7 @@ static void parse_plugin(mctx *c, const cJSON *v, const char *p,
 	else
 		pl->config = cfg;
 	opt_bool(c, v, p, "allow_writable", &pl->allow_writable);
+	parse_plugin_routes(c, v, p, pl);
 	if (path)
 		plugin_by_path(c, pl, path, jp_key(q, p, "path"));
 	else if (pl->name)
@@ -1593,6 +1624,7 @@ void dx_manifest_free(dx_manifest *m)
 		free(pl->name);
 		free(pl->path);
 		free(pl->config_path);
+		free(pl->routes_path);
 		free(pl->json_path);
 	}
 	free(m->plugins);

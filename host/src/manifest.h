@@ -39,6 +39,8 @@ typedef struct dx_manifest_plugin {
 	bool allow_writable; /* skip the group/other-writable check */
 	const cJSON *config; /* the "config" object, or NULL; owned by root */
 	char *config_path;   /* "plugins[2].config" */
+	const cJSON *routes; /* "routes": route name -> id, or NULL */
+	char *routes_path;   /* "plugins[2].routes" */
 	char *json_path;     /* "plugins[2]" */
 } dx_manifest_plugin;
 

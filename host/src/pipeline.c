@@ -117,7 +117,7 @@ static void dx_call_route(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
 	c->out.len += DX_HBTP_HEADER_SIZE;
 	dx_request req = {
 		.size = sizeof req, .opcode = h->opcode, .flags = h->flags,
-		.seq = h->seq, .route = ref->route->id, .body = args,
+		.seq = h->seq, .route = ref->id, .body = args,
 		.body_len = n, .worker = (int)w->id,
 		.start_ns = dx_now_ns(), .host_priv = c,
 	};

@@ -64,6 +64,7 @@ dx_registry *dx_registry_new(const dx_registry_opts *opts)
 
 static void dx_entry_free(dx_plugin_entry *e)
 {
+	free(e->routes);
 	dx_module_close(&e->mod);
 	dx_config_free(e->config);
 	dx_diag_clear(&e->errors);
@@ -109,30 +110,25 @@ static const dx_route *dx_route_at(const dx_routes_vtable *vt, uint32_t i)
 static const dx_route_ref *dx_route_by_name(const dx_registry *r,
 					    const char *name)
 {
-	for (size_t i = 0; i < r->facet_count; i++) {
-		const dx_facet_entry *f = &r->facets[i];
-		if (f->kind != DX_FACET_ROUTES)
-			continue;
-		const dx_routes_vtable *vt = f->vtable;
-		for (uint32_t k = 0; k < vt->count; k++) {
-			const dx_route *rt = dx_route_at(vt, k);
-			if (strcmp(rt->name, name) == 0)
-				return &r->routes[rt->id];
-		}
+	for (size_t i = 0; i < r->count; i++) {
+		const dx_plugin_entry *o = r->plugins[i];
+		for (size_t k = 0; k < o->route_count; k++)
+			if (strcmp(o->routes[k].route->name, name) == 0)
+				return &r->routes[o->routes[k].id];
 	}
 	return NULL;
 }
 
 /* Routes of e clash with a registered one? Names both plugins. */
 static int dx_routes_clash(const dx_registry *r, const dx_plugin_entry *e,
-			   const dx_routes_vtable *vt, dx_diag *d)
+			   dx_diag *d)
 {
-	for (uint32_t k = 0; k < vt->count; k++) {
-		const dx_route *rt = dx_route_at(vt, k);
+	for (size_t k = 0; k < e->route_count; k++) {
+		const dx_entry_route *rt = &e->routes[k];
 		const dx_route_ref *old = &r->routes[rt->id];
 		const char *what = "id";
 		if (!old->route) {
-			old = dx_route_by_name(r, rt->name);
+			old = dx_route_by_name(r, rt->route->name);
 			what = "name";
 		}
 		if (!old)
@@ -141,14 +137,79 @@ static int dx_routes_clash(const dx_registry *r, const dx_plugin_entry *e,
 		dx_diag_add(d,
 			    "%s: route %u \"%s\" of plugin \"%s\" has the same "
 			    "%s as route %u \"%s\" of plugin \"%s\" (%s); give "
-			    "one of them another %s",
-			    e->mod.path, (unsigned)rt->id, rt->name,
-			    e->mod.desc->name, what, (unsigned)old->route->id,
+			    "one of them another %s (plugins[].routes in the "
+			    "manifest moves a route to another id)",
+			    e->mod.path, (unsigned)rt->id, rt->route->name,
+			    e->mod.desc->name, what, (unsigned)old->id,
 			    old->route->name, old->plugin,
 			    j >= 0 ? r->plugins[j]->mod.path : "?", what);
 		return DX_EDUP;
 	}
 	return 0;
+}
+
+/* Every name the manifest moves must be one of the plugin's routes, and
+ * the plugin's routes must still have distinct ids afterwards. */
+static int dx_entry_routes_check(const dx_plugin_entry *e, const cJSON *routes,
+				 const char *routes_path, dx_diag *d)
+{
+	const cJSON *o;
+	cJSON_ArrayForEach(o, routes)
+	{
+		size_t k = 0;
+		while (k < e->route_count &&
+		       strcmp(e->routes[k].route->name, o->string) != 0)
+			k++;
+		if (k == e->route_count) {
+			dx_diag_add(d, "%s.%s: plugin \"%s\" has no route named "
+				       "\"%s\"",
+				    routes_path, o->string, e->mod.desc->name,
+				    o->string);
+			return DX_ENAME;
+		}
+	}
+	for (size_t a = 0; a < e->route_count; a++)
+		for (size_t b = a + 1; b < e->route_count; b++)
+			if (e->routes[a].id == e->routes[b].id) {
+				dx_diag_add(d,
+					    "%s: plugin \"%s\" would serve "
+					    "routes \"%s\" and \"%s\" both as "
+					    "id %u",
+					    routes_path, e->mod.desc->name,
+					    e->routes[a].route->name,
+					    e->routes[b].route->name,
+					    (unsigned)e->routes[a].id);
+				return DX_EDUP;
+			}
+	return 0;
+}
+
+/* e->routes from the plugin's tables, each under its own id or the one
+ * routes (the manifest's plugins[].routes) gives it. */
+static int dx_entry_routes(dx_plugin_entry *e, const cJSON *routes,
+			   const char *routes_path, dx_diag *d)
+{
+	const dx_plugin *p = e->mod.desc;
+	size_t n = 0;
+	for (uint32_t i = 0; i < p->facet_count; i++)
+		if (p->facets[i].kind == DX_FACET_ROUTES)
+			n += ((const dx_routes_vtable *)p->facets[i].vtable)->count;
+	e->routes = calloc(n ? n : 1, sizeof *e->routes);
+	if (!e->routes)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < p->facet_count; i++) {
+		if (p->facets[i].kind != DX_FACET_ROUTES)
+			continue;
+		const dx_routes_vtable *vt = p->facets[i].vtable;
+		for (uint32_t k = 0; k < vt->count; k++) {
+			const dx_route *rt = dx_route_at(vt, k);
+			const cJSON *o = cJSON_GetObjectItemCaseSensitive(
+				routes, rt->name);
+			e->routes[e->route_count++] = (dx_entry_route){
+				rt, o ? (uint16_t)o->valueint : rt->id};
+		}
+	}
+	return dx_entry_routes_check(e, routes, routes_path, d);
 }
 
 /* Everything e would clash with, checked before anything is inserted. */
@@ -177,13 +238,8 @@ static int dx_registry_clash(const dx_registry *r, const dx_plugin_entry *e,
 				    ref.plugin, r->plugins[j]->mod.path);
 			return DX_EDUP;
 		}
-		if (f->kind == DX_FACET_ROUTES) {
-			int rc = dx_routes_clash(r, e, f->vtable, d);
-			if (rc < 0)
-				return rc;
-		}
 	}
-	return 0;
+	return dx_routes_clash(r, e, d);
 }
 
 static int dx_grow(void **arr, size_t *cap, size_t need, size_t elem)
@@ -208,20 +264,23 @@ static void dx_registry_insert(dx_registry *r, dx_plugin_entry *e)
 		const dx_facet *f = &p->facets[i];
 		r->facets[r->facet_count++] = (dx_facet_entry){
 			f->kind, f->name, f->vtable, e};
-		if (f->kind != DX_FACET_ROUTES)
-			continue;
-		const dx_routes_vtable *vt = f->vtable;
-		for (uint32_t k = 0; k < vt->count; k++) {
-			const dx_route *rt = dx_route_at(vt, k);
-			/* self is filled in when the plugin's init ran. */
-			r->routes[rt->id] = (dx_route_ref){rt, NULL, p->name};
-		}
 	}
+	/* self is filled in when the plugin's init has run. */
+	for (size_t k = 0; k < e->route_count; k++)
+		r->routes[e->routes[k].id] = (dx_route_ref){
+			e->routes[k].route, NULL, p->name, e->routes[k].id};
 	r->plugins[r->count++] = e;
 }
 
 int dx_registry_add(dx_registry *r, dx_module *m, const cJSON *config,
 		    const char *config_path, dx_diag *d)
+{
+	return dx_registry_add_routes(r, m, config, config_path, NULL, NULL, d);
+}
+
+int dx_registry_add_routes(dx_registry *r, dx_module *m, const cJSON *config,
+			   const char *config_path, const cJSON *routes,
+			   const char *routes_path, dx_diag *d)
 {
 	dx_plugin_entry *e = calloc(1, sizeof *e);
 	if (!e) {
@@ -233,7 +292,12 @@ int dx_registry_add(dx_registry *r, dx_module *m, const cJSON *config,
 	e->mod = *m;
 	memset(m, 0, sizeof *m); /* ours now */
 	e->config = dx_config_new(config, config_path ? config_path : "config");
-	int rc = e->config ? dx_registry_clash(r, e, d) : -ENOMEM;
+	int rc = e->config ? dx_entry_routes(e, routes,
+					     routes_path ? routes_path : "routes",
+					     d)
+			   : -ENOMEM;
+	if (rc == 0)
+		rc = dx_registry_clash(r, e, d);
 	if (rc == 0)
 		rc = dx_grow((void **)&r->plugins, &r->cap, r->count + 1,
 			     sizeof *r->plugins);
@@ -255,14 +319,8 @@ int dx_registry_add(dx_registry *r, dx_module *m, const cJSON *config,
 /* Point the plugin's routes at its instance, now that init made it. */
 static void dx_routes_bind(dx_registry *r, const dx_plugin_entry *e)
 {
-	const dx_plugin *p = e->mod.desc;
-	for (uint32_t i = 0; i < p->facet_count; i++) {
-		if (p->facets[i].kind != DX_FACET_ROUTES)
-			continue;
-		const dx_routes_vtable *vt = p->facets[i].vtable;
-		for (uint32_t k = 0; k < vt->count; k++)
-			r->routes[dx_route_at(vt, k)->id].self = e->self;
-	}
+	for (size_t k = 0; k < e->route_count; k++)
+		r->routes[e->routes[k].id].self = e->self;
 }
 
 /* "first; second; third" of what the plugin recorded, or the code's text. */

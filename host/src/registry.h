@@ -35,6 +35,7 @@ typedef struct dx_route_ref {
 	const dx_route *route;
 	void *self;         /* the providing plugin's instance */
 	const char *plugin; /* its name */
+	uint16_t id;        /* served under (the manifest may move it) */
 } dx_route_ref;
 
 dx_registry *dx_registry_new(const dx_registry_opts *opts);
@@ -46,6 +47,11 @@ void dx_registry_free(dx_registry *r);
  * config_path names it in messages ("plugins[2].config"). */
 int dx_registry_add(dx_registry *r, dx_module *m, const cJSON *config,
 		    const char *config_path, dx_diag *d);
+/* Same, with the manifest's route ids: routes is an object of route name
+ * to id (NULL: the plugin's own), routes_path names it in messages. */
+int dx_registry_add_routes(dx_registry *r, dx_module *m, const cJSON *config,
+			   const char *config_path, const cJSON *routes,
+			   const char *routes_path, dx_diag *d);
 
 int dx_registry_init_all(dx_registry *r, dx_diag *d);
 void dx_registry_fini_all(dx_registry *r);

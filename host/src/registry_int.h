@@ -11,6 +11,13 @@
 /* One loaded plugin. Allocated on its own and never moved: the plugin keeps
  * &api (its door into the host) until fini, and hostapi.c finds the entry
  * from that pointer, so api must stay the first member. */
+/* One of a plugin's routes and the id it is served under: its own, or
+ * the manifest's (plugins[].routes). */
+typedef struct dx_entry_route {
+	const dx_route *route;
+	uint16_t id;
+} dx_entry_route;
+
 typedef struct dx_plugin_entry {
 	dx_host_api api;
 	dx_registry *reg;
@@ -19,6 +26,8 @@ typedef struct dx_plugin_entry {
 	void *self;
 	bool initialised;
 	dx_diag errors; /* what fail() and config errors recorded */
+	dx_entry_route *routes; /* every ROUTES facet's routes, in order */
+	size_t route_count;
 } dx_plugin_entry;
 
 struct dx_counter {

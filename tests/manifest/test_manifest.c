@@ -335,6 +335,14 @@ static const struct {
 	const char *text;
 	expect want;
 } bad_texts[] = {
+	{"{\"dx\": 1, \"plugins\": [{\"path\": \"/bin/sh\", \"routes\": [1]}]}",
+	 {"plugins[0].routes: expected an object of route name to id", {NULL}}},
+	{"{\"dx\": 1, \"plugins\": [{\"path\": \"/bin/sh\", \"routes\": "
+	 "{\"echo\": 0}}]}",
+	 {"plugins[0].routes.echo: expected a route id in 1..65535", {"got 0"}}},
+	{"{\"dx\": 1, \"plugins\": [{\"path\": \"/bin/sh\", \"routes\": "
+	 "{\"a\": 5, \"b\": 5}}]}",
+	 {"plugins[0].routes.b: id 5 is also given to \"a\"", {NULL}}},
 	{"{\"dx\": 1, \"plugins\": [{\"path\": \"/nonexistent/dx/x.so\"}]}",
 	 {"plugins[0].path: no such file: /nonexistent/dx/x.so", {NULL}}},
 	{"{\"dx\": 1, \"plugin_path\": \"/nonexistent/dx\"}",

@@ -301,6 +301,63 @@ START_TEST(test_route_name_clash)
 }
 END_TEST
 
+/* The manifest moves a route: the clash goes away, the route is served
+ * under the new id, and names the plugin lacks are refused. */
+START_TEST(test_route_override)
+{
+	static const dx_route ra[] = {{10, "ov.a", nop_call}};
+	static const dx_route rb[] = {{10, "ov.b", nop_call},
+				      {12, "ov.c", nop_call}};
+	static const dx_routes_vtable va = DX_ROUTES(ra), vb = DX_ROUTES(rb);
+	static const dx_facet fa[] = {{DX_FACET_ROUTES, "ova", &va}};
+	static const dx_facet fb[] = {{DX_FACET_ROUTES, "ovb", &vb}};
+	static const dx_plugin pa = {DX_PLUGIN_MAGIC, DX_ABI_MAJOR,
+				     DX_ABI_MINOR,    sizeof(dx_plugin),
+				     .name = "ov_a", .version = "1",
+				     DX_FACETS(fa)};
+	static const dx_plugin pb = {DX_PLUGIN_MAGIC, DX_ABI_MAJOR,
+				     DX_ABI_MINOR,    sizeof(dx_plugin),
+				     .name = "ov_b", .version = "1",
+				     DX_FACETS(fb)};
+	struct logcap cap;
+	dx_registry *r = reg_new(&cap);
+	dx_diag d = DX_DIAG_INIT;
+	cJSON *bad = cJSON_Parse("{\"ov.zz\": 40}");
+	cJSON *same = cJSON_Parse("{\"ov.b\": 12}");
+	cJSON *good = cJSON_Parse("{\"ov.b\": 40}");
+	dx_module ma = {strdup("mem://a"), NULL, &pa};
+	ck_assert_int_eq(dx_registry_add(r, &ma, NULL, NULL, &d), 0);
+	dx_module mb = {strdup("mem://b"), NULL, &pb};
+	ck_assert_int_eq(dx_registry_add_routes(r, &mb, NULL, NULL, bad,
+						"plugins[1].routes", &d),
+			 DX_ENAME);
+	tu_assert_diag_has(&d, "plugins[1].routes.ov.zz: plugin \"ov_b\" has "
+			       "no route named \"ov.zz\"");
+	mb = (dx_module){strdup("mem://b"), NULL, &pb};
+	ck_assert_int_eq(dx_registry_add_routes(r, &mb, NULL, NULL, same,
+						"plugins[1].routes", &d),
+			 DX_EDUP);
+	tu_assert_diag_has(&d, "both as id 12");
+	mb = (dx_module){strdup("mem://b"), NULL, &pb};
+	ck_assert_int_eq(dx_registry_add_routes(r, &mb, NULL, NULL, good,
+						"plugins[1].routes", &d),
+			 0);
+	const dx_route_ref *a = dx_registry_route(r, 10);
+	const dx_route_ref *b = dx_registry_route(r, 40);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_str_eq(a->route->name, "ov.a");
+	ck_assert_str_eq(b->route->name, "ov.b");
+	ck_assert_uint_eq(b->id, 40);
+	ck_assert_str_eq(dx_registry_route(r, 12)->route->name, "ov.c");
+	cJSON_Delete(bad);
+	cJSON_Delete(same);
+	dx_diag_clear(&d);
+	dx_registry_free(r);
+	cJSON_Delete(good);
+}
+END_TEST
+
 START_TEST(test_init_order_and_reverse_fini)
 {
 	struct logcap cap;
@@ -604,6 +661,7 @@ static Suite *registry_suite(void)
 	tcase_add_test(tc, test_dup_plugin_name);
 	tcase_add_test(tc, test_dup_facet);
 	tcase_add_test(tc, test_route_id_clash);
+	tcase_add_test(tc, test_route_override);
 	tcase_add_test(tc, test_route_name_clash);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("lifecycle");
