@@ -93,6 +93,8 @@ static int dx_cmd_version(int argc, char **argv)
 static const dx_command dx_commands[] = {
 	{"call", "send one HBTP request to a running host", dx_call_usage,
 	 dx_cmd_call},
+	{"bench", "HBTP load generator: requests/s and latency percentiles",
+	 dx_bench_usage, dx_cmd_bench},
 	{"ctl", "ask a running host: status, plugins, stats, drain",
 	 dx_ctl_usage, dx_cmd_ctl},
 	{"plugin", "inspect a plugin file as the host would load it",
@@ -120,7 +122,7 @@ static void dx_usage(FILE *out)
 		fprintf(out, "  %-10s %s\n", dx_commands[i].name,
 			dx_commands[i].summary);
 	fprintf(out,
-		"\nCommands still to come: bench (load generator), forge.\n"
+		"\nCommands still to come: forge.\n"
 		"Run 'dx help COMMAND' for a command's options.\n");
 }
 

@@ -8,5 +8,7 @@ int dx_cmd_call(int argc, char **argv);
 extern const char dx_call_usage[];
 int dx_cmd_ctl(int argc, char **argv);
 extern const char dx_ctl_usage[];
+int dx_cmd_bench(int argc, char **argv);
+extern const char dx_bench_usage[];
 
 #endif
