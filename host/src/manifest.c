@@ -926,8 +926,8 @@ static void parse_io(mctx *c, const cJSON *root)
 		m->io.backend = xstrdup(c, b->valuestring);
 	} else if (b) {
 		err_got(c, "io.backend", b,
-			"\"auto\" or an I/O plugin's name "
-			"such as io_uring or io_epoll");
+			"\"auto\", an IO backend (io_uring, epoll) or "
+			"the plugin that provides it (io_epoll)");
 	}
 	long long q = m->io.queue_depth;
 	if (opt_int(c, io, "io", "queue_depth", 1, 32768, &q) && (q & (q - 1)))

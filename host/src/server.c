@@ -32,11 +32,28 @@ struct dx_server {
 static const char *const dx_auto_backends[] = {"io_uring", "epoll", "kqueue",
 					       "iocp"};
 
+/* name is an IO facet ("epoll"), or a plugin with one IO facet
+ * ("io_epoll"): people write either. */
+static const char *dx_io_facet_name(const dx_registry *r, const char *name)
+{
+	dx_facet_ref ref;
+	if (dx_registry_lookup(r, DX_FACET_IO, name, &ref) == 0)
+		return name;
+	int i = dx_registry_find(r, name);
+	const dx_plugin *p = i >= 0 ? dx_registry_module(r, (size_t)i)->desc
+				    : NULL;
+	for (uint32_t k = 0; p && k < p->facet_count; k++)
+		if (p->facets[k].kind == DX_FACET_IO)
+			return p->facets[k].name;
+	return NULL;
+}
+
 static int dx_try_backend(dx_server *s, const char *name, dx_diag *d,
 			  bool quiet)
 {
 	dx_facet_ref ref;
-	if (dx_registry_lookup(s->view.reg, DX_FACET_IO, name, &ref) < 0)
+	name = dx_io_facet_name(s->view.reg, name);
+	if (!name || dx_registry_lookup(s->view.reg, DX_FACET_IO, name, &ref) < 0)
 		return -ENOENT;
 	const dx_io_vtable *vt = ref.vtable;
 	char why[256] = "";

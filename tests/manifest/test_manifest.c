@@ -170,7 +170,7 @@ static const bad_case bad_cases[] = {
 	 {"pin_cpus: expected true or false, got \"yes\"", {NULL}},
 	 1},
 	{"io_backend.json",
-	 {"io.backend: expected \"auto\" or an I/O plugin",
+	 {"io.backend: expected \"auto\", an IO backend",
 	  {"got \"IO-URING\""}},
 	 1},
 	{"queue_depth.json",
