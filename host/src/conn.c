@@ -91,7 +91,7 @@ dx_conn *dx_conn_open(dx_worker *w, int fd)
 	c->partial_ns = 0;
 	c->recv_armed = c->send_armed = false;
 	c->closing = c->eof = c->in_list = c->drain_close = false;
-	c->resend = false;
+	c->resend = c->zc_wait = c->zc_ok = false;
 	c->peer[0] = '\0';
 	w->live++;
 	return c;
@@ -111,6 +111,18 @@ void dx_conn_close(dx_worker *w, dx_conn *c)
 		return;
 	/* Cancel what the backend still holds for this fd; its completions
 	 * carry the old generation and are ignored after this. */
+	if (c->zc_wait) {
+		/* The kernel may still read c->sending after the close: give
+		 * this slot a fresh buffer and keep the old one aside. */
+		dx_bytes *o = realloc(w->zc_orphans, (w->zc_orphan_count + 1) *
+							    sizeof *o);
+		if (o) {
+			w->zc_orphans = o;
+			o[w->zc_orphan_count++] = c->sending;
+			c->sending = (dx_bytes){0};
+		}
+		c->zc_wait = false;
+	}
 	w->vt->detach(w->io, c->fd);
 	/* The cancel must reach the kernel while the fd number still names
 	 * this socket: io_uring looks it up at submit time, and a multishot
@@ -146,10 +158,21 @@ void dx_conn_want_flush(dx_worker *w, dx_conn *c)
 	w->flush_head = c;
 }
 
+/* Zero copy pays for its page pinning and extra completion only on large
+ * answers; below this a copy is cheaper. */
+#define DX_ZC_MIN (64 * 1024)
+
 static void dx_conn_send_sending(dx_worker *w, dx_conn *c)
 {
+	uint32_t flags = 0;
+	if (c->zc_ok && c->sending.len >= DX_ZC_MIN &&
+	    (w->vt->caps & DX_IO_CAP_SEND_ZC)) {
+		flags = DX_IO_SEND_ZC;
+		atomic_fetch_add_explicit(&w->stats.zero_copy_sends, 1,
+					  memory_order_relaxed);
+	}
 	int rc = w->vt->send(w->io, c->fd, c->sending.p, c->sending.len,
-			     DX_UD(DX_UD_SEND, c->slot, c->gen), 0);
+			     DX_UD(DX_UD_SEND, c->slot, c->gen), flags);
 	if (rc < 0) {
 		dx_conn_close(w, c);
 		return;
@@ -160,7 +183,8 @@ static void dx_conn_send_sending(dx_worker *w, dx_conn *c)
 /* Start sending what out holds, if nothing is being sent. */
 static void dx_conn_flush(dx_worker *w, dx_conn *c)
 {
-	if (c->fd < 0 || c->send_armed || c->resend || w->swapping)
+	if (c->fd < 0 || c->send_armed || c->resend || c->zc_wait ||
+	    w->swapping)
 		return;
 	if (c->out.len == 0) {
 		if (c->closing && c->inflight == 0)
@@ -196,9 +220,17 @@ void dx_conn_flush_all(dx_worker *w)
 	}
 }
 
-void dx_conn_on_send(dx_worker *w, dx_conn *c, int result)
+void dx_conn_on_send(dx_worker *w, dx_conn *c, int result, uint32_t flags)
 {
+	if (flags & DX_IO_F_NOTIF) {
+		/* The kernel is done with the zero-copy buffer. */
+		c->zc_wait = false;
+		dx_conn_want_flush(w, c);
+		return;
+	}
 	c->send_armed = false;
+	if (flags & DX_IO_F_MORE)
+		c->zc_wait = true;
 	if (w->swapping && (result == -ECANCELED ||
 			    (result >= 0 && (size_t)result < c->sending.len))) {
 		/* Cut off by a backend swap: keep the unsent tail for the
@@ -255,6 +287,11 @@ void dx_conn_free_all(dx_worker *w)
 		free(c->reasm_buf);
 		free(c);
 	}
+	for (size_t i = 0; i < w->zc_orphan_count; i++)
+		dx_bytes_free(&w->zc_orphans[i]);
+	free(w->zc_orphans);
+	w->zc_orphans = NULL;
+	w->zc_orphan_count = 0;
 	free(w->conns);
 	free(w->free_slots);
 	w->conns = NULL;

@@ -187,6 +187,7 @@ static cJSON *dx_ctl_stats(const dx_control_ctx *x)
 	DX_STAT(closed_by_server);
 	DX_STAT(bytes_in);
 	DX_STAT(bytes_out);
+	DX_STAT(zero_copy_sends);
 #undef DX_STAT
 	cJSON *p = cJSON_AddObjectToObject(o, "plugins");
 	dx_registry_each_counter(x->reg, dx_ctl_counter, p);

@@ -910,7 +910,7 @@ static void parse_workers(mctx *c, const cJSON *root)
 static void parse_io(mctx *c, const cJSON *root)
 {
 	static const char *const keys[] = {"backend", "queue_depth", "sqpoll",
-					   NULL};
+					   "zero_copy", NULL};
 	dx_manifest *m = c->m;
 	m->io.queue_depth = 256;
 	if (!(m->io.backend = xstrdup(c, "auto")))
@@ -937,6 +937,17 @@ static void parse_io(mctx *c, const cJSON *root)
 		    q);
 	m->io.queue_depth = (uint32_t)q;
 	opt_bool(c, io, "io", "sqpoll", &m->io.sqpoll);
+	const cJSON *z = get(io, "zero_copy");
+	static const char *const zc[] = {"auto", "always", "never"};
+	for (int i = 0; z && i < 3; i++)
+		if (cJSON_IsString(z) && !strcmp(z->valuestring, zc[i])) {
+			m->io.zero_copy = (dx_zero_copy)i;
+			z = NULL;
+		}
+	if (z)
+		err_got(c, "io.zero_copy", z,
+			"\"auto\" (not to local peers), \"always\" or "
+			"\"never\"");
 }
 
 static void parse_limits(mctx *c, const cJSON *root)

@@ -33,6 +33,16 @@ typedef struct dx_listen {
 	char *path; /* unix socket path, resolved; NULL for tcp */
 } dx_listen;
 
+/* io.zero_copy: when answers of 64 KiB or more go out with send_zc.
+ * auto: not to loopback or Unix peers, where the kernel copies anyway and
+ * holds the notification until the reader has read (a slow local reader
+ * would stall the connection). */
+typedef enum dx_zero_copy {
+	DX_ZC_AUTO = 0,
+	DX_ZC_ALWAYS = 1,
+	DX_ZC_NEVER = 2,
+} dx_zero_copy;
+
 typedef struct dx_manifest_plugin {
 	char *name;          /* from "name", or NULL when only "path" given */
 	char *path;          /* the resolved file to load (absolute) */
@@ -62,6 +72,7 @@ typedef struct dx_manifest {
 		char *backend; /* "auto" or an IO facet name */
 		uint32_t queue_depth;
 		bool sqpoll;
+		dx_zero_copy zero_copy;
 	} io;
 
 	struct {

@@ -490,6 +490,7 @@ void dx_server_stats_sum(const dx_server *s, dx_server_stats *out)
 		DX_SUM(closed_by_server);
 		DX_SUM(bytes_in);
 		DX_SUM(bytes_out);
+		DX_SUM(zero_copy_sends);
 #undef DX_SUM
 	}
 }

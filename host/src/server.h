@@ -32,6 +32,7 @@ typedef struct dx_server_stats {
 	uint64_t closed_by_server;  /* Close sent on purpose */
 	uint64_t bytes_in;
 	uint64_t bytes_out;
+	uint64_t zero_copy_sends;   /* answers sent with send_zc */
 } dx_server_stats;
 
 /* Pick the backend (io.backend, "auto" probes io_uring, epoll, kqueue,

@@ -225,16 +225,37 @@ static void dx_refuse(dx_worker *w, int fd)
 	dx_stat_add(&w->stats.refused, 1);
 }
 
+/* Whether a peer is on this machine: zero copy gains nothing there. */
+static bool dx_peer_local(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)ss;
+		return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)ss;
+		const uint8_t *b = a->sin6_addr.s6_addr;
+		return IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) ||
+		       (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && b[12] == 127);
+	}
+	return true; /* unix */
+}
+
 /* "1.2.3.4:5678", "[::1]:5678" or "unix": who the rate limiter and the
- * logs see. Also turns off Nagle on TCP: answers go out as they are made. */
-static void dx_peer_name(int fd, char *out, size_t n)
+ * logs see. Also turns off Nagle on TCP (answers go out as they are made)
+ * and decides whether large answers may use zero copy. */
+static void dx_peer_name(dx_worker *w, dx_conn *c, int fd, char *out, size_t n)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
 	char host[INET6_ADDRSTRLEN] = "";
 	snprintf(out, n, "unix");
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0 ||
-	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		ss.ss_family = AF_UNIX;
+	dx_zero_copy zc = w->view->m->io.zero_copy;
+	c->zc_ok = zc == DX_ZC_ALWAYS ||
+		   (zc == DX_ZC_AUTO && !dx_peer_local(&ss));
+	if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
 		return;
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -264,7 +285,7 @@ static void dx_on_accept(dx_worker *w, const dx_io_cqe *e)
 						  memory_order_relaxed);
 			dx_refuse(w, fd);
 		} else {
-			dx_peer_name(fd, c->peer, sizeof c->peer);
+			dx_peer_name(w, c, fd, c->peer, sizeof c->peer);
 			dx_stat_add(&w->stats.accepted, 1);
 			dx_stat_add(&w->stats.connections, 1);
 			dx_conn_arm_recv(w, c);
@@ -335,12 +356,10 @@ static void dx_on_cqe(dx_worker *w, const dx_io_cqe *e)
 		dx_on_recv(w, e);
 		break;
 	case DX_IO_SEND: {
-		if (e->flags & DX_IO_F_NOTIF)
-			break;
 		dx_conn *c = dx_conn_get(w, DX_UD_SLOT(e->udata),
 					 DX_UD_GEN(e->udata));
 		if (c)
-			dx_conn_on_send(w, c, e->result);
+			dx_conn_on_send(w, c, e->result, e->flags);
 		break;
 	}
 	default:
@@ -400,7 +419,8 @@ static bool dx_anything_armed(const dx_worker *w)
 		return true;
 	for (uint32_t i = 0; i < w->conn_cap; i++) {
 		const dx_conn *c = w->conns[i];
-		if (c && c->fd >= 0 && (c->recv_armed || c->send_armed))
+		if (c && c->fd >= 0 &&
+		    (c->recv_armed || c->send_armed || c->zc_wait))
 			return true;
 	}
 	return false;
@@ -434,8 +454,12 @@ static void dx_swap_quiesce(dx_worker *w)
 			c->send_armed = false; /* abandoned: send it all again */
 			c->resend = true;
 		}
-		if (c)
+		if (c) {
+			/* The old instance is destroyed next (io_uring's
+			 * destroy waits for its notifications). */
 			c->recv_armed = false;
+			c->zc_wait = false;
+		}
 	}
 }
 

@@ -60,6 +60,8 @@ typedef struct dx_conn {
 	bool in_list; /* on the worker's flush list */
 	bool drain_close; /* send Close once nothing is in flight */
 	bool resend;      /* sending holds bytes a swap cut off */
+	bool zc_wait;     /* the kernel still reads sending (send_zc) */
+	bool zc_ok;       /* io.zero_copy allows send_zc to this peer */
 	struct dx_conn *flush_next;
 	char peer[64];
 } dx_conn;
@@ -130,10 +132,15 @@ typedef struct dx_worker {
 	dx_io *swap_io;
 	bool swapping;
 	unsigned accepts_armed;
+	/* Send buffers of connections closed while a zero-copy send was in
+	 * the kernel: freed when the worker ends, never reused before. */
+	dx_bytes *zc_orphans;
+	size_t zc_orphan_count;
 
 	struct {
 		_Atomic uint64_t connections, accepted, refused, requests,
-			errors, closed_by_server, bytes_in, bytes_out;
+			errors, closed_by_server, bytes_in, bytes_out,
+			zero_copy_sends;
 	} stats;
 } dx_worker;
 
@@ -156,7 +163,7 @@ void dx_conn_close(dx_worker *w, dx_conn *c);
 dx_conn *dx_conn_get(dx_worker *w, uint32_t slot, uint32_t gen);
 void dx_conn_want_flush(dx_worker *w, dx_conn *c);
 void dx_conn_flush_all(dx_worker *w);
-void dx_conn_on_send(dx_worker *w, dx_conn *c, int result);
+void dx_conn_on_send(dx_worker *w, dx_conn *c, int result, uint32_t flags);
 void dx_conn_arm_recv(dx_worker *w, dx_conn *c);
 /* After a swap: send again what the old backend did not get out. */
 void dx_conn_resume_send(dx_worker *w, dx_conn *c);

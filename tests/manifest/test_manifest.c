@@ -335,6 +335,9 @@ static const struct {
 	const char *text;
 	expect want;
 } bad_texts[] = {
+	{"{\"dx\": 1, \"io\": {\"zero_copy\": \"sometimes\"}}",
+	 {"io.zero_copy: expected \"auto\" (not to local peers)",
+	  {"got \"sometimes\""}}},
 	{"{\"dx\": 1, \"plugins\": [{\"path\": \"/bin/sh\", \"routes\": [1]}]}",
 	 {"plugins[0].routes: expected an object of route name to id", {NULL}}},
 	{"{\"dx\": 1, \"plugins\": [{\"path\": \"/bin/sh\", \"routes\": "
