@@ -85,4 +85,37 @@ set -e
 check "dx-host exits 0 after drain (got $RC)" test "$RC" = 0
 check "the control socket is removed" test ! -e "$T/ctl.sock"
 check "the Unix listener's socket is removed" test ! -e "$T/hbtp.sock"
+
+# --- limits.idle_timeout_ms: a silent client gets Close 1001, then EOF ---
+cat >"$T/idle.json" <<JSON
+{"dx": 1, "plugin_path": ["$DX_PLUGINS"], "listen": ["127.0.0.1:0"],
+ "workers": 1, "limits": {"idle_timeout_ms": 300},
+ "plugins": [{"name": "io_epoll"}, {"name": "routes_hello"}]}
+JSON
+"$DX_HOST" -m "$T/idle.json" 2>"$T/idle.log" &
+BG_PIDS+=("$!")
+for _ in $(seq 100); do
+	grep -q 'ready' "$T/idle.log" && break
+	sleep 0.05
+done
+IDLE=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$T/idle.log")
+exec 3<>"/dev/tcp/127.0.0.1/$IDLE"
+START=$(date +%s%N)
+# Close frame: opcode 02, FINAL 08, seq 0, then u16 code 1001 (e9 03).
+HEAD=$(timeout 5 head -c 10 <&3 | od -An -tx1 | tr -d ' \n')
+END=$(date +%s%N)
+set +e
+timeout 5 cat <&3 >"$T/idle.rest"
+EOF_RC=$?
+set -e
+REST=$(wc -c <"$T/idle.rest")
+exec 3<&-
+ELAPSED=$(((END - START) / 1000000))
+check "an idle client gets Close 1001 (got $HEAD)" \
+	test "${HEAD:0:4}" = 0208 -a "${HEAD:16:4}" = e903
+check "after about idle_timeout_ms (300 ms; took $ELAPSED ms)" \
+	test "$ELAPSED" -ge 250 -a "$ELAPSED" -lt 3000
+check "the reason follows ($REST bytes)" test "$REST" -gt 0
+check "then the host closes the connection (cat exit $EOF_RC; 124 is a timeout)" \
+	test "$EOF_RC" = 0
 finish
