@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <dx/io.h>
+#include <dx/middleware.h>
 #include <dx/routes.h>
 
 #include "dl.h"
@@ -26,11 +27,11 @@ size_t dx_facet_min_size(uint32_t kind)
 		return DX_ROUTES_VTABLE_V1_0_SIZE;
 	case DX_FACET_IO:
 		return DX_IO_VTABLE_V1_0_SIZE;
-	/* The MIDDLEWARE and FORGE_DRIVER vtables are defined by their
-	 * SDK headers as those land; until then only the size member is
-	 * required. SERVICE vtables are private to the two plugins that
-	 * share them. */
 	case DX_FACET_MIDDLEWARE:
+		return DX_MIDDLEWARE_VTABLE_V1_0_SIZE;
+	/* The FORGE_DRIVER vtable is defined by its SDK header when it
+	 * lands; until then only the size member is required. SERVICE
+	 * vtables are private to the plugins that share them. */
 	case DX_FACET_SERVICE:
 	case DX_FACET_FORGE_DRIVER:
 		return sizeof(uint32_t);

@@ -7,6 +7,7 @@
 #ifndef DX_ROUTES_H
 #define DX_ROUTES_H
 
+#include <dx/hbtp.h>
 #include <dx/plugin.h>
 
 #ifdef __cplusplus
@@ -16,8 +17,20 @@ extern "C" {
 /* A handler's return value when it will answer later through the host. */
 #define DX_PENDING 1
 
+/* A request extension: a value one middleware leaves for the later ones
+ * and the handler (mw_auth's verified claims, for one). The value's memory
+ * belongs to whoever set it and must stay valid until the request's after
+ * hooks have run. */
+typedef struct dx_ext {
+	const char *key;
+	const void *value;
+	size_t len;
+} dx_ext;
+
+#define DX_REQUEST_EXT_MAX 16
+
 /* One decoded request, owned by the host and valid for the duration of the
- * handler call. Sized and append-only. */
+ * middleware and handler calls. Sized and append-only. */
 typedef struct dx_request {
 	uint32_t size;
 	uint8_t opcode;
@@ -29,6 +42,11 @@ typedef struct dx_request {
 	int worker;        /* worker id, or -1 outside a worker */
 	uint64_t start_ns; /* monotonic time the request was decoded */
 	void *host_priv;   /* the host's; plugins leave it alone */
+	const dx_hbtp_meta *meta; /* request metadata (count 0: none) */
+	const char *peer;  /* "1.2.3.4:5678", "[::1]:5678" or "unix" */
+	const char *route_name; /* NULL when no route has this id */
+	dx_ext *ext;       /* extensions: ext_count used of DX_REQUEST_EXT_MAX */
+	unsigned ext_count;
 } dx_request;
 
 /* Where a handler writes its answer: a host-owned buffer that is reset and
@@ -44,6 +62,12 @@ typedef struct dx_response {
 	/* Make room for at least extra more bytes; 0 or -ENOMEM / -E2BIG. */
 	int (*reserve)(struct dx_response *res, size_t extra);
 	void *owner; /* host-private */
+	/* Response metadata entries (without the u16 block length), written
+	 * by dx_response_meta into host-owned room; sent as the HAS_META
+	 * block in front of the body. */
+	uint8_t *meta;
+	size_t meta_len;
+	size_t meta_cap;
 } dx_response;
 
 /* 0 answered in res, DX_PENDING answers later, negative: the host answers
@@ -78,6 +102,22 @@ typedef struct dx_routes_vtable {
 		.route_size = sizeof(dx_route), .routes = (array),         \
 		.count = sizeof(array) / sizeof((array)[0]),               \
 	}
+
+/* The value of request metadata key (lowercase), or NULL. */
+const uint8_t *dx_request_meta(const dx_request *req, const char *key,
+			       uint16_t *len);
+/* Set extension key (a static or long-lived string) to value: 0, or
+ * -ENOSPC when DX_REQUEST_EXT_MAX are taken. Setting a key again replaces
+ * its value. Middleware only (before hooks). */
+int dx_request_ext_set(dx_request *req, const char *key, const void *value,
+		       size_t len);
+/* Extension key's value (and *len), or NULL. */
+const void *dx_request_ext_get(const dx_request *req, const char *key,
+			       size_t *len);
+/* Add response metadata key: value (lowercase key, 1..255 bytes): 0,
+ * -EINVAL (bad key) or -E2BIG (no room left). */
+int dx_response_meta(dx_response *res, const char *key, const void *value,
+		     size_t len);
 
 /* Route names: [a-z][a-z0-9_.]*, at most 63 bytes. */
 bool dx_route_name_valid(const char *name);

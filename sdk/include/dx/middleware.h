@@ -1,0 +1,51 @@
+/* dx/middleware.h - the MIDDLEWARE facet: hooks around every RpcCall.
+ *
+ * The manifest's "middleware" list (plugin names, each plugin providing a
+ * MIDDLEWARE facet of the same name) sets the order; "route_middleware"
+ * may give a route its own list. For each RpcCall and ClientEvent the host
+ * runs the before hooks in order; a before may answer (write an error into
+ * res with dx_response_error and return DX_MW_STOP) and stop the chain, and
+ * then the handler does not run. The after hooks run in reverse order for
+ * exactly the middleware whose before ran (a middleware without a before
+ * counts as having run), whether the handler answered, failed or a before
+ * stopped the chain. The chain is a flat array built at start-up: running
+ * it allocates nothing and looks nothing up.
+ *
+ * Both hooks run on the request's worker thread and must not block. A
+ * before may set request extensions (dx_request_ext_set) for the later
+ * middleware and the handler; an after may add response metadata
+ * (dx_response_meta). When a handler answers later (DX_PENDING), the after
+ * hooks run when the answer is completed, with req->body, req->meta and the
+ * extensions already gone (empty).
+ */
+#ifndef DX_MIDDLEWARE_H
+#define DX_MIDDLEWARE_H
+
+#include <dx/routes.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A before's return: go on, or stop (res holds the answer). */
+#define DX_MW_CONTINUE 0
+#define DX_MW_STOP 1
+
+typedef struct dx_middleware_vtable {
+	uint32_t size;
+	/* DX_MW_CONTINUE, DX_MW_STOP, or a negative code (the host answers
+	 * 500 and stops). May be NULL. */
+	int (*before)(void *self, dx_request *req, dx_response *res);
+	/* res is the answer about to be sent (status 0: RpcResponse). May be
+	 * NULL. */
+	void (*after)(void *self, const dx_request *req, dx_response *res);
+} dx_middleware_vtable;
+
+#define DX_MIDDLEWARE_VTABLE_V1_0_SIZE                                     \
+	(offsetof(dx_middleware_vtable, after) +                           \
+	 sizeof(((dx_middleware_vtable *)0)->after))
+
+#ifdef __cplusplus
+}
+#endif
+#endif
