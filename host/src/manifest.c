@@ -1145,24 +1145,22 @@ static bool is_plugin_name(const dx_manifest *m, const char *name)
 	return false;
 }
 
-static void parse_middleware(mctx *c, const cJSON *root)
+/* A list of middleware plugin names at path, into *out. */
+static void parse_mw_list(mctx *c, const cJSON *v, const char *path,
+			  char ***out, size_t *count)
 {
-	dx_manifest *m = c->m;
-	const cJSON *v = get(root, "middleware");
-	if (!v)
-		return;
 	if (!cJSON_IsArray(v)) {
-		err_got(c, "middleware", v, "an array of plugin names");
+		err_got(c, path, v, "an array of plugin names");
 		return;
 	}
 	size_t i = 0;
 	for (const cJSON *it = v->child; it; it = it->next, i++) {
 		char p[JP_MAX];
 		const cJSON *dup = v->child;
-		jp_idx(p, "middleware", i);
+		snprintf(p, sizeof p, "%s[%zu]", path, i);
 		if (!check_name(c, it, p, "plugin"))
 			continue;
-		if (!is_plugin_name(m, it->valuestring)) {
+		if (!is_plugin_name(c->m, it->valuestring)) {
 			err(c, p,
 			    "\"%s\" is not a plugin in this manifest; add "
 			    "it to plugins",
@@ -1174,11 +1172,41 @@ static void parse_middleware(mctx *c, const cJSON *root)
 				     strcmp(dup->valuestring, it->valuestring)))
 			dup = dup->next, j++;
 		if (dup != it)
-			err(c, p, "\"%s\" is also middleware[%zu]",
-			    it->valuestring, j);
+			err(c, p, "\"%s\" is also %s[%zu]", it->valuestring,
+			    path, j);
 		else
-			push_str(c, &m->middleware, &m->middleware_count,
-				 xstrdup(c, it->valuestring));
+			push_str(c, out, count, xstrdup(c, it->valuestring));
+	}
+}
+
+static void parse_middleware(mctx *c, const cJSON *root)
+{
+	dx_manifest *m = c->m;
+	const cJSON *v = get(root, "middleware");
+	if (v)
+		parse_mw_list(c, v, "middleware", &m->middleware,
+			      &m->middleware_count);
+	const cJSON *r = get(root, "route_middleware");
+	if (!r)
+		return;
+	if (!cJSON_IsObject(r)) {
+		err_got(c, "route_middleware", r,
+			"an object of route name to a list of middleware, e.g. "
+			"{\"echo\": [\"mw_timing\"]}");
+		return;
+	}
+	size_t n = (size_t)cJSON_GetArraySize(r), i = 0;
+	m->route_middleware = calloc(n ? n : 1, sizeof *m->route_middleware);
+	if (!m->route_middleware) {
+		nomem(c);
+		return;
+	}
+	for (const cJSON *it = r->child; it; it = it->next, i++) {
+		dx_route_mw *rm = &m->route_middleware[m->route_middleware_count++];
+		char p[JP_MAX];
+		snprintf(p, sizeof p, "route_middleware.%s", it->string);
+		rm->route = xstrdup(c, it->string);
+		parse_mw_list(c, it, p, &rm->names, &rm->count);
 	}
 }
 
@@ -1461,7 +1489,7 @@ static void validate(mctx *c)
 	static const char *const keys[] = {
 		"dx",       "plugin_path", "listen", "workers",
 		"pin_cpus", "io",          "limits", "control",
-		"plugins",  "middleware",  "forge",  NULL};
+		"plugins",  "middleware",  "route_middleware", "forge", NULL};
 	cJSON *root = c->m->root;
 	if (!cJSON_IsObject(root)) {
 		err_got(c, "", root,
@@ -1640,5 +1668,11 @@ void dx_manifest_free(dx_manifest *m)
 	}
 	free(m->plugins);
 	free_strv(m->middleware, m->middleware_count);
+	for (size_t i = 0; i < m->route_middleware_count; i++) {
+		free(m->route_middleware[i].route);
+		free_strv(m->route_middleware[i].names,
+			  m->route_middleware[i].count);
+	}
+	free(m->route_middleware);
 	free(m);
 }

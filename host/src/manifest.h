@@ -54,6 +54,8 @@ typedef struct dx_manifest_plugin {
 	char *json_path;     /* "plugins[2]" */
 } dx_manifest_plugin;
 
+typedef struct dx_route_mw dx_route_mw;
+
 typedef struct dx_manifest {
 	char *file; /* the manifest path as given */
 	char *dir;  /* its directory, absolute */
@@ -91,6 +93,14 @@ typedef struct dx_manifest {
 
 	char **middleware; /* plugin names, in order */
 	size_t middleware_count;
+
+	/* route_middleware: a route's own list instead of middleware. */
+	struct dx_route_mw {
+		char *route; /* a route name */
+		char **names;
+		size_t count;
+	} *route_middleware;
+	size_t route_middleware_count;
 
 	const cJSON *forge; /* the "forge" object, or NULL; owned by root */
 } dx_manifest;

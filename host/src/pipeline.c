@@ -76,83 +76,152 @@ static int dx_res_reserve(dx_response *res, size_t extra)
 	return 0;
 }
 
-/* The handler's answer sits at body_at (after 8 header bytes); frame it
- * as RpcResponse, or RpcError with the status in front of the message. */
+/* The answer's body sits at start + 8 (header room); frame it in place:
+ * [header][u16 block_len, metadata][u16 status][body]. The metadata block
+ * and an RpcError's status go in front of the body, which moves once. */
 static void dx_frame_answer(dx_worker *w, dx_conn *c, size_t start,
 			    uint16_t seq, dx_response *res)
 {
-	uint8_t opcode = DX_HBTP_RPC_RESPONSE;
+	size_t meta = res->meta_len ? 2 + res->meta_len : 0;
+	size_t status = res->status ? 2 : 0;
 	size_t len = res->len;
-	if (res->status) {
-		/* Rare path: make room for the status by moving the text. */
-		if (dx_bytes_reserve(&c->out, len + 2) < 0) {
-			c->out.len = start;
-			return;
-		}
-		uint8_t *body = c->out.p + start + DX_HBTP_HEADER_SIZE;
-		memmove(body + 2, body, len);
-		dx_put_u16(body, res->status);
-		len += 2;
-		opcode = DX_HBTP_RPC_ERROR;
+	if ((meta || status) && dx_bytes_reserve(&c->out, len + meta + status) <
+					   0) {
+		c->out.len = start;
+		return;
+	}
+	uint8_t *body = c->out.p + start + DX_HBTP_HEADER_SIZE;
+	if (meta || status)
+		memmove(body + meta + status, body, len);
+	if (meta) {
+		dx_put_u16(body, (uint16_t)res->meta_len);
+		memcpy(body + 2, res->meta, res->meta_len);
+	}
+	if (status) {
+		dx_put_u16(body + meta, res->status);
 		atomic_fetch_add_explicit(&w->stats.errors, 1,
 					  memory_order_relaxed);
 	}
-	dx_hbtp_header h = {opcode, DX_HBTP_FINAL, seq, (uint32_t)len};
+	len += meta + status;
+	dx_hbtp_header h = {status ? DX_HBTP_RPC_ERROR : DX_HBTP_RPC_RESPONSE,
+			    (uint8_t)(DX_HBTP_FINAL |
+				      (meta ? DX_HBTP_HAS_META : 0)),
+			    seq, (uint32_t)len};
 	dx_hbtp_header_encode(&h, c->out.p + start);
 	c->out.len = start + DX_HBTP_HEADER_SIZE + len;
 	dx_conn_want_flush(w, c);
 }
 
-static void dx_call_route(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
-			  const dx_route_ref *ref, const uint8_t *args,
-			  size_t n)
+/* An answer being built in c->out after 8 bytes of header room; the
+ * metadata room is the worker's. false when out of memory. */
+static bool dx_answer_begin(dx_worker *w, dx_conn *c, dx_response *res)
 {
-	bool expects = h->flags & DX_HBTP_EXPECTS_RESPONSE;
-	size_t start = c->out.len;
 	if (dx_bytes_reserve(&c->out, DX_HBTP_HEADER_SIZE + 256) < 0) {
 		dx_conn_send_close(w, c, DX_HBTP_CLOSE_OVERLOADED,
 				   "out of memory");
-		return;
+		return false;
 	}
 	c->out.len += DX_HBTP_HEADER_SIZE;
-	dx_request req = {
-		.size = sizeof req, .opcode = h->opcode, .flags = h->flags,
-		.seq = h->seq, .route = ref->id, .body = args,
-		.body_len = n, .worker = (int)w->id,
-		.start_ns = dx_now_ns(), .host_priv = c,
-	};
-	dx_response res = {
-		.size = sizeof res, .data = c->out.p + c->out.len,
+	*res = (dx_response){
+		.size = sizeof *res, .data = c->out.p + c->out.len,
 		.cap = c->out.cap - c->out.len, .reserve = dx_res_reserve,
-		.owner = c,
+		.owner = c, .meta = w->res_meta, .meta_cap = sizeof w->res_meta,
 	};
+	return true;
+}
+
+/* The handler, or a 404 when no route has this id. */
+static int dx_run_handler(dx_conn *c, const dx_route_ref *ref,
+			  dx_request *req, dx_response *res)
+{
+	if (!ref)
+		return dx_response_error(res, 404,
+					 "no route %u; route 0 lists the routes",
+					 req->route);
 	unsigned before = c->inflight;
-	int rc = ref->route->call(ref->self, &req, &res);
-	if (rc == DX_PENDING && c->inflight > before) {
-		c->out.len = start; /* the answer comes through complete() */
-		return;
-	}
+	int rc = ref->route->call(ref->self, req, res);
+	if (rc == DX_PENDING && c->inflight > before)
+		return DX_PENDING;
 	if (rc == DX_PENDING) {
 		/* A plugin bug; the client still gets an answer. */
-		res.len = 0;
-		dx_response_error(&res, 500,
+		res->len = 0;
+		dx_response_error(res, 500,
 				  "route %s returned PENDING without defer()",
 				  ref->route->name);
-	} else if (rc < 0 && !res.status) {
-		res.len = 0;
-		dx_response_error(&res, 500, "route %s failed: %s",
+	} else if (rc < 0 && !res->status) {
+		res->len = 0;
+		dx_response_error(res, 500, "route %s failed: %s",
 				  ref->route->name, dx_strerror(rc));
 	}
-	if (!expects) {
+	return 0;
+}
+
+/* Middleware befores, the handler, afters, then the answer. */
+static void dx_call(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
+		    const dx_hbtp_meta *meta, uint16_t id, const uint8_t *args,
+		    size_t n)
+{
+	const dx_route_ref *ref = dx_registry_route(w->view->reg, id);
+	const dx_chain *chain = dx_worker_chain(w, id);
+	size_t start = c->out.len;
+	dx_response res;
+	if (!dx_answer_begin(w, c, &res))
+		return;
+	dx_ext ext[DX_REQUEST_EXT_MAX];
+	dx_request req = {
+		.size = sizeof req, .opcode = h->opcode, .flags = h->flags,
+		.seq = h->seq, .route = id, .body = args, .body_len = n,
+		.worker = (int)w->id, .start_ns = dx_now_ns(), .host_priv = c,
+		.meta = meta, .peer = c->peer,
+		.route_name = ref ? ref->route->name : NULL, .ext = ext,
+	};
+	bool stopped;
+	unsigned ran = dx_chain_before(chain, &req, &res, &stopped);
+	if (!stopped && dx_run_handler(c, ref, &req, &res) == DX_PENDING) {
+		/* The answer comes through complete(), which runs the afters. */
+		dx_pending_set_chain(w, chain, ran);
+		c->out.len = start;
+		return;
+	}
+	dx_chain_after(chain, ran, &req, &res);
+	if (!(h->flags & DX_HBTP_EXPECTS_RESPONSE)) {
 		c->out.len = start; /* ClientEvent or fire-and-forget */
 		return;
 	}
 	dx_frame_answer(w, c, start, h->seq, &res);
 }
 
+void dx_pipeline_finish(dx_worker *w, dx_conn *c, const dx_pending *p,
+			uint16_t status, const void *body, size_t len)
+{
+	size_t start = c->out.len;
+	dx_response res;
+	if (!dx_answer_begin(w, c, &res))
+		return;
+	if (status)
+		dx_response_error(&res, status, "%.*s",
+				  (int)(len > 200 ? 200 : len),
+				  (const char *)body);
+	else if (dx_response_write(&res, body, len) < 0)
+		dx_response_error(&res, 500, "answer too large");
+	dx_request req = {
+		.size = sizeof req, .opcode = DX_HBTP_RPC_CALL, .seq = p->seq,
+		.route = p->route, .worker = (int)w->id,
+		.start_ns = p->start_ns, .host_priv = c, .peer = c->peer,
+		.route_name = p->route_name,
+	};
+	if (p->chain)
+		dx_chain_after(p->chain, p->ran, &req, &res);
+	if (!p->expects_response) {
+		c->out.len = start;
+		return;
+	}
+	dx_frame_answer(w, c, start, p->seq, &res);
+}
+
 static void dx_pipeline_call(dx_worker *w, dx_conn *c,
-			     const dx_hbtp_header *h, const uint8_t *body,
-			     size_t len)
+			     const dx_hbtp_header *h, const dx_hbtp_meta *meta,
+			     const uint8_t *body, size_t len)
 {
 	atomic_fetch_add_explicit(&w->stats.requests, 1, memory_order_relaxed);
 	if (len < 2) {
@@ -164,19 +233,15 @@ static void dx_pipeline_call(dx_worker *w, dx_conn *c,
 	}
 	uint16_t id = (uint16_t)(body[0] | body[1] << 8);
 	if (id == 0) {
+		/* Discovery is the host's own and outside the chain: a client
+		 * must be able to learn the routes before it can log in. */
 		if (h->flags & DX_HBTP_EXPECTS_RESPONSE)
 			dx_pipeline_answer(w, c, DX_HBTP_RPC_RESPONSE, h->seq, 0,
 					   w->view->routes_json,
 					   w->view->routes_json_len);
 		return;
 	}
-	const dx_route_ref *ref = dx_registry_route(w->view->reg, id);
-	if (!ref) {
-		dx_pipeline_error(w, c, h->seq, 404,
-				  "no route %u; route 0 lists the routes", id);
-		return;
-	}
-	dx_call_route(w, c, h, ref, body + 2, len - 2);
+	dx_call(w, c, h, meta, id, body + 2, len - 2);
 }
 
 /* A whole message: metadata, compression, then the opcode table. */
@@ -191,8 +256,9 @@ static void dx_pipeline_message(dx_worker *w, dx_conn *c,
 				  "decrypts them; none is loaded");
 		return;
 	}
+	dx_hbtp_meta meta;
+	meta.count = 0;
 	if (h->flags & DX_HBTP_HAS_META) {
-		dx_hbtp_meta meta;
 		const char *why = "malformed";
 		long used = dx_hbtp_meta_parse(msg, len, &meta, &why);
 		if (used < 0) {
@@ -222,7 +288,7 @@ static void dx_pipeline_message(dx_worker *w, dx_conn *c,
 	switch (h->opcode) {
 	case DX_HBTP_RPC_CALL:
 	case DX_HBTP_CLIENT_EVENT:
-		dx_pipeline_call(w, c, h, msg, len);
+		dx_pipeline_call(w, c, h, &meta, msg, len);
 		return;
 	default: {
 		const char *name = dx_hbtp_opcode_name(h->opcode);

@@ -122,10 +122,25 @@ dx_pending *dx_worker_defer(const dx_request *req)
 	p->slot = c->slot;
 	p->gen = c->gen;
 	p->seq = req->seq;
+	p->route = req->route;
+	p->route_name = req->route_name;
+	p->start_ns = req->start_ns;
+	p->chain = NULL;
+	p->ran = 0;
 	p->expects_response = req->flags & DX_HBTP_EXPECTS_RESPONSE;
 	p->next = NULL;
 	c->inflight++;
+	w->last_deferred = p;
 	return p;
+}
+
+void dx_pending_set_chain(dx_worker *w, const dx_chain *chain, unsigned ran)
+{
+	if (w->last_deferred) {
+		w->last_deferred->chain = chain;
+		w->last_deferred->ran = ran;
+	}
+	w->last_deferred = NULL;
 }
 
 /* On p's worker: answer it, if its connection is still there. */
@@ -135,13 +150,7 @@ static void dx_pending_answer(dx_worker *w, dx_pending *p, uint16_t status,
 	dx_conn *c = dx_conn_get(w, p->slot, p->gen);
 	if (c) {
 		c->inflight--;
-		if (p->expects_response && status)
-			dx_pipeline_error(w, c, p->seq, status, "%.*s",
-					  (int)(len > 200 ? 200 : len),
-					  (const char *)body);
-		else if (p->expects_response)
-			dx_pipeline_answer(w, c, DX_HBTP_RPC_RESPONSE, p->seq,
-					   0, body, len);
+		dx_pipeline_finish(w, c, p, status, body, len);
 		if (c->inflight == 0 && c->drain_close)
 			dx_conn_send_close(w, c, DX_HBTP_CLOSE_NORMAL,
 					   "server shutting down");

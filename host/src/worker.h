@@ -12,6 +12,7 @@
 #include <dx/io.h>
 #include <dx/routes.h>
 
+#include "chain.h"
 #include "registry.h"
 #include "server.h"
 
@@ -66,13 +67,19 @@ typedef struct dx_conn {
 	char peer[64];
 } dx_conn;
 
-/* A deferred request: where its answer goes. */
+/* A deferred request: where its answer goes, and the middleware whose
+ * after hooks are still owed. */
 struct dx_pending {
 	struct dx_worker *w;
 	uint32_t slot;
 	uint32_t gen;
 	uint16_t seq;
+	uint16_t route;
 	bool expects_response;
+	const char *route_name;
+	uint64_t start_ns;
+	const dx_chain *chain;
+	unsigned ran;
 	struct dx_pending *next; /* free list, or the mailbox */
 	uint16_t status;
 	dx_bytes body; /* the answer, copied by complete() */
@@ -92,6 +99,10 @@ typedef struct dx_server_view {
 	size_t routes_json_len;
 	_Atomic uint64_t connections; /* open, all workers */
 	_Atomic unsigned swapped;     /* workers done with the last swap */
+	dx_chain chain;               /* the manifest's middleware */
+	dx_chain *route_chains;       /* route_middleware, or NULL */
+	size_t route_chain_count;
+	const dx_chain **by_route;    /* 65,536 slots, or NULL: none */
 } dx_server_view;
 
 typedef struct dx_worker {
@@ -112,6 +123,8 @@ typedef struct dx_worker {
 	dx_conn *flush_head;
 
 	uint8_t *scratch; /* max_message bytes: inflated bodies */
+	uint8_t res_meta[2048]; /* the answer's metadata, per request */
+	struct dx_pending *last_deferred; /* by the handler running now */
 	dx_io_cqe cqes[256];
 
 	dx_timer *timers; /* min-heap by due_ns */
@@ -152,6 +165,15 @@ dx_pending *dx_worker_defer(const dx_request *req);
 int dx_worker_complete(dx_pending *p, uint16_t status, const void *body,
 		       size_t len);
 int dx_worker_timer(uint64_t delay_ns, void (*fn)(void *arg), void *arg);
+/* The chain for route id (its own, or the manifest's middleware). */
+static inline const dx_chain *dx_worker_chain(const dx_worker *w, uint16_t id)
+{
+	const dx_chain *c = w->view->by_route ? w->view->by_route[id] : NULL;
+	return c ? c : &w->view->chain;
+}
+/* After a handler returned PENDING: its deferred answer owes the after
+ * hooks of the first ran links of chain. */
+void dx_pending_set_chain(dx_worker *w, const dx_chain *chain, unsigned ran);
 /* Wake w's loop from any thread. */
 void dx_worker_wake(dx_worker *w);
 /* Post a swap to (vt, io); the worker destroys its old instance. */
@@ -179,6 +201,9 @@ void dx_pipeline_input(dx_worker *w, dx_conn *c);
 int dx_pipeline_answer(dx_worker *w, dx_conn *c, uint8_t opcode,
 		       uint16_t seq, uint16_t status, const void *body,
 		       size_t len);
+/* A deferred answer: after hooks, then the frame. */
+void dx_pipeline_finish(dx_worker *w, dx_conn *c, const struct dx_pending *p,
+			uint16_t status, const void *body, size_t len);
 int dx_pipeline_error(dx_worker *w, dx_conn *c, uint16_t seq,
 		      uint16_t status, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));

@@ -1,0 +1,202 @@
+/* test_chain - properties of the middleware chain (host/src/chain.c).
+ *
+ * For at least 100 random chains of recording middleware: befores run in
+ * order; afters run in reverse, for exactly the middleware whose before
+ * ran (a middleware without a before counts as run); a stop at a random
+ * position skips the handler and the rest; extensions set by one are seen
+ * by the later ones and by the handler. The seed is printed in every
+ * failure; DX_TEST_SEED replays it. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <check.h>
+
+#include "chain.h"
+#include "../unit/check_main.h"
+
+#define CASES 300
+#define MAXLEN 12
+
+static uint64_t seed, rng;
+
+static uint32_t rnd(uint32_t n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint32_t)(rng % n);
+}
+
+/* What every hook did, in order: +i for before i, -i-1 for after i, 100
+ * for the handler. */
+struct trace {
+	int ev[3 * MAXLEN + 2];
+	int n;
+	bool saw_ext[MAXLEN]; /* before i saw every earlier one's extension */
+	bool handler_saw_all;
+};
+
+struct mw {
+	int index;
+	int stop;   /* 0 continue, 1 stop with 401, 2 fail with -EIO */
+	bool has_before, has_after;
+	struct trace *t;
+	char key[16];
+};
+
+static int rec_before(void *self, dx_request *req, dx_response *res)
+{
+	struct mw *m = self;
+	m->t->ev[m->t->n++] = m->index;
+	bool all = true;
+	for (int j = 0; j < m->index; j++) {
+		char k[16];
+		snprintf(k, sizeof k, "k%d", j);
+		size_t len = 0;
+		const int *v = dx_request_ext_get(req, k, &len);
+		/* Only middleware with a before set one. */
+		if (v && (len != sizeof(int) || *v != j))
+			all = false;
+	}
+	m->t->saw_ext[m->index] = all;
+	static const int values[MAXLEN] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+	dx_request_ext_set(req, m->key, &values[m->index], sizeof(int));
+	if (m->stop == 1) {
+		dx_response_error(res, 401, "stopped by %d", m->index);
+		return DX_MW_STOP;
+	}
+	return m->stop == 2 ? -5 : DX_MW_CONTINUE;
+}
+
+static void rec_after(void *self, const dx_request *req, dx_response *res)
+{
+	struct mw *m = self;
+	m->t->ev[m->t->n++] = -m->index - 1;
+}
+
+static const dx_middleware_vtable vt_both = {sizeof vt_both, rec_before,
+					     rec_after};
+static const dx_middleware_vtable vt_before = {sizeof vt_before, rec_before,
+					       NULL};
+static const dx_middleware_vtable vt_after = {sizeof vt_after, NULL,
+					      rec_after};
+/* An older plugin's vtable: only the size member, no hooks at all. */
+static const dx_middleware_vtable vt_tiny = {sizeof(uint32_t), rec_before,
+					     rec_after};
+
+START_TEST(test_chain_properties)
+{
+	for (int k = 0; k < CASES; k++) {
+		struct trace t = {0};
+		struct mw mws[MAXLEN];
+		dx_mw_link links[MAXLEN];
+		unsigned n = 1 + rnd(MAXLEN);
+		int stop_at = rnd(3) ? -1 : (int)rnd(n);
+		for (unsigned i = 0; i < n; i++) {
+			unsigned kind = rnd(8);
+			const dx_middleware_vtable *vt =
+				kind == 0 ? &vt_after
+				: kind == 1 ? &vt_before
+				: kind == 2 ? &vt_tiny
+					    : &vt_both;
+			mws[i] = (struct mw){(int)i, 0, vt->before && vt->size > 4,
+					     vt->after && vt->size > 4, &t, ""};
+			snprintf(mws[i].key, sizeof mws[i].key, "k%u", i);
+			if ((int)i == stop_at && mws[i].has_before)
+				mws[i].stop = 1 + (int)rnd(2);
+			links[i] = (dx_mw_link){vt, &mws[i], "rec"};
+		}
+		dx_chain chain = {links, n};
+		dx_ext ext[DX_REQUEST_EXT_MAX];
+		dx_request req = {.size = sizeof req, .ext = ext};
+		uint8_t body[512];
+		dx_response res = {.size = sizeof res, .data = body,
+				   .cap = sizeof body};
+		bool stopped;
+		unsigned ran = dx_chain_before(&chain, &req, &res, &stopped);
+		if (!stopped) {
+			t.ev[t.n++] = 100;
+			t.handler_saw_all = true;
+			for (unsigned i = 0; i < n; i++)
+				if (mws[i].has_before &&
+				    !dx_request_ext_get(&req, mws[i].key, NULL))
+					t.handler_saw_all = false;
+		}
+		dx_chain_after(&chain, ran, &req, &res);
+
+		/* The expected trace, from the model. */
+		int want[3 * MAXLEN + 2], w = 0;
+		unsigned model_ran = n;
+		bool model_stop = false;
+		for (unsigned i = 0; i < n; i++) {
+			if (!mws[i].has_before)
+				continue;
+			want[w++] = (int)i;
+			if (mws[i].stop) {
+				model_ran = i + 1;
+				model_stop = true;
+				break;
+			}
+		}
+		if (!model_stop)
+			want[w++] = 100;
+		for (unsigned i = model_ran; i-- > 0;)
+			if (mws[i].has_after)
+				want[w++] = -(int)i - 1;
+
+		ck_assert_msg(ran == model_ran && stopped == model_stop,
+			      "seed %" PRIu64 " case %d: ran %u stopped %d, "
+			      "model %u %d",
+			      seed, k, ran, stopped, model_ran, model_stop);
+		ck_assert_msg(t.n == w && !memcmp(t.ev, want, sizeof(int) * (size_t)w),
+			      "seed %" PRIu64 " case %d: hooks ran in the wrong "
+			      "order (%d events, model %d)",
+			      seed, k, t.n, w);
+		for (unsigned i = 0; i < model_ran; i++)
+			ck_assert_msg(!mws[i].has_before || t.saw_ext[i],
+				      "seed %" PRIu64 " case %d: before %u did "
+				      "not see the earlier extensions",
+				      seed, k, i);
+		if (!model_stop)
+			ck_assert_msg(t.handler_saw_all,
+				      "seed %" PRIu64 " case %d: the handler did "
+				      "not see every extension",
+				      seed, k);
+		if (model_stop)
+			ck_assert_msg(res.status == (mws[model_ran - 1].stop == 1
+							     ? 401
+							     : 500),
+				      "seed %" PRIu64 " case %d: status %u",
+				      seed, k, res.status);
+	}
+}
+END_TEST
+
+START_TEST(test_empty_chain)
+{
+	dx_chain chain = {NULL, 0};
+	dx_request req = {.size = sizeof req};
+	dx_response res = {.size = sizeof res};
+	bool stopped = true;
+	ck_assert_uint_eq(dx_chain_before(&chain, &req, &res, &stopped), 0);
+	ck_assert(!stopped);
+	dx_chain_after(&chain, 0, &req, &res);
+	ck_assert_uint_eq(res.status, 0);
+}
+END_TEST
+
+int main(void)
+{
+	const char *env = getenv("DX_TEST_SEED");
+	seed = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL);
+	rng = seed ? seed : 1;
+	Suite *s = suite_create("chain");
+	TCase *tc = tcase_create("properties");
+	tcase_add_test(tc, test_chain_properties);
+	tcase_add_test(tc, test_empty_chain);
+	suite_add_tcase(s, tc);
+	return dx_check_run(s);
+}
