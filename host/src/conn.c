@@ -92,6 +92,7 @@ dx_conn *dx_conn_open(dx_worker *w, int fd)
 	c->recv_armed = c->send_armed = false;
 	c->closing = c->eof = c->in_list = c->drain_close = false;
 	c->resend = c->zc_wait = c->zc_ok = false;
+	c->streams = 0;
 	c->peer[0] = '\0';
 	w->live++;
 	return c;
@@ -122,6 +123,10 @@ void dx_conn_close(dx_worker *w, dx_conn *c)
 			c->sending = (dx_bytes){0};
 		}
 		c->zc_wait = false;
+	}
+	if (c->streams) {
+		dx_streams_conn_closed(w, c);
+		c->streams = 0;
 	}
 	w->vt->detach(w->io, c->fd);
 	/* The cancel must reach the kernel while the fd number still names

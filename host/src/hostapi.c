@@ -198,6 +198,42 @@ static int api_timer(const dx_host_api *host, uint64_t delay_ns,
 	return dx_worker_timer(delay_ns, fn, arg);
 }
 
+static int api_post(const dx_host_api *host, int worker,
+		    void (*fn)(void *arg), void *arg)
+{
+	return dx_registry_post(dx_entry(host)->reg, worker, fn, arg);
+}
+
+static dx_watch *api_watch(const dx_host_api *host, int fd, uint32_t events,
+			   void (*fn)(void *arg, uint32_t revents), void *arg)
+{
+	return dx_worker_watch(fd, events, fn, arg);
+}
+
+static void api_unwatch(const dx_host_api *host, dx_watch *watch)
+{
+	if (watch)
+		dx_worker_unwatch(watch);
+}
+
+static dx_stream *api_stream(const dx_host_api *host, const dx_request *req,
+			     void (*on_close)(void *arg), void *arg)
+{
+	return dx_worker_stream(req, on_close, arg);
+}
+
+static int api_stream_send(const dx_host_api *host, dx_stream *stream,
+			   uint8_t opcode, const void *body, size_t len)
+{
+	return stream ? dx_stream_send(stream, opcode, body, len) : -EINVAL;
+}
+
+static void api_stream_end(const dx_host_api *host, dx_stream *stream)
+{
+	if (stream)
+		dx_stream_end(stream);
+}
+
 void dx_hostapi_fill(dx_plugin_entry *e)
 {
 	e->api = (dx_host_api){
@@ -227,5 +263,11 @@ void dx_hostapi_fill(dx_plugin_entry *e)
 		.defer = api_defer,
 		.complete = api_complete,
 		.timer = api_timer,
+		.post = api_post,
+		.watch = api_watch,
+		.unwatch = api_unwatch,
+		.stream = api_stream,
+		.stream_send = api_stream_send,
+		.stream_end = api_stream_end,
 	};
 }

@@ -59,7 +59,50 @@ dx_registry *dx_registry_new(const dx_registry_opts *opts)
 		r->opts.log = dx_stderr_sink;
 	if (!r->opts.workers)
 		r->opts.workers = 1;
+	pthread_mutex_init(&r->post_lock, NULL);
 	return r;
+}
+
+int dx_registry_post(dx_registry *r, int worker, void (*fn)(void *arg),
+		     void *arg)
+{
+	pthread_mutex_lock(&r->post_lock);
+	int rc;
+	if (r->poster) {
+		rc = r->poster(r->poster_target, worker, fn, arg);
+	} else if (r->poster_target == (void *)r) {
+		rc = DX_ESTATE; /* the server stopped */
+	} else {
+		struct dx_early_post *p = calloc(1, sizeof *p);
+		rc = p ? 0 : -ENOMEM;
+		if (p) {
+			/* Appended, so they run in the order they were made. */
+			*p = (struct dx_early_post){NULL, worker, fn, arg};
+			struct dx_early_post **pp = &r->early_posts;
+			while (*pp)
+				pp = &(*pp)->next;
+			*pp = p;
+		}
+	}
+	pthread_mutex_unlock(&r->post_lock);
+	return rc;
+}
+
+void dx_registry_set_poster(dx_registry *r,
+			    int (*poster)(void *target, int worker,
+					  void (*fn)(void *), void *arg),
+			    void *target)
+{
+	pthread_mutex_lock(&r->post_lock);
+	r->poster = poster;
+	r->poster_target = poster ? target : (void *)r;
+	while (poster && r->early_posts) {
+		struct dx_early_post *p = r->early_posts;
+		r->early_posts = p->next;
+		poster(target, p->worker, p->fn, p->arg);
+		free(p);
+	}
+	pthread_mutex_unlock(&r->post_lock);
 }
 
 static void dx_entry_free(dx_plugin_entry *e)
@@ -87,6 +130,12 @@ void dx_registry_free(dx_registry *r)
 		free(c->help);
 		free(c);
 	}
+	while (r->early_posts) {
+		struct dx_early_post *p = r->early_posts;
+		r->early_posts = p->next;
+		free(p);
+	}
+	pthread_mutex_destroy(&r->post_lock);
 	free(r->plugins);
 	free(r->facets);
 	free(r->routes);

@@ -72,6 +72,16 @@ void dx_registry_each_counter(const dx_registry *r,
 					 const char *help, uint64_t value),
 			      void *ud);
 
+/* Route host->post to a running server (target NULL: stopped, posts are
+ * refused). Posts made before the first call are delivered now. */
+void dx_registry_set_poster(dx_registry *r,
+			    int (*poster)(void *target, int worker,
+					  void (*fn)(void *), void *arg),
+			    void *target);
+/* host->post for plugin code: deliver now, or keep until the server runs. */
+int dx_registry_post(dx_registry *r, int worker, void (*fn)(void *arg),
+		     void *arg);
+
 /* Log through the registry's sink as "dx". */
 void dx_registry_log(const dx_registry *r, int level, const char *fmt, ...)
 	DX_PRINTF(3, 4);

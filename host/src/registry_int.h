@@ -2,6 +2,7 @@
 #ifndef DX_HOST_REGISTRY_INT_H
 #define DX_HOST_REGISTRY_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -44,8 +45,22 @@ typedef struct dx_facet_entry {
 	dx_plugin_entry *owner;
 } dx_facet_entry;
 
+/* A post made before the workers run. */
+struct dx_early_post {
+	struct dx_early_post *next;
+	int worker;
+	void (*fn)(void *arg);
+	void *arg;
+};
+
 struct dx_registry {
 	dx_registry_opts opts;
+	/* Where host->post goes once the server runs (set by server.c);
+	 * until then posts wait in early_posts. Both under post_lock. */
+	pthread_mutex_t post_lock;
+	int (*poster)(void *target, int worker, void (*fn)(void *), void *arg);
+	void *poster_target;
+	struct dx_early_post *early_posts;
 	dx_plugin_entry **plugins;
 	size_t count;
 	size_t cap;

@@ -26,6 +26,7 @@ struct dx_server {
 	size_t naddrs;
 	bool started;
 	bool drained;
+	_Atomic unsigned next_post;
 };
 
 /* The order "auto" tries, and the facet names DESIGN.md s3 gives them. */
@@ -133,6 +134,34 @@ static int dx_sockaddr(const dx_listen *l, uint16_t port,
 	return 0;
 }
 
+/* SO_REUSEPORT lets every socket of the same user share a port, so a
+ * second dx-host started by mistake would silently take half the traffic.
+ * Before the workers bind with it, one bind without it says whether any
+ * other process has the address. */
+static int dx_port_free(const dx_listen *l, uint16_t port, dx_diag *d)
+{
+	int family = l->kind == DX_LISTEN_TCP4 ? AF_INET : AF_INET6;
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0; /* the real bind will say what is wrong */
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	struct sockaddr_storage ss;
+	socklen_t len;
+	dx_sockaddr(l, port, &ss, &len);
+	int rc = bind(fd, (struct sockaddr *)&ss, len) < 0 ? -errno : 0;
+	close(fd);
+	if (rc == -EADDRINUSE)
+		dx_diag_add(d,
+			    "listen %s: address already in use by another "
+			    "process (another dx-host?); stop it or pick another "
+			    "port",
+			    l->text);
+	return rc == -EADDRINUSE ? rc : 0;
+}
+
 /* Bind one socket for l; *port is the port to use (0: any) and comes back
  * as the one bound, so every worker shares it. */
 static int dx_bind(const dx_listen *l, uint16_t *port, dx_diag *d)
@@ -188,6 +217,8 @@ static int dx_bind_all(dx_server *s, dx_diag *d)
 		uint16_t port = l->port;
 		if (l->kind == DX_LISTEN_UNIX)
 			unlink(l->path); /* a stale socket from a crash */
+		else if (port && dx_port_free(l, port, d) < 0)
+			return -EADDRINUSE;
 		for (unsigned k = 0; k < s->nworkers; k++) {
 			/* A unix socket has no SO_REUSEPORT: the workers
 			 * share one listening socket and the kernel hands
@@ -367,6 +398,18 @@ static void dx_pin(dx_worker *w, unsigned ncpu)
 	pthread_setaffinity_np(w->thread, sizeof set, &set);
 }
 
+/* host->post, once the workers run: worker -1 spreads by round robin. */
+static int dx_server_post(void *target, int worker, void (*fn)(void *),
+			  void *arg)
+{
+	dx_server *s = target;
+	unsigned i = worker >= 0 ? (unsigned)worker
+				 : atomic_fetch_add(&s->next_post, 1);
+	if (worker >= 0 && i >= s->nworkers)
+		return -EINVAL;
+	return dx_worker_post(&s->workers[i % s->nworkers], fn, arg);
+}
+
 int dx_server_start(dx_server *s, dx_diag *d)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -383,6 +426,7 @@ int dx_server_start(dx_server *s, dx_diag *d)
 			dx_pin(w, cpus > 0 ? (unsigned)cpus : 1);
 	}
 	s->started = true;
+	dx_registry_set_poster(s->view.reg, dx_server_post, s);
 	for (size_t i = 0; i < s->naddrs; i++)
 		dx_registry_log(s->view.reg, DX_LOG_INFO,
 				"listening on %s (%u worker%s, backend %s)",
@@ -398,6 +442,7 @@ void dx_server_drain(dx_server *s)
 	s->drained = true;
 	if (!s->started)
 		return;
+	dx_registry_set_poster(s->view.reg, NULL, NULL);
 	for (unsigned i = 0; i < s->nworkers; i++) {
 		atomic_store(&s->workers[i].drain, true);
 		dx_worker_wake(&s->workers[i]);

@@ -371,6 +371,10 @@ static void dx_on_cqe(dx_worker *w, const dx_io_cqe *e)
 			dx_conn_on_send(w, c, e->result, e->flags);
 		break;
 	}
+	case DX_IO_POLL:
+		if (DX_UD_KIND(e->udata) == DX_UD_WATCH)
+			dx_watch_on_cqe(w, e);
+		break;
 	default:
 		break; /* DX_IO_WAKE: the mailbox is read every turn */
 	}
@@ -424,7 +428,7 @@ static void dx_begin_drain(dx_worker *w)
 
 static bool dx_anything_armed(const dx_worker *w)
 {
-	if (w->accepts_armed)
+	if (w->accepts_armed || dx_watches_polling(w))
 		return true;
 	for (uint32_t i = 0; i < w->conn_cap; i++) {
 		const dx_conn *c = w->conns[i];
@@ -448,6 +452,7 @@ static void dx_swap_quiesce(dx_worker *w)
 		if (c && c->fd >= 0)
 			w->vt->detach(w->io, c->fd);
 	}
+	dx_watches_detach(w);
 	w->vt->submit(w->io);
 	uint64_t deadline = dx_now_ns() + 2000000000u;
 	while (dx_anything_armed(w) && dx_now_ns() < deadline) {
@@ -497,6 +502,7 @@ static void dx_swap_backend(dx_worker *w)
 	w->accepting = accepting;
 	if (accepting)
 		dx_arm_accepts(w);
+	dx_watches_rearm(w);
 	for (uint32_t i = 0; i < w->conn_cap; i++) {
 		dx_conn *c = w->conns[i];
 		if (!c || c->fd < 0)
@@ -514,6 +520,7 @@ static bool dx_turn(dx_worker *w, bool *draining)
 	for (int i = 0; i < n; i++)
 		dx_on_cqe(w, &w->cqes[i]);
 	dx_mbox_drain(w);
+	dx_posts_run(w);
 	dx_swap_backend(w);
 	dx_run_timers(w, false);
 	uint64_t now = dx_now_ns();
@@ -543,6 +550,7 @@ void *dx_worker_main(void *arg)
 	dx_run_timers(w, true);
 	dx_mbox_drain(w);
 	dx_conn_free_all(w);
+	dx_async_free(w);
 	dx_worker_current = NULL;
 	dx_worker_self = -1;
 	return NULL;

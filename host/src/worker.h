@@ -23,6 +23,7 @@ enum dx_ud_kind {
 	DX_UD_LISTEN = 1, /* slot = listener index */
 	DX_UD_RECV = 2,
 	DX_UD_SEND = 3,
+	DX_UD_WATCH = 4, /* slot = index in the worker's watches */
 };
 #define DX_UD(kind, slot, gen)                                             \
 	((uint64_t)(kind) | ((uint64_t)((gen) & 0xFFFFFFu) << 8) |         \
@@ -63,6 +64,7 @@ typedef struct dx_conn {
 	bool resend;      /* sending holds bytes a swap cut off */
 	bool zc_wait;     /* the kernel still reads sending (send_zc) */
 	bool zc_ok;       /* io.zero_copy allows send_zc to this peer */
+	unsigned streams; /* dx_streams opened on this connection */
 	struct dx_conn *flush_next;
 	char peer[64];
 } dx_conn;
@@ -83,6 +85,49 @@ struct dx_pending {
 	struct dx_pending *next; /* free list, or the mailbox */
 	uint16_t status;
 	dx_bytes body; /* the answer, copied by complete() */
+};
+
+/* Work posted to a worker from elsewhere: a function to run, or a frame
+ * for one of its streams. */
+typedef struct dx_post {
+	struct dx_post *next;
+	void (*fn)(void *arg);
+	void *arg;
+	struct dx_stream *stream; /* a stream frame (or its end) */
+	uint8_t opcode;           /* 0 with stream: stream_end */
+	dx_bytes body;
+} dx_post;
+
+struct dx_watch {
+	struct dx_worker *w;
+	uint32_t slot;
+	uint32_t gen;
+	int fd;
+	uint32_t events;
+	void (*fn)(void *arg, uint32_t revents);
+	void *arg;
+	bool active;  /* the plugin wants it */
+	bool polling; /* a poll is armed on the backend */
+};
+
+struct dx_stream {
+	/* The owning worker, or NULL once it has stopped (then sends fail
+	 * with -EPIPE and stream_end frees). Read and cleared under lock,
+	 * so no thread posts to a worker that is going away. */
+	struct dx_worker *w;
+	pthread_mutex_t lock;
+	struct dx_stream *next; /* the worker's list */
+	uint32_t slot;
+	uint32_t gen;
+	uint16_t seq;
+	void (*on_close)(void *arg);
+	void *arg;
+	bool conn_open;         /* the client is still there */
+	bool ended;             /* stream_end has reached the worker */
+	/* One reference for the plugin (until stream_end), one for the
+	 * worker (until it unlinks the stream) and one per posted frame; the
+	 * last one out frees it. */
+	_Atomic unsigned refs;
 };
 
 typedef struct dx_timer {
@@ -134,6 +179,12 @@ typedef struct dx_worker {
 	struct dx_pending *pending_free;
 	pthread_mutex_t mbox_lock;
 	struct dx_pending *mbox; /* completed elsewhere, answered here */
+	dx_post *posts;          /* posted elsewhere, run here (mbox_lock) */
+	dx_post *posts_tail;
+
+	struct dx_watch **watches; /* by slot; NULL: free */
+	uint32_t watch_cap;
+	struct dx_stream *streams;
 
 	_Atomic bool drain;
 	uint64_t drain_deadline_ns;
@@ -178,6 +229,27 @@ void dx_pending_set_chain(dx_worker *w, const dx_chain *chain, unsigned ran);
 void dx_worker_wake(dx_worker *w);
 /* Post a swap to (vt, io); the worker destroys its old instance. */
 void dx_worker_post_swap(dx_worker *w, const dx_io_vtable *vt, dx_io *io);
+
+/* async.c: posts, watches, streams */
+int dx_worker_post(dx_worker *w, void (*fn)(void *arg), void *arg);
+void dx_posts_run(dx_worker *w);
+dx_watch *dx_worker_watch(int fd, uint32_t events,
+			  void (*fn)(void *arg, uint32_t revents), void *arg);
+void dx_worker_unwatch(dx_watch *watch);
+void dx_watch_on_cqe(dx_worker *w, const dx_io_cqe *e);
+/* A swap: take watches off the old backend, put them on the new. */
+void dx_watches_detach(dx_worker *w);
+bool dx_watches_polling(const dx_worker *w);
+void dx_watches_rearm(dx_worker *w);
+dx_stream *dx_worker_stream(const dx_request *req, void (*on_close)(void *),
+			    void *arg);
+int dx_stream_send(dx_stream *s, uint8_t opcode, const void *body,
+		   size_t len);
+void dx_stream_end(dx_stream *s);
+/* The connection in slot closed: tell its streams. */
+void dx_streams_conn_closed(dx_worker *w, const dx_conn *c);
+/* The worker ends: free what is left. */
+void dx_async_free(dx_worker *w);
 
 /* conn.c */
 dx_conn *dx_conn_open(dx_worker *w, int fd);

@@ -20,74 +20,28 @@
 #include <dx/client.h>
 
 #include "../unit/check_main.h"
+#include "../serve/test_host.h"
 
 static const char *backend, *dx_host, *preload;
-static char dir[] = "/tmp/dx-alloc.XXXXXX";
-static char addr[64];
-static pid_t host_pid;
-
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof a;
-	bind(fd, (struct sockaddr *)&a, sizeof a);
-	getsockname(fd, (struct sockaddr *)&a, &len);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
-static void start_host(void)
-{
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", free_port());
-	char path[256], env_file[300], env_pre[1024];
-	snprintf(path, sizeof path, "%s/m.json", dir);
-	FILE *f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fprintf(f,
-		"{\"dx\":1,\"plugin_path\":[\"%s\"],\"listen\":[\"%s\"],"
-		"\"workers\":1,\"io\":{\"backend\":\"%s\"},\"plugins\":["
-		"{\"name\":\"io_epoll\"},{\"name\":\"io_uring\"},"
-		"{\"name\":\"routes_echo\"}]}\n",
-		getenv("DX_PLUGINS"), addr, backend);
-	fclose(f);
-	snprintf(env_file, sizeof env_file, "DX_ALLOC_COUNT_FILE=%s/count", dir);
-	snprintf(env_pre, sizeof env_pre, "LD_PRELOAD=%s", preload);
-	host_pid = fork();
-	ck_assert_int_ge(host_pid, 0);
-	if (host_pid == 0) {
-		putenv(env_file);
-		putenv(env_pre);
-		execl(dx_host, dx_host, "-m", path, "-q", (char *)NULL);
-		_exit(127);
-	}
-}
+static struct dx_test_host host;
+static char count_dir[] = "/tmp/dx-alloc.XXXXXX";
 
 static dx_client *connect_host(void)
 {
 	char err[256];
 	dx_client *c = NULL;
-	for (int i = 0; i < 100; i++) {
-		if (dx_client_connect(addr, 1000, &c, err, sizeof err) == 0)
-			return c;
-		int st;
-		if (waitpid(host_pid, &st, WNOHANG) == host_pid)
-			ck_abort_msg("dx-host (backend %s) exited early: %d",
-				     backend, WEXITSTATUS(st));
-		usleep(50000);
-	}
-	ck_abort_msg("cannot connect to dx-host at %s: %s", addr, err);
-	return NULL;
+	if (dx_client_connect(host.addr, 5000, &c, err, sizeof err) < 0)
+		ck_abort_msg("cannot connect to dx-host at %s: %s", host.addr,
+			     err);
+	return c;
 }
 
 static unsigned long host_count(void)
 {
 	char path[300];
-	snprintf(path, sizeof path, "%s/count", dir);
+	snprintf(path, sizeof path, "%s/count", count_dir);
 	unlink(path);
-	kill(host_pid, SIGUSR2);
+	kill(host.pid, SIGUSR2);
 	for (int i = 0; i < 200; i++) {
 		FILE *f = fopen(path, "r");
 		unsigned long v;
@@ -129,7 +83,6 @@ static void burst(dx_client *c, int rounds)
 
 START_TEST(test_no_alloc_per_request)
 {
-	start_host();
 	dx_client *c = connect_host();
 	burst(c, 20); /* warm: buffers grow to what this traffic needs */
 	usleep(200000);
@@ -140,11 +93,6 @@ START_TEST(test_no_alloc_per_request)
 	burst(c, 100); /* 10,000 calls and 1,000 pings */
 	unsigned long after = host_count();
 	dx_client_close(c);
-	kill(host_pid, SIGTERM);
-	int st;
-	waitpid(host_pid, &st, 0);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		      "dx-host did not exit 0 on SIGTERM");
 	ck_assert_msg(after == before,
 		      "backend %s: %lu heap calls during 11,000 warm requests "
 		      "(before %lu, after %lu)",
@@ -161,10 +109,28 @@ int main(int argc, char **argv)
 	backend = argv[1];
 	dx_host = argv[2];
 	preload = argv[3];
+	char extra[512], count_env[128], preload_env[1024];
+	snprintf(extra, sizeof extra,
+		 "\"plugin_path\":[\"%s\"],\"workers\":1,\"io\":"
+		 "{\"backend\":\"%s\"},\"plugins\":[{\"name\":"
+		 "\"io_epoll\"},{\"name\":\"io_uring\"},{\"name\":"
+		 "\"routes_echo\"}]",
+		 getenv("DX_PLUGINS"), backend);
+	if (!mkdtemp(count_dir))
+		return 1;
+	snprintf(preload_env, sizeof preload_env, "LD_PRELOAD=%s", preload);
+	snprintf(count_env, sizeof count_env, "DX_ALLOC_COUNT_FILE=%s/count",
+		 count_dir);
+	char *env[] = {preload_env, count_env, NULL};
+	if (dx_test_host_start(&host, dx_host, extra, env) < 0)
+		return 77;
 	Suite *s = suite_create("alloc");
 	TCase *tc = tcase_create("warm");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_no_alloc_per_request);
 	suite_add_tcase(s, tc);
-	return dx_check_run(s);
+	int rc = dx_check_run(s);
+	if (dx_test_host_stop(&host) < 0)
+		rc = 1;
+	return rc;
 }

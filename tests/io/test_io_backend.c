@@ -853,7 +853,10 @@ START_TEST(test_timeouts_many)
 			ck_assert_int_eq(c[i].result, 0);
 			uint64_t due = due_us[c[i].udata];
 			ck_assert_uint_ge(t + 1000, due); /* not early */
-			ck_assert_uint_ge(due + 2000, last); /* in order */
+			/* In order, within 20 ms: timers whose deadline passes
+			 * before their batch is submitted fire at submit, in
+			 * arming order, and CI runs tests two at a time. */
+			ck_assert_uint_ge(due + 20000, last);
 			if (due > last)
 				last = due;
 			fired++;

@@ -25,6 +25,7 @@
 #include <dx/client.h>
 
 #include "../unit/check_main.h"
+#include "test_host.h"
 
 #define CLIENTS 4
 #define SWAPS 12
@@ -32,9 +33,7 @@
 #define HUGE (900 * 1024) /* the slow client's answers: under max_frame */
 
 static const char *dx_host;
-static char dir[] = "/tmp/dx-swap.XXXXXX";
-static char addr[64], ctl_path[100];
-static pid_t host_pid;
+static struct dx_test_host host;
 static _Atomic bool stop;
 
 struct client {
@@ -44,52 +43,10 @@ struct client {
 	char failure[256];
 };
 
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof a;
-	bind(fd, (struct sockaddr *)&a, sizeof a);
-	getsockname(fd, (struct sockaddr *)&a, &len);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
-/* Runs in main(), outside any Check test: plain error returns. */
-static int start_host(void)
-{
-	if (!mkdtemp(dir))
-		return -errno;
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", free_port());
-	snprintf(ctl_path, sizeof ctl_path, "%s/ctl.sock", dir);
-	char path[256];
-	snprintf(path, sizeof path, "%s/m.json", dir);
-	FILE *f = fopen(path, "w");
-	if (!f)
-		return -errno;
-	fprintf(f,
-		"{\"dx\":1,\"plugin_path\":[\"%s\"],\"listen\":[\"%s\"],"
-		"\"workers\":2,\"io\":{\"backend\":\"io_uring\"},"
-		"\"control\":{\"socket\":\"%s\"},\"plugins\":["
-		"{\"name\":\"io_epoll\"},{\"name\":\"io_uring\"},"
-		"{\"name\":\"routes_echo\"}]}\n",
-		getenv("DX_PLUGINS"), addr, ctl_path);
-	fclose(f);
-	host_pid = fork();
-	if (host_pid < 0)
-		return -errno;
-	if (host_pid == 0) {
-		execl(dx_host, dx_host, "-m", path, "-q", (char *)NULL);
-		_exit(127);
-	}
-	return 0;
-}
-
 static int ctl(const char *request, char *answer, size_t n)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	snprintf(a.sun_path, sizeof a.sun_path, "%s", ctl_path);
+	snprintf(a.sun_path, sizeof a.sun_path, "%s", host.ctl);
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
 		close(fd);
@@ -113,12 +70,9 @@ static dx_client *connect_host(void)
 {
 	char err[256];
 	dx_client *c = NULL;
-	for (int i = 0; i < 200; i++) {
-		if (dx_client_connect(addr, 1000, &c, err, sizeof err) == 0)
-			return c;
-		usleep(25000);
-	}
-	return NULL;
+	return dx_client_connect(host.addr, 5000, &c, err, sizeof err) == 0
+		       ? c
+		       : NULL;
 }
 
 /* The payload of call n of client id: its name, padded for big ones.
@@ -247,22 +201,22 @@ int main(int argc, char **argv)
 	dx_host = argv[1];
 	/* Start the host here, not in the (forked) test, so a machine
 	 * without io_uring is a skip (77), not a failure. */
-	if (start_host() < 0) {
-		perror("test_swap: starting dx-host");
-		return 1;
-	}
-	dx_client *probe = connect_host();
-	char answer[1024] = "";
-	if (!probe || ctl("{\"cmd\":\"status\"}\n", answer, sizeof answer) < 0 ||
+	char extra[512], answer[1024] = "";
+	snprintf(extra, sizeof extra,
+		 "\"plugin_path\":[\"%s\"],\"workers\":2,\"io\":"
+		 "{\"backend\":\"io_uring\"},\"plugins\":[{\"name\":"
+		 "\"io_epoll\"},{\"name\":\"io_uring\"},{\"name\":"
+		 "\"routes_echo\"}]",
+		 getenv("DX_PLUGINS"));
+	if (dx_test_host_start(&host, dx_host, extra, NULL) < 0)
+		return 77; /* io_uring refused here (the log says why) */
+	if (ctl("{\"cmd\":\"status\"}\n", answer, sizeof answer) < 0 ||
 	    !strstr(answer, "\"backend\":\"io_uring\"")) {
-		fprintf(stderr, "skip: no dx-host on io_uring here (%s)\n",
-			probe ? answer : "it did not come up");
-		dx_client_close(probe);
-		kill(host_pid, SIGTERM);
-		waitpid(host_pid, NULL, 0);
+		fprintf(stderr, "skip: dx-host is not on io_uring (%s)\n",
+			answer);
+		dx_test_host_stop(&host);
 		return 77;
 	}
-	dx_client_close(probe);
 	Suite *s = suite_create("swap");
 	TCase *tc = tcase_create("live");
 	tcase_set_timeout(tc, 120);
@@ -270,13 +224,7 @@ int main(int argc, char **argv)
 	suite_add_tcase(s, tc);
 	int rc = dx_check_run(s);
 	/* The host is this process's child (the test ran in a fork). */
-	kill(host_pid, SIGTERM);
-	int st;
-	if (waitpid(host_pid, &st, 0) != host_pid || !WIFEXITED(st) ||
-	    WEXITSTATUS(st) != 0) {
-		fprintf(stderr, "dx-host did not exit 0 on SIGTERM after the "
-				"swaps\n");
+	if (dx_test_host_stop(&host) < 0)
 		rc = 1;
-	}
 	return rc;
 }

@@ -93,6 +93,8 @@ typedef struct dx_host_api dx_host_api;
 typedef struct dx_config dx_config; /* a node of the manifest, host-owned */
 typedef struct dx_counter dx_counter;
 typedef struct dx_pending dx_pending; /* a request answered later */
+typedef struct dx_watch dx_watch;     /* an fd watched on a worker loop */
+typedef struct dx_stream dx_stream;   /* pushes to one client's seq */
 struct dx_request;
 
 typedef struct dx_plugin {
@@ -238,11 +240,49 @@ struct dx_host_api {
 	int (*timer)(const dx_host_api *host, uint64_t delay_ns,
 		     void (*fn)(void *arg), void *arg);
 
+	/* Run fn(arg) on worker's thread (0..count-1; -1: any), soon. Any
+	 * thread, any time from init on: posts made before the workers
+	 * start run when they do (and never, if the host does not serve:
+	 * dx-host --check). 0 or -ENOMEM / DX_ESTATE (draining).
+	 *
+	 * Lifetimes: watches end with the workers, which stop before any
+	 * plugin's fini runs: fini must not call unwatch. A stream lives
+	 * until its stream_end, which may come at any time, from fini too;
+	 * once the workers have stopped, stream_send returns -EPIPE. */
+	int (*post)(const dx_host_api *host, int worker,
+		    void (*fn)(void *arg), void *arg);
+
+	/* Watch a foreign fd (a database socket) on the calling worker's
+	 * loop: fn(arg, revents) runs there each time it becomes ready
+	 * (DX_IO_POLLIN/OUT/ERR/HUP from dx/io.h; consume until EAGAIN).
+	 * Worker thread only (post() to get there). unwatch stops it before
+	 * returning (same thread); the fd stays open and is the caller's.
+	 * A backend swap carries watches over. NULL and errno on failure. */
+	dx_watch *(*watch)(const dx_host_api *host, int fd, uint32_t events,
+			   void (*fn)(void *arg, uint32_t revents), void *arg);
+	void (*unwatch)(const dx_host_api *host, dx_watch *watch);
+
+	/* Server push (StateSync, StateDelta): during a route handler, keep
+	 * the client's connection and the request's seq to send more frames
+	 * on later. stream_send (any thread; the body is copied; frames of
+	 * one stream arrive in order) sends one FINAL frame of opcode with
+	 * that seq; it returns -EPIPE once the client is gone. on_close(arg)
+	 * runs on the stream's worker when the connection closes. Every
+	 * stream must be ended with stream_end (any thread), after which
+	 * on_close is not called. */
+	dx_stream *(*stream)(const dx_host_api *host,
+			     const struct dx_request *req,
+			     void (*on_close)(void *arg), void *arg);
+	int (*stream_send)(const dx_host_api *host, dx_stream *stream,
+			   uint8_t opcode, const void *body, size_t len);
+	void (*stream_end)(const dx_host_api *host, dx_stream *stream);
+
 	/* Later versions append members here. */
 };
 
 #define DX_HOST_API_V1_0_SIZE                                              \
-	(offsetof(dx_host_api, timer) + sizeof(((dx_host_api *)0)->timer))
+	(offsetof(dx_host_api, stream_end) +                               \
+	 sizeof(((dx_host_api *)0)->stream_end))
 
 /* Fill .facets and .facet_count from a static array. */
 #define DX_FACETS(array)                                                   \
