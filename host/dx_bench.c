@@ -50,6 +50,8 @@ const char dx_bench_usage[] =
 	"  --route NAME|ID  send RpcCall to this route (a name is looked up\n"
 	"                   once through route 0, the route table)\n"
 	"  -s BYTES         Ping payload or route argument size (default 0)\n"
+	"  --meta KEY=VALUE send this metadata with every request (repeatable;\n"
+	"                   e.g. --meta \"authorization=Bearer TOKEN\")\n"
 	"  --resp           speak RESP to a redis-server instead: send inline\n"
 	"                   PING, expect +PONG (or PING <s bytes>, expect the\n"
 	"                   bulk reply), to measure redis with the same client\n"
@@ -193,6 +195,8 @@ typedef struct bopts {
 	int timeout_ms;
 	int cpus[256];
 	unsigned ncpus;
+	dx_hbtp_meta_writer meta; /* --meta entries (meta.len 0: none) */
+	uint8_t meta_buf[65537];
 } bopts;
 
 static uint64_t now_ns(void)
@@ -270,6 +274,31 @@ bad:
 	return 2;
 }
 
+/* --meta KEY=VALUE, appended to o->meta. */
+static int parse_meta(const char *s, bopts *o)
+{
+	const char *eq = strchr(s, '=');
+	char key[256];
+	if (!o->meta.out)
+		dx_hbtp_meta_begin(&o->meta, o->meta_buf, sizeof o->meta_buf);
+	if (!eq || eq == s || (size_t)(eq - s) >= sizeof key) {
+		fprintf(stderr, "dx bench: --meta wants KEY=VALUE, got \"%s\"\n",
+			s);
+		return 2;
+	}
+	memcpy(key, s, (size_t)(eq - s));
+	key[eq - s] = '\0';
+	int rc = dx_hbtp_meta_add(&o->meta, key, eq + 1, strlen(eq + 1));
+	if (rc < 0) {
+		fprintf(stderr, "dx bench: --meta %s: %s\n", key,
+			rc == -EINVAL ? "keys are lowercase ASCII, values at "
+					"most 65535 bytes"
+				      : "the metadata block is full");
+		return 2;
+	}
+	return dx_hbtp_meta_end(&o->meta) < 0 ? 2 : 0;
+}
+
 static int bench_parse(int argc, char **argv, bopts *o)
 {
 	static const struct option opts[] = {
@@ -280,6 +309,7 @@ static int bench_parse(int argc, char **argv, bopts *o)
 		{"cpu", required_argument, NULL, 'C'},
 		{"timeout", required_argument, NULL, 'T'},
 		{"json", no_argument, NULL, 'j'},
+		{"meta", required_argument, NULL, 'M'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -330,6 +360,7 @@ static int bench_parse(int argc, char **argv, bopts *o)
 			o->route = optarg;
 			break;
 		case 'j': o->json = true; break;
+		case 'M': rc = parse_meta(optarg, o); break;
 		case 'h': fputs(dx_bench_usage, stdout); return -1;
 		default: fputs(dx_bench_usage, stderr); return 2;
 		}
@@ -482,6 +513,8 @@ static int bench_route_id(const bopts *o)
 		fprintf(stderr, "dx bench: cannot connect: %s\n", err);
 		return -1;
 	}
+	if (o->meta.out) /* the route table may sit behind middleware too */
+		dx_client_set_meta(c, o->meta_buf, o->meta.len);
 	char *json;
 	size_t len;
 	int rc = dx_client_routes(c, &json, &len, o->timeout_ms);
@@ -983,20 +1016,23 @@ static uint8_t *build_request(const bopts *o, int route, size_t *len,
 		*resp_len = o->size ? o->size + 32 : 7;
 		return r;
 	}
-	size_t body = o->mode == B_ROUTE ? 2 + o->size : o->size;
+	size_t meta = o->meta.out ? o->meta.len : 0;
+	size_t body = meta + (o->mode == B_ROUTE ? 2 + o->size : o->size);
 	*len = DX_HBTP_HEADER_SIZE + body;
 	*resp_len = *len;
 	if (!(r = malloc(*len)))
 		return NULL;
 	dx_hbtp_header h = {
 		.opcode = o->mode == B_ROUTE ? DX_HBTP_RPC_CALL : DX_HBTP_PING,
-		.flags = DX_HBTP_FINAL |
+		.flags = DX_HBTP_FINAL | (meta ? DX_HBTP_HAS_META : 0) |
 			 (o->mode == B_ROUTE ? DX_HBTP_EXPECTS_RESPONSE : 0),
 		.seq = 0,
 		.length = (uint32_t)body,
 	};
 	dx_hbtp_header_encode(&h, r);
 	uint8_t *b = r + DX_HBTP_HEADER_SIZE;
+	memcpy(b, o->meta_buf, meta);
+	b += meta;
 	if (o->mode == B_ROUTE) {
 		dx_hbtp_put_le16(b, (uint16_t)route);
 		b += 2;
