@@ -20,6 +20,8 @@ PACKAGES=(
 	liburing-dev # io_uring backend (later issues)
 	liblz4-dev   # HBTP COMPRESSED frames (later issues)
 	liburcu-dev  # lock-free registry reads (later issues)
+	libgit2-dev  # forge traffic manager: three-way merges
+	openssl      # mw_auth tests make RSA and EC keys with it
 )
 
 always=0
