@@ -99,6 +99,8 @@ static const dx_command dx_commands[] = {
 	 dx_ctl_usage, dx_cmd_ctl},
 	{"plugin", "inspect a plugin file as the host would load it",
 	 dx_plugin_usage, dx_cmd_plugin},
+	{"forge", "developer tools and source packages", dx_forge_usage,
+	 dx_cmd_forge},
 	{"help", "show help for a command", "usage: dx help [COMMAND]\n",
 	 dx_cmd_help},
 	{"version", "print the version and plugin ABI", "usage: dx version\n",
@@ -121,9 +123,7 @@ static void dx_usage(FILE *out)
 	for (size_t i = 0; i < DX_NCOMMANDS; i++)
 		fprintf(out, "  %-10s %s\n", dx_commands[i].name,
 			dx_commands[i].summary);
-	fprintf(out,
-		"\nCommands still to come: forge.\n"
-		"Run 'dx help COMMAND' for a command's options.\n");
+	fprintf(out, "\nRun 'dx help COMMAND' for a command's options.\n");
 }
 
 static int dx_cmd_help(int argc, char **argv)

@@ -10,5 +10,7 @@ int dx_cmd_ctl(int argc, char **argv);
 extern const char dx_ctl_usage[];
 int dx_cmd_bench(int argc, char **argv);
 extern const char dx_bench_usage[];
+int dx_cmd_forge(int argc, char **argv);
+extern const char dx_forge_usage[];
 
 #endif
