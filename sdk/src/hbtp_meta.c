@@ -7,21 +7,33 @@
 
 #include <dx/hbtp.h>
 
-/* Keys are lowercase ASCII: letters, digits and - _ . (header-like names). */
-static bool dx_hbtp_key_char(uint8_t c)
+/* Keys are lowercase ASCII: letters, digits and - _ . (header-like names).
+ * A table: this runs for every key of every request. */
+#define DX_K(c) [c] = 1
+static const uint8_t dx_hbtp_key_chars[256] = {
+	DX_K('a'), DX_K('b'), DX_K('c'), DX_K('d'), DX_K('e'), DX_K('f'),
+	DX_K('g'), DX_K('h'), DX_K('i'), DX_K('j'), DX_K('k'), DX_K('l'),
+	DX_K('m'), DX_K('n'), DX_K('o'), DX_K('p'), DX_K('q'), DX_K('r'),
+	DX_K('s'), DX_K('t'), DX_K('u'), DX_K('v'), DX_K('w'), DX_K('x'),
+	DX_K('y'), DX_K('z'), DX_K('0'), DX_K('1'), DX_K('2'), DX_K('3'),
+	DX_K('4'), DX_K('5'), DX_K('6'), DX_K('7'), DX_K('8'), DX_K('9'),
+	DX_K('-'), DX_K('_'), DX_K('.'),
+};
+#undef DX_K
+
+bool dx_hbtp_key_valid(const char *key, size_t len)
 {
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-	       c == '_' || c == '.';
+	if (len == 0 || len > 255)
+		return false;
+	unsigned ok = 1;
+	for (size_t i = 0; i < len; i++)
+		ok &= dx_hbtp_key_chars[(uint8_t)key[i]];
+	return ok;
 }
 
 static bool dx_hbtp_key_ok(const uint8_t *key, size_t len)
 {
-	if (len == 0 || len > 255)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!dx_hbtp_key_char(key[i]))
-			return false;
-	return true;
+	return dx_hbtp_key_valid((const char *)key, len);
 }
 
 /* One entry at p (end - p bytes left in the block). Returns its size or

@@ -16,7 +16,8 @@ int dx_request_ext_set(dx_request *req, const char *key, const void *value,
 	if (!req->ext)
 		return -ENOSPC;
 	for (unsigned i = 0; i < req->ext_count; i++) {
-		if (strcmp(req->ext[i].key, key) == 0) {
+		/* Keys are usually the same static strings: pointers first. */
+		if (req->ext[i].key == key || strcmp(req->ext[i].key, key) == 0) {
 			req->ext[i].value = value;
 			req->ext[i].len = len;
 			return 0;
@@ -32,7 +33,7 @@ const void *dx_request_ext_get(const dx_request *req, const char *key,
 			       size_t *len)
 {
 	for (unsigned i = 0; req->ext && i < req->ext_count; i++) {
-		if (strcmp(req->ext[i].key, key) == 0) {
+		if (req->ext[i].key == key || strcmp(req->ext[i].key, key) == 0) {
 			if (len)
 				*len = req->ext[i].len;
 			return req->ext[i].value;
@@ -45,14 +46,8 @@ int dx_response_meta(dx_response *res, const char *key, const void *value,
 		     size_t len)
 {
 	size_t klen = strlen(key);
-	if (klen == 0 || klen > 255 || len > 0xFFFF)
+	if (!dx_hbtp_key_valid(key, klen) || len > 0xFFFF)
 		return -EINVAL;
-	for (size_t i = 0; i < klen; i++) {
-		char c = key[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_' || c == '.'))
-			return -EINVAL;
-	}
 	size_t need = 1 + klen + 2 + len;
 	if (!res->meta || res->meta_cap - res->meta_len < need)
 		return -E2BIG;
@@ -65,4 +60,15 @@ int dx_response_meta(dx_response *res, const char *key, const void *value,
 		memcpy(p + 3 + klen, value, len);
 	res->meta_len += need;
 	return 0;
+}
+
+int dx_response_meta_u64(dx_response *res, const char *key, uint64_t value)
+{
+	/* Digits from the end: no printf on the per-request path. */
+	char buf[20];
+	size_t i = sizeof buf;
+	do
+		buf[--i] = (char)('0' + value % 10);
+	while ((value /= 10) != 0);
+	return dx_response_meta(res, key, buf + i, sizeof buf - i);
 }

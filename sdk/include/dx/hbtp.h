@@ -156,6 +156,10 @@ long dx_hbtp_meta_parse(const uint8_t *body, size_t len, dx_hbtp_meta *m,
 const uint8_t *dx_hbtp_meta_get(const dx_hbtp_meta *m, const char *key,
 				uint16_t *len);
 
+/* Whether key[0..len) is a valid metadata key (1..255 bytes of a-z 0-9
+ * - _ .). */
+bool dx_hbtp_key_valid(const char *key, size_t len);
+
 /* Build a metadata block into out (cap bytes). Start with
  * dx_hbtp_meta_begin, add entries, finish with dx_hbtp_meta_end (writes
  * block_len). Each returns 0 or -E2BIG (out too small, block past 65535

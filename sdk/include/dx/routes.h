@@ -119,6 +119,9 @@ const void *dx_request_ext_get(const dx_request *req, const char *key,
 int dx_response_meta(dx_response *res, const char *key, const void *value,
 		     size_t len);
 
+/* Add response metadata key: value as a decimal number. */
+int dx_response_meta_u64(dx_response *res, const char *key, uint64_t value);
+
 /* Route names: [a-z][a-z0-9_.]*, at most 63 bytes. */
 bool dx_route_name_valid(const char *name);
 
