@@ -137,6 +137,8 @@ static int dx_serve(const dx_manifest *m, dx_registry *r, dx_diag *d)
 	dx_server *s = NULL;
 	dx_control *ctl = NULL;
 	int rc = dx_control_open(m->control_socket, d, &ctl);
+	if (rc == 0)
+		rc = dx_registry_start_background(r);
 	if (rc == 0 && m->listen_count)
 		rc = dx_server_new(m, r, d, &s);
 	if (rc == 0 && s)
@@ -169,6 +171,8 @@ static int dx_host_run(const struct dx_host_args *a, const dx_manifest *m)
 	dx_registry_opts ro = {
 		.log_level = a->log_level,
 		.workers = m->workers ? m->workers : (unsigned)(cpus > 0 ? cpus : 1),
+		.bg_threads = m->background.threads,
+		.bg_queue = m->background.queue,
 	};
 	dx_registry *r = dx_registry_new(&ro);
 	if (!r) {

@@ -20,6 +20,7 @@
 
 #include <cJSON.h>
 
+#include "bgqueue.h"
 #include "control.h"
 #include "version.h"
 
@@ -189,6 +190,15 @@ static cJSON *dx_ctl_stats(const dx_control_ctx *x)
 	DX_STAT(bytes_out);
 	DX_STAT(zero_copy_sends);
 #undef DX_STAT
+	dx_bg_stats bg;
+	dx_registry_bg_stats(x->reg, &bg);
+	cJSON *b = cJSON_AddObjectToObject(o, "background");
+	cJSON_AddNumberToObject(b, "queued", (double)bg.queued);
+	cJSON_AddNumberToObject(b, "done", (double)bg.done);
+	cJSON_AddNumberToObject(b, "dropped", (double)bg.dropped);
+	cJSON_AddNumberToObject(b, "length", bg.length);
+	cJSON_AddNumberToObject(b, "capacity", bg.capacity);
+	cJSON_AddNumberToObject(b, "threads", bg.threads);
 	cJSON *p = cJSON_AddObjectToObject(o, "plugins");
 	dx_registry_each_counter(x->reg, dx_ctl_counter, p);
 	return o;
@@ -238,6 +248,25 @@ static cJSON *dx_ctl_swap(const cJSON *req, const dx_control_ctx *x)
 	return o;
 }
 
+/* A plugin's own command: its JSON answer, with "ok" added. */
+static cJSON *dx_ctl_plugin(const char *name, const char *line,
+			    const dx_control_ctx *x)
+{
+	char *answer = NULL, why[512] = "";
+	if (dx_registry_control(x->reg, name, line, &answer, why, sizeof why) <
+	    0)
+		return NULL; /* nobody has it: "unknown command" */
+	if (!answer)
+		return dx_ctl_error(why);
+	cJSON *o = cJSON_Parse(answer);
+	free(answer);
+	if (!cJSON_IsObject(o)) {
+		cJSON_Delete(o);
+		return dx_ctl_error("the plugin's answer is not a JSON object");
+	}
+	return o;
+}
+
 /* The answer to one request line; *drain set by the drain command. */
 static char *dx_ctl_answer(const char *line, const dx_control_ctx *x,
 			   bool *drain)
@@ -260,7 +289,8 @@ static char *dx_ctl_answer(const char *line, const dx_control_ctx *x,
 		o = cJSON_CreateObject();
 		cJSON_AddBoolToObject(o, "draining", 1);
 		*drain = true;
-	}
+	} else
+		o = dx_ctl_plugin(name, line, x);
 	if (o && !cJSON_HasObjectItem(o, "ok"))
 		cJSON_AddBoolToObject(o, "ok", 1);
 	else if (!o)

@@ -234,6 +234,44 @@ static void api_stream_end(const dx_host_api *host, dx_stream *stream)
 		dx_stream_end(stream);
 }
 
+static int api_enqueue(const dx_host_api *host, const char *name,
+		       void (*fn)(void *arg), void (*drop)(void *arg),
+		       void *arg)
+{
+	dx_registry *r = dx_entry(host)->reg;
+	if (!r->bg) {
+		if (drop)
+			drop(arg); /* the host is stopping: nothing will run */
+		return DX_ESTATE;
+	}
+	return dx_bgqueue_push(r->bg, name, fn, drop, arg);
+}
+
+static int api_control(const dx_host_api *host, const char *cmd,
+		       char *(*fn)(void *arg, const char *request), void *arg)
+{
+	dx_plugin_entry *e = dx_entry(host);
+	dx_registry *r = e->reg;
+	static const char *const builtin[] = {"status", "plugins", "stats",
+					      "swap", "drain", NULL};
+	for (size_t i = 0; builtin[i]; i++)
+		if (strcmp(builtin[i], cmd) == 0)
+			return -EEXIST;
+	for (size_t i = 0; i < r->ctl_count; i++)
+		if (strcmp(r->ctl_cmds[i].cmd, cmd) == 0)
+			return -EEXIST;
+	struct dx_ctl_cmd *t =
+		realloc(r->ctl_cmds, (r->ctl_count + 1) * sizeof *t);
+	if (!t)
+		return -ENOMEM;
+	r->ctl_cmds = t;
+	char *copy = strdup(cmd);
+	if (!copy)
+		return -ENOMEM;
+	t[r->ctl_count++] = (struct dx_ctl_cmd){copy, fn, arg, e};
+	return 0;
+}
+
 void dx_hostapi_fill(dx_plugin_entry *e)
 {
 	e->api = (dx_host_api){
@@ -269,5 +307,7 @@ void dx_hostapi_fill(dx_plugin_entry *e)
 		.stream = api_stream,
 		.stream_send = api_stream_send,
 		.stream_end = api_stream_end,
+		.enqueue = api_enqueue,
+		.control = api_control,
 	};
 }

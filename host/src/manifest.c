@@ -950,6 +950,20 @@ static void parse_io(mctx *c, const cJSON *root)
 			"\"never\"");
 }
 
+/* "background": the host's background queue (host->enqueue). */
+static void parse_background(mctx *c, const cJSON *root)
+{
+	static const char *const keys[] = {"threads", "queue", NULL};
+	long long threads = 1, queue = 1024;
+	const cJSON *b = section(c, root, "", "background", keys);
+	if (b) {
+		opt_int(c, b, "background", "threads", 1, 64, &threads);
+		opt_int(c, b, "background", "queue", 1, 1048576, &queue);
+	}
+	c->m->background.threads = (unsigned)threads;
+	c->m->background.queue = (unsigned)queue;
+}
+
 static void parse_limits(mctx *c, const cJSON *root)
 {
 	static const char *const keys[] = {"max_frame",
@@ -1489,7 +1503,8 @@ static void validate(mctx *c)
 	static const char *const keys[] = {
 		"dx",       "plugin_path", "listen", "workers",
 		"pin_cpus", "io",          "limits", "control",
-		"plugins",  "middleware",  "route_middleware", "forge", NULL};
+		"plugins",  "middleware",  "route_middleware", "forge",
+		"background", NULL};
 	cJSON *root = c->m->root;
 	if (!cJSON_IsObject(root)) {
 		err_got(c, "", root,
@@ -1507,6 +1522,7 @@ static void validate(mctx *c)
 	opt_bool(c, root, "", "pin_cpus", &c->m->pin_cpus);
 	parse_io(c, root);
 	parse_limits(c, root);
+	parse_background(c, root);
 	parse_control(c, root);
 	parse_plugins(c, root);
 	parse_middleware(c, root);

@@ -88,6 +88,11 @@ typedef struct dx_manifest {
 
 	char *control_socket; /* resolved path, or NULL for none */
 
+	struct {
+		unsigned threads; /* background threads, default 1 */
+		unsigned queue;   /* queue length, default 1024 */
+	} background;
+
 	dx_manifest_plugin *plugins;
 	size_t plugin_count;
 

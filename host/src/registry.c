@@ -39,6 +39,14 @@ void dx_registry_log(const dx_registry *r, int level, const char *fmt, ...)
 	va_end(ap);
 }
 
+static void dx_registry_bg_dropped(void *ud, const char *name)
+{
+	dx_registry *r = ud;
+	dx_registry_log(r, DX_LOG_WARN,
+			"background queue full: dropped the oldest task, \"%s\"",
+			name ? name : "?");
+}
+
 dx_registry *dx_registry_new(const dx_registry_opts *opts)
 {
 	dx_registry *r = calloc(1, sizeof *r);
@@ -60,7 +68,47 @@ dx_registry *dx_registry_new(const dx_registry_opts *opts)
 	if (!r->opts.workers)
 		r->opts.workers = 1;
 	pthread_mutex_init(&r->post_lock, NULL);
+	r->bg = dx_bgqueue_new(r->opts.bg_queue ? r->opts.bg_queue : 1024,
+			       dx_registry_bg_dropped, r);
+	if (!r->bg) {
+		free(r->routes);
+		free(r);
+		return NULL;
+	}
 	return r;
+}
+
+int dx_registry_start_background(dx_registry *r)
+{
+	unsigned n = r->opts.bg_threads ? r->opts.bg_threads : 1;
+	return r->bg ? dx_bgqueue_start(r->bg, n) : DX_ESTATE;
+}
+
+void dx_registry_bg_stats(dx_registry *r, struct dx_bg_stats *out)
+{
+	if (r->bg)
+		dx_bgqueue_stats(r->bg, out);
+	else
+		*out = (struct dx_bg_stats){0};
+}
+
+int dx_registry_control(dx_registry *r, const char *cmd, const char *request,
+			char **answer, char *why, size_t why_len)
+{
+	for (size_t i = 0; i < r->ctl_count; i++) {
+		struct dx_ctl_cmd *c = &r->ctl_cmds[i];
+		if (strcmp(c->cmd, cmd) != 0)
+			continue;
+		dx_diag_clear(&c->owner->errors);
+		*answer = c->fn(c->arg, request);
+		if (!*answer)
+			snprintf(why, why_len, "%s: %s", c->owner->mod.desc->name,
+				 c->owner->errors.count
+					 ? dx_diag_last(&c->owner->errors)
+					 : "failed");
+		return 0;
+	}
+	return -ENOENT;
 }
 
 int dx_registry_post(dx_registry *r, int worker, void (*fn)(void *arg),
@@ -130,6 +178,9 @@ void dx_registry_free(dx_registry *r)
 		free(c->help);
 		free(c);
 	}
+	for (size_t i = 0; i < r->ctl_count; i++)
+		free(r->ctl_cmds[i].cmd);
+	free(r->ctl_cmds);
 	while (r->early_posts) {
 		struct dx_early_post *p = r->early_posts;
 		r->early_posts = p->next;
@@ -415,6 +466,9 @@ int dx_registry_init_all(dx_registry *r, dx_diag *d)
 
 void dx_registry_fini_all(dx_registry *r)
 {
+	/* Background tasks point into plugins: stop them before any fini. */
+	dx_bgqueue_free(r->bg);
+	r->bg = NULL;
 	for (size_t i = r->count; i-- > 0;) {
 		dx_plugin_entry *e = r->plugins[i];
 		if (!e->initialised)

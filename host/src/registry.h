@@ -28,6 +28,8 @@ typedef struct dx_registry_opts {
 	void *log_ud;
 	int log_level;    /* lines above this level are dropped */
 	unsigned workers; /* what host->worker_count() answers */
+	unsigned bg_threads; /* background threads (0: none until started) */
+	unsigned bg_queue;   /* background queue length (0: 1024) */
 } dx_registry_opts;
 
 /* A route as the router sees it. */
@@ -81,6 +83,18 @@ void dx_registry_set_poster(dx_registry *r,
 /* host->post for plugin code: deliver now, or keep until the server runs. */
 int dx_registry_post(dx_registry *r, int worker, void (*fn)(void *arg),
 		     void *arg);
+
+/* Start the background threads (after init_all). fini_all stops them
+ * first: queued tasks are dropped before any plugin is finalised. */
+int dx_registry_start_background(dx_registry *r);
+/* Background queue figures for the control socket. */
+struct dx_bg_stats;
+void dx_registry_bg_stats(dx_registry *r, struct dx_bg_stats *out);
+
+/* A plugin's control command: its answer (malloc'd JSON) or NULL with
+ * the reason in why. -ENOENT when no plugin registered cmd. */
+int dx_registry_control(dx_registry *r, const char *cmd, const char *request,
+			char **answer, char *why, size_t why_len);
 
 /* Log through the registry's sink as "dx". */
 void dx_registry_log(const dx_registry *r, int level, const char *fmt, ...)

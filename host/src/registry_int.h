@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "bgqueue.h"
 #include "config.h"
 #include "registry.h"
 
@@ -69,6 +70,15 @@ struct dx_registry {
 	size_t facet_cap;
 	dx_route_ref *routes; /* 65,536 slots, indexed by route id */
 	struct dx_counter *counters;
+	dx_bgqueue *bg;
+	struct dx_counter *bg_dropped;
+	struct dx_ctl_cmd {
+		char *cmd;
+		char *(*fn)(void *arg, const char *request);
+		void *arg;
+		dx_plugin_entry *owner;
+	} *ctl_cmds;
+	size_t ctl_count;
 };
 
 /* Fill e->api with the v1.0 host API table. */

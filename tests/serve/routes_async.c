@@ -118,6 +118,20 @@ static int count_call(void *self, const dx_request *req, dx_response *res)
 				  atomic_load(&a->closed));
 }
 
+/* {"cmd": "async"}: the plugin's own control command. */
+static char *async_control(void *arg, const char *request)
+{
+	struct async *a = arg;
+	if (strstr(request, "\"fail\"")) {
+		a->host->fail(a->host, -EINVAL, "asked to fail");
+		return NULL;
+	}
+	char *out = NULL;
+	if (asprintf(&out, "{\"read\":%lu}", atomic_load(&a->read_bytes)) < 0)
+		return NULL;
+	return out;
+}
+
 static int async_init(const dx_host_api *host, const dx_config *config,
 		      void **self)
 {
@@ -129,6 +143,10 @@ static int async_init(const dx_host_api *host, const dx_config *config,
 	a->host = host;
 	pthread_mutex_init(&a->lock, NULL);
 	*self = a;
+	int rc = host->control(host, "async", async_control, a);
+	if (rc < 0)
+		return host->fail(host, rc, "control command: %s",
+				  dx_strerror(rc));
 	/* Watches are made on a worker: ask worker 0 to make this one. */
 	return host->post(host, 0, start_watch, a);
 }

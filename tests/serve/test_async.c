@@ -125,6 +125,27 @@ START_TEST(test_watch_and_swap)
 }
 END_TEST
 
+START_TEST(test_plugin_control_command)
+{
+	dx_client *c = connect_host();
+	ck_assert_ptr_nonnull(c);
+	poke_and_count(c, 0, 0); /* whatever came before, the count is read */
+	dx_client_close(c);
+	char answer[1024];
+	ck_assert_int_eq(ctl("{\"cmd\":\"async\"}\n", answer, sizeof answer),
+			 0);
+	ck_assert_msg(strstr(answer, "\"read\":") &&
+			      strstr(answer, "\"ok\":true"),
+		      "the plugin's command answered %s", answer);
+	ck_assert_int_eq(ctl("{\"cmd\":\"async\",\"fail\":1}\n", answer,
+			     sizeof answer),
+			 0);
+	ck_assert_msg(strstr(answer, "\"ok\":false") &&
+			      strstr(answer, "routes_async: asked to fail"),
+		      "a failing command answered %s", answer);
+}
+END_TEST
+
 START_TEST(test_on_close)
 {
 	dx_client *c = connect_host();
@@ -179,6 +200,7 @@ int main(int argc, char **argv)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_stream_in_order);
 	tcase_add_test(tc, test_watch_and_swap);
+	tcase_add_test(tc, test_plugin_control_command);
 	tcase_add_test(tc, test_on_close);
 	suite_add_tcase(s, tc);
 	int rc = dx_check_run(s);

@@ -277,12 +277,33 @@ struct dx_host_api {
 			   uint8_t opcode, const void *body, size_t len);
 	void (*stream_end)(const dx_host_api *host, dx_stream *stream);
 
+	/* Background work, off the workers: fn(arg) runs on one of the
+	 * host's background threads (manifest "background": threads,
+	 * queue), in queue order. Never blocks (microseconds): when the
+	 * queue is full the oldest queued task is dropped, its drop(arg)
+	 * runs (to free arg; may be NULL), the drop is counted and logged
+	 * with the task's name (a static string). Any thread, from init on;
+	 * tasks still queued when the host stops are dropped the same way.
+	 * 0 or -ENOMEM. */
+	int (*enqueue)(const dx_host_api *host, const char *name,
+		       void (*fn)(void *arg), void (*drop)(void *arg),
+		       void *arg);
+
+	/* A control-socket command of the plugin's own: a request line
+	 * {"cmd": cmd, ...} is handed to fn as JSON text, and fn returns
+	 * the answer, a malloc'd JSON object (the host frees it and adds
+	 * "ok": true unless it says otherwise), or NULL for an error (with
+	 * host->fail's message). fn runs on the control thread: keep it
+	 * short. Register during init. 0, -EEXIST or -ENOMEM. */
+	int (*control)(const dx_host_api *host, const char *cmd,
+		       char *(*fn)(void *arg, const char *request), void *arg);
+
 	/* Later versions append members here. */
 };
 
 #define DX_HOST_API_V1_0_SIZE                                              \
-	(offsetof(dx_host_api, stream_end) +                               \
-	 sizeof(((dx_host_api *)0)->stream_end))
+	(offsetof(dx_host_api, control) +                                  \
+	 sizeof(((dx_host_api *)0)->control))
 
 /* Fill .facets and .facet_count from a static array. */
 #define DX_FACETS(array)                                                   \
