@@ -272,6 +272,20 @@ static int api_control(const dx_host_api *host, const char *cmd,
 	return 0;
 }
 
+static const dx_config *api_section(const dx_host_api *host, const char *key)
+{
+	dx_registry *r = dx_entry(host)->reg;
+	if (!r->manifest)
+		return NULL;
+	if (!r->sections) {
+		/* The root node is named "": its children are "forge", ... */
+		r->sections = dx_config_new(r->manifest, "");
+		if (!r->sections)
+			return NULL;
+	}
+	return dx_config_child(r->sections, key, &dx_entry(host)->errors);
+}
+
 void dx_hostapi_fill(dx_plugin_entry *e)
 {
 	e->api = (dx_host_api){
@@ -309,5 +323,6 @@ void dx_hostapi_fill(dx_plugin_entry *e)
 		.stream_end = api_stream_end,
 		.enqueue = api_enqueue,
 		.control = api_control,
+		.section = api_section,
 	};
 }

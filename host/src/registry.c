@@ -78,6 +78,11 @@ dx_registry *dx_registry_new(const dx_registry_opts *opts)
 	return r;
 }
 
+void dx_registry_set_manifest(dx_registry *r, const cJSON *root)
+{
+	r->manifest = root;
+}
+
 int dx_registry_start_background(dx_registry *r)
 {
 	unsigned n = r->opts.bg_threads ? r->opts.bg_threads : 1;
@@ -178,6 +183,7 @@ void dx_registry_free(dx_registry *r)
 		free(c->help);
 		free(c);
 	}
+	dx_config_free(r->sections);
 	for (size_t i = 0; i < r->ctl_count; i++)
 		free(r->ctl_cmds[i].cmd);
 	free(r->ctl_cmds);

@@ -71,7 +71,8 @@ struct dx_registry {
 	dx_route_ref *routes; /* 65,536 slots, indexed by route id */
 	struct dx_counter *counters;
 	dx_bgqueue *bg;
-	struct dx_counter *bg_dropped;
+	const cJSON *manifest; /* the root, for host->section */
+	dx_config *sections;   /* made on demand, freed with the registry */
 	struct dx_ctl_cmd {
 		char *cmd;
 		char *(*fn)(void *arg, const char *request);

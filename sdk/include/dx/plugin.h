@@ -298,12 +298,19 @@ struct dx_host_api {
 	int (*control)(const dx_host_api *host, const char *cmd,
 		       char *(*fn)(void *arg, const char *request), void *arg);
 
+	/* A top-level section of the manifest that belongs to no single
+	 * plugin ("forge": the tools forge supervises), read with the
+	 * config getters; paths in errors start at the key ("forge.tools[1]
+	 * .binary"). NULL when the manifest has no such section. Main thread,
+	 * during init. */
+	const dx_config *(*section)(const dx_host_api *host, const char *key);
+
 	/* Later versions append members here. */
 };
 
 #define DX_HOST_API_V1_0_SIZE                                              \
-	(offsetof(dx_host_api, control) +                                  \
-	 sizeof(((dx_host_api *)0)->control))
+	(offsetof(dx_host_api, section) +                                  \
+	 sizeof(((dx_host_api *)0)->section))
 
 /* Fill .facets and .facet_count from a static array. */
 #define DX_FACETS(array)                                                   \
