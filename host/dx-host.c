@@ -139,7 +139,12 @@ static int dx_serve(const dx_manifest *m, dx_registry *r, dx_diag *d)
 	int rc = dx_control_open(m->control_socket, d, &ctl);
 	if (rc == 0)
 		rc = dx_registry_start_background(r);
-	if (rc == 0 && m->listen_count)
+	/* Workers run whenever there is an IO backend, listeners or not:
+	 * plugins need their loops (post, watch, timer) even in a host that
+	 * serves no HBTP, e.g. one that only supervises forge tools. */
+	dx_facet_ref io;
+	bool has_io = dx_registry_lookup_kind(r, DX_FACET_IO, &io) == 0;
+	if (rc == 0 && (m->listen_count || has_io))
 		rc = dx_server_new(m, r, d, &s);
 	if (rc == 0 && s)
 		rc = dx_server_start(s, d);

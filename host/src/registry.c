@@ -511,6 +511,20 @@ int dx_registry_lookup(const dx_registry *r, uint32_t kind, const char *name,
 	return -ENOENT;
 }
 
+int dx_registry_lookup_kind(const dx_registry *r, uint32_t kind,
+			    dx_facet_ref *out)
+{
+	for (size_t i = 0; i < r->facet_count; i++) {
+		const dx_facet_entry *f = &r->facets[i];
+		if (f->kind == kind) {
+			*out = (dx_facet_ref){f->vtable, f->owner->self,
+					      f->owner->mod.desc->name};
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 const dx_route_ref *dx_registry_route(const dx_registry *r, uint16_t id)
 {
 	const dx_route_ref *ref = &r->routes[id];

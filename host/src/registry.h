@@ -65,6 +65,9 @@ int dx_registry_find(const dx_registry *r, const char *name);
 
 int dx_registry_lookup(const dx_registry *r, uint32_t kind, const char *name,
 		       dx_facet_ref *out);
+/* Any facet of kind (the first registered), or -ENOENT. */
+int dx_registry_lookup_kind(const dx_registry *r, uint32_t kind,
+			    dx_facet_ref *out);
 /* The route with this id, or NULL. O(1). */
 const dx_route_ref *dx_registry_route(const dx_registry *r, uint16_t id);
 
