@@ -50,6 +50,8 @@ const char dx_bench_usage[] =
 	"  --route NAME|ID  send RpcCall to this route (a name is looked up\n"
 	"                   once through route 0, the route table)\n"
 	"  -s BYTES         Ping payload or route argument size (default 0)\n"
+	"  --body-hex HEX   route arguments: these bytes instead of -s x's\n"
+	"                   (e.g. a db.get body, see dx/db_teleport.h)\n"
 	"  --meta KEY=VALUE send this metadata with every request (repeatable;\n"
 	"                   e.g. --meta \"authorization=Bearer TOKEN\")\n"
 	"  --resp           speak RESP to a redis-server instead: send inline\n"
@@ -197,6 +199,8 @@ typedef struct bopts {
 	unsigned ncpus;
 	dx_hbtp_meta_writer meta; /* --meta entries (meta.len 0: none) */
 	uint8_t meta_buf[65537];
+	uint8_t *body; /* --body-hex (body_len bytes), or NULL */
+	size_t body_len;
 } bopts;
 
 static uint64_t now_ns(void)
@@ -299,6 +303,31 @@ static int parse_meta(const char *s, bopts *o)
 	return dx_hbtp_meta_end(&o->meta) < 0 ? 2 : 0;
 }
 
+/* --body-hex: the route arguments, as hex digits. */
+static int parse_hex(const char *s, bopts *o)
+{
+	size_t n = strlen(s);
+	free(o->body);
+	o->body = n % 2 ? NULL : malloc(n / 2 + 1);
+	for (size_t i = 0; o->body && i < n / 2; i++) {
+		unsigned v;
+		if (sscanf(s + 2 * i, "%2x", &v) != 1 ||
+		    !strchr("0123456789abcdefABCDEF", s[2 * i + 1])) {
+			free(o->body);
+			o->body = NULL;
+			break;
+		}
+		o->body[i] = (uint8_t)v;
+	}
+	if (!o->body) {
+		fprintf(stderr, "dx bench: --body-hex wants an even number of "
+				"hex digits\n");
+		return 2;
+	}
+	o->body_len = n / 2;
+	return 0;
+}
+
 static int bench_parse(int argc, char **argv, bopts *o)
 {
 	static const struct option opts[] = {
@@ -310,6 +339,7 @@ static int bench_parse(int argc, char **argv, bopts *o)
 		{"timeout", required_argument, NULL, 'T'},
 		{"json", no_argument, NULL, 'j'},
 		{"meta", required_argument, NULL, 'M'},
+		{"body-hex", required_argument, NULL, 'B'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -361,6 +391,7 @@ static int bench_parse(int argc, char **argv, bopts *o)
 			break;
 		case 'j': o->json = true; break;
 		case 'M': rc = parse_meta(optarg, o); break;
+		case 'B': rc = parse_hex(optarg, o); break;
 		case 'h': fputs(dx_bench_usage, stdout); return -1;
 		default: fputs(dx_bench_usage, stderr); return 2;
 		}
@@ -376,6 +407,8 @@ static int bench_parse(int argc, char **argv, bopts *o)
 	o->addr = argv[optind];
 	if (o->threads > o->conns)
 		o->threads = o->conns;
+	if (o->body)
+		o->size = o->body_len; /* --body-hex wins over -s */
 	if (o->mode == B_ROUTE && o->size + 2 > DX_CLIENT_MAX_FRAME) {
 		fprintf(stderr, "dx bench: -s %zu is above a frame's size\n",
 			o->size);
@@ -1037,7 +1070,10 @@ static uint8_t *build_request(const bopts *o, int route, size_t *len,
 		dx_hbtp_put_le16(b, (uint16_t)route);
 		b += 2;
 	}
-	memset(b, 'x', o->size);
+	if (o->body && o->mode == B_ROUTE)
+		memcpy(b, o->body, o->size);
+	else
+		memset(b, 'x', o->size);
 	return r;
 }
 
@@ -1298,13 +1334,19 @@ int dx_cmd_bench(int argc, char **argv)
 	bopts o;
 	memset(&o, 0, sizeof o);
 	int rc = bench_parse(argc, argv, &o);
-	if (rc)
+	if (rc) {
+		free(o.body);
 		return rc < 0 ? 0 : rc;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	int route = 0;
-	if (o.mode == B_ROUTE && (route = bench_route_id(&o)) < 0)
+	if (o.mode == B_ROUTE && (route = bench_route_id(&o)) < 0) {
+		free(o.body);
 		return 1;
-	return bench_run(&o, route);
+	}
+	rc = bench_run(&o, route);
+	free(o.body);
+	return rc;
 }
 
 #endif /* __linux__ */

@@ -9,12 +9,15 @@
 
 #include <cJSON.h>
 #include <dx/client.h>
+#include <dx/db_teleport.h>
+#include <dx/teleport.h>
 
 #include "dx_cmd.h"
 
 const char dx_call_usage[] =
 	"usage: dx call [OPTIONS] ADDR ROUTE [ARG...]\n"
 	"       dx call [OPTIONS] ADDR --ping [DATA]\n"
+	"       dx call [OPTIONS] ADDR db.get|db.subscribe QUERY [PARAM...]\n"
 	"\n"
 	"Send one RpcCall to the host at ADDR (HOST:PORT, [IPV6]:PORT or\n"
 	"unix:PATH) and print the answer's body on stdout. ROUTE is a route\n"
@@ -27,6 +30,13 @@ const char dx_call_usage[] =
 	"  --compress      send the arguments LZ4-compressed\n"
 	"  --timeout MS    give up after MS milliseconds (default 5000)\n"
 	"  --routes        print the route table and exit\n"
+	"  --json          db.get / db.subscribe: print rowsets as JSON\n"
+	"                  instead of a table\n"
+	"\n"
+	"db.get and db.subscribe (db_teleport) take a registered query's\n"
+	"name and its parameters in text form (\\N for NULL), and print the\n"
+	"answer's rowset as a table (or JSON); db.subscribe then prints each\n"
+	"new rowset the host pushes until interrupted.\n"
 	"\n"
 	"The answer's metadata goes to stderr as \"< key: value\" lines.\n"
 	"Exit status: 0 an answer, 1 an RpcError (its status and message on\n"
@@ -35,14 +45,18 @@ const char dx_call_usage[] =
 	"Examples:\n"
 	"  dx call 127.0.0.1:7070 hello dx\n"
 	"  dx call 127.0.0.1:7070 delay 100 later\n"
-	"  dx call 127.0.0.1:7070 --ping\n";
+	"  dx call 127.0.0.1:7070 --ping\n"
+	"  dx call 127.0.0.1:7070 db.get user_by_id 42\n"
+	"  dx call --json 127.0.0.1:7070 db.subscribe open_orders\n";
 
 struct dx_call_opts {
 	const char *addr;
 	const char *route;
 	char *args;
 	size_t args_len;
-	bool ping, compress, routes;
+	bool ping, compress, routes, json;
+	char **rest; /* the ARGs, for db.get / db.subscribe */
+	int nrest;
 	int timeout_ms;
 	uint8_t meta[4096];
 	dx_hbtp_meta_writer mw;
@@ -97,6 +111,7 @@ static int dx_call_parse(int argc, char **argv, struct dx_call_opts *o)
 		{"compress", no_argument, NULL, 'z'},
 		{"timeout", required_argument, NULL, 't'},
 		{"routes", no_argument, NULL, 'r'},
+		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -109,6 +124,7 @@ static int dx_call_parse(int argc, char **argv, struct dx_call_opts *o)
 		case 'p': o->ping = true; break;
 		case 'z': o->compress = true; break;
 		case 'r': o->routes = true; break;
+		case 'j': o->json = true; break;
 		case 't': o->timeout_ms = atoi(optarg); break;
 		case 'm':
 			if ((rc = dx_call_meta(o, optarg)) != 0)
@@ -126,6 +142,8 @@ static int dx_call_parse(int argc, char **argv, struct dx_call_opts *o)
 	o->addr = argv[optind++];
 	if (!o->ping && !o->routes)
 		o->route = argv[optind++];
+	o->rest = argv + optind;
+	o->nrest = argc - optind;
 	o->args = dx_join(argc, argv, optind, &o->args_len);
 	return o->args ? 0 : 1;
 }
@@ -186,6 +204,108 @@ static int dx_call_answer(const dx_client_msg *m)
 	return 0;
 }
 
+/* db_teleport's routes take an encoded body and answer rowsets. */
+static bool dx_call_is_db(const char *route)
+{
+	return strcmp(route, "db.get") == 0 ||
+	       strcmp(route, "db.subscribe") == 0;
+}
+
+/* The db.get / db.subscribe body for QUERY [PARAM...] (dx/db_teleport.h);
+ * a PARAM of \N is SQL NULL. malloc'd into *body; 0 or 2 (usage). */
+static int dx_call_db_body(const struct dx_call_opts *o, uint8_t **body,
+			   size_t *len)
+{
+	if (o->nrest < 1 || o->nrest - 1 > 255) {
+		fprintf(stderr, "dx call: %s wants QUERY [PARAM...] (at most "
+				"255 parameters)\n",
+			o->route);
+		return 2;
+	}
+	const char **params = calloc((size_t)o->nrest, sizeof *params);
+	if (!params)
+		return 1;
+	size_t cap = 2 + strlen(o->rest[0]);
+	for (int i = 1; i < o->nrest; i++) {
+		params[i - 1] = strcmp(o->rest[i], "\\N") ? o->rest[i] : NULL;
+		cap += 2 + strlen(o->rest[i]);
+	}
+	*body = malloc(cap);
+	long n = *body ? dx_db_body_encode(*body, cap, o->rest[0], params,
+					   (unsigned)(o->nrest - 1))
+		       : -ENOMEM;
+	free(params);
+	if (n < 0) {
+		fprintf(stderr, "dx call: %s %s: %s (names are 1..255 bytes, "
+				"parameters at most %u)\n",
+			o->route, o->rest[0], dx_strerror((int)n),
+			DX_DB_PARAM_MAX);
+		free(*body);
+		*body = NULL;
+		return 2;
+	}
+	*len = (size_t)n;
+	return 0;
+}
+
+/* Print an answer's rowset as a table or JSON. 0, or 1 when it is not a
+ * rowset. */
+static int dx_call_print_rowset(const dx_client_msg *m, bool json)
+{
+	/* The reader wants an aligned buffer: the payload may sit anywhere. */
+	void *buf = malloc(m->len ? m->len : 1);
+	dx_rowset rs;
+	int rc = buf ? 0 : -ENOMEM;
+	if (rc == 0) {
+		memcpy(buf, m->payload, m->len);
+		rc = dx_rowset_open(buf, m->len, &rs);
+	}
+	if (rc == 0)
+		rc = json ? dx_rowset_print_json(&rs, stdout)
+			  : dx_rowset_print_table(&rs, stdout);
+	free(buf);
+	fflush(stdout);
+	if (rc < 0) {
+		fprintf(stderr, "dx call: the answer (%zu bytes) is not a "
+				"rowset: %s\n",
+			m->len, dx_strerror(rc));
+		return 1;
+	}
+	return 0;
+}
+
+/* db.get / db.subscribe: send, print the rowset, and for a subscription
+ * every StateSync after it until the connection ends. */
+static int dx_call_db(dx_client *c, struct dx_call_opts *o, int id)
+{
+	uint8_t *body;
+	size_t len;
+	uint16_t seq;
+	dx_client_msg m;
+	int rc = dx_call_db_body(o, &body, &len);
+	if (rc)
+		return rc;
+	rc = dx_client_call(c, (uint16_t)id, body, len, 0, &seq);
+	free(body);
+	if (rc < 0 || (rc = dx_client_wait(c, seq, &m, o->timeout_ms)) < 0)
+		return rc;
+	if (m.opcode != DX_HBTP_RPC_RESPONSE)
+		return dx_call_answer(&m) ? 1 : 0;
+	dx_print_meta(&m);
+	if (dx_call_print_rowset(&m, o->json))
+		return 1;
+	if (strcmp(o->route, "db.subscribe") != 0)
+		return 0;
+	for (;;) {
+		if ((rc = dx_client_wait(c, seq, &m, -1)) < 0)
+			return rc == -ECONNRESET ? 0 : rc;
+		if (m.opcode != DX_HBTP_STATE_SYNC)
+			return dx_call_answer(&m) ? 1 : 0;
+		if (dx_call_print_rowset(&m, o->json))
+			return 1;
+	}
+}
+
 static int dx_call_run(dx_client *c, struct dx_call_opts *o)
 {
 	dx_client_msg m;
@@ -223,6 +343,8 @@ static int dx_call_run(dx_client *c, struct dx_call_opts *o)
 	if (o->nmeta && (dx_hbtp_meta_end(&o->mw) < 0 ||
 			 dx_client_set_meta(c, o->meta, o->mw.len) < 0))
 		return -E2BIG;
+	if (dx_call_is_db(o->route))
+		return dx_call_db(c, o, id);
 	if ((rc = dx_client_call(c, (uint16_t)id, o->args, o->args_len,
 				 o->compress ? DX_HBTP_COMPRESSED : 0, &seq)) <
 		    0 ||

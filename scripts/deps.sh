@@ -22,6 +22,7 @@ PACKAGES=(
 	liburcu-dev  # lock-free registry reads (later issues)
 	libgit2-dev  # forge traffic manager: three-way merges
 	openssl      # mw_auth tests make RSA and EC keys with it
+	postgresql   # db_teleport tests: a throwaway server (initdb, pg_ctl)
 )
 
 always=0

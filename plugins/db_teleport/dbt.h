@@ -1,0 +1,266 @@
+/* dbt.h - db_teleport's insides, shared by its files.
+ *
+ * Threads. One worker (DBT_DB_WORKER, worker 0) is the database worker: it
+ * owns every PGconn (the listening one and the pool), the master cache,
+ * the in-flight fills (single flight), the table epochs and the
+ * subscriptions. Nothing there is locked: other threads reach it only by
+ * host->post(). Each worker owns a replica of the cache (dbt_replica),
+ * updated by posts from the database worker in the order the master
+ * changed (posts are FIFO per worker); a hit reads the caller's own replica
+ * with no lock and no shared write except the result's reference count.
+ *
+ * Files: dbt_cache.c (results, keys, maps, replicas), dbt_pg.c (the
+ * database worker: connections, fills, notifications, subscriptions),
+ * db_teleport.c (config, init/fini, routes, the SERVICE vtable). */
+#ifndef DBT_H
+#define DBT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include <dx/db_teleport.h>
+#include <dx/plugin.h>
+#include <dx/routes.h>
+
+#define DBT_DB_WORKER 0
+#define DBT_BACKOFF_MIN_NS 50000000ull    /* 50 ms */
+#define DBT_BACKOFF_MAX_NS 5000000000ull  /* 5 s */
+#define DBT_POOL_MAX 64
+
+/* ---- results and keys (dbt_cache.c) ---- */
+
+/* An immutable rowset with a reference count. pub first: a dx_db_result
+ * pointer is a dbt_result pointer. */
+typedef struct dbt_result {
+	dx_db_result pub;
+	atomic_uint refs;
+	uint8_t *buf;
+} dbt_result;
+
+/* A rowset built from a PGresult, refs 1; NULL on ENOMEM. */
+dbt_result *dbt_result_from_pg(const PGresult *res);
+static inline dbt_result *dbt_result_ref(dbt_result *r)
+{
+	atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+	return r;
+}
+void dbt_result_unref(dbt_result *r);
+
+/* A cache key: u16 query index (LE), then the body's parameter part
+ * (u8 nparams, then u16 len + bytes each): canonical, so the route's hit
+ * path hashes the request body in place. */
+uint64_t dbt_hash(uint16_t qidx, const uint8_t *params, size_t len);
+
+/* Chained hash map of key -> value, one thread only. */
+typedef struct dbt_entry {
+	struct dbt_entry *next;
+	uint64_t hash;
+	void *val;
+	uint16_t qidx;
+	uint32_t plen;   /* bytes of params[] */
+	uint8_t params[]; /* u8 nparams, then u16 len + bytes each */
+} dbt_entry;
+
+typedef struct dbt_map {
+	dbt_entry **b;
+	size_t nb, count;
+} dbt_map;
+
+int dbt_map_init(dbt_map *m, size_t nb);
+dbt_entry *dbt_map_get(const dbt_map *m, uint64_t hash, uint16_t qidx,
+		       const uint8_t *params, size_t plen);
+/* Adds a new entry (the key must not be there). NULL on ENOMEM. */
+dbt_entry *dbt_map_add(dbt_map *m, uint64_t hash, uint16_t qidx,
+		       const uint8_t *params, size_t plen, void *val);
+/* Removes e (which must be in m) and frees it; returns its value. */
+void *dbt_map_del(dbt_map *m, dbt_entry *e);
+/* Removes every entry whose query index has drop[qidx] set (drop NULL:
+ * all), calling fn(ud, val) on each value first. */
+void dbt_map_sweep(dbt_map *m, const bool *drop, void (*fn)(void *, void *),
+		   void *ud);
+void dbt_map_free(dbt_map *m, void (*fn)(void *, void *), void *ud);
+
+/* A worker's copy of the cache: values are dbt_result references. Touched
+ * only by its worker. Padded so two workers never share a line. */
+typedef struct dbt_replica {
+	dbt_map map;
+	char pad[64 - sizeof(dbt_map) % 64];
+} dbt_replica;
+
+/* ---- the plugin ---- */
+
+typedef struct dbt_query {
+	char *name;
+	char *sql;
+	char stmt[16];      /* prepared statement name: "dxq<i>" */
+	unsigned nparams;   /* $n count, from Postgres */
+	uint32_t *tables;   /* table ids */
+	unsigned ntables;
+} dbt_query;
+
+typedef struct dbt_table {
+	char *name;        /* as notified: TG_TABLE_NAME */
+	char *qualified;   /* as configured ("s.t" or "t") */
+	uint64_t epoch;    /* db worker: bumped on each invalidation */
+} dbt_table;
+
+/* Who waits for a fill. */
+typedef struct dbt_waiter {
+	struct dbt_waiter *next;
+	enum { W_ROUTE, W_SERVICE, W_SUB } kind;
+	int worker;            /* the caller's worker (-1: none) */
+	dx_pending *pending;   /* W_ROUTE, W_SUB */
+	dx_db_done_fn done;    /* W_SERVICE */
+	void *arg;
+	struct dbt_sub *sub;   /* W_SUB */
+	struct dbt *d;
+	/* Set when the answer is posted to the caller's worker. */
+	dbt_result *res;
+	uint16_t status;
+	char *msg;
+} dbt_waiter;
+
+/* One query running (or queued) for one key. */
+typedef struct dbt_flight {
+	struct dbt_flight *qnext; /* the pool's queue */
+	dbt_entry *e;             /* in d->flights: its key */
+	uint16_t qidx;
+	uint64_t gen;             /* d->gen at start */
+	uint64_t *epochs;         /* its tables' epochs at start */
+	dbt_waiter *waiters;
+	bool again;               /* invalidated while running: run again */
+	bool sent;
+	int tries;
+} dbt_flight;
+
+/* A subscribed key and its subscribers. */
+typedef struct dbt_subkey {
+	dbt_entry *e; /* in d->subs */
+	struct dbt_sub *subs;
+} dbt_subkey;
+
+typedef struct dbt_sub {
+	struct dbt_sub *next;
+	struct dbt *d;
+	dbt_subkey *key;       /* NULL until active on the db worker */
+	dx_stream *stream;
+	int worker;            /* the stream's worker */
+	dbt_result *last;      /* what it was sent last */
+	bool closed;           /* on_close ran */
+	bool active;           /* registered on the db worker */
+	bool posted;           /* stream's worker: dbt_pg_sub_add posted */
+	/* Its key, until it is registered. */
+	uint16_t qidx;
+	uint32_t plen;
+	uint8_t *params;
+} dbt_sub;
+
+enum pc_state { PC_DOWN, PC_CONNECTING, PC_PREPARING, PC_IDLE, PC_BUSY };
+enum ls_state { LS_DOWN, LS_CONNECTING, LS_LISTENING, LS_UP };
+
+/* A libpq connection on the db worker's loop. */
+typedef struct dbt_conn {
+	struct dbt *d;
+	PGconn *pg;
+	dx_watch *watch;
+	int fd;              /* our dup of libpq's socket: what is watched */
+	int pgfd;            /* libpq's socket number when we dup'ed it */
+	uint64_t ino, dev;   /* its identity (libpq may swap sockets) */
+	uint32_t events;
+	int state; /* pc_state or ls_state */
+	bool listener;
+	unsigned prep;       /* PC_PREPARING: next query to prepare */
+	dbt_flight *fl;      /* PC_BUSY */
+	PGresult *res;       /* the current command's result, until done */
+	bool was_up;         /* listener: has been up before (reconnects) */
+	uint64_t backoff_ns;
+	uint64_t due_ns;     /* when the reconnect timer should fire */
+	bool timer;          /* a reconnect timer is pending */
+	char err[256];
+} dbt_conn;
+
+typedef struct dbt {
+	const dx_host_api *host;
+	char *conninfo;
+	char *channel;
+	unsigned pool_size;
+	bool install_triggers;
+	dbt_query *q;
+	unsigned nq;
+	dbt_table *t;
+	unsigned nt;
+	unsigned workers;
+	dbt_replica *rep;     /* one per worker */
+	atomic_bool started;  /* the db worker has taken over */
+
+	/* Host counters. */
+	dx_counter *c_hits, *c_misses, *c_fills, *c_inval, *c_reconn,
+		*c_coal, *c_queries;
+
+	/* ---- the db worker's (after start) ---- */
+	dbt_conn listen;
+	dbt_conn pool[DBT_POOL_MAX];
+	dbt_map master;  /* key -> dbt_result */
+	dbt_map flights; /* key -> dbt_flight */
+	dbt_map subs;    /* key -> dbt_subkey */
+	dbt_flight *queue, *queue_tail;
+	uint64_t gen;    /* bumped when the listener goes down or up */
+	bool cache_ok;   /* the listener is up: fills may be stored */
+	char last_err[256];
+	int next_fd;     /* dup_fresh's next number */
+} dbt;
+
+/* ---- dbt_pg.c: the db worker ---- */
+
+/* Post from init: the db worker takes over the connections init made. */
+void dbt_pg_start(void *arg);
+/* Blocking helpers for init (main thread). */
+int dbt_pg_prepare_all(dbt *d, PGconn *pg, unsigned from, char *err,
+		       size_t n);
+/* Post targets for the other workers' requests. arg: a dbt_miss. */
+typedef struct dbt_miss {
+	dbt *d;
+	dbt_waiter *w;
+	uint16_t qidx;
+	uint32_t plen;
+	uint8_t params[];
+} dbt_miss;
+void dbt_pg_miss(void *arg);
+/* arg: a dbt_sub with its key set; registers it (db worker). */
+void dbt_pg_sub_add(void *arg);
+/* arg: a dbt_sub whose stream closed. */
+void dbt_pg_sub_close(void *arg);
+/* arg: a dbt_inval (table ids). */
+typedef struct dbt_inval {
+	dbt *d;
+	unsigned n;
+	uint32_t tables[];
+} dbt_inval;
+void dbt_pg_invalidate(void *arg);
+/* application_name: "dx_teleport listen|query <pid>". */
+void dbt_appname(char *out, size_t n, bool listener);
+/* fini: close everything (workers stopped). */
+void dbt_pg_free(dbt *d);
+
+/* ---- dbt_cache.c: replicas ---- */
+
+/* Post a change to every worker's replica: put key -> res (a new
+ * reference each), drop the queries in drop (NULL: everything). */
+void dbt_replicas_put(dbt *d, uint16_t qidx, const uint8_t *params,
+		      size_t plen, uint64_t hash, dbt_result *res);
+void dbt_replicas_drop(dbt *d, const bool *drop);
+/* A hit in the calling worker's replica (a new reference), or NULL. */
+dbt_result *dbt_replica_get(dbt *d, int worker, uint16_t qidx,
+			    const uint8_t *params, size_t plen);
+void dbt_replicas_free(dbt *d);
+
+/* Answer one waiter (db worker): res (a reference is taken) or status +
+ * msg; frees w eventually. */
+void dbt_waiter_answer(dbt_waiter *w, dbt_result *res, uint16_t status,
+		       const char *msg);
+
+#endif

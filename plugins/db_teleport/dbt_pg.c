@@ -1,0 +1,1083 @@
+/* dbt_pg.c - the database worker: libpq connections on the host's loop,
+ * fills with single flight and table epochs, notifications, reconnects,
+ * subscriptions.
+ *
+ * Everything here runs on the database worker's thread (DBT_DB_WORKER),
+ * except the blocking helpers init uses before the workers exist. libpq
+ * is in non-blocking mode: every socket is watched (the fd is looked up
+ * again after each connect step, since libpq may hand back another one),
+ * sends are flushed with PQflush (POLLOUT while it returns 1), reads are
+ * PQconsumeInput, then PQgetResult while !PQisBusy, then PQnotifies. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <dx/io.h>
+
+#include "dbt.h"
+
+static void conn_connect(dbt_conn *c);
+static void pool_pump(dbt *d);
+static void flight_start_key(dbt *d, uint16_t qidx, const uint8_t *params,
+			     size_t plen, uint64_t hash, dbt_waiter *w);
+
+/* libpq's message without its trailing newline. */
+static void conn_err(dbt_conn *c, const char *what)
+{
+	const char *m = c->pg ? PQerrorMessage(c->pg) : "out of memory";
+	size_t n = strlen(m);
+	while (n && (m[n - 1] == '\n' || m[n - 1] == ' '))
+		n--;
+	snprintf(c->err, sizeof c->err, "%s%s%.*s", what ? what : "",
+		 what && n ? ": " : "", (int)n, m);
+	if (!c->err[0])
+		snprintf(c->err, sizeof c->err, "connection lost");
+	snprintf(c->d->last_err, sizeof c->d->last_err, "%s", c->err);
+}
+
+static void on_conn_io(void *arg, uint32_t revents);
+
+/* A dup of fd at a number this plugin has not used lately.
+ *
+ * Why: the host's watch slots restart at generation 0, so when a watch
+ * is dropped and another made in the same loop turn, the first one's
+ * -ECANCELED can land on the second and the host then never detaches it;
+ * the backend keeps state for that fd number and refuses the next watch
+ * on it (-EALREADY). Fresh numbers (upper half of RLIMIT_NOFILE, round
+ * robin) keep us clear of that and of libpq's own numbers. */
+static int dup_fresh(dbt *d, int fd)
+{
+	struct rlimit rl;
+	int hi = 1024;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		hi = rl.rlim_cur > 65536 ? 65536 : (int)rl.rlim_cur;
+	int lo = hi / 2;
+	if (d->next_fd < lo || d->next_fd >= hi)
+		d->next_fd = lo;
+	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, d->next_fd);
+	if (nfd < 0)
+		nfd = fcntl(fd, F_DUPFD_CLOEXEC, lo);
+	if (nfd < 0)
+		nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (nfd >= 0)
+		d->next_fd = nfd + 1;
+	return nfd;
+}
+
+/* Watch c's current socket for ev (no-op when already so).
+ *
+ * We watch a dup of libpq's socket, never libpq's own fd: libpq closes
+ * its fd by itself when a connection fails (inside PQconsumeInput or
+ * PQconnectPoll), before we can unwatch it. Our dup stays open until
+ * conn_close has unwatched it. While connecting, libpq may also swap
+ * sockets (the next address), so the socket's identity is checked then
+ * (check). Every watch gets a new dup (dup_fresh). */
+static int conn_watch_ex(dbt_conn *c, uint32_t ev, bool check)
+{
+	const dx_host_api *h = c->d->host;
+	int pgfd = PQsocket(c->pg);
+	struct stat st;
+	bool same = c->fd >= 0 && pgfd == c->pgfd;
+	if (same && check)
+		same = fstat(pgfd, &st) == 0 && (uint64_t)st.st_ino == c->ino &&
+		       (uint64_t)st.st_dev == c->dev;
+	if (same && c->watch && c->events == ev)
+		return 0;
+	if (c->watch)
+		h->unwatch(h, c->watch);
+	c->watch = NULL;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	if (pgfd < 0)
+		return -EBADF;
+	for (int tries = 0; tries < 8; tries++) {
+		if ((c->fd = dup_fresh(c->d, pgfd)) < 0 || fstat(c->fd, &st) < 0)
+			return -errno;
+		c->pgfd = pgfd;
+		c->ino = (uint64_t)st.st_ino;
+		c->dev = (uint64_t)st.st_dev;
+		c->events = ev;
+		if ((c->watch = h->watch(h, c->fd, ev, on_conn_io, c)))
+			return 0;
+		close(c->fd); /* a number the host is confused about */
+		c->fd = -1;
+	}
+	return -EBUSY;
+}
+
+static int conn_watch(dbt_conn *c, uint32_t ev)
+{
+	return conn_watch_ex(c, ev, false);
+}
+
+static void conn_close(dbt_conn *c)
+{
+	if (c->watch)
+		c->d->host->unwatch(c->d->host, c->watch);
+	c->watch = NULL;
+	if (c->res)
+		PQclear(c->res);
+	c->res = NULL;
+	if (c->pg)
+		PQfinish(c->pg);
+	c->pg = NULL;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->pgfd = -1;
+	c->state = c->listener ? LS_DOWN : PC_DOWN;
+}
+
+static void conn_retry(void *arg)
+{
+	dbt_conn *c = arg;
+	const dx_host_api *h = c->d->host;
+	c->timer = false;
+	/* Early: the host is draining and runs every pending timer now.
+	 * Reconnecting would only arm another timer, run at once again. */
+	if (h->now_ns(h, DX_CLOCK_MONOTONIC) + 1000000 < c->due_ns)
+		return;
+	if (!c->pg)
+		conn_connect(c);
+}
+
+/* Try again later: capped exponential backoff. */
+static void conn_schedule(dbt_conn *c)
+{
+	if (c->timer)
+		return;
+	uint64_t delay = c->backoff_ns ? c->backoff_ns : DBT_BACKOFF_MIN_NS;
+	c->backoff_ns = delay * 2 > DBT_BACKOFF_MAX_NS ? DBT_BACKOFF_MAX_NS
+						       : delay * 2;
+	const dx_host_api *h = c->d->host;
+	c->due_ns = h->now_ns(h, DX_CLOCK_MONOTONIC) + delay;
+	if (h->timer(h, delay, conn_retry, c) == 0)
+		c->timer = true;
+}
+
+/* Send what libpq buffered; watch for POLLOUT while it could not. */
+static int conn_flush(dbt_conn *c)
+{
+	int f = PQflush(c->pg);
+	if (f < 0)
+		return -EIO;
+	return conn_watch(c, DX_IO_POLLIN | (f ? DX_IO_POLLOUT : 0));
+}
+
+/* ---- waiters ---- */
+
+static void waiter_free(dbt_waiter *w)
+{
+	dbt_result_unref(w->res);
+	free(w->msg);
+	free(w);
+}
+
+/* On the caller's worker: call the service's done. */
+static void waiter_deliver(void *arg)
+{
+	dbt_waiter *w = arg;
+	const dx_db_result *r = w->res ? &w->res->pub : NULL;
+	w->res = NULL; /* the callee's now */
+	w->done(w->arg, r, w->status, w->msg ? w->msg : "");
+	waiter_free(w);
+}
+
+static void sub_free(dbt_sub *s)
+{
+	dbt_result_unref(s->last);
+	free(s->params);
+	free(s);
+}
+
+/* On the stream's worker: answer the subscribe call, then register the
+ * subscriber with the db worker. Answering here, on the connection's own
+ * thread, puts the RpcResponse out before any StateSync the db worker
+ * sends after the registration. */
+static void sub_answer(void *arg)
+{
+	dbt_waiter *w = arg;
+	dbt_sub *s = w->sub;
+	dbt *d = w->d;
+	const dx_host_api *h = d->host;
+	if (w->res)
+		h->complete(h, w->pending, 0, w->res->pub.data,
+			    w->res->pub.len);
+	else
+		h->complete(h, w->pending, w->status, w->msg,
+			    w->msg ? strlen(w->msg) : 0);
+	if (w->res && !s->closed) {
+		s->last = w->res;
+		w->res = NULL;
+		s->posted = true;
+		if (h->post(h, DBT_DB_WORKER, dbt_pg_sub_add, s) == 0) {
+			waiter_free(w);
+			return;
+		}
+	}
+	h->stream_end(h, s->stream);
+	sub_free(s);
+	waiter_free(w);
+}
+
+void dbt_waiter_answer(dbt_waiter *w, dbt_result *res, uint16_t status,
+		       const char *msg)
+{
+	const dx_host_api *h = w->d->host;
+	if (w->kind == W_ROUTE) {
+		if (res)
+			h->complete(h, w->pending, 0, res->pub.data,
+				    res->pub.len);
+		else
+			h->complete(h, w->pending, status, msg, strlen(msg));
+		waiter_free(w);
+		return;
+	}
+	w->res = res ? dbt_result_ref(res) : NULL;
+	w->status = res ? 0 : status;
+	w->msg = res ? NULL : strdup(msg);
+	void (*fn)(void *) = w->kind == W_SUB ? sub_answer : waiter_deliver;
+	if (w->worker < 0 || h->post(h, w->worker, fn, w) < 0)
+		fn(w);
+}
+
+/* ---- flights ---- */
+
+static bool flight_epochs_ok(dbt *d, const dbt_flight *f)
+{
+	const dbt_query *q = &d->q[f->qidx];
+	for (unsigned i = 0; i < q->ntables; i++)
+		if (d->t[q->tables[i]].epoch != f->epochs[i])
+			return false;
+	return f->gen == d->gen && d->cache_ok;
+}
+
+static void flight_free(dbt *d, dbt_flight *f)
+{
+	if (f->e)
+		dbt_map_del(&d->flights, f->e);
+	free(f->epochs);
+	free(f);
+}
+
+/* Answer every waiter with an error and forget the flight. */
+static void flight_fail(dbt *d, dbt_flight *f, uint16_t status,
+			const char *msg)
+{
+	dbt_waiter *w = f->waiters;
+	f->waiters = NULL;
+	flight_free(d, f);
+	while (w) {
+		dbt_waiter *next = w->next;
+		dbt_waiter_answer(w, NULL, status, msg);
+		w = next;
+	}
+}
+
+/* Push res to every active subscriber of the key that was sent
+ * something else. */
+static void subs_push(dbt *d, uint16_t qidx, const uint8_t *params,
+		      size_t plen, uint64_t hash, dbt_result *res)
+{
+	dbt_entry *e = dbt_map_get(&d->subs, hash, qidx, params, plen);
+	if (!e)
+		return;
+	dbt_subkey *k = e->val;
+	for (dbt_sub *s = k->subs; s; s = s->next) {
+		if (s->last == res ||
+		    (s->last && s->last->pub.len == res->pub.len &&
+		     memcmp(s->last->pub.data, res->pub.data,
+			    res->pub.len) == 0))
+			continue;
+		d->host->stream_send(d->host, s->stream, DX_HBTP_STATE_SYNC,
+				     res->pub.data, res->pub.len);
+		dbt_result_unref(s->last);
+		s->last = dbt_result_ref(res);
+	}
+}
+
+/* A query's answer: store it if nothing it reads changed meanwhile,
+ * answer the waiters, push to subscribers. */
+static void flight_done(dbt *d, dbt_flight *f, const PGresult *r)
+{
+	char msg[512];
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		const char *m = PQresultErrorMessage(r);
+		size_t n = strlen(m);
+		while (n && m[n - 1] == '\n')
+			n--;
+		snprintf(msg, sizeof msg, "query %s failed: %.*s",
+			 d->q[f->qidx].name, (int)n, m);
+		flight_fail(d, f, 500, msg);
+		return;
+	}
+	dbt_result *res = dbt_result_from_pg(r);
+	if (!res) {
+		flight_fail(d, f, 500, "out of memory");
+		return;
+	}
+	dbt_entry *e = f->e;
+	uint16_t qidx = e->qidx;
+	uint64_t hash = e->hash;
+	size_t plen = e->plen;
+	uint8_t *params = malloc(plen ? plen : 1);
+	if (params)
+		memcpy(params, e->params, plen);
+	if (params && flight_epochs_ok(d, f)) {
+		dbt_entry *m = dbt_map_get(&d->master, hash, qidx, params,
+					   plen);
+		if (m) {
+			dbt_result_unref(m->val);
+			m->val = dbt_result_ref(res);
+		} else if (!dbt_map_add(&d->master, hash, qidx, params, plen,
+					dbt_result_ref(res))) {
+			dbt_result_unref(res);
+		}
+		dbt_replicas_put(d, qidx, params, plen, hash, res);
+		d->host->counter_add(d->c_fills, 1);
+	}
+	bool again = f->again;
+	dbt_waiter *w = f->waiters;
+	f->waiters = NULL;
+	flight_free(d, f);
+	while (w) {
+		dbt_waiter *next = w->next;
+		dbt_waiter_answer(w, res, 0, NULL);
+		w = next;
+	}
+	if (params) {
+		subs_push(d, qidx, params, plen, hash, res);
+		/* Invalidated while it ran: subscribers want the newest. */
+		if (again && dbt_map_get(&d->subs, hash, qidx, params, plen))
+			flight_start_key(d, qidx, params, plen, hash, NULL);
+	}
+	free(params);
+	dbt_result_unref(res);
+}
+
+/* The parameters of a key as C strings for libpq (one block). */
+static char **key_params(const dbt_entry *e, unsigned *n)
+{
+	const uint8_t *p = e->params, *end = p + e->plen;
+	unsigned np = e->plen ? p[0] : 0;
+	char **v = calloc(1, sizeof(char *) * (np + 1) + e->plen + np + 1);
+	if (!v)
+		return NULL;
+	char *s = (char *)(v + np + 1);
+	p++;
+	for (unsigned i = 0; i < np && end - p >= 2; i++) {
+		uint16_t len = (uint16_t)(p[0] | p[1] << 8);
+		p += 2;
+		if (len == DX_DB_PARAM_NULL) {
+			v[i] = NULL;
+			continue;
+		}
+		memcpy(s, p, len);
+		s[len] = '\0';
+		v[i] = s;
+		s += len + 1;
+		p += len;
+	}
+	*n = np;
+	return v;
+}
+
+static void pool_failed(dbt_conn *c, const char *what);
+
+/* Send f's query on the idle connection c. */
+static void flight_send(dbt_conn *c, dbt_flight *f)
+{
+	dbt *d = c->d;
+	const dbt_query *q = &d->q[f->qidx];
+	for (unsigned i = 0; i < q->ntables; i++)
+		f->epochs[i] = d->t[q->tables[i]].epoch;
+	f->gen = d->gen;
+	f->sent = true;
+	f->tries++;
+	c->fl = f;
+	c->state = PC_BUSY;
+	unsigned n;
+	char **v = key_params(f->e, &n);
+	if (!v) {
+		c->fl = NULL;
+		c->state = PC_IDLE;
+		flight_fail(d, f, 500, "out of memory");
+		return;
+	}
+	int ok = PQsendQueryPrepared(c->pg, q->stmt, (int)n,
+				     (const char *const *)v, NULL, NULL, 0);
+	free(v);
+	d->host->counter_add(d->c_queries, 1);
+	if (!ok || conn_flush(c) < 0)
+		pool_failed(c, "sending the query");
+}
+
+static bool pool_usable(const dbt *d)
+{
+	for (unsigned i = 0; i < d->pool_size; i++)
+		if (d->pool[i].state != PC_DOWN)
+			return true;
+	return false;
+}
+
+/* Give queued flights to idle connections; with no connection left that
+ * could ever take them, answer 503. */
+static void pool_pump(dbt *d)
+{
+	for (unsigned i = 0; i < d->pool_size && d->queue; i++) {
+		dbt_conn *c = &d->pool[i];
+		if (c->state != PC_IDLE)
+			continue;
+		dbt_flight *f = d->queue;
+		d->queue = f->qnext;
+		if (!d->queue)
+			d->queue_tail = NULL;
+		f->qnext = NULL;
+		flight_send(c, f);
+	}
+	if (d->queue && !pool_usable(d)) {
+		char msg[400];
+		snprintf(msg, sizeof msg, "database unavailable: %s",
+			 d->last_err[0] ? d->last_err : "no connection");
+		while (d->queue) {
+			dbt_flight *f = d->queue;
+			d->queue = f->qnext;
+			flight_fail(d, f, 503, msg);
+		}
+		d->queue_tail = NULL;
+	}
+}
+
+static void queue_push(dbt *d, dbt_flight *f, bool head)
+{
+	if (head) {
+		f->qnext = d->queue;
+		d->queue = f;
+		if (!d->queue_tail)
+			d->queue_tail = f;
+		return;
+	}
+	f->qnext = NULL;
+	if (d->queue_tail)
+		d->queue_tail->qnext = f;
+	else
+		d->queue = f;
+	d->queue_tail = f;
+}
+
+/* A new flight for the key (w may be NULL: a refresh). */
+static void flight_start_key(dbt *d, uint16_t qidx, const uint8_t *params,
+			     size_t plen, uint64_t hash, dbt_waiter *w)
+{
+	dbt_flight *f = calloc(1, sizeof *f);
+	const dbt_query *q = &d->q[qidx];
+	if (f)
+		f->epochs = calloc(q->ntables + 1, sizeof *f->epochs);
+	if (!f || !f->epochs ||
+	    !(f->e = dbt_map_add(&d->flights, hash, qidx, params, plen, f))) {
+		if (f)
+			free(f->epochs);
+		free(f);
+		if (w)
+			dbt_waiter_answer(w, NULL, 500, "out of memory");
+		return;
+	}
+	f->qidx = qidx;
+	f->waiters = w;
+	queue_push(d, f, false);
+	pool_pump(d);
+}
+
+/* ---- pool connections ---- */
+
+static void pool_failed(dbt_conn *c, const char *what)
+{
+	dbt *d = c->d;
+	conn_err(c, what);
+	d->host->log(d->host, DX_LOG_WARN, "query connection lost: %s",
+		     c->err);
+	dbt_flight *f = c->fl;
+	c->fl = NULL;
+	conn_close(c);
+	conn_schedule(c);
+	if (f) {
+		/* Another connection may still be fine: one more try. */
+		if (f->tries < 2) {
+			queue_push(d, f, true);
+		} else {
+			char msg[400];
+			snprintf(msg, sizeof msg, "database unavailable: %s",
+				 c->err);
+			flight_fail(d, f, 503, msg);
+		}
+	}
+	pool_pump(d);
+}
+
+static void pool_prepare_next(dbt_conn *c)
+{
+	dbt *d = c->d;
+	if (c->prep >= d->nq) {
+		c->state = PC_IDLE;
+		c->backoff_ns = 0;
+		pool_pump(d);
+		return;
+	}
+	const dbt_query *q = &d->q[c->prep];
+	if (!PQsendPrepare(c->pg, q->stmt, q->sql, 0, NULL) ||
+	    conn_flush(c) < 0)
+		pool_failed(c, "preparing");
+}
+
+/* The current command finished (PQgetResult gave NULL). */
+static void pool_command_done(dbt_conn *c)
+{
+	PGresult *r = c->res;
+	c->res = NULL;
+	if (c->state == PC_PREPARING) {
+		bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+		if (!ok) {
+			dbt *d = c->d;
+			d->host->log(d->host, DX_LOG_ERROR,
+				     "query %s no longer prepares: %s",
+				     d->q[c->prep].name,
+				     r ? PQresultErrorMessage(r) : "no result");
+			PQclear(r);
+			pool_failed(c, "preparing");
+			return;
+		}
+		PQclear(r);
+		c->prep++;
+		pool_prepare_next(c);
+		return;
+	}
+	if (c->state == PC_BUSY) {
+		dbt_flight *f = c->fl;
+		c->fl = NULL;
+		c->state = PC_IDLE;
+		if (f && r)
+			flight_done(c->d, f, r);
+		else if (f)
+			flight_fail(c->d, f, 500, "no result");
+		PQclear(r);
+		pool_pump(c->d);
+		return;
+	}
+	PQclear(r);
+}
+
+static void pool_read(dbt_conn *c)
+{
+	if (!PQconsumeInput(c->pg)) {
+		pool_failed(c, NULL);
+		return;
+	}
+	while (c->pg && !PQisBusy(c->pg)) {
+		PGresult *r = PQgetResult(c->pg);
+		if (!r) {
+			pool_command_done(c);
+			return;
+		}
+		if (!c->res)
+			c->res = r; /* the first: the one that counts */
+		else
+			PQclear(r);
+	}
+}
+
+/* ---- the listening connection ---- */
+
+/* Drop everything cached: notifications are not durable, so what we
+ * hold may be stale by now. */
+static void unref_val(void *ud, void *val)
+{
+	(void)ud;
+	dbt_result_unref(val);
+}
+
+static void cache_drop_all(dbt *d)
+{
+	dbt_map_sweep(&d->master, NULL, unref_val, NULL);
+	dbt_replicas_drop(d, NULL);
+}
+
+static void listen_failed(dbt_conn *c, const char *what)
+{
+	dbt *d = c->d;
+	conn_err(c, what);
+	if (d->cache_ok)
+		d->host->log(d->host, DX_LOG_WARN,
+			     "listening connection lost (%s): cache dropped, "
+			     "reads go to the database, reconnecting",
+			     c->err);
+	d->cache_ok = false;
+	d->gen++;
+	dbt_map_sweep(&d->master, NULL, unref_val, NULL);
+	dbt_replicas_drop(d, NULL);
+	conn_close(c);
+	conn_schedule(c);
+}
+
+/* Refresh every subscribed key (the listener came back: anything may
+ * have changed meanwhile). */
+static void subs_refresh_all(dbt *d, const bool *only)
+{
+	for (size_t i = 0; i < d->subs.nb; i++)
+		for (dbt_entry *e = d->subs.b[i]; e; e = e->next) {
+			if (only && !only[e->qidx])
+				continue;
+			dbt_entry *fe = dbt_map_get(&d->flights, e->hash,
+						    e->qidx, e->params,
+						    e->plen);
+			if (fe) {
+				dbt_flight *f = fe->val;
+				if (f->sent)
+					f->again = true;
+			} else {
+				flight_start_key(d, e->qidx, e->params,
+						 e->plen, e->hash, NULL);
+			}
+		}
+}
+
+static void listen_up(dbt_conn *c)
+{
+	dbt *d = c->d;
+	c->state = LS_UP;
+	c->backoff_ns = 0;
+	d->gen++;
+	d->cache_ok = true;
+	if (c->was_up) {
+		d->host->counter_add(d->c_reconn, 1);
+		d->host->log(d->host, DX_LOG_INFO,
+			     "listening again on channel %s", d->channel);
+	}
+	c->was_up = true;
+	subs_refresh_all(d, NULL);
+}
+
+/* Invalidate the tables flagged in dirty: one pass for the whole batch. */
+static void invalidate(dbt *d, const bool *dirty)
+{
+	bool *drop = calloc(d->nq + 1, 1);
+	if (!drop) {
+		cache_drop_all(d); /* coarse, but never stale */
+		return;
+	}
+	for (unsigned t = 0; t < d->nt; t++)
+		if (dirty[t]) {
+			d->t[t].epoch++;
+			d->host->counter_add(d->c_inval, 1);
+		}
+	for (unsigned q = 0; q < d->nq; q++)
+		for (unsigned i = 0; i < d->q[q].ntables; i++)
+			drop[q] |= dirty[d->q[q].tables[i]];
+	dbt_map_sweep(&d->master, drop, unref_val, NULL);
+	dbt_replicas_drop(d, drop);
+	subs_refresh_all(d, drop);
+	free(drop);
+}
+
+static void listen_read(dbt_conn *c)
+{
+	dbt *d = c->d;
+	if (!PQconsumeInput(c->pg)) {
+		listen_failed(c, NULL);
+		return;
+	}
+	while (!PQisBusy(c->pg)) {
+		PGresult *r = PQgetResult(c->pg);
+		if (!r) {
+			if (c->state == LS_LISTENING) {
+				bool ok = c->res && PQresultStatus(c->res) ==
+							    PGRES_COMMAND_OK;
+				if (!ok) {
+					listen_failed(c, "LISTEN");
+					return;
+				}
+				PQclear(c->res);
+				c->res = NULL;
+				listen_up(c);
+			}
+			break;
+		}
+		if (c->state == LS_LISTENING && !c->res)
+			c->res = r;
+		else
+			PQclear(r);
+	}
+	/* A burst of notifications is coalesced: each table once per read. */
+	bool *dirty = NULL;
+	PGnotify *n;
+	while ((n = PQnotifies(c->pg))) {
+		for (unsigned t = 0; t < d->nt; t++)
+			if (strcmp(d->t[t].name, n->extra) == 0) {
+				if (!dirty)
+					dirty = calloc(d->nt + 1, 1);
+				if (dirty)
+					dirty[t] = true;
+				else
+					cache_drop_all(d);
+			}
+		PQfreemem(n);
+	}
+	if (dirty && c->state == LS_UP)
+		invalidate(d, dirty);
+	free(dirty);
+}
+
+static void listen_connected(dbt_conn *c)
+{
+	dbt *d = c->d;
+	char *id = PQescapeIdentifier(c->pg, d->channel, strlen(d->channel));
+	char sql[512];
+	snprintf(sql, sizeof sql, "LISTEN %s", id ? id : "dx_teleport");
+	PQfreemem(id);
+	c->state = LS_LISTENING;
+	if (!PQsendQuery(c->pg, sql) || conn_flush(c) < 0)
+		listen_failed(c, "LISTEN");
+}
+
+/* ---- connecting ---- */
+
+static void conn_failed(dbt_conn *c, const char *what)
+{
+	if (c->listener)
+		listen_failed(c, what);
+	else
+		pool_failed(c, what);
+}
+
+static void conn_connected(dbt_conn *c)
+{
+	if (PQsetnonblocking(c->pg, 1) != 0) {
+		conn_failed(c, "non-blocking mode");
+		return;
+	}
+	if (c->listener) {
+		listen_connected(c);
+		return;
+	}
+	c->state = PC_PREPARING;
+	c->prep = 0;
+	pool_prepare_next(c);
+}
+
+static void conn_poll(dbt_conn *c)
+{
+	switch (PQconnectPoll(c->pg)) {
+	case PGRES_POLLING_READING:
+		if (conn_watch_ex(c, DX_IO_POLLIN, true) < 0)
+			conn_failed(c, "watching the socket");
+		break;
+	case PGRES_POLLING_WRITING:
+		if (conn_watch_ex(c, DX_IO_POLLOUT, true) < 0)
+			conn_failed(c, "watching the socket");
+		break;
+	case PGRES_POLLING_OK:
+		conn_connected(c);
+		break;
+	default:
+		conn_failed(c, NULL);
+		break;
+	}
+}
+
+static void conn_connect(dbt_conn *c)
+{
+	char app[64];
+	dbt_appname(app, sizeof app, c->listener);
+	const char *kw[] = {"dbname", "application_name", NULL};
+	const char *val[] = {c->d->conninfo, app, NULL};
+	c->pg = PQconnectStartParams(kw, val, 1);
+	if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
+		conn_failed(c, NULL);
+		return;
+	}
+	c->state = c->listener ? LS_CONNECTING : PC_CONNECTING;
+	/* libpq: start as if PQconnectPoll had said POLLING_WRITING. */
+	if (conn_watch_ex(c, DX_IO_POLLOUT, true) < 0)
+		conn_failed(c, "watching the socket");
+}
+
+/* Whether fd has more for us right now (or is at EOF / in error). */
+static bool fd_ready(int fd, uint32_t events)
+{
+	struct pollfd p = {.fd = fd};
+	p.events = (short)((events & DX_IO_POLLIN ? POLLIN : 0) |
+			   (events & DX_IO_POLLOUT ? POLLOUT : 0));
+	return fd >= 0 && poll(&p, 1, 0) == 1 && p.revents;
+}
+
+static void conn_continue(void *arg);
+
+/* The watch is edge-triggered (dx/plugin.h: consume until EAGAIN), and
+ * libpq reads at most one buffer per call: go round while the socket still
+ * has something, then, past a budget, carry on in a later loop turn so one
+ * busy connection cannot starve the worker's clients. */
+static void conn_io(dbt_conn *c, uint32_t revents)
+{
+	for (int round = 0; round < 32; round++) {
+		if (!c->pg)
+			return;
+		if (c->state == (c->listener ? LS_CONNECTING : PC_CONNECTING)) {
+			conn_poll(c);
+			if (!c->pg)
+				return;
+			if (c->state ==
+			    (c->listener ? LS_CONNECTING : PC_CONNECTING)) {
+				if (!fd_ready(c->fd, c->events))
+					return;
+				continue;
+			}
+			revents = DX_IO_POLLIN; /* connected: read what came */
+		}
+		if ((revents & DX_IO_POLLOUT) && conn_flush(c) < 0) {
+			conn_failed(c, NULL);
+			return;
+		}
+		if (c->listener)
+			listen_read(c);
+		else
+			pool_read(c);
+		if (!c->pg || !fd_ready(c->fd, DX_IO_POLLIN))
+			return;
+		revents = DX_IO_POLLIN;
+	}
+	if (c->d->host->post(c->d->host, DBT_DB_WORKER, conn_continue, c) < 0)
+		return; /* draining */
+}
+
+static void conn_continue(void *arg)
+{
+	dbt_conn *c = arg;
+	if (c->pg && c->state != (c->listener ? LS_CONNECTING : PC_CONNECTING))
+		conn_io(c, DX_IO_POLLIN);
+}
+
+static void on_conn_io(void *arg, uint32_t revents)
+{
+	conn_io(arg, revents);
+}
+
+/* ---- start, requests from other workers ---- */
+
+void dbt_pg_start(void *arg)
+{
+	dbt *d = arg;
+	d->started = true;
+	d->gen = 1;
+	dbt_conn *l = &d->listen;
+	if (PQsetnonblocking(l->pg, 1) != 0 || conn_watch(l, DX_IO_POLLIN) < 0)
+		listen_failed(l, "watching the socket");
+	else {
+		l->state = LS_UP;
+		l->was_up = true;
+		d->cache_ok = true;
+		listen_read(l); /* anything already buffered */
+	}
+	for (unsigned i = 0; i < d->pool_size; i++) {
+		dbt_conn *c = &d->pool[i];
+		if (PQsetnonblocking(c->pg, 1) != 0 ||
+		    conn_watch(c, DX_IO_POLLIN) < 0)
+			pool_failed(c, "watching the socket");
+		else
+			c->state = PC_IDLE;
+	}
+}
+
+void dbt_pg_miss(void *arg)
+{
+	dbt_miss *m = arg;
+	dbt *d = m->d;
+	uint64_t hash = dbt_hash(m->qidx, m->params, m->plen);
+	dbt_entry *e;
+	if ((e = dbt_map_get(&d->master, hash, m->qidx, m->params, m->plen))) {
+		/* Filled since the worker looked (its replica lags). */
+		dbt_waiter_answer(m->w, e->val, 0, NULL);
+	} else if ((e = dbt_map_get(&d->flights, hash, m->qidx, m->params,
+				    m->plen))) {
+		dbt_flight *f = e->val;
+		m->w->next = f->waiters;
+		f->waiters = m->w;
+		d->host->counter_add(d->c_coal, 1);
+	} else {
+		flight_start_key(d, m->qidx, m->params, m->plen, hash, m->w);
+	}
+	free(m);
+}
+
+void dbt_pg_sub_add(void *arg)
+{
+	dbt_sub *s = arg;
+	dbt *d = s->d;
+	uint64_t hash = dbt_hash(s->qidx, s->params, s->plen);
+	dbt_entry *e = dbt_map_get(&d->subs, hash, s->qidx, s->params, s->plen);
+	if (!e) {
+		dbt_subkey *k = calloc(1, sizeof *k);
+		if (!k || !(e = dbt_map_add(&d->subs, hash, s->qidx, s->params,
+					    s->plen, k))) {
+			free(k);
+			d->host->stream_end(d->host, s->stream);
+			sub_free(s);
+			return;
+		}
+		k->e = e;
+	}
+	dbt_subkey *k = e->val;
+	s->key = k;
+	s->active = true;
+	s->next = k->subs;
+	k->subs = s;
+	/* Something may have changed between its answer and now. */
+	dbt_entry *m = dbt_map_get(&d->master, hash, s->qidx, s->params,
+				   s->plen);
+	if (m)
+		subs_push(d, s->qidx, s->params, s->plen, hash, m->val);
+	else if (!dbt_map_get(&d->flights, hash, s->qidx, s->params, s->plen))
+		flight_start_key(d, s->qidx, s->params, s->plen, hash, NULL);
+}
+
+void dbt_pg_sub_close(void *arg)
+{
+	dbt_sub *s = arg;
+	dbt *d = s->d;
+	dbt_subkey *k = s->key;
+	if (k) {
+		for (dbt_sub **pp = &k->subs; *pp; pp = &(*pp)->next)
+			if (*pp == s) {
+				*pp = s->next;
+				break;
+			}
+		if (!k->subs) {
+			dbt_map_del(&d->subs, k->e);
+			free(k);
+		}
+	}
+	d->host->stream_end(d->host, s->stream);
+	sub_free(s);
+}
+
+void dbt_pg_invalidate(void *arg)
+{
+	dbt_inval *iv = arg;
+	dbt *d = iv->d;
+	bool *dirty = calloc(d->nt + 1, 1);
+	if (dirty) {
+		for (unsigned i = 0; i < iv->n; i++)
+			dirty[iv->tables[i]] = true;
+		invalidate(d, dirty);
+	} else {
+		cache_drop_all(d);
+	}
+	free(dirty);
+	free(iv);
+}
+
+/* ---- blocking, for init ---- */
+
+void dbt_appname(char *out, size_t n, bool listener)
+{
+	/* The pid tells two hosts' connections apart in pg_stat_activity. */
+	snprintf(out, n, "dx_teleport %s %ld", listener ? "listen" : "query",
+		 (long)getpid());
+}
+
+int dbt_pg_prepare_all(dbt *d, PGconn *pg, unsigned from, char *err,
+		       size_t n)
+{
+	for (unsigned i = from; i < d->nq; i++) {
+		dbt_query *q = &d->q[i];
+		PGresult *r = PQprepare(pg, q->stmt, q->sql, 0, NULL);
+		bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+		if (ok) {
+			PQclear(r);
+			r = PQdescribePrepared(pg, q->stmt);
+			ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+			if (ok)
+				q->nparams = (unsigned)PQnparams(r);
+		}
+		if (!ok) {
+			const char *m = r ? PQresultErrorMessage(r)
+					  : PQerrorMessage(pg);
+			size_t l = strlen(m);
+			while (l && m[l - 1] == '\n')
+				l--;
+			snprintf(err, n, "query \"%s\" does not prepare: %.*s",
+				 q->name, (int)l, m);
+			PQclear(r);
+			return (int)i + 1;
+		}
+		PQclear(r);
+		if (q->nparams > 255) {
+			snprintf(err, n,
+				 "query \"%s\" has %u parameters; at most 255",
+				 q->name, q->nparams);
+			return (int)i + 1;
+		}
+	}
+	return 0;
+}
+
+/* ---- fini ---- */
+
+static void free_subkey(void *ud, void *val)
+{
+	dbt *d = ud;
+	dbt_subkey *k = val;
+	while (k->subs) {
+		dbt_sub *s = k->subs;
+		k->subs = s->next;
+		d->host->stream_end(d->host, s->stream);
+		sub_free(s);
+	}
+	free(k);
+}
+
+static void free_flight(void *ud, void *val)
+{
+	(void)ud;
+	dbt_flight *f = val;
+	/* The workers have stopped: nobody is left to answer. Streams of
+	 * subscribers still waiting must be ended all the same. */
+	while (f->waiters) {
+		dbt_waiter *w = f->waiters;
+		f->waiters = w->next;
+		if (w->kind == W_SUB) {
+			w->d->host->stream_end(w->d->host, w->sub->stream);
+			sub_free(w->sub);
+		}
+		waiter_free(w);
+	}
+	free(f->epochs);
+	free(f);
+}
+
+void dbt_pg_free(dbt *d)
+{
+	/* The watches ended with the workers: forget them, never unwatch.
+	 * A connection init never reached has no d (and fd 0 from calloc). */
+	if (d->listen.d) {
+		d->listen.watch = NULL;
+		conn_close(&d->listen);
+	}
+	for (unsigned i = 0; i < d->pool_size; i++)
+		if (d->pool[i].d) {
+			d->pool[i].watch = NULL;
+			conn_close(&d->pool[i]);
+		}
+	if (d->master.b)
+		dbt_map_free(&d->master, unref_val, NULL);
+	if (d->flights.b)
+		dbt_map_free(&d->flights, free_flight, d);
+	if (d->subs.b)
+		dbt_map_free(&d->subs, free_subkey, d);
+	d->queue = d->queue_tail = NULL;
+}
