@@ -99,7 +99,9 @@ dx_watch *dx_worker_watch(int fd, uint32_t events,
 		errno = ENOMEM;
 		return NULL;
 	}
-	*x = (struct dx_watch){w, slot, 0, fd, events, fn, arg, true, false};
+	w->watch_gen = (w->watch_gen + 1) & 0xFFFFFFu;
+	*x = (struct dx_watch){w,   slot, w->watch_gen, fd, events,
+			       fn,  arg,  true,         false};
 	w->watches[slot] = x;
 	int rc = dx_watch_arm(w, x);
 	if (rc < 0) {
@@ -161,7 +163,8 @@ void dx_watches_rearm(dx_worker *w)
 		struct dx_watch *x = w->watches[i];
 		if (!x)
 			continue;
-		x->gen = (x->gen + 1) & 0xFFFFFFu; /* the old backend's are stale */
+		w->watch_gen = (w->watch_gen + 1) & 0xFFFFFFu;
+		x->gen = w->watch_gen; /* the old backend's are stale */
 		dx_watch_arm(w, x);
 	}
 }

@@ -184,6 +184,8 @@ typedef struct dx_worker {
 
 	struct dx_watch **watches; /* by slot; NULL: free */
 	uint32_t watch_cap;
+	uint32_t watch_gen; /* each watch a new generation: a stale
+			     * completion for a reused slot finds a stranger */
 	struct dx_stream *streams;
 
 	_Atomic bool drain;

@@ -204,9 +204,9 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_on_close);
 	suite_add_tcase(s, tc);
 	int rc = dx_check_run(s);
+	if (rc)
+		dx_test_host_dump(&host);
 	if (dx_test_host_stop(&host) < 0)
 		rc = 1;
-	else if (rc)
-		dx_test_host_dump(&host);
 	return rc;
 }

@@ -94,13 +94,23 @@ static int dx_test_host_start(struct dx_test_host *h, const char *dx_host,
 	dx_test_host_dump(h);
 	kill(h->pid, SIGKILL);
 	waitpid(h->pid, NULL, 0);
-	return -1;
+	return -1; /* the dir stays: callers read the log (io_uring refused?) */
 }
 
-/* SIGTERM, wait; 0 when it exited 0, else -1 with its log printed. */
+/* Remove the host's temp dir (manifest, log, control socket). */
+static void dx_test_host_clean(struct dx_test_host *h)
+{
+	char cmd[96];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", h->dir);
+	if (h->dir[0] && system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", h->dir);
+}
+
+/* SIGTERM, wait; 0 when it exited 0, else -1 with its log printed. The
+ * temp dir goes either way (after the log was shown). */
 static int dx_test_host_stop(struct dx_test_host *h)
 {
-	int st = 0;
+	int st = 0, rc = 0;
 	kill(h->pid, SIGTERM);
 	if (waitpid(h->pid, &st, 0) != h->pid || !WIFEXITED(st) ||
 	    WEXITSTATUS(st) != 0) {
@@ -108,9 +118,10 @@ static int dx_test_host_stop(struct dx_test_host *h)
 			WIFSIGNALED(st) ? "signal" : "status",
 			WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 		dx_test_host_dump(h);
-		return -1;
+		rc = -1;
 	}
-	return 0;
+	dx_test_host_clean(h);
+	return rc;
 }
 
 #endif
