@@ -1,19 +1,14 @@
 /* dx_ctl.c - `dx ctl COMMAND`: talk to a running host's control socket. */
-#include <errno.h>
 #include <getopt.h>
-#include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <cJSON.h>
 
-#include "diag.h"
 #include "dx_cmd.h"
-#include "manifest.h"
+#include "dx_ctl_client.h"
 
 const char dx_ctl_usage[] =
 	"usage: dx ctl [--socket PATH | -m MANIFEST] [--json] COMMAND\n"
@@ -39,52 +34,6 @@ const char dx_ctl_usage[] =
 	"Example:\n"
 	"  dx ctl -m examples/hello.json status\n"
 	"  dx ctl -m examples/hello.json swap io epoll\n";
-
-/* One request line, one answer line. 0 with *answer malloc'd, or an errno. */
-static int dx_ctl_ask(const char *path, const char *request, int timeout_ms,
-		      char **answer)
-{
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof a.sun_path)
-		return ENAMETOOLONG;
-	strcpy(a.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		return e;
-	}
-	size_t n = strlen(request);
-	if (send(fd, request, n, MSG_NOSIGNAL) != (ssize_t)n ||
-	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
-		close(fd);
-		return EIO;
-	}
-	size_t len = 0, cap = 65536;
-	char *buf = malloc(cap);
-	int rc = buf ? ETIMEDOUT : ENOMEM;
-	struct pollfd p = {fd, POLLIN, 0};
-	while (buf && poll(&p, 1, timeout_ms) > 0) {
-		ssize_t r = recv(fd, buf + len, cap - 1 - len, 0);
-		if (r <= 0) {
-			rc = EPIPE;
-			break;
-		}
-		len += (size_t)r;
-		buf[len] = '\0';
-		if (memchr(buf, '\n', len) || len == cap - 1) {
-			rc = 0;
-			break;
-		}
-	}
-	close(fd);
-	if (rc)
-		free(buf);
-	else
-		*answer = buf;
-	return rc;
-}
 
 static double dx_num(const cJSON *o, const char *k)
 {
@@ -153,7 +102,7 @@ static int dx_ctl_print(const char *cmd, const char *answer, bool json)
 	const cJSON *ok = cJSON_GetObjectItemCaseSensitive(o, "ok");
 	int rc = cJSON_IsTrue(ok) ? 0 : 1;
 	if (json)
-		fputs(answer, stdout);
+		printf("%s\n", answer); /* the line, without its newline */
 	else if (rc)
 		fprintf(stderr, "dx ctl %s: %s\n", cmd,
 			o ? dx_str(o, "error") : "the host's answer is not JSON");
@@ -170,26 +119,6 @@ static int dx_ctl_print(const char *cmd, const char *answer, bool json)
 		printf("%s: done\n", cmd);
 	cJSON_Delete(o);
 	return rc;
-}
-
-/* control.socket of the manifest at file, or NULL (reasons on stderr). */
-static char *dx_ctl_socket_of(const char *file)
-{
-	dx_manifest *m;
-	dx_diag d = DX_DIAG_INIT;
-	char *path = NULL;
-	if (dx_manifest_load(file, &m, &d) < 0) {
-		dx_diag_print(&d, stderr, "dx ctl");
-	} else {
-		if (m->control_socket)
-			path = strdup(m->control_socket);
-		else
-			fprintf(stderr, "dx ctl: %s has no control.socket\n",
-				file);
-		dx_manifest_free(m);
-	}
-	dx_diag_clear(&d);
-	return path;
 }
 
 int dx_cmd_ctl(int argc, char **argv)
@@ -230,7 +159,7 @@ int dx_cmd_ctl(int argc, char **argv)
 	}
 	char *request = cJSON_PrintUnformatted(req);
 	cJSON_Delete(req);
-	char *owned = sock ? NULL : dx_ctl_socket_of(manifest);
+	char *owned = sock ? NULL : dx_ctl_socket_of(manifest, "dx ctl");
 	if (!request || (!sock && !(sock = owned))) {
 		cJSON_free(request);
 		return 1;
@@ -240,10 +169,7 @@ int dx_cmd_ctl(int argc, char **argv)
 	cJSON_free(request);
 	int rc = 1;
 	if (e)
-		fprintf(stderr, "dx ctl: %s: %s%s\n", sock, strerror(e),
-			e == ENOENT || e == ECONNREFUSED
-				? " (is dx-host running with this control.socket?)"
-				: "");
+		dx_ctl_print_error("dx ctl", sock, e);
 	else
 		rc = dx_ctl_print(cmd, answer, json);
 	free(answer);

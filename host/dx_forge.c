@@ -1,6 +1,6 @@
 /* dx_forge.c - `dx forge VERB`: source packages through the traffic manager
- * (host/forge/traffic.h). The tool verbs (status, up, ...) belong to the
- * forge plugin and the running host; until that exists they say so. */
+ * (host/forge/traffic.h); the tool verbs (status, up, ...) are in
+ * dx_forge_tools.c: they talk to the running host's forge plugin. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,8 @@
 
 #include "diag.h"
 #include "dx_cmd.h"
+#include "dx_forge_tasks.h"
+#include "dx_forge_tools.h"
 #include "traffic.h"
 
 const char dx_forge_usage[] =
@@ -16,6 +18,10 @@ const char dx_forge_usage[] =
 	"       dx forge install NAME@VERSION [--registry DIR] [--project DIR]\n"
 	"                        [--restore-deleted]\n"
 	"       dx forge recover [--project DIR]\n"
+	"       dx forge status [--json]               (HOST: --socket PATH\n"
+	"       dx forge up [TOOL] [--no-wait]            or -m MANIFEST)\n"
+	"       dx forge stop TOOL | restart TOOL | logs TOOL [--bytes N]\n"
+	"       dx forge run TOOL -m MANIFEST [-- ARGS...]\n"
 	"\n"
 	"Install packages as source into a project, never losing your edits.\n"
 	"A registry is a directory of NAME/VERSION/ trees, each with a\n"
@@ -38,12 +44,35 @@ const char dx_forge_usage[] =
 	"  -p, --project DIR     the project (default: the current directory)\n"
 	"      --restore-deleted write files you deleted again\n"
 	"\n"
-	"Not available yet (they need the forge plugin and a running host):\n"
-	"  status, up [TOOL], stop TOOL, restart TOOL, run TOOL -- ARGS,\n"
-	"  logs TOOL, snapshot, rollback ID\n"
+	"Tools (the manifest's forge.tools, supervised by the forge plugin in\n"
+	"a running dx-host; the verbs ask it through its control socket):\n"
+	"  status    NAME STATE PID RESTARTS LAST-EXIT of every tool; states:\n"
+	"            stopped, starting, running, healthy, degraded\n"
+	"  up        start TOOL (all tools without one) and what it depends\n"
+	"            on; waits until each is healthy, has completed, or failed\n"
+	"  stop      SIGTERM to the tool's process group, SIGKILL after its\n"
+	"            stop_grace_ms; waits until it is stopped\n"
+	"  restart   stop it if it runs and start it again (also the way out\n"
+	"            of degraded)\n"
+	"  logs      the tail of the tool's log (stdout and stderr)\n"
+	"  run       run the tool's binary here, with ARGS instead of its args\n"
+	"            (its env and cwd from the manifest); no host needed;\n"
+	"            exits with the tool's status\n"
+	"\n"
+	"  -s, --socket PATH     the host's control socket\n"
+	"  -m, --manifest FILE   read control.socket (and, for run, the tool)\n"
+	"      --json            status: the host's JSON answer\n"
+	"      --timeout MS      how long up/stop/restart wait (default 30000)\n"
+	"      --no-wait         up/stop/restart: do not wait\n"
+	"      --bytes N         logs: how much of the tail (default 65536)\n"
+	"\n"
+	"Tasks (no host needed; `dx forge snapshot --help` says more):\n"
+	"  snapshot [--list], rollback ID, sync, prefetch NAME@VERSION,\n"
+	"  analyse\n"
 	"\n"
 	"Exit status: 0 done (conflicts included: see FILE.new), 1 refused or\n"
-	"failed (nothing was changed), 2 usage.\n"
+	"failed (nothing was changed; a tool that did not come up), 2 usage;\n"
+	"run: the tool's own status (127: no such binary).\n"
 	"\n"
 	"Example:\n"
 	"  dx forge plan ui@1.1.0 --registry ~/registry\n"
@@ -228,17 +257,6 @@ static int dx_forge_recover(dx_forge_args *a)
 	return rc < 0 ? 1 : 0;
 }
 
-static bool dx_forge_tool_verb(const char *v)
-{
-	static const char *const verbs[] = {"status",   "up",      "stop",
-					    "restart",  "run",     "logs",
-					    "snapshot", "rollback"};
-	for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
-		if (strcmp(v, verbs[i]) == 0)
-			return true;
-	return false;
-}
-
 int dx_cmd_forge(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
@@ -247,14 +265,10 @@ int dx_cmd_forge(int argc, char **argv)
 		return argc < 2 ? 2 : 0;
 	}
 	const char *verb = argv[1];
-	if (dx_forge_tool_verb(verb)) {
-		fprintf(stderr,
-			"dx forge %s: not available yet: status, up, "
-			"stop, restart, run, logs, snapshot and "
-			"rollback need the forge plugin\n",
-			verb);
-		return 2;
-	}
+	if (dx_forge_task_verb(verb)) /* snapshot, rollback, sync, ... */
+		return dx_forge_task_cmd(argc - 1, argv + 1);
+	if (dx_forge_is_tool_verb(verb)) /* status, up, stop, ... */
+		return dx_forge_tools(argc - 1, argv + 1);
 	bool packages = strcmp(verb, "plan") == 0 ||
 			strcmp(verb, "install") == 0;
 	if (!packages && strcmp(verb, "recover") != 0) {

@@ -17,13 +17,22 @@ PACKAGES=(
 	check        # unit tests
 	libjwt-dev   # mw_auth (later issues)
 	libpq-dev    # db_teleport (later issues)
+	postgresql   # db_teleport tests: a throwaway server (initdb, pg_ctl)
 	liburing-dev # io_uring backend (later issues)
 	liblz4-dev   # HBTP COMPRESSED frames (later issues)
 	liburcu-dev  # lock-free registry reads (later issues)
 	libgit2-dev  # forge traffic manager: three-way merges
 	openssl      # mw_auth tests make RSA and EC keys with it
-	postgresql   # db_teleport tests: a throwaway server (initdb, pg_ctl)
+	libcurl4-openssl-dev # forge sync: S3 uploads, SigV4 signing
+	libssl-dev           # forge tasks: SHA-256 (libcrypto)
 )
+
+# The forge sync test runs s3rver, installed from the npm registry. Debian's
+# nodejs + npm, unless a node and npm are there already (NodeSource's nodejs
+# bundles npm and conflicts with Debian's npm package).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	PACKAGES+=(nodejs npm)
+fi
 
 always=0
 case "${1:-}" in

@@ -1,0 +1,808 @@
+/* forge - the tool orchestrator plugin (DESIGN.md section 9, issue 6).
+ *
+ * Tools come from the manifest's top-level "forge": {"tools": [...]}
+ * (validated by the host: names, drivers, dependencies without cycles).
+ * Each is run by a FORGE_DRIVER facet ("process" by default, from the
+ * forge_process plugin). The state machine is orch.c; this file feeds it
+ * events from the host's worker 0 (a pidfd watch per process, timers for
+ * backoff, grace periods and health checks) and carries out what it asks.
+ * forge_control.c answers the control command {"cmd": "forge", "op": ...}
+ * that `dx forge status|up|stop|restart|logs` send.
+ *
+ * Config (plugins[].config of "forge"), every key optional:
+ *   log_dir                  where TOOL.log files go (default
+ *                            ".dx/forge/logs", relative to the host's
+ *                            working directory; created when missing)
+ *   autostart                start every tool when the host starts, in
+ *                            dependency and priority order (default true)
+ *   backoff_ms, backoff_max_ms   restart delay: 100 ms doubling to 5000
+ *   start_limit_burst, start_limit_interval_ms
+ *                            this many restarts within the interval mark
+ *                            the tool Degraded (default 5 in 10000 ms)
+ *   health_interval_ms       checks of a healthy tool (default 1000; until
+ *                            healthy, every 100 ms)
+ *   health_timeout_ms        a check that takes longer fails (default 2000)
+ *   health_failures          consecutive failed checks before a healthy
+ *                            tool counts as unhealthy again (default 3)
+ *
+ * Threads: the control command runs on the host's control thread; all
+ * processes are started, watched and reaped on worker 0. forge.lock keeps
+ * them apart. fini runs after the workers stopped: it stops every tool
+ * itself, blocking (SIGTERM to each group, SIGKILL after the grace
+ * period, every child reaped).
+ *
+ * Needs the host's workers: a manifest with an IO plugin (io_epoll or
+ * io_uring); listeners are not needed. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <dx/io.h>
+
+#include "forge_int.h"
+
+#define MS (UINT64_C(1000000))
+
+uint64_t forge_now(const forge *f)
+{
+	return f->host->now_ns(f->host, DX_CLOCK_MONOTONIC);
+}
+
+/* ---- timers ---- */
+
+enum { TICK, PROBE_TIMEOUT };
+
+typedef struct forge_timer {
+	forge *f;
+	int kind;
+	uint64_t due;
+	size_t tool;
+	unsigned gen;
+} forge_timer;
+
+static void forge_on_timer(void *arg);
+
+static int forge_set_timer(forge *f, int kind, uint64_t due, size_t tool,
+			   unsigned gen)
+{
+	forge_timer *t = malloc(sizeof *t);
+	if (!t)
+		return -ENOMEM;
+	*t = (forge_timer){f, kind, due, tool, gen};
+	uint64_t now = forge_now(f);
+	int rc = f->host->timer(f->host, due > now ? due - now : 0,
+				forge_on_timer, t);
+	if (rc < 0)
+		free(t);
+	return rc;
+}
+
+/* One timer for the earliest thing the orchestrator waits for. */
+static void forge_arm(forge *f)
+{
+	uint64_t due = dx_orch_next_due(f->orch);
+	if (f->draining || due == UINT64_MAX || due >= f->tick_due)
+		return;
+	if (forge_set_timer(f, TICK, due, 0, 0) == 0)
+		f->tick_due = due;
+}
+
+/* Unwatch, and hold new watches back for a loop turn. The host gives a
+ * new watch the slot just freed, with the same generation, so the
+ * cancellation the unwatch queued would reach the new watch and leave it
+ * half-armed (EALREADY on the next watch of that fd number); one turn of
+ * the loop later it has been delivered and dropped. (Reported: the host's
+ * watches should get a new generation each time.) */
+static void forge_settled(void *arg)
+{
+	forge *f = arg;
+	pthread_mutex_lock(&f->lock);
+	f->unwatched = false;
+	forge_pump(f);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* A post made while posts run waits for the next turn: two posts in a
+ * row land after at least one wait for completions. */
+static void forge_settle(void *arg)
+{
+	forge *f = arg;
+	if (f->host->post(f->host, 0, forge_settled, f) < 0)
+		forge_settled(f); /* the host is stopping: nothing more */
+}
+
+static void forge_unwatch(forge *f, dx_watch *w)
+{
+	if (!w)
+		return;
+	f->host->unwatch(f->host, w);
+	if (!f->unwatched && f->host->post(f->host, 0, forge_settle, f) < 0)
+		return; /* the host is stopping: no new watches anyway */
+	f->unwatched = true;
+}
+
+/* ---- health ---- */
+
+static void forge_health_result(forge_tool *t, bool ok)
+{
+	forge *f = t->f;
+	const dx_orch_tool *o = dx_orch_at(f->orch, t->idx);
+	bool was = o->healthy;
+	dx_orch_health(f->orch, t->idx, ok, forge_now(f));
+	if (!was && o->healthy)
+		f->host->log(f->host, DX_LOG_INFO, "%s: healthy (pid %d)",
+			     t->desc.name, t->proc.pid);
+	else if (was && !o->healthy)
+		f->host->log(f->host, DX_LOG_WARN,
+			     "%s: unhealthy: %u checks failed (%s)",
+			     t->desc.name, o->health_fails, t->health_text);
+}
+
+static void forge_probe_drop(forge_tool *t)
+{
+	if (!t->probe)
+		return;
+	forge_unwatch(t->f, t->probe_watch);
+	t->probe_watch = NULL;
+	t->vt->health_cancel(t->drv_self, t->probe);
+	t->probe = NULL;
+}
+
+static void forge_on_probe(void *arg, uint32_t revents)
+{
+	forge_tool *t = arg;
+	forge *f = t->f;
+	pthread_mutex_lock(&f->lock);
+	if (t->probe) {
+		/* Unwatch first: a finished probe closes its fd. */
+		forge_unwatch(f, t->probe_watch);
+		t->probe_watch = NULL;
+		int rc = t->vt->health_poll(t->drv_self, t->probe, revents);
+		if (rc == DX_FORGE_PENDING) {
+			/* Not done yet: watch again (its timer still runs). */
+			t->probe_watch = f->host->watch(f->host, t->probe_fd,
+							t->probe_events,
+							forge_on_probe, t);
+			if (t->probe_watch) {
+				pthread_mutex_unlock(&f->lock);
+				return;
+			}
+			forge_probe_drop(t);
+			rc = DX_FORGE_UNHEALTHY;
+		}
+		t->probe = NULL;
+		forge_health_result(t, rc == DX_FORGE_HEALTHY);
+		forge_pump(f);
+	}
+	pthread_mutex_unlock(&f->lock);
+}
+
+static void forge_check(forge_tool *t)
+{
+	forge *f = t->f;
+	dx_forge_probe *probe = NULL;
+	int fd = -1;
+	uint32_t events = 0;
+	forge_probe_drop(t);
+	int rc = t->vt->health(t->drv_self, &t->desc, &t->proc, &probe, &fd,
+			       &events);
+	if (rc == DX_FORGE_PENDING) {
+		t->probe = probe;
+		t->probe_fd = fd;
+		t->probe_events = events;
+		t->probe_gen++;
+		t->probe_watch =
+			f->host->watch(f->host, fd, events, forge_on_probe, t);
+		uint64_t due = forge_now(f) + f->health_timeout_ms * MS;
+		if (t->probe_watch &&
+		    forge_set_timer(f, PROBE_TIMEOUT, due, t->idx,
+				    t->probe_gen) == 0)
+			return;
+		forge_probe_drop(t);
+		rc = DX_FORGE_UNHEALTHY;
+	}
+	forge_health_result(t, rc == DX_FORGE_HEALTHY);
+}
+
+static void forge_probe_timeout(forge *f, const forge_timer *x)
+{
+	forge_tool *t = &f->tools[x->tool];
+	if (!t->probe || t->probe_gen != x->gen)
+		return;
+	forge_probe_drop(t);
+	f->host->log(f->host, DX_LOG_DEBUG, "%s: health check timed out (%s)",
+		     t->desc.name, t->health_text);
+	forge_health_result(t, false);
+	forge_pump(f);
+}
+
+/* ---- processes ---- */
+
+static void forge_on_exit(void *arg, uint32_t revents)
+{
+	forge_tool *t = arg;
+	forge *f = t->f;
+	int status = 0;
+	pthread_mutex_lock(&f->lock);
+	if (t->proc.pid > 0 &&
+	    t->vt->reap(t->drv_self, &t->desc, &t->proc, false, &status) == 0) {
+		forge_unwatch(f, t->watch);
+		t->watch = NULL;
+		close(t->proc.pidfd);
+		forge_probe_drop(t);
+		char text[32];
+		f->host->log(f->host, status ? DX_LOG_WARN : DX_LOG_INFO,
+			     "%s: pid %d ended: %s", t->desc.name, t->proc.pid,
+			     dx_orch_exit_text(status, text, sizeof text));
+		t->proc = (dx_forge_proc){0, -1};
+		f->host->counter_add(f->c_exits, 1);
+		const dx_orch_tool *o = dx_orch_at(f->orch, t->idx);
+		unsigned restarts = o->restarts;
+		dx_orch_exited(f->orch, t->idx, status, forge_now(f));
+		if (o->degraded)
+			f->host->log(f->host, DX_LOG_ERROR,
+				     "%s: degraded: %s", t->desc.name, o->why);
+		else if (o->restarts != restarts)
+			f->host->log(f->host, DX_LOG_INFO,
+				     "%s: restarting in %llu ms (restart %u)",
+				     t->desc.name,
+				     (unsigned long long)((o->restart_due -
+							   forge_now(f)) /
+							  MS),
+				     o->restarts);
+		if (o->restarts != restarts)
+			f->host->counter_add(f->c_restarts, 1);
+		forge_pump(f);
+	}
+	pthread_mutex_unlock(&f->lock);
+}
+
+static void forge_start(forge_tool *t)
+{
+	forge *f = t->f;
+	char why[256] = "";
+	dx_forge_proc p = {0, -1};
+	int rc = t->vt->start(t->drv_self, &t->desc, &p, why, sizeof why);
+	if (rc == 0) {
+		t->proc = p;
+		t->watch = f->host->watch(f->host, p.pidfd, DX_IO_POLLIN,
+					  forge_on_exit, t);
+		if (!t->watch) {
+			int st;
+			snprintf(why, sizeof why, "cannot watch its pidfd: %s",
+				 strerror(errno));
+			t->vt->stop(t->drv_self, &t->desc, &p, true);
+			t->vt->reap(t->drv_self, &t->desc, &p, true, &st);
+			close(p.pidfd);
+			t->proc = (dx_forge_proc){0, -1};
+			rc = -1;
+		}
+	}
+	if (rc == 0) {
+		dx_orch_started(f->orch, t->idx, p.pid, forge_now(f));
+		f->host->counter_add(f->c_starts, 1);
+		f->host->log(f->host, DX_LOG_INFO, "%s: started pid %d (%s)",
+			     t->desc.name, p.pid, t->desc.binary);
+	} else {
+		dx_orch_start_failed(f->orch, t->idx, why, forge_now(f));
+		const dx_orch_tool *o = dx_orch_at(f->orch, t->idx);
+		f->host->log(f->host, DX_LOG_ERROR, "%s: cannot start: %s%s",
+			     t->desc.name, why,
+			     o->degraded ? " (degraded)" : "");
+	}
+}
+
+static void forge_do(forge *f, const dx_orch_action *a)
+{
+	forge_tool *t = &f->tools[a->tool];
+	switch (a->act) {
+	case DX_ORCH_START:
+		forge_start(t);
+		break;
+	case DX_ORCH_TERM:
+		f->host->log(f->host, DX_LOG_INFO,
+			     "%s: stopping pid %d (SIGTERM to its group)",
+			     t->desc.name, t->proc.pid);
+		forge_probe_drop(t);
+		t->vt->stop(t->drv_self, &t->desc, &t->proc, false);
+		break;
+	case DX_ORCH_KILL:
+		f->host->log(f->host, DX_LOG_WARN,
+			     "%s: pid %d still running %u ms after SIGTERM: "
+			     "SIGKILL to its group",
+			     t->desc.name, t->proc.pid, t->desc.stop_grace_ms);
+		t->vt->stop(t->drv_self, &t->desc, &t->proc, true);
+		break;
+	case DX_ORCH_HEALTH:
+		forge_check(t);
+		break;
+	}
+}
+
+void forge_pump(forge *f)
+{
+	if (f->draining)
+		return;
+	dx_orch_action a;
+	uint64_t now = forge_now(f);
+	/* After an unwatch, the rest waits for forge_settled. */
+	while (!f->unwatched && dx_orch_next(f->orch, now, &a))
+		forge_do(f, &a);
+	forge_arm(f);
+}
+
+static void forge_on_timer(void *arg)
+{
+	forge_timer *x = arg;
+	forge *f = x->f;
+	pthread_mutex_lock(&f->lock);
+	/* The host runs every pending timer at once when it stops: a timer
+	 * early by more than a tick means that, and nothing more may start
+	 * (fini stops what runs). */
+	if (forge_now(f) + 2 * MS < x->due)
+		f->draining = true;
+	if (x->kind == TICK && x->due == f->tick_due)
+		f->tick_due = UINT64_MAX;
+	if (!f->draining) {
+		if (x->kind == TICK)
+			forge_pump(f);
+		else
+			forge_probe_timeout(f, x);
+	}
+	pthread_mutex_unlock(&f->lock);
+	free(x);
+}
+
+static void forge_on_kick(void *arg)
+{
+	forge *f = arg;
+	pthread_mutex_lock(&f->lock);
+	forge_pump(f);
+	pthread_mutex_unlock(&f->lock);
+}
+
+int forge_kick(forge *f)
+{
+	return f->host->post(f->host, 0, forge_on_kick, f);
+}
+
+static void forge_boot(void *arg)
+{
+	forge *f = arg;
+	pthread_mutex_lock(&f->lock);
+	if (f->autostart)
+		for (size_t k = 0; k < f->count; k++)
+			dx_orch_up(f->orch, dx_orch_order(f->orch, k),
+				   forge_now(f));
+	forge_pump(f);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* ---- reading forge.tools ---- */
+
+static char *forge_keep(forge_tool *t, const char *s)
+{
+	char **v = realloc(t->strs, (t->str_count + 1) * sizeof *v);
+	if (!v)
+		return NULL;
+	t->strs = v;
+	char *c = strdup(s);
+	if (c)
+		v[t->str_count++] = c;
+	return c;
+}
+
+/* The strings of array key of cfg, kept in t, as a new array. */
+static int forge_str_array(forge *f, forge_tool *t, const dx_config *cfg,
+			   const char *key, const char ***out, size_t *n)
+{
+	const dx_host_api *h = f->host;
+	const dx_config *a = h->config_child(h, cfg, key);
+	*out = NULL;
+	*n = 0;
+	if (!a)
+		return 0;
+	size_t len = h->config_len(h, a);
+	const char **v = calloc(len + 1, sizeof *v);
+	if (!v)
+		return -ENOMEM;
+	*out = v;
+	for (size_t i = 0; i < len; i++) {
+		const char *s = NULL;
+		if (h->config_str(h, h->config_at(h, a, i), NULL, NULL, &s) <
+			    0 ||
+		    !s)
+			return DX_ECONFIG;
+		if (!(v[i] = forge_keep(t, s)))
+			return -ENOMEM;
+	}
+	*n = len;
+	return 0;
+}
+
+/* env {"NAME": "value"} as "NAME=value" strings. */
+static int forge_env(forge *f, forge_tool *t, const dx_config *cfg)
+{
+	const dx_host_api *h = f->host;
+	const dx_config *e = h->config_child(h, cfg, "env");
+	if (!e)
+		return 0;
+	size_t len = h->config_len(h, e);
+	const char *base = h->config_path(h, e);
+	t->env = calloc(len + 1, sizeof *t->env);
+	if (!t->env)
+		return -ENOMEM;
+	for (size_t i = 0; i < len; i++) {
+		const dx_config *m = h->config_at(h, e, i);
+		const char *val = NULL, *path = h->config_path(h, m);
+		if (h->config_str(h, m, NULL, "", &val) < 0)
+			return DX_ECONFIG;
+		/* The member's name is its path past "...env.". */
+		const char *name = path + strlen(base) + 1;
+		char *kv = NULL;
+		if (asprintf(&kv, "%s=%s", name, val) < 0)
+			return -ENOMEM;
+		t->env[i] = forge_keep(t, kv);
+		free(kv);
+		if (!t->env[i])
+			return -ENOMEM;
+	}
+	t->desc.env = t->env;
+	t->desc.env_count = len;
+	return 0;
+}
+
+static int forge_health_cfg(forge *f, forge_tool *t, const dx_config *cfg)
+{
+	const dx_host_api *h = f->host;
+	const dx_config *hc = h->config_child(h, cfg, "health");
+	const char *tcp = NULL;
+	char text[300];
+	t->desc.health_kind = DX_FORGE_HEALTH_ALIVE;
+	snprintf(text, sizeof text, "alive");
+	if (hc && h->config_has(h, hc, "tcp")) {
+		if (h->config_str(h, hc, "tcp", NULL, &tcp) < 0)
+			return DX_ECONFIG;
+		t->desc.health_kind = DX_FORGE_HEALTH_TCP;
+		t->desc.health_tcp = forge_keep(t, tcp);
+		snprintf(text, sizeof text, "tcp %s", tcp);
+	} else if (hc && h->config_has(h, hc, "cmd")) {
+		int rc = forge_str_array(f, t, hc, "cmd", &t->hcmd,
+					 &t->desc.health_cmd_count);
+		if (rc < 0)
+			return rc;
+		t->desc.health_kind = DX_FORGE_HEALTH_CMD;
+		t->desc.health_cmd = t->hcmd;
+		snprintf(text, sizeof text, "cmd %s",
+			 t->desc.health_cmd_count ? t->hcmd[0] : "");
+	}
+	t->health_text = forge_keep(t, text);
+	return t->health_text ? 0 : -ENOMEM;
+}
+
+static uint32_t forge_enum(const char *s, const char *const *names,
+			   uint32_t def)
+{
+	for (uint32_t i = 0; s && names[i]; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return def;
+}
+
+/* The orchestrator's spec of a tool; the strings stay the config's. */
+static int forge_spec(forge *f, const dx_config *cfg, dx_orch_spec *s)
+{
+	static const char *const restarts[] = {"no", "on_failure", "always",
+					       NULL};
+	static const char *const conds[] = {"started", "healthy",
+					    "completed", NULL};
+	const dx_host_api *h = f->host;
+	const char *name = NULL, *restart = NULL;
+	int64_t prio = 0, grace = 0;
+	if (h->config_str(h, cfg, "name", NULL, &name) < 0 || !name ||
+	    h->config_str(h, cfg, "restart", "no", &restart) < 0 ||
+	    h->config_int(h, cfg, "priority", 0, -1000, 1000, &prio) < 0 ||
+	    h->config_int(h, cfg, "stop_grace_ms", 5000, 0, 600000, &grace) <
+		    0)
+		return DX_ECONFIG;
+	*s = (dx_orch_spec){(char *)name, (int)prio,
+			    forge_enum(restart, restarts, 0), (uint32_t)grace,
+			    NULL, 0};
+	const dx_config *deps = h->config_child(h, cfg, "depends_on");
+	size_t n = deps ? h->config_len(h, deps) : 0;
+	if (!n)
+		return 0;
+	s->deps = calloc(n, sizeof *s->deps);
+	if (!s->deps)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const dx_config *d = h->config_at(h, deps, i);
+		const char *tool = NULL, *cond = NULL;
+		if (h->config_str(h, d, "tool", NULL, &tool) < 0 || !tool ||
+		    h->config_str(h, d, "condition", "started", &cond) < 0)
+			return DX_ECONFIG;
+		s->deps[i] = (dx_orch_dep){(char *)tool,
+					   forge_enum(cond, conds, 0), 0};
+		s->dep_count = i + 1;
+	}
+	return 0;
+}
+
+static int forge_tool_cfg(forge *f, forge_tool *t, const dx_config *cfg)
+{
+	const dx_host_api *h = f->host;
+	const char *name = NULL, *binary = NULL, *cwd = NULL, *driver = NULL;
+	if (h->config_str(h, cfg, "name", NULL, &name) < 0 || !name ||
+	    h->config_str(h, cfg, "binary", NULL, &binary) < 0 || !binary ||
+	    h->config_str(h, cfg, "cwd", NULL, &cwd) < 0 ||
+	    h->config_str(h, cfg, "driver", "process", &driver) < 0)
+		return DX_ECONFIG;
+	dx_facet_ref ref;
+	if (h->lookup(h, DX_FACET_FORGE_DRIVER, driver, &ref) < 0)
+		return h->config_error(
+			h, cfg, "driver",
+			"no FORGE_DRIVER facet \"%s\" is loaded; add the plugin "
+			"that provides it (\"process\": forge_process) to "
+			"plugins",
+			driver);
+	t->vt = ref.vtable;
+	t->drv_self = ref.self;
+	t->desc.size = sizeof t->desc;
+	t->desc.name = forge_keep(t, name);
+	t->desc.binary = forge_keep(t, binary);
+	t->desc.cwd = cwd ? forge_keep(t, cwd) : NULL;
+	t->driver_name = forge_keep(t, driver);
+	char *log = NULL;
+	if (asprintf(&log, "%s/%s.log", f->log_dir, name) < 0)
+		return -ENOMEM;
+	t->desc.log_path = forge_keep(t, log);
+	free(log);
+	if (!t->desc.name || !t->desc.binary || !t->desc.log_path ||
+	    !t->driver_name || (cwd && !t->desc.cwd))
+		return -ENOMEM;
+	int rc = forge_str_array(f, t, cfg, "args", &t->args,
+				 &t->desc.arg_count);
+	t->desc.args = t->args;
+	if (rc == 0)
+		rc = forge_env(f, t, cfg);
+	if (rc == 0)
+		rc = forge_health_cfg(f, t, cfg);
+	int64_t grace = 0;
+	if (rc == 0)
+		rc = h->config_int(h, cfg, "stop_grace_ms", 5000, 0, 600000,
+				   &grace);
+	t->desc.stop_grace_ms = (uint32_t)grace;
+	t->desc.health_timeout_ms = f->health_timeout_ms;
+	return rc;
+}
+
+static int forge_tools(forge *f, const dx_config *tools)
+{
+	const dx_host_api *h = f->host;
+	size_t n = h->config_len(h, tools);
+	f->tools = calloc(n + 1, sizeof *f->tools);
+	if (!f->tools)
+		return -ENOMEM;
+	f->count = n;
+	for (size_t i = 0; i < n; i++) {
+		forge_tool *t = &f->tools[i];
+		*t = (forge_tool){.f = f, .idx = i, .proc = {0, -1}};
+		const dx_config *cfg = h->config_at(h, tools, i);
+		dx_orch_spec s = {0};
+		int rc = forge_spec(f, cfg, &s);
+		if (rc == 0)
+			rc = dx_orch_add(f->orch, &s);
+		free(s.deps);
+		if (rc >= 0)
+			rc = forge_tool_cfg(f, t, cfg);
+		if (rc < 0)
+			return rc == DX_ECONFIG
+				       ? rc
+				       : h->config_error(h, cfg, NULL,
+							 "cannot register "
+							 "tool: %s",
+							 dx_strerror(rc));
+	}
+	char why[256];
+	int rc = dx_orch_resolve(f->orch, why, sizeof why);
+	if (rc < 0)
+		return h->config_error(h, tools, NULL, "%s", why);
+	return 0;
+}
+
+/* ---- init and fini ---- */
+
+static int forge_mkdirs(const char *dir)
+{
+	char *p = strdup(dir);
+	if (!p)
+		return -ENOMEM;
+	for (char *s = p + 1;; s++) {
+		if (*s != '/' && *s)
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+			int e = errno;
+			free(p);
+			return -e;
+		}
+		if (!(*s = c))
+			break;
+	}
+	free(p);
+	return 0;
+}
+
+static int forge_options(forge *f, const dx_config *cfg, dx_orch_opts *o)
+{
+	static const char *const keys[] = {
+		"log_dir",
+		"autostart",
+		"backoff_ms",
+		"backoff_max_ms",
+		"start_limit_burst",
+		"start_limit_interval_ms",
+		"health_interval_ms",
+		"health_timeout_ms",
+		"health_failures",
+		NULL};
+	const dx_host_api *h = f->host;
+	const char *dir = NULL;
+	int64_t v[7];
+	if (h->config_keys(h, cfg, keys) < 0 ||
+	    h->config_str(h, cfg, "log_dir", ".dx/forge/logs", &dir) < 0 ||
+	    h->config_bool(h, cfg, "autostart", true, &f->autostart) < 0 ||
+	    h->config_int(h, cfg, "backoff_ms", 100, 1, 3600000, &v[0]) < 0 ||
+	    h->config_int(h, cfg, "backoff_max_ms", 5000, 1, 3600000, &v[1]) <
+		    0 ||
+	    h->config_int(h, cfg, "start_limit_burst", 5, 1,
+			  DX_ORCH_BURST_MAX, &v[2]) < 0 ||
+	    h->config_int(h, cfg, "start_limit_interval_ms", 10000, 1,
+			  86400000, &v[3]) < 0 ||
+	    h->config_int(h, cfg, "health_interval_ms", 1000, 10, 3600000,
+			  &v[4]) < 0 ||
+	    h->config_int(h, cfg, "health_timeout_ms", 2000, 10, 600000,
+			  &v[5]) < 0 ||
+	    h->config_int(h, cfg, "health_failures", 3, 1, 1000, &v[6]) < 0)
+		return DX_ECONFIG;
+	*o = (dx_orch_opts){.backoff_ns = (uint64_t)v[0] * MS,
+			    .backoff_max_ns = (uint64_t)v[1] * MS,
+			    .burst = (unsigned)v[2],
+			    .window_ns = (uint64_t)v[3] * MS,
+			    .health_ns = (uint64_t)v[4] * MS,
+			    .health_failures = (unsigned)v[6]};
+	f->health_timeout_ms = (uint32_t)v[5];
+	char cwd[4096];
+	if (dir[0] == '/')
+		f->log_dir = strdup(dir);
+	else if (getcwd(cwd, sizeof cwd) &&
+		 asprintf(&f->log_dir, "%s/%s", cwd, dir) < 0)
+		f->log_dir = NULL;
+	if (!f->log_dir)
+		return -ENOMEM;
+	int rc = forge_mkdirs(f->log_dir);
+	if (rc < 0)
+		return h->config_error(h, cfg, "log_dir",
+				       "cannot create %s: %s", f->log_dir,
+				       strerror(-rc));
+	return 0;
+}
+
+static void forge_free(forge *f)
+{
+	for (size_t i = 0; f->tools && i < f->count; i++) {
+		forge_tool *t = &f->tools[i];
+		for (size_t k = 0; k < t->str_count; k++)
+			free(t->strs[k]);
+		free(t->strs);
+		free(t->args);
+		free(t->env);
+		free(t->hcmd);
+	}
+	free(f->tools);
+	dx_orch_free(f->orch);
+	free(f->log_dir);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+static int forge_init(const dx_host_api *host, const dx_config *config,
+		      void **self)
+{
+	forge *f = calloc(1, sizeof *f);
+	if (!f)
+		return -ENOMEM;
+	f->host = host;
+	f->tick_due = UINT64_MAX;
+	pthread_mutex_init(&f->lock, NULL);
+	dx_orch_opts o;
+	int rc = forge_options(f, config, &o);
+	if (rc == 0 && !(f->orch = dx_orch_new(&o)))
+		rc = -ENOMEM;
+	const dx_config *sec = host->section(host, "forge");
+	const dx_config *tools =
+		sec ? host->config_child(host, sec, "tools") : NULL;
+	if (rc == 0 && tools)
+		rc = forge_tools(f, tools);
+	f->c_starts = host->counter(host, "starts", "tool processes started");
+	f->c_restarts = host->counter(host, "restarts",
+				      "automatic restarts scheduled");
+	f->c_exits = host->counter(host, "exits", "tool processes reaped");
+	if (rc == 0 && (!f->c_starts || !f->c_restarts || !f->c_exits))
+		rc = -ENOMEM;
+	if (rc == 0 && (rc = host->control(host, "forge", forge_control, f)) <
+			       0)
+		host->fail(host, rc, "cannot register control command forge");
+	if (rc == 0 && (rc = host->post(host, 0, forge_boot, f)) < 0)
+		host->fail(host, rc, "cannot post to worker 0");
+	if (rc < 0) {
+		forge_free(f);
+		return rc;
+	}
+	host->log(host, DX_LOG_INFO, "%zu tool%s, logs in %s%s", f->count,
+		  f->count == 1 ? "" : "s", f->log_dir,
+		  f->autostart ? "" : "; autostart off");
+	*self = f;
+	return 0;
+}
+
+/* Blocking stop of every tool (the workers have stopped: no timers, no
+ * watches): SIGTERM to every group, wait up to each grace period, then
+ * SIGKILL, and reap them all. */
+static void forge_fini(void *self)
+{
+	forge *f = self;
+	pthread_mutex_lock(&f->lock);
+	uint64_t start = forge_now(f);
+	size_t live = 0;
+	for (size_t k = f->count; k-- > 0;) {
+		forge_tool *t = &f->tools[dx_orch_order(f->orch, k)];
+		if (t->probe) {
+			t->vt->health_cancel(t->drv_self, t->probe);
+			t->probe = NULL;
+		}
+		if (t->proc.pid <= 0)
+			continue;
+		f->host->log(f->host, DX_LOG_INFO, "%s: stopping pid %d",
+			     t->desc.name, t->proc.pid);
+		t->vt->stop(t->drv_self, &t->desc, &t->proc, false);
+		live++;
+	}
+	while (live) {
+		uint64_t now = forge_now(f);
+		live = 0;
+		for (size_t i = 0; i < f->count; i++) {
+			forge_tool *t = &f->tools[i];
+			int st;
+			if (t->proc.pid <= 0)
+				continue;
+			bool late = now - start >= t->desc.stop_grace_ms * MS;
+			if (late)
+				t->vt->stop(t->drv_self, &t->desc, &t->proc,
+					    true);
+			if (t->vt->reap(t->drv_self, &t->desc, &t->proc, late,
+					&st) == 0 ||
+			    late) {
+				close(t->proc.pidfd);
+				t->proc = (dx_forge_proc){0, -1};
+				continue;
+			}
+			live++;
+		}
+		if (live) {
+			struct timespec ts = {0, 10 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	forge_free(f);
+}
+
+DX_PLUGIN(.name = "forge", .version = "1.0.0",
+	  .description = "forge: supervises the manifest's forge.tools",
+	  .init = forge_init, .fini = forge_fini)

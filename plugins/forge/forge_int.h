@@ -1,0 +1,66 @@
+/* forge_int.h - what forge.c (the plugin: tools from the manifest, the
+ * drivers, the event loop) and forge_control.c (the "forge" control
+ * command) share. */
+#ifndef DX_FORGE_INT_H
+#define DX_FORGE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <dx/forge.h>
+#include <dx/plugin.h>
+
+#include "orch.h"
+
+typedef struct forge forge;
+
+/* A tool as the plugin runs it: the driver's description and handles.
+ * proc, watch and probe are worker 0's (under forge.lock). */
+typedef struct forge_tool {
+	forge *f;
+	size_t idx; /* in the orchestrator, = index in forge.tools */
+	dx_forge_tool desc;
+	char **strs; /* every string desc points at, owned */
+	size_t str_count;
+	const char **args, **env, **hcmd; /* owned arrays */
+	const char *driver_name;
+	const dx_forge_driver_vtable *vt;
+	void *drv_self;
+	dx_forge_proc proc; /* pid 0 and pidfd -1 when no process */
+	dx_watch *watch;    /* on proc.pidfd */
+	dx_forge_probe *probe;
+	dx_watch *probe_watch;
+	int probe_fd; /* what probe_watch watches */
+	uint32_t probe_events;
+	unsigned probe_gen;
+	const char *health_text; /* "tcp 127.0.0.1:8001", for status */
+} forge_tool;
+
+struct forge {
+	const dx_host_api *host;
+	/* Guards everything below: worker 0 changes it, the control thread
+	 * reads it (status) and asks for changes (up, stop, restart). */
+	pthread_mutex_t lock;
+	dx_orch *orch;
+	forge_tool *tools;
+	size_t count;
+	char *log_dir; /* absolute */
+	bool autostart;
+	uint32_t health_timeout_ms;
+	uint64_t tick_due; /* the earliest timer set, or UINT64_MAX */
+	bool draining;     /* a timer fired early: the host is stopping */
+	bool unwatched;    /* a watch ended this loop turn (forge_unwatch) */
+	dx_counter *c_starts, *c_restarts, *c_exits;
+};
+
+/* Run whatever is due now (worker 0, lock held). */
+void forge_pump(forge *f);
+/* Post a pump to worker 0 (any thread; lock not needed). */
+int forge_kick(forge *f);
+uint64_t forge_now(const forge *f);
+
+/* The "forge" control command (control thread). */
+char *forge_control(void *arg, const char *request);
+
+#endif
