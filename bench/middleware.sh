@@ -21,64 +21,19 @@
 # table gives the median of the rounds and the ratio to no middleware.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD:-build}
-case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-ROUNDS=${ROUNDS:-3}
-DURATION=${DURATION:-3}
-WARMUP=${WARMUP:-0.5}
-SERVER_CPU=${SERVER_CPU:-0}
-CLIENT_CPU=${CLIENT_CPU:-1}
 LOAD=${LOAD:-"-c 50 -P 16"}
 RATELIMIT_CONFIG=${RATELIMIT_CONFIG:-'{"rate": 1e9, "burst": 1000000}'}
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-say() { printf '%s\n' "$*" >&2; }
-die() { say "bench: $*"; exit 1; }
-
-command -v taskset >/dev/null 2>&1 || die "taskset (util-linux) is missing"
-if [ ! -f "$BUILD/build.ninja" ]; then
-	say "bench: setting up $BUILD"
-	meson setup "$BUILD" "$ROOT" --wrap-mode=nofallback >/dev/null ||
-		die "meson setup $BUILD failed"
-fi
-meson compile -C "$BUILD" >/dev/null || die "meson compile -C $BUILD failed"
-DX=$BUILD/host/dx
-DX_HOST=$BUILD/host/dx-host
-PLUGINS=$BUILD/plugins
+bench_init dx-bench-mw
 MICRO=$BUILD/tests/mw_auth/bench_mw_auth
-[ -x "$DX" ] && [ -x "$DX_HOST" ] || die "no dx / dx-host in $BUILD"
 "$DX" bench --help | grep -q -- --meta ||
 	die "$DX bench has no --meta option (rebuild?)"
-NCPU=$(nproc)
-if [ "$NCPU" -le "$SERVER_CPU" ] || [ "$NCPU" -le "$CLIENT_CPU" ]; then
-	die "needs CPUs $SERVER_CPU and $CLIENT_CPU; this machine has $NCPU"
-fi
 built() { [ -f "$PLUGINS/$1/$1.so" ]; }
 built mw_auth && [ -x "$MICRO" ] ||
 	die "mw_auth is not built in $BUILD (libjwt-dev missing?)"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/dx-bench-mw.XXXXXXXX")
-SERVER_PID=
-stop_server()
-{
-	[ -n "$SERVER_PID" ] || return 0
-	local _
-	kill -TERM "$SERVER_PID" 2>/dev/null || true
-	for _ in $(seq 50); do
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$SERVER_PID" 2>/dev/null || true
-	wait "$SERVER_PID" 2>/dev/null || true
-	SERVER_PID=
-}
-cleanup()
-{
-	stop_server
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # The secret and the one token every request carries.
 head -c 48 /dev/urandom | base64 -w0 >"$T/secret"

@@ -18,21 +18,11 @@
 # See bench/README.md for how to read it.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD:-build}
-case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-ROUNDS=${ROUNDS:-3}
-DURATION=${DURATION:-3}
-WARMUP=${WARMUP:-0.5}
-SERVER_CPU=${SERVER_CPU:-0}
-CLIENT_CPU=${CLIENT_CPU:-1}
 CONFIGS=${CONFIGS:-"50x16 50x1 1x1"}
 BACKENDS="io_uring epoll redis"
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-say() { printf '%s\n' "$*" >&2; }
-die() { say "bench: $*"; exit 1; }
-
-# --- what we need ---------------------------------------------------------
 if ! command -v redis-server >/dev/null 2>&1; then
 	say "bench: redis-server is missing; installing it (apt-get install -y redis-server)"
 	SUDO=
@@ -42,61 +32,7 @@ if ! command -v redis-server >/dev/null 2>&1; then
 			$SUDO apt-get install -y redis-server >/dev/null 2>&1; } ||
 		die "could not install redis-server; install it and run again"
 fi
-command -v taskset >/dev/null 2>&1 || die "taskset (util-linux) is missing"
-if [ ! -f "$BUILD/build.ninja" ]; then
-	say "bench: setting up $BUILD"
-	meson setup "$BUILD" "$ROOT" --wrap-mode=nofallback >/dev/null ||
-		die "meson setup $BUILD failed"
-fi
-meson compile -C "$BUILD" >/dev/null || die "meson compile -C $BUILD failed"
-DX=$BUILD/host/dx
-DX_HOST=$BUILD/host/dx-host
-PLUGINS=$BUILD/plugins
-if [ ! -x "$DX" ] || [ ! -x "$DX_HOST" ]; then die "no dx / dx-host in $BUILD"; fi
-NCPU=$(nproc)
-if [ "$NCPU" -le "$SERVER_CPU" ] || [ "$NCPU" -le "$CLIENT_CPU" ]; then
-	die "needs CPUs $SERVER_CPU and $CLIENT_CPU; this machine has $NCPU"
-fi
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/dx-bench.XXXXXXXX")
-SERVER_PID=
-stop_server()
-{
-	[ -n "$SERVER_PID" ] || return 0
-	local _
-	kill -TERM "$SERVER_PID" 2>/dev/null || true
-	for _ in $(seq 50); do
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$SERVER_PID" 2>/dev/null || true
-	wait "$SERVER_PID" 2>/dev/null || true
-	SERVER_PID=
-}
-cleanup()
-{
-	stop_server
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# A TCP port nobody listens on now.
-free_port()
-{
-	if command -v python3 >/dev/null 2>&1; then
-		python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-		return
-	fi
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || {
-			echo "$p"
-			return
-		}
-	done
-}
+bench_init dx-bench
 
 # start_server BACKEND PORT: start it on SERVER_CPU, wait until it is ready.
 start_server()

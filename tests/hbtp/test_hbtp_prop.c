@@ -26,41 +26,7 @@
 
 #define CASES 2000
 
-/* splitmix64: small, and the same stream on every platform. The state is
- * per test (each runs in its own process under CK_FORK, or in sequence). */
-typedef struct rng {
-	uint64_t s;
-	unsigned long long seed;
-} rng;
-
-static uint64_t rnd(rng *r)
-{
-	uint64_t z = (r->s += 0x9e3779b97f4a7c15u);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
-
-static size_t rnd_below(rng *r, size_t n)
-{
-	return n ? (size_t)(rnd(r) % n) : 0;
-}
-
-static rng rng_seeded(void)
-{
-	const char *env = getenv("DX_TEST_SEED");
-	rng r;
-	r.seed = env && *env ? strtoull(env, NULL, 0) :
-			       (unsigned long long)time(NULL);
-	r.s = r.seed;
-	return r;
-}
-
-/* The seed and case first in every message (GNU ## drops the comma when
- * there are no arguments; gcc and clang both take it in C11 mode). */
-#define FAILIF(cond, r, k, fmt, ...)                                           \
-	ck_assert_msg(!(cond), "seed %llu case %d: " fmt, (r)->seed, (k),      \
-		      ##__VA_ARGS__)
+#include "prop_rng.h"
 
 /* Random bytes, with a bias towards small lengths and plausible headers
  * (so the decoders get past their first checks). */

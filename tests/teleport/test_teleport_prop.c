@@ -27,38 +27,7 @@
 #define TRUNC_CASES 40
 #define FLIPS 3000
 
-/* splitmix64: small, and the same stream on every platform. */
-typedef struct rng {
-	uint64_t s;
-	unsigned long long seed;
-} rng;
-
-static uint64_t rnd(rng *r)
-{
-	uint64_t z = (r->s += 0x9e3779b97f4a7c15u);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
-
-static size_t rnd_below(rng *r, size_t n)
-{
-	return n ? (size_t)(rnd(r) % n) : 0;
-}
-
-static rng rng_seeded(void)
-{
-	const char *env = getenv("DX_TEST_SEED");
-	rng r;
-	r.seed = env && *env ? strtoull(env, NULL, 0) :
-			       (unsigned long long)time(NULL);
-	r.s = r.seed;
-	return r;
-}
-
-#define FAILIF(cond, r, k, fmt, ...)                                           \
-	ck_assert_msg(!(cond), "seed %llu case %d: " fmt, (r)->seed, (k),      \
-		      ##__VA_ARGS__)
+#include "prop_rng.h"
 
 static uint8_t *copy_exact(const uint8_t *src, size_t n)
 {

@@ -1,0 +1,86 @@
+# shellcheck shell=bash
+# bench/lib.sh - what every benchmark script here needs (sourced):
+# the build, the CPUs, a temp dir, a server to stop, a free port.
+#
+#   bench_init NAME   resolve BUILD (default build/, set up and compiled
+#                     if needed), set DX, DX_HOST, PLUGINS, check that
+#                     SERVER_CPU and CLIENT_CPU exist and taskset is
+#                     there, make the temp dir T and arrange for the
+#                     server (SERVER_PID) to be stopped and T removed on
+#                     exit.
+#   stop_server       SIGTERM, then SIGKILL after 5 s.
+#   free_port         a TCP port nobody listens on now.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-3}
+WARMUP=${WARMUP:-0.5}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "bench: $*"; exit 1; }
+
+stop_server()
+{
+	[ -n "${SERVER_PID:-}" ] || return 0
+	local _
+	kill -TERM "$SERVER_PID" 2>/dev/null || true
+	for _ in $(seq 50); do
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$SERVER_PID" 2>/dev/null || true
+	wait "$SERVER_PID" 2>/dev/null || true
+	SERVER_PID=
+}
+
+bench_cleanup()
+{
+	stop_server
+	rm -rf "$T"
+}
+
+free_port()
+{
+	if command -v python3 >/dev/null 2>&1; then
+		python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+		return
+	fi
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || {
+			echo "$p"
+			return
+		}
+	done
+}
+
+bench_init()
+{
+	command -v taskset >/dev/null 2>&1 || die "taskset (util-linux) is missing"
+	if [ ! -f "$BUILD/build.ninja" ]; then
+		say "bench: setting up $BUILD"
+		meson setup "$BUILD" "$ROOT" --wrap-mode=nofallback >/dev/null ||
+			die "meson setup $BUILD failed"
+	fi
+	meson compile -C "$BUILD" >/dev/null ||
+		die "meson compile -C $BUILD failed"
+	DX=$BUILD/host/dx
+	DX_HOST=$BUILD/host/dx-host
+	# shellcheck disable=SC2034 # used by the scripts that source this
+	PLUGINS=$BUILD/plugins
+	[ -x "$DX" ] && [ -x "$DX_HOST" ] || die "no dx / dx-host in $BUILD"
+	local ncpu
+	ncpu=$(nproc)
+	if [ "$ncpu" -le "$SERVER_CPU" ] || [ "$ncpu" -le "$CLIENT_CPU" ]; then
+		die "needs CPUs $SERVER_CPU and $CLIENT_CPU; this machine has $ncpu"
+	fi
+	T=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXXXX")
+	SERVER_PID=
+	trap bench_cleanup EXIT
+	trap 'exit 130' INT TERM
+}
