@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include <dx/io.h>
+#include <dx/routes.h>
 
 #include "forge_int.h"
 
@@ -803,6 +804,39 @@ static void forge_fini(void *self)
 	forge_free(f);
 }
 
+/* Route "forge": the same requests as the control command, over HBTP, so
+ * a client of the service can see and steer its tools. The body is the
+ * JSON request ({"op": "status"}, {"op": "restart", "tool": "api"}, ...);
+ * an empty body asks for status. */
+static int forge_route(void *self, const dx_request *req, dx_response *res)
+{
+	char *request = req->body_len ? strndup((const char *)req->body,
+						req->body_len)
+				      : strdup("{\"op\":\"status\"}");
+	if (!request)
+		return -ENOMEM;
+	char *answer = forge_control(self, request);
+	free(request);
+	if (!answer)
+		return dx_response_error(res, 400,
+					 "forge: use {\"op\": \"status\"|\"up\"|"
+					 "\"stop\"|\"restart\"|\"logs\", "
+					 "\"tool\": NAME}");
+	int rc = dx_response_write(res, answer, strlen(answer));
+	free(answer);
+	return rc;
+}
+
+static const dx_route forge_routes[] = {
+	{.id = 200, .name = "forge", .call = forge_route},
+};
+
+static const dx_routes_vtable forge_routes_vtable = DX_ROUTES(forge_routes);
+
+static const dx_facet forge_facets[] = {
+	{DX_FACET_ROUTES, "forge", &forge_routes_vtable},
+};
+
 DX_PLUGIN(.name = "forge", .version = "1.0.0",
 	  .description = "forge: supervises the manifest's forge.tools",
-	  .init = forge_init, .fini = forge_fini)
+	  DX_FACETS(forge_facets), .init = forge_init, .fini = forge_fini)

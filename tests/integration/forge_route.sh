@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# forge_route.sh - the forge orchestrator is reachable over HBTP (route
+# "forge") as well as the control socket, and a host that stops takes its
+# tools with it (usage: forge_route.sh DX_HOST DX).
+set -euo pipefail
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+DX_HOST=$(abs_exe "${1:?usage: forge_route.sh DX_HOST DX}")
+DX=$(abs_exe "${2:?usage: forge_route.sh DX_HOST DX}")
+
+cat >"$T/m.json" <<JSON
+{"dx": 1, "plugin_path": ["$DX_PLUGINS"], "listen": ["127.0.0.1:0"],
+ "workers": 1, "control": {"socket": "ctl.sock"},
+ "plugins": [{"name": "io_epoll"}, {"name": "forge_process"},
+             {"name": "forge", "config": {"log_dir": "$T/logs"}}],
+ "forge": {"tools": [{"name": "sleeper", "binary": "/bin/sleep",
+                      "args": ["37"], "health": {"alive": true}}]}}
+JSON
+"$DX_HOST" -m "$T/m.json" 2>"$T/log" &
+HOST=$!
+BG_PIDS+=("$HOST")
+for _ in $(seq 100); do
+	grep -q 'ready\|error' "$T/log" && break
+	sleep 0.05
+done
+ADDR=$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9]*\) .*/\1/p' "$T/log")
+check "dx-host with forge came up" test -n "$ADDR"
+
+STATE=
+for _ in $(seq 100); do
+	run "$DX" call "$ADDR" forge
+	STATE=$(sed -n 's/.*"name":"sleeper","state":"\([a-z]*\)".*/\1/p' <<<"$OUT")
+	[ "$STATE" = healthy ] && break
+	sleep 0.05
+done
+check "the forge route reports the tool healthy (got '$STATE')" test "$STATE" = healthy
+run "$DX" call "$ADDR" forge '{"op": "stop", "tool": "sleeper"}'
+expect_rc 0 "the forge route stops a tool"
+for _ in $(seq 100); do
+	pgrep -f "^/bin/sleep 37" >/dev/null || break
+	sleep 0.05
+done
+check "the tool's process is gone" bash -c '! pgrep -f "^/bin/sleep 37" >/dev/null'
+run "$DX" call "$ADDR" forge '{"op": "up", "tool": "sleeper"}'
+expect_rc 0 "the forge route starts it again"
+run "$DX" call "$ADDR" forge '{"op": "nope"}'
+expect_rc 1 "an unknown op is an error"
+expect_err 'error 400: forge: use' "and says what the ops are"
+run "$DX" ctl --socket "$T/ctl.sock" drain
+expect_rc 0 "dx ctl drain"
+set +e
+wait "$HOST"
+RC=$?
+set -e
+check "dx-host exits 0 (got $RC)" test "$RC" = 0
+check "no tool outlives the host" bash -c '! pgrep -f "^/bin/sleep 37" >/dev/null'
+finish
