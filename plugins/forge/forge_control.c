@@ -23,6 +23,7 @@
 #include <cJSON.h>
 
 #include "forge_int.h"
+#include "task.h"
 
 #define LOG_TAIL_DEFAULT 65536
 #define LOG_TAIL_MAX (1024 * 1024)
@@ -246,6 +247,119 @@ static cJSON *op_logs(forge *f, const cJSON *req)
 	return o;
 }
 
+/* ---- background tasks (host->enqueue) ---- */
+
+/* On the background thread that ran (or dropped) the task. */
+static void task_done(void *arg, const char *task, int rc, const char *msg)
+{
+	forge *f = arg;
+	f->host->log(f->host, rc < 0 ? DX_LOG_WARN : DX_LOG_INFO, "%s: %s",
+		     task, msg);
+	pthread_mutex_lock(&f->lock);
+	if (f->nresults == sizeof f->results / sizeof f->results[0]) {
+		memmove(f->results, f->results + 1,
+			sizeof f->results - sizeof f->results[0]);
+		f->nresults--;
+	}
+	struct forge_task_result *r = &f->results[f->nresults++];
+	snprintf(r->task, sizeof r->task, "%s", task);
+	r->rc = rc;
+	snprintf(r->message, sizeof r->message, "%s", msg);
+	pthread_mutex_unlock(&f->lock);
+}
+
+static const char *req_str(const cJSON *req, const char *key, const char *def)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, key);
+	return cJSON_IsString(v) ? v->valuestring : def;
+}
+
+static dx_forge_task *task_sync(forge *f, const cJSON *req,
+				const char *project)
+{
+	char *ak = NULL, *sk = NULL;
+	dx_fx_err e = {0};
+	if (dx_s3_credentials(req_str(req, "credentials", NULL), &ak, &sk,
+			      &e) < 0) {
+		f->host->fail(f->host, -ENOENT, "sync: %s", e.msg);
+		return NULL;
+	}
+	dx_s3_conf s3 = {
+		.endpoint = req_str(req, "endpoint", NULL),
+		.bucket = req_str(req, "bucket", NULL),
+		.region = req_str(req, "region", NULL),
+		.access_key = ak, .secret_key = sk,
+		.prefix = req_str(req, "prefix", NULL),
+	};
+	dx_forge_task *t = s3.endpoint && s3.bucket
+				   ? dx_forge_task_sync(project, &s3)
+				   : NULL;
+	if (!s3.endpoint || !s3.bucket)
+		f->host->fail(f->host, -EINVAL,
+			      "sync needs \"endpoint\" and \"bucket\"");
+	free(ak);
+	if (sk)
+		memset(sk, 0, strlen(sk));
+	free(sk);
+	return t;
+}
+
+/* {"op": "task", "kind": "snapshot"|"analyse"|"prefetch"|"sync", ...}:
+ * queued on the host's background threads; "tasks" shows how they went. */
+static cJSON *op_task(forge *f, const cJSON *req)
+{
+	const char *kind = req_str(req, "kind", "");
+	const char *project = req_str(req, "project", ".");
+	dx_forge_task *t = NULL;
+	if (!strcmp(kind, "snapshot"))
+		t = dx_forge_task_snapshot(project);
+	else if (!strcmp(kind, "analyse"))
+		t = dx_forge_task_analyse(project, req_str(req, "report", NULL));
+	else if (!strcmp(kind, "prefetch")) {
+		const char *reg = req_str(req, "registry", NULL),
+			   *name = req_str(req, "name", NULL),
+			   *ver = req_str(req, "version", NULL);
+		if (reg && name && ver)
+			t = dx_forge_task_prefetch(reg, project, name, ver);
+		else
+			f->host->fail(f->host, -EINVAL,
+				      "prefetch needs \"registry\", \"name\" "
+				      "and \"version\"");
+	} else if (!strcmp(kind, "sync"))
+		t = task_sync(f, req, project);
+	else
+		f->host->fail(f->host, -EINVAL,
+			      "unknown task \"%s\"; use snapshot, analyse, "
+			      "prefetch or sync",
+			      kind);
+	if (!t)
+		return NULL;
+	const char *name = dx_forge_task_name(t);
+	dx_forge_task_on_done(t, task_done, f);
+	if (f->host->enqueue(f->host, name, dx_forge_task_run,
+			     dx_forge_task_drop, t) < 0)
+		return NULL; /* drop ran, and told task_done */
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "queued", name);
+	return o;
+}
+
+static cJSON *op_tasks(forge *f)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *arr = cJSON_AddArrayToObject(o, "tasks");
+	pthread_mutex_lock(&f->lock);
+	for (unsigned i = 0; i < f->nresults; i++) {
+		cJSON *r = cJSON_CreateObject();
+		cJSON_AddStringToObject(r, "task", f->results[i].task);
+		cJSON_AddNumberToObject(r, "rc", f->results[i].rc);
+		cJSON_AddStringToObject(r, "message", f->results[i].message);
+		cJSON_AddItemToArray(arr, r);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return o;
+}
+
 char *forge_control(void *arg, const char *request)
 {
 	forge *f = arg;
@@ -260,10 +374,14 @@ char *forge_control(void *arg, const char *request)
 		o = op_change(f, req, name);
 	else if (strcmp(name, "logs") == 0)
 		o = op_logs(f, req);
+	else if (strcmp(name, "task") == 0)
+		o = op_task(f, req);
+	else if (strcmp(name, "tasks") == 0)
+		o = op_tasks(f);
 	else
 		f->host->fail(f->host, -EINVAL,
 			      "unknown op \"%s\"; use status, up, stop, "
-			      "restart or logs",
+			      "restart, logs, task or tasks",
 			      name);
 	cJSON_Delete(req);
 	char *text = o ? cJSON_PrintUnformatted(o) : NULL;

@@ -52,6 +52,13 @@ struct forge {
 	bool draining;     /* a timer fired early: the host is stopping */
 	bool unwatched;    /* a watch ended this loop turn (forge_unwatch) */
 	dx_counter *c_starts, *c_restarts, *c_exits;
+	/* The last background tasks' outcomes, newest last (op "tasks"). */
+	struct forge_task_result {
+		char task[24];
+		int rc;
+		char message[200];
+	} results[8];
+	unsigned nresults;
 };
 
 /* Run whatever is due now (worker 0, lock held). */

@@ -44,6 +44,25 @@ done
 check "the tool's process is gone" bash -c '! pgrep -f "^/bin/sleep 37" >/dev/null'
 run "$DX" call "$ADDR" forge '{"op": "up", "tool": "sleeper"}'
 expect_rc 0 "the forge route starts it again"
+# Background tasks, queued on the host's threads through forge.
+mkdir -p "$T/proj/src"
+printf 'int main(void)\n{\n\treturn 0;\n}\n' >"$T/proj/src/main.c"
+run "$DX" call "$ADDR" forge "{\"op\": \"task\", \"kind\": \"snapshot\", \"project\": \"$T/proj\"}"
+expect_out '"queued":"forge.snapshot"' "a snapshot task is queued"
+run "$DX" call "$ADDR" forge "{\"op\": \"task\", \"kind\": \"analyse\", \"project\": \"$T/proj\"}"
+expect_out '"queued":"forge.analyse"' "an analyse task is queued"
+for _ in $(seq 100); do
+	run "$DX" call "$ADDR" forge '{"op": "tasks"}'
+	grep -q 'forge.analyse' <<<"$OUT" && grep -q 'forge.snapshot' <<<"$OUT" && break
+	sleep 0.05
+done
+expect_out '"task":"forge.snapshot","rc":0' "the snapshot ran on a background thread"
+expect_out '"task":"forge.analyse","rc":0' "the analysis ran too"
+check "the snapshot is in the project's store" \
+	test -n "$(ls "$T/proj/.dx/forge/snapshots/manifests" 2>/dev/null)"
+check "the analysis report was written" test -s "$T/proj/.dx/forge/analysis.json"
+run "$DX" call "$ADDR" forge '{"op": "task", "kind": "nope"}'
+expect_rc 1 "an unknown task kind is an error"
 run "$DX" call "$ADDR" forge '{"op": "nope"}'
 expect_rc 1 "an unknown op is an error"
 expect_err 'error 400: forge: use' "and says what the ops are"
