@@ -37,6 +37,7 @@
 #include <dx/client.h>
 #include <dx/error.h>
 #include <dx/hbtp.h>
+#include "../unit/test_util.h"
 
 #define T_MS 5000
 #define ROUTE_ECHO 2
@@ -51,36 +52,6 @@ static int g_status = -1;
 static dx_client *g_a;
 
 /* ---- utilities ---- */
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return strdup("");
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *s = malloc((size_t)(n > 0 ? n : 0) + 1);
-	size_t k = s ? fread(s, 1, (size_t)(n > 0 ? n : 0), f) : 0;
-	fclose(f);
-	if (s)
-		s[k] = '\0';
-	return s;
-}
 
 static const char *log_tail(void)
 {

@@ -40,6 +40,7 @@
 #include <dx/client.h>
 #include <dx/error.h>
 #include <dx/hbtp.h>
+#include "../unit/test_util.h"
 
 /* Limits in the manifest; the cases are built around them. */
 #define MAX_FRAME 65536u
@@ -65,36 +66,6 @@ static dx_client *g_witness;
 static unsigned g_witness_n;
 
 /* ---- small utilities ---- */
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return strdup("");
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *s = malloc((size_t)(n > 0 ? n : 0) + 1);
-	size_t k = s ? fread(s, 1, (size_t)(n > 0 ? n : 0), f) : 0;
-	fclose(f);
-	if (s)
-		s[k] = '\0';
-	return s;
-}
 
 /* The last part of the host's log, for failure messages. */
 static const char *log_tail(void)
