@@ -287,8 +287,11 @@ static void dx_on_accept(dx_worker *w, const dx_io_cqe *e)
 		uint64_t max = w->view->m->limits.max_connections;
 		uint64_t open = atomic_fetch_add_explicit(
 			&w->view->connections, 1, memory_order_relaxed);
-		dx_conn *c = open < max && w->accepting ? dx_conn_open(w, fd)
-							 : NULL;
+		/* A connection the old backend accepted just before a swap
+		 * detached it is served like any other (armed after). */
+		dx_conn *c = open < max && (w->accepting || w->swapping)
+				     ? dx_conn_open(w, fd)
+				     : NULL;
 		if (!c) {
 			atomic_fetch_sub_explicit(&w->view->connections, 1,
 						  memory_order_relaxed);
@@ -307,7 +310,7 @@ static void dx_on_accept(dx_worker *w, const dx_io_cqe *e)
 	if (e->flags & DX_IO_F_MORE)
 		return;
 	w->accepts_armed--;
-	if (w->accepting && i < w->listen_count &&
+	if (w->accepting && !w->swapping && i < w->listen_count &&
 	    w->vt->accept(w->io, w->listen_fds[i], e->udata) == 0)
 		w->accepts_armed++;
 }
@@ -488,7 +491,6 @@ static void dx_swap_backend(dx_worker *w)
 	if (!vt)
 		return;
 	bool accepting = w->accepting;
-	w->accepting = false;
 	w->swapping = true;
 	dx_swap_quiesce(w);
 	pthread_mutex_lock(&w->mbox_lock);
@@ -499,7 +501,6 @@ static void dx_swap_backend(dx_worker *w)
 	pthread_mutex_unlock(&w->mbox_lock);
 	old_vt->destroy(old_io);
 	w->swapping = false;
-	w->accepting = accepting;
 	if (accepting)
 		dx_arm_accepts(w);
 	dx_watches_rearm(w);

@@ -70,7 +70,11 @@ static int push_call(void *self, const dx_request *req, dx_response *res)
 	if (!p)
 		return -ENOMEM;
 	p->a = a;
-	p->n = req->body_len ? atoi((const char *)req->body) : 0;
+	/* The body is not NUL-terminated: parse exactly its bytes. */
+	for (size_t i = 0; i < req->body_len && req->body[i] >= '0' &&
+			   req->body[i] <= '9' && p->n < 100000000;
+	     i++)
+		p->n = p->n * 10 + (req->body[i] - '0');
 	p->stream = a->host->stream(a->host, req, push_closed, a);
 	pthread_mutex_lock(&a->lock);
 	int rc = p->stream && a->nthreads < MAX_PUSHERS

@@ -57,7 +57,13 @@ static void call(dx_client *c, uint16_t route, const char *args, char *buf,
 	dx_client_msg m;
 	ck_assert_int_eq(dx_client_call(c, route, args, strlen(args), 0, &seq),
 			 0);
-	ck_assert_int_eq(dx_client_wait(c, seq, &m, 5000), 0);
+	int rc = dx_client_wait(c, seq, &m, 5000);
+	if (rc < 0) {
+		char stats[2048] = "";
+		ctl("{\"cmd\":\"stats\"}\n", stats, sizeof stats);
+		ck_abort_msg("route %u seq %u: %s; host stats: %s", route, seq,
+			     dx_client_error(c), stats);
+	}
 	ck_assert_uint_eq(m.opcode, DX_HBTP_RPC_RESPONSE);
 	snprintf(buf, n, "%.*s", (int)m.len, (const char *)m.payload);
 }
@@ -92,7 +98,14 @@ START_TEST(test_stream_in_order)
 	ck_assert_int_eq(dx_client_wait(c, seq, &m, 5000), 0);
 	ck_assert_uint_eq(m.opcode, DX_HBTP_RPC_RESPONSE);
 	for (int i = 0; i < 1000; i++) {
-		ck_assert_int_eq(dx_client_wait(c, seq, &m, 5000), 0);
+		int rc = dx_client_wait(c, seq, &m, 5000);
+		if (rc < 0) {
+			char stats[2048] = "";
+			ctl("{\"cmd\":\"stats\"}\n", stats, sizeof stats);
+			ck_abort_msg("frame %d of 1000 never came (%s); host "
+				     "stats: %s",
+				     i, dx_client_error(c), stats);
+		}
 		char want[16];
 		snprintf(want, sizeof want, "%d", i);
 		ck_assert_msg(m.opcode == DX_HBTP_STATE_SYNC &&
