@@ -211,7 +211,6 @@ typedef struct dbt {
 	uint64_t gen;    /* bumped when the listener goes down or up */
 	bool cache_ok;   /* the listener is up: fills may be stored */
 	char last_err[256];
-	int next_fd;     /* dup_fresh's next number */
 } dbt;
 
 /* ---- dbt_pg.c: the db worker ---- */

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,33 +42,6 @@ static void conn_err(dbt_conn *c, const char *what)
 
 static void on_conn_io(void *arg, uint32_t revents);
 
-/* A dup of fd at a number this plugin has not used lately.
- *
- * Why: the host's watch slots restart at generation 0, so when a watch
- * is dropped and another made in the same loop turn, the first one's
- * -ECANCELED can land on the second and the host then never detaches it;
- * the backend keeps state for that fd number and refuses the next watch
- * on it (-EALREADY). Fresh numbers (upper half of RLIMIT_NOFILE, round
- * robin) keep us clear of that and of libpq's own numbers. */
-static int dup_fresh(dbt *d, int fd)
-{
-	struct rlimit rl;
-	int hi = 1024;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		hi = rl.rlim_cur > 65536 ? 65536 : (int)rl.rlim_cur;
-	int lo = hi / 2;
-	if (d->next_fd < lo || d->next_fd >= hi)
-		d->next_fd = lo;
-	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, d->next_fd);
-	if (nfd < 0)
-		nfd = fcntl(fd, F_DUPFD_CLOEXEC, lo);
-	if (nfd < 0)
-		nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (nfd >= 0)
-		d->next_fd = nfd + 1;
-	return nfd;
-}
-
 /* Watch c's current socket for ev (no-op when already so).
  *
  * We watch a dup of libpq's socket, never libpq's own fd: libpq closes
@@ -77,7 +49,7 @@ static int dup_fresh(dbt *d, int fd)
  * PQconnectPoll), before we can unwatch it. Our dup stays open until
  * conn_close has unwatched it. While connecting, libpq may also swap
  * sockets (the next address), so the socket's identity is checked then
- * (check). Every watch gets a new dup (dup_fresh). */
+ * (check). Every watch gets a new dup. */
 static int conn_watch_ex(dbt_conn *c, uint32_t ev, bool check)
 {
 	const dx_host_api *h = c->d->host;
@@ -97,19 +69,19 @@ static int conn_watch_ex(dbt_conn *c, uint32_t ev, bool check)
 	c->fd = -1;
 	if (pgfd < 0)
 		return -EBADF;
-	for (int tries = 0; tries < 8; tries++) {
-		if ((c->fd = dup_fresh(c->d, pgfd)) < 0 || fstat(c->fd, &st) < 0)
-			return -errno;
-		c->pgfd = pgfd;
-		c->ino = (uint64_t)st.st_ino;
-		c->dev = (uint64_t)st.st_dev;
-		c->events = ev;
-		if ((c->watch = h->watch(h, c->fd, ev, on_conn_io, c)))
-			return 0;
-		close(c->fd); /* a number the host is confused about */
-		c->fd = -1;
-	}
-	return -EBUSY;
+	if ((c->fd = fcntl(pgfd, F_DUPFD_CLOEXEC, 0)) < 0 ||
+	    fstat(c->fd, &st) < 0)
+		return -errno;
+	c->pgfd = pgfd;
+	c->ino = (uint64_t)st.st_ino;
+	c->dev = (uint64_t)st.st_dev;
+	c->events = ev;
+	if ((c->watch = h->watch(h, c->fd, ev, on_conn_io, c)))
+		return 0;
+	int rc = -errno;
+	close(c->fd);
+	c->fd = -1;
+	return rc;
 }
 
 static int conn_watch(dbt_conn *c, uint32_t ev)

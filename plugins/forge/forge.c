@@ -92,38 +92,10 @@ static void forge_arm(forge *f)
 		f->tick_due = due;
 }
 
-/* Unwatch, and hold new watches back for a loop turn. The host gives a
- * new watch the slot just freed, with the same generation, so the
- * cancellation the unwatch queued would reach the new watch and leave it
- * half-armed (EALREADY on the next watch of that fd number); one turn of
- * the loop later it has been delivered and dropped. (Reported: the host's
- * watches should get a new generation each time.) */
-static void forge_settled(void *arg)
-{
-	forge *f = arg;
-	pthread_mutex_lock(&f->lock);
-	f->unwatched = false;
-	forge_pump(f);
-	pthread_mutex_unlock(&f->lock);
-}
-
-/* A post made while posts run waits for the next turn: two posts in a
- * row land after at least one wait for completions. */
-static void forge_settle(void *arg)
-{
-	forge *f = arg;
-	if (f->host->post(f->host, 0, forge_settled, f) < 0)
-		forge_settled(f); /* the host is stopping: nothing more */
-}
-
 static void forge_unwatch(forge *f, dx_watch *w)
 {
-	if (!w)
-		return;
-	f->host->unwatch(f->host, w);
-	if (!f->unwatched && f->host->post(f->host, 0, forge_settle, f) < 0)
-		return; /* the host is stopping: no new watches anyway */
-	f->unwatched = true;
+	if (w)
+		f->host->unwatch(f->host, w);
 }
 
 /* ---- health ---- */
@@ -330,8 +302,7 @@ void forge_pump(forge *f)
 		return;
 	dx_orch_action a;
 	uint64_t now = forge_now(f);
-	/* After an unwatch, the rest waits for forge_settled. */
-	while (!f->unwatched && dx_orch_next(f->orch, now, &a))
+	while (dx_orch_next(f->orch, now, &a))
 		forge_do(f, &a);
 	forge_arm(f);
 }

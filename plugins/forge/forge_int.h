@@ -50,7 +50,6 @@ struct forge {
 	uint32_t health_timeout_ms;
 	uint64_t tick_due; /* the earliest timer set, or UINT64_MAX */
 	bool draining;     /* a timer fired early: the host is stopping */
-	bool unwatched;    /* a watch ended this loop turn (forge_unwatch) */
 	dx_counter *c_starts, *c_restarts, *c_exits;
 	/* The last background tasks' outcomes, newest last (op "tasks"). */
 	struct forge_task_result {
