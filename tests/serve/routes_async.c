@@ -5,7 +5,11 @@
  *               ends the stream.
  *   poke  (61)  writes a byte into a pipe that init asked worker 0 to
  *               watch (through post): the watch counts what it reads.
- *   count (62)  answers "<bytes the watch read> <streams closed early>".
+ *   count (62)  answers "<bytes the watch read> <streams closed early>
+ *               <rewatches that failed>".
+ *   rewatch (63) on worker 0, unwatch the pipe and watch it again in the
+ *               same callback: the new watch must work (the old one's
+ *               cancellation must not reach it).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +37,7 @@ struct async {
 	dx_watch *watch;
 	_Atomic unsigned long read_bytes;
 	_Atomic unsigned long closed;
+	_Atomic unsigned long rewatch_failed;
 };
 
 struct pusher {
@@ -108,6 +113,22 @@ static void start_watch(void *arg)
 	a->watch = a->host->watch(a->host, a->pipe[0], DX_IO_POLLIN, on_pipe, a);
 }
 
+static void do_rewatch(void *arg)
+{
+	struct async *a = arg;
+	a->host->unwatch(a->host, a->watch);
+	a->watch = a->host->watch(a->host, a->pipe[0], DX_IO_POLLIN, on_pipe, a);
+	if (!a->watch)
+		atomic_fetch_add(&a->rewatch_failed, 1);
+}
+
+static int rewatch_call(void *self, const dx_request *req, dx_response *res)
+{
+	struct async *a = self;
+	int rc = a->host->post(a->host, 0, do_rewatch, a);
+	return rc < 0 ? rc : dx_response_write(res, "ok", 2);
+}
+
 static int poke_call(void *self, const dx_request *req, dx_response *res)
 {
 	struct async *a = self;
@@ -118,8 +139,10 @@ static int poke_call(void *self, const dx_request *req, dx_response *res)
 static int count_call(void *self, const dx_request *req, dx_response *res)
 {
 	struct async *a = self;
-	return dx_response_printf(res, "%lu %lu", atomic_load(&a->read_bytes),
-				  atomic_load(&a->closed));
+	return dx_response_printf(res, "%lu %lu %lu",
+				  atomic_load(&a->read_bytes),
+				  atomic_load(&a->closed),
+				  atomic_load(&a->rewatch_failed));
 }
 
 /* {"cmd": "async"}: the plugin's own control command. */
@@ -172,6 +195,7 @@ static const dx_route async_routes[] = {
 	{.id = 60, .name = "push", .call = push_call},
 	{.id = 61, .name = "poke", .call = poke_call},
 	{.id = 62, .name = "count", .call = count_call},
+	{.id = 63, .name = "rewatch", .call = rewatch_call},
 };
 static const dx_routes_vtable async_vtable = DX_ROUTES(async_routes);
 static const dx_facet async_facets[] = {

@@ -138,6 +138,29 @@ START_TEST(test_watch_and_swap)
 }
 END_TEST
 
+/* Unwatch and watch the same fd again in one callback, many times over:
+ * every new watch must keep working (each watch is a new generation, so
+ * the old one's cancellation cannot reach it). */
+START_TEST(test_rewatch_same_turn)
+{
+	dx_client *c = connect_host();
+	ck_assert_ptr_nonnull(c);
+	char buf[64];
+	call(c, 62, "", buf, sizeof buf);
+	unsigned long before = strtoul(buf, NULL, 10);
+	for (int i = 0; i < 20; i++) {
+		call(c, 63, "", buf, sizeof buf);
+		ck_assert_str_eq(buf, "ok");
+		poke_and_count(c, 1, before + (unsigned long)i + 1);
+	}
+	call(c, 62, "", buf, sizeof buf);
+	const char *failed = strrchr(buf, ' ');
+	ck_assert_msg(failed && strtoul(failed + 1, NULL, 10) == 0,
+		      "a rewatch failed: count answered \"%s\"", buf);
+	dx_client_close(c);
+}
+END_TEST
+
 START_TEST(test_plugin_control_command)
 {
 	dx_client *c = connect_host();
@@ -213,6 +236,7 @@ int main(int argc, char **argv)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_stream_in_order);
 	tcase_add_test(tc, test_watch_and_swap);
+	tcase_add_test(tc, test_rewatch_same_turn);
 	tcase_add_test(tc, test_plugin_control_command);
 	tcase_add_test(tc, test_on_close);
 	suite_add_tcase(s, tc);
