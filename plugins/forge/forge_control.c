@@ -277,6 +277,18 @@ static const char *req_str(const cJSON *req, const char *key, const char *def)
 static dx_forge_task *task_sync(forge *f, const cJSON *req,
 				const char *project)
 {
+	dx_s3_conf s3 = {
+		.endpoint = req_str(req, "endpoint", NULL),
+		.bucket = req_str(req, "bucket", NULL),
+		.region = req_str(req, "region", NULL),
+		.prefix = req_str(req, "prefix", NULL),
+	};
+	if (!s3.endpoint || !s3.bucket) {
+		f->host->fail(f->host, -EINVAL,
+			      "sync needs \"endpoint\" and \"bucket\"");
+		return NULL;
+	}
+	/* Credentials only for a request that will be tried. */
 	char *ak = NULL, *sk = NULL;
 	dx_fx_err e = {0};
 	if (dx_s3_credentials(req_str(req, "credentials", NULL), &ak, &sk,
@@ -284,22 +296,11 @@ static dx_forge_task *task_sync(forge *f, const cJSON *req,
 		f->host->fail(f->host, -ENOENT, "sync: %s", e.msg);
 		return NULL;
 	}
-	dx_s3_conf s3 = {
-		.endpoint = req_str(req, "endpoint", NULL),
-		.bucket = req_str(req, "bucket", NULL),
-		.region = req_str(req, "region", NULL),
-		.access_key = ak, .secret_key = sk,
-		.prefix = req_str(req, "prefix", NULL),
-	};
-	dx_forge_task *t = s3.endpoint && s3.bucket
-				   ? dx_forge_task_sync(project, &s3)
-				   : NULL;
-	if (!s3.endpoint || !s3.bucket)
-		f->host->fail(f->host, -EINVAL,
-			      "sync needs \"endpoint\" and \"bucket\"");
+	s3.access_key = ak;
+	s3.secret_key = sk;
+	dx_forge_task *t = dx_forge_task_sync(project, &s3);
 	free(ak);
-	if (sk)
-		memset(sk, 0, strlen(sk));
+	memset(sk, 0, strlen(sk));
 	free(sk);
 	return t;
 }

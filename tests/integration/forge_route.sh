@@ -63,6 +63,29 @@ check "the snapshot is in the project's store" \
 check "the analysis report was written" test -s "$T/proj/.dx/forge/analysis.json"
 run "$DX" call "$ADDR" forge '{"op": "task", "kind": "nope"}'
 expect_rc 1 "an unknown task kind is an error"
+run "$DX" ctl --socket "$T/ctl.sock" --json forge
+expect_rc 0 "the control command answers status"
+# The control command carries the plugin's own reason for a refusal.
+printf '{"cmd": "forge", "op": "task", "kind": "prefetch"}\n' >"$T/req"
+printf '{"cmd": "forge", "op": "task", "kind": "sync"}\n' >>"$T/req"
+printf '{"cmd": "forge", "op": "task", "kind": "sync", "endpoint": "http://127.0.0.1:1", "bucket": "b", "credentials": "%s/none"}\n' "$T" >>"$T/req"
+printf '{"cmd": "forge", "op": "logs", "tool": "nope"}\n' >>"$T/req"
+if command -v python3 >/dev/null; then
+	run python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+for line in open(sys.argv[2]):
+    s.sendall(line.encode())
+    print(s.makefile().readline().strip())
+' "$T/ctl.sock" "$T/req"
+	expect_out 'prefetch needs \\"registry\\", \\"name\\" and \\"version\\"' \
+		"prefetch without its package is refused, saying what it needs"
+	expect_out 'sync needs \\"endpoint\\" and \\"bucket\\"' \
+		"sync without a store is refused, saying what it needs"
+	expect_out 'forge: sync: ' "sync without credentials names the problem"
+	expect_out '"ok":false.*nope' "logs of an unknown tool names it"
+fi
 run "$DX" call "$ADDR" forge '{"op": "nope"}'
 expect_rc 1 "an unknown op is an error"
 expect_err 'error 400: forge: use' "and says what the ops are"
