@@ -19,6 +19,7 @@ static void dx_post_push(dx_worker *w, dx_post *p)
 	else
 		w->posts = p;
 	w->posts_tail = p;
+	atomic_fetch_add(&w->pending, 1);
 	w->vt->wake(w->io);
 	pthread_mutex_unlock(&w->mbox_lock);
 }

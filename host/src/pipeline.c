@@ -14,12 +14,6 @@
 
 #include "worker.h"
 
-static void dx_put_u16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
 int dx_pipeline_answer(dx_worker *w, dx_conn *c, uint8_t opcode,
 		       uint16_t seq, uint16_t status, const void *body,
 		       size_t len)
@@ -33,7 +27,7 @@ int dx_pipeline_answer(dx_worker *w, dx_conn *c, uint8_t opcode,
 	uint8_t *p = c->out.p + c->out.len;
 	dx_hbtp_header_encode(&h, p);
 	if (status)
-		dx_put_u16(p + DX_HBTP_HEADER_SIZE, status);
+		dx_hbtp_put_le16(p + DX_HBTP_HEADER_SIZE, status);
 	if (len)
 		memcpy(p + DX_HBTP_HEADER_SIZE + extra, body, len);
 	c->out.len += DX_HBTP_HEADER_SIZE + extra + len;
@@ -94,11 +88,11 @@ static void dx_frame_answer(dx_worker *w, dx_conn *c, size_t start,
 	if (meta || status)
 		memmove(body + meta + status, body, len);
 	if (meta) {
-		dx_put_u16(body, (uint16_t)res->meta_len);
+		dx_hbtp_put_le16(body, (uint16_t)res->meta_len);
 		memcpy(body + 2, res->meta, res->meta_len);
 	}
 	if (status) {
-		dx_put_u16(body + meta, res->status);
+		dx_hbtp_put_le16(body + meta, res->status);
 		atomic_fetch_add_explicit(&w->stats.errors, 1,
 					  memory_order_relaxed);
 	}

@@ -180,6 +180,7 @@ int dx_worker_complete(dx_pending *p, uint16_t status, const void *body,
 	pthread_mutex_lock(&w->mbox_lock);
 	p->next = w->mbox;
 	w->mbox = p;
+	atomic_fetch_add(&w->pending, 1);
 	w->vt->wake(w->io);
 	pthread_mutex_unlock(&w->mbox_lock);
 	return 0;
@@ -197,6 +198,7 @@ void dx_worker_post_swap(dx_worker *w, const dx_io_vtable *vt, dx_io *io)
 	pthread_mutex_lock(&w->mbox_lock);
 	w->swap_vt = vt;
 	w->swap_io = io;
+	atomic_fetch_add(&w->pending, 1);
 	w->vt->wake(w->io);
 	pthread_mutex_unlock(&w->mbox_lock);
 }
@@ -520,12 +522,19 @@ static bool dx_turn(dx_worker *w, bool *draining)
 			    sizeof w->cqes / sizeof w->cqes[0], dx_wait_ms(w));
 	for (int i = 0; i < n; i++)
 		dx_on_cqe(w, &w->cqes[i]);
-	dx_mbox_drain(w);
-	dx_posts_run(w);
-	dx_swap_backend(w);
+	/* Anything posted since the last turn (completions, posts, a swap)?
+	 * Posters raise pending under the lock before they wake us. */
+	if (atomic_exchange(&w->pending, 0)) {
+		dx_mbox_drain(w);
+		dx_posts_run(w);
+		dx_swap_backend(w);
+	}
 	dx_run_timers(w, false);
 	uint64_t now = dx_now_ns();
-	dx_sweep(w, now);
+	if (now >= w->next_sweep_ns) {
+		dx_sweep(w, now);
+		w->next_sweep_ns = now + DX_TICK_MS * 1000000u;
+	}
 	if (!*draining && atomic_load(&w->drain)) {
 		*draining = true;
 		dx_begin_drain(w);

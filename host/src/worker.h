@@ -180,6 +180,9 @@ typedef struct dx_worker {
 	pthread_mutex_t mbox_lock;
 	struct dx_pending *mbox; /* completed elsewhere, answered here */
 	dx_post *posts;          /* posted elsewhere, run here (mbox_lock) */
+	/* Raised under mbox_lock, before the wake, by whoever leaves work
+	 * in mbox, posts or swap_vt: an idle turn takes no lock at all. */
+	_Atomic unsigned pending;
 	dx_post *posts_tail;
 
 	struct dx_watch **watches; /* by slot; NULL: free */
@@ -190,6 +193,7 @@ typedef struct dx_worker {
 
 	_Atomic bool drain;
 	uint64_t drain_deadline_ns;
+	uint64_t next_sweep_ns; /* timeouts are checked once per tick */
 
 	/* A backend swap posted by the main thread (under mbox_lock), done at
 	 * the next loop boundary. vt and io change only under mbox_lock, so

@@ -49,7 +49,8 @@ int dx_response_meta(dx_response *res, const char *key, const void *value,
 	if (!dx_hbtp_key_valid(key, klen) || len > 0xFFFF)
 		return -EINVAL;
 	size_t need = 1 + klen + 2 + len;
-	if (!res->meta || res->meta_cap - res->meta_len < need)
+	if (!res->meta || res->meta_cap - res->meta_len < need ||
+	    res->meta_count >= DX_HBTP_META_MAX)
 		return -E2BIG;
 	uint8_t *p = res->meta + res->meta_len;
 	p[0] = (uint8_t)klen;
@@ -59,6 +60,7 @@ int dx_response_meta(dx_response *res, const char *key, const void *value,
 	if (len)
 		memcpy(p + 3 + klen, value, len);
 	res->meta_len += need;
+	res->meta_count++;
 	return 0;
 }
 

@@ -287,6 +287,42 @@ START_TEST(test_dx_has)
 }
 END_TEST
 
+/* Response metadata: entries as the HBTP block wants them, refused past
+ * the room, past DX_HBTP_META_MAX entries, or with a bad key. */
+START_TEST(test_response_meta)
+{
+	uint8_t room[4096];
+	dx_response res = {.size = sizeof res, .meta = room,
+			   .meta_cap = sizeof room};
+	ck_assert_int_eq(dx_response_meta(&res, "Bad", "v", 1), -EINVAL);
+	ck_assert_int_eq(dx_response_meta(&res, "", "v", 1), -EINVAL);
+	ck_assert_int_eq(dx_response_meta_u64(&res, "x-n", 0), 0);
+	ck_assert_int_eq(dx_response_meta_u64(&res, "x-max", UINT64_MAX), 0);
+	static const uint8_t want[] = {3, 'x', '-', 'n', 1, 0, '0',
+				       5, 'x', '-', 'm', 'a', 'x', 20, 0,
+				       '1', '8', '4', '4', '6', '7', '4', '4',
+				       '0', '7', '3', '7', '0', '9', '5', '5',
+				       '1', '6', '1', '5'};
+	ck_assert_uint_eq(res.meta_len, sizeof want);
+	ck_assert_mem_eq(room, want, sizeof want);
+	/* The block the host sends must parse: and stop at the limit. */
+	for (unsigned i = res.meta_count; i < DX_HBTP_META_MAX; i++)
+		ck_assert_int_eq(dx_response_meta(&res, "k", "v", 1), 0);
+	ck_assert_int_eq(dx_response_meta(&res, "k", "v", 1), -E2BIG);
+	uint8_t block[4096 + 2];
+	dx_hbtp_put_le16(block, (uint16_t)res.meta_len);
+	memcpy(block + 2, room, res.meta_len);
+	dx_hbtp_meta m;
+	const char *why = NULL;
+	ck_assert_int_eq(dx_hbtp_meta_parse(block, res.meta_len + 2, &m, &why),
+			 (long)res.meta_len + 2);
+	ck_assert_uint_eq(m.count, DX_HBTP_META_MAX);
+	dx_response small = {.size = sizeof small, .meta = room, .meta_cap = 4};
+	ck_assert_int_eq(dx_response_meta(&small, "key", "v", 1), -E2BIG);
+	ck_assert_uint_eq(small.meta_len, 0);
+}
+END_TEST
+
 static Suite *sdk_suite(void)
 {
 	Suite *s = suite_create("sdk");
@@ -299,6 +335,7 @@ static Suite *sdk_suite(void)
 	tcase_add_test(tc, test_response_error_replaces_body);
 	tcase_add_test(tc, test_response_reserve_fails);
 	tcase_add_test(tc, test_response_fixed_buffer);
+	tcase_add_test(tc, test_response_meta);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("names");
 	tcase_add_test(tc, test_name_rules);

@@ -68,6 +68,7 @@ typedef struct dx_response {
 	uint8_t *meta;
 	size_t meta_len;
 	size_t meta_cap;
+	unsigned meta_count; /* entries so far: at most DX_HBTP_META_MAX */
 } dx_response;
 
 /* 0 answered in res, DX_PENDING answers later, negative: the host answers
@@ -115,7 +116,8 @@ int dx_request_ext_set(dx_request *req, const char *key, const void *value,
 const void *dx_request_ext_get(const dx_request *req, const char *key,
 			       size_t *len);
 /* Add response metadata key: value (lowercase key, 1..255 bytes): 0,
- * -EINVAL (bad key) or -E2BIG (no room left). */
+ * -EINVAL (bad key) or -E2BIG (no room left, or DX_HBTP_META_MAX entries
+ * already: more than a client accepts). */
 int dx_response_meta(dx_response *res, const char *key, const void *value,
 		     size_t len);
 
