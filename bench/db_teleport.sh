@@ -25,38 +25,21 @@
 # and stops and removes it, and the dx-host, on exit (also on Ctrl-C).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD:-build}
-case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-DURATION=${DURATION:-3}
 CONNS=${CONNS:-50}
 PIPELINE=${PIPELINE:-16}
-SERVER_CPU=${SERVER_CPU:-0}
-CLIENT_CPU=${CLIENT_CPU:-1}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-say() { printf '%s\n' "$*" >&2; }
-die() { say "bench: $*"; exit 1; }
-
-command -v taskset >/dev/null 2>&1 || die "taskset (util-linux) is missing"
 command -v psql >/dev/null 2>&1 || die "psql is missing (apt-get install postgresql)"
 [ -x "$PG_BIN/initdb" ] || die "no PostgreSQL in $PG_BIN (apt-get install postgresql)"
-if [ ! -f "$BUILD/build.ninja" ]; then
-	say "bench: setting up $BUILD"
-	meson setup "$BUILD" "$ROOT" --wrap-mode=nofallback >/dev/null ||
-		die "meson setup $BUILD failed"
-fi
-meson compile -C "$BUILD" >/dev/null || die "meson compile -C $BUILD failed"
-DX=$BUILD/host/dx
-DX_HOST=$BUILD/host/dx-host
-PLUGINS=$BUILD/plugins
+bench_init dx-bench-db
 HELPER=$BUILD/tests/db_teleport/bench_db_teleport
 [ -f "$PLUGINS/db_teleport/db_teleport.so" ] && [ -x "$HELPER" ] ||
 	die "db_teleport is not built in $BUILD (libpq-dev missing?)"
 "$DX" bench --help | grep -q -- --body-hex ||
 	die "$DX bench has no --body-hex option (rebuild?)"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/dx-bench-db.XXXXXXXX")
 chmod 755 "$T"
 AS=()
 if [ "$(id -u)" -eq 0 ]; then
@@ -65,21 +48,17 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 PORT=5432
 CONNINFO="host=$T port=$PORT user=dx dbname=postgres"
-SERVER_PID=
 PG_UP=0
+# bench_init's clean-up, and the cluster's stop before its dir goes.
 cleanup()
 {
-	if [ -n "$SERVER_PID" ]; then
-		kill -TERM "$SERVER_PID" 2>/dev/null || true
-		wait "$SERVER_PID" 2>/dev/null || true
-	fi
+	stop_server
 	if [ "$PG_UP" -eq 1 ]; then
 		"${AS[@]}" "$PG_BIN/pg_ctl" -D "$T/data" -m fast -w stop >/dev/null 2>&1 || true
 	fi
-	rm -rf "$T"
+	bench_cleanup
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 say "bench: a throwaway PostgreSQL in $T"
 "${AS[@]}" "$PG_BIN/initdb" -D "$T/data" -A trust -U dx --no-sync >"$T/initdb.log" 2>&1 ||
@@ -155,9 +134,7 @@ say "bench: db.get over HBTP, ${CONNS}x1 and ${CONNS}x$PIPELINE"
 read -r H1 H1P50 <<<"$(hbtp 1)"
 read -r HP HPP50 <<<"$(hbtp "$PIPELINE")"
 STATS=$("$DX" call "$ADDR" db.stats)
-kill -TERM "$SERVER_PID"
-wait "$SERVER_PID" 2>/dev/null || true
-SERVER_PID=
+stop_server
 
 # 3. Straight to Postgres.
 say "bench: the same query over libpq, ${CONNS}x1 and ${CONNS}x$PIPELINE"

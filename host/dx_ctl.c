@@ -35,31 +35,19 @@ const char dx_ctl_usage[] =
 	"  dx ctl -m examples/hello.json status\n"
 	"  dx ctl -m examples/hello.json swap io epoll\n";
 
-static double dx_num(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
-static const char *dx_str(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsString(v) ? v->valuestring : "";
-}
-
 static void dx_ctl_print_status(const cJSON *o)
 {
-	printf("version      %s (pid %.0f)\n", dx_str(o, "version"),
-	       dx_num(o, "pid"));
-	printf("uptime       %.0f s\n", dx_num(o, "uptime_s"));
-	printf("workers      %.0f\n", dx_num(o, "workers"));
-	printf("backend      %s\n", dx_str(o, "backend"));
+	printf("version      %s (pid %.0f)\n", dx_json_str(o, "version", ""),
+	       dx_json_num(o, "pid"));
+	printf("uptime       %.0f s\n", dx_json_num(o, "uptime_s"));
+	printf("workers      %.0f\n", dx_json_num(o, "workers"));
+	printf("backend      %s\n", dx_json_str(o, "backend", ""));
 	const cJSON *l;
 	cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(o, "listen"))
 		printf("listening    %s\n", cJSON_IsString(l) ? l->valuestring : "");
-	printf("connections  %.0f\n", dx_num(o, "connections"));
-	printf("requests     %.0f\n", dx_num(o, "requests"));
-	printf("plugins      %.0f\n", dx_num(o, "plugins"));
+	printf("connections  %.0f\n", dx_json_num(o, "connections"));
+	printf("requests     %.0f\n", dx_json_num(o, "requests"));
+	printf("plugins      %.0f\n", dx_json_num(o, "plugins"));
 }
 
 static void dx_ctl_print_plugins(const cJSON *o)
@@ -77,11 +65,11 @@ static void dx_ctl_print_plugins(const cJSON *o)
 				n += (size_t)snprintf(facets + n,
 						      sizeof facets - n,
 						      "%s%s %s", n ? ", " : "",
-						      dx_str(f, "kind"),
-						      dx_str(f, "name"));
-		printf("%-16s %-9s %-4s %-28s %s\n", dx_str(p, "name"),
-		       dx_str(p, "version"), dx_str(p, "abi"), facets,
-		       dx_str(p, "path"));
+						      dx_json_str(f, "kind", ""),
+						      dx_json_str(f, "name", ""));
+		printf("%-16s %-9s %-4s %-28s %s\n", dx_json_str(p, "name", ""),
+		       dx_json_str(p, "version", ""), dx_json_str(p, "abi", ""), facets,
+		       dx_json_str(p, "path", ""));
 	}
 }
 
@@ -105,7 +93,7 @@ static int dx_ctl_print(const char *cmd, const char *answer, bool json)
 		printf("%s\n", answer); /* the line, without its newline */
 	else if (rc)
 		fprintf(stderr, "dx ctl %s: %s\n", cmd,
-			o ? dx_str(o, "error") : "the host's answer is not JSON");
+			o ? dx_json_str(o, "error", "") : "the host's answer is not JSON");
 	else if (strcmp(cmd, "status") == 0)
 		dx_ctl_print_status(o);
 	else if (strcmp(cmd, "plugins") == 0)
@@ -113,8 +101,8 @@ static int dx_ctl_print(const char *cmd, const char *answer, bool json)
 	else if (strcmp(cmd, "stats") == 0)
 		dx_ctl_print_stats(o);
 	else if (strcmp(cmd, "swap") == 0)
-		printf("io backend: %s -> %s\n", dx_str(o, "from"),
-		       dx_str(o, "backend"));
+		printf("io backend: %s -> %s\n", dx_json_str(o, "from", ""),
+		       dx_json_str(o, "backend", ""));
 	else
 		printf("%s: done\n", cmd);
 	cJSON_Delete(o);

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "diag.h"
+#include <cJSON.h>
+
 #include "dx_ctl_client.h"
 #include "manifest.h"
 
@@ -31,11 +33,23 @@ static int dx_ctl_connect(const char *path, int *out)
 	return 0;
 }
 
-static long long dx_ms_now(void)
+long long dx_ms_now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *dx_json_str(const cJSON *o, const char *k, const char *def)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(v) ? v->valuestring : def;
+}
+
+double dx_json_num(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
 int dx_ctl_ask(const char *path, const char *request, int timeout_ms,

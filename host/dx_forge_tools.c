@@ -31,25 +31,6 @@ typedef struct fa {
 	char *owned; /* socket path from the manifest */
 } fa;
 
-static long long ms_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static const char *jstr(const cJSON *o, const char *k, const char *def)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsString(v) ? v->valuestring : def;
-}
-
-static double jnum(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
 static bool jtrue(const cJSON *o, const char *k)
 {
 	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, k));
@@ -80,7 +61,7 @@ static cJSON *ask(fa *a, const char *op, const char *tool, long bytes,
 	}
 	cJSON *o = cJSON_Parse(answer);
 	if (!jtrue(o, "ok")) {
-		const char *err = o ? jstr(o, "error", "failed")
+		const char *err = o ? dx_json_str(o, "error", "failed")
 				    : "the host's answer is not JSON";
 		if (strstr(err, "unknown command"))
 			fprintf(stderr,
@@ -109,13 +90,13 @@ static const char *exit_text(const cJSON *t, char *buf, size_t len)
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(t, "last_exit");
 	if (!cJSON_IsNumber(v))
 		return "-";
-	snprintf(buf, len, "%s", jstr(t, "last_exit_text", "?"));
+	snprintf(buf, len, "%s", dx_json_str(t, "last_exit_text", "?"));
 	return buf;
 }
 
 static void note_of(const cJSON *t, char *buf, size_t len)
 {
-	const char *w = jstr(t, "waiting_for", NULL);
+	const char *w = dx_json_str(t, "waiting_for", NULL);
 	buf[0] = '\0';
 	if (w)
 		snprintf(buf, len, "%s %s", jtrue(t, "blocked") ? "blocked on"
@@ -123,8 +104,8 @@ static void note_of(const cJSON *t, char *buf, size_t len)
 			 w);
 	else if (jtrue(t, "stopping"))
 		snprintf(buf, len, "stopping");
-	else if (jstr(t, "why", NULL))
-		snprintf(buf, len, "%s", jstr(t, "why", ""));
+	else if (dx_json_str(t, "why", NULL))
+		snprintf(buf, len, "%s", dx_json_str(t, "why", ""));
 }
 
 static void print_table(const cJSON *o)
@@ -135,11 +116,11 @@ static void print_table(const cJSON *o)
 	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(o, "tools"))
 	{
 		char pid[16] = "-", ex[32], note[256];
-		if (jnum(t, "pid") > 0)
-			snprintf(pid, sizeof pid, "%.0f", jnum(t, "pid"));
+		if (dx_json_num(t, "pid") > 0)
+			snprintf(pid, sizeof pid, "%.0f", dx_json_num(t, "pid"));
 		note_of(t, note, sizeof note);
-		printf("%-16s %-9s %-8s %-8.0f %-10s %s\n", jstr(t, "name", "?"),
-		       jstr(t, "state", "?"), pid, jnum(t, "restarts"),
+		printf("%-16s %-9s %-8s %-8.0f %-10s %s\n", dx_json_str(t, "name", "?"),
+		       dx_json_str(t, "state", "?"), pid, dx_json_num(t, "restarts"),
 		       exit_text(t, ex, sizeof ex), note);
 	}
 }
@@ -174,7 +155,7 @@ static const cJSON *find_tool(const cJSON *status, const char *name)
 {
 	const cJSON *t;
 	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(status, "tools"))
-		if (strcmp(jstr(t, "name", ""), name) == 0)
+		if (strcmp(dx_json_str(t, "name", ""), name) == 0)
 			return t;
 	return NULL;
 }
@@ -183,7 +164,7 @@ static const cJSON *find_tool(const cJSON *status, const char *name)
 static bool settled(const char *verb, const target *g, const cJSON *t,
 		    bool *ok)
 {
-	const char *st = jstr(t, "state", "");
+	const char *st = dx_json_str(t, "state", "");
 	bool stopped = strcmp(st, "stopped") == 0;
 	bool degraded = strcmp(st, "degraded") == 0;
 	*ok = false;
@@ -191,7 +172,7 @@ static bool settled(const char *verb, const target *g, const cJSON *t,
 		*ok = stopped;
 		return stopped || degraded;
 	}
-	if (strcmp(verb, "restart") == 0 && jnum(t, "starts") <= g->starts &&
+	if (strcmp(verb, "restart") == 0 && dx_json_num(t, "starts") <= g->starts &&
 	    !degraded && !(stopped && !jtrue(t, "wanted")))
 		return false; /* not started again yet */
 	if (strcmp(st, "healthy") == 0 || degraded) {
@@ -209,11 +190,11 @@ static bool settled(const char *verb, const target *g, const cJSON *t,
 static void print_settled(const cJSON *t, bool ok)
 {
 	char ex[32], note[256];
-	const char *st = jstr(t, "state", "?");
+	const char *st = dx_json_str(t, "state", "?");
 	note_of(t, note, sizeof note);
-	printf("%s: %s", jstr(t, "name", "?"), st);
-	if (jnum(t, "pid") > 0)
-		printf(" (pid %.0f)", jnum(t, "pid"));
+	printf("%s: %s", dx_json_str(t, "name", "?"), st);
+	if (dx_json_num(t, "pid") > 0)
+		printf(" (pid %.0f)", dx_json_num(t, "pid"));
 	else if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(t, "last_exit")))
 		printf(" (last: %s)", exit_text(t, ex, sizeof ex));
 	if (*note && !ok)
@@ -223,7 +204,7 @@ static void print_settled(const cJSON *t, bool ok)
 
 static int wait_settled(fa *a, target *g, size_t n)
 {
-	long long deadline = ms_now() + a->timeout_ms;
+	long long deadline = dx_ms_now() + a->timeout_ms;
 	size_t left = n;
 	bool all_ok = true;
 	cJSON *o = NULL;
@@ -243,7 +224,7 @@ static int wait_settled(fa *a, target *g, size_t n)
 		}
 		if (!left)
 			break;
-		if (ms_now() >= deadline) {
+		if (dx_ms_now() >= deadline) {
 			for (size_t i = 0; i < n; i++) {
 				const cJSON *t = find_tool(o, g[i].name);
 				if (g[i].done || !t)
@@ -251,7 +232,7 @@ static int wait_settled(fa *a, target *g, size_t n)
 				fprintf(stderr,
 					"dx forge %s: %s: still %s after %d ms "
 					"(see dx forge logs %s)\n",
-					a->verb, g[i].name, jstr(t, "state", "?"),
+					a->verb, g[i].name, dx_json_str(t, "state", "?"),
 					a->timeout_ms, g[i].name);
 			}
 			cJSON_Delete(o);
@@ -281,13 +262,13 @@ static int do_change(fa *a)
 	const cJSON *r;
 	cJSON_ArrayForEach(r, results)
 	{
-		const char *name = jstr(r, "tool", "?");
-		printf("%s: %s\n", name, jstr(r, "result", "?"));
+		const char *name = dx_json_str(r, "tool", "?");
+		printf("%s: %s\n", name, dx_json_str(r, "result", "?"));
 		if (!jtrue(r, "ok")) {
 			ok = false;
 			continue;
 		}
-		g[k++] = (target){name, jnum(r, "starts"), false, false};
+		g[k++] = (target){name, dx_json_num(r, "starts"), false, false};
 	}
 	int rc = ok ? 0 : 1;
 	if (!a->no_wait && k && wait_settled(a, g, k))
@@ -304,7 +285,7 @@ static int do_logs(fa *a)
 	cJSON *o = ask(a, "logs", a->tool, a->bytes, NULL);
 	if (!o)
 		return 1;
-	const char *text = jstr(o, "text", "");
+	const char *text = dx_json_str(o, "text", "");
 	fputs(text, stdout);
 	if (*text && text[strlen(text) - 1] != '\n')
 		putchar('\n');
@@ -321,7 +302,7 @@ static const cJSON *manifest_tool(const dx_manifest *m, const char *name)
 			 : NULL;
 	const cJSON *t;
 	cJSON_ArrayForEach(t, tools)
-		if (strcmp(jstr(t, "name", ""), name) == 0)
+		if (strcmp(dx_json_str(t, "name", ""), name) == 0)
 			return t;
 	return NULL;
 }
@@ -349,7 +330,7 @@ static int do_run(fa *a)
 		dx_manifest_free(m);
 		return 1;
 	}
-	const char *bin = jstr(t, "binary", "");
+	const char *bin = dx_json_str(t, "binary", "");
 	const cJSON *args = cJSON_GetObjectItemCaseSensitive(t, "args");
 	bool own = a->rest_count > 0; /* ARGS replace the manifest's args */
 	size_t n = own ? (size_t)a->rest_count
@@ -366,7 +347,7 @@ static int do_run(fa *a)
 	const cJSON *e;
 	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(t, "env"))
 		setenv(e->string, e->valuestring, 1);
-	const char *cwd = jstr(t, "cwd", NULL);
+	const char *cwd = dx_json_str(t, "cwd", NULL);
 	if (cwd && chdir(cwd) < 0) {
 		fprintf(stderr, "dx forge run %s: cwd %s: %s\n", a->tool, cwd,
 			strerror(errno));
