@@ -413,6 +413,7 @@ START_TEST(test_bad_query)
 			 strstr(line, "relation \"nowhere\" does not exist");
 	if (f)
 		fclose(f);
+	dx_test_host_clean(&h); /* a failed start keeps it for the log */
 	ck_assert_msg(named, "the log does not name the query and quote "
 			     "Postgres");
 }
