@@ -69,7 +69,7 @@ bench_init()
 	fi
 	meson compile -C "$BUILD" >/dev/null ||
 		die "meson compile -C $BUILD failed"
-	DX=$BUILD/host/dx
+	DX=$BUILD/tools/dx
 	DX_HOST=$BUILD/host/dx-host
 	# shellcheck disable=SC2034 # used by the scripts that source this
 	PLUGINS=$BUILD/plugins
