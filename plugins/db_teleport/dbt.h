@@ -233,7 +233,7 @@ void dbt_appname(char *out, size_t n, bool listener);
 /* fini: close everything (workers stopped). */
 void dbt_pg_free(dbt *d);
 /* Give queued flights to idle connections (or answer 503). */
-void pool_pump(dbt *d);
+void dbt_pool_pump(dbt *d);
 
 /* ---- dbt_fill.c: fills, waiters, subscribers (db worker) ---- */
 
@@ -251,17 +251,17 @@ void dbt_pg_sub_add(void *arg);
 /* arg: a dbt_sub whose stream closed. */
 void dbt_pg_sub_close(void *arg);
 /* Answer every waiter with an error and forget the flight. */
-void flight_fail(dbt *d, dbt_flight *f, uint16_t status, const char *msg);
+void dbt_flight_fail(dbt *d, dbt_flight *f, uint16_t status, const char *msg);
 /* A query's answer: store it, answer the waiters, push to subscribers. */
-void flight_done(dbt *d, dbt_flight *f, const PGresult *r);
+void dbt_flight_done(dbt *d, dbt_flight *f, const PGresult *r);
 /* Queue f for the pool (head: first, for a retry). */
-void queue_push(dbt *d, dbt_flight *f, bool head);
+void dbt_queue_push(dbt *d, dbt_flight *f, bool head);
 /* A new flight for the key (w may be NULL: a refresh). */
-void flight_start_key(dbt *d, uint16_t qidx, const uint8_t *params,
-		      size_t plen, uint64_t hash, dbt_waiter *w);
+void dbt_flight_start_key(dbt *d, uint16_t qidx, const uint8_t *params,
+			  size_t plen, uint64_t hash, dbt_waiter *w);
 /* dbt_map_free callbacks for d->subs and d->flights (fini). */
-void free_subkey(void *ud, void *val);
-void free_flight(void *ud, void *val);
+void dbt_free_subkey(void *ud, void *val);
+void dbt_free_flight(void *ud, void *val);
 
 /* ---- dbt_cache.c: replicas ---- */
 

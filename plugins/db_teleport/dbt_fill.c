@@ -109,8 +109,7 @@ static void flight_free(dbt *d, dbt_flight *f)
 }
 
 /* Answer every waiter with an error and forget the flight. */
-void flight_fail(dbt *d, dbt_flight *f, uint16_t status,
-			const char *msg)
+void dbt_flight_fail(dbt *d, dbt_flight *f, uint16_t status, const char *msg)
 {
 	dbt_waiter *w = f->waiters;
 	f->waiters = NULL;
@@ -146,7 +145,7 @@ static void subs_push(dbt *d, uint16_t qidx, const uint8_t *params,
 
 /* A query's answer: store it if nothing it reads changed meanwhile,
  * answer the waiters, push to subscribers. */
-void flight_done(dbt *d, dbt_flight *f, const PGresult *r)
+void dbt_flight_done(dbt *d, dbt_flight *f, const PGresult *r)
 {
 	char msg[512];
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -156,12 +155,12 @@ void flight_done(dbt *d, dbt_flight *f, const PGresult *r)
 			n--;
 		snprintf(msg, sizeof msg, "query %s failed: %.*s",
 			 d->q[f->qidx].name, (int)n, m);
-		flight_fail(d, f, 500, msg);
+		dbt_flight_fail(d, f, 500, msg);
 		return;
 	}
 	dbt_result *res = dbt_result_from_pg(r);
 	if (!res) {
-		flight_fail(d, f, 500, "out of memory");
+		dbt_flight_fail(d, f, 500, "out of memory");
 		return;
 	}
 	dbt_entry *e = f->e;
@@ -197,13 +196,13 @@ void flight_done(dbt *d, dbt_flight *f, const PGresult *r)
 		subs_push(d, qidx, params, plen, hash, res);
 		/* Invalidated while it ran: subscribers want the newest. */
 		if (again && dbt_map_get(&d->subs, hash, qidx, params, plen))
-			flight_start_key(d, qidx, params, plen, hash, NULL);
+			dbt_flight_start_key(d, qidx, params, plen, hash, NULL);
 	}
 	free(params);
 	dbt_result_unref(res);
 }
 
-void queue_push(dbt *d, dbt_flight *f, bool head)
+void dbt_queue_push(dbt *d, dbt_flight *f, bool head)
 {
 	if (head) {
 		f->qnext = d->queue;
@@ -221,8 +220,8 @@ void queue_push(dbt *d, dbt_flight *f, bool head)
 }
 
 /* A new flight for the key (w may be NULL: a refresh). */
-void flight_start_key(dbt *d, uint16_t qidx, const uint8_t *params,
-			     size_t plen, uint64_t hash, dbt_waiter *w)
+void dbt_flight_start_key(dbt *d, uint16_t qidx, const uint8_t *params,
+			  size_t plen, uint64_t hash, dbt_waiter *w)
 {
 	dbt_flight *f = calloc(1, sizeof *f);
 	const dbt_query *q = &d->q[qidx];
@@ -239,8 +238,8 @@ void flight_start_key(dbt *d, uint16_t qidx, const uint8_t *params,
 	}
 	f->qidx = qidx;
 	f->waiters = w;
-	queue_push(d, f, false);
-	pool_pump(d);
+	dbt_queue_push(d, f, false);
+	dbt_pool_pump(d);
 }
 
 /* ---- requests from other workers ---- */
@@ -261,7 +260,8 @@ void dbt_pg_miss(void *arg)
 		f->waiters = m->w;
 		d->host->counter_add(d->c_coal, 1);
 	} else {
-		flight_start_key(d, m->qidx, m->params, m->plen, hash, m->w);
+		dbt_flight_start_key(d, m->qidx, m->params, m->plen, hash,
+				     m->w);
 	}
 	free(m);
 }
@@ -294,7 +294,8 @@ void dbt_pg_sub_add(void *arg)
 	if (m)
 		subs_push(d, s->qidx, s->params, s->plen, hash, m->val);
 	else if (!dbt_map_get(&d->flights, hash, s->qidx, s->params, s->plen))
-		flight_start_key(d, s->qidx, s->params, s->plen, hash, NULL);
+		dbt_flight_start_key(d, s->qidx, s->params, s->plen, hash,
+				     NULL);
 }
 
 void dbt_pg_sub_close(void *arg)
@@ -319,7 +320,7 @@ void dbt_pg_sub_close(void *arg)
 
 /* ---- fini ---- */
 
-void free_subkey(void *ud, void *val)
+void dbt_free_subkey(void *ud, void *val)
 {
 	dbt *d = ud;
 	dbt_subkey *k = val;
@@ -332,7 +333,7 @@ void free_subkey(void *ud, void *val)
 	free(k);
 }
 
-void free_flight(void *ud, void *val)
+void dbt_free_flight(void *ud, void *val)
 {
 	(void)ud;
 	dbt_flight *f = val;

@@ -187,7 +187,7 @@ static void flight_send(dbt_conn *c, dbt_flight *f)
 	if (!v) {
 		c->fl = NULL;
 		c->state = PC_IDLE;
-		flight_fail(d, f, 500, "out of memory");
+		dbt_flight_fail(d, f, 500, "out of memory");
 		return;
 	}
 	int ok = PQsendQueryPrepared(c->pg, q->stmt, (int)n,
@@ -208,7 +208,7 @@ static bool pool_usable(const dbt *d)
 
 /* Give queued flights to idle connections; with no connection left that
  * could ever take them, answer 503. */
-void pool_pump(dbt *d)
+void dbt_pool_pump(dbt *d)
 {
 	for (unsigned i = 0; i < d->pool_size && d->queue; i++) {
 		dbt_conn *c = &d->pool[i];
@@ -228,7 +228,7 @@ void pool_pump(dbt *d)
 		while (d->queue) {
 			dbt_flight *f = d->queue;
 			d->queue = f->qnext;
-			flight_fail(d, f, 503, msg);
+			dbt_flight_fail(d, f, 503, msg);
 		}
 		d->queue_tail = NULL;
 	}
@@ -249,15 +249,15 @@ static void pool_failed(dbt_conn *c, const char *what)
 	if (f) {
 		/* Another connection may still be fine: one more try. */
 		if (f->tries < 2) {
-			queue_push(d, f, true);
+			dbt_queue_push(d, f, true);
 		} else {
 			char msg[400];
 			snprintf(msg, sizeof msg, "database unavailable: %s",
 				 c->err);
-			flight_fail(d, f, 503, msg);
+			dbt_flight_fail(d, f, 503, msg);
 		}
 	}
-	pool_pump(d);
+	dbt_pool_pump(d);
 }
 
 static void pool_prepare_next(dbt_conn *c)
@@ -266,7 +266,7 @@ static void pool_prepare_next(dbt_conn *c)
 	if (c->prep >= d->nq) {
 		c->state = PC_IDLE;
 		c->backoff_ns = 0;
-		pool_pump(d);
+		dbt_pool_pump(d);
 		return;
 	}
 	const dbt_query *q = &d->q[c->prep];
@@ -302,11 +302,11 @@ static void pool_command_done(dbt_conn *c)
 		c->fl = NULL;
 		c->state = PC_IDLE;
 		if (f && r)
-			flight_done(c->d, f, r);
+			dbt_flight_done(c->d, f, r);
 		else if (f)
-			flight_fail(c->d, f, 500, "no result");
+			dbt_flight_fail(c->d, f, 500, "no result");
 		PQclear(r);
-		pool_pump(c->d);
+		dbt_pool_pump(c->d);
 		return;
 	}
 	PQclear(r);
@@ -380,8 +380,8 @@ static void subs_refresh_all(dbt *d, const bool *only)
 				if (f->sent)
 					f->again = true;
 			} else {
-				flight_start_key(d, e->qidx, e->params,
-						 e->plen, e->hash, NULL);
+				dbt_flight_start_key(d, e->qidx, e->params,
+						     e->plen, e->hash, NULL);
 			}
 		}
 }
@@ -711,8 +711,8 @@ void dbt_pg_free(dbt *d)
 	if (d->master.b)
 		dbt_map_free(&d->master, unref_val, NULL);
 	if (d->flights.b)
-		dbt_map_free(&d->flights, free_flight, d);
+		dbt_map_free(&d->flights, dbt_free_flight, d);
 	if (d->subs.b)
-		dbt_map_free(&d->subs, free_subkey, d);
+		dbt_map_free(&d->subs, dbt_free_subkey, d);
 	d->queue = d->queue_tail = NULL;
 }
