@@ -141,30 +141,22 @@ static int conn_flush(dbt_conn *c)
 	return conn_watch(c, DX_IO_POLLIN | (f ? DX_IO_POLLOUT : 0));
 }
 
-/* The parameters of a key as C strings for libpq (one block). */
-static char **key_params(const dbt_entry *e, unsigned *n)
+/* The parameters of a key as C strings for libpq: one block, the pointers
+ * then the strings (dx_db_params_decode: plen bytes hold them). NULL on
+ * ENOMEM; the key was checked when it came in, so it decodes. */
+static const char **key_params(const dbt_entry *e, unsigned *n)
 {
-	const uint8_t *p = e->params, *end = p + e->plen;
-	unsigned np = e->plen ? p[0] : 0;
-	char **v = calloc(1, sizeof(char *) * (np + 1) + e->plen + np + 1);
+	unsigned np = e->plen ? e->params[0] : 0;
+	const char **v = calloc(1, sizeof(char *) * (np + 1) + e->plen);
 	if (!v)
 		return NULL;
-	char *s = (char *)(v + np + 1);
-	p++;
-	for (unsigned i = 0; i < np && end - p >= 2; i++) {
-		uint16_t len = (uint16_t)(p[0] | p[1] << 8);
-		p += 2;
-		if (len == DX_DB_PARAM_NULL) {
-			v[i] = NULL;
-			continue;
-		}
-		memcpy(s, p, len);
-		s[len] = '\0';
-		v[i] = s;
-		s += len + 1;
-		p += len;
+	int rc = dx_db_params_decode(e->params, e->plen, v, np,
+				     (char *)(v + np + 1), e->plen);
+	if (rc < 0) {
+		free(v);
+		return NULL;
 	}
-	*n = np;
+	*n = (unsigned)rc;
 	return v;
 }
 
@@ -183,15 +175,14 @@ static void flight_send(dbt_conn *c, dbt_flight *f)
 	c->fl = f;
 	c->state = PC_BUSY;
 	unsigned n;
-	char **v = key_params(f->e, &n);
+	const char **v = key_params(f->e, &n);
 	if (!v) {
 		c->fl = NULL;
 		c->state = PC_IDLE;
 		dbt_flight_fail(d, f, 500, "out of memory");
 		return;
 	}
-	int ok = PQsendQueryPrepared(c->pg, q->stmt, (int)n,
-				     (const char *const *)v, NULL, NULL, 0);
+	int ok = PQsendQueryPrepared(c->pg, q->stmt, (int)n, v, NULL, NULL, 0);
 	free(v);
 	d->host->counter_add(d->c_queries, 1);
 	if (!ok || conn_flush(c) < 0)
