@@ -21,18 +21,10 @@
 #include <dx/db_teleport.h>
 
 #include "check_main.h"
+#include "exact_copy.h"
 #include "prop_rng.h"
 
 #define CASES 300
-
-static uint8_t *copy_exact(const void *src, size_t n)
-{
-	uint8_t *p = malloc(n ? n : 1);
-	ck_assert_ptr_nonnull(p);
-	if (n)
-		memcpy(p, src, n);
-	return p;
-}
 
 START_TEST(encode_exact_bytes)
 {
@@ -118,13 +110,13 @@ START_TEST(split_malformed)
 		   {"\x05nope", 3},
 		   {"\x05nope", 5}};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		uint8_t *p = copy_exact(bad[i].p, bad[i].n);
+		uint8_t *p = exact_copy(bad[i].p, bad[i].n);
 		ck_assert_int_eq(dx_db_body_split(p, bad[i].n, &b), DX_EPROTO);
 		ck_assert_uint_eq(b.name_len, 99); /* untouched */
 		free(p);
 	}
 	/* Only the name's framing is split's business. */
-	uint8_t *p = copy_exact("\x04nope\x07junk", 10);
+	uint8_t *p = exact_copy("\x04nope\x07junk", 10);
 	ck_assert_int_eq(dx_db_body_split(p, 10, &b), 0);
 	ck_assert_uint_eq(b.name_len, 4);
 	ck_assert_mem_eq(b.name, "nope", 4);
@@ -133,7 +125,7 @@ START_TEST(split_malformed)
 	ck_assert_int_eq(dx_db_params_check(b.params, b.params_len), DX_EPROTO);
 	free(p);
 	/* A zero-length name splits: no query has it (a 404, not a 400). */
-	p = copy_exact("\x00\x00", 2);
+	p = exact_copy("\x00\x00", 2);
 	ck_assert_int_eq(dx_db_body_split(p, 2, &b), 0);
 	ck_assert_uint_eq(b.name_len, 0);
 	ck_assert_int_eq(dx_db_params_check(b.params, b.params_len), 0);
@@ -159,7 +151,7 @@ START_TEST(params_malformed)
 	const char *vals[4];
 	char sb[16];
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		uint8_t *p = copy_exact(bad[i].p, bad[i].n);
+		uint8_t *p = exact_copy(bad[i].p, bad[i].n);
 		ck_assert_msg(dx_db_params_check(p, bad[i].n) == DX_EPROTO,
 			      "case %zu", i);
 		ck_assert_msg(dx_db_params_decode(p, bad[i].n, vals, 4, sb,
@@ -167,7 +159,7 @@ START_TEST(params_malformed)
 			      "case %zu", i);
 		free(p);
 	}
-	uint8_t *p = copy_exact("\x03\xff\xff\x00\x00\x02\x00hi", 9);
+	uint8_t *p = exact_copy("\x03\xff\xff\x00\x00\x02\x00hi", 9);
 	ck_assert_int_eq(dx_db_params_check(p, 9), 3);
 	ck_assert_int_eq(dx_db_params_decode(p, 9, vals, 4, sb, sizeof sb), 3);
 	ck_assert_ptr_null(vals[0]);
@@ -259,7 +251,7 @@ static void prop_case(rng *r, int k)
 	long n = dx_db_body_encode(body, need, name, cp, np);
 	FAILIF(n != (long)need, r, k, "encode gave %ld, size %zu", n, need);
 	/* decode(encode(x)) == x, reading an exactly-sized copy. */
-	uint8_t *in = copy_exact(body, need);
+	uint8_t *in = exact_copy(body, need);
 	dx_db_body b;
 	FAILIF(dx_db_body_split(in, need, &b) != 0, r, k, "split failed");
 	FAILIF(b.name_len != strlen(name) || memcmp(b.name, name, b.name_len),
@@ -288,7 +280,7 @@ static void prop_case(rng *r, int k)
 	free(in);
 	/* Every strict prefix is refused, and so is one byte more. */
 	for (size_t cut = 0; cut < need; cut++) {
-		in = copy_exact(body, cut);
+		in = exact_copy(body, cut);
 		int rc = dx_db_body_split(in, cut, &b);
 		if (rc == 0)
 			rc = dx_db_params_check(b.params, b.params_len);
@@ -297,7 +289,7 @@ static void prop_case(rng *r, int k)
 		free(in);
 	}
 	body[need] = (uint8_t)rnd(r);
-	in = copy_exact(body, need + 1);
+	in = exact_copy(body, need + 1);
 	FAILIF(dx_db_body_split(in, need + 1, &b) != 0 ||
 		       dx_db_params_check(b.params, b.params_len) != DX_EPROTO,
 	       r, k, "a trailing byte was taken");
