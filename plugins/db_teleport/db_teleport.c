@@ -1,11 +1,13 @@
 /* db_teleport - a PostgreSQL query cache kept fresh by LISTEN/NOTIFY
- * (DESIGN.md section 8; the wire encoding is in dx/db_teleport.h).
+ * (docs/architecture.md, "The plugins that ship"; the wire encoding is in
+ * dx/db_teleport.h, its codec in libdx).
  *
  * This file: config, init (blocking: it validates by connecting, installs
  * triggers, prepares every query and LISTENs, then hands the connections
  * to the database worker), the routes db.get / db.subscribe / db.stats,
- * and the SERVICE vtable. The database worker is in dbt_pg.c, the cache
- * in dbt_cache.c; dbt.h says who owns what. */
+ * and the SERVICE vtable. The database worker's connections are in
+ * dbt_pg.c, its fills and subscribers in dbt_fill.c, the cache in
+ * dbt_cache.c; dbt.h says who owns what. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,5 +1,6 @@
 /* dx/db_teleport.h - db_teleport: a PostgreSQL query cache kept fresh by
- * LISTEN/NOTIFY (DESIGN.md section 8), as other plugins and clients see it.
+ * LISTEN/NOTIFY (docs/architecture.md, "The plugins that ship"), as other
+ * plugins and clients see it.
  *
  * The plugin "db_teleport" provides two facets:
  *
