@@ -225,15 +225,13 @@ static int dx_call_db_body(const struct dx_call_opts *o, uint8_t **body,
 	const char **params = calloc((size_t)o->nrest, sizeof *params);
 	if (!params)
 		return 1;
-	size_t cap = 2 + strlen(o->rest[0]);
-	for (int i = 1; i < o->nrest; i++) {
+	for (int i = 1; i < o->nrest; i++)
 		params[i - 1] = strcmp(o->rest[i], "\\N") ? o->rest[i] : NULL;
-		cap += 2 + strlen(o->rest[i]);
-	}
+	unsigned np = (unsigned)(o->nrest - 1);
+	size_t cap = dx_db_body_size(o->rest[0], params, np);
 	*body = malloc(cap);
-	long n = *body ? dx_db_body_encode(*body, cap, o->rest[0], params,
-					   (unsigned)(o->nrest - 1))
-		       : -ENOMEM;
+	long n = *body ? dx_db_body_encode(*body, cap, o->rest[0], params, np) :
+			 -ENOMEM;
 	free(params);
 	if (n < 0) {
 		fprintf(stderr, "dx call: %s %s: %s (names are 1..255 bytes, "
@@ -252,14 +250,9 @@ static int dx_call_db_body(const struct dx_call_opts *o, uint8_t **body,
  * rowset. */
 static int dx_call_print_rowset(const dx_client_msg *m, bool json)
 {
-	/* The reader wants an aligned buffer: the payload may sit anywhere. */
-	void *buf = malloc(m->len ? m->len : 1);
+	void *buf;
 	dx_rowset rs;
-	int rc = buf ? 0 : -ENOMEM;
-	if (rc == 0) {
-		memcpy(buf, m->payload, m->len);
-		rc = dx_rowset_open(buf, m->len, &rs);
-	}
+	int rc = dx_db_answer_open(m->payload, m->len, &buf, &rs);
 	if (rc == 0)
 		rc = json ? dx_rowset_print_json(&rs, stdout)
 			  : dx_rowset_print_table(&rs, stdout);

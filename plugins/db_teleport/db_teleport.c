@@ -1,11 +1,13 @@
 /* db_teleport - a PostgreSQL query cache kept fresh by LISTEN/NOTIFY
- * (DESIGN.md section 8; the wire encoding is in dx/db_teleport.h).
+ * (docs/architecture.md, "The plugins that ship"; the wire encoding is in
+ * dx/db_teleport.h, its codec in libdx).
  *
  * This file: config, init (blocking: it validates by connecting, installs
  * triggers, prepares every query and LISTENs, then hands the connections
  * to the database worker), the routes db.get / db.subscribe / db.stats,
- * and the SERVICE vtable. The database worker is in dbt_pg.c, the cache
- * in dbt_cache.c; dbt.h says who owns what. */
+ * and the SERVICE vtable. The database worker's connections are in
+ * dbt_pg.c, its fills and subscribers in dbt_fill.c, the cache in
+ * dbt_cache.c; dbt.h says who owns what. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -436,53 +438,41 @@ static void dbt_fini(void *self)
 
 /* ---- routes ---- */
 
-/* Parse a db.get / db.subscribe body: 0 with the query and its parameter
- * part (the cache key's tail), or an error answered in res. */
+/* Parse a db.get / db.subscribe body (dx_db_body_split and friends,
+ * dx/db_teleport.h): 1 with the query and its parameter part (the cache
+ * key's tail), or an error answered in res. */
 static int parse_body(dbt *d, const dx_request *req, dx_response *res,
 		      uint16_t *qidx, const uint8_t **params, size_t *plen)
 {
-	const uint8_t *b = req->body, *end = b + req->body_len;
-	if (req->body_len < 2 || (size_t)b[0] + 2 > req->body_len)
+	dx_db_body b;
+	if (dx_db_body_split(req->body, req->body_len, &b) < 0)
 		return dx_response_error(res, 400,
 					 "%s: the body is u8 name_len, name, "
 					 "u8 nparams, then u16 len + bytes "
 					 "per parameter",
 					 req->route_name);
-	size_t nl = b[0];
-	int q = find_query(d, (const char *)b + 1, nl);
+	int q = find_query(d, b.name, b.name_len);
 	if (q < 0)
 		return dx_response_error(res, 404, "no query \"%.*s\"",
-					 (int)nl, (const char *)b + 1);
-	const uint8_t *p = b + 1 + nl, *s = p + 1;
-	unsigned np = p[0];
-	for (unsigned i = 0; i < np; i++) {
-		if (end - s < 2)
-			goto bad;
-		size_t len = (size_t)(s[0] | s[1] << 8);
-		s += 2;
-		if (len == DX_DB_PARAM_NULL)
-			continue;
-		if ((size_t)(end - s) < len || memchr(s, 0, len))
-			goto bad;
-		s += len;
-	}
-	if (s != end)
-		goto bad;
-	if (np != d->q[q].nparams)
-		return dx_response_error(res, 400,
-					 "query %s takes %u parameter%s, got %u",
-					 d->q[q].name, d->q[q].nparams,
-					 d->q[q].nparams == 1 ? "" : "s", np);
+					 (int)b.name_len, b.name);
+	int np = dx_db_params_check(b.params, b.params_len);
+	if (np < 0)
+		return dx_response_error(
+			res, 400,
+			"%s: malformed parameters for query "
+			"%s (u16 len + bytes each, 0xFFFF for "
+			"NULL, no NUL bytes, nothing after the "
+			"last)",
+			req->route_name, d->q[q].name);
+	if ((unsigned)np != d->q[q].nparams)
+		return dx_response_error(
+			res, 400, "query %s takes %u parameter%s, got %d",
+			d->q[q].name, d->q[q].nparams,
+			d->q[q].nparams == 1 ? "" : "s", np);
 	*qidx = (uint16_t)q;
-	*params = p;
-	*plen = (size_t)(end - p);
+	*params = b.params;
+	*plen = b.params_len;
 	return 1;
-bad:
-	return dx_response_error(res, 400,
-				 "%s: malformed parameters for query %s (u16 "
-				 "len + bytes each, 0xFFFF for NULL, no NUL "
-				 "bytes, nothing after the last)",
-				 req->route_name, d->q[q].name);
 }
 
 static void fail_later(void *arg)
@@ -670,29 +660,19 @@ static int svc_get(void *self, const char *query, const char *const *params,
 	if (nparams != d->q[q].nparams)
 		return -EINVAL;
 	uint8_t stack[512], *key = stack;
-	size_t need = 1;
-	for (unsigned i = 0; i < nparams; i++)
-		need += 2 + (params[i] ? strlen(params[i]) : 0);
+	size_t need = dx_db_params_size(params, nparams);
 	if (need > sizeof stack && !(key = malloc(need)))
 		return -ENOMEM;
-	size_t n = 0;
-	key[n++] = (uint8_t)nparams;
-	for (unsigned i = 0; i < nparams; i++) {
-		size_t l = params[i] ? strlen(params[i]) : 0;
-		if (l > DX_DB_PARAM_MAX) {
-			if (key != stack)
-				free(key);
-			return -EINVAL;
-		}
-		uint16_t v = params[i] ? (uint16_t)l : DX_DB_PARAM_NULL;
-		key[n++] = (uint8_t)v;
-		key[n++] = (uint8_t)(v >> 8);
-		memcpy(key + n, params[i] ? params[i] : "", l);
-		n += l;
+	long n = dx_db_params_encode(key, need, params, nparams);
+	if (n < 0) {
+		if (key != stack)
+			free(key);
+		return (int)n; /* -EINVAL: a parameter too long */
 	}
 	int rc = DX_PENDING;
 	int worker = d->host->worker_id(d->host);
-	dbt_result *hit = dbt_replica_get(d, worker, (uint16_t)q, key, n);
+	dbt_result *hit =
+		dbt_replica_get(d, worker, (uint16_t)q, key, (size_t)n);
 	if (hit) {
 		d->host->counter_add(d->c_hits, 1);
 		*out = &hit->pub;
@@ -704,7 +684,7 @@ static int svc_get(void *self, const char *query, const char *const *params,
 					  .done = done, .arg = arg, .d = d};
 		if (!w)
 			rc = -ENOMEM;
-		else if (post_miss(d, w, (uint16_t)q, key, n) < 0) {
+		else if (post_miss(d, w, (uint16_t)q, key, (size_t)n) < 0) {
 			free(w);
 			rc = DX_ESTATE;
 		}

@@ -10,7 +10,8 @@
  * with no lock and no shared write except the result's reference count.
  *
  * Files: dbt_cache.c (results, keys, maps, replicas), dbt_pg.c (the
- * database worker: connections, fills, notifications, subscriptions),
+ * database worker's connections: the pool, the listener and its
+ * notifications, reconnects), dbt_fill.c (fills, waiters, subscriptions),
  * db_teleport.c (config, init/fini, routes, the SERVICE vtable). */
 #ifndef DBT_H
 #define DBT_H
@@ -220,6 +221,22 @@ void dbt_pg_start(void *arg);
 /* Blocking helpers for init (main thread). */
 int dbt_pg_prepare_all(dbt *d, PGconn *pg, unsigned from, char *err,
 		       size_t n);
+/* arg: a dbt_inval (table ids). */
+typedef struct dbt_inval {
+	dbt *d;
+	unsigned n;
+	uint32_t tables[];
+} dbt_inval;
+void dbt_pg_invalidate(void *arg);
+/* application_name: "dx_teleport listen|query <pid>". */
+void dbt_appname(char *out, size_t n, bool listener);
+/* fini: close everything (workers stopped). */
+void dbt_pg_free(dbt *d);
+/* Give queued flights to idle connections (or answer 503). */
+void dbt_pool_pump(dbt *d);
+
+/* ---- dbt_fill.c: fills, waiters, subscribers (db worker) ---- */
+
 /* Post targets for the other workers' requests. arg: a dbt_miss. */
 typedef struct dbt_miss {
 	dbt *d;
@@ -233,17 +250,18 @@ void dbt_pg_miss(void *arg);
 void dbt_pg_sub_add(void *arg);
 /* arg: a dbt_sub whose stream closed. */
 void dbt_pg_sub_close(void *arg);
-/* arg: a dbt_inval (table ids). */
-typedef struct dbt_inval {
-	dbt *d;
-	unsigned n;
-	uint32_t tables[];
-} dbt_inval;
-void dbt_pg_invalidate(void *arg);
-/* application_name: "dx_teleport listen|query <pid>". */
-void dbt_appname(char *out, size_t n, bool listener);
-/* fini: close everything (workers stopped). */
-void dbt_pg_free(dbt *d);
+/* Answer every waiter with an error and forget the flight. */
+void dbt_flight_fail(dbt *d, dbt_flight *f, uint16_t status, const char *msg);
+/* A query's answer: store it, answer the waiters, push to subscribers. */
+void dbt_flight_done(dbt *d, dbt_flight *f, const PGresult *r);
+/* Queue f for the pool (head: first, for a retry). */
+void dbt_queue_push(dbt *d, dbt_flight *f, bool head);
+/* A new flight for the key (w may be NULL: a refresh). */
+void dbt_flight_start_key(dbt *d, uint16_t qidx, const uint8_t *params,
+			  size_t plen, uint64_t hash, dbt_waiter *w);
+/* dbt_map_free callbacks for d->subs and d->flights (fini). */
+void dbt_free_subkey(void *ud, void *val);
+void dbt_free_flight(void *ud, void *val);
 
 /* ---- dbt_cache.c: replicas ---- */
 

@@ -1,6 +1,7 @@
-/* dbt_pg.c - the database worker: libpq connections on the host's loop,
- * fills with single flight and table epochs, notifications, reconnects,
- * subscriptions.
+/* dbt_pg.c - the database worker's connections: libpq on the host's loop
+ * (the query pool and the listener), notifications and the invalidations
+ * they cause, reconnects. The fills the pool runs, their waiters and the
+ * subscribers are dbt_fill.c's.
  *
  * Everything here runs on the database worker's thread (DBT_DB_WORKER),
  * except the blocking helpers init uses before the workers exist. libpq
@@ -22,9 +23,6 @@
 #include "dbt.h"
 
 static void conn_connect(dbt_conn *c);
-static void pool_pump(dbt *d);
-static void flight_start_key(dbt *d, uint16_t qidx, const uint8_t *params,
-			     size_t plen, uint64_t hash, dbt_waiter *w);
 
 /* libpq's message without its trailing newline. */
 static void conn_err(dbt_conn *c, const char *what)
@@ -143,221 +141,22 @@ static int conn_flush(dbt_conn *c)
 	return conn_watch(c, DX_IO_POLLIN | (f ? DX_IO_POLLOUT : 0));
 }
 
-/* ---- waiters ---- */
-
-static void waiter_free(dbt_waiter *w)
+/* The parameters of a key as C strings for libpq: one block, the pointers
+ * then the strings (dx_db_params_decode: plen bytes hold them). NULL on
+ * ENOMEM; the key was checked when it came in, so it decodes. */
+static const char **key_params(const dbt_entry *e, unsigned *n)
 {
-	dbt_result_unref(w->res);
-	free(w->msg);
-	free(w);
-}
-
-/* On the caller's worker: call the service's done. */
-static void waiter_deliver(void *arg)
-{
-	dbt_waiter *w = arg;
-	const dx_db_result *r = w->res ? &w->res->pub : NULL;
-	w->res = NULL; /* the callee's now */
-	w->done(w->arg, r, w->status, w->msg ? w->msg : "");
-	waiter_free(w);
-}
-
-static void sub_free(dbt_sub *s)
-{
-	dbt_result_unref(s->last);
-	free(s->params);
-	free(s);
-}
-
-/* On the stream's worker: answer the subscribe call, then register the
- * subscriber with the db worker. Answering here, on the connection's own
- * thread, puts the RpcResponse out before any StateSync the db worker
- * sends after the registration. */
-static void sub_answer(void *arg)
-{
-	dbt_waiter *w = arg;
-	dbt_sub *s = w->sub;
-	dbt *d = w->d;
-	const dx_host_api *h = d->host;
-	if (w->res)
-		h->complete(h, w->pending, 0, w->res->pub.data,
-			    w->res->pub.len);
-	else
-		h->complete(h, w->pending, w->status, w->msg,
-			    w->msg ? strlen(w->msg) : 0);
-	if (w->res && !s->closed) {
-		s->last = w->res;
-		w->res = NULL;
-		s->posted = true;
-		if (h->post(h, DBT_DB_WORKER, dbt_pg_sub_add, s) == 0) {
-			waiter_free(w);
-			return;
-		}
-	}
-	h->stream_end(h, s->stream);
-	sub_free(s);
-	waiter_free(w);
-}
-
-void dbt_waiter_answer(dbt_waiter *w, dbt_result *res, uint16_t status,
-		       const char *msg)
-{
-	const dx_host_api *h = w->d->host;
-	if (w->kind == W_ROUTE) {
-		if (res)
-			h->complete(h, w->pending, 0, res->pub.data,
-				    res->pub.len);
-		else
-			h->complete(h, w->pending, status, msg, strlen(msg));
-		waiter_free(w);
-		return;
-	}
-	w->res = res ? dbt_result_ref(res) : NULL;
-	w->status = res ? 0 : status;
-	w->msg = res ? NULL : strdup(msg);
-	void (*fn)(void *) = w->kind == W_SUB ? sub_answer : waiter_deliver;
-	if (w->worker < 0 || h->post(h, w->worker, fn, w) < 0)
-		fn(w);
-}
-
-/* ---- flights ---- */
-
-static bool flight_epochs_ok(dbt *d, const dbt_flight *f)
-{
-	const dbt_query *q = &d->q[f->qidx];
-	for (unsigned i = 0; i < q->ntables; i++)
-		if (d->t[q->tables[i]].epoch != f->epochs[i])
-			return false;
-	return f->gen == d->gen && d->cache_ok;
-}
-
-static void flight_free(dbt *d, dbt_flight *f)
-{
-	if (f->e)
-		dbt_map_del(&d->flights, f->e);
-	free(f->epochs);
-	free(f);
-}
-
-/* Answer every waiter with an error and forget the flight. */
-static void flight_fail(dbt *d, dbt_flight *f, uint16_t status,
-			const char *msg)
-{
-	dbt_waiter *w = f->waiters;
-	f->waiters = NULL;
-	flight_free(d, f);
-	while (w) {
-		dbt_waiter *next = w->next;
-		dbt_waiter_answer(w, NULL, status, msg);
-		w = next;
-	}
-}
-
-/* Push res to every active subscriber of the key that was sent
- * something else. */
-static void subs_push(dbt *d, uint16_t qidx, const uint8_t *params,
-		      size_t plen, uint64_t hash, dbt_result *res)
-{
-	dbt_entry *e = dbt_map_get(&d->subs, hash, qidx, params, plen);
-	if (!e)
-		return;
-	dbt_subkey *k = e->val;
-	for (dbt_sub *s = k->subs; s; s = s->next) {
-		if (s->last == res ||
-		    (s->last && s->last->pub.len == res->pub.len &&
-		     memcmp(s->last->pub.data, res->pub.data,
-			    res->pub.len) == 0))
-			continue;
-		d->host->stream_send(d->host, s->stream, DX_HBTP_STATE_SYNC,
-				     res->pub.data, res->pub.len);
-		dbt_result_unref(s->last);
-		s->last = dbt_result_ref(res);
-	}
-}
-
-/* A query's answer: store it if nothing it reads changed meanwhile,
- * answer the waiters, push to subscribers. */
-static void flight_done(dbt *d, dbt_flight *f, const PGresult *r)
-{
-	char msg[512];
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		const char *m = PQresultErrorMessage(r);
-		size_t n = strlen(m);
-		while (n && m[n - 1] == '\n')
-			n--;
-		snprintf(msg, sizeof msg, "query %s failed: %.*s",
-			 d->q[f->qidx].name, (int)n, m);
-		flight_fail(d, f, 500, msg);
-		return;
-	}
-	dbt_result *res = dbt_result_from_pg(r);
-	if (!res) {
-		flight_fail(d, f, 500, "out of memory");
-		return;
-	}
-	dbt_entry *e = f->e;
-	uint16_t qidx = e->qidx;
-	uint64_t hash = e->hash;
-	size_t plen = e->plen;
-	uint8_t *params = malloc(plen ? plen : 1);
-	if (params)
-		memcpy(params, e->params, plen);
-	if (params && flight_epochs_ok(d, f)) {
-		dbt_entry *m = dbt_map_get(&d->master, hash, qidx, params,
-					   plen);
-		if (m) {
-			dbt_result_unref(m->val);
-			m->val = dbt_result_ref(res);
-		} else if (!dbt_map_add(&d->master, hash, qidx, params, plen,
-					dbt_result_ref(res))) {
-			dbt_result_unref(res);
-		}
-		dbt_replicas_put(d, qidx, params, plen, hash, res);
-		d->host->counter_add(d->c_fills, 1);
-	}
-	bool again = f->again;
-	dbt_waiter *w = f->waiters;
-	f->waiters = NULL;
-	flight_free(d, f);
-	while (w) {
-		dbt_waiter *next = w->next;
-		dbt_waiter_answer(w, res, 0, NULL);
-		w = next;
-	}
-	if (params) {
-		subs_push(d, qidx, params, plen, hash, res);
-		/* Invalidated while it ran: subscribers want the newest. */
-		if (again && dbt_map_get(&d->subs, hash, qidx, params, plen))
-			flight_start_key(d, qidx, params, plen, hash, NULL);
-	}
-	free(params);
-	dbt_result_unref(res);
-}
-
-/* The parameters of a key as C strings for libpq (one block). */
-static char **key_params(const dbt_entry *e, unsigned *n)
-{
-	const uint8_t *p = e->params, *end = p + e->plen;
-	unsigned np = e->plen ? p[0] : 0;
-	char **v = calloc(1, sizeof(char *) * (np + 1) + e->plen + np + 1);
+	unsigned np = e->plen ? e->params[0] : 0;
+	const char **v = calloc(1, sizeof(char *) * (np + 1) + e->plen);
 	if (!v)
 		return NULL;
-	char *s = (char *)(v + np + 1);
-	p++;
-	for (unsigned i = 0; i < np && end - p >= 2; i++) {
-		uint16_t len = (uint16_t)(p[0] | p[1] << 8);
-		p += 2;
-		if (len == DX_DB_PARAM_NULL) {
-			v[i] = NULL;
-			continue;
-		}
-		memcpy(s, p, len);
-		s[len] = '\0';
-		v[i] = s;
-		s += len + 1;
-		p += len;
+	int rc = dx_db_params_decode(e->params, e->plen, v, np,
+				     (char *)(v + np + 1), e->plen);
+	if (rc < 0) {
+		free(v);
+		return NULL;
 	}
-	*n = np;
+	*n = (unsigned)rc;
 	return v;
 }
 
@@ -376,15 +175,14 @@ static void flight_send(dbt_conn *c, dbt_flight *f)
 	c->fl = f;
 	c->state = PC_BUSY;
 	unsigned n;
-	char **v = key_params(f->e, &n);
+	const char **v = key_params(f->e, &n);
 	if (!v) {
 		c->fl = NULL;
 		c->state = PC_IDLE;
-		flight_fail(d, f, 500, "out of memory");
+		dbt_flight_fail(d, f, 500, "out of memory");
 		return;
 	}
-	int ok = PQsendQueryPrepared(c->pg, q->stmt, (int)n,
-				     (const char *const *)v, NULL, NULL, 0);
+	int ok = PQsendQueryPrepared(c->pg, q->stmt, (int)n, v, NULL, NULL, 0);
 	free(v);
 	d->host->counter_add(d->c_queries, 1);
 	if (!ok || conn_flush(c) < 0)
@@ -401,7 +199,7 @@ static bool pool_usable(const dbt *d)
 
 /* Give queued flights to idle connections; with no connection left that
  * could ever take them, answer 503. */
-static void pool_pump(dbt *d)
+void dbt_pool_pump(dbt *d)
 {
 	for (unsigned i = 0; i < d->pool_size && d->queue; i++) {
 		dbt_conn *c = &d->pool[i];
@@ -421,50 +219,10 @@ static void pool_pump(dbt *d)
 		while (d->queue) {
 			dbt_flight *f = d->queue;
 			d->queue = f->qnext;
-			flight_fail(d, f, 503, msg);
+			dbt_flight_fail(d, f, 503, msg);
 		}
 		d->queue_tail = NULL;
 	}
-}
-
-static void queue_push(dbt *d, dbt_flight *f, bool head)
-{
-	if (head) {
-		f->qnext = d->queue;
-		d->queue = f;
-		if (!d->queue_tail)
-			d->queue_tail = f;
-		return;
-	}
-	f->qnext = NULL;
-	if (d->queue_tail)
-		d->queue_tail->qnext = f;
-	else
-		d->queue = f;
-	d->queue_tail = f;
-}
-
-/* A new flight for the key (w may be NULL: a refresh). */
-static void flight_start_key(dbt *d, uint16_t qidx, const uint8_t *params,
-			     size_t plen, uint64_t hash, dbt_waiter *w)
-{
-	dbt_flight *f = calloc(1, sizeof *f);
-	const dbt_query *q = &d->q[qidx];
-	if (f)
-		f->epochs = calloc(q->ntables + 1, sizeof *f->epochs);
-	if (!f || !f->epochs ||
-	    !(f->e = dbt_map_add(&d->flights, hash, qidx, params, plen, f))) {
-		if (f)
-			free(f->epochs);
-		free(f);
-		if (w)
-			dbt_waiter_answer(w, NULL, 500, "out of memory");
-		return;
-	}
-	f->qidx = qidx;
-	f->waiters = w;
-	queue_push(d, f, false);
-	pool_pump(d);
 }
 
 /* ---- pool connections ---- */
@@ -482,15 +240,15 @@ static void pool_failed(dbt_conn *c, const char *what)
 	if (f) {
 		/* Another connection may still be fine: one more try. */
 		if (f->tries < 2) {
-			queue_push(d, f, true);
+			dbt_queue_push(d, f, true);
 		} else {
 			char msg[400];
 			snprintf(msg, sizeof msg, "database unavailable: %s",
 				 c->err);
-			flight_fail(d, f, 503, msg);
+			dbt_flight_fail(d, f, 503, msg);
 		}
 	}
-	pool_pump(d);
+	dbt_pool_pump(d);
 }
 
 static void pool_prepare_next(dbt_conn *c)
@@ -499,7 +257,7 @@ static void pool_prepare_next(dbt_conn *c)
 	if (c->prep >= d->nq) {
 		c->state = PC_IDLE;
 		c->backoff_ns = 0;
-		pool_pump(d);
+		dbt_pool_pump(d);
 		return;
 	}
 	const dbt_query *q = &d->q[c->prep];
@@ -535,11 +293,11 @@ static void pool_command_done(dbt_conn *c)
 		c->fl = NULL;
 		c->state = PC_IDLE;
 		if (f && r)
-			flight_done(c->d, f, r);
+			dbt_flight_done(c->d, f, r);
 		else if (f)
-			flight_fail(c->d, f, 500, "no result");
+			dbt_flight_fail(c->d, f, 500, "no result");
 		PQclear(r);
-		pool_pump(c->d);
+		dbt_pool_pump(c->d);
 		return;
 	}
 	PQclear(r);
@@ -613,8 +371,8 @@ static void subs_refresh_all(dbt *d, const bool *only)
 				if (f->sent)
 					f->again = true;
 			} else {
-				flight_start_key(d, e->qidx, e->params,
-						 e->plen, e->hash, NULL);
+				dbt_flight_start_key(d, e->qidx, e->params,
+						     e->plen, e->hash, NULL);
 			}
 		}
 }
@@ -865,78 +623,6 @@ void dbt_pg_start(void *arg)
 	}
 }
 
-void dbt_pg_miss(void *arg)
-{
-	dbt_miss *m = arg;
-	dbt *d = m->d;
-	uint64_t hash = dbt_hash(m->qidx, m->params, m->plen);
-	dbt_entry *e;
-	if ((e = dbt_map_get(&d->master, hash, m->qidx, m->params, m->plen))) {
-		/* Filled since the worker looked (its replica lags). */
-		dbt_waiter_answer(m->w, e->val, 0, NULL);
-	} else if ((e = dbt_map_get(&d->flights, hash, m->qidx, m->params,
-				    m->plen))) {
-		dbt_flight *f = e->val;
-		m->w->next = f->waiters;
-		f->waiters = m->w;
-		d->host->counter_add(d->c_coal, 1);
-	} else {
-		flight_start_key(d, m->qidx, m->params, m->plen, hash, m->w);
-	}
-	free(m);
-}
-
-void dbt_pg_sub_add(void *arg)
-{
-	dbt_sub *s = arg;
-	dbt *d = s->d;
-	uint64_t hash = dbt_hash(s->qidx, s->params, s->plen);
-	dbt_entry *e = dbt_map_get(&d->subs, hash, s->qidx, s->params, s->plen);
-	if (!e) {
-		dbt_subkey *k = calloc(1, sizeof *k);
-		if (!k || !(e = dbt_map_add(&d->subs, hash, s->qidx, s->params,
-					    s->plen, k))) {
-			free(k);
-			d->host->stream_end(d->host, s->stream);
-			sub_free(s);
-			return;
-		}
-		k->e = e;
-	}
-	dbt_subkey *k = e->val;
-	s->key = k;
-	s->active = true;
-	s->next = k->subs;
-	k->subs = s;
-	/* Something may have changed between its answer and now. */
-	dbt_entry *m = dbt_map_get(&d->master, hash, s->qidx, s->params,
-				   s->plen);
-	if (m)
-		subs_push(d, s->qidx, s->params, s->plen, hash, m->val);
-	else if (!dbt_map_get(&d->flights, hash, s->qidx, s->params, s->plen))
-		flight_start_key(d, s->qidx, s->params, s->plen, hash, NULL);
-}
-
-void dbt_pg_sub_close(void *arg)
-{
-	dbt_sub *s = arg;
-	dbt *d = s->d;
-	dbt_subkey *k = s->key;
-	if (k) {
-		for (dbt_sub **pp = &k->subs; *pp; pp = &(*pp)->next)
-			if (*pp == s) {
-				*pp = s->next;
-				break;
-			}
-		if (!k->subs) {
-			dbt_map_del(&d->subs, k->e);
-			free(k);
-		}
-	}
-	d->host->stream_end(d->host, s->stream);
-	sub_free(s);
-}
-
 void dbt_pg_invalidate(void *arg)
 {
 	dbt_inval *iv = arg;
@@ -1000,38 +686,6 @@ int dbt_pg_prepare_all(dbt *d, PGconn *pg, unsigned from, char *err,
 
 /* ---- fini ---- */
 
-static void free_subkey(void *ud, void *val)
-{
-	dbt *d = ud;
-	dbt_subkey *k = val;
-	while (k->subs) {
-		dbt_sub *s = k->subs;
-		k->subs = s->next;
-		d->host->stream_end(d->host, s->stream);
-		sub_free(s);
-	}
-	free(k);
-}
-
-static void free_flight(void *ud, void *val)
-{
-	(void)ud;
-	dbt_flight *f = val;
-	/* The workers have stopped: nobody is left to answer. Streams of
-	 * subscribers still waiting must be ended all the same. */
-	while (f->waiters) {
-		dbt_waiter *w = f->waiters;
-		f->waiters = w->next;
-		if (w->kind == W_SUB) {
-			w->d->host->stream_end(w->d->host, w->sub->stream);
-			sub_free(w->sub);
-		}
-		waiter_free(w);
-	}
-	free(f->epochs);
-	free(f);
-}
-
 void dbt_pg_free(dbt *d)
 {
 	/* The watches ended with the workers: forget them, never unwatch.
@@ -1048,8 +702,8 @@ void dbt_pg_free(dbt *d)
 	if (d->master.b)
 		dbt_map_free(&d->master, unref_val, NULL);
 	if (d->flights.b)
-		dbt_map_free(&d->flights, free_flight, d);
+		dbt_map_free(&d->flights, dbt_free_flight, d);
 	if (d->subs.b)
-		dbt_map_free(&d->subs, free_subkey, d);
+		dbt_map_free(&d->subs, dbt_free_subkey, d);
 	d->queue = d->queue_tail = NULL;
 }

@@ -1,5 +1,6 @@
 /* dx/db_teleport.h - db_teleport: a PostgreSQL query cache kept fresh by
- * LISTEN/NOTIFY (DESIGN.md section 8), as other plugins and clients see it.
+ * LISTEN/NOTIFY (docs/architecture.md, "The plugins that ship"), as other
+ * plugins and clients see it.
  *
  * The plugin "db_teleport" provides two facets:
  *
@@ -19,8 +20,12 @@
  *       u16 len               DX_DB_PARAM_NULL (0xFFFF): SQL NULL, no bytes
  *       ... len bytes         the parameter in text form (no NUL bytes)
  *
- * dx_db_body_encode() below writes it. Nothing may follow the last
- * parameter.
+ * Nothing may follow the last parameter. The part from nparams on (the
+ * "parameter part") is what db_teleport keys its cache by. Both sides use
+ * the codec below (libdx): clients write with dx_db_body_encode() and read
+ * answers with dx_db_answer_open(); the plugin reads bodies with
+ * dx_db_body_split() and dx_db_params_check() / dx_db_params_decode(),
+ * and writes answers with dx/teleport.h's rowset writer.
  *
  * Answers. db.get: RpcResponse whose body is the result as a teleport
  * rowset (dx/teleport.h: dx_rowset_open reads it in place). db.subscribe:
@@ -38,10 +43,10 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #include <dx/error.h>
-#include <dx/routes.h> /* DX_PENDING */
+#include <dx/routes.h>   /* DX_PENDING */
+#include <dx/teleport.h> /* dx_rowset */
 
 #ifdef __cplusplus
 extern "C" {
@@ -54,44 +59,77 @@ extern "C" {
 #define DX_DB_PARAM_NULL 0xFFFFu
 #define DX_DB_PARAM_MAX 0xFFFEu /* longest parameter, in bytes */
 #define DX_DB_NAME_MAX 255u
+#define DX_DB_NPARAMS_MAX 255u /* most parameters a body carries */
 
 /* The SERVICE facet's name. */
 #define DX_DB_SERVICE "db_teleport"
 
+/* ---- the codec (libdx; no state: any thread; only dx_db_answer_open
+ * allocates) ----
+ *
+ * Parameters are given as an array of nparams C strings, params[i] NULL
+ * for SQL NULL; the caller keeps ownership of everything it passes. Decoded
+ * views point into the caller's buffer and live as long as it does. */
+
+/* The bytes dx_db_params_encode() / dx_db_body_encode() write for these
+ * arguments (no checks: the encoders refuse what is out of bounds). */
+size_t dx_db_params_size(const char *const *params, unsigned nparams);
+size_t dx_db_body_size(const char *name, const char *const *params,
+		       unsigned nparams);
+
 /* Writes a db.get / db.subscribe body into out (cap bytes): the query
- * name, then nparams parameters (params[i] NULL: SQL NULL; otherwise a C
- * string). Returns the body's length, or -EINVAL (a name of 0 or more than
- * 255 bytes, more than 255 parameters, one longer than DX_DB_PARAM_MAX) or
- * -E2BIG (out is too small). */
-static inline long dx_db_body_encode(uint8_t *out, size_t cap,
-				     const char *name,
-				     const char *const *params,
-				     unsigned nparams)
-{
-	size_t nl = strlen(name), n = 0;
-	if (nl == 0 || nl > DX_DB_NAME_MAX || nparams > 255)
-		return -EINVAL;
-	if (cap < 2 + nl)
-		return -E2BIG;
-	out[n++] = (uint8_t)nl;
-	memcpy(out + n, name, nl);
-	n += nl;
-	out[n++] = (uint8_t)nparams;
-	for (unsigned i = 0; i < nparams; i++) {
-		size_t l = params[i] ? strlen(params[i]) : 0;
-		if (l > DX_DB_PARAM_MAX)
-			return -EINVAL;
-		if (cap - n < 2 + l)
-			return -E2BIG;
-		uint16_t v = params[i] ? (uint16_t)l : (uint16_t)DX_DB_PARAM_NULL;
-		out[n++] = (uint8_t)v;
-		out[n++] = (uint8_t)(v >> 8);
-		if (l)
-			memcpy(out + n, params[i], l);
-		n += l;
-	}
-	return (long)n;
-}
+ * name, then nparams parameters. Returns the body's length, or -EINVAL (a
+ * name of 0 or more than DX_DB_NAME_MAX bytes, more than
+ * DX_DB_NPARAMS_MAX parameters, one longer than DX_DB_PARAM_MAX) or
+ * -E2BIG (out is too small: dx_db_body_size() bytes always do). On an
+ * error out's contents are unspecified. */
+long dx_db_body_encode(uint8_t *out, size_t cap, const char *name,
+		       const char *const *params, unsigned nparams);
+
+/* Writes only the parameter part (u8 nparams, then each parameter) into
+ * out (cap bytes). Returns its length, or -EINVAL / -E2BIG as
+ * dx_db_body_encode(). */
+long dx_db_params_encode(uint8_t *out, size_t cap, const char *const *params,
+			 unsigned nparams);
+
+/* A body split in place: views into the buffer given to
+ * dx_db_body_split(), valid while it is. name is not NUL-terminated. */
+typedef struct dx_db_body {
+	const char *name;
+	size_t name_len;       /* 0..255 */
+	const uint8_t *params; /* the parameter part, params_len >= 1 bytes */
+	size_t params_len;
+} dx_db_body;
+
+/* Splits body (len bytes) into its name and parameter part. Only the
+ * name's framing is checked: 0, or DX_EPROTO when body is shorter than
+ * its name_len says (or than 2 bytes); *out is set only on 0. A name_len
+ * of 0 is not refused here (no query has that name). Check the parameter
+ * part with dx_db_params_check() or dx_db_params_decode(). */
+int dx_db_body_split(const uint8_t *body, size_t len, dx_db_body *out);
+
+/* Checks a parameter part (len bytes at p) as the plugin must: every
+ * length within the buffer, no NUL byte inside a parameter, nothing after
+ * the last. Returns nparams (0..255), or DX_EPROTO. */
+int dx_db_params_check(const uint8_t *p, size_t len);
+
+/* Checks and decodes a parameter part into C strings: vals[i] (max
+ * entries) is NULL for SQL NULL, else a NUL-terminated copy in strbuf
+ * (strcap bytes; len bytes always suffice). Returns nparams, DX_EPROTO
+ * (malformed, as dx_db_params_check()) or -E2BIG (max or strcap is too
+ * small); on an error vals and strbuf hold partial results. */
+int dx_db_params_decode(const uint8_t *p, size_t len, const char **vals,
+			unsigned max, char *strbuf, size_t strcap);
+
+/* Opens a db.get / db.subscribe answer (the body of its RpcResponse or
+ * StateSync, at any alignment: a client's receive buffer is not aligned
+ * for the rowset reader) as a rowset. Copies the len bytes at payload
+ * into a malloc'd block aligned for dx_rowset_open(), stores it in *buf -
+ * the caller free()s it whatever the result; NULL only on -ENOMEM - and
+ * fills *rs, which points into *buf. Returns 0, -ENOMEM, or
+ * dx_rowset_open()'s error (DX_EPROTO: not a rowset). */
+int dx_db_answer_open(const void *payload, size_t len, void **buf,
+		      dx_rowset *rs);
 
 /* A cached result: immutable, reference-counted. data/len are the teleport
  * rowset (aligned for dx_rowset_open). Read-only; the plugin's private
