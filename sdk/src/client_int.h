@@ -1,0 +1,70 @@
+/* client_int.h - the dx_client struct and the helpers its files share:
+ * client.c (connecting, limits, closing), client_send.c (framing and
+ * buffering sends), client_recv.c (reading, reassembly, the queue of
+ * kept messages). Internal to libdx: every name here is hidden. */
+#ifndef DX_CLIENT_INT_H
+#define DX_CLIENT_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <dx/client.h>
+
+#define DX_CLIENT_HIDDEN __attribute__((visibility("hidden")))
+
+#define DX_CLIENT_READ_CHUNK 65536u
+
+/* A growable byte buffer. */
+struct dx_cbuf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+/* A message kept for a later recv/wait: its header and reassembled body,
+ * still raw (decoded when handed out). */
+struct dx_kept {
+	struct dx_kept *next;
+	dx_hbtp_header h;
+	size_t len;
+	uint8_t data[];
+};
+
+struct dx_client {
+	int fd;
+	int dead; /* the code that made the stream unusable, or 0 */
+	uint32_t max_frame;
+	size_t max_message;
+	unsigned max_queued;
+	uint16_t next_seq;
+	struct dx_cbuf w; /* bytes to send; w_off already sent */
+	size_t w_off;
+	struct dx_cbuf r; /* bytes received; r_off already split off */
+	size_t r_off;
+	struct dx_cbuf s;   /* scratch: a message body being built */
+	struct dx_cbuf z;   /* scratch: compression input */
+	uint8_t *inflated;  /* max_message bytes, allocated on first use */
+	uint8_t *reasm_buf; /* max_message bytes, allocated on first use */
+	dx_hbtp_reasm reasm;
+	struct dx_kept *q_head, *q_tail;
+	unsigned q_len;
+	struct dx_kept *held; /* the kept message handed out last */
+	uint8_t *meta;        /* the dx_client_set_meta block */
+	size_t meta_len;
+	char err[256];
+};
+
+DX_CLIENT_HIDDEN int dx_cbuf_reserve(struct dx_cbuf *b, size_t n);
+DX_CLIENT_HIDDEN void dx_cbuf_put(struct dx_cbuf *b, const void *data,
+				  size_t n);
+DX_CLIENT_HIDDEN int dx_client_fail(dx_client *c, int code, const char *fmt,
+				    ...) __attribute__((format(printf, 3, 4)));
+DX_CLIENT_HIDDEN int dx_client_kill(dx_client *c, int code);
+DX_CLIENT_HIDDEN const char *dx_op_name(uint8_t opcode);
+DX_CLIENT_HIDDEN int64_t dx_deadline(int timeout_ms);
+DX_CLIENT_HIDDEN int dx_wait_fd(int fd, short events, int64_t deadline,
+				short *revents);
+DX_CLIENT_HIDDEN void dx_client_release_held(dx_client *c);
+DX_CLIENT_HIDDEN bool dx_client_is_control(uint8_t opcode);
+
+#endif
