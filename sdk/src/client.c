@@ -25,31 +25,6 @@
 
 /* --- small helpers --- */
 
-int dx_cbuf_reserve(struct dx_cbuf *b, size_t n)
-{
-	if (b->cap - b->len >= n)
-		return 0;
-	if (n > SIZE_MAX / 2 - b->len)
-		return -ENOMEM;
-	size_t cap = b->cap ? b->cap : 4096;
-	while (cap - b->len < n)
-		cap *= 2;
-	uint8_t *p = realloc(b->p, cap);
-	if (!p)
-		return -ENOMEM;
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
-/* Append n bytes (data may be NULL when n is 0); the caller reserved. */
-void dx_cbuf_put(struct dx_cbuf *b, const void *data, size_t n)
-{
-	if (n)
-		memcpy(b->p + b->len, data, n);
-	b->len += n;
-}
-
 int dx_client_fail(dx_client *c, int code, const char *fmt, ...)
 {
 	va_list ap;
@@ -281,10 +256,10 @@ void dx_client_close(dx_client *c)
 		c->q_head = k->next;
 		free(k);
 	}
-	free(c->w.p);
-	free(c->r.p);
-	free(c->s.p);
-	free(c->z.p);
+	dx_buf_free(&c->w);
+	dx_buf_free(&c->r);
+	dx_buf_free(&c->s);
+	dx_buf_free(&c->z);
 	free(c->inflated);
 	free(c->reasm_buf);
 	free(c->meta);

@@ -9,17 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <dx/buf.h>
 #include <dx/client.h>
 
 #define DX_CLIENT_HIDDEN __attribute__((visibility("hidden")))
 
 #define DX_CLIENT_READ_CHUNK 65536u
-
-/* A growable byte buffer. */
-struct dx_cbuf {
-	uint8_t *p;
-	size_t len, cap;
-};
 
 /* A message kept for a later recv/wait: its header and reassembled body,
  * still raw (decoded when handed out). */
@@ -37,12 +32,12 @@ struct dx_client {
 	size_t max_message;
 	unsigned max_queued;
 	uint16_t next_seq;
-	struct dx_cbuf w; /* bytes to send; w_off already sent */
+	dx_buf w; /* bytes to send; w_off already sent */
 	size_t w_off;
-	struct dx_cbuf r; /* bytes received; r_off already split off */
+	dx_buf r; /* bytes received; r_off already split off */
 	size_t r_off;
-	struct dx_cbuf s;   /* scratch: a message body being built */
-	struct dx_cbuf z;   /* scratch: compression input */
+	dx_buf s;           /* scratch: a message body being built */
+	dx_buf z;           /* scratch: compression input */
 	uint8_t *inflated;  /* max_message bytes, allocated on first use */
 	uint8_t *reasm_buf; /* max_message bytes, allocated on first use */
 	dx_hbtp_reasm reasm;
@@ -54,9 +49,6 @@ struct dx_client {
 	char err[256];
 };
 
-DX_CLIENT_HIDDEN int dx_cbuf_reserve(struct dx_cbuf *b, size_t n);
-DX_CLIENT_HIDDEN void dx_cbuf_put(struct dx_cbuf *b, const void *data,
-				  size_t n);
 DX_CLIENT_HIDDEN int dx_client_fail(dx_client *c, int code, const char *fmt,
 				    ...) __attribute__((format(printf, 3, 4)));
 DX_CLIENT_HIDDEN int dx_client_kill(dx_client *c, int code);

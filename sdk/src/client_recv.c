@@ -31,7 +31,7 @@ static int dx_client_read_once(dx_client *c)
 		c->r.len -= c->r_off;
 		c->r_off = 0;
 	}
-	if (dx_cbuf_reserve(&c->r, DX_CLIENT_READ_CHUNK))
+	if (dx_buf_reserve(&c->r, DX_CLIENT_READ_CHUNK))
 		return dx_client_fail(c, -ENOMEM, "out of memory");
 	ssize_t k = recv(c->fd, c->r.p + c->r.len, c->r.cap - c->r.len, 0);
 	if (k > 0) {

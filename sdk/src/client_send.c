@@ -38,21 +38,21 @@ int dx_client_send_frame(dx_client *c, uint8_t opcode, uint8_t flags,
 		meta_len = 0;
 	if (meta_len > UINT32_MAX || n > UINT32_MAX - meta_len)
 		return dx_client_fail(c, -E2BIG, "a frame above 4 GiB");
-	if (dx_cbuf_reserve(&c->w, DX_HBTP_HEADER_SIZE + meta_len + n))
+	if (dx_buf_reserve(&c->w, DX_HBTP_HEADER_SIZE + meta_len + n))
 		return dx_client_fail(c, -ENOMEM, "out of memory");
 	if (meta)
 		flags |= DX_HBTP_HAS_META;
 	dx_client_put_header(c, opcode, flags, seq, meta_len + n);
-	dx_cbuf_put(&c->w, meta, meta_len);
-	dx_cbuf_put(&c->w, body, n);
+	dx_buf_put(&c->w, meta, meta_len);
+	dx_buf_put(&c->w, body, n);
 	return 0;
 }
 
 int dx_client_send_raw(dx_client *c, const void *data, size_t n)
 {
-	if (dx_cbuf_reserve(&c->w, n))
+	if (dx_buf_reserve(&c->w, n))
 		return dx_client_fail(c, -ENOMEM, "out of memory");
-	dx_cbuf_put(&c->w, data, n);
+	dx_buf_put(&c->w, data, n);
 	return 0;
 }
 
@@ -69,16 +69,16 @@ struct dx_parts {
 /* s = [meta] [LZ4 frame of pre + data]. */
 static int dx_client_build_compressed(dx_client *c, const struct dx_parts *m)
 {
-	c->z.len = 0;
-	if (dx_cbuf_reserve(&c->z, m->pre_len + m->n))
+	dx_buf_reset(&c->z);
+	if (dx_buf_reserve(&c->z, m->pre_len + m->n))
 		return dx_client_fail(c, -ENOMEM, "out of memory");
-	dx_cbuf_put(&c->z, m->pre, m->pre_len);
-	dx_cbuf_put(&c->z, m->data, m->n);
+	dx_buf_put(&c->z, m->pre, m->pre_len);
+	dx_buf_put(&c->z, m->data, m->n);
 	size_t bound = dx_hbtp_compress_bound(c->z.len);
-	c->s.len = 0;
-	if (dx_cbuf_reserve(&c->s, m->meta_len + bound))
+	dx_buf_reset(&c->s);
+	if (dx_buf_reserve(&c->s, m->meta_len + bound))
 		return dx_client_fail(c, -ENOMEM, "out of memory");
-	dx_cbuf_put(&c->s, m->meta, m->meta_len);
+	dx_buf_put(&c->s, m->meta, m->meta_len);
 	long k = dx_hbtp_compress(c->z.p, c->z.len, c->s.p + c->s.len, bound);
 	if (k < 0)
 		return dx_client_fail(c, (int)k, "LZ4 compression failed");
@@ -88,12 +88,12 @@ static int dx_client_build_compressed(dx_client *c, const struct dx_parts *m)
 
 static int dx_client_build_plain(dx_client *c, const struct dx_parts *m)
 {
-	c->s.len = 0;
-	if (dx_cbuf_reserve(&c->s, m->meta_len + m->pre_len + m->n))
+	dx_buf_reset(&c->s);
+	if (dx_buf_reserve(&c->s, m->meta_len + m->pre_len + m->n))
 		return dx_client_fail(c, -ENOMEM, "out of memory");
-	dx_cbuf_put(&c->s, m->meta, m->meta_len);
-	dx_cbuf_put(&c->s, m->pre, m->pre_len);
-	dx_cbuf_put(&c->s, m->data, m->n);
+	dx_buf_put(&c->s, m->meta, m->meta_len);
+	dx_buf_put(&c->s, m->pre, m->pre_len);
+	dx_buf_put(&c->s, m->data, m->n);
 	return 0;
 }
 
@@ -104,7 +104,7 @@ static int dx_client_emit_split(dx_client *c, uint8_t opcode, uint8_t flags,
 				uint16_t seq)
 {
 	size_t frames = c->s.len / c->max_frame + 1;
-	if (dx_cbuf_reserve(&c->w, c->s.len + frames * DX_HBTP_HEADER_SIZE))
+	if (dx_buf_reserve(&c->w, c->s.len + frames * DX_HBTP_HEADER_SIZE))
 		return dx_client_fail(c, -ENOMEM, "out of memory");
 	size_t off = 0;
 	do {
@@ -115,7 +115,7 @@ static int dx_client_emit_split(dx_client *c, uint8_t opcode, uint8_t flags,
 		uint8_t fl = off == 0 ? flags & ~DX_HBTP_FINAL : 0;
 		dx_client_put_header(c, opcode, last ? fl | DX_HBTP_FINAL : fl,
 				     seq, k);
-		dx_cbuf_put(&c->w, c->s.p + off, k);
+		dx_buf_put(&c->w, c->s.p + off, k);
 		off += k;
 	} while (off < c->s.len);
 	return 0;
@@ -141,12 +141,12 @@ static int dx_client_send_parts(dx_client *c, uint8_t opcode, uint8_t flags,
 			dx_op_name(opcode), total, c->max_message);
 	/* The common case, one plain frame: straight into w, no scratch. */
 	if (!(flags & DX_HBTP_COMPRESSED) && total <= c->max_frame) {
-		if (dx_cbuf_reserve(&c->w, DX_HBTP_HEADER_SIZE + total))
+		if (dx_buf_reserve(&c->w, DX_HBTP_HEADER_SIZE + total))
 			return dx_client_fail(c, -ENOMEM, "out of memory");
 		dx_client_put_header(c, opcode, flags, seq, total);
-		dx_cbuf_put(&c->w, m->meta, m->meta_len);
-		dx_cbuf_put(&c->w, m->pre, m->pre_len);
-		dx_cbuf_put(&c->w, m->data, m->n);
+		dx_buf_put(&c->w, m->meta, m->meta_len);
+		dx_buf_put(&c->w, m->pre, m->pre_len);
+		dx_buf_put(&c->w, m->data, m->n);
 		return 0;
 	}
 	int rc = flags & DX_HBTP_COMPRESSED ? dx_client_build_compressed(c, m) :
