@@ -1,24 +1,20 @@
-/* client.c - the blocking HBTP client of dx/client.h: connect, buffered
- * sends, receive with reassembly and inflation, and matching responses to
- * seqs with a bounded queue for the ones that complete out of order.
+/* client.c - the blocking HBTP client of dx/client.h: connecting (through
+ * dx/addr.h), limits, closing, and the helpers client_send.c and
+ * client_recv.c share.
  *
  * The socket is non-blocking and every wait is a poll() with what is left
  * of the caller's timeout, so no call blocks longer than it was told. */
 #include <errno.h>
 #include <limits.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <dx/addr.h>
 #include <dx/client.h>
 
 #include "client_int.h"
@@ -89,123 +85,20 @@ int dx_wait_fd(int fd, short events, int64_t deadline, short *revents)
 
 /* --- connecting --- */
 
-static int dx_connect_fd(dx_client *c, int fd, const struct sockaddr *sa,
-			 socklen_t salen, int64_t deadline, const char *addr)
+/* addr parsed and connected (dx/addr.h), the socket into c->fd. */
+static int dx_client_open(dx_client *c, const char *addr, int timeout_ms)
 {
-	if (connect(fd, sa, salen) == 0)
-		return 0;
-	if (errno != EINPROGRESS && errno != EINTR)
-		return dx_client_fail(c, -errno, "connect to %s: %s", addr,
-				      strerror(errno));
-	short rev = 0;
-	int rc = dx_wait_fd(fd, POLLOUT, deadline, &rev);
-	if (rc < 0)
-		return dx_client_fail(c, rc, "connect to %s: %s", addr,
-				      rc == -ETIMEDOUT ? "timed out" :
-							 strerror(-rc));
-	int soerr = 0;
-	socklen_t len = sizeof soerr;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
-		soerr = errno;
-	if (soerr)
-		return dx_client_fail(c, -soerr, "connect to %s: %s", addr,
-				      strerror(soerr));
-	return 0;
-}
-
-static int dx_connect_unix(dx_client *c, const char *addr, int64_t deadline)
-{
-	const char *path = addr + 5;
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	if (!*path || strlen(path) >= sizeof sun.sun_path)
-		return dx_client_fail(
-			c, -EINVAL,
-			"%s: a Unix socket path must be 1 to %zu bytes", addr,
-			sizeof sun.sun_path - 1);
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (c->fd < 0)
-		return dx_client_fail(c, -errno, "socket: %s", strerror(errno));
-	/* A Unix listener with a full backlog says EAGAIN at once, and poll
-	 * cannot wait for room: retry every millisecond until the deadline. */
-	for (;;) {
-		if (connect(c->fd, (struct sockaddr *)&sun, sizeof sun) == 0)
-			return 0;
-		if (errno != EAGAIN || dx_remaining(deadline) == 0)
-			break;
-		poll(NULL, 0, 1);
+	dx_addr a;
+	int rc = dx_addr_parse(addr, &a);
+	if (rc < 0) {
+		dx_addr_message(rc, addr, c->err, sizeof c->err);
+		return -EINVAL;
 	}
-	return dx_client_fail(c, -errno, "connect to %s: %s", addr,
-			      strerror(errno));
-}
-
-/* "HOST:PORT" or "[IPV6]:PORT" into host and port (NUL-terminated). */
-static int dx_split_hostport(dx_client *c, const char *addr, char *host,
-			     size_t hostlen, const char **port)
-{
-	const char *h = addr, *colon;
-	size_t n;
-	if (addr[0] == '[') {
-		const char *close = strchr(addr, ']');
-		if (!close || close[1] != ':')
-			goto bad;
-		h = addr + 1;
-		n = (size_t)(close - h);
-		colon = close + 1;
-	} else {
-		colon = strrchr(addr, ':');
-		if (!colon || memchr(addr, ':', (size_t)(colon - addr)))
-			goto bad;
-		n = (size_t)(colon - addr);
-	}
-	if (n == 0 || n >= hostlen || !colon[1])
-		goto bad;
-	memcpy(host, h, n);
-	host[n] = '\0';
-	*port = colon + 1;
-	return 0;
-bad:
-	return dx_client_fail(
-		c, -EINVAL, "%s: expected HOST:PORT, [IPV6]:PORT or unix:PATH",
-		addr);
-}
-
-/* Try each address getaddrinfo gives until one connects. */
-static int dx_connect_tcp(dx_client *c, const char *addr, int64_t deadline)
-{
-	char host[256];
-	const char *port = NULL;
-	int rc = dx_split_hostport(c, addr, host, sizeof host, &port);
+	rc = dx_addr_connect(&a, timeout_ms, c->err, sizeof c->err);
 	if (rc < 0)
 		return rc;
-	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-				 .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_NUMERICSERV},
-			*res = NULL;
-	int gai = getaddrinfo(host, port, &hints, &res);
-	if (gai)
-		return dx_client_fail(c, -EHOSTUNREACH, "%s: %s", addr,
-				      gai_strerror(gai));
-	rc = -EHOSTUNREACH;
-	for (struct addrinfo *ai = res; ai && rc < 0; ai = ai->ai_next) {
-		if (c->fd >= 0)
-			close(c->fd);
-		c->fd = socket(ai->ai_family,
-			       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (c->fd < 0) {
-			rc = dx_client_fail(c, -errno, "socket: %s",
-					    strerror(errno));
-			continue;
-		}
-		rc = dx_connect_fd(c, c->fd, ai->ai_addr, ai->ai_addrlen,
-				   deadline, addr);
-	}
-	freeaddrinfo(res);
-	if (rc == 0) {
-		int one = 1; /* requests are small: no Nagle delay */
-		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	}
-	return rc;
+	c->fd = rc;
+	return 0;
 }
 
 int dx_client_connect(const char *addr, int timeout_ms, dx_client **out,
@@ -224,10 +117,7 @@ int dx_client_connect(const char *addr, int timeout_ms, dx_client **out,
 	c->max_queued = DX_CLIENT_MAX_QUEUED;
 	c->next_seq = 1;
 	dx_hbtp_reasm_init(&c->reasm, NULL, 0);
-	int64_t deadline = dx_deadline(timeout_ms);
-	int rc = strncmp(addr, "unix:", 5) == 0 ?
-			 dx_connect_unix(c, addr, deadline) :
-			 dx_connect_tcp(c, addr, deadline);
+	int rc = dx_client_open(c, addr, timeout_ms);
 	if (rc < 0) {
 		if (errlen)
 			snprintf(err, errlen, "%s", c->err);
