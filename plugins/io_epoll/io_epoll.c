@@ -18,8 +18,8 @@
  * Arming accept or recv assumes readiness (one extra syscall per arm, not
  * per event), which also covers an fd that arrives from another instance.
  *
- * Timers: a binary min-heap of deadlines (CLOCK_MONOTONIC, relative ns at
- * queue time), with a hash from udata to heap slot so timeout_cancel is
+ * Timers: libdx's min-heap of deadlines (dx/timer_heap.h; CLOCK_MONOTONIC,
+ * relative ns at queue time), indexed by udata so timeout_cancel is
  * O(log n); the earliest deadline bounds epoll_wait's timeout (rounded up
  * to a millisecond, so a timer fires up to 1 ms late, never early). No fd
  * per timer.
@@ -342,8 +342,8 @@ static int sleep_ms(const dx_io *io, uint64_t now, uint64_t end)
 	if (io->nready)
 		return 0;
 	uint64_t until = end;
-	if (io->nheap && io->heap[0].deadline < until)
-		until = io->heap[0].deadline;
+	if (dx_timer_heap_next(&io->timers) < until)
+		until = dx_timer_heap_next(&io->timers);
 	if (io->backoff_until && io->backoff_until < until)
 		until = io->backoff_until;
 	if (until == UINT64_MAX)
@@ -439,9 +439,7 @@ static void ep_destroy(dx_io *io)
 	free(io->bufs);
 	free(io->free_ids);
 	free(io->lent);
-	free(io->heap);
-	free(io->tkeys);
-	free(io->tvals);
+	dx_timer_heap_free(&io->timers);
 	free(io);
 }
 
@@ -471,6 +469,7 @@ static int ep_create(void *self, const dx_io_params *params, dx_io **out)
 	io->host = pl->host;
 	io->worker = PARAM(params, worker);
 	io->wakefd = -1;
+	dx_timer_heap_init(&io->timers, DX_TIMER_HEAP_BY_UDATA);
 	io->epfd = epoll_create1(EPOLL_CLOEXEC);
 	io->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = WAKE_KEY};

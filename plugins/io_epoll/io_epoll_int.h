@@ -21,6 +21,7 @@
 
 #include <dx/io.h>
 #include <dx/plugin.h>
+#include <dx/timer_heap.h>
 
 #define DEFAULT_BUF_COUNT 256u
 #define DEFAULT_BUF_SIZE (16u * 1024u)
@@ -62,13 +63,6 @@ struct fdst {
 	struct sendop *sq_head, *sq_tail;
 };
 
-struct timer {
-	uint64_t deadline; /* CLOCK_MONOTONIC ns */
-	uint64_t seq;      /* equal deadlines fire in arming order */
-	uint64_t udata;
-	bool hashed; /* false: another timer with this udata is indexed */
-};
-
 struct dx_io {
 	const dx_host_api *host;
 	int worker;
@@ -90,14 +84,7 @@ struct dx_io {
 
 	struct sendop *spare; /* free send nodes */
 
-	struct timer *heap;
-	size_t nheap, heap_cap;
-	uint64_t timer_seq;
-	/* udata -> heap index + 1 (0: empty slot); open addressing. */
-	uint64_t *tkeys;
-	uint32_t *tvals;
-	size_t tcap;      /* a power of two, > 2 * nheap */
-	size_t nunhashed; /* timers sharing a udata with an indexed one */
+	dx_timer_heap timers; /* by deadline, indexed by udata */
 
 	uint64_t backoff_until; /* 0: no accept is backing off */
 	unsigned submitted;     /* queued since the last submit() */

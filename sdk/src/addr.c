@@ -86,7 +86,7 @@ int dx_addr_numeric(dx_addr *a)
 	else if (!v6 && !strcmp(h, "*"))
 		h = "0.0.0.0";
 	if (inet_pton(v6 ? AF_INET6 : AF_INET, h, bin) != 1)
-		return v6 ? DX_ADDR_EIPV6 :
+		return v6             ? DX_ADDR_EIPV6 :
 		       strchr(h, ':') ? DX_ADDR_EUNBRACKETED :
 					DX_ADDR_EIPV4;
 	char canon[INET6_ADDRSTRLEN];
@@ -100,15 +100,13 @@ char *dx_addr_message(int code, const char *got, char *buf, size_t len)
 	if (!len)
 		return buf;
 	switch (code) {
-	case 0:
-		snprintf(buf, len, "%s is a valid address", got);
-		break;
+	case 0: snprintf(buf, len, "%s is a valid address", got); break;
 	case DX_ADDR_ESHAPE:
 		snprintf(buf, len, "expected %s, got %s", DX_ADDR_SHAPES, got);
 		break;
 	case DX_ADDR_ENOPATH:
-		snprintf(buf, len,
-			 "expected a socket path after unix:, got %s", got);
+		snprintf(buf, len, "expected a socket path after unix:, got %s",
+			 got);
 		break;
 	case DX_ADDR_EPORT:
 		snprintf(buf, len,

@@ -133,7 +133,8 @@ static int dx_sockaddr_connect_until(const dx_sockaddr *sa, int64_t deadline)
 			0);
 	if (fd < 0)
 		return -errno;
-	const struct sockaddr *p = (const struct sockaddr *)(const void *)sa->sa;
+	const struct sockaddr *p =
+		(const struct sockaddr *)(const void *)sa->sa;
 	int rc = 0;
 	for (;;) {
 		if (connect(fd, p, (socklen_t)sa->len) == 0)
@@ -168,8 +169,7 @@ int dx_sockaddr_connect(const dx_sockaddr *sa, int timeout_ms)
 	return dx_sockaddr_connect_until(sa, dx_addr_deadline(timeout_ms));
 }
 
-int dx_addr_connect(const dx_addr *a, int timeout_ms, char *err,
-		    size_t errlen)
+int dx_addr_connect(const dx_addr *a, int timeout_ms, char *err, size_t errlen)
 {
 	int64_t deadline = dx_addr_deadline(timeout_ms);
 	dx_sockaddr cand[DX_ADDR_CANDIDATES];

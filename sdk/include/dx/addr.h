@@ -46,7 +46,7 @@ enum {
 	DX_ADDR_EPORT = -10103,   /* PORT is not a decimal number 0..65535 */
 	DX_ADDR_EIPV4 = -10104,   /* dx_addr_numeric: HOST is no IPv4 address */
 	DX_ADDR_EUNBRACKETED = -10105, /* HOST has a colon: IPv6 unbracketed */
-	DX_ADDR_EIPV6 = -10106,   /* dx_addr_numeric: [HOST] is no IPv6 */
+	DX_ADDR_EIPV6 = -10106,        /* dx_addr_numeric: [HOST] is no IPv6 */
 };
 
 typedef struct dx_addr {
@@ -80,16 +80,15 @@ char *dx_addr_message(int code, const char *got, char *buf, size_t len);
  * negative errno (-ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH when the name
  * does not resolve) with a message naming a->text in err (errlen bytes,
  * may be 0). The socket is the caller's to close. POSIX only. */
-int dx_addr_connect(const dx_addr *a, int timeout_ms, char *err,
-		    size_t errlen);
+int dx_addr_connect(const dx_addr *a, int timeout_ms, char *err, size_t errlen);
 
 /* For callers that connect many times to one address (a load generator):
  * resolve once, then connect each candidate without further lookups. */
 typedef struct dx_sockaddr {
-	int family;                     /* AF_INET, AF_INET6, AF_UNIX */
-	uint32_t len;                   /* bytes used of sa */
+	int family;   /* AF_INET, AF_INET6, AF_UNIX */
+	uint32_t len; /* bytes used of sa */
 	union {
-		uint8_t sa[128];        /* a struct sockaddr_storage */
+		uint8_t sa[128]; /* a struct sockaddr_storage */
 		void *align_;
 		uint64_t align64_;
 	};

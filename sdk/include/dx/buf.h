@@ -34,7 +34,10 @@ typedef struct dx_buf {
 	size_t cap;
 } dx_buf;
 
-#define DX_BUF_INIT {NULL, 0, 0}
+#define DX_BUF_INIT                                                            \
+	{                                                                      \
+		NULL, 0, 0                                                     \
+	}
 
 /* Room for at least extra more bytes after len. */
 int dx_buf_reserve(dx_buf *b, size_t extra);
