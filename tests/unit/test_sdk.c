@@ -328,6 +328,36 @@ START_TEST(test_response_meta)
 }
 END_TEST
 
+/* What plugins and tests use instead of the host's members. */
+START_TEST(test_response_helpers)
+{
+	uint8_t body[16], meta[64];
+	dx_response res;
+	dx_response_init(&res, body, sizeof body, meta, sizeof meta);
+	ck_assert_uint_eq(res.size, sizeof res);
+	ck_assert_int_eq(dx_response_write(&res, "hi", 2), 0);
+	ck_assert_ptr_eq(dx_response_body(&res), body);
+	ck_assert_int_eq(memcmp(dx_response_body(&res), "hi", 2), 0);
+	ck_assert_ptr_null(dx_response_meta_find(&res, "x-a", NULL));
+	ck_assert_int_eq(dx_response_meta(&res, "x-a", "1", 1), 0);
+	ck_assert_int_eq(dx_response_meta(&res, "x-bb", "22", 2), 0);
+	ck_assert_ptr_eq(dx_response_meta_entries(&res), meta);
+	uint16_t len = 0;
+	const uint8_t *v = dx_response_meta_find(&res, "x-bb", &len);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_uint_eq(len, 2);
+	ck_assert_int_eq(memcmp(v, "22", 2), 0);
+	ck_assert_ptr_nonnull(dx_response_meta_find(&res, "x-a", NULL));
+	ck_assert_ptr_null(dx_response_meta_find(&res, "x-b", NULL));
+	/* Without buffers every write is refused, nothing is touched. */
+	dx_response none;
+	dx_response_init(&none, NULL, 5, NULL, 5);
+	ck_assert_int_eq(dx_response_write(&none, "x", 1), -E2BIG);
+	ck_assert_int_eq(dx_response_meta(&none, "k", "v", 1), -E2BIG);
+	ck_assert_ptr_null(dx_response_meta_find(&none, "k", NULL));
+}
+END_TEST
+
 static Suite *sdk_suite(void)
 {
 	Suite *s = suite_create("sdk");
@@ -341,6 +371,7 @@ static Suite *sdk_suite(void)
 	tcase_add_test(tc, test_response_reserve_fails);
 	tcase_add_test(tc, test_response_fixed_buffer);
 	tcase_add_test(tc, test_response_meta);
+	tcase_add_test(tc, test_response_helpers);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("names");
 	tcase_add_test(tc, test_name_rules);
