@@ -17,32 +17,13 @@
 
 #include <dx/addr.h>
 
+#include "deadline.h"
+
 #define DX_ADDR_CANDIDATES 16
 
 _Static_assert(sizeof(((dx_sockaddr *)0)->sa) >=
 		       sizeof(struct sockaddr_storage),
 	       "dx_sockaddr holds any socket address");
-
-static int64_t dx_addr_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* timeout_ms < 0 is forever (deadline -1). */
-static int64_t dx_addr_deadline(int timeout_ms)
-{
-	return timeout_ms < 0 ? -1 : dx_addr_now_ms() + timeout_ms;
-}
-
-static int dx_addr_left(int64_t deadline)
-{
-	if (deadline < 0)
-		return -1;
-	int64_t left = deadline - dx_addr_now_ms();
-	return left < 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
-}
 
 static void dx_addr_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -112,7 +93,7 @@ static int dx_addr_wait_connect(int fd, int64_t deadline)
 {
 	for (;;) {
 		struct pollfd p = {.fd = fd, .events = POLLOUT};
-		int n = poll(&p, 1, dx_addr_left(deadline));
+		int n = poll(&p, 1, dx_deadline_left(deadline));
 		if (n == 0)
 			return -ETIMEDOUT;
 		if (n > 0)
@@ -149,7 +130,7 @@ static int dx_sockaddr_connect_until(const dx_sockaddr *sa, int64_t deadline)
 		/* A Unix listener with a full backlog says EAGAIN at once and
 		 * poll cannot wait for room: retry every millisecond. */
 		if (rc != -EAGAIN || sa->family != AF_UNIX ||
-		    dx_addr_left(deadline) == 0)
+		    dx_deadline_left(deadline) == 0)
 			break;
 		poll(NULL, 0, 1);
 	}
@@ -166,12 +147,12 @@ static int dx_sockaddr_connect_until(const dx_sockaddr *sa, int64_t deadline)
 
 int dx_sockaddr_connect(const dx_sockaddr *sa, int timeout_ms)
 {
-	return dx_sockaddr_connect_until(sa, dx_addr_deadline(timeout_ms));
+	return dx_sockaddr_connect_until(sa, dx_deadline(timeout_ms));
 }
 
 int dx_addr_connect(const dx_addr *a, int timeout_ms, char *err, size_t errlen)
 {
-	int64_t deadline = dx_addr_deadline(timeout_ms);
+	int64_t deadline = dx_deadline(timeout_ms);
 	dx_sockaddr cand[DX_ADDR_CANDIDATES];
 	int n = dx_addr_resolve(a, cand, DX_ADDR_CANDIDATES, err, errlen);
 	if (n < 0)

@@ -45,33 +45,12 @@ const char *dx_op_name(uint8_t opcode)
 	return name ? name : "frame";
 }
 
-static int64_t dx_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* timeout_ms < 0 is forever (deadline -1). */
-int64_t dx_deadline(int timeout_ms)
-{
-	return timeout_ms < 0 ? -1 : dx_now_ms() + timeout_ms;
-}
-
-static int dx_remaining(int64_t deadline)
-{
-	if (deadline < 0)
-		return -1;
-	int64_t left = deadline - dx_now_ms();
-	return left < 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
-}
-
 /* poll() one fd for events until deadline: 1 ready, -ETIMEDOUT, -errno. */
 int dx_wait_fd(int fd, short events, int64_t deadline, short *revents)
 {
 	for (;;) {
 		struct pollfd p = {.fd = fd, .events = events};
-		int n = poll(&p, 1, dx_remaining(deadline));
+		int n = poll(&p, 1, dx_deadline_left(deadline));
 		if (n > 0) {
 			*revents = p.revents;
 			return 1;

@@ -12,6 +12,8 @@
 #include <dx/buf.h>
 #include <dx/client.h>
 
+#include "deadline.h"
+
 #define DX_CLIENT_HIDDEN __attribute__((visibility("hidden")))
 
 #define DX_CLIENT_READ_CHUNK 65536u
@@ -53,7 +55,6 @@ DX_CLIENT_HIDDEN int dx_client_fail(dx_client *c, int code, const char *fmt,
 				    ...) __attribute__((format(printf, 3, 4)));
 DX_CLIENT_HIDDEN int dx_client_kill(dx_client *c, int code);
 DX_CLIENT_HIDDEN const char *dx_op_name(uint8_t opcode);
-DX_CLIENT_HIDDEN int64_t dx_deadline(int timeout_ms);
 DX_CLIENT_HIDDEN int dx_wait_fd(int fd, short events, int64_t deadline,
 				short *revents);
 DX_CLIENT_HIDDEN void dx_client_release_held(dx_client *c);
