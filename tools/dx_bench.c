@@ -101,6 +101,7 @@ int dx_cmd_bench(int argc, char **argv)
 #include <time.h>
 
 #include <cJSON.h>
+#include <dx/addr.h>
 #include <dx/client.h>
 #include <dx/hbtp.h>
 
@@ -419,112 +420,19 @@ static int bench_parse(int argc, char **argv, bopts *o)
 
 /* ---- addresses and connecting --------------------------------------------- */
 
-typedef struct baddr {
-	struct sockaddr_storage sa;
-	socklen_t len;
-	int family;
-} baddr;
-
-/* Resolve ADDR; the candidates into out (up to n). Returns how many, or -1
- * with a message in err. */
-static int bench_resolve(const char *addr, baddr *out, int n, char *err,
+/* Resolve ADDR (dx/addr.h); the candidates into out (up to n). Returns how
+ * many, or -1 with a message in err. */
+static int bench_resolve(const char *addr, dx_sockaddr *out, int n, char *err,
 			 size_t errlen)
 {
-	if (strncmp(addr, "unix:", 5) == 0) {
-		struct sockaddr_un *un = (struct sockaddr_un *)&out[0].sa;
-		memset(out, 0, sizeof *out);
-		if (strlen(addr + 5) == 0 ||
-		    strlen(addr + 5) >= sizeof un->sun_path) {
-			snprintf(err, errlen, "bad Unix socket path in %s", addr);
-			return -1;
-		}
-		un->sun_family = AF_UNIX;
-		strcpy(un->sun_path, addr + 5);
-		out[0].len = sizeof *un;
-		out[0].family = AF_UNIX;
-		return 1;
-	}
-	char host[256];
-	const char *port;
-	if (addr[0] == '[') {
-		const char *rb = strchr(addr, ']');
-		if (!rb || rb[1] != ':' || (size_t)(rb - addr) > sizeof host) {
-			snprintf(err, errlen, "%s: expected [IPV6]:PORT", addr);
-			return -1;
-		}
-		snprintf(host, sizeof host, "%.*s", (int)(rb - addr - 1),
-			 addr + 1);
-		port = rb + 2;
-	} else {
-		const char *colon = strrchr(addr, ':');
-		if (!colon || colon == addr ||
-		    (size_t)(colon - addr) >= sizeof host) {
-			snprintf(err, errlen,
-				 "%s: expected HOST:PORT, [IPV6]:PORT or "
-				 "unix:PATH",
-				 addr);
-			return -1;
-		}
-		snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
-		port = colon + 1;
-	}
-	struct addrinfo hints = {0}, *res, *ai;
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	int rc = getaddrinfo(host, port, &hints, &res);
-	if (rc) {
-		snprintf(err, errlen, "%s: %s", addr, gai_strerror(rc));
+	dx_addr a;
+	int rc = dx_addr_parse(addr, &a);
+	if (rc < 0) {
+		dx_addr_message(rc, addr, err, errlen);
 		return -1;
 	}
-	int k = 0;
-	for (ai = res; ai && k < n; ai = ai->ai_next) {
-		if (ai->ai_addrlen > sizeof out[k].sa)
-			continue;
-		memset(&out[k], 0, sizeof out[k]);
-		memcpy(&out[k].sa, ai->ai_addr, ai->ai_addrlen);
-		out[k].len = ai->ai_addrlen;
-		out[k].family = ai->ai_family;
-		k++;
-	}
-	freeaddrinfo(res);
-	if (!k)
-		snprintf(err, errlen, "%s: no usable address", addr);
-	return k ? k : -1;
-}
-
-/* One non-blocking connected socket, or -errno. */
-static int bench_connect1(const baddr *a, int timeout_ms)
-{
-	int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (const struct sockaddr *)&a->sa, a->len) < 0) {
-		if (errno != EINPROGRESS && errno != EAGAIN) {
-			int e = errno;
-			close(fd);
-			return -e;
-		}
-		struct pollfd p = {.fd = fd, .events = POLLOUT};
-		int n = poll(&p, 1, timeout_ms);
-		int soerr = 0;
-		socklen_t sl = sizeof soerr;
-		if (n == 0)
-			soerr = ETIMEDOUT;
-		else if (n < 0)
-			soerr = errno;
-		else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
-			soerr = errno;
-		if (soerr) {
-			close(fd);
-			return -soerr;
-		}
-	}
-	if (a->family != AF_UNIX) {
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	}
-	return fd;
+	rc = dx_addr_resolve(&a, out, n, err, errlen);
+	return rc < 0 ? -1 : rc;
 }
 
 /* The route id for name: a number, or a lookup in route 0's table. */
@@ -1138,7 +1046,7 @@ static int bench_run(const bopts *o, int route)
 	atomic_init(&sh.stop, false);
 
 	char err[256];
-	baddr addrs[8];
+	dx_sockaddr addrs[8];
 	int na = bench_resolve(o->addr, addrs, 8, err, sizeof err);
 	if (na < 0) {
 		fprintf(stderr, "dx bench: cannot connect: %s\n", err);
@@ -1155,19 +1063,19 @@ static int bench_run(const bopts *o, int route)
 	}
 	/* Connect everything first; the first address that works is used
 	 * for all. */
-	const baddr *use = NULL;
+	const dx_sockaddr *use = NULL;
 	for (unsigned i = 0; i < o->conns; i++) {
 		int fd = -ECONNREFUSED;
 		if (!use) {
 			for (int k = 0; k < na; k++) {
-				fd = bench_connect1(&addrs[k], o->timeout_ms);
+				fd = dx_sockaddr_connect(&addrs[k], o->timeout_ms);
 				if (fd >= 0) {
 					use = &addrs[k];
 					break;
 				}
 			}
 		} else
-			fd = bench_connect1(use, o->timeout_ms);
+			fd = dx_sockaddr_connect(use, o->timeout_ms);
 		if (fd < 0) {
 			fprintf(stderr,
 				"dx bench: cannot connect to %s: %s%s\n",

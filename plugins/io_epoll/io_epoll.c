@@ -18,8 +18,8 @@
  * Arming accept or recv assumes readiness (one extra syscall per arm, not
  * per event), which also covers an fd that arrives from another instance.
  *
- * Timers: a binary min-heap of deadlines (CLOCK_MONOTONIC, relative ns at
- * queue time), with a hash from udata to heap slot so timeout_cancel is
+ * Timers: libdx's min-heap of deadlines (dx/timer_heap.h; CLOCK_MONOTONIC,
+ * relative ns at queue time), indexed by udata so timeout_cancel is
  * O(log n); the earliest deadline bounds epoll_wait's timeout (rounded up
  * to a millisecond, so a timer fires up to 1 ms late, never early). No fd
  * per timer.
@@ -46,105 +46,9 @@
  * Threads: an instance is used by one thread; wake() by any (an eventfd
  * write, async-signal-safe). All state lives in the instance.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
+#include "io_epoll_int.h"
 
-#include <dx/io.h>
-#include <dx/plugin.h>
-
-#define DEFAULT_BUF_COUNT 256u
-#define DEFAULT_BUF_SIZE (16u * 1024u)
-#define MAX_BUF_COUNT 65536u /* buf_id is 16 bits */
-#define MAX_EVENTS 256
-#define RECV_BUDGET 8    /* reads per fd per round */
-#define ACCEPT_BUDGET 64 /* accepts per listener per round */
-#define SEND_BUDGET 16   /* send syscalls per fd per round */
-#define ACCEPT_BACKOFF_MS 50
-#define WAKE_KEY UINT64_MAX /* epoll data of the eventfd */
-
-struct plugin {
-	const dx_host_api *host; /* logging only */
-};
-
-/* A send that did not go out at once: the host's buffer and how far. */
-struct sendop {
-	struct sendop *next;
-	const uint8_t *buf;
-	size_t len, off;
-	uint64_t udata;
-	uint32_t flags;
-};
-
-/* Per-fd state, in a table indexed by fd. */
-struct fdst {
-	bool reg;        /* added to epoll (as far as we know) */
-	bool queued;     /* on the ready list */
-	bool rd_ready;   /* readable until a read says EAGAIN */
-	bool wr_ready;   /* writable until a write says EAGAIN */
-	bool hup;        /* the peer shut down or the fd erred: read to EOF */
-	bool stream;     /* SOCK_STREAM: a short read means drained */
-	bool acc_armed, recv_armed, poll_armed;
-	bool poll_check; /* poll armed: check current readiness once */
-	bool acc_backoff;
-	uint32_t poll_events;  /* DX_IO_POLL* asked for */
-	uint32_t poll_revents; /* events seen, not yet completed */
-	uint64_t acc_udata, recv_udata, poll_udata;
-	struct sendop *sq_head, *sq_tail;
-};
-
-struct timer {
-	uint64_t deadline; /* CLOCK_MONOTONIC ns */
-	uint64_t seq;      /* equal deadlines fire in arming order */
-	uint64_t udata;
-	bool hashed; /* false: another timer with this udata is indexed */
-};
-
-struct dx_io {
-	const dx_host_api *host;
-	int worker;
-	int epfd, wakefd;
-
-	struct fdst *fds; /* indexed by fd */
-	size_t nfds;
-	int *ready; /* fds with work; each at most once (fdst.queued) */
-	size_t nready;
-
-	dx_io_cqe *ring; /* completions not yet handed out */
-	size_t ring_cap, ring_head, ring_len;
-
-	uint8_t *bufs; /* buf_count * buf_size */
-	uint32_t buf_count, buf_size;
-	uint16_t *free_ids; /* a stack */
-	uint32_t nfree;
-	uint8_t *lent; /* per buffer: 1 while the host has it */
-
-	struct sendop *spare; /* free send nodes */
-
-	struct timer *heap;
-	size_t nheap, heap_cap;
-	uint64_t timer_seq;
-	/* udata -> heap index + 1 (0: empty slot); open addressing. */
-	uint64_t *tkeys;
-	uint32_t *tvals;
-	size_t tcap; /* a power of two, > 2 * nheap */
-	size_t nunhashed; /* timers sharing a udata with an indexed one */
-
-	uint64_t backoff_until; /* 0: no accept is backing off */
-	unsigned submitted;     /* queued since the last submit() */
-	struct epoll_event events[MAX_EVENTS];
-};
-
-static uint64_t now_ns(void)
+uint64_t now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -155,7 +59,7 @@ static uint64_t now_ns(void)
 
 /* Make room for n more completions. Called before the syscall whose result
  * needs the slot, so a failed allocation loses nothing. */
-static int ring_room(dx_io *io, size_t n)
+int ring_room(dx_io *io, size_t n)
 {
 	if (io->ring_len + n <= io->ring_cap)
 		return 0;
@@ -175,8 +79,7 @@ static int ring_room(dx_io *io, size_t n)
 }
 
 /* Only after ring_room. */
-static void post(dx_io *io, uint8_t op, int32_t result, uint64_t udata,
-		 uint32_t flags)
+void post(dx_io *io, uint8_t op, int32_t result, uint64_t udata, uint32_t flags)
 {
 	dx_io_cqe *c = &io->ring[(io->ring_head + io->ring_len) % io->ring_cap];
 	*c = (dx_io_cqe){.udata = udata, .result = result, .op = op,
@@ -208,7 +111,7 @@ static struct fdst *fd_get(dx_io *io, int fd)
 	return &io->fds[fd];
 }
 
-static void ready_push(dx_io *io, int fd)
+void ready_push(dx_io *io, int fd)
 {
 	struct fdst *st = &io->fds[fd];
 	if (!st->queued) {
@@ -219,7 +122,7 @@ static void ready_push(dx_io *io, int fd)
 
 /* No operation left: forget the registration state, so the next arm adds
  * the fd again (the host may have closed it and reused the number). */
-static void fd_idle_check(struct fdst *st)
+void fd_idle_check(struct fdst *st)
 {
 	if (!st->acc_armed && !st->recv_armed && !st->poll_armed &&
 	    !st->sq_head)
@@ -228,7 +131,7 @@ static void fd_idle_check(struct fdst *st)
 
 /* ---- receive buffers ---- */
 
-static int buf_get(dx_io *io)
+int buf_get(dx_io *io)
 {
 	if (!io->nfree)
 		return -1;
@@ -237,7 +140,7 @@ static int buf_get(dx_io *io)
 	return id;
 }
 
-static void buf_put(dx_io *io, uint16_t id)
+void buf_put(dx_io *io, uint16_t id)
 {
 	io->lent[id] = 0;
 	io->free_ids[io->nfree++] = id;
@@ -252,499 +155,6 @@ static void ep_buf_release(dx_io *io, uint16_t buf_id)
 		return;
 	}
 	buf_put(io, buf_id);
-}
-
-/* ---- timers: a min-heap with a udata index ---- */
-
-static size_t th_slot(const dx_io *io, uint64_t key)
-{
-	uint64_t h = key * 0x9E3779B97F4A7C15u;
-	return (size_t)(h >> 32) & (io->tcap - 1);
-}
-
-static uint32_t *th_find(dx_io *io, uint64_t key)
-{
-	for (size_t i = th_slot(io, key);; i = (i + 1) & (io->tcap - 1)) {
-		if (!io->tvals[i])
-			return NULL;
-		if (io->tkeys[i] == key)
-			return &io->tvals[i];
-	}
-}
-
-static void th_put(dx_io *io, uint64_t key, uint32_t val)
-{
-	size_t i = th_slot(io, key);
-	while (io->tvals[i] && io->tkeys[i] != key)
-		i = (i + 1) & (io->tcap - 1);
-	io->tkeys[i] = key;
-	io->tvals[i] = val;
-}
-
-/* Delete with backward shift (linear probing keeps no tombstones). */
-static void th_del(dx_io *io, uint64_t key)
-{
-	size_t mask = io->tcap - 1, i = th_slot(io, key);
-	while (io->tkeys[i] != key || !io->tvals[i])
-		i = (i + 1) & mask;
-	for (size_t j = (i + 1) & mask; io->tvals[j]; j = (j + 1) & mask) {
-		size_t home = th_slot(io, io->tkeys[j]);
-		/* Move j into the hole i unless home lies cyclically in
-		 * (i, j]. */
-		if (((j - home) & mask) >= ((j - i) & mask)) {
-			io->tkeys[i] = io->tkeys[j];
-			io->tvals[i] = io->tvals[j];
-			i = j;
-		}
-	}
-	io->tvals[i] = 0;
-}
-
-static int th_grow(dx_io *io)
-{
-	size_t cap = io->tcap ? io->tcap * 2 : 64;
-	uint64_t *k = calloc(cap, sizeof *k);
-	uint32_t *v = calloc(cap, sizeof *v);
-	if (!k || !v) {
-		free(k);
-		free(v);
-		return -ENOMEM;
-	}
-	uint64_t *ok = io->tkeys;
-	uint32_t *ov = io->tvals;
-	size_t ocap = io->tcap;
-	io->tkeys = k;
-	io->tvals = v;
-	io->tcap = cap;
-	for (size_t i = 0; i < ocap; i++)
-		if (ov[i])
-			th_put(io, ok[i], ov[i]);
-	free(ok);
-	free(ov);
-	return 0;
-}
-
-static bool timer_less(const struct timer *a, const struct timer *b)
-{
-	return a->deadline < b->deadline ||
-	       (a->deadline == b->deadline && a->seq < b->seq);
-}
-
-static void heap_set(dx_io *io, size_t i, struct timer t)
-{
-	io->heap[i] = t;
-	if (t.hashed)
-		*th_find(io, t.udata) = (uint32_t)i + 1;
-}
-
-static void heap_up(dx_io *io, size_t i)
-{
-	struct timer t = io->heap[i];
-	while (i > 0) {
-		size_t p = (i - 1) / 2;
-		if (!timer_less(&t, &io->heap[p]))
-			break;
-		heap_set(io, i, io->heap[p]);
-		i = p;
-	}
-	heap_set(io, i, t);
-}
-
-static void heap_down(dx_io *io, size_t i)
-{
-	struct timer t = io->heap[i];
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= io->nheap)
-			break;
-		if (c + 1 < io->nheap &&
-		    timer_less(&io->heap[c + 1], &io->heap[c]))
-			c++;
-		if (!timer_less(&io->heap[c], &t))
-			break;
-		heap_set(io, i, io->heap[c]);
-		i = c;
-	}
-	heap_set(io, i, t);
-}
-
-/* Remove the timer at heap index i. */
-static void heap_remove(dx_io *io, size_t i)
-{
-	struct timer gone = io->heap[i];
-	if (gone.hashed)
-		th_del(io, gone.udata);
-	else
-		io->nunhashed--;
-	struct timer last = io->heap[--io->nheap];
-	if (i != io->nheap) {
-		heap_set(io, i, last);
-		heap_up(io, i);
-		heap_down(io, i);
-	}
-	/* A duplicate udata (rare): index another timer that has it. */
-	if (gone.hashed && io->nunhashed) {
-		for (size_t j = 0; j < io->nheap; j++) {
-			if (!io->heap[j].hashed &&
-			    io->heap[j].udata == gone.udata) {
-				io->heap[j].hashed = true;
-				io->nunhashed--;
-				th_put(io, gone.udata, (uint32_t)j + 1);
-				break;
-			}
-		}
-	}
-}
-
-static int ep_timeout(dx_io *io, uint64_t ns, uint64_t udata)
-{
-	if (io->nheap == io->heap_cap) {
-		size_t cap = io->heap_cap ? io->heap_cap * 2 : 64;
-		struct timer *h = realloc(io->heap, cap * sizeof *h);
-		if (!h)
-			return -ENOMEM;
-		io->heap = h;
-		io->heap_cap = cap;
-	}
-	if ((io->nheap + 1) * 2 >= io->tcap && th_grow(io) < 0)
-		return -ENOMEM;
-	uint64_t now = now_ns();
-	uint64_t dl = ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
-	size_t i = io->nheap++;
-	bool dup = th_find(io, udata) != NULL;
-	io->heap[i] = (struct timer){dl, io->timer_seq++, udata, !dup};
-	if (dup)
-		io->nunhashed++;
-	else
-		th_put(io, udata, (uint32_t)i + 1);
-	heap_up(io, i);
-	io->submitted++;
-	return 0;
-}
-
-static int ep_timeout_cancel(dx_io *io, uint64_t udata)
-{
-	uint32_t *v = io->tcap ? th_find(io, udata) : NULL;
-	if (!v)
-		return -ENOENT;
-	if (ring_room(io, 1) < 0)
-		return -ENOMEM;
-	heap_remove(io, *v - 1);
-	post(io, DX_IO_TIMEOUT, -ECANCELED, udata, 0);
-	return 0;
-}
-
-/* Complete every timer whose deadline has passed, earliest first. */
-static void timers_fire(dx_io *io, uint64_t now)
-{
-	while (io->nheap && io->heap[0].deadline <= now) {
-		if (ring_room(io, 1) < 0)
-			return;
-		uint64_t udata = io->heap[0].udata;
-		heap_remove(io, 0);
-		post(io, DX_IO_TIMEOUT, 0, udata, 0);
-	}
-}
-
-/* ---- readiness ---- */
-
-static uint32_t revents_from_epoll(uint32_t e)
-{
-	uint32_t r = 0;
-	if (e & (EPOLLIN | EPOLLRDHUP))
-		r |= DX_IO_POLLIN;
-	if (e & EPOLLOUT)
-		r |= DX_IO_POLLOUT;
-	if (e & EPOLLERR)
-		r |= DX_IO_POLLERR;
-	if (e & EPOLLHUP)
-		r |= DX_IO_POLLHUP;
-	return r;
-}
-
-static uint32_t revents_from_poll(short e)
-{
-	uint32_t r = 0;
-	if (e & POLLIN)
-		r |= DX_IO_POLLIN;
-	if (e & POLLOUT)
-		r |= DX_IO_POLLOUT;
-	if (e & POLLERR)
-		r |= DX_IO_POLLERR;
-	if (e & POLLHUP)
-		r |= DX_IO_POLLHUP;
-	return r;
-}
-
-static bool fd_has_work(const struct fdst *st)
-{
-	return (st->poll_armed && (st->poll_check || st->poll_revents)) ||
-	       (st->rd_ready && ((st->acc_armed && !st->acc_backoff) ||
-				 st->recv_armed)) ||
-	       (st->wr_ready && st->sq_head);
-}
-
-static void on_event(dx_io *io, int fd, uint32_t e)
-{
-	if (fd < 0 || (size_t)fd >= io->nfds)
-		return; /* stale: an fd we no longer know */
-	struct fdst *st = &io->fds[fd];
-	if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-		st->rd_ready = true;
-	if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-		st->hup = true;
-	if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-		st->wr_ready = true;
-	if (st->poll_armed)
-		st->poll_revents |= revents_from_epoll(e);
-	if (fd_has_work(st))
-		ready_push(io, fd);
-}
-
-static void on_wake(dx_io *io)
-{
-	if (ring_room(io, 1) < 0)
-		return; /* the eventfd stays readable: next round */
-	uint64_t n;
-	if (read(io->wakefd, &n, sizeof n) == (ssize_t)sizeof n)
-		post(io, DX_IO_WAKE, 0, 0, 0);
-}
-
-/* ---- running the operations of one ready fd ---- */
-
-static void run_poll(dx_io *io, int fd, struct fdst *st)
-{
-	if (ring_room(io, 1) < 0)
-		return;
-	uint32_t rev = st->poll_revents;
-	st->poll_revents = 0;
-	if (st->poll_check) {
-		st->poll_check = false;
-		struct pollfd p = {.fd = fd};
-		if (st->poll_events & DX_IO_POLLIN)
-			p.events |= POLLIN;
-		if (st->poll_events & DX_IO_POLLOUT)
-			p.events |= POLLOUT;
-		if (poll(&p, 1, 0) == 1) {
-			if (p.revents & POLLNVAL) {
-				post(io, DX_IO_POLL, -EBADF, st->poll_udata, 0);
-				st->poll_armed = false;
-				return;
-			}
-			rev |= revents_from_poll(p.revents);
-		}
-	}
-	rev &= st->poll_events | DX_IO_POLLERR | DX_IO_POLLHUP;
-	if (rev)
-		post(io, DX_IO_POLL, (int32_t)rev, st->poll_udata, DX_IO_F_MORE);
-}
-
-static void accept_backoff(dx_io *io, struct fdst *st)
-{
-	st->acc_backoff = true;
-	if (!io->backoff_until)
-		io->backoff_until = now_ns() + ACCEPT_BACKOFF_MS * 1000000ull;
-}
-
-static void run_accept(dx_io *io, int fd, struct fdst *st)
-{
-	for (int n = 0; n < ACCEPT_BUDGET && st->acc_armed && st->rd_ready;
-	     n++) {
-		if (ring_room(io, 1) < 0)
-			return;
-		int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (c >= 0) {
-			post(io, DX_IO_ACCEPT, c, st->acc_udata, DX_IO_F_MORE);
-			continue;
-		}
-		int err = errno;
-		switch (err) {
-		case EAGAIN:
-			st->rd_ready = false;
-			return;
-		/* The connection died in the queue, or a network error
-		 * (accept(2) says: retry, as for EAGAIN). */
-		case EINTR:
-		case ECONNABORTED:
-		case EPROTO:
-		case ENETDOWN:
-		case ENOPROTOOPT:
-		case EHOSTDOWN:
-		case ENONET:
-		case EHOSTUNREACH:
-		case ENETUNREACH:
-		case EPERM:
-			continue;
-		/* Out of resources: say so, keep the accept, retry later. */
-		case EMFILE:
-		case ENFILE:
-		case ENOBUFS:
-		case ENOMEM:
-			post(io, DX_IO_ACCEPT, -err, st->acc_udata, DX_IO_F_MORE);
-			accept_backoff(io, st);
-			return;
-		default: /* EBADF, EINVAL (not listening), ENOTSOCK... */
-			post(io, DX_IO_ACCEPT, -err, st->acc_udata, 0);
-			st->acc_armed = false;
-			return;
-		}
-	}
-}
-
-static void run_recv(dx_io *io, int fd, struct fdst *st)
-{
-	for (int n = 0; n < RECV_BUDGET && st->recv_armed && st->rd_ready;
-	     n++) {
-		if (ring_room(io, 1) < 0)
-			return;
-		int id = buf_get(io);
-		if (id < 0) {
-			post(io, DX_IO_RECV, -ENOBUFS, st->recv_udata, 0);
-			st->recv_armed = false;
-			return;
-		}
-		uint8_t *buf = io->bufs + (size_t)id * io->buf_size;
-		ssize_t r = recv(fd, buf, io->buf_size, MSG_DONTWAIT);
-		if (r > 0) {
-			post(io, DX_IO_RECV, (int32_t)r, st->recv_udata,
-			     DX_IO_F_MORE | DX_IO_F_BUFFER);
-			dx_io_cqe *c = &io->ring[(io->ring_head +
-						  io->ring_len - 1) %
-						 io->ring_cap];
-			c->data = buf;
-			c->buf_id = (uint16_t)id;
-			/* A short read of a stream drained it; new bytes or
-			 * a FIN after this raise a new edge. Not after a
-			 * hang-up was seen: the EOF must still be read. */
-			if ((size_t)r < io->buf_size && st->stream && !st->hup)
-				st->rd_ready = false;
-			continue;
-		}
-		int err = r == 0 ? 0 : errno;
-		buf_put(io, (uint16_t)id);
-		if (err == EINTR)
-			continue;
-		if (err == EAGAIN || err == EWOULDBLOCK) {
-			st->rd_ready = false;
-			return;
-		}
-		post(io, DX_IO_RECV, -err, st->recv_udata, 0); /* 0: EOF */
-		st->recv_armed = false;
-		return;
-	}
-}
-
-static struct sendop *sendop_new(dx_io *io)
-{
-	struct sendop *s = io->spare;
-	if (s) {
-		io->spare = s->next;
-		return s;
-	}
-	return malloc(sizeof *s);
-}
-
-/* Complete the first send of st's queue with result. */
-static void send_pop(dx_io *io, struct fdst *st, int32_t result)
-{
-	struct sendop *s = st->sq_head;
-	post(io, DX_IO_SEND, result, s->udata, 0);
-	st->sq_head = s->next;
-	if (!st->sq_head)
-		st->sq_tail = NULL;
-	s->next = io->spare;
-	io->spare = s;
-}
-
-/* Write buf from *off on, up to budget syscalls. */
-enum { SENT_ALL = 1, SENT_AGAIN = 0, SENT_BUDGET = 2 };
-static int send_some(int fd, const uint8_t *buf, size_t len, size_t *off,
-		     uint32_t flags, int budget)
-{
-	int how = MSG_DONTWAIT | MSG_NOSIGNAL;
-	if (flags & DX_IO_SEND_MORE)
-		how |= MSG_MORE;
-	for (; budget > 0; budget--) {
-		if (*off == len && len)
-			return SENT_ALL;
-		ssize_t r = send(fd, buf + *off, len - *off, how);
-		if (r >= 0) {
-			*off += (size_t)r;
-			if (*off == len)
-				return SENT_ALL;
-			continue;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return SENT_AGAIN;
-		return -errno;
-	}
-	return SENT_BUDGET;
-}
-
-static void run_send(dx_io *io, int fd, struct fdst *st)
-{
-	int budget = SEND_BUDGET;
-	while (st->sq_head && st->wr_ready && budget > 0) {
-		if (ring_room(io, 1) < 0)
-			return;
-		struct sendop *s = st->sq_head;
-		int rc = send_some(fd, s->buf, s->len, &s->off, s->flags, 4);
-		budget -= 4;
-		if (rc == SENT_ALL)
-			send_pop(io, st, (int32_t)s->len);
-		else if (rc < 0) /* a short count, or the error */
-			send_pop(io, st, s->off ? (int32_t)s->off : rc);
-		else if (rc == SENT_AGAIN)
-			st->wr_ready = false; /* EPOLLOUT will say when */
-	}
-}
-
-static void fd_run(dx_io *io, int fd)
-{
-	struct fdst *st = &io->fds[fd];
-	st->queued = false;
-	if (st->poll_armed)
-		run_poll(io, fd, st);
-	if (st->acc_armed && st->rd_ready && !st->acc_backoff)
-		run_accept(io, fd, st);
-	if (st->recv_armed && st->rd_ready)
-		run_recv(io, fd, st);
-	if (st->sq_head && st->wr_ready)
-		run_send(io, fd, st);
-	if (fd_has_work(st))
-		ready_push(io, fd); /* budget spent: next round */
-	fd_idle_check(st);
-}
-
-/* One pass over the fds that were ready when it started; those that still
- * have work go to the back for the next pass. */
-static void run_ready(dx_io *io)
-{
-	size_t n = io->nready;
-	for (size_t i = 0; i < n; i++)
-		fd_run(io, io->ready[i]);
-	if (io->nready > n) /* io->ready is NULL until an fd is armed */
-		memmove(io->ready, io->ready + n,
-			(io->nready - n) * sizeof(int));
-	io->nready -= n;
-}
-
-/* Accepts that backed off after EMFILE and friends try again. */
-static void backoff_check(dx_io *io, uint64_t now)
-{
-	if (!io->backoff_until || now < io->backoff_until)
-		return;
-	io->backoff_until = 0;
-	for (size_t fd = 0; fd < io->nfds; fd++) {
-		struct fdst *st = &io->fds[fd];
-		if (st->acc_backoff) {
-			st->acc_backoff = false;
-			st->rd_ready = true;
-			ready_push(io, (int)fd);
-		}
-	}
 }
 
 /* ---- queueing operations ---- */
@@ -932,8 +342,8 @@ static int sleep_ms(const dx_io *io, uint64_t now, uint64_t end)
 	if (io->nready)
 		return 0;
 	uint64_t until = end;
-	if (io->nheap && io->heap[0].deadline < until)
-		until = io->heap[0].deadline;
+	if (dx_timer_heap_next(&io->timers) < until)
+		until = dx_timer_heap_next(&io->timers);
 	if (io->backoff_until && io->backoff_until < until)
 		until = io->backoff_until;
 	if (until == UINT64_MAX)
@@ -1029,9 +439,7 @@ static void ep_destroy(dx_io *io)
 	free(io->bufs);
 	free(io->free_ids);
 	free(io->lent);
-	free(io->heap);
-	free(io->tkeys);
-	free(io->tvals);
+	dx_timer_heap_free(&io->timers);
 	free(io);
 }
 
@@ -1061,6 +469,7 @@ static int ep_create(void *self, const dx_io_params *params, dx_io **out)
 	io->host = pl->host;
 	io->worker = PARAM(params, worker);
 	io->wakefd = -1;
+	dx_timer_heap_init(&io->timers, DX_TIMER_HEAP_BY_UDATA);
 	io->epfd = epoll_create1(EPOLL_CLOEXEC);
 	io->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = WAKE_KEY};

@@ -211,27 +211,11 @@ static int rl_before(void *self, dx_request *req, dx_response *res)
 	return DX_MW_STOP;
 }
 
-/* Whether res already carries metadata key (our 429 does). */
-static bool rl_res_has(const dx_response *res, const char *key)
-{
-	size_t klen = strlen(key), at = 0;
-	while (res->meta && at + 3 <= res->meta_len) {
-		size_t kl = res->meta[at];
-		if (at + 1 + kl + 2 > res->meta_len)
-			break;
-		const uint8_t *v = res->meta + at + 1 + kl;
-		size_t vl = (size_t)v[0] | (size_t)v[1] << 8;
-		if (kl == klen && memcmp(res->meta + at + 1, key, kl) == 0)
-			return true;
-		at += 1 + kl + 2 + vl;
-	}
-	return false;
-}
-
 static void rl_after(void *self, const dx_request *req, dx_response *res)
 {
 	struct rl *rl = self;
-	if (!rl_applies(rl, req) || rl_res_has(res, RL_META_REMAINING))
+	if (!rl_applies(rl, req) ||
+	    dx_response_meta_find(res, RL_META_REMAINING, NULL))
 		return;
 	size_t len = 0;
 	const uint32_t *rem = dx_request_ext_get(req, RL_EXT_REMAINING, &len);

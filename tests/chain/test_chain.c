@@ -113,8 +113,8 @@ START_TEST(test_chain_properties)
 		dx_ext ext[DX_REQUEST_EXT_MAX];
 		dx_request req = {.size = sizeof req, .ext = ext};
 		uint8_t body[512];
-		dx_response res = {.size = sizeof res, .data = body,
-				   .cap = sizeof body};
+		dx_response res;
+		dx_response_init(&res, body, sizeof body, NULL, 0);
 		bool stopped;
 		unsigned ran = dx_chain_before(&chain, &req, &res, &stopped);
 		if (!stopped) {

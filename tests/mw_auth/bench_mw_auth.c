@@ -101,9 +101,8 @@ static double time_before(struct inst *in, const char *token, int n,
 	for (int r = 0; r < rounds; r++) {
 		double t0 = now_ns();
 		for (int i = 0; i < n; i++) {
-			dx_response res = {.size = sizeof res,
-					   .data = buf,
-					   .cap = sizeof buf};
+			dx_response res;
+			dx_response_init(&res, buf, sizeof buf, NULL, 0);
 			dx_request req = {.size = sizeof req,
 					  .opcode = DX_HBTP_RPC_CALL,
 					  .route = 2,

@@ -173,7 +173,8 @@ static struct outcome call_on(struct inst *in, const char *route, int worker,
 		};
 		meta.count = 1;
 	}
-	dx_response res = {.size = sizeof res, .data = buf, .cap = sizeof buf};
+	dx_response res;
+	dx_response_init(&res, buf, sizeof buf, NULL, 0);
 	dx_request req = {.size = sizeof req,
 			  .opcode = DX_HBTP_RPC_CALL,
 			  .route = 2,

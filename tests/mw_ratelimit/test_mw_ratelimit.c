@@ -134,7 +134,7 @@ static void parse_meta(const dx_response *res, struct outcome *o)
 	uint8_t block[512];
 	ck_assert_uint_le(res->meta_len + 2, sizeof block);
 	dx_hbtp_put_le16(block, (uint16_t)res->meta_len);
-	memcpy(block + 2, res->meta, res->meta_len);
+	memcpy(block + 2, dx_response_meta_entries(res), res->meta_len);
 	dx_hbtp_meta m;
 	const char *why = NULL;
 	long used = dx_hbtp_meta_parse(block, res->meta_len + 2, &m, &why);
@@ -163,11 +163,8 @@ static struct outcome call(struct fx *fx, struct req_opts ro)
 						    strlen(ro.sub)),
 				 0);
 	uint8_t body[256], meta[256];
-	dx_response res = {.size = sizeof res,
-			   .data = body,
-			   .cap = sizeof body,
-			   .meta = meta,
-			   .meta_cap = sizeof meta};
+	dx_response res;
+	dx_response_init(&res, body, sizeof body, meta, sizeof meta);
 	struct outcome o = {0};
 	o.before = fx->vt->before(fx->self, &req, &res);
 	ck_assert_msg(o.before == DX_MW_CONTINUE || o.before == DX_MW_STOP,
@@ -387,8 +384,8 @@ START_TEST(after_without_extensions)
 			  .peer = "10.0.0.1:1",
 			  .route_name = "echo"};
 	uint8_t meta[64];
-	dx_response res = {
-		.size = sizeof res, .meta = meta, .meta_cap = sizeof meta};
+	dx_response res;
+	dx_response_init(&res, NULL, 0, meta, sizeof meta);
 	fx.vt->after(fx.self, &req, &res);
 	parse_meta(&res, &o);
 	ck_assert_int_eq(o.remaining, 2);

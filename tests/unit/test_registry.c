@@ -176,7 +176,8 @@ START_TEST(test_route_table)
 	ck_assert_ptr_eq(echo->self, ref.self);
 
 	uint8_t buf[64];
-	dx_response res = {.size = sizeof res, .data = buf, .cap = sizeof buf};
+	dx_response res;
+	dx_response_init(&res, buf, sizeof buf, NULL, 0);
 	dx_request req = {.size = sizeof req,
 			  .route = 101,
 			  .body = (const uint8_t *)"abc",
@@ -484,7 +485,8 @@ START_TEST(test_routes_hello)
 	ck_assert_str_eq(ref->plugin, "routes_hello");
 
 	uint8_t buf[512];
-	dx_response res = {.size = sizeof res, .data = buf, .cap = sizeof buf};
+	dx_response res;
+	dx_response_init(&res, buf, sizeof buf, NULL, 0);
 	ck_assert_int_eq(hello_call(ref, NULL, &res), 0);
 	ck_assert_uint_eq(res.status, 0);
 	ck_assert_uint_eq(res.len, strlen("hello, world!"));

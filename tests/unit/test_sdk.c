@@ -1,5 +1,8 @@
 /* test_sdk.c - libdx: error names, response writing, name rules, and the
  * ABI constants the contract fixes. */
+/* The response tests play the host: they hand libdx a reserve hook and
+ * own the buffer it grows, so they name the host's members. */
+#define DX_BUILDING_HOST 1
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,7 +173,8 @@ START_TEST(test_response_fixed_buffer)
 {
 	uint8_t buf[8];
 	memset(buf, '#', sizeof buf);
-	dx_response res = {.size = sizeof res, .data = buf, .cap = sizeof buf};
+	dx_response res;
+	dx_response_init(&res, buf, sizeof buf, NULL, 0);
 	ck_assert_int_eq(dx_response_write(&res, "12345678", 8), 0);
 	ck_assert_uint_eq(res.len, 8);
 	ck_assert_int_eq(dx_response_write(&res, "9", 1), -E2BIG);
@@ -292,8 +296,8 @@ END_TEST
 START_TEST(test_response_meta)
 {
 	uint8_t room[4096];
-	dx_response res = {.size = sizeof res, .meta = room,
-			   .meta_cap = sizeof room};
+	dx_response res;
+	dx_response_init(&res, NULL, 0, room, sizeof room);
 	ck_assert_int_eq(dx_response_meta(&res, "Bad", "v", 1), -EINVAL);
 	ck_assert_int_eq(dx_response_meta(&res, "", "v", 1), -EINVAL);
 	ck_assert_int_eq(dx_response_meta_u64(&res, "x-n", 0), 0);
@@ -317,9 +321,40 @@ START_TEST(test_response_meta)
 	ck_assert_int_eq(dx_hbtp_meta_parse(block, res.meta_len + 2, &m, &why),
 			 (long)res.meta_len + 2);
 	ck_assert_uint_eq(m.count, DX_HBTP_META_MAX);
-	dx_response small = {.size = sizeof small, .meta = room, .meta_cap = 4};
+	dx_response small;
+	dx_response_init(&small, NULL, 0, room, 4);
 	ck_assert_int_eq(dx_response_meta(&small, "key", "v", 1), -E2BIG);
 	ck_assert_uint_eq(small.meta_len, 0);
+}
+END_TEST
+
+/* What plugins and tests use instead of the host's members. */
+START_TEST(test_response_helpers)
+{
+	uint8_t body[16], meta[64];
+	dx_response res;
+	dx_response_init(&res, body, sizeof body, meta, sizeof meta);
+	ck_assert_uint_eq(res.size, sizeof res);
+	ck_assert_int_eq(dx_response_write(&res, "hi", 2), 0);
+	ck_assert_ptr_eq(dx_response_body(&res), body);
+	ck_assert_int_eq(memcmp(dx_response_body(&res), "hi", 2), 0);
+	ck_assert_ptr_null(dx_response_meta_find(&res, "x-a", NULL));
+	ck_assert_int_eq(dx_response_meta(&res, "x-a", "1", 1), 0);
+	ck_assert_int_eq(dx_response_meta(&res, "x-bb", "22", 2), 0);
+	ck_assert_ptr_eq(dx_response_meta_entries(&res), meta);
+	uint16_t len = 0;
+	const uint8_t *v = dx_response_meta_find(&res, "x-bb", &len);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_uint_eq(len, 2);
+	ck_assert_int_eq(memcmp(v, "22", 2), 0);
+	ck_assert_ptr_nonnull(dx_response_meta_find(&res, "x-a", NULL));
+	ck_assert_ptr_null(dx_response_meta_find(&res, "x-b", NULL));
+	/* Without buffers every write is refused, nothing is touched. */
+	dx_response none;
+	dx_response_init(&none, NULL, 5, NULL, 5);
+	ck_assert_int_eq(dx_response_write(&none, "x", 1), -E2BIG);
+	ck_assert_int_eq(dx_response_meta(&none, "k", "v", 1), -E2BIG);
+	ck_assert_ptr_null(dx_response_meta_find(&none, "k", NULL));
 }
 END_TEST
 
@@ -336,6 +371,7 @@ static Suite *sdk_suite(void)
 	tcase_add_test(tc, test_response_reserve_fails);
 	tcase_add_test(tc, test_response_fixed_buffer);
 	tcase_add_test(tc, test_response_meta);
+	tcase_add_test(tc, test_response_helpers);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("names");
 	tcase_add_test(tc, test_name_rules);

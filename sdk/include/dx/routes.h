@@ -14,6 +14,19 @@
 extern "C" {
 #endif
 
+/* Members only the host and libdx may touch. dx_request and dx_response
+ * are filled by the host and read by plugins, so their layout is ABI 1.0
+ * and stays as it is (docs/abi.md); the host's members are declared
+ * through DX_HOST_ONLY, which gives them a name no plugin uses unless the
+ * file is part of the host or libdx (built with DX_BUILDING_HOST). So
+ * `res->data` does not compile in a plugin, and the bytes are the same
+ * either way: a plugin built against 1.0 works with this host and back. */
+#ifdef DX_BUILDING_HOST
+#define DX_HOST_ONLY(name) name
+#else
+#define DX_HOST_ONLY(name) dx_host_only_##name
+#endif
+
 /* A handler's return value when it will answer later through the host. */
 #define DX_PENDING 1
 
@@ -41,7 +54,7 @@ typedef struct dx_request {
 	size_t body_len;
 	int worker;        /* worker id, or -1 outside a worker */
 	uint64_t start_ns; /* monotonic time the request was decoded */
-	void *host_priv;   /* the host's; plugins leave it alone */
+	void *DX_HOST_ONLY(host_priv); /* the host's */
 	const dx_hbtp_meta *meta; /* request metadata (count 0: none) */
 	const char *peer;  /* "1.2.3.4:5678", "[::1]:5678" or "unix" */
 	const char *route_name; /* NULL when no route has this id */
@@ -52,22 +65,25 @@ typedef struct dx_request {
 /* Where a handler writes its answer: a host-owned buffer that is reset and
  * reused between requests. status 0 answers RpcResponse with the body;
  * any other status answers RpcError with that status and the body as the
- * message. Use the functions below rather than touching data directly. */
+ * message. A plugin writes through dx_response_write/printf/error/meta and
+ * may read status, len, meta_len and meta_count; dx_response_body() and
+ * dx_response_meta_find() read back what was written. The DX_HOST_ONLY
+ * members are the host's (and libdx's): see above. */
 typedef struct dx_response {
 	uint32_t size;
 	uint16_t status;
-	uint8_t *data;
+	uint8_t *DX_HOST_ONLY(data); /* the body: len bytes used of cap */
 	size_t len;
-	size_t cap;
+	size_t DX_HOST_ONLY(cap);
 	/* Make room for at least extra more bytes; 0 or -ENOMEM / -E2BIG. */
-	int (*reserve)(struct dx_response *res, size_t extra);
-	void *owner; /* host-private */
+	int (*DX_HOST_ONLY(reserve))(struct dx_response *res, size_t extra);
+	void *DX_HOST_ONLY(owner);
 	/* Response metadata entries (without the u16 block length), written
 	 * by dx_response_meta into host-owned room; sent as the HAS_META
 	 * block in front of the body. */
-	uint8_t *meta;
+	uint8_t *DX_HOST_ONLY(meta);
 	size_t meta_len;
-	size_t meta_cap;
+	size_t DX_HOST_ONLY(meta_cap);
 	unsigned meta_count; /* entries so far: at most DX_HBTP_META_MAX */
 } dx_response;
 
@@ -126,6 +142,22 @@ int dx_response_meta_u64(dx_response *res, const char *key, uint64_t value);
 
 /* Route names: [a-z][a-z0-9_.]*, at most 63 bytes. */
 bool dx_route_name_valid(const char *name);
+
+/* For whoever hands a response to a handler without a host (a test, a
+ * program calling a route directly): res writes its body into body
+ * (body_cap bytes) and its metadata entries into meta (meta_cap bytes;
+ * NULL and 0 for none), never growing: a write past the end is -E2BIG.
+ * The buffers stay the caller's. */
+void dx_response_init(dx_response *res, void *body, size_t body_cap,
+		      void *meta, size_t meta_cap);
+/* The body written so far: res->len bytes (NULL when nothing was). */
+const uint8_t *dx_response_body(const dx_response *res);
+/* The metadata entries written so far, res->meta_len bytes, as
+ * dx_response_meta wrote them (no u16 block length in front). */
+const uint8_t *dx_response_meta_entries(const dx_response *res);
+/* The value of response metadata key already written, or NULL. */
+const uint8_t *dx_response_meta_find(const dx_response *res, const char *key,
+				     uint16_t *len);
 
 /* Append n bytes to the response body. 0 or a negative code. */
 int dx_response_write(dx_response *res, const void *data, size_t n);

@@ -1,0 +1,116 @@
+/* io_epoll_int.h - the io_epoll instance and what its files share.
+ *
+ * Internal to the plugin: io_epoll.c (the ring, the fd table, queueing,
+ * wait and instances), io_epoll_run.c (readiness and running the
+ * operations of a ready fd) and io_epoll_timer.c (timers). */
+#ifndef IO_EPOLL_INT_H
+#define IO_EPOLL_INT_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <dx/io.h>
+#include <dx/plugin.h>
+#include <dx/timer_heap.h>
+
+#define DEFAULT_BUF_COUNT 256u
+#define DEFAULT_BUF_SIZE (16u * 1024u)
+#define MAX_BUF_COUNT 65536u /* buf_id is 16 bits */
+#define MAX_EVENTS 256
+#define RECV_BUDGET 8    /* reads per fd per round */
+#define ACCEPT_BUDGET 64 /* accepts per listener per round */
+#define SEND_BUDGET 16   /* send syscalls per fd per round */
+#define ACCEPT_BACKOFF_MS 50
+#define WAKE_KEY UINT64_MAX /* epoll data of the eventfd */
+
+struct plugin {
+	const dx_host_api *host; /* logging only */
+};
+
+/* A send that did not go out at once: the host's buffer and how far. */
+struct sendop {
+	struct sendop *next;
+	const uint8_t *buf;
+	size_t len, off;
+	uint64_t udata;
+	uint32_t flags;
+};
+
+/* Per-fd state, in a table indexed by fd. */
+struct fdst {
+	bool reg;      /* added to epoll (as far as we know) */
+	bool queued;   /* on the ready list */
+	bool rd_ready; /* readable until a read says EAGAIN */
+	bool wr_ready; /* writable until a write says EAGAIN */
+	bool hup;      /* the peer shut down or the fd erred: read to EOF */
+	bool stream;   /* SOCK_STREAM: a short read means drained */
+	bool acc_armed, recv_armed, poll_armed;
+	bool poll_check; /* poll armed: check current readiness once */
+	bool acc_backoff;
+	uint32_t poll_events;  /* DX_IO_POLL* asked for */
+	uint32_t poll_revents; /* events seen, not yet completed */
+	uint64_t acc_udata, recv_udata, poll_udata;
+	struct sendop *sq_head, *sq_tail;
+};
+
+struct dx_io {
+	const dx_host_api *host;
+	int worker;
+	int epfd, wakefd;
+
+	struct fdst *fds; /* indexed by fd */
+	size_t nfds;
+	int *ready; /* fds with work; each at most once (fdst.queued) */
+	size_t nready;
+
+	dx_io_cqe *ring; /* completions not yet handed out */
+	size_t ring_cap, ring_head, ring_len;
+
+	uint8_t *bufs; /* buf_count * buf_size */
+	uint32_t buf_count, buf_size;
+	uint16_t *free_ids; /* a stack */
+	uint32_t nfree;
+	uint8_t *lent; /* per buffer: 1 while the host has it */
+
+	struct sendop *spare; /* free send nodes */
+
+	dx_timer_heap timers; /* by deadline, indexed by udata */
+
+	uint64_t backoff_until; /* 0: no accept is backing off */
+	unsigned submitted;     /* queued since the last submit() */
+	struct epoll_event events[MAX_EVENTS];
+};
+
+uint64_t now_ns(void);
+int ring_room(dx_io *io, size_t n);
+void post(dx_io *io, uint8_t op, int32_t result, uint64_t udata,
+	  uint32_t flags);
+void ready_push(dx_io *io, int fd);
+void fd_idle_check(struct fdst *st);
+int buf_get(dx_io *io);
+void buf_put(dx_io *io, uint16_t id);
+void on_event(dx_io *io, int fd, uint32_t e);
+void on_wake(dx_io *io);
+struct sendop *sendop_new(dx_io *io);
+void send_pop(dx_io *io, struct fdst *st, int32_t result);
+/* send_some's results (or -errno). */
+enum { SENT_ALL = 1, SENT_AGAIN = 0, SENT_BUDGET = 2 };
+int send_some(int fd, const uint8_t *buf, size_t len, size_t *off,
+	      uint32_t flags, int budget);
+void run_ready(dx_io *io);
+void backoff_check(dx_io *io, uint64_t now);
+int ep_timeout(dx_io *io, uint64_t ns, uint64_t udata);
+int ep_timeout_cancel(dx_io *io, uint64_t udata);
+void timers_fire(dx_io *io, uint64_t now);
+
+#endif
