@@ -35,6 +35,10 @@ void dx_fx_sha256_hex(const void *data, size_t len,
 /* The hash of a file's content. 0 or -errno. */
 int dx_fx_sha256_file(const char *path, char out[DX_FX_HEX_LEN + 1],
 		      uint64_t *size);
+/* Hash what is read from in and, when out >= 0, copy it there; size (may
+ * be NULL) receives the byte count. 0 or -errno. */
+int dx_fx_hash_fd(int in, int out, char hex[DX_FX_HEX_LEN + 1],
+		  uint64_t *size);
 bool dx_fx_is_hex64(const char *s);
 
 /* "a/b", malloc'd (NULL on ENOMEM); an empty a or b gives the other. */
