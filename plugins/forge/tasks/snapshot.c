@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,8 +51,7 @@ static int dx_snap_lock(const char *project, dx_fx_err *e)
 	if (rc < 0)
 		dx_fx_fail(e, rc, "cannot open the snapshot lock %s: %s",
 			   path ? path : DX_SNAP_STORE "/lock", strerror(-rc));
-	else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+	else if ((rc = dx_fx_flock(fd, NULL)) < 0) {
 		dx_fx_fail(e, rc,
 			   "another snapshot or rollback is running in %s "
 			   "(it holds %s); wait for it and try again",
@@ -233,9 +231,7 @@ int dx_snap_create(const dx_snap_opts *o, dx_snap_result *r, dx_fx_err *e)
 
 static bool dx_snap_path_ok(const char *p)
 {
-	if (!dx_fx_path_safe(p))
-		return false;
-	if (strcmp(p, ".dx") == 0 || strncmp(p, ".dx/", 4) == 0)
+	if (dx_fx_path_why(p, DX_FX_PATH_NOT_DX))
 		return false;
 	for (const char *s = p; (s = strstr(s, ".git"));) {
 		bool start = s == p || s[-1] == '/';

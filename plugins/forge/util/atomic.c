@@ -13,10 +13,7 @@
 /* A temp file beside path: "DIR/.NAME.dx-XXXXXX", opened 0600. */
 static int dx_fx_temp_beside(const char *path, char **tmp)
 {
-	const char *slash = strrchr(path, '/');
-	int dlen = slash ? (int)(slash - path + 1) : 0;
-	*tmp = dx_fx_printf("%.*s.%s.dx-XXXXXX", dlen, path,
-			    slash ? slash + 1 : path);
+	*tmp = dx_fx_beside(path, ".dx-XXXXXX");
 	if (!*tmp)
 		return -ENOMEM;
 	int fd = mkostemp(*tmp, O_CLOEXEC);
@@ -27,21 +24,6 @@ static int dx_fx_temp_beside(const char *path, char **tmp)
 		return rc;
 	}
 	return fd;
-}
-
-static int dx_fx_write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-	while (len) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
 }
 
 /* fchmod, optionally fsync, close and rename tmp over path; on any
@@ -95,7 +77,7 @@ int dx_fx_copy_atomic(const char *from, const char *to, mode_t mode,
 				  strerror(-fd));
 	}
 	char hex[DX_FX_HEX_LEN + 1];
-	int rc = dx_fx_hash_fd(in, fd, hex, NULL);
+	int rc = dx_fx_sha256_fd(in, fd, hex, NULL);
 	close(in);
 	if (e)
 		e->msg[0] = '\0';

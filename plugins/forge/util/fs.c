@@ -1,10 +1,10 @@
-/* fs.c - whole files, and directories made and removed (fx_util.h). */
+/* fs.c - whole files read and written, durably where asked, and
+ * directories made and removed (fx_util.h). */
 #include "fx_util.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -33,18 +33,36 @@ int dx_fx_mkdirs(const char *path, mode_t mode)
 	return rc;
 }
 
-int dx_fx_read_file(const char *path, char **data, size_t *len)
+ssize_t dx_fx_read_some(int fd, void *buf, size_t n)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		int rc = -errno;
-		close(fd);
-		return rc;
+	for (;;) {
+		ssize_t r = read(fd, buf, n);
+		if (r >= 0 || errno != EINTR)
+			return r < 0 ? -errno : r;
 	}
-	size_t cap = (size_t)st.st_size + 1, n = 0;
+}
+
+int dx_fx_write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Read fd to its end (st: its fstat, for the first guess of the size) into
+ * a malloc'd buffer with a NUL after it. Closes fd. */
+static int dx_fx_read_rest(int fd, const struct stat *st, char **data,
+			   size_t *len)
+{
+	size_t cap = (size_t)st->st_size + 1, n = 0;
 	char *buf = malloc(cap);
 	int rc = buf ? 0 : -ENOMEM;
 	while (rc == 0) {
@@ -57,11 +75,9 @@ int dx_fx_read_file(const char *path, char **data, size_t *len)
 			buf = nb;
 			cap *= 2;
 		}
-		ssize_t r = read(fd, buf + n, cap - n - 1);
-		if (r < 0 && errno == EINTR)
-			continue;
+		ssize_t r = dx_fx_read_some(fd, buf + n, cap - n - 1);
 		if (r < 0)
-			rc = -errno;
+			rc = (int)r;
 		if (r <= 0)
 			break;
 		n += (size_t)r;
@@ -76,6 +92,72 @@ int dx_fx_read_file(const char *path, char **data, size_t *len)
 	if (len)
 		*len = n;
 	return 0;
+}
+
+int dx_fx_read_file(const char *path, char **data, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return dx_fx_read_rest(fd, &st, data, len);
+}
+
+int dx_fx_read_regular(const char *path, char **data, size_t *len)
+{
+	/* O_NONBLOCK: a FIFO planted where a file should be must not hang
+	 * us; regular files ignore the flag. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	int e = fstat(fd, &st) < 0   ? errno :
+		S_ISDIR(st.st_mode)  ? EISDIR :
+		!S_ISREG(st.st_mode) ? EINVAL :
+				       0;
+	if (e) {
+		close(fd);
+		return -e;
+	}
+	return dx_fx_read_rest(fd, &st, data, len);
+}
+
+int dx_fx_write_new(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	int rc = dx_fx_write_all(fd, data, len);
+	/* A journal may only say "committing" once every byte is on disk,
+	 * or a roll-forward after a crash could install a torn file. */
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		close(fd);
+		unlink(path);
+		return rc;
+	}
+	return close(fd) < 0 ? -errno : 0;
+}
+
+int dx_fx_fsync_parent(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+	if (!dir)
+		return -ENOMEM;
+	int fd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (fd < 0)
+		return -errno;
+	int rc = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
 }
 
 int dx_fx_remove_tree(const char *path)

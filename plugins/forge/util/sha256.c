@@ -28,9 +28,8 @@ void dx_fx_sha256_hex(const void *data, size_t len, char out[DX_FX_HEX_LEN + 1])
 	dx_fx_hex(md, n, out);
 }
 
-/* Hash what is read from in and, when out >= 0, copy it there. */
-int dx_fx_hash_fd(int in, int out, char hex[DX_FX_HEX_LEN + 1],
-		  uint64_t *size)
+int dx_fx_sha256_fd(int in, int out, char hex[DX_FX_HEX_LEN + 1],
+		    uint64_t *size)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
@@ -42,27 +41,15 @@ int dx_fx_hash_fd(int in, int out, char hex[DX_FX_HEX_LEN + 1],
 	uint64_t total = 0;
 	int rc = buf ? 0 : -ENOMEM;
 	while (rc == 0) {
-		ssize_t n = read(in, buf, bufsz);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
+		ssize_t n = dx_fx_read_some(in, buf, bufsz);
+		if (n <= 0) {
+			rc = (int)n;
 			break;
 		}
-		if (n == 0)
-			break;
 		EVP_DigestUpdate(ctx, buf, (size_t)n);
 		total += (uint64_t)n;
-		for (ssize_t off = 0; out >= 0 && off < n;) {
-			ssize_t w = write(out, buf + off, (size_t)(n - off));
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0) {
-				rc = -errno;
-				break;
-			}
-			off += w;
-		}
+		if (out >= 0)
+			rc = dx_fx_write_all(out, buf, (size_t)n);
 	}
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
@@ -83,7 +70,7 @@ int dx_fx_sha256_file(const char *path, char out[DX_FX_HEX_LEN + 1],
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
-	int rc = dx_fx_hash_fd(fd, -1, out, size);
+	int rc = dx_fx_sha256_fd(fd, -1, out, size);
 	close(fd);
 	return rc;
 }
