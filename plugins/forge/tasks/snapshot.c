@@ -520,6 +520,18 @@ static int dx_rb_check_objects(dx_rb *rb)
 	return 0;
 }
 
+/* chmod the project's rel; the message names the file. */
+static int dx_rb_chmod(dx_rb *rb, const char *rel, mode_t mode)
+{
+	char *p = dx_fx_join(rb->project, rel);
+	int rc = !p ? -ENOMEM : chmod(p, mode) < 0 ? -errno : 0;
+	if (rc < 0)
+		dx_fx_fail(rb->e, rc, "cannot change the mode of %s: %s",
+			   p ? p : rel, strerror(-rc));
+	free(p);
+	return rc;
+}
+
 /* Directories we must write into get u+rwx until the end. */
 static int dx_rb_open_dirs(dx_rb *rb)
 {
@@ -527,15 +539,7 @@ static int dx_rb_open_dirs(dx_rb *rb)
 		dx_fx_entry *h = &rb->have.v[i];
 		if (h->type != DX_FX_DIR || (h->mode & 0700) == 0700)
 			continue;
-		char *p = dx_fx_join(rb->project, h->path);
-		int rc = !p                           ? -ENOMEM :
-			 chmod(p, h->mode | 0700) < 0 ? -errno :
-							0;
-		if (rc < 0)
-			dx_fx_fail(rb->e, rc,
-				   "cannot change the mode of %s: %s",
-				   p ? p : h->path, strerror(-rc));
-		free(p);
+		int rc = dx_rb_chmod(rb, h->path, h->mode | 0700);
 		if (rc < 0)
 			return rc;
 	}
@@ -651,13 +655,7 @@ static int dx_rb_dir_modes(dx_rb *rb)
 		const dx_fx_entry *w = &rb->want.v[i];
 		if (w->type != DX_FX_DIR)
 			continue;
-		char *p = dx_fx_join(rb->project, w->path);
-		int rc = !p ? -ENOMEM : chmod(p, w->mode) < 0 ? -errno : 0;
-		if (rc < 0)
-			dx_fx_fail(rb->e, rc,
-				   "cannot change the mode of %s: %s",
-				   p ? p : w->path, strerror(-rc));
-		free(p);
+		int rc = dx_rb_chmod(rb, w->path, w->mode);
 		if (rc < 0)
 			return rc;
 		rb->r->modes += rb->before[i] != (mode_t)-1 &&
