@@ -124,11 +124,9 @@ static int dx_analyse_file(const char *path, const char *rel, const char **lang,
 	uint64_t nl = 0, total = 0;
 	int rc = 0;
 	for (;;) {
-		ssize_t n = read(fd, buf, bufsz);
-		if (n < 0 && errno == EINTR)
-			continue;
+		ssize_t n = dx_fx_read_some(fd, buf, bufsz);
 		if (n < 0)
-			rc = -errno;
+			rc = (int)n;
 		if (n <= 0)
 			break;
 		if (first) {

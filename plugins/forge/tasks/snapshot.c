@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,8 +51,7 @@ static int dx_snap_lock(const char *project, dx_fx_err *e)
 	if (rc < 0)
 		dx_fx_fail(e, rc, "cannot open the snapshot lock %s: %s",
 			   path ? path : DX_SNAP_STORE "/lock", strerror(-rc));
-	else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+	else if ((rc = dx_fx_flock(fd, NULL)) < 0) {
 		dx_fx_fail(e, rc,
 			   "another snapshot or rollback is running in %s "
 			   "(it holds %s); wait for it and try again",
@@ -233,9 +231,7 @@ int dx_snap_create(const dx_snap_opts *o, dx_snap_result *r, dx_fx_err *e)
 
 static bool dx_snap_path_ok(const char *p)
 {
-	if (!dx_fx_path_safe(p))
-		return false;
-	if (strcmp(p, ".dx") == 0 || strncmp(p, ".dx/", 4) == 0)
+	if (dx_fx_path_why(p, DX_FX_PATH_NOT_DX))
 		return false;
 	for (const char *s = p; (s = strstr(s, ".git"));) {
 		bool start = s == p || s[-1] == '/';
@@ -524,6 +520,18 @@ static int dx_rb_check_objects(dx_rb *rb)
 	return 0;
 }
 
+/* chmod the project's rel; the message names the file. */
+static int dx_rb_chmod(dx_rb *rb, const char *rel, mode_t mode)
+{
+	char *p = dx_fx_join(rb->project, rel);
+	int rc = !p ? -ENOMEM : chmod(p, mode) < 0 ? -errno : 0;
+	if (rc < 0)
+		dx_fx_fail(rb->e, rc, "cannot change the mode of %s: %s",
+			   p ? p : rel, strerror(-rc));
+	free(p);
+	return rc;
+}
+
 /* Directories we must write into get u+rwx until the end. */
 static int dx_rb_open_dirs(dx_rb *rb)
 {
@@ -531,15 +539,7 @@ static int dx_rb_open_dirs(dx_rb *rb)
 		dx_fx_entry *h = &rb->have.v[i];
 		if (h->type != DX_FX_DIR || (h->mode & 0700) == 0700)
 			continue;
-		char *p = dx_fx_join(rb->project, h->path);
-		int rc = !p                           ? -ENOMEM :
-			 chmod(p, h->mode | 0700) < 0 ? -errno :
-							0;
-		if (rc < 0)
-			dx_fx_fail(rb->e, rc,
-				   "cannot change the mode of %s: %s",
-				   p ? p : h->path, strerror(-rc));
-		free(p);
+		int rc = dx_rb_chmod(rb, h->path, h->mode | 0700);
 		if (rc < 0)
 			return rc;
 	}
@@ -655,13 +655,7 @@ static int dx_rb_dir_modes(dx_rb *rb)
 		const dx_fx_entry *w = &rb->want.v[i];
 		if (w->type != DX_FX_DIR)
 			continue;
-		char *p = dx_fx_join(rb->project, w->path);
-		int rc = !p ? -ENOMEM : chmod(p, w->mode) < 0 ? -errno : 0;
-		if (rc < 0)
-			dx_fx_fail(rb->e, rc,
-				   "cannot change the mode of %s: %s",
-				   p ? p : w->path, strerror(-rc));
-		free(p);
+		int rc = dx_rb_chmod(rb, w->path, w->mode);
 		if (rc < 0)
 			return rc;
 		rb->r->modes += rb->before[i] != (mode_t)-1 &&

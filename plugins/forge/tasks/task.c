@@ -107,64 +107,76 @@ static void dx_forge_task_free(dx_forge_task *t)
 	free(t);
 }
 
+/* Each kind's run: call the task, and on success say in msg what it did
+ * (on failure the caller words e). */
+static int dx_ft_snapshot(const dx_forge_task *t, char *msg, size_t len,
+			  dx_fx_err *e)
+{
+	dx_snap_opts o = {.project = t->s[S_PROJECT]};
+	dx_snap_result r;
+	int rc = dx_snap_create(&o, &r, e);
+	if (rc < 0)
+		return rc;
+	snprintf(msg, len, "snapshot %s: %zu files, %zu new objects%s", r.id,
+		 r.files, r.new_objects, r.existed ? " (unchanged)" : "");
+	return 0;
+}
+
+static int dx_ft_sync(const dx_forge_task *t, char *msg, size_t len,
+		      dx_fx_err *e)
+{
+	dx_sync_opts o = {.project = t->s[S_PROJECT],
+			  .s3 = {t->s[S_A], t->s[S_B], t->s[S_C], t->s[S_D],
+				 t->s[S_E], t->s[S_F], t->timeout}};
+	dx_sync_result r;
+	int rc = dx_s3_sync(&o, &r, e);
+	if (rc < 0)
+		return rc;
+	snprintf(msg, len, "sync to %s/%s: %zu uploaded, %zu already there",
+		 t->s[S_A], t->s[S_B], r.uploaded, r.skipped);
+	return 0;
+}
+
+static int dx_ft_prefetch(const dx_forge_task *t, char *msg, size_t len,
+			  dx_fx_err *e)
+{
+	dx_prefetch_opts o = {t->s[S_A], t->s[S_PROJECT]};
+	dx_prefetch_result r;
+	int rc = dx_prefetch(&o, t->s[S_B], t->s[S_C], &r, e);
+	if (rc < 0)
+		return rc;
+	snprintf(msg, len, "prefetch %s@%s: %s %s", t->s[S_B], t->s[S_C],
+		 r.cached ? "already in" : "copied to", r.path);
+	free(r.path);
+	return 0;
+}
+
+static int dx_ft_analyse(const dx_forge_task *t, char *msg, size_t len,
+			 dx_fx_err *e)
+{
+	dx_analyse_opts o = {t->s[S_PROJECT], t->s[S_A]};
+	dx_analysis a;
+	int rc = dx_analyse(&o, &a, e);
+	if (rc < 0)
+		return rc;
+	snprintf(msg, len, "analyse: %zu files, %llu lines, report %s", a.files,
+		 (unsigned long long)a.lines, a.report ? a.report : "(none)");
+	dx_analysis_free(&a);
+	return 0;
+}
+
+static int (*const dx_ft_run[])(const dx_forge_task *, char *, size_t,
+				dx_fx_err *) = {
+	[DX_FT_SNAPSHOT] = dx_ft_snapshot,
+	[DX_FT_SYNC] = dx_ft_sync,
+	[DX_FT_PREFETCH] = dx_ft_prefetch,
+	[DX_FT_ANALYSE] = dx_ft_analyse,
+};
+
 static int dx_forge_task_exec(dx_forge_task *t, char *msg, size_t len)
 {
 	dx_fx_err e = {{0}};
-	int rc = 0;
-	switch (t->kind) {
-	case DX_FT_SNAPSHOT: {
-		dx_snap_opts o = {.project = t->s[S_PROJECT]};
-		dx_snap_result r;
-		rc = dx_snap_create(&o, &r, &e);
-		if (rc == 0)
-			snprintf(msg, len,
-				 "snapshot %s: %zu files, %zu new "
-				 "objects%s",
-				 r.id, r.files, r.new_objects,
-				 r.existed ? " (unchanged)" : "");
-		break;
-	}
-	case DX_FT_SYNC: {
-		dx_sync_opts o = {.project = t->s[S_PROJECT],
-				  .s3 = {t->s[S_A], t->s[S_B], t->s[S_C],
-					 t->s[S_D], t->s[S_E], t->s[S_F],
-					 t->timeout}};
-		dx_sync_result r;
-		rc = dx_s3_sync(&o, &r, &e);
-		if (rc == 0)
-			snprintf(msg, len,
-				 "sync to %s/%s: %zu uploaded, %zu "
-				 "already there",
-				 t->s[S_A], t->s[S_B], r.uploaded, r.skipped);
-		break;
-	}
-	case DX_FT_PREFETCH: {
-		dx_prefetch_opts o = {t->s[S_A], t->s[S_PROJECT]};
-		dx_prefetch_result r;
-		rc = dx_prefetch(&o, t->s[S_B], t->s[S_C], &r, &e);
-		if (rc == 0)
-			snprintf(msg, len, "prefetch %s@%s: %s %s", t->s[S_B],
-				 t->s[S_C],
-				 r.cached ? "already in" : "copied to", r.path);
-		if (rc == 0)
-			free(r.path);
-		break;
-	}
-	case DX_FT_ANALYSE: {
-		dx_analyse_opts o = {t->s[S_PROJECT], t->s[S_A]};
-		dx_analysis a;
-		rc = dx_analyse(&o, &a, &e);
-		if (rc == 0)
-			snprintf(msg, len,
-				 "analyse: %zu files, %llu lines, "
-				 "report %s",
-				 a.files, (unsigned long long)a.lines,
-				 a.report ? a.report : "(none)");
-		if (rc == 0)
-			dx_analysis_free(&a);
-		break;
-	}
-	}
+	int rc = dx_ft_run[t->kind](t, msg, len, &e);
 	if (rc < 0)
 		snprintf(msg, len, "%s", e.msg[0] ? e.msg : "failed");
 	return rc;

@@ -2,7 +2,11 @@
  *
  * Paths called "rel" are relative to the project root and already checked
  * (no "..", not absolute, no NUL); the functions join them to the root
- * themselves so the journal can store project-relative names. */
+ * themselves so the journal can store project-relative names.
+ *
+ * Files, paths and the lock come from forge's utility layer (fx_util.h),
+ * which returns codes and leaves the wording to us: the messages a user
+ * sees are written here, into the caller's dx_diag (traffic.h). */
 #ifndef DX_FORGE_TM_INT_H
 #define DX_FORGE_TM_INT_H
 
@@ -12,6 +16,7 @@
 #include <cJSON.h>
 
 #include "diag.h"
+#include "fx_util.h"
 #include "traffic.h"
 
 #define TM_DIR ".dx/forge"
@@ -19,6 +24,27 @@
 #define TM_STATE ".dx/forge/installed.json"
 #define TM_JOURNAL ".dx/forge/journal"
 #define TM_LOCK ".dx/forge/lock"
+
+/* The lexical checks (dx_fx_path_why) for a project-relative path we read
+ * (a package's "from", a journal's names) and for one we write (a "to":
+ * never inside .dx, forge's own state). */
+#define TM_PATH_REL DX_FX_PATH_SHORT
+#define TM_PATH_TO (DX_FX_PATH_SHORT | DX_FX_PATH_NOT_DX)
+
+/* ---- tm_buf.c: memory and whole files ---- */
+
+/* The traffic manager runs in a short-lived command; with no memory left
+ * there is no safe partial answer, so allocation failure aborts (saying
+ * "dx forge: out of memory") before any journal is written (and after,
+ * the journal recovers on the next run). p, when it is not NULL. */
+void *tm_must(void *p);
+/* malloc'd printf and "a/b" (always a '/': root "/" gives "//b"), never
+ * NULL: tm_must. */
+#define tm_printf(...) ((char *)tm_must(dx_fx_printf(__VA_ARGS__)))
+static inline char *tm_join(const char *a, const char *b)
+{
+	return tm_printf("%s/%s", a, b);
+}
 
 /* A whole file in memory. data is malloc'd (NUL-terminated for
  * convenience, the NUL not counted in len). */
@@ -32,27 +58,12 @@ bool tm_buf_eq(const tm_buf *a, const tm_buf *b);
 /* git's rule: a NUL byte in the first 8000 bytes makes it binary. */
 bool tm_is_binary(const tm_buf *b);
 
-/* ---- tm_fs.c: whole files, atomic writes ---- */
-
-/* "a/b", malloc'd; aborts on ENOMEM like the rest of the host's helpers
- * would have nothing better to do. */
-char *tm_join(const char *a, const char *b);
-char *tm_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Read path whole. 0, or -ENOENT when absent, or another -errno. */
+/* Read path whole: a regular file only (dx_fx_read_regular). 0, or
+ * -ENOENT when absent, or another -errno; out is empty on failure. */
 int tm_read(const char *path, tm_buf *out);
-/* Create path exclusively with data, fsync it, close it. -errno. */
-int tm_write_new(const char *path, const void *data, size_t len);
-/* fsync the directory holding path (so a rename in it is durable). */
-int tm_fsync_parent(const char *path);
-/* The temp and saved-aside names beside rel: DIR/.BASE.dxtmp.PID. */
-char *tm_side_name(const char *rel, const char *tag, long pid);
 
 /* ---- tm_path.c: paths that stay inside the project ---- */
 
-/* Lexical check of a package path (a "to" or "from"): not empty, not
- * absolute, no "." or ".." component, no empty component, not under .dx
- * (for "to"). NULL when fine, else a static reason. */
-const char *tm_path_lexical(const char *rel, bool is_to);
 /* Walk rel's existing prefixes under root (a realpath): every symlink must
  * resolve inside root, every non-final component must be a directory and
  * the final one must not be. Appends the missing directories (rel names,
@@ -156,8 +167,8 @@ bool tm_journal_pending(const char *root);
 
 /* ---- tm_lock.c ---- */
 
-/* Take root/.dx/forge/lock (creating .dx/forge). Returns the fd, or
- * -EBUSY naming the holder's pid, or -errno. */
+/* Take root/.dx/forge/lock (creating .dx/forge, never through a symlink).
+ * Returns the fd, or -EBUSY naming the holder's pid, or -errno. */
 int tm_lock(const char *root, dx_diag *d);
 void tm_unlock(int fd);
 

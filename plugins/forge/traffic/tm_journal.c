@@ -26,6 +26,7 @@
  * project ends fully old or fully new and the journal is gone. */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -54,10 +55,10 @@ void tm_txn_add(tm_txn *t, const char *target, const char *data, size_t len,
 
 void tm_txn_free(tm_txn *t)
 {
-	for (size_t i = 0; i < t->nops; i++) {
-		free(t->ops[i].target);
-		free(t->ops[i].tmp);
-		free(t->ops[i].old);
+	for (tm_op *op = t->ops; op < t->ops + t->nops; op++) {
+		free(op->target);
+		free(op->tmp);
+		free(op->old);
 	}
 	free(t->ops);
 	for (size_t i = 0; i < t->ndirs; i++)
@@ -131,11 +132,11 @@ static int tm_journal_write(const tm_txn *t, const char *state, dx_diag *d)
 	char *tmp = tm_join(t->root, TM_JOURNAL ".tmp");
 	char *path = tm_join(t->root, TM_JOURNAL);
 	unlink(tmp);
-	int rc = tm_write_new(tmp, text, strlen(text));
+	int rc = dx_fx_write_new(tmp, text, strlen(text));
 	if (!rc && rename(tmp, path) < 0)
 		rc = -errno;
 	if (!rc)
-		rc = tm_fsync_parent(path);
+		rc = dx_fx_fsync_parent(path);
 	if (rc) {
 		unlink(tmp);
 		dx_diag_add(d, "%s: %s", path, strerror(-rc));
@@ -150,7 +151,7 @@ static void tm_journal_remove(const char *root)
 {
 	char *path = tm_join(root, TM_JOURNAL);
 	unlink(path);
-	tm_fsync_parent(path);
+	dx_fx_fsync_parent(path);
 	free(path);
 }
 
@@ -183,7 +184,7 @@ static int tm_save_aside(const char *root, const tm_op *op)
 	if (rc < 0)
 		return rc;
 	p = tm_join(root, op->old);
-	rc = tm_write_new(p, b.data, b.len);
+	rc = dx_fx_write_new(p, b.data, b.len);
 	free(p);
 	tm_buf_free(&b);
 	return rc;
@@ -203,7 +204,7 @@ static int tm_stage(tm_txn *t, size_t *failed)
 	for (size_t i = 0; i < t->nops; i++) {
 		tm_op *op = &t->ops[i];
 		char *tmp = op->tmp ? tm_join(t->root, op->tmp) : NULL;
-		int rc = tmp ? tm_write_new(tmp, op->data, op->len) : 0;
+		int rc = tmp ? dx_fx_write_new(tmp, op->data, op->len) : 0;
 		free(tmp);
 		if (!rc)
 			rc = tm_save_aside(t->root, op);
@@ -229,7 +230,7 @@ static void tm_fsync_all(const tm_txn *t)
 {
 	for (size_t i = 0; i < t->nops; i++) {
 		char *p = tm_join(t->root, t->ops[i].target);
-		tm_fsync_parent(p);
+		dx_fx_fsync_parent(p);
 		free(p);
 	}
 }
@@ -303,6 +304,14 @@ static const char *tm_failed_name(const tm_txn *t, size_t failed)
 				   t->ops[failed - t->ndirs].target;
 }
 
+/* The temp and saved-aside names beside rel: DIR/.BASE.TAG.PID. */
+static char *tm_side_name(const char *rel, const char *tag, long pid)
+{
+	char suffix[64];
+	snprintf(suffix, sizeof suffix, ".%s.%ld", tag, pid);
+	return tm_must(dx_fx_beside(rel, suffix));
+}
+
 int tm_txn_run(tm_txn *t, dx_diag *d)
 {
 	long pid = (long)getpid();
@@ -354,7 +363,7 @@ static int tm_txn_from_json(tm_txn *t, const cJSON *j)
 	cJSON_ArrayForEach(e, dirs)
 	{
 		if (!cJSON_IsString(e) ||
-		    tm_path_lexical(e->valuestring, false))
+		    dx_fx_path_why(e->valuestring, TM_PATH_REL))
 			return -EINVAL;
 		t->dirs = realloc(t->dirs, (t->ndirs + 1) * sizeof *t->dirs);
 		if (!t->dirs)
@@ -371,10 +380,10 @@ static int tm_txn_from_json(tm_txn *t, const cJSON *j)
 		 * cannot reach outside the project either. */
 		if (!cJSON_IsString(tg) || !cJSON_IsString(old) ||
 		    !(cJSON_IsString(tmp) || cJSON_IsNull(tmp)) ||
-		    tm_path_lexical(tg->valuestring, false) ||
-		    tm_path_lexical(old->valuestring, false) ||
+		    dx_fx_path_why(tg->valuestring, TM_PATH_REL) ||
+		    dx_fx_path_why(old->valuestring, TM_PATH_REL) ||
 		    (cJSON_IsString(tmp) &&
-		     tm_path_lexical(tmp->valuestring, false)))
+		     dx_fx_path_why(tmp->valuestring, TM_PATH_REL)))
 			return -EINVAL;
 		tm_txn_add(t, tg->valuestring, NULL, 0, cJSON_IsNull(tmp));
 		tm_op *op = &t->ops[t->nops - 1];

@@ -1,15 +1,11 @@
 /* tm_lock.c - .dx/forge/lock keeps two installs apart.
  *
- * flock rather than an O_EXCL file: the kernel drops the lock when its
- * holder dies (SIGKILL included), so a killed install never leaves a stale
- * lock behind; the holder writes its pid into the file only so the loser
- * can name it. */
+ * A flock that names its holder (dx_fx_flock): a killed install never
+ * leaves a stale lock behind, and the loser says which pid to wait for. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,18 +34,6 @@ static int tm_mkdir_plain(const char *root, const char *rel, dx_diag *d)
 	return rc;
 }
 
-static void tm_lock_holder(int fd, const char *path, dx_diag *d)
-{
-	char buf[32] = "";
-	ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-	buf[n > 0 ? n : 0] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	dx_diag_add(d,
-		    "another install holds %s (pid %s); wait for it to "
-		    "finish",
-		    path, *buf ? buf : "unknown");
-}
-
 int tm_lock(const char *root, dx_diag *d)
 {
 	int rc = tm_mkdir_plain(root, ".dx", d);
@@ -58,27 +42,23 @@ int tm_lock(const char *root, dx_diag *d)
 	if (rc)
 		return rc;
 	char *path = tm_join(root, TM_LOCK);
+	char holder[DX_FX_PID_MAX];
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0) {
 		rc = -errno;
 		dx_diag_add(d, "cannot open %s: %s", path, strerror(errno));
-	} else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
-		if (rc == -EBUSY)
-			tm_lock_holder(fd, path, d);
-		else
-			dx_diag_add(d, "%s: %s", path, strerror(errno));
-		close(fd);
-	} else {
-		char pid[32];
-		int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-		if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
-			/* Only the loser's message suffers: keep going. */
-			(void)0;
-		rc = fd;
+	} else if ((rc = dx_fx_flock(fd, holder)) == -EBUSY) {
+		dx_diag_add(d,
+			    "another install holds %s (pid %s); wait for it to "
+			    "finish",
+			    path, *holder ? holder : "unknown");
+	} else if (rc < 0) {
+		dx_diag_add(d, "%s: %s", path, strerror(-rc));
 	}
+	if (fd >= 0 && rc < 0)
+		close(fd);
 	free(path);
-	return rc;
+	return rc < 0 ? rc : fd;
 }
 
 void tm_unlock(int fd)

@@ -1,15 +1,14 @@
 /* tm_path.c - a package's paths must stay inside the project.
  *
- * Two checks: a lexical one on the string (no "..", not absolute, no NUL -
- * NUL is caught earlier, in package.json's text, because cJSON truncates
- * strings at it), and one against the disk: every existing prefix of the
- * path is lstat'ed, and a symlink anywhere along it must resolve inside the
- * project. We do not defend against the project changing under us while we
+ * Two checks: a lexical one on the string (dx_fx_path_why: no "..", not
+ * absolute, no NUL - NUL is caught earlier, in package.json's text,
+ * because cJSON truncates strings at it), and one against the disk, here:
+ * every existing prefix of the path is lstat'ed, and a symlink anywhere
+ * along it must resolve inside the project. We do not defend against the project changing under us while we
  * run (the lock keeps other installs out; the user's own edits are theirs).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,58 +16,14 @@
 
 #include "tm_int.h"
 
-const char *tm_path_lexical(const char *rel, bool is_to)
-{
-	if (!*rel)
-		return "is empty";
-	if (rel[0] == '/')
-		return "is absolute";
-	if (strlen(rel) >= PATH_MAX / 2)
-		return "is too long";
-	const char *p = rel;
-	bool first = true;
-	for (;;) {
-		size_t n = strcspn(p, "/");
-		if (n == 0)
-			return "has an empty component";
-		if (n == 2 && p[0] == '.' && p[1] == '.')
-			return "has a \"..\" component (it would escape)";
-		if (n == 1 && p[0] == '.')
-			return "has a \".\" component";
-		if (is_to && first && n == 3 && memcmp(p, ".dx", 3) == 0)
-			return "is inside .dx (forge's own state)";
-		first = false;
-		if (!p[n])
-			return NULL;
-		p += n + 1;
-	}
-}
-
-/* Is path (a realpath) root itself or under it? */
-static bool tm_inside(const char *root, const char *path)
-{
-	size_t n = strlen(root);
-	if (n == 1 && root[0] == '/')
-		return true;
-	return strncmp(path, root, n) == 0 && (!path[n] || path[n] == '/');
-}
-
 static void tm_add_dir(char ***dirs, size_t *ndirs, const char *rel, size_t len)
 {
 	for (size_t i = 0; i < *ndirs; i++)
 		if (strlen((*dirs)[i]) == len &&
 		    strncmp((*dirs)[i], rel, len) == 0)
 			return;
-	char **n = realloc(*dirs, (*ndirs + 1) * sizeof *n);
-	char *s = strndup(rel, len);
-	if (!n || !s) {
-		free(s);
-		if (n)
-			*dirs = n;
-		abort(); /* as tm_fs.c: no useful partial answer */
-	}
-	*dirs = n;
-	(*dirs)[(*ndirs)++] = s;
+	*dirs = tm_must(realloc(*dirs, (*ndirs + 1) * sizeof **dirs));
+	(*dirs)[(*ndirs)++] = tm_must(strndup(rel, len));
 }
 
 /* A symlink at prefix: it must resolve, inside root. */
@@ -82,7 +37,7 @@ static int tm_check_link(const char *root, const char *rel, const char *prefix,
 		return -EINVAL;
 	}
 	int rc = 0;
-	if (!tm_inside(root, real)) {
+	if (!dx_fx_path_inside(root, real)) {
 		dx_diag_add(d, "%s: %s is a symlink to %s, outside the project",
 			    rel, prefix + strlen(root) + 1, real);
 		rc = -EINVAL;
@@ -142,26 +97,6 @@ int tm_path_resolve(const char *root, const char *rel, char ***dirs,
 	return rc;
 }
 
-/* The nearest existing directory at or above the parent of full. */
-static char *tm_existing_parent(const char *full)
-{
-	char *dir = strdup(full);
-	if (!dir)
-		abort();
-	for (;;) {
-		char *slash = strrchr(dir, '/');
-		if (!slash || slash == dir) {
-			dir[1] = '\0';
-			dir[0] = '/';
-			return dir;
-		}
-		*slash = '\0';
-		struct stat st;
-		if (stat(dir, &st) == 0)
-			return dir;
-	}
-}
-
 int tm_path_writable(const char *root, const char *rel, dx_diag *d)
 {
 	char *full = tm_join(root, rel);
@@ -174,10 +109,10 @@ int tm_path_writable(const char *root, const char *rel, dx_diag *d)
 		dx_diag_add(d, "%s: %s: the file is read-only", rel,
 			    strerror(errno));
 	}
-	char *dir = tm_existing_parent(full);
+	char *dir = tm_must(dx_fx_existing_dir(full));
 	if (!rc && faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) < 0) {
 		rc = -errno;
-		const char *shown = tm_inside(root, dir) &&
+		const char *shown = dx_fx_path_inside(root, dir) &&
 						    strlen(dir) > strlen(root) ?
 					    dir + strlen(root) + 1 :
 					    dir;

@@ -74,8 +74,8 @@ static int tm_pkg_file(const cJSON *e, size_t i, const char *vdir,
 			    i);
 		return -EINVAL;
 	}
-	const char *why_from = tm_path_lexical(from, false);
-	const char *why_to = tm_path_lexical(to, true);
+	const char *why_from = dx_fx_path_why(from, TM_PATH_REL);
+	const char *why_to = dx_fx_path_why(to, TM_PATH_TO);
 	if (why_from)
 		dx_diag_add(d, "files[%zu].from \"%s\" %s", i, from, why_from);
 	if (why_to)

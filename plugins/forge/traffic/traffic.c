@@ -178,9 +178,8 @@ static int tm_plan_access(tm_plan *p, dx_diag *d)
 static void tm_rep_add(dx_tm_report *r, const char *path, dx_tm_light l,
 		       dx_tm_action a, const char *why)
 {
-	dx_tm_file *n = realloc(r->files, (r->count + 1) * sizeof *n);
-	if (!n)
-		abort(); /* nothing written yet; see tm_fs.c */
+	/* Nothing is written yet: tm_must's abort loses nothing. */
+	dx_tm_file *n = tm_must(realloc(r->files, (r->count + 1) * sizeof *n));
 	r->files = n;
 	n[r->count++] = (dx_tm_file){tm_printf("%s", path), l, a, why};
 }
@@ -357,9 +356,7 @@ static char *tm_state_text(tm_plan *p)
 			cJSON_AddNullToObject(f, "base");
 		cJSON_AddItemToArray(files, f);
 	}
-	char *json = cJSON_Print(p->state);
-	if (!json)
-		abort(); /* nothing written yet; see tm_fs.c */
+	char *json = tm_must(cJSON_Print(p->state)); /* nothing written yet */
 	char *text = tm_printf("%s\n", json);
 	cJSON_free(json);
 	return text;

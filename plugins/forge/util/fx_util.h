@@ -1,8 +1,15 @@
-/* fx_util.h - what the forge tasks (snapshot, sync, prefetch, analyse)
- * share: the error message they fill, SHA-256, paths, atomic files and a
- * tree walker. Part of libdxforge, the project's own static library; not
- * installed. Every function is safe to call from any thread: nothing here
- * keeps state between calls. */
+/* fx_util.h - forge's utility layer, what the background tasks (snapshot,
+ * sync, prefetch, analyse) and the traffic manager share: the error message
+ * calls fill, SHA-256, paths kept inside their root, whole files and
+ * durable or atomic writes, a tree walker and a flock lock. The static
+ * library forge_util (util/meson.build), the project's own: not installed.
+ * It needs no host and no libdx, only libc and OpenSSL's libcrypto.
+ *
+ * Errors: every function returns 0 (or a result) or a negative code
+ * (-errno, -ENOMEM when an allocation fails; nothing here aborts) and,
+ * where it takes a dx_fx_err, fills it with the message; the others leave
+ * the wording to the caller. Every function is safe to call from any
+ * thread: nothing here keeps state between calls. */
 #ifndef DX_FX_UTIL_H
 #define DX_FX_UTIL_H
 
@@ -35,12 +42,20 @@ void dx_fx_sha256_hex(const void *data, size_t len,
 /* The hash of a file's content. 0 or -errno. */
 int dx_fx_sha256_file(const char *path, char out[DX_FX_HEX_LEN + 1],
 		      uint64_t *size);
+/* Hash what is read from in (to its end) and, when out >= 0, copy it
+ * there; size (may be NULL) receives the byte count. 0 or -errno. */
+int dx_fx_sha256_fd(int in, int out, char hex[DX_FX_HEX_LEN + 1],
+		    uint64_t *size);
 bool dx_fx_is_hex64(const char *s);
 
 /* "a/b", malloc'd (NULL on ENOMEM); an empty a or b gives the other. */
 char *dx_fx_join(const char *a, const char *b);
 /* malloc'd printf; NULL on ENOMEM. */
 char *dx_fx_printf(const char *fmt, ...) DX_FX_PRINTF(1, 2);
+/* "DIR/.NAME" followed by suffix for path "DIR/NAME" (".NAME" + suffix
+ * when path has no '/'): a hidden name beside path, in the same directory
+ * so a rename over path stays on one filesystem. malloc'd, NULL on ENOMEM. */
+char *dx_fx_beside(const char *path, const char *suffix);
 
 /* mkdir -p with mode for the directories it creates. 0 or -errno. */
 int dx_fx_mkdirs(const char *path, mode_t mode);
@@ -56,8 +71,25 @@ int dx_fx_write_atomic(const char *path, const void *data, size_t len,
 int dx_fx_copy_atomic(const char *from, const char *to, mode_t mode,
 		      const char *want, bool fsync_it,
 		      char got[DX_FX_HEX_LEN + 1], dx_fx_err *e);
-/* The whole file, malloc'd with a NUL after it. 0 or -errno. */
+/* The whole file, malloc'd with a NUL after it (not counted in *len; len
+ * may be NULL). Reads what open() gives, pipes included. 0 or -errno;
+ * *data is set only on success. */
 int dx_fx_read_file(const char *path, char **data, size_t *len);
+/* As dx_fx_read_file, for a regular file only: -EISDIR for a directory,
+ * -EINVAL for a FIFO, socket or device (opened without blocking, so a FIFO
+ * planted where a file should be cannot hang the caller). */
+int dx_fx_read_regular(const char *path, char **data, size_t *len);
+/* read() retrying EINTR: the count (0 at the end) or -errno. */
+ssize_t dx_fx_read_some(int fd, void *buf, size_t n);
+/* write() all of data, retrying EINTR and short writes. 0 or -errno. */
+int dx_fx_write_all(int fd, const void *data, size_t len);
+/* Create path exclusively (0644) with data, fsync it, close it: once it
+ * returns 0 every byte is on disk. On failure path is removed. -errno
+ * (-EEXIST when path exists). */
+int dx_fx_write_new(const char *path, const void *data, size_t len);
+/* fsync the directory holding path, so a rename or a create in it is
+ * durable ("." for a bare name). 0 or -errno. */
+int dx_fx_fsync_parent(const char *path);
 /* rm -rf path (not following symlinks). 0 or -errno. */
 int dx_fx_remove_tree(const char *path);
 
@@ -103,8 +135,37 @@ void dx_fx_tree_free(dx_fx_tree *t);
  * at the top (dx's own state: snapshots, cache, reports). */
 bool dx_fx_skip_dx(void *arg, const char *rel, const char *name, bool top);
 
-/* A relative path that stays inside its root: not empty, not absolute,
- * no "." or ".." component, no empty component, no NUL (by type). */
+/* ---- paths kept inside their root ---- */
+
+/* Flags for dx_fx_path_why. */
+#define DX_FX_PATH_NOT_DX 1u /* refuse ".dx" as the first component */
+#define DX_FX_PATH_SHORT 2u  /* refuse PATH_MAX / 2 characters or more */
+/* Why rel would not stay inside its root, as a static phrase to follow
+ * the path in a message ("is absolute", "has an empty component"), or
+ * NULL when it stays: not empty, not absolute, no "." or ".." component,
+ * no empty component (so no trailing '/'), no NUL (by type), and what
+ * flags add. Lexical only: dx_fx_path_inside checks where a symlink
+ * leads. */
+const char *dx_fx_path_why(const char *rel, unsigned flags);
+/* dx_fx_path_why(rel, 0) == NULL. */
 bool dx_fx_path_safe(const char *rel);
+/* Is path root itself or under it? Both absolute and resolved (realpath),
+ * so a symlink's target can be checked against the project. */
+bool dx_fx_path_inside(const char *root, const char *path);
+/* The nearest existing directory above path ("/" at the worst): where a
+ * file at path would be created, once the missing directories are made.
+ * malloc'd, NULL on ENOMEM. */
+char *dx_fx_existing_dir(const char *path);
+
+/* ---- a lock that dies with its holder ---- */
+
+#define DX_FX_PID_MAX 32
+/* Take an exclusive flock on fd (open for reading and writing) without
+ * waiting; closing fd releases it, and so does the holder's death. 0,
+ * -EBUSY when another process holds it, or -errno. With holder (may be
+ * NULL) the lock names its holder: on success our pid is written into the
+ * file; on -EBUSY holder receives the pid the holder wrote ("" when
+ * none). The caller opens fd (its flags, its message) and closes it. */
+int dx_fx_flock(int fd, char holder[DX_FX_PID_MAX]);
 
 #endif
