@@ -11,6 +11,8 @@
 #include <time.h>
 
 #include "registry_int.h"
+#include "async.h"
+#include "timer.h"
 #include "worker.h"
 
 _Thread_local int dx_worker_self = -1;

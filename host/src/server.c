@@ -13,6 +13,8 @@
 
 #include <cJSON.h>
 
+#include "async.h"
+#include "bytes.h"
 #include "worker.h"
 
 struct dx_server {
