@@ -13,9 +13,8 @@
 #include "conn.h"
 #include "worker.h"
 
-int dx_pipeline_answer(dx_worker *w, dx_conn *c, uint8_t opcode,
-		       uint16_t seq, uint16_t status, const void *body,
-		       size_t len)
+int dx_answer_frame(dx_worker *w, dx_conn *c, uint8_t opcode, uint16_t seq,
+		    uint16_t status, const void *body, size_t len)
 {
 	size_t extra = status ? 2 : 0;
 	int rc = dx_bytes_reserve(&c->out, DX_HBTP_HEADER_SIZE + extra + len);
@@ -34,8 +33,8 @@ int dx_pipeline_answer(dx_worker *w, dx_conn *c, uint8_t opcode,
 	return 0;
 }
 
-int dx_pipeline_error(dx_worker *w, dx_conn *c, uint16_t seq,
-		      uint16_t status, const char *fmt, ...)
+int dx_answer_error(dx_worker *w, dx_conn *c, uint16_t seq, uint16_t status,
+		    const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -47,8 +46,8 @@ int dx_pipeline_error(dx_worker *w, dx_conn *c, uint16_t seq,
 	if ((size_t)n >= sizeof msg)
 		n = sizeof msg - 1;
 	atomic_fetch_add_explicit(&w->stats.errors, 1, memory_order_relaxed);
-	return dx_pipeline_answer(w, c, DX_HBTP_RPC_ERROR, seq, status, msg,
-				  (size_t)n);
+	return dx_answer_frame(w, c, DX_HBTP_RPC_ERROR, seq, status, msg,
+			       (size_t)n);
 }
 
 /* dx_response.reserve: grow c->out under the handler's feet, keeping the
@@ -72,8 +71,8 @@ static int dx_res_reserve(dx_response *res, size_t extra)
 /* The answer's body sits at start + 8 (header room); frame it in place:
  * [header][u16 block_len, metadata][u16 status][body]. The metadata block
  * and an RpcError's status go in front of the body, which moves once. */
-void dx_frame_answer(dx_worker *w, dx_conn *c, size_t start,
-			    uint16_t seq, dx_response *res)
+void dx_answer_end(dx_worker *w, dx_conn *c, size_t start, uint16_t seq,
+		   dx_response *res)
 {
 	size_t meta = res->meta_len ? 2 + res->meta_len : 0;
 	size_t status = res->status ? 2 : 0;
@@ -110,8 +109,8 @@ void dx_frame_answer(dx_worker *w, dx_conn *c, size_t start,
 bool dx_answer_begin(dx_worker *w, dx_conn *c, dx_response *res)
 {
 	if (dx_bytes_reserve(&c->out, DX_HBTP_HEADER_SIZE + 256) < 0) {
-		dx_conn_send_close(w, c, DX_HBTP_CLOSE_OVERLOADED,
-				   "out of memory");
+		dx_answer_close(w, c, DX_HBTP_CLOSE_OVERLOADED,
+				"out of memory");
 		return false;
 	}
 	c->out.len += DX_HBTP_HEADER_SIZE;
@@ -123,7 +122,7 @@ bool dx_answer_begin(dx_worker *w, dx_conn *c, dx_response *res)
 	return true;
 }
 
-void dx_pipeline_finish(dx_worker *w, dx_conn *c, const dx_pending *p,
+void dx_answer_deferred(dx_worker *w, dx_conn *c, const dx_pending *p,
 			uint16_t status, const void *body, size_t len)
 {
 	size_t start = c->out.len;
@@ -148,11 +147,11 @@ void dx_pipeline_finish(dx_worker *w, dx_conn *c, const dx_pending *p,
 		c->out.len = start;
 		return;
 	}
-	dx_frame_answer(w, c, start, p->seq, &res);
+	dx_answer_end(w, c, start, p->seq, &res);
 }
 
-void dx_conn_send_close(dx_worker *w, dx_conn *c, uint16_t code,
-			const char *reason)
+void dx_answer_close(dx_worker *w, dx_conn *c, uint16_t code,
+		     const char *reason)
 {
 	uint8_t body[2 + 128];
 	size_t n = strlen(reason);
@@ -161,7 +160,7 @@ void dx_conn_send_close(dx_worker *w, dx_conn *c, uint16_t code,
 	body[0] = (uint8_t)code;
 	body[1] = (uint8_t)(code >> 8);
 	memcpy(body + 2, reason, n);
-	dx_pipeline_answer(w, c, DX_HBTP_CLOSE, 0, 0, body, n + 2);
+	dx_answer_frame(w, c, DX_HBTP_CLOSE, 0, 0, body, n + 2);
 	c->closing = true;
 	/* Stop reading: nothing the peer sends now will be answered. */
 	c->eof = true;

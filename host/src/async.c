@@ -1,8 +1,9 @@
-/* async.c - what plugins do outside a request: run work on a worker,
- * watch a foreign fd there, push frames to a client later.
+/* async.c - what plugins do outside a request's own turn: answer it later,
+ * run work on a worker, watch a foreign fd there, push frames to a client.
  *
- * All three are owned by one worker and touched only on its thread; other
- * threads reach them through the worker's post queue (mbox_lock + wake). */
+ * All four are owned by one worker and touched only on its thread; other
+ * threads reach them through the worker's mailbox and post queue
+ * (mbox_lock + wake). Answers leave through the answer writer. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,10 +58,10 @@ static void dx_pending_answer(dx_worker *w, dx_pending *p, uint16_t status,
 	dx_conn *c = dx_conn_get(w, p->slot, p->gen);
 	if (c) {
 		c->inflight--;
-		dx_pipeline_finish(w, c, p, status, body, len);
+		dx_answer_deferred(w, c, p, status, body, len);
 		if (c->inflight == 0 && c->drain_close)
-			dx_conn_send_close(w, c, DX_HBTP_CLOSE_NORMAL,
-					   "server shutting down");
+			dx_answer_close(w, c, DX_HBTP_CLOSE_NORMAL,
+					"server shutting down");
 		dx_conn_want_flush(w, c);
 	}
 	p->body.len = 0;
@@ -321,7 +322,7 @@ static int dx_stream_write(dx_worker *w, struct dx_stream *s, uint8_t opcode,
 	dx_conn *c = s->conn_open ? dx_conn_get(w, s->slot, s->gen) : NULL;
 	if (!c)
 		return -EPIPE;
-	return dx_pipeline_answer(w, c, opcode, s->seq, 0, body, len);
+	return dx_answer_frame(w, c, opcode, s->seq, 0, body, len);
 }
 
 static void dx_stream_deliver(dx_worker *w, dx_post *p)

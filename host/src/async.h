@@ -1,5 +1,11 @@
-/* async.h - what happens outside a request's own turn: deferred answers,
- * work posted to a worker, watched fds, streams. */
+/* async.h - what plugins do outside a request's own turn: answer it
+ * later (defer/complete), run work on a worker (post), watch a foreign fd
+ * on a worker's loop, push frames to a client (streams).
+ *
+ * Each is owned by one worker and touched only on its thread; other
+ * threads reach it through the worker's mailbox and post queue
+ * (mbox_lock, then the backend's wake). Answers go out through the answer
+ * writer (answer.h). */
 #ifndef DX_HOST_ASYNC_H
 #define DX_HOST_ASYNC_H
 
@@ -76,15 +82,20 @@ struct dx_stream {
 	_Atomic unsigned refs;
 };
 
+/* host->defer: the request being handled on this worker will be answered
+ * later. NULL off a worker thread or out of memory. */
 dx_pending *dx_worker_defer(const dx_request *req);
+/* host->complete, from any thread: on p's worker it is answered now,
+ * elsewhere the answer is copied and posted to p's worker. */
 int dx_worker_complete(dx_pending *p, uint16_t status, const void *body,
 		       size_t len);
 /* After a handler returned PENDING: its deferred answer owes the after
  * hooks of the first ran links of chain. */
 void dx_pending_set_chain(dx_worker *w, const dx_chain *chain, unsigned ran);
+/* Answer what other threads completed (the worker's mailbox). */
 void dx_mbox_drain(dx_worker *w);
 
-/* async.c: posts, watches, streams */
+/* host->post from any thread: run fn(arg) on w's thread, in order. */
 int dx_worker_post(dx_worker *w, void (*fn)(void *arg), void *arg);
 void dx_posts_run(dx_worker *w);
 dx_watch *dx_worker_watch(int fd, uint32_t events,

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "answer.h"
 #include "async.h"
 #include "conn.h"
 #include "timer.h"

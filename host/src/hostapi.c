@@ -15,8 +15,6 @@
 #include "timer.h"
 #include "worker.h"
 
-_Thread_local int dx_worker_self = -1;
-
 static dx_plugin_entry *dx_entry(const dx_host_api *host)
 {
 	return (dx_plugin_entry *)host; /* api is the entry's first member */
@@ -137,7 +135,8 @@ static unsigned api_worker_count(const dx_host_api *host)
 
 static int api_worker_id(const dx_host_api *host)
 {
-	return dx_worker_self;
+	const dx_worker *w = dx_worker_current;
+	return w ? (int)w->id : -1;
 }
 
 static dx_counter *api_counter(const dx_host_api *host, const char *name,

@@ -1,4 +1,5 @@
-/* pipeline.c - HBTP frames in, answers out (DESIGN.md s5 and s6).
+/* pipeline.c - the input side: HBTP frames in, requests through the
+ * middleware chain to their route; answers leave through answer.c.
  *
  * Bad input is answered, never fatal: content that is wrong gets RpcError
  * with the frame's seq and the connection goes on; only a frame longer than
@@ -7,7 +8,6 @@
  * room left for the frame header, so the request path copies nothing and
  * allocates nothing once the buffers have grown. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +77,7 @@ static void dx_call(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
 		c->out.len = start; /* ClientEvent or fire-and-forget */
 		return;
 	}
-	dx_frame_answer(w, c, start, h->seq, &res);
+	dx_answer_end(w, c, start, h->seq, &res);
 }
 
 static void dx_pipeline_call(dx_worker *w, dx_conn *c,
@@ -86,10 +86,10 @@ static void dx_pipeline_call(dx_worker *w, dx_conn *c,
 {
 	atomic_fetch_add_explicit(&w->stats.requests, 1, memory_order_relaxed);
 	if (len < 2) {
-		dx_pipeline_error(w, c, h->seq, 400,
-				  "%s body of %zu bytes is shorter than its "
-				  "u16 route id",
-				  dx_hbtp_opcode_name(h->opcode), len);
+		dx_answer_error(w, c, h->seq, 400,
+				"%s body of %zu bytes is shorter than its "
+				"u16 route id",
+				dx_hbtp_opcode_name(h->opcode), len);
 		return;
 	}
 	uint16_t id = (uint16_t)(body[0] | body[1] << 8);
@@ -97,9 +97,9 @@ static void dx_pipeline_call(dx_worker *w, dx_conn *c,
 		/* Discovery is the host's own and outside the chain: a client
 		 * must be able to learn the routes before it can log in. */
 		if (h->flags & DX_HBTP_EXPECTS_RESPONSE)
-			dx_pipeline_answer(w, c, DX_HBTP_RPC_RESPONSE, h->seq, 0,
-					   w->view->routes_json,
-					   w->view->routes_json_len);
+			dx_answer_frame(w, c, DX_HBTP_RPC_RESPONSE, h->seq, 0,
+					w->view->routes_json,
+					w->view->routes_json_len);
 		return;
 	}
 	dx_call(w, c, h, meta, id, body + 2, len - 2);
@@ -112,9 +112,9 @@ static void dx_pipeline_message(dx_worker *w, dx_conn *c,
 {
 	const dx_manifest *m = w->view->m;
 	if (h->flags & DX_HBTP_ENCRYPTED) {
-		dx_pipeline_error(w, c, h->seq, 501,
-				  "ENCRYPTED messages need a plugin that "
-				  "decrypts them; none is loaded");
+		dx_answer_error(w, c, h->seq, 501,
+				"ENCRYPTED messages need a plugin that "
+				"decrypts them; none is loaded");
 		return;
 	}
 	dx_hbtp_meta meta;
@@ -123,8 +123,8 @@ static void dx_pipeline_message(dx_worker *w, dx_conn *c,
 		const char *why = "malformed";
 		long used = dx_hbtp_meta_parse(msg, len, &meta, &why);
 		if (used < 0) {
-			dx_pipeline_error(w, c, h->seq, 400,
-					  "bad metadata block: %s", why);
+			dx_answer_error(w, c, h->seq, 400,
+					"bad metadata block: %s", why);
 			return;
 		}
 		msg += used;
@@ -134,13 +134,13 @@ static void dx_pipeline_message(dx_worker *w, dx_conn *c,
 		long n = dx_hbtp_decompress(msg, len, w->scratch,
 					    (size_t)m->limits.max_message);
 		if (n < 0) {
-			dx_pipeline_error(w, c, h->seq, n == -E2BIG ? 413 : 400,
-					  n == -E2BIG
-						  ? "body inflates past "
-						    "max_message (%llu bytes)"
-						  : "body is not a valid LZ4 "
-						    "frame (max_message %llu)",
-					  (unsigned long long)m->limits.max_message);
+			dx_answer_error(w, c, h->seq, n == -E2BIG ? 413 : 400,
+					n == -E2BIG
+						? "body inflates past "
+						  "max_message (%llu bytes)"
+						: "body is not a valid LZ4 "
+						  "frame (max_message %llu)",
+					(unsigned long long)m->limits.max_message);
 			return;
 		}
 		msg = w->scratch;
@@ -153,10 +153,10 @@ static void dx_pipeline_message(dx_worker *w, dx_conn *c,
 		return;
 	default: {
 		const char *name = dx_hbtp_opcode_name(h->opcode);
-		dx_pipeline_error(w, c, h->seq, 501,
-				  "opcode 0x%02x (%s) is not supported by this "
-				  "host",
-				  h->opcode, name ? name : "unknown");
+		dx_answer_error(w, c, h->seq, 501,
+				"opcode 0x%02x (%s) is not supported by this "
+				"host",
+				h->opcode, name ? name : "unknown");
 	}
 	}
 }
@@ -177,8 +177,8 @@ static void dx_pipeline_data(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
 	if (!c->reasm_buf) {
 		c->reasm_buf = malloc(cap);
 		if (!c->reasm_buf) {
-			dx_pipeline_error(w, c, h->seq, 503,
-					  "out of memory for a split message");
+			dx_answer_error(w, c, h->seq, 503,
+					"out of memory for a split message");
 			return;
 		}
 		dx_hbtp_reasm_init(&c->reasm, c->reasm_buf, cap);
@@ -190,30 +190,29 @@ static void dx_pipeline_data(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
 	if (rc == DX_HBTP_REASM_COMPLETE)
 		dx_pipeline_message(w, c, &mh, msg, len);
 	else if (rc == -E2BIG)
-		dx_pipeline_error(w, c, h->seq, 413,
-				  "split message exceeds max_message (%zu "
-				  "bytes)",
-				  cap);
+		dx_answer_error(w, c, h->seq, 413,
+				"split message exceeds max_message (%zu "
+				"bytes)",
+				cap);
 	else if (rc < 0)
-		dx_pipeline_error(w, c, h->seq, 400,
-				  "frame of opcode 0x%02x seq %u interrupts a "
-				  "split message",
-				  h->opcode, h->seq);
+		dx_answer_error(w, c, h->seq, 400,
+				"frame of opcode 0x%02x seq %u interrupts a "
+				"split message",
+				h->opcode, h->seq);
 }
 
 static void dx_pipeline_frame(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
 			      const uint8_t *body)
 {
 	if (h->flags & DX_HBTP_RESERVED_FLAGS) {
-		dx_pipeline_error(w, c, h->seq, 400,
-				  "reserved flag bits 0x%02x are set",
-				  h->flags & DX_HBTP_RESERVED_FLAGS);
+		dx_answer_error(w, c, h->seq, 400,
+				"reserved flag bits 0x%02x are set",
+				h->flags & DX_HBTP_RESERVED_FLAGS);
 		return;
 	}
 	switch (h->opcode) {
 	case DX_HBTP_PING:
-		dx_pipeline_answer(w, c, DX_HBTP_PONG, h->seq, 0, body,
-				   h->length);
+		dx_answer_frame(w, c, DX_HBTP_PONG, h->seq, 0, body, h->length);
 		return;
 	case DX_HBTP_PONG:
 		return;
@@ -244,7 +243,7 @@ void dx_pipeline_input(dx_worker *w, dx_conn *c)
 			snprintf(why, sizeof why,
 				 "frame of %u bytes exceeds max_frame %u",
 				 h.length, max_frame);
-			dx_conn_send_close(w, c, DX_HBTP_CLOSE_TOO_LARGE, why);
+			dx_answer_close(w, c, DX_HBTP_CLOSE_TOO_LARGE, why);
 			c->in.len = 0;
 			return;
 		}

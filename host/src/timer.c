@@ -1,4 +1,6 @@
-/* timer.c - the worker clock, and timers in a min-heap by due time. */
+/* timer.c - the worker clock, and each worker's timers: a binary min-heap
+ * by due time, in the worker struct (w->timers), touched only on the
+ * worker's own thread. */
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
@@ -62,7 +64,7 @@ static dx_timer dx_timer_pop(dx_worker *w)
 	return top;
 }
 
-void dx_run_timers(dx_worker *w, bool all)
+void dx_timers_run(dx_worker *w, bool all)
 {
 	uint64_t now = dx_now_ns();
 	while (w->timer_count && (all || w->timers[0].due_ns <= now)) {
@@ -71,13 +73,13 @@ void dx_run_timers(dx_worker *w, bool all)
 	}
 }
 
-int dx_wait_ms(const dx_worker *w)
+int dx_timers_wait_ms(const dx_worker *w, int max_ms)
 {
 	if (!w->timer_count)
-		return DX_TICK_MS;
+		return max_ms;
 	uint64_t now = dx_now_ns(), due = w->timers[0].due_ns;
 	if (due <= now)
 		return 0;
 	uint64_t ms = (due - now + 999999) / 1000000;
-	return ms < DX_TICK_MS ? (int)ms : DX_TICK_MS;
+	return ms < (uint64_t)max_ms ? (int)ms : max_ms;
 }

@@ -19,9 +19,11 @@
 #include "async.h"
 #include "conn.h"
 #include "pipeline.h"
-#include "registry_int.h"
 #include "timer.h"
 #include "worker.h"
+
+/* The longest a turn waits, and how often timeouts are swept. */
+#define DX_TICK_MS 100
 
 _Thread_local dx_worker *dx_worker_current;
 
@@ -228,12 +230,12 @@ static void dx_sweep(dx_worker *w, uint64_t now)
 		if (!c || c->fd < 0 || c->closing)
 			continue;
 		if (c->partial_ns && now - c->partial_ns > header)
-			dx_conn_send_close(w, c, DX_HBTP_CLOSE_IDLE,
-					   "incomplete frame past "
-					   "limits.header_timeout_ms");
+			dx_answer_close(w, c, DX_HBTP_CLOSE_IDLE,
+					"incomplete frame past "
+					"limits.header_timeout_ms");
 		else if (idle && !c->inflight && now - c->active_ns > idle)
-			dx_conn_send_close(w, c, DX_HBTP_CLOSE_IDLE,
-					   "idle past limits.idle_timeout_ms");
+			dx_answer_close(w, c, DX_HBTP_CLOSE_IDLE,
+					"idle past limits.idle_timeout_ms");
 	}
 }
 
@@ -253,8 +255,8 @@ static void dx_begin_drain(dx_worker *w)
 		if (c->inflight)
 			c->drain_close = true;
 		else
-			dx_conn_send_close(w, c, DX_HBTP_CLOSE_NORMAL,
-					   "server shutting down");
+			dx_answer_close(w, c, DX_HBTP_CLOSE_NORMAL,
+					"server shutting down");
 	}
 	w->drain_deadline_ns =
 		dx_now_ns() + w->view->m->limits.grace_ms * 1000000u;
@@ -349,8 +351,8 @@ static void dx_swap_backend(dx_worker *w)
 
 static bool dx_turn(dx_worker *w, bool *draining)
 {
-	int n = w->vt->wait(w->io, w->cqes,
-			    sizeof w->cqes / sizeof w->cqes[0], dx_wait_ms(w));
+	int n = w->vt->wait(w->io, w->cqes, sizeof w->cqes / sizeof w->cqes[0],
+			    dx_timers_wait_ms(w, DX_TICK_MS));
 	for (int i = 0; i < n; i++)
 		dx_on_cqe(w, &w->cqes[i]);
 	/* Anything posted since the last turn (completions, posts, a swap)?
@@ -360,7 +362,7 @@ static bool dx_turn(dx_worker *w, bool *draining)
 		dx_posts_run(w);
 		dx_swap_backend(w);
 	}
-	dx_run_timers(w, false);
+	dx_timers_run(w, false);
 	uint64_t now = dx_now_ns();
 	if (now >= w->next_sweep_ns) {
 		dx_sweep(w, now);
@@ -380,7 +382,6 @@ void *dx_worker_main(void *arg)
 {
 	dx_worker *w = arg;
 	dx_worker_current = w;
-	dx_worker_self = (int)w->id;
 	w->accepting = true;
 	dx_arm_accepts(w);
 	bool draining = false;
@@ -388,11 +389,10 @@ void *dx_worker_main(void *arg)
 		;
 	/* Past the grace period: whoever is left is cut off. Timers still
 	 * pending run now, so deferred work completes into closed slots. */
-	dx_run_timers(w, true);
+	dx_timers_run(w, true);
 	dx_mbox_drain(w);
 	dx_conn_free_all(w);
 	dx_async_free(w);
 	dx_worker_current = NULL;
-	dx_worker_self = -1;
 	return NULL;
 }

@@ -1,5 +1,13 @@
-/* worker.h - one worker: its loop, connections and request pipeline.
- * Internal to server.c, worker.c, conn.c and pipeline.c. */
+/* worker.h - one worker: its state and its event loop.
+ *
+ * A worker owns its backend instance, listening sockets, connections,
+ * timers, watches and streams; all of them are touched only on its own
+ * thread, except what is marked otherwise (the mailbox, posts and a
+ * pending swap, under mbox_lock). The request path runs one way: this
+ * loop (worker.c) -> the connection (conn.h) -> the pipeline's input side
+ * (pipeline.h) -> middleware and route (chain.h, registry.h) -> the
+ * answer writer (answer.h). Deferred answers and streams (async.h) come
+ * back through the answer writer, never through the pipeline. */
 #ifndef DX_HOST_WORKER_H
 #define DX_HOST_WORKER_H
 
@@ -8,9 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <dx/hbtp.h>
 #include <dx/io.h>
-#include <dx/routes.h>
 
 #include "chain.h"
 #include "registry.h"
@@ -75,7 +81,7 @@ typedef struct dx_worker {
 	struct dx_pending *pending_free;
 	pthread_mutex_t mbox_lock;
 	struct dx_pending *mbox; /* completed elsewhere, answered here */
-	struct dx_post *posts;          /* posted elsewhere, run here (mbox_lock) */
+	struct dx_post *posts;   /* posted elsewhere, run here (mbox_lock) */
 	/* Raised under mbox_lock, before the wake, by whoever leaves work
 	 * in mbox, posts or swap_vt: an idle turn takes no lock at all. */
 	_Atomic unsigned pending;
@@ -110,8 +116,12 @@ typedef struct dx_worker {
 	} stats;
 } dx_worker;
 
-/* worker.c */
+/* The thread body: serve until w->drain and the grace period are over. */
 void *dx_worker_main(void *arg);
+/* The worker running on the calling thread, or NULL on any other thread
+ * (the main thread, background threads). Set and cleared by
+ * dx_worker_main alone; the host API reads it for worker_id, defer,
+ * timer, watch and stream. */
 extern _Thread_local dx_worker *dx_worker_current;
 /* The chain for route id (its own, or the manifest's middleware). */
 static inline const dx_chain *dx_worker_chain(const dx_worker *w, uint16_t id)
