@@ -98,8 +98,9 @@ void dx_conn_close(dx_worker *w, dx_conn *c)
 	}
 	w->vt->detach(w->io, c->fd);
 	/* The cancel must reach the kernel while the fd number still names
-	 * this socket: io_uring looks it up at submit time, and a multishot
-	 * recv left armed would keep the socket open after close(). */
+	 * this socket: a completion backend looks it up at submit time, and
+	 * a multishot recv left armed would keep the socket open after
+	 * close(). */
 	w->vt->submit(w->io);
 	close(c->fd);
 	c->fd = -1;

@@ -74,7 +74,7 @@ static void dx_call(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
 	}
 	dx_chain_after(chain, ran, &req, &res);
 	if (!(h->flags & DX_HBTP_EXPECTS_RESPONSE)) {
-		c->out.len = start; /* ClientEvent or fire-and-forget */
+		c->out.len = start; /* ClientEvent, or no answer asked */
 		return;
 	}
 	dx_answer_end(w, c, start, h->seq, &res);

@@ -307,8 +307,8 @@ static void dx_swap_quiesce(dx_worker *w)
 			c->resend = true;
 		}
 		if (c) {
-			/* The old instance is destroyed next (io_uring's
-			 * destroy waits for its notifications). */
+			/* The old instance is destroyed next (a backend's
+			 * destroy waits for its zero-copy notifications). */
 			c->recv_armed = false;
 			c->zc_wait = false;
 		}
