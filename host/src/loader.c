@@ -1,4 +1,4 @@
-/* loader.c - open a plugin and hold it to the ABI rules of DESIGN.md s2.
+/* loader.c - open a plugin and hold it to the ABI rules in docs/abi.md.
  *
  * Order matters: the 12-byte prefix is the only part of a descriptor whose
  * layout we know before the versions are checked, so magic, ABI and size are
