@@ -1,13 +1,111 @@
-/* async.c - what plugins do outside a request: run work on a worker,
- * watch a foreign fd there, push frames to a client later.
+/* async.c - what plugins do outside a request's own turn: answer it later,
+ * run work on a worker, watch a foreign fd there, push frames to a client.
  *
- * All three are owned by one worker and touched only on its thread; other
- * threads reach them through the worker's post queue (mbox_lock + wake). */
+ * All four are owned by one worker and touched only on its thread; other
+ * threads reach them through the worker's mailbox and post queue
+ * (mbox_lock + wake). Answers leave through the answer writer. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "answer.h"
+#include "async.h"
+#include "conn.h"
 #include "worker.h"
+
+/* ---- deferred requests ---- */
+
+dx_pending *dx_worker_defer(const dx_request *req)
+{
+	dx_worker *w = dx_worker_current;
+	dx_conn *c = req->host_priv;
+	if (!w || !c)
+		return NULL;
+	dx_pending *p = w->pending_free;
+	if (p)
+		w->pending_free = p->next;
+	else if (!(p = calloc(1, sizeof *p)))
+		return NULL;
+	p->w = w;
+	p->slot = c->slot;
+	p->gen = c->gen;
+	p->seq = req->seq;
+	p->route = req->route;
+	p->route_name = req->route_name;
+	p->start_ns = req->start_ns;
+	p->chain = NULL;
+	p->ran = 0;
+	p->expects_response = req->flags & DX_HBTP_EXPECTS_RESPONSE;
+	p->next = NULL;
+	c->inflight++;
+	w->last_deferred = p;
+	return p;
+}
+
+void dx_pending_set_chain(dx_worker *w, const dx_chain *chain, unsigned ran)
+{
+	if (w->last_deferred) {
+		w->last_deferred->chain = chain;
+		w->last_deferred->ran = ran;
+	}
+	w->last_deferred = NULL;
+}
+
+/* On p's worker: answer it, if its connection is still there. */
+static void dx_pending_answer(dx_worker *w, dx_pending *p, uint16_t status,
+			      const void *body, size_t len)
+{
+	dx_conn *c = dx_conn_get(w, p->slot, p->gen);
+	if (c) {
+		c->inflight--;
+		dx_answer_deferred(w, c, p, status, body, len);
+		if (c->inflight == 0 && c->drain_close)
+			dx_answer_close(w, c, DX_HBTP_CLOSE_NORMAL,
+					"server shutting down");
+		dx_conn_want_flush(w, c);
+	}
+	p->body.len = 0;
+	p->next = w->pending_free;
+	w->pending_free = p;
+}
+
+int dx_worker_complete(dx_pending *p, uint16_t status, const void *body,
+		       size_t len)
+{
+	if (status && (status < 400 || status > 599))
+		return -EINVAL;
+	dx_worker *w = p->w;
+	if (dx_worker_current == w) {
+		dx_pending_answer(w, p, status, body, len);
+		return 0;
+	}
+	/* Another thread: copy the answer and post it to the worker. */
+	p->body.len = 0;
+	int rc = dx_bytes_append(&p->body, body, len);
+	if (rc < 0)
+		return rc;
+	p->status = status;
+	pthread_mutex_lock(&w->mbox_lock);
+	p->next = w->mbox;
+	w->mbox = p;
+	atomic_fetch_add(&w->pending, 1);
+	w->vt->wake(w->io);
+	pthread_mutex_unlock(&w->mbox_lock);
+	return 0;
+}
+
+void dx_mbox_drain(dx_worker *w)
+{
+	pthread_mutex_lock(&w->mbox_lock);
+	dx_pending *p = w->mbox;
+	w->mbox = NULL;
+	pthread_mutex_unlock(&w->mbox_lock);
+	while (p) {
+		dx_pending *next = p->next;
+		dx_pending_answer(w, p, p->status, p->body.p, p->body.len);
+		p = next;
+	}
+}
 
 /* ---- posts ---- */
 
@@ -224,7 +322,7 @@ static int dx_stream_write(dx_worker *w, struct dx_stream *s, uint8_t opcode,
 	dx_conn *c = s->conn_open ? dx_conn_get(w, s->slot, s->gen) : NULL;
 	if (!c)
 		return -EPIPE;
-	return dx_pipeline_answer(w, c, opcode, s->seq, 0, body, len);
+	return dx_answer_frame(w, c, opcode, s->seq, 0, body, len);
 }
 
 static void dx_stream_deliver(dx_worker *w, dx_post *p)

@@ -1,5 +1,5 @@
 /* bgqueue.h - the host's background queue: bounded, never blocking the
- * caller, served by host-owned threads (DESIGN.md s9). */
+ * caller, served by host-owned threads. */
 #ifndef DX_HOST_BGQUEUE_H
 #define DX_HOST_BGQUEUE_H
 

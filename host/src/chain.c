@@ -24,7 +24,8 @@ int dx_chain_build(const dx_registry *r, char *const *names, size_t n,
 			dx_chain_free(out);
 			return DX_EFACET;
 		}
-		out->links[i] = (dx_mw_link){ref.vtable, ref.self, ref.plugin};
+		out->links[i] =
+			(dx_chain_link){ref.vtable, ref.self, ref.plugin};
 	}
 	out->count = (unsigned)n;
 	return 0;
@@ -41,7 +42,7 @@ unsigned dx_chain_before(const dx_chain *c, dx_request *req, dx_response *res,
 {
 	*stopped = false;
 	for (unsigned i = 0; i < c->count; i++) {
-		const dx_mw_link *l = &c->links[i];
+		const dx_chain_link *l = &c->links[i];
 		if (!DX_HAS(l->vt, before))
 			continue;
 		int rc = l->vt->before(l->self, req, res);
@@ -66,7 +67,7 @@ void dx_chain_after(const dx_chain *c, unsigned ran, const dx_request *req,
 		    dx_response *res)
 {
 	for (unsigned i = ran; i-- > 0;) {
-		const dx_mw_link *l = &c->links[i];
+		const dx_chain_link *l = &c->links[i];
 		if (DX_HAS(l->vt, after))
 			l->vt->after(l->self, req, res);
 	}

@@ -13,14 +13,14 @@
 #include "diag.h"
 #include "registry.h"
 
-typedef struct dx_mw_link {
+typedef struct dx_chain_link {
 	const dx_middleware_vtable *vt;
 	void *self;
 	const char *name;
-} dx_mw_link;
+} dx_chain_link;
 
 typedef struct dx_chain {
-	dx_mw_link *links;
+	dx_chain_link *links;
 	unsigned count;
 } dx_chain;
 

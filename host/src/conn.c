@@ -9,42 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "async.h"
+#include "conn.h"
+#include "timer.h"
 #include "worker.h"
-
-int dx_bytes_reserve(dx_bytes *b, size_t extra)
-{
-	if (b->cap - b->len >= extra)
-		return 0;
-	size_t need = b->len + extra;
-	if (need < b->len)
-		return -E2BIG;
-	size_t cap = b->cap ? b->cap : 4096;
-	while (cap < need)
-		cap *= 2;
-	uint8_t *p = realloc(b->p, cap);
-	if (!p)
-		return -ENOMEM;
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
-int dx_bytes_append(dx_bytes *b, const void *p, size_t n)
-{
-	int rc = dx_bytes_reserve(b, n);
-	if (rc < 0)
-		return rc;
-	if (n)
-		memcpy(b->p + b->len, p, n);
-	b->len += n;
-	return 0;
-}
-
-void dx_bytes_free(dx_bytes *b)
-{
-	free(b->p);
-	*b = (dx_bytes){0};
-}
 
 static int dx_conn_grow(dx_worker *w)
 {
@@ -130,8 +98,9 @@ void dx_conn_close(dx_worker *w, dx_conn *c)
 	}
 	w->vt->detach(w->io, c->fd);
 	/* The cancel must reach the kernel while the fd number still names
-	 * this socket: io_uring looks it up at submit time, and a multishot
-	 * recv left armed would keep the socket open after close(). */
+	 * this socket: a completion backend looks it up at submit time, and
+	 * a multishot recv left armed would keep the socket open after
+	 * close(). */
 	w->vt->submit(w->io);
 	close(c->fd);
 	c->fd = -1;
@@ -257,25 +226,6 @@ void dx_conn_on_send(dx_worker *w, dx_conn *c, int result, uint32_t flags)
 	c->active_ns = dx_now_ns();
 	c->sending.len = 0;
 	dx_conn_flush(w, c);
-}
-
-void dx_conn_send_close(dx_worker *w, dx_conn *c, uint16_t code,
-			const char *reason)
-{
-	uint8_t body[2 + 128];
-	size_t n = strlen(reason);
-	if (n > sizeof body - 2)
-		n = sizeof body - 2;
-	body[0] = (uint8_t)code;
-	body[1] = (uint8_t)(code >> 8);
-	memcpy(body + 2, reason, n);
-	dx_pipeline_answer(w, c, DX_HBTP_CLOSE, 0, 0, body, n + 2);
-	c->closing = true;
-	/* Stop reading: nothing the peer sends now will be answered. */
-	c->eof = true;
-	atomic_fetch_add_explicit(&w->stats.closed_by_server, 1,
-				  memory_order_relaxed);
-	dx_conn_want_flush(w, c);
 }
 
 void dx_conn_free_all(dx_worker *w)

@@ -224,7 +224,7 @@ static cJSON *dx_ctl_swap(const cJSON *req, const dx_control_ctx *x)
 	if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "io") != 0)
 		err = "swap takes kind \"io\" (plugins: reload, coming)";
 	else if (!cJSON_IsString(name))
-		err = "swap io needs a backend name, e.g. epoll or io_uring";
+		err = "swap io needs a backend name (an IO facet's name)";
 	else if (!x->server)
 		err = "this host has no listeners, so no IO backend";
 	if (!err) {

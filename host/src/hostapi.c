@@ -11,9 +11,9 @@
 #include <time.h>
 
 #include "registry_int.h"
+#include "async.h"
+#include "timer.h"
 #include "worker.h"
-
-_Thread_local int dx_worker_self = -1;
 
 static dx_plugin_entry *dx_entry(const dx_host_api *host)
 {
@@ -135,7 +135,8 @@ static unsigned api_worker_count(const dx_host_api *host)
 
 static int api_worker_id(const dx_host_api *host)
 {
-	return dx_worker_self;
+	const dx_worker *w = dx_worker_current;
+	return w ? (int)w->id : -1;
 }
 
 static dx_counter *api_counter(const dx_host_api *host, const char *name,

@@ -1,4 +1,5 @@
-/* pipeline.c - HBTP frames in, answers out (DESIGN.md s5 and s6).
+/* pipeline.c - the input side: HBTP frames in, requests through the
+ * middleware chain to their route; answers leave through answer.c.
  *
  * Bad input is answered, never fatal: content that is wrong gets RpcError
  * with the frame's seq and the connection goes on; only a frame longer than
@@ -7,122 +8,16 @@
  * room left for the frame header, so the request path copies nothing and
  * allocates nothing once the buffers have grown. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "answer.h"
+#include "async.h"
+#include "conn.h"
+#include "pipeline.h"
+#include "timer.h"
 #include "worker.h"
-
-int dx_pipeline_answer(dx_worker *w, dx_conn *c, uint8_t opcode,
-		       uint16_t seq, uint16_t status, const void *body,
-		       size_t len)
-{
-	size_t extra = status ? 2 : 0;
-	int rc = dx_bytes_reserve(&c->out, DX_HBTP_HEADER_SIZE + extra + len);
-	if (rc < 0)
-		return rc;
-	dx_hbtp_header h = {opcode, DX_HBTP_FINAL, seq,
-			    (uint32_t)(extra + len)};
-	uint8_t *p = c->out.p + c->out.len;
-	dx_hbtp_header_encode(&h, p);
-	if (status)
-		dx_hbtp_put_le16(p + DX_HBTP_HEADER_SIZE, status);
-	if (len)
-		memcpy(p + DX_HBTP_HEADER_SIZE + extra, body, len);
-	c->out.len += DX_HBTP_HEADER_SIZE + extra + len;
-	dx_conn_want_flush(w, c);
-	return 0;
-}
-
-int dx_pipeline_error(dx_worker *w, dx_conn *c, uint16_t seq,
-		      uint16_t status, const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		n = 0;
-	if ((size_t)n >= sizeof msg)
-		n = sizeof msg - 1;
-	atomic_fetch_add_explicit(&w->stats.errors, 1, memory_order_relaxed);
-	return dx_pipeline_answer(w, c, DX_HBTP_RPC_ERROR, seq, status, msg,
-				  (size_t)n);
-}
-
-/* dx_response.reserve: grow c->out under the handler's feet, keeping the
- * header room in front of the body. Answers are bounded by max_frame, the
- * largest frame a client is obliged to accept. */
-static int dx_res_reserve(dx_response *res, size_t extra)
-{
-	dx_conn *c = res->owner;
-	dx_worker *w = dx_worker_current;
-	size_t limit = (size_t)w->view->m->limits.max_frame - 2;
-	if (res->len + extra > limit)
-		return -E2BIG;
-	int rc = dx_bytes_reserve(&c->out, res->len + extra);
-	if (rc < 0)
-		return rc;
-	res->data = c->out.p + c->out.len;
-	res->cap = c->out.cap - c->out.len;
-	return 0;
-}
-
-/* The answer's body sits at start + 8 (header room); frame it in place:
- * [header][u16 block_len, metadata][u16 status][body]. The metadata block
- * and an RpcError's status go in front of the body, which moves once. */
-static void dx_frame_answer(dx_worker *w, dx_conn *c, size_t start,
-			    uint16_t seq, dx_response *res)
-{
-	size_t meta = res->meta_len ? 2 + res->meta_len : 0;
-	size_t status = res->status ? 2 : 0;
-	size_t len = res->len;
-	if ((meta || status) && dx_bytes_reserve(&c->out, len + meta + status) <
-					   0) {
-		c->out.len = start;
-		return;
-	}
-	uint8_t *body = c->out.p + start + DX_HBTP_HEADER_SIZE;
-	if (meta || status)
-		memmove(body + meta + status, body, len);
-	if (meta) {
-		dx_hbtp_put_le16(body, (uint16_t)res->meta_len);
-		memcpy(body + 2, res->meta, res->meta_len);
-	}
-	if (status) {
-		dx_hbtp_put_le16(body + meta, res->status);
-		atomic_fetch_add_explicit(&w->stats.errors, 1,
-					  memory_order_relaxed);
-	}
-	len += meta + status;
-	dx_hbtp_header h = {status ? DX_HBTP_RPC_ERROR : DX_HBTP_RPC_RESPONSE,
-			    (uint8_t)(DX_HBTP_FINAL |
-				      (meta ? DX_HBTP_HAS_META : 0)),
-			    seq, (uint32_t)len};
-	dx_hbtp_header_encode(&h, c->out.p + start);
-	c->out.len = start + DX_HBTP_HEADER_SIZE + len;
-	dx_conn_want_flush(w, c);
-}
-
-/* An answer being built in c->out after 8 bytes of header room; the
- * metadata room is the worker's. false when out of memory. */
-static bool dx_answer_begin(dx_worker *w, dx_conn *c, dx_response *res)
-{
-	if (dx_bytes_reserve(&c->out, DX_HBTP_HEADER_SIZE + 256) < 0) {
-		dx_conn_send_close(w, c, DX_HBTP_CLOSE_OVERLOADED,
-				   "out of memory");
-		return false;
-	}
-	c->out.len += DX_HBTP_HEADER_SIZE;
-	*res = (dx_response){
-		.size = sizeof *res, .data = c->out.p + c->out.len,
-		.cap = c->out.cap - c->out.len, .reserve = dx_res_reserve,
-		.owner = c, .meta = w->res_meta, .meta_cap = sizeof w->res_meta,
-	};
-	return true;
-}
 
 /* The handler, or a 404 when no route has this id. */
 static int dx_run_handler(dx_conn *c, const dx_route_ref *ref,
@@ -179,38 +74,10 @@ static void dx_call(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
 	}
 	dx_chain_after(chain, ran, &req, &res);
 	if (!(h->flags & DX_HBTP_EXPECTS_RESPONSE)) {
-		c->out.len = start; /* ClientEvent or fire-and-forget */
+		c->out.len = start; /* ClientEvent, or no answer asked */
 		return;
 	}
-	dx_frame_answer(w, c, start, h->seq, &res);
-}
-
-void dx_pipeline_finish(dx_worker *w, dx_conn *c, const dx_pending *p,
-			uint16_t status, const void *body, size_t len)
-{
-	size_t start = c->out.len;
-	dx_response res;
-	if (!dx_answer_begin(w, c, &res))
-		return;
-	if (status)
-		dx_response_error(&res, status, "%.*s",
-				  (int)(len > 200 ? 200 : len),
-				  (const char *)body);
-	else if (dx_response_write(&res, body, len) < 0)
-		dx_response_error(&res, 500, "answer too large");
-	dx_request req = {
-		.size = sizeof req, .opcode = DX_HBTP_RPC_CALL, .seq = p->seq,
-		.route = p->route, .worker = (int)w->id,
-		.start_ns = p->start_ns, .host_priv = c, .peer = c->peer,
-		.route_name = p->route_name,
-	};
-	if (p->chain)
-		dx_chain_after(p->chain, p->ran, &req, &res);
-	if (!p->expects_response) {
-		c->out.len = start;
-		return;
-	}
-	dx_frame_answer(w, c, start, p->seq, &res);
+	dx_answer_end(w, c, start, h->seq, &res);
 }
 
 static void dx_pipeline_call(dx_worker *w, dx_conn *c,
@@ -219,10 +86,10 @@ static void dx_pipeline_call(dx_worker *w, dx_conn *c,
 {
 	atomic_fetch_add_explicit(&w->stats.requests, 1, memory_order_relaxed);
 	if (len < 2) {
-		dx_pipeline_error(w, c, h->seq, 400,
-				  "%s body of %zu bytes is shorter than its "
-				  "u16 route id",
-				  dx_hbtp_opcode_name(h->opcode), len);
+		dx_answer_error(w, c, h->seq, 400,
+				"%s body of %zu bytes is shorter than its "
+				"u16 route id",
+				dx_hbtp_opcode_name(h->opcode), len);
 		return;
 	}
 	uint16_t id = (uint16_t)(body[0] | body[1] << 8);
@@ -230,9 +97,9 @@ static void dx_pipeline_call(dx_worker *w, dx_conn *c,
 		/* Discovery is the host's own and outside the chain: a client
 		 * must be able to learn the routes before it can log in. */
 		if (h->flags & DX_HBTP_EXPECTS_RESPONSE)
-			dx_pipeline_answer(w, c, DX_HBTP_RPC_RESPONSE, h->seq, 0,
-					   w->view->routes_json,
-					   w->view->routes_json_len);
+			dx_answer_frame(w, c, DX_HBTP_RPC_RESPONSE, h->seq, 0,
+					w->view->routes_json,
+					w->view->routes_json_len);
 		return;
 	}
 	dx_call(w, c, h, meta, id, body + 2, len - 2);
@@ -245,9 +112,9 @@ static void dx_pipeline_message(dx_worker *w, dx_conn *c,
 {
 	const dx_manifest *m = w->view->m;
 	if (h->flags & DX_HBTP_ENCRYPTED) {
-		dx_pipeline_error(w, c, h->seq, 501,
-				  "ENCRYPTED messages need a plugin that "
-				  "decrypts them; none is loaded");
+		dx_answer_error(w, c, h->seq, 501,
+				"ENCRYPTED messages need a plugin that "
+				"decrypts them; none is loaded");
 		return;
 	}
 	dx_hbtp_meta meta;
@@ -256,8 +123,8 @@ static void dx_pipeline_message(dx_worker *w, dx_conn *c,
 		const char *why = "malformed";
 		long used = dx_hbtp_meta_parse(msg, len, &meta, &why);
 		if (used < 0) {
-			dx_pipeline_error(w, c, h->seq, 400,
-					  "bad metadata block: %s", why);
+			dx_answer_error(w, c, h->seq, 400,
+					"bad metadata block: %s", why);
 			return;
 		}
 		msg += used;
@@ -267,13 +134,13 @@ static void dx_pipeline_message(dx_worker *w, dx_conn *c,
 		long n = dx_hbtp_decompress(msg, len, w->scratch,
 					    (size_t)m->limits.max_message);
 		if (n < 0) {
-			dx_pipeline_error(w, c, h->seq, n == -E2BIG ? 413 : 400,
-					  n == -E2BIG
-						  ? "body inflates past "
-						    "max_message (%llu bytes)"
-						  : "body is not a valid LZ4 "
-						    "frame (max_message %llu)",
-					  (unsigned long long)m->limits.max_message);
+			dx_answer_error(w, c, h->seq, n == -E2BIG ? 413 : 400,
+					n == -E2BIG
+						? "body inflates past "
+						  "max_message (%llu bytes)"
+						: "body is not a valid LZ4 "
+						  "frame (max_message %llu)",
+					(unsigned long long)m->limits.max_message);
 			return;
 		}
 		msg = w->scratch;
@@ -286,10 +153,10 @@ static void dx_pipeline_message(dx_worker *w, dx_conn *c,
 		return;
 	default: {
 		const char *name = dx_hbtp_opcode_name(h->opcode);
-		dx_pipeline_error(w, c, h->seq, 501,
-				  "opcode 0x%02x (%s) is not supported by this "
-				  "host",
-				  h->opcode, name ? name : "unknown");
+		dx_answer_error(w, c, h->seq, 501,
+				"opcode 0x%02x (%s) is not supported by this "
+				"host",
+				h->opcode, name ? name : "unknown");
 	}
 	}
 }
@@ -310,8 +177,8 @@ static void dx_pipeline_data(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
 	if (!c->reasm_buf) {
 		c->reasm_buf = malloc(cap);
 		if (!c->reasm_buf) {
-			dx_pipeline_error(w, c, h->seq, 503,
-					  "out of memory for a split message");
+			dx_answer_error(w, c, h->seq, 503,
+					"out of memory for a split message");
 			return;
 		}
 		dx_hbtp_reasm_init(&c->reasm, c->reasm_buf, cap);
@@ -323,30 +190,29 @@ static void dx_pipeline_data(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
 	if (rc == DX_HBTP_REASM_COMPLETE)
 		dx_pipeline_message(w, c, &mh, msg, len);
 	else if (rc == -E2BIG)
-		dx_pipeline_error(w, c, h->seq, 413,
-				  "split message exceeds max_message (%zu "
-				  "bytes)",
-				  cap);
+		dx_answer_error(w, c, h->seq, 413,
+				"split message exceeds max_message (%zu "
+				"bytes)",
+				cap);
 	else if (rc < 0)
-		dx_pipeline_error(w, c, h->seq, 400,
-				  "frame of opcode 0x%02x seq %u interrupts a "
-				  "split message",
-				  h->opcode, h->seq);
+		dx_answer_error(w, c, h->seq, 400,
+				"frame of opcode 0x%02x seq %u interrupts a "
+				"split message",
+				h->opcode, h->seq);
 }
 
 static void dx_pipeline_frame(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
 			      const uint8_t *body)
 {
 	if (h->flags & DX_HBTP_RESERVED_FLAGS) {
-		dx_pipeline_error(w, c, h->seq, 400,
-				  "reserved flag bits 0x%02x are set",
-				  h->flags & DX_HBTP_RESERVED_FLAGS);
+		dx_answer_error(w, c, h->seq, 400,
+				"reserved flag bits 0x%02x are set",
+				h->flags & DX_HBTP_RESERVED_FLAGS);
 		return;
 	}
 	switch (h->opcode) {
 	case DX_HBTP_PING:
-		dx_pipeline_answer(w, c, DX_HBTP_PONG, h->seq, 0, body,
-				   h->length);
+		dx_answer_frame(w, c, DX_HBTP_PONG, h->seq, 0, body, h->length);
 		return;
 	case DX_HBTP_PONG:
 		return;
@@ -377,7 +243,7 @@ void dx_pipeline_input(dx_worker *w, dx_conn *c)
 			snprintf(why, sizeof why,
 				 "frame of %u bytes exceeds max_frame %u",
 				 h.length, max_frame);
-			dx_conn_send_close(w, c, DX_HBTP_CLOSE_TOO_LARGE, why);
+			dx_answer_close(w, c, DX_HBTP_CLOSE_TOO_LARGE, why);
 			c->in.len = 0;
 			return;
 		}

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dx/io.h>
+
 #include "registry_int.h"
 
 #define DX_ROUTE_SLOTS 65536u
@@ -523,6 +525,46 @@ int dx_registry_lookup_kind(const dx_registry *r, uint32_t kind,
 		}
 	}
 	return -ENOENT;
+}
+
+int dx_io_facet_cmp(const dx_facet *a, const dx_facet *b)
+{
+	const dx_io_vtable *va = a->vtable, *vb = b->vtable;
+	bool na = va->caps & DX_IO_CAP_NATIVE, nb = vb->caps & DX_IO_CAP_NATIVE;
+	if (na != nb)
+		return na ? -1 : 1;
+	return strcmp(a->name, b->name);
+}
+
+static dx_facet dx_facet_of(const dx_facet_entry *f)
+{
+	return (dx_facet){f->kind, f->name, f->vtable};
+}
+
+size_t dx_registry_io_names(const dx_registry *r, const char **names,
+			    size_t max)
+{
+	/* Each facet's place is the number of IO facets that go before it:
+	 * (kind, name) is unique, so no two share a place. A host has a
+	 * handful of IO facets at most. */
+	size_t n = 0;
+	for (size_t i = 0; i < r->facet_count; i++) {
+		const dx_facet_entry *f = &r->facets[i];
+		if (f->kind != DX_FACET_IO)
+			continue;
+		dx_facet fi = dx_facet_of(f);
+		size_t place = 0;
+		for (size_t j = 0; j < r->facet_count; j++) {
+			dx_facet fj = dx_facet_of(&r->facets[j]);
+			if (fj.kind == DX_FACET_IO &&
+			    dx_io_facet_cmp(&fj, &fi) < 0)
+				place++;
+		}
+		if (place < max)
+			names[place] = f->name;
+		n++;
+	}
+	return n;
 }
 
 const dx_route_ref *dx_registry_route(const dx_registry *r, uint16_t id)

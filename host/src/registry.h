@@ -68,6 +68,18 @@ int dx_registry_lookup(const dx_registry *r, uint32_t kind, const char *name,
 /* Any facet of kind (the first registered), or -ENOENT. */
 int dx_registry_lookup_kind(const dx_registry *r, uint32_t kind,
 			    dx_facet_ref *out);
+/* The order io.backend "auto" tries IO facets in, and the order plugins
+ * found along plugin_path are loaded in: backends with true completions
+ * (DX_IO_CAP_NATIVE in the vtable's caps) before those that emulate them
+ * over readiness, then by facet name. Each plugin says which it is, so the
+ * host names none, and the order never depends on load order or on what
+ * a directory listing returns. Negative when a goes first. */
+int dx_io_facet_cmp(const dx_facet *a, const dx_facet *b);
+/* Every loaded IO facet's name in dx_io_facet_cmp order: writes at most
+ * max names, returns how many there are. */
+size_t dx_registry_io_names(const dx_registry *r, const char **names,
+			    size_t max);
+
 /* The route with this id, or NULL. O(1). */
 const dx_route_ref *dx_registry_route(const dx_registry *r, uint16_t id);
 

@@ -88,8 +88,4 @@ void dx_hostapi_fill(dx_plugin_entry *e);
 void dx_registry_emit(const dx_registry *r, int level, const char *who,
 		      const char *fmt, va_list ap);
 
-/* The calling thread's worker id (-1: not a worker). Set by the worker
- * threads themselves; thread-local, so nothing is shared. */
-extern _Thread_local int dx_worker_self;
-
 #endif

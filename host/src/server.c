@@ -13,6 +13,8 @@
 
 #include <cJSON.h>
 
+#include "async.h"
+#include "bytes.h"
 #include "worker.h"
 
 struct dx_server {
@@ -29,12 +31,11 @@ struct dx_server {
 	_Atomic unsigned next_post;
 };
 
-/* The order "auto" tries, and the facet names DESIGN.md s3 gives them. */
-static const char *const dx_auto_backends[] = {"io_uring", "epoll", "kqueue",
-					       "iocp"};
+/* The most IO facets "auto" considers. */
+#define DX_AUTO_MAX 16
 
-/* name is an IO facet ("epoll"), or a plugin with one IO facet
- * ("io_epoll"): people write either. */
+/* name is an IO facet, or a plugin with one IO facet (the two names often
+ * differ): people write either. */
 static const char *dx_io_facet_name(const dx_registry *r, const char *name)
 {
 	dx_facet_ref ref;
@@ -86,24 +87,32 @@ static int dx_pick_backend(dx_server *s, dx_diag *d)
 		if (rc == -ENOENT)
 			dx_diag_add(d,
 				    "io.backend: no IO plugin provides \"%s\"; "
-				    "add its plugin (io_uring, io_epoll) to "
-				    "plugins",
+				    "add its plugin to plugins",
 				    want);
 		return rc;
 	}
-	for (size_t i = 0; i < sizeof dx_auto_backends / sizeof *dx_auto_backends;
-	     i++) {
-		if (dx_try_backend(s, dx_auto_backends[i], d, true) == 0) {
+	/* Every loaded IO facet, native completions first (registry.h). */
+	const char *names[DX_AUTO_MAX];
+	size_t n = dx_registry_io_names(s->view.reg, names, DX_AUTO_MAX);
+	n = n < DX_AUTO_MAX ? n : DX_AUTO_MAX;
+	char order[256] = "";
+	for (size_t i = 0, at = 0; i < n && at < sizeof order; i++)
+		at += (size_t)snprintf(order + at, sizeof order - at, "%s%s",
+				       i ? ", " : "", names[i]);
+	for (size_t i = 0; i < n; i++) {
+		if (dx_try_backend(s, names[i], d, true) == 0) {
 			dx_registry_log(s->view.reg, DX_LOG_INFO,
 					"io.backend auto: using %s (the first "
-					"usable of io_uring, epoll, kqueue, "
-					"iocp)",
-					dx_auto_backends[i]);
+					"usable of %s: native completions "
+					"before emulated, then by name)",
+					names[i], order);
 			return 0;
 		}
 	}
-	dx_diag_add(d, "io.backend: \"auto\" found no usable IO backend; load "
-		       "io_epoll or io_uring in plugins");
+	dx_diag_add(d,
+		    "io.backend: \"auto\" found no usable IO backend%s%s; "
+		    "add a plugin with an IO facet to plugins",
+		    n ? " among " : "", order);
 	return DX_EFACET;
 }
 

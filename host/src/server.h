@@ -35,10 +35,10 @@ typedef struct dx_server_stats {
 	uint64_t zero_copy_sends;   /* answers sent with send_zc */
 } dx_server_stats;
 
-/* Pick the backend (io.backend, "auto" probes io_uring, epoll, kqueue,
- * iocp in that order and logs why), bind every listener on every worker,
- * create the backend instances. Nothing runs yet. 0 or negative with the
- * reasons in d. */
+/* Pick the backend (io.backend; "auto" probes every loaded IO facet in
+ * dx_io_facet_cmp order and logs which it took and why it skipped any),
+ * bind every listener on every worker, create the backend instances.
+ * Nothing runs yet. 0 or negative with the reasons in d. */
 int dx_server_new(const dx_manifest *m, dx_registry *r, dx_diag *d,
 		  dx_server **out);
 /* What --check does: choose the backend (probing it), bind nothing. */
@@ -58,7 +58,7 @@ int dx_server_swap(dx_server *s, const char *backend, dx_diag *d);
 /* Join and free (drains first if still running). */
 void dx_server_free(dx_server *s);
 
-/* The chosen backend's facet name ("io_uring", "epoll"). */
+/* The chosen backend's IO facet name. */
 const char *dx_server_backend(const dx_server *s);
 unsigned dx_server_workers(const dx_server *s);
 /* The bound address of listener i as text ("127.0.0.1:41234"), or NULL. */

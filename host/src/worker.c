@@ -15,175 +15,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "registry_int.h"
+#include "answer.h"
+#include "async.h"
+#include "conn.h"
+#include "pipeline.h"
+#include "timer.h"
 #include "worker.h"
 
+/* The longest a turn waits, and how often timeouts are swept. */
 #define DX_TICK_MS 100
 
 _Thread_local dx_worker *dx_worker_current;
 
-uint64_t dx_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void dx_stat_add(_Atomic uint64_t *s, uint64_t n)
 {
 	atomic_fetch_add_explicit(s, n, memory_order_relaxed);
-}
-
-/* ---- timers: a binary min-heap by due time ---- */
-
-static void dx_heap_swap(dx_timer *a, dx_timer *b)
-{
-	dx_timer t = *a;
-	*a = *b;
-	*b = t;
-}
-
-int dx_worker_timer(uint64_t delay_ns, void (*fn)(void *arg), void *arg)
-{
-	dx_worker *w = dx_worker_current;
-	if (!w)
-		return DX_ESTATE;
-	if (w->timer_count == w->timer_cap) {
-		size_t cap = w->timer_cap ? w->timer_cap * 2 : 64;
-		dx_timer *t = realloc(w->timers, cap * sizeof *t);
-		if (!t)
-			return -ENOMEM;
-		w->timers = t;
-		w->timer_cap = cap;
-	}
-	size_t i = w->timer_count++;
-	w->timers[i] = (dx_timer){dx_now_ns() + delay_ns, fn, arg};
-	while (i && w->timers[(i - 1) / 2].due_ns > w->timers[i].due_ns) {
-		dx_heap_swap(&w->timers[(i - 1) / 2], &w->timers[i]);
-		i = (i - 1) / 2;
-	}
-	return 0;
-}
-
-static dx_timer dx_timer_pop(dx_worker *w)
-{
-	dx_timer top = w->timers[0];
-	w->timers[0] = w->timers[--w->timer_count];
-	for (size_t i = 0;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		if (l < w->timer_count &&
-		    w->timers[l].due_ns < w->timers[m].due_ns)
-			m = l;
-		if (r < w->timer_count &&
-		    w->timers[r].due_ns < w->timers[m].due_ns)
-			m = r;
-		if (m == i)
-			break;
-		dx_heap_swap(&w->timers[i], &w->timers[m]);
-		i = m;
-	}
-	return top;
-}
-
-static void dx_run_timers(dx_worker *w, bool all)
-{
-	uint64_t now = dx_now_ns();
-	while (w->timer_count && (all || w->timers[0].due_ns <= now)) {
-		dx_timer t = dx_timer_pop(w);
-		t.fn(t.arg);
-	}
-}
-
-static int dx_wait_ms(const dx_worker *w)
-{
-	if (!w->timer_count)
-		return DX_TICK_MS;
-	uint64_t now = dx_now_ns(), due = w->timers[0].due_ns;
-	if (due <= now)
-		return 0;
-	uint64_t ms = (due - now + 999999) / 1000000;
-	return ms < DX_TICK_MS ? (int)ms : DX_TICK_MS;
-}
-
-/* ---- deferred requests ---- */
-
-dx_pending *dx_worker_defer(const dx_request *req)
-{
-	dx_worker *w = dx_worker_current;
-	dx_conn *c = req->host_priv;
-	if (!w || !c)
-		return NULL;
-	dx_pending *p = w->pending_free;
-	if (p)
-		w->pending_free = p->next;
-	else if (!(p = calloc(1, sizeof *p)))
-		return NULL;
-	p->w = w;
-	p->slot = c->slot;
-	p->gen = c->gen;
-	p->seq = req->seq;
-	p->route = req->route;
-	p->route_name = req->route_name;
-	p->start_ns = req->start_ns;
-	p->chain = NULL;
-	p->ran = 0;
-	p->expects_response = req->flags & DX_HBTP_EXPECTS_RESPONSE;
-	p->next = NULL;
-	c->inflight++;
-	w->last_deferred = p;
-	return p;
-}
-
-void dx_pending_set_chain(dx_worker *w, const dx_chain *chain, unsigned ran)
-{
-	if (w->last_deferred) {
-		w->last_deferred->chain = chain;
-		w->last_deferred->ran = ran;
-	}
-	w->last_deferred = NULL;
-}
-
-/* On p's worker: answer it, if its connection is still there. */
-static void dx_pending_answer(dx_worker *w, dx_pending *p, uint16_t status,
-			      const void *body, size_t len)
-{
-	dx_conn *c = dx_conn_get(w, p->slot, p->gen);
-	if (c) {
-		c->inflight--;
-		dx_pipeline_finish(w, c, p, status, body, len);
-		if (c->inflight == 0 && c->drain_close)
-			dx_conn_send_close(w, c, DX_HBTP_CLOSE_NORMAL,
-					   "server shutting down");
-		dx_conn_want_flush(w, c);
-	}
-	p->body.len = 0;
-	p->next = w->pending_free;
-	w->pending_free = p;
-}
-
-int dx_worker_complete(dx_pending *p, uint16_t status, const void *body,
-		       size_t len)
-{
-	if (status && (status < 400 || status > 599))
-		return -EINVAL;
-	dx_worker *w = p->w;
-	if (dx_worker_current == w) {
-		dx_pending_answer(w, p, status, body, len);
-		return 0;
-	}
-	/* Another thread: copy the answer and post it to the worker. */
-	p->body.len = 0;
-	int rc = dx_bytes_append(&p->body, body, len);
-	if (rc < 0)
-		return rc;
-	p->status = status;
-	pthread_mutex_lock(&w->mbox_lock);
-	p->next = w->mbox;
-	w->mbox = p;
-	atomic_fetch_add(&w->pending, 1);
-	w->vt->wake(w->io);
-	pthread_mutex_unlock(&w->mbox_lock);
-	return 0;
 }
 
 void dx_worker_wake(dx_worker *w)
@@ -201,19 +47,6 @@ void dx_worker_post_swap(dx_worker *w, const dx_io_vtable *vt, dx_io *io)
 	atomic_fetch_add(&w->pending, 1);
 	w->vt->wake(w->io);
 	pthread_mutex_unlock(&w->mbox_lock);
-}
-
-static void dx_mbox_drain(dx_worker *w)
-{
-	pthread_mutex_lock(&w->mbox_lock);
-	dx_pending *p = w->mbox;
-	w->mbox = NULL;
-	pthread_mutex_unlock(&w->mbox_lock);
-	while (p) {
-		dx_pending *next = p->next;
-		dx_pending_answer(w, p, p->status, p->body.p, p->body.len);
-		p = next;
-	}
 }
 
 /* ---- accepting ---- */
@@ -397,12 +230,12 @@ static void dx_sweep(dx_worker *w, uint64_t now)
 		if (!c || c->fd < 0 || c->closing)
 			continue;
 		if (c->partial_ns && now - c->partial_ns > header)
-			dx_conn_send_close(w, c, DX_HBTP_CLOSE_IDLE,
-					   "incomplete frame past "
-					   "limits.header_timeout_ms");
+			dx_answer_close(w, c, DX_HBTP_CLOSE_IDLE,
+					"incomplete frame past "
+					"limits.header_timeout_ms");
 		else if (idle && !c->inflight && now - c->active_ns > idle)
-			dx_conn_send_close(w, c, DX_HBTP_CLOSE_IDLE,
-					   "idle past limits.idle_timeout_ms");
+			dx_answer_close(w, c, DX_HBTP_CLOSE_IDLE,
+					"idle past limits.idle_timeout_ms");
 	}
 }
 
@@ -422,8 +255,8 @@ static void dx_begin_drain(dx_worker *w)
 		if (c->inflight)
 			c->drain_close = true;
 		else
-			dx_conn_send_close(w, c, DX_HBTP_CLOSE_NORMAL,
-					   "server shutting down");
+			dx_answer_close(w, c, DX_HBTP_CLOSE_NORMAL,
+					"server shutting down");
 	}
 	w->drain_deadline_ns =
 		dx_now_ns() + w->view->m->limits.grace_ms * 1000000u;
@@ -474,8 +307,8 @@ static void dx_swap_quiesce(dx_worker *w)
 			c->resend = true;
 		}
 		if (c) {
-			/* The old instance is destroyed next (io_uring's
-			 * destroy waits for its notifications). */
+			/* The old instance is destroyed next (a backend's
+			 * destroy waits for its zero-copy notifications). */
 			c->recv_armed = false;
 			c->zc_wait = false;
 		}
@@ -518,8 +351,8 @@ static void dx_swap_backend(dx_worker *w)
 
 static bool dx_turn(dx_worker *w, bool *draining)
 {
-	int n = w->vt->wait(w->io, w->cqes,
-			    sizeof w->cqes / sizeof w->cqes[0], dx_wait_ms(w));
+	int n = w->vt->wait(w->io, w->cqes, sizeof w->cqes / sizeof w->cqes[0],
+			    dx_timers_wait_ms(w, DX_TICK_MS));
 	for (int i = 0; i < n; i++)
 		dx_on_cqe(w, &w->cqes[i]);
 	/* Anything posted since the last turn (completions, posts, a swap)?
@@ -529,7 +362,7 @@ static bool dx_turn(dx_worker *w, bool *draining)
 		dx_posts_run(w);
 		dx_swap_backend(w);
 	}
-	dx_run_timers(w, false);
+	dx_timers_run(w, false);
 	uint64_t now = dx_now_ns();
 	if (now >= w->next_sweep_ns) {
 		dx_sweep(w, now);
@@ -549,7 +382,6 @@ void *dx_worker_main(void *arg)
 {
 	dx_worker *w = arg;
 	dx_worker_current = w;
-	dx_worker_self = (int)w->id;
 	w->accepting = true;
 	dx_arm_accepts(w);
 	bool draining = false;
@@ -557,11 +389,10 @@ void *dx_worker_main(void *arg)
 		;
 	/* Past the grace period: whoever is left is cut off. Timers still
 	 * pending run now, so deferred work completes into closed slots. */
-	dx_run_timers(w, true);
+	dx_timers_run(w, true);
 	dx_mbox_drain(w);
 	dx_conn_free_all(w);
 	dx_async_free(w);
 	dx_worker_current = NULL;
-	dx_worker_self = -1;
 	return NULL;
 }

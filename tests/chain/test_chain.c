@@ -92,7 +92,7 @@ START_TEST(test_chain_properties)
 	for (int k = 0; k < CASES; k++) {
 		struct trace t = {0};
 		struct mw mws[MAXLEN];
-		dx_mw_link links[MAXLEN];
+		dx_chain_link links[MAXLEN];
 		unsigned n = 1 + rnd(MAXLEN);
 		int stop_at = rnd(3) ? -1 : (int)rnd(n);
 		for (unsigned i = 0; i < n; i++) {
@@ -107,7 +107,7 @@ START_TEST(test_chain_properties)
 			snprintf(mws[i].key, sizeof mws[i].key, "k%u", i);
 			if ((int)i == stop_at && mws[i].has_before)
 				mws[i].stop = 1 + (int)rnd(2);
-			links[i] = (dx_mw_link){vt, &mws[i], "rec"};
+			links[i] = (dx_chain_link){vt, &mws[i], "rec"};
 		}
 		dx_chain chain = {links, n};
 		dx_ext ext[DX_REQUEST_EXT_MAX];

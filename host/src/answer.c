@@ -1,0 +1,170 @@
+/* answer.c - answer frames appended to a connection's output buffer.
+ *
+ * Used by the pipeline (answers made while a request runs), by deferred
+ * completions and streams (answers made later) and by the connection
+ * (Close frames). Worker thread only. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "answer.h"
+#include "async.h"
+#include "conn.h"
+#include "worker.h"
+
+int dx_answer_frame(dx_worker *w, dx_conn *c, uint8_t opcode, uint16_t seq,
+		    uint16_t status, const void *body, size_t len)
+{
+	size_t extra = status ? 2 : 0;
+	int rc = dx_bytes_reserve(&c->out, DX_HBTP_HEADER_SIZE + extra + len);
+	if (rc < 0)
+		return rc;
+	dx_hbtp_header h = {opcode, DX_HBTP_FINAL, seq,
+			    (uint32_t)(extra + len)};
+	uint8_t *p = c->out.p + c->out.len;
+	dx_hbtp_header_encode(&h, p);
+	if (status)
+		dx_hbtp_put_le16(p + DX_HBTP_HEADER_SIZE, status);
+	if (len)
+		memcpy(p + DX_HBTP_HEADER_SIZE + extra, body, len);
+	c->out.len += DX_HBTP_HEADER_SIZE + extra + len;
+	dx_conn_want_flush(w, c);
+	return 0;
+}
+
+int dx_answer_error(dx_worker *w, dx_conn *c, uint16_t seq, uint16_t status,
+		    const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof msg)
+		n = sizeof msg - 1;
+	atomic_fetch_add_explicit(&w->stats.errors, 1, memory_order_relaxed);
+	return dx_answer_frame(w, c, DX_HBTP_RPC_ERROR, seq, status, msg,
+			       (size_t)n);
+}
+
+/* dx_response.reserve: grow c->out under the handler's feet, keeping the
+ * header room in front of the body. Answers are bounded by max_frame, the
+ * largest frame a client is obliged to accept. */
+static int dx_res_reserve(dx_response *res, size_t extra)
+{
+	dx_conn *c = res->owner;
+	dx_worker *w = dx_worker_current;
+	size_t limit = (size_t)w->view->m->limits.max_frame - 2;
+	if (res->len + extra > limit)
+		return -E2BIG;
+	int rc = dx_bytes_reserve(&c->out, res->len + extra);
+	if (rc < 0)
+		return rc;
+	res->data = c->out.p + c->out.len;
+	res->cap = c->out.cap - c->out.len;
+	return 0;
+}
+
+/* The answer's body sits at start + 8 (header room); frame it in place:
+ * [header][u16 block_len, metadata][u16 status][body]. The metadata block
+ * and an RpcError's status go in front of the body, which moves once. */
+void dx_answer_end(dx_worker *w, dx_conn *c, size_t start, uint16_t seq,
+		   dx_response *res)
+{
+	size_t meta = res->meta_len ? 2 + res->meta_len : 0;
+	size_t status = res->status ? 2 : 0;
+	size_t len = res->len;
+	if ((meta || status) && dx_bytes_reserve(&c->out, len + meta + status) <
+					   0) {
+		c->out.len = start;
+		return;
+	}
+	uint8_t *body = c->out.p + start + DX_HBTP_HEADER_SIZE;
+	if (meta || status)
+		memmove(body + meta + status, body, len);
+	if (meta) {
+		dx_hbtp_put_le16(body, (uint16_t)res->meta_len);
+		memcpy(body + 2, res->meta, res->meta_len);
+	}
+	if (status) {
+		dx_hbtp_put_le16(body + meta, res->status);
+		atomic_fetch_add_explicit(&w->stats.errors, 1,
+					  memory_order_relaxed);
+	}
+	len += meta + status;
+	dx_hbtp_header h = {status ? DX_HBTP_RPC_ERROR : DX_HBTP_RPC_RESPONSE,
+			    (uint8_t)(DX_HBTP_FINAL |
+				      (meta ? DX_HBTP_HAS_META : 0)),
+			    seq, (uint32_t)len};
+	dx_hbtp_header_encode(&h, c->out.p + start);
+	c->out.len = start + DX_HBTP_HEADER_SIZE + len;
+	dx_conn_want_flush(w, c);
+}
+
+/* An answer being built in c->out after 8 bytes of header room; the
+ * metadata room is the worker's. false when out of memory. */
+bool dx_answer_begin(dx_worker *w, dx_conn *c, dx_response *res)
+{
+	if (dx_bytes_reserve(&c->out, DX_HBTP_HEADER_SIZE + 256) < 0) {
+		dx_answer_close(w, c, DX_HBTP_CLOSE_OVERLOADED,
+				"out of memory");
+		return false;
+	}
+	c->out.len += DX_HBTP_HEADER_SIZE;
+	*res = (dx_response){
+		.size = sizeof *res, .data = c->out.p + c->out.len,
+		.cap = c->out.cap - c->out.len, .reserve = dx_res_reserve,
+		.owner = c, .meta = w->res_meta, .meta_cap = sizeof w->res_meta,
+	};
+	return true;
+}
+
+void dx_answer_deferred(dx_worker *w, dx_conn *c, const dx_pending *p,
+			uint16_t status, const void *body, size_t len)
+{
+	size_t start = c->out.len;
+	dx_response res;
+	if (!dx_answer_begin(w, c, &res))
+		return;
+	if (status)
+		dx_response_error(&res, status, "%.*s",
+				  (int)(len > 200 ? 200 : len),
+				  (const char *)body);
+	else if (dx_response_write(&res, body, len) < 0)
+		dx_response_error(&res, 500, "answer too large");
+	dx_request req = {
+		.size = sizeof req, .opcode = DX_HBTP_RPC_CALL, .seq = p->seq,
+		.route = p->route, .worker = (int)w->id,
+		.start_ns = p->start_ns, .host_priv = c, .peer = c->peer,
+		.route_name = p->route_name,
+	};
+	if (p->chain)
+		dx_chain_after(p->chain, p->ran, &req, &res);
+	if (!p->expects_response) {
+		c->out.len = start;
+		return;
+	}
+	dx_answer_end(w, c, start, p->seq, &res);
+}
+
+void dx_answer_close(dx_worker *w, dx_conn *c, uint16_t code,
+		     const char *reason)
+{
+	uint8_t body[2 + 128];
+	size_t n = strlen(reason);
+	if (n > sizeof body - 2)
+		n = sizeof body - 2;
+	body[0] = (uint8_t)code;
+	body[1] = (uint8_t)(code >> 8);
+	memcpy(body + 2, reason, n);
+	dx_answer_frame(w, c, DX_HBTP_CLOSE, 0, 0, body, n + 2);
+	c->closing = true;
+	/* Stop reading: nothing the peer sends now will be answered. */
+	c->eof = true;
+	atomic_fetch_add_explicit(&w->stats.closed_by_server, 1,
+				  memory_order_relaxed);
+	dx_conn_want_flush(w, c);
+}
