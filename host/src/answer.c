@@ -17,7 +17,7 @@ int dx_answer_frame(dx_worker *w, dx_conn *c, uint8_t opcode, uint16_t seq,
 		    uint16_t status, const void *body, size_t len)
 {
 	size_t extra = status ? 2 : 0;
-	int rc = dx_bytes_reserve(&c->out, DX_HBTP_HEADER_SIZE + extra + len);
+	int rc = dx_buf_reserve(&c->out, DX_HBTP_HEADER_SIZE + extra + len);
 	if (rc < 0)
 		return rc;
 	dx_hbtp_header h = {opcode, DX_HBTP_FINAL, seq,
@@ -60,7 +60,7 @@ static int dx_res_reserve(dx_response *res, size_t extra)
 	size_t limit = (size_t)w->view->m->limits.max_frame - 2;
 	if (res->len + extra > limit)
 		return -E2BIG;
-	int rc = dx_bytes_reserve(&c->out, res->len + extra);
+	int rc = dx_buf_reserve(&c->out, res->len + extra);
 	if (rc < 0)
 		return rc;
 	res->data = c->out.p + c->out.len;
@@ -77,7 +77,7 @@ void dx_answer_end(dx_worker *w, dx_conn *c, size_t start, uint16_t seq,
 	size_t meta = res->meta_len ? 2 + res->meta_len : 0;
 	size_t status = res->status ? 2 : 0;
 	size_t len = res->len;
-	if ((meta || status) && dx_bytes_reserve(&c->out, len + meta + status) <
+	if ((meta || status) && dx_buf_reserve(&c->out, len + meta + status) <
 					   0) {
 		c->out.len = start;
 		return;
@@ -108,7 +108,7 @@ void dx_answer_end(dx_worker *w, dx_conn *c, size_t start, uint16_t seq,
  * metadata room is the worker's. false when out of memory. */
 bool dx_answer_begin(dx_worker *w, dx_conn *c, dx_response *res)
 {
-	if (dx_bytes_reserve(&c->out, DX_HBTP_HEADER_SIZE + 256) < 0) {
+	if (dx_buf_reserve(&c->out, DX_HBTP_HEADER_SIZE + 256) < 0) {
 		dx_answer_close(w, c, DX_HBTP_CLOSE_OVERLOADED,
 				"out of memory");
 		return false;

@@ -81,7 +81,7 @@ int dx_worker_complete(dx_pending *p, uint16_t status, const void *body,
 	}
 	/* Another thread: copy the answer and post it to the worker. */
 	p->body.len = 0;
-	int rc = dx_bytes_append(&p->body, body, len);
+	int rc = dx_buf_append(&p->body, body, len);
 	if (rc < 0)
 		return rc;
 	p->status = status;
@@ -149,7 +149,7 @@ void dx_posts_run(dx_worker *w)
 			dx_stream_deliver(w, p);
 		else
 			p->fn(p->arg);
-		dx_bytes_free(&p->body);
+		dx_buf_free(&p->body);
 		free(p);
 		p = next;
 	}
@@ -355,7 +355,7 @@ int dx_stream_send(dx_stream *s, uint8_t opcode, const void *body,
 	if (s->w && dx_worker_current == s->w)
 		return dx_stream_write(s->w, s, opcode, body, len);
 	dx_post *p = calloc(1, sizeof *p);
-	if (!p || dx_bytes_append(&p->body, body, len) < 0) {
+	if (!p || dx_buf_append(&p->body, body, len) < 0) {
 		free(p);
 		return -ENOMEM;
 	}
@@ -365,7 +365,7 @@ int dx_stream_send(dx_stream *s, uint8_t opcode, const void *body,
 	if (dx_stream_post(s, p))
 		return 0;
 	dx_stream_release(s);
-	dx_bytes_free(&p->body);
+	dx_buf_free(&p->body);
 	free(p);
 	return -EPIPE; /* the host has stopped serving */
 }

@@ -17,7 +17,7 @@
 #include <dx/io.h>
 #include <dx/routes.h>
 
-#include "bytes.h"
+#include <dx/buf.h>
 #include "chain.h"
 #include "conn.h"
 
@@ -36,7 +36,7 @@ struct dx_pending {
 	unsigned ran;
 	struct dx_pending *next; /* free list, or the mailbox */
 	uint16_t status;
-	dx_bytes body; /* the answer, copied by complete() */
+	dx_buf body; /* the answer, copied by complete() */
 };
 
 /* Work posted to a worker from elsewhere: a function to run, or a frame
@@ -47,7 +47,7 @@ typedef struct dx_post {
 	void *arg;
 	struct dx_stream *stream; /* a stream frame (or its end) */
 	uint8_t opcode;           /* 0 with stream: stream_end */
-	dx_bytes body;
+	dx_buf body;
 } dx_post;
 
 struct dx_watch {

@@ -83,12 +83,12 @@ void dx_conn_close(dx_worker *w, dx_conn *c)
 	if (c->zc_wait) {
 		/* The kernel may still read c->sending after the close: give
 		 * this slot a fresh buffer and keep the old one aside. */
-		dx_bytes *o = realloc(w->zc_orphans, (w->zc_orphan_count + 1) *
+		dx_buf *o = realloc(w->zc_orphans, (w->zc_orphan_count + 1) *
 							    sizeof *o);
 		if (o) {
 			w->zc_orphans = o;
 			o[w->zc_orphan_count++] = c->sending;
-			c->sending = (dx_bytes){0};
+			c->sending = (dx_buf){0};
 		}
 		c->zc_wait = false;
 	}
@@ -165,7 +165,7 @@ static void dx_conn_flush(dx_worker *w, dx_conn *c)
 			dx_conn_close(w, c);
 		return;
 	}
-	dx_bytes t = c->sending;
+	dx_buf t = c->sending;
 	c->sending = c->out;
 	c->out = t;
 	c->out.len = 0;
@@ -236,14 +236,14 @@ void dx_conn_free_all(dx_worker *w)
 			continue;
 		if (c->fd >= 0)
 			dx_conn_close(w, c);
-		dx_bytes_free(&c->in);
-		dx_bytes_free(&c->out);
-		dx_bytes_free(&c->sending);
+		dx_buf_free(&c->in);
+		dx_buf_free(&c->out);
+		dx_buf_free(&c->sending);
 		free(c->reasm_buf);
 		free(c);
 	}
 	for (size_t i = 0; i < w->zc_orphan_count; i++)
-		dx_bytes_free(&w->zc_orphans[i]);
+		dx_buf_free(&w->zc_orphans[i]);
 	free(w->zc_orphans);
 	w->zc_orphans = NULL;
 	w->zc_orphan_count = 0;

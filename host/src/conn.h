@@ -12,7 +12,7 @@
 
 #include <dx/hbtp.h>
 
-#include "bytes.h"
+#include <dx/buf.h>
 
 typedef struct dx_worker dx_worker;
 
@@ -20,9 +20,9 @@ typedef struct dx_conn {
 	int fd;
 	uint32_t slot;
 	uint32_t gen;
-	dx_bytes in;        /* received bytes not yet framed */
-	dx_bytes out;       /* answers being built */
-	dx_bytes sending;   /* answers the backend is sending */
+	dx_buf in;        /* received bytes not yet framed */
+	dx_buf out;       /* answers being built */
+	dx_buf sending;   /* answers the backend is sending */
 	dx_hbtp_reasm reasm;
 	uint8_t *reasm_buf; /* made when a split message first arrives */
 	unsigned inflight;  /* deferred requests not yet completed */

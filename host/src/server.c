@@ -14,7 +14,7 @@
 #include <cJSON.h>
 
 #include "async.h"
-#include "bytes.h"
+#include <dx/buf.h>
 #include "worker.h"
 
 struct dx_server {
@@ -343,6 +343,7 @@ static int dx_workers_new(dx_server *s, dx_diag *d)
 		dx_worker *w = &s->workers[i];
 		w->view = &s->view;
 		w->id = i;
+		dx_timer_heap_init(&w->timers, 0);
 		w->vt = s->vt;
 		pthread_mutex_init(&w->mbox_lock, NULL);
 		w->listen_fds = calloc(m->listen_count ? m->listen_count : 1,
@@ -470,10 +471,10 @@ static void dx_worker_free(dx_worker *w)
 	while (w->pending_free) {
 		dx_pending *p = w->pending_free;
 		w->pending_free = p->next;
-		dx_bytes_free(&p->body);
+		dx_buf_free(&p->body);
 		free(p);
 	}
-	free(w->timers);
+	dx_timer_heap_free(&w->timers);
 	free(w->listen_fds);
 	free(w->scratch);
 	pthread_mutex_destroy(&w->mbox_lock);

@@ -11,12 +11,6 @@
 
 typedef struct dx_worker dx_worker;
 
-typedef struct dx_timer {
-	uint64_t due_ns;
-	void (*fn)(void *arg);
-	void *arg;
-} dx_timer;
-
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t dx_now_ns(void);
 /* host->timer: run fn(arg) on the calling worker after delay_ns. 0,

@@ -164,7 +164,7 @@ static void dx_on_recv(dx_worker *w, const dx_io_cqe *e)
 {
 	dx_conn *c = dx_conn_get(w, DX_UD_SLOT(e->udata), DX_UD_GEN(e->udata));
 	if (e->flags & DX_IO_F_BUFFER) {
-		int rc = c ? dx_bytes_append(&c->in, e->data, (size_t)e->result)
+		int rc = c ? dx_buf_append(&c->in, e->data, (size_t)e->result)
 			   : 0;
 		w->vt->buf_release(w->io, e->buf_id);
 		if (rc < 0 && c) {

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include <dx/io.h>
+#include <dx/timer_heap.h>
 
 #include "chain.h"
 #include "registry.h"
@@ -74,9 +75,7 @@ typedef struct dx_worker {
 	struct dx_pending *last_deferred; /* by the handler running now */
 	dx_io_cqe cqes[256];
 
-	struct dx_timer *timers; /* min-heap by due_ns */
-	size_t timer_count;
-	size_t timer_cap;
+	dx_timer_heap timers; /* by due_ns; this thread's only */
 
 	struct dx_pending *pending_free;
 	pthread_mutex_t mbox_lock;
@@ -106,7 +105,7 @@ typedef struct dx_worker {
 	unsigned accepts_armed;
 	/* Send buffers of connections closed while a zero-copy send was in
 	 * the kernel: freed when the worker ends, never reused before. */
-	struct dx_bytes *zc_orphans;
+	struct dx_buf *zc_orphans;
 	size_t zc_orphan_count;
 
 	struct {
