@@ -1,7 +1,8 @@
 /* forge - the tool orchestrator plugin (DESIGN.md section 9, issue 6).
  *
- * Tools come from the manifest's top-level "forge": {"tools": [...]}
- * (validated by the host: names, drivers, dependencies without cycles).
+ * Tools come from the manifest's top-level "forge": {"tools": [...]}, the
+ * plugin's own section (host->section), checked by forge_schema.c: names,
+ * drivers, dependencies without cycles.
  * Each is run by a FORGE_DRIVER facet ("process" by default, from the
  * forge_process plugin). The state machine is orch.c; this file feeds it
  * events from the host's worker 0 (a pidfd watch per process, timers for
@@ -45,6 +46,7 @@
 #include <dx/routes.h>
 
 #include "forge_int.h"
+#include "forge_schema.h"
 
 #define MS (UINT64_C(1000000))
 
@@ -388,8 +390,10 @@ static int forge_init(const dx_host_api *host, const dx_config *config,
 	if (rc == 0 && !(f->orch = dx_orch_new(&o)))
 		rc = -ENOMEM;
 	const dx_config *sec = host->section(host, "forge");
+	if (rc == 0)
+		rc = forge_schema_check(host, sec);
 	const dx_config *tools =
-		sec ? host->config_child(host, sec, "tools") : NULL;
+		sec && rc == 0 ? host->config_child(host, sec, "tools") : NULL;
 	if (rc == 0 && tools)
 		rc = forge_tools(f, tools);
 	f->c_starts = host->counter(host, "starts", "tool processes started");

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "forge_int.h"
+#include "forge_schema.h"
 
 #define MS (UINT64_C(1000000))
 
@@ -180,12 +181,35 @@ static int forge_tool_cfg(forge *f, forge_tool *t, const dx_config *cfg)
 			"that provides it (\"process\": forge_process) to "
 			"plugins",
 			driver);
-	t->vt = ref.vtable;
+	/* The loader checks only the vtables it knows (IO, ROUTES, ...);
+	 * FORGE_DRIVER tables are private to forge's plugins, so their
+	 * size is checked here, by the one consumer. */
+	const dx_forge_driver_vtable *vt = ref.vtable;
+	if (!vt || vt->size < DX_FORGE_DRIVER_VTABLE_V1_0_SIZE)
+		return h->config_error(
+			h, cfg, "driver",
+			"plugin %s: FORGE_DRIVER \"%s\" has a vtable of %u "
+			"bytes, smaller than the %zu of forge driver v1.0; "
+			"rebuild %s against this dx",
+			ref.plugin ? ref.plugin : "?", driver,
+			vt ? (unsigned)vt->size : 0u,
+			(size_t)DX_FORGE_DRIVER_VTABLE_V1_0_SIZE,
+			ref.plugin ? ref.plugin : "it");
+	t->vt = vt;
 	t->drv_self = ref.self;
 	t->desc.size = sizeof t->desc;
 	t->desc.name = forge_keep(t, name);
 	t->desc.binary = forge_keep(t, binary);
-	t->desc.cwd = cwd ? forge_keep(t, cwd) : NULL;
+	if (cwd) {
+		/* Relative to the manifest's directory (host->section(NULL)). */
+		const dx_config *dn = h->section(h, NULL);
+		const char *dir = NULL;
+		if (dn && h->config_str(h, dn, NULL, NULL, &dir) < 0)
+			return DX_ECONFIG;
+		char *abs = forge_schema_path(dir, cwd);
+		t->desc.cwd = abs ? forge_keep(t, abs) : NULL;
+		free(abs);
+	}
 	t->driver_name = forge_keep(t, driver);
 	char *log = NULL;
 	if (asprintf(&log, "%s/%s.log", f->log_dir, name) < 0)
