@@ -186,7 +186,7 @@ static int dx_host_run(const struct dx_host_args *a, const dx_manifest *m)
 	}
 	dx_diag d = DX_DIAG_INIT;
 	char backend[64] = "";
-	dx_registry_set_manifest(r, m->root);
+	dx_registry_set_manifest(r, m);
 	int rc = dx_boot_plugins(m, r, &d);
 	if (rc == 0 && a->check && m->listen_count)
 		rc = dx_server_check(m, r, &d, backend, sizeof backend);

@@ -1,4 +1,8 @@
-/* config.c - typed, path-aware access to a plugin's part of the manifest. */
+/* config.c - typed, path-aware access to a plugin's part of the manifest:
+ * its plugins[].config and its own top-level section. The wording of every
+ * message comes from json_check.h, the one JSON validation layer; a node
+ * made for a section speaks as the manifest does ("got 5000", "did you
+ * mean"), a plugin's config as it always has ("got a number"). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -6,11 +10,13 @@
 #include <string.h>
 
 #include "config.h"
+#include "json_check.h"
 
 struct dx_config {
 	const cJSON *json;
 	cJSON *owned; /* the empty object made for a plugin without config */
 	char *path;
+	bool manifest_style; /* a section: say what was found, as written */
 	/* Child nodes handed out so far, so each is made once and lives as
 	 * long as its parent. */
 	struct dx_config *kids;
@@ -48,6 +54,25 @@ dx_config *dx_config_new(const cJSON *json, const char *path)
 	return c;
 }
 
+dx_config *dx_config_section(const cJSON *json, const char *key)
+{
+	dx_config *c = json ? dx_config_make(json, key) : NULL;
+	if (c)
+		c->manifest_style = true;
+	return c;
+}
+
+dx_config *dx_config_string(const char *text, const char *path)
+{
+	cJSON *owned = cJSON_CreateString(text);
+	dx_config *c = owned ? dx_config_make(owned, path) : NULL;
+	if (!c)
+		cJSON_Delete(owned);
+	else
+		c->owned = owned;
+	return c;
+}
+
 void dx_config_free(dx_config *c)
 {
 	while (c) {
@@ -73,13 +98,9 @@ const cJSON *dx_config_json(const dx_config *c)
 /* The path of member key (or element i when key is NULL) of c. */
 static char *dx_config_subpath(const dx_config *c, const char *key, size_t i)
 {
-	char *p = NULL;
-	int n;
-	if (key)
-		n = asprintf(&p, "%s%s%s", c->path, *c->path ? "." : "", key);
-	else
-		n = asprintf(&p, "%s[%zu]", c->path, i);
-	return n < 0 ? NULL : p;
+	char p[DX_JC_PATH_MAX];
+	return strdup(key ? dx_jc_key(p, c->path, key) :
+			    dx_jc_idx(p, c->path, i));
 }
 
 int dx_config_verror(const dx_config *c, const char *key, dx_diag *d,
@@ -107,21 +128,12 @@ static int dx_config_error(const dx_config *c, const char *key, dx_diag *d,
 	return rc;
 }
 
-static const char *dx_json_type(const cJSON *j)
+/* What a message says was found: the value itself in a section (as the
+ * manifest's own checks say it), its kind in a plugin's config. */
+static const char *dx_config_got(const dx_config *c, const cJSON *j, char *buf,
+				 size_t n)
 {
-	if (cJSON_IsString(j))
-		return "a string";
-	if (cJSON_IsNumber(j))
-		return "a number";
-	if (cJSON_IsBool(j))
-		return "a boolean";
-	if (cJSON_IsNull(j))
-		return "null";
-	if (cJSON_IsArray(j))
-		return "an array";
-	if (cJSON_IsObject(j))
-		return "an object";
-	return "an invalid value";
+	return c->manifest_style ? dx_jc_describe(j, buf, n) : dx_jc_kind(j);
 }
 
 /* Member key of c (c itself when key is NULL); NULL when absent. Keys are
@@ -143,9 +155,10 @@ int dx_config_get_str(const dx_config *c, const char *key, const char *def,
 		*out = def;
 		return 0;
 	}
+	char got[DX_JC_GOT_MAX];
 	if (!cJSON_IsString(j))
 		return dx_config_error(c, key, d, "expected a string, got %s",
-				       dx_json_type(j));
+				       dx_config_got(c, j, got, sizeof got));
 	*out = j->valuestring;
 	return 0;
 }
@@ -165,7 +178,8 @@ int dx_config_get_int(const dx_config *c, const char *key, int64_t def,
 	 * plain v > max test and overflow the cast: refuse it outright. */
 	if (!cJSON_IsNumber(j) || v != floor(v) || v < (double)min ||
 	    v > (double)max || v >= 9223372036854775808.0) {
-		if (cJSON_IsNumber(j))
+		char got[DX_JC_GOT_MAX];
+		if (cJSON_IsNumber(j) && !c->manifest_style)
 			return dx_config_error(
 				c, key, d,
 				"expected an integer in %lld..%lld, got %.17g",
@@ -174,23 +188,25 @@ int dx_config_get_int(const dx_config *c, const char *key, int64_t def,
 				       "expected an integer in %lld..%lld, got "
 				       "%s",
 				       (long long)min, (long long)max,
-				       dx_json_type(j));
+				       dx_config_got(c, j, got, sizeof got));
 	}
 	*out = (int64_t)v;
 	return 0;
 }
 
-int dx_config_get_bool(const dx_config *c, const char *key, bool def,
-		       bool *out, dx_diag *d)
+int dx_config_get_bool(const dx_config *c, const char *key, bool def, bool *out,
+		       dx_diag *d)
 {
 	const cJSON *j = dx_config_item(c, key);
 	if (!j) {
 		*out = def;
 		return 0;
 	}
+	char got[DX_JC_GOT_MAX];
 	if (!cJSON_IsBool(j))
-		return dx_config_error(c, key, d, "expected true or false, got %s",
-				       dx_json_type(j));
+		return dx_config_error(c, key, d,
+				       "expected true or false, got %s",
+				       dx_config_got(c, j, got, sizeof got));
 	*out = cJSON_IsTrue(j);
 	return 0;
 }
@@ -203,9 +219,10 @@ int dx_config_get_double(const dx_config *c, const char *key, double def,
 		*out = def;
 		return 0;
 	}
+	char got[DX_JC_GOT_MAX];
 	if (!cJSON_IsNumber(j))
 		return dx_config_error(c, key, d, "expected a number, got %s",
-				       dx_json_type(j));
+				       dx_config_got(c, j, got, sizeof got));
 	*out = j->valuedouble;
 	return 0;
 }
@@ -228,6 +245,7 @@ static const dx_config *dx_config_node(const dx_config *c, const cJSON *j,
 	free(path);
 	if (!k)
 		return NULL;
+	k->manifest_style = c->manifest_style;
 	k->next = mc->kids;
 	mc->kids = k;
 	return k;
@@ -239,9 +257,11 @@ const dx_config *dx_config_child(const dx_config *c, const char *key,
 	const cJSON *j = dx_config_item(c, key);
 	if (!j)
 		return NULL;
+	char got[DX_JC_GOT_MAX];
 	if (!cJSON_IsObject(j) && !cJSON_IsArray(j)) {
-		dx_config_error(c, key, d, "expected an object or an array, got %s",
-				dx_json_type(j));
+		dx_config_error(c, key, d,
+				"expected an object or an array, got %s",
+				dx_config_got(c, j, got, sizeof got));
 		return NULL;
 	}
 	return dx_config_node(c, j, key, 0);
@@ -269,25 +289,23 @@ const dx_config *dx_config_at(const dx_config *c, size_t i)
 int dx_config_check_keys(const dx_config *c, const char *const *allowed,
 			 dx_diag *d)
 {
+	char got[DX_JC_GOT_MAX];
 	if (!cJSON_IsObject(c->json))
 		return dx_config_error(c, NULL, d, "expected an object, got %s",
-				       dx_json_type(c->json));
+				       dx_config_got(c, c->json, got,
+						     sizeof got));
 	int rc = 0;
 	for (const cJSON *j = c->json->child; j; j = j->next) {
 		size_t i = 0;
 		while (allowed[i] && strcmp(allowed[i], j->string) != 0)
 			i++;
-		if (allowed[i])
-			continue;
-		char list[512] = "";
-		size_t len = 0;
-		for (i = 0; allowed[i] && len < sizeof list; i++)
-			len += (size_t)snprintf(list + len, sizeof list - len,
-						"%s%s", i ? ", " : "",
-						allowed[i]);
-		rc = dx_config_error(c, j->string, d,
-				     "unknown key; expected one of: %s",
-				     *list ? list : "(none)");
+		if (allowed[i] || dx_jc_get(c->json, j->string) != j)
+			continue; /* known, or a repeat already reported */
+		char *msg = dx_jc_unknown_key(j->string, allowed,
+					      !c->manifest_style);
+		rc = dx_config_error(c, j->string, d, "%s",
+				     msg ? msg : "unknown key");
+		free(msg);
 	}
 	return rc;
 }

@@ -21,6 +21,14 @@
 /* A root node for json (NULL: an empty object) named path. The json tree is
  * borrowed and must outlive the node. NULL on ENOMEM. */
 dx_config *dx_config_new(const cJSON *json, const char *path);
+/* A root for a manifest (key "") or one top-level section of it, named
+ * key, so that error paths start there ("forge.tools[1].binary"); its
+ * messages say what was found as the manifest's own checks do ("got
+ * 5000", "did you mean"). Borrowed json; NULL when json is NULL or on
+ * ENOMEM. */
+dx_config *dx_config_section(const cJSON *json, const char *key);
+/* A node holding the string text (copied), named path. NULL on ENOMEM. */
+dx_config *dx_config_string(const char *text, const char *path);
 void dx_config_free(dx_config *c);
 
 const char *dx_config_node_path(const dx_config *c);

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "hostapi_offline.h"
+#include "manifest.h"
 #include "registry_int.h"
 #include "async.h"
 #include "timer.h"
@@ -273,14 +275,24 @@ static int api_control(const dx_host_api *host, const char *cmd,
 	return 0;
 }
 
+/* A plugin's top-level section (see manifest.h for which keys are
+ * sections), or with key NULL the manifest's directory, from which the
+ * relative paths in a section are meant. */
 static const dx_config *api_section(const dx_host_api *host, const char *key)
 {
 	dx_registry *r = dx_entry(host)->reg;
 	if (!r->manifest)
 		return NULL;
+	if (!key) {
+		if (!r->manifest_dir)
+			r->manifest_dir = dx_config_string(r->manifest->dir, "");
+		return r->manifest_dir;
+	}
+	if (!dx_manifest_section(r->manifest, key))
+		return NULL; /* absent, or one of the host's own keys */
 	if (!r->sections) {
 		/* The root node is named "": its children are "forge", ... */
-		r->sections = dx_config_new(r->manifest, "");
+		r->sections = dx_config_section(r->manifest->root, "");
 		if (!r->sections)
 			return NULL;
 	}
@@ -326,4 +338,46 @@ void dx_hostapi_fill(dx_plugin_entry *e)
 		.control = api_control,
 		.section = api_section,
 	};
+}
+
+const dx_host_api *dx_hostapi_offline(void)
+{
+	dx_plugin_entry *e = calloc(1, sizeof *e);
+	if (!e)
+		return NULL;
+	dx_hostapi_fill(e);
+	dx_host_api *a = &e->api;
+	/* Keep log, fail and the config members: nothing else has a host
+	 * behind it. */
+	a->lookup = NULL;
+	a->worker_count = NULL;
+	a->counter = NULL;
+	a->defer = NULL;
+	a->complete = NULL;
+	a->timer = NULL;
+	a->post = NULL;
+	a->watch = NULL;
+	a->unwatch = NULL;
+	a->stream = NULL;
+	a->stream_send = NULL;
+	a->stream_end = NULL;
+	a->enqueue = NULL;
+	a->control = NULL;
+	a->section = NULL;
+	a->log = NULL;
+	return a;
+}
+
+const dx_diag *dx_hostapi_offline_errors(const dx_host_api *host)
+{
+	return &dx_entry(host)->errors;
+}
+
+void dx_hostapi_offline_free(const dx_host_api *host)
+{
+	if (!host)
+		return;
+	dx_plugin_entry *e = dx_entry(host);
+	dx_diag_clear(&e->errors);
+	free(e);
 }

@@ -8,7 +8,13 @@
  * types, out-of-range values and missing files are errors. Relative paths
  * are resolved from the manifest's directory. Plugin configs are not
  * validated here (the plugin does that through the host API at init), but
- * they must be objects. */
+ * they must be objects.
+ *
+ * Plugin sections: a top-level key that is not one of the host's is
+ * accepted only when it is the name of a plugin in "plugins" ("forge":
+ * {...} beside {"name": "forge"}); the host keeps it raw (only duplicate
+ * keys are checked) and the plugin validates it through host->section.
+ * Any other key is "unknown key; expected one of ...". */
 #ifndef DX_HOST_MANIFEST_H
 #define DX_HOST_MANIFEST_H
 
@@ -106,8 +112,6 @@ typedef struct dx_manifest {
 		size_t count;
 	} *route_middleware;
 	size_t route_middleware_count;
-
-	const cJSON *forge; /* the "forge" object, or NULL; owned by root */
 } dx_manifest;
 
 /* Read and validate file. 0 with *out set (free with dx_manifest_free), or
@@ -118,5 +122,11 @@ int dx_manifest_load(const char *file, dx_manifest **out, dx_diag *d);
 int dx_manifest_parse(const char *text, const char *file, const char *dir,
 		      dx_manifest **out, dx_diag *d);
 void dx_manifest_free(dx_manifest *m);
+
+/* The plugin section key of m (kept raw, owned by m), or NULL when m has
+ * none; NULL for the host's own keys too. */
+const cJSON *dx_manifest_section(const dx_manifest *m, const char *key);
+/* Whether key is one of the host's own top-level keys ("listen", ...). */
+bool dx_manifest_host_key(const char *key);
 
 #endif

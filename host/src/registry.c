@@ -8,6 +8,7 @@
 #include <dx/io.h>
 
 #include "registry_int.h"
+#include "manifest.h"
 
 #define DX_ROUTE_SLOTS 65536u
 
@@ -80,9 +81,9 @@ dx_registry *dx_registry_new(const dx_registry_opts *opts)
 	return r;
 }
 
-void dx_registry_set_manifest(dx_registry *r, const cJSON *root)
+void dx_registry_set_manifest(dx_registry *r, const dx_manifest *m)
 {
-	r->manifest = root;
+	r->manifest = m;
 }
 
 int dx_registry_start_background(dx_registry *r)
@@ -186,6 +187,7 @@ void dx_registry_free(dx_registry *r)
 		free(c);
 	}
 	dx_config_free(r->sections);
+	dx_config_free(r->manifest_dir);
 	for (size_t i = 0; i < r->ctl_count; i++)
 		free(r->ctl_cmds[i].cmd);
 	free(r->ctl_cmds);

@@ -111,9 +111,10 @@ void dx_registry_bg_stats(dx_registry *r, struct dx_bg_stats *out);
 int dx_registry_control(dx_registry *r, const char *cmd, const char *request,
 			char **answer, char *why, size_t why_len);
 
-/* The manifest's root object, for host->section (borrowed; must outlive
- * the registry). */
-void dx_registry_set_manifest(dx_registry *r, const cJSON *root);
+/* The manifest, for host->section: its plugin sections and its directory
+ * (borrowed; must outlive the registry). */
+struct dx_manifest;
+void dx_registry_set_manifest(dx_registry *r, const struct dx_manifest *m);
 
 /* Log through the registry's sink as "dx". */
 void dx_registry_log(const dx_registry *r, int level, const char *fmt, ...)

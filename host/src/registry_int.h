@@ -71,8 +71,11 @@ struct dx_registry {
 	dx_route_ref *routes; /* 65,536 slots, indexed by route id */
 	struct dx_counter *counters;
 	dx_bgqueue *bg;
-	const cJSON *manifest; /* the root, for host->section */
-	dx_config *sections;   /* made on demand, freed with the registry */
+	const struct dx_manifest *manifest; /* for host->section */
+	/* Made on demand, freed with the registry: the manifest's root node
+	 * (its children are the sections) and its directory. */
+	dx_config *sections;
+	dx_config *manifest_dir;
 	struct dx_ctl_cmd {
 		char *cmd;
 		char *(*fn)(void *arg, const char *request);

@@ -17,6 +17,9 @@
 #include "dx_cmd.h"
 #include "dx_ctl_client.h"
 #include "dx_forge_tools.h"
+#include "config.h"
+#include "forge_schema.h"
+#include "hostapi_offline.h"
 #include "manifest.h"
 
 typedef struct fa {
@@ -297,14 +300,32 @@ static int do_logs(fa *a)
 
 static const cJSON *manifest_tool(const dx_manifest *m, const char *name)
 {
+	const cJSON *forge = dx_manifest_section(m, "forge");
 	const cJSON *tools =
-		m->forge ? cJSON_GetObjectItemCaseSensitive(m->forge, "tools")
-			 : NULL;
+		forge ? cJSON_GetObjectItemCaseSensitive(forge, "tools") : NULL;
 	const cJSON *t;
 	cJSON_ArrayForEach(t, tools)
 		if (strcmp(dx_json_str(t, "name", ""), name) == 0)
 			return t;
 	return NULL;
+}
+
+/* forge.tools checked as the forge plugin checks it at init, through a
+ * host API table of the host core's own (no host runs here). */
+static bool tools_ok(const dx_manifest *m)
+{
+	const dx_host_api *h = dx_hostapi_offline();
+	dx_config *sec = dx_config_section(dx_manifest_section(m, "forge"),
+					   "forge");
+	int rc = h ? forge_schema_check(h, sec) : -ENOMEM;
+	if (h)
+		dx_diag_print(dx_hostapi_offline_errors(h), stderr,
+			      "dx forge run");
+	if (rc == -ENOMEM)
+		fprintf(stderr, "dx forge run: out of memory\n");
+	dx_config_free(sec);
+	dx_hostapi_offline_free(h);
+	return rc == 0;
 }
 
 static int do_run(fa *a)
@@ -322,6 +343,10 @@ static int do_run(fa *a)
 		return 1;
 	}
 	dx_diag_clear(&d);
+	if (!tools_ok(m)) {
+		dx_manifest_free(m);
+		return 1;
+	}
 	const cJSON *t = manifest_tool(m, a->tool);
 	if (!t) {
 		fprintf(stderr, "dx forge run: %s: no tool \"%s\" in "
@@ -347,14 +372,18 @@ static int do_run(fa *a)
 	const cJSON *e;
 	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(t, "env"))
 		setenv(e->string, e->valuestring, 1);
-	const char *cwd = dx_json_str(t, "cwd", NULL);
+	char *cwd = dx_json_str(t, "cwd", NULL) ?
+			    forge_schema_path(m->dir, dx_json_str(t, "cwd", ""))
+			  : NULL;
 	if (cwd && chdir(cwd) < 0) {
 		fprintf(stderr, "dx forge run %s: cwd %s: %s\n", a->tool, cwd,
 			strerror(errno));
+		free(cwd);
 		free(argv);
 		dx_manifest_free(m);
 		return 1;
 	}
+	free(cwd);
 	fflush(stdout);
 	execvp(bin, argv);
 	int err = errno;

@@ -66,6 +66,12 @@ void forge_pump(forge *f);
 int forge_kick(forge *f);
 uint64_t forge_now(const forge *f);
 
+/* Read the plugin's options (its plugins[].config) into f and o
+ * (forge_config.c; main thread, init). 0 or a negative code. */
+int forge_options(forge *f, const dx_config *cfg, dx_orch_opts *o);
+/* Register forge.tools with the orchestrator and fill f->tools. */
+int forge_tools(forge *f, const dx_config *tools);
+
 /* The "forge" control command (control thread). */
 char *forge_control(void *arg, const char *request);
 

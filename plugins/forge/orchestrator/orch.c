@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -148,9 +149,89 @@ static bool order_before(const dx_orch *o, size_t a, size_t b)
 	return pa != pb ? pa < pb : a < b;
 }
 
-/* Kahn's algorithm, always taking the ready tool of lowest priority. */
+typedef struct cycle_dfs {
+	size_t n;
+	size_t (*edge)(void *arg, size_t i, size_t k);
+	void (*found)(void *arg, const size_t *cycle, size_t len);
+	void *arg;
+	unsigned char *state; /* 0 unvisited, 1 on the stack, 2 done */
+	size_t *stack;
+	size_t depth;
+} cycle_dfs;
+
+static void cycle_visit(cycle_dfs *g, size_t i)
+{
+	g->state[i] = 1;
+	g->stack[g->depth++] = i;
+	for (size_t k = 0, j; (j = g->edge(g->arg, i, k)) != SIZE_MAX; k++) {
+		if (j >= g->n)
+			continue;
+		if (g->state[j] == 0) {
+			cycle_visit(g, j);
+		} else if (g->state[j] == 1) {
+			size_t at = g->depth;
+			while (at > 0 && g->stack[at - 1] != j)
+				at--;
+			if (at > 0)
+				g->found(g->arg, g->stack + at - 1,
+					 g->depth - at + 1);
+		}
+	}
+	g->depth--;
+	g->state[i] = 2;
+}
+
+int dx_orch_cycles(size_t n, size_t (*edge)(void *arg, size_t i, size_t k),
+		   void (*found)(void *arg, const size_t *cycle, size_t len),
+		   void *arg)
+{
+	cycle_dfs g = {n, edge, found, arg, calloc(n + 1, 1),
+		       calloc(n + 1, sizeof(size_t)), 0};
+	int rc = g.state && g.stack ? 0 : -ENOMEM;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (g.state[i] == 0)
+			cycle_visit(&g, i);
+	free(g.state);
+	free(g.stack);
+	return rc;
+}
+
+typedef struct cycle_why {
+	const dx_orch *o;
+	char *why;
+	size_t why_len;
+	bool found;
+} cycle_why;
+
+static size_t spec_edge(void *arg, size_t i, size_t k)
+{
+	const cycle_why *w = arg;
+	const dx_orch_spec *s = &w->o->tools[i].spec;
+	return k < s->dep_count ? s->deps[k].idx : SIZE_MAX;
+}
+
+/* The first cycle found: "dependency cycle among: a b". */
+static void cycle_text(void *arg, const size_t *cycle, size_t len)
+{
+	cycle_why *w = arg;
+	if (w->found)
+		return;
+	w->found = true;
+	size_t at = (size_t)snprintf(w->why, w->why_len,
+				     "dependency cycle among:");
+	for (size_t i = 0; i < len && at < w->why_len; i++)
+		at += (size_t)snprintf(w->why + at, w->why_len - at, " %s",
+				       w->o->tools[cycle[i]].spec.name);
+}
+
+/* Kahn's algorithm, always taking the ready tool of lowest priority; the
+ * graph has no cycle (checked first). */
 static int order_tools(dx_orch *o, char *why, size_t why_len)
 {
+	cycle_why w = {o, why, why_len, false};
+	int rc = dx_orch_cycles(o->count, spec_edge, cycle_text, &w);
+	if (rc < 0 || w.found)
+		return rc < 0 ? rc : -ELOOP;
 	size_t n = o->count, done = 0;
 	unsigned char *placed = calloc(n + 1, 1);
 	if (!placed)
@@ -167,24 +248,11 @@ static int order_tools(dx_orch *o, char *why, size_t why_len)
 			if (ready && (best == n || order_before(o, i, best)))
 				best = i;
 		}
-		if (best == n)
-			break;
-		placed[best] = 1;
+		placed[best] = 1; /* acyclic: some tool is always ready */
 		o->order[done++] = best;
 	}
-	int rc = 0;
-	if (done < n) {
-		size_t len = (size_t)snprintf(why, why_len,
-					      "dependency cycle among:");
-		for (size_t i = 0; i < n && len < why_len; i++)
-			if (!placed[i])
-				len += (size_t)snprintf(why + len, why_len - len,
-							" %s",
-							o->tools[i].spec.name);
-		rc = -ELOOP;
-	}
 	free(placed);
-	return rc;
+	return 0;
 }
 
 int dx_orch_resolve(dx_orch *o, char *why, size_t why_len)

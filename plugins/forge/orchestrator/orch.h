@@ -122,6 +122,16 @@ int dx_orch_add(dx_orch *o, const dx_orch_spec *spec);
  * (unknown dependency) / -ELOOP (cycle) with the tools named in why. */
 int dx_orch_resolve(dx_orch *o, char *why, size_t why_len);
 
+/* The one dependency-cycle check of forge (the orchestrator's resolve and
+ * the manifest check, forge_schema.c): a depth-first search over n nodes.
+ * edge(arg, i, k) is the k-th dependency of node i: its index, n for one
+ * to skip (unknown), SIZE_MAX after the last. found(arg, cycle, len) is
+ * called for each back edge, with the nodes of the cycle in order (the
+ * last depends on the first). 0, or -ENOMEM. */
+int dx_orch_cycles(size_t n, size_t (*edge)(void *arg, size_t i, size_t k),
+		   void (*found)(void *arg, const size_t *cycle, size_t len),
+		   void *arg);
+
 size_t dx_orch_count(const dx_orch *o);
 const dx_orch_tool *dx_orch_at(const dx_orch *o, size_t i);
 /* The index of the tool called name, or -1. */

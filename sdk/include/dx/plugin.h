@@ -298,11 +298,17 @@ struct dx_host_api {
 	int (*control)(const dx_host_api *host, const char *cmd,
 		       char *(*fn)(void *arg, const char *request), void *arg);
 
-	/* A top-level section of the manifest that belongs to no single
-	 * plugin ("forge": the tools forge supervises), read with the
-	 * config getters; paths in errors start at the key ("forge.tools[1]
-	 * .binary"). NULL when the manifest has no such section. Main thread,
-	 * during init. */
+	/* A plugin's own top-level section of the manifest. A top-level key
+	 * that is not one of the host's is accepted only when it is the name
+	 * of a plugin listed in "plugins" ("forge": {...} beside {"name":
+	 * "forge"}); the host checks nothing in it but duplicate keys and
+	 * keeps it raw for that plugin, which validates it with the config
+	 * getters, whose error paths start at the key ("forge.tools[1]
+	 * .binary: ..."). NULL when the manifest has no such section (or key
+	 * is one of the host's own). With key NULL: the manifest's directory,
+	 * a string node (config_str(host, node, NULL, NULL, &dir)), from
+	 * which a relative path in a section is meant. Main thread, during
+	 * init. */
 	const dx_config *(*section)(const dx_host_api *host, const char *key);
 
 	/* Later versions append members here. */
