@@ -1,12 +1,13 @@
 /* manifest_listen.c - the manifest's addresses: listen (HOST:PORT,
- * [IPV6]:PORT, unix:PATH) and control.socket. The one HOST:PORT reader of
- * the host (split_hostport, parse_port) lives here. */
-#include <arpa/inet.h>
+ * [IPV6]:PORT, unix:PATH, read by libdx's dx_addr_parse) and
+ * control.socket. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+
+#include <dx/addr.h>
 
 #include "manifest_int.h"
 
@@ -53,90 +54,10 @@ static char *socket_path(mctx *c, const char *path, const char *given)
 	return full;
 }
 
-/* Split "HOST:PORT" or "[HOST]:PORT"; false when s has neither shape. */
-static bool split_hostport(const char *s, char *host, size_t hostlen,
-			   const char **port, bool *bracketed)
-{
-	const char *h = s, *colon;
-	size_t hl;
-	*bracketed = s[0] == '[';
-	if (*bracketed) {
-		const char *close = strchr(s, ']');
-		if (!close || close[1] != ':')
-			return false;
-		h = s + 1;
-		hl = (size_t)(close - h);
-		colon = close + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon)
-			return false;
-		hl = (size_t)(colon - s);
-	}
-	if (hl == 0 || hl >= hostlen)
-		return false;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	*port = colon + 1;
-	return true;
-}
-
-static bool parse_port(const char *s, uint16_t *out)
-{
-	unsigned long v = 0;
-	size_t n = 0;
-	for (; s[n]; n++) {
-		if (s[n] < '0' || s[n] > '9' || n >= 5)
-			return false;
-		v = v * 10 + (unsigned long)(s[n] - '0');
-	}
-	if (n == 0 || v > 65535)
-		return false;
-	*out = (uint16_t)v;
-	return true;
-}
-
-/* Check the address part of a listen entry; the host is stored in the
- * canonical form inet_ntop gives, so equal addresses compare equal. */
-static bool listen_addr(mctx *c, const char *path, const char *host, bool v6,
-			dx_listen *l, const char *got)
-{
-	unsigned char addr[sizeof(struct in6_addr)];
-	const char *h = host;
-	if (!v6 && !strcmp(host, "localhost"))
-		h = "127.0.0.1";
-	else if (!v6 && !strcmp(host, "*"))
-		h = "0.0.0.0";
-	if (inet_pton(v6 ? AF_INET6 : AF_INET, h, addr) != 1) {
-		if (v6)
-			dx_jc_err(&c->jc, path, "invalid IPv6 address in %s",
-				  got);
-		else if (strchr(host, ':'))
-			dx_jc_err(&c->jc, path,
-				  "invalid IPv4 address in %s; write IPv6 "
-				  "addresses in brackets, as in [::1]:7070",
-				  got);
-		else
-			dx_jc_err(&c->jc, path,
-				  "invalid IPv4 address in %s; expected a "
-				  "dotted quad such as 127.0.0.1, localhost "
-				  "or *",
-				  got);
-		return false;
-	}
-	char canon[INET6_ADDRSTRLEN];
-	inet_ntop(v6 ? AF_INET6 : AF_INET, addr, canon, sizeof canon);
-	l->kind = v6 ? DX_LISTEN_TCP6 : DX_LISTEN_TCP4;
-	l->host = dx_jc_strdup(&c->jc, canon);
-	return l->host != NULL;
-}
-
 static bool listen_one(mctx *c, const cJSON *v, const char *path, dx_listen *l)
 {
 	static const char shapes[] = "HOST:PORT, [IPV6]:PORT or unix:PATH";
-	char got[DX_JC_GOT_MAX], host[256];
-	const char *port;
-	bool v6;
+	char got[DX_JC_GOT_MAX];
 	dx_jc_describe(v, got, sizeof got);
 	if (!cJSON_IsString(v)) {
 		dx_jc_err(&c->jc, path, "expected an address (%s), got %s",
@@ -146,28 +67,36 @@ static bool listen_one(mctx *c, const cJSON *v, const char *path, dx_listen *l)
 	const char *s = v->valuestring;
 	if (!(l->text = dx_jc_strdup(&c->jc, s)))
 		return false;
-	if (!strncmp(s, "unix:", 5)) {
-		if (!s[5]) {
-			dx_jc_err(&c->jc, path,
-				  "expected a socket path after unix:, got %s",
-				  got);
-			return false;
-		}
-		l->kind = DX_LISTEN_UNIX;
-		l->path = socket_path(c, path, s + 5);
-		return l->path != NULL;
-	}
-	if (!split_hostport(s, host, sizeof host, &port, &v6)) {
-		dx_jc_err(&c->jc, path, "expected %s, got %s", shapes, got);
+	char msg[512];
+	dx_addr a;
+	int rc = dx_addr_parse(s, &a);
+	if (rc == DX_ADDR_ESHAPE || rc == DX_ADDR_ENOPATH) {
+		dx_jc_err(&c->jc, path, "%s",
+			  dx_addr_message(rc, got, msg, sizeof msg));
 		return false;
 	}
-	bool port_ok = parse_port(port, &l->port);
+	if (a.kind == DX_ADDR_UNIX) {
+		l->kind = DX_LISTEN_UNIX;
+		l->path = socket_path(c, path, a.path);
+		return l->path != NULL;
+	}
+	/* A bad port is reported, and the host is still checked. */
+	bool port_ok = rc != DX_ADDR_EPORT;
 	if (!port_ok)
-		dx_jc_err(&c->jc, path,
-			  "invalid port in %s; expected a decimal number in "
-			  "0..65535 (0 lets the kernel choose)",
-			  got);
-	return listen_addr(c, path, host, v6, l, got) && port_ok;
+		dx_jc_err(&c->jc, path, "%s",
+			  dx_addr_message(rc, got, msg, sizeof msg));
+	/* The host is kept in inet_ntop's canonical form, so equal
+	 * addresses compare equal. */
+	int hrc = dx_addr_numeric(&a);
+	if (hrc < 0) {
+		dx_jc_err(&c->jc, path, "%s",
+			  dx_addr_message(hrc, got, msg, sizeof msg));
+		return false;
+	}
+	l->kind = a.bracketed ? DX_LISTEN_TCP6 : DX_LISTEN_TCP4;
+	l->port = a.port;
+	l->host = dx_jc_strdup(&c->jc, a.host);
+	return l->host && port_ok;
 }
 
 static bool same_listen(const dx_listen *a, const dx_listen *b)

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dx/addr.h>
+
 #include "forge_schema.h"
 #include "orch.h"
 
@@ -144,22 +146,16 @@ static void env_of(schema *s, const dx_config *t)
 	}
 }
 
-/* "HOST:PORT" or "[HOST]:PORT" with a port in 1..65535.
- * TODO(libdx): switch to the SDK's one HOST:PORT parser when it lands. */
-static bool tcp_ok(const char *addr)
+/* "HOST:PORT" or "[HOST]:PORT" with a port in 1..65535 (libdx's parser;
+ * an unbracketed IPv6 host such as ::1:80 is let through, as the process
+ * driver's connect resolves it). */
+static bool tcp_ok(const char *text)
 {
-	bool br = addr[0] == '[';
-	const char *colon = br ? strstr(addr, "]:") : strrchr(addr, ':');
-	if (!colon || colon == addr || (br && colon == addr + 1))
+	dx_addr a;
+	int rc = dx_addr_parse(text, &a);
+	if (rc < 0 && rc != DX_ADDR_EUNBRACKETED)
 		return false;
-	size_t at = (size_t)(colon - addr) + (br ? 2 : 1), n = 0;
-	unsigned long port = 0;
-	for (; addr[at + n]; n++) {
-		if (addr[at + n] < '0' || addr[at + n] > '9' || n >= 5)
-			return false;
-		port = port * 10 + (unsigned long)(addr[at + n] - '0');
-	}
-	return n > 0 && port >= 1 && port <= 65535;
+	return a.kind == DX_ADDR_TCP && a.port != 0;
 }
 
 static void health_of(schema *s, const dx_config *t)
