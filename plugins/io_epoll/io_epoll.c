@@ -1,4 +1,4 @@
-/* io_epoll - the IO facet emulated over epoll (DESIGN.md s4, dx/io.h).
+/* io_epoll - the IO facet emulated over epoll (dx/io.h, docs/architecture.md s8).
  *
  * Operations start when they are queued: a send is written at once, an
  * accept, recv or poll marks its fd ready so the next wait() tries it. The

@@ -1,4 +1,4 @@
-/* io_uring.c - the io_uring I/O backend plugin (DESIGN.md s4, dx/io.h):
+/* io_uring.c - the io_uring I/O backend plugin (dx/io.h, docs/architecture.md s8):
  * the plugin, backend instances (create/destroy), and queueing operations.
  * Completions are turned into dx_io_cqe in reap.c.
  *

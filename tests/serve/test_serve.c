@@ -1,5 +1,6 @@
 /* test_serve.c - bad input against the real dx-host on loopback (issue 3,
- * "Bad input"; DESIGN.md s5 and s6).
+ * "Bad input"; docs/protocol.md sections 11-13,
+ * docs/architecture.md section 6).
  *
  *     test_serve BACKEND DX_HOST      (BACKEND: epoll or io_uring)
  *

@@ -256,7 +256,7 @@ START_TEST(test_facet_kind_names)
 }
 END_TEST
 
-/* The fixed prefix of DESIGN.md section 2, byte for byte. */
+/* The fixed prefix of docs/abi.md section 3, byte for byte. */
 START_TEST(test_abi_prefix)
 {
 	ck_assert_uint_eq(offsetof(dx_plugin, magic), 0);

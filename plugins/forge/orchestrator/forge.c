@@ -1,4 +1,4 @@
-/* forge - the tool orchestrator plugin (DESIGN.md section 9, issue 6).
+/* forge - the tool orchestrator plugin (docs/architecture.md section 11).
  *
  * Tools come from the manifest's top-level "forge": {"tools": [...]}, the
  * plugin's own section (host->section), checked by forge_schema.c: names,

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The five states (DESIGN.md section 9). A tool's state is derived from
+/* The five states (docs/architecture.md section 11). A tool's state is derived from
  * its fields by dx_orch_state, so it is always exactly one of these. */
 typedef enum dx_orch_state {
 	DX_ORCH_STOPPED = 0,  /* no process and none wanted */

@@ -1,4 +1,4 @@
-/* dx/client.h - a small blocking HBTP v1 client (DESIGN.md section 5).
+/* dx/client.h - a small blocking HBTP v1 client (docs/protocol.md).
  *
  * What `dx call`, `dx bench`, the tests and third parties use to talk to a
  * dx host:

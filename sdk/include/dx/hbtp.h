@@ -1,4 +1,4 @@
-/* dx/hbtp.h - HBTP v1, the wire format (contract: DESIGN.md section 5).
+/* dx/hbtp.h - HBTP v1, the wire format (contract: docs/protocol.md).
  *
  * Every frame is an 8-byte little-endian header, decoded byte by byte,
  * followed by `length` bytes:

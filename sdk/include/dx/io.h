@@ -1,4 +1,5 @@
-/* dx/io.h - the IO facet: a completion-based I/O backend (DESIGN.md s4).
+/* dx/io.h - the IO facet: a completion-based I/O backend (docs/architecture.md
+ * section 8, docs/abi.md section 4).
  *
  * The host asks for operations (accept, recv, send, poll, timeout) and later
  * reaps completions {op, result, udata, flags}, as with io_uring or IOCP;

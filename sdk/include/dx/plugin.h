@@ -1,4 +1,4 @@
-/* dx/plugin.h - the plugin ABI (contract: see DESIGN.md section 2).
+/* dx/plugin.h - the plugin ABI (contract: docs/abi.md).
  *
  * A plugin is a shared object that exports one function,
  *

@@ -1,6 +1,7 @@
 /* dx/teleport.h - teleport: zero-copy buffers of fixed-layout records and
  * strings, and the rowset encoding of query results built on them
- * (contract: DESIGN.md section 7).
+ * (contract: this header is its specification;
+ * docs/architecture.md section 3 says why it lives in libdx).
  *
  * A teleport buffer is one contiguous block: a 48-byte header, the records
  * (aligned for their type), then a string table. Every header integer is

@@ -1,5 +1,6 @@
 /* dx/forge.h - the FORGE_DRIVER facet: how forge starts, checks and stops
- * one kind of tool (DESIGN.md section 9).
+ * one kind of tool (docs/architecture.md section 11,
+ * docs/abi.md section 15).
  *
  * The orchestrator (plugins/forge) owns the tools' life cycle: which tool
  * starts when, restarts, backoff, reaping. A driver only knows how to do
@@ -22,8 +23,10 @@
  *         {DX_FACET_FORGE_DRIVER, "process", &drv},
  *     };
  *
- * Sized and append-only like every vtable: the loader refuses one smaller
- * than DX_FORGE_DRIVER_VTABLE_V1_0_SIZE; use DX_HAS() for later members.
+ * Sized and append-only like every vtable. Like a SERVICE vtable it is
+ * checked by its consumer, not the loader: forge refuses a driver whose
+ * vtable is smaller than DX_FORGE_DRIVER_VTABLE_V1_0_SIZE, naming the
+ * plugin and both sizes; use DX_HAS() for later members.
  */
 #ifndef DX_FORGE_H
 #define DX_FORGE_H
