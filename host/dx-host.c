@@ -141,7 +141,7 @@ static int dx_serve(const dx_manifest *m, dx_registry *r, dx_diag *d)
 		rc = dx_registry_start_background(r);
 	/* Workers run whenever there is an IO backend, listeners or not:
 	 * plugins need their loops (post, watch, timer) even in a host that
-	 * serves no HBTP, e.g. one that only supervises forge tools. */
+	 * serves no HBTP, e.g. one that only supervises tools. */
 	dx_facet_ref io;
 	bool has_io = dx_registry_lookup_kind(r, DX_FACET_IO, &io) == 0;
 	if (rc == 0 && (m->listen_count || has_io))

@@ -22,7 +22,7 @@
  * borrowed and must outlive the node. NULL on ENOMEM. */
 dx_config *dx_config_new(const cJSON *json, const char *path);
 /* A root for a manifest (key "") or one top-level section of it, named
- * key, so that error paths start there ("forge.tools[1].binary"); its
+ * key, so that error paths start there ("NAME.list[1].key"); its
  * messages say what was found as the manifest's own checks do ("got
  * 5000", "did you mean"). Borrowed json; NULL when json is NULL or on
  * ENOMEM. */

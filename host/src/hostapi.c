@@ -291,7 +291,7 @@ static const dx_config *api_section(const dx_host_api *host, const char *key)
 	if (!dx_manifest_section(r->manifest, key))
 		return NULL; /* absent, or one of the host's own keys */
 	if (!r->sections) {
-		/* The root node is named "": its children are "forge", ... */
+		/* The root node is named "": its children are the sections. */
 		r->sections = dx_config_section(r->manifest->root, "");
 		if (!r->sections)
 			return NULL;

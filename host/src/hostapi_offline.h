@@ -1,6 +1,6 @@
 /* hostapi_offline.h - a plugin's host API table without a host, for a
- * program that checks a plugin's manifest section itself (`dx forge run`
- * checks forge.tools with the same code the forge plugin runs at init).
+ * program that checks a plugin's manifest section itself, with the same
+ * code the plugin runs at init (the dx tool does, for a plugin's verbs).
  *
  * Only the config members work (config_str ... config_keys, and fail);
  * every other member is NULL. Errors collect in the table's own list.

@@ -200,8 +200,8 @@ static void parse_io(mctx *c, const cJSON *root)
 		m->io.backend = dx_jc_strdup(&c->jc, b->valuestring);
 	} else if (b) {
 		dx_jc_got(&c->jc, "io.backend", b,
-			  "\"auto\", an IO backend (io_uring, epoll) or "
-			  "the plugin that provides it (io_epoll)");
+			  "\"auto\", an IO backend's name or the name "
+			  "of the plugin that provides it");
 	}
 	long long q = m->io.queue_depth;
 	if (dx_jc_opt_int(&c->jc, io, "io", "queue_depth", 1, 32768, &q) &&

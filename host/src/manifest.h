@@ -11,8 +11,8 @@
  * they must be objects.
  *
  * Plugin sections: a top-level key that is not one of the host's is
- * accepted only when it is the name of a plugin in "plugins" ("forge":
- * {...} beside {"name": "forge"}); the host keeps it raw (only duplicate
+ * accepted only when it is the name of a plugin in "plugins" ("NAME":
+ * {...} beside {"name": "NAME"}); the host keeps it raw (only duplicate
  * keys are checked) and the plugin validates it through host->section.
  * Any other key is "unknown key; expected one of ...". */
 #ifndef DX_HOST_MANIFEST_H

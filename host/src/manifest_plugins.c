@@ -102,7 +102,7 @@ static void parse_plugin(mctx *c, const cJSON *v, const char *p,
 	pl->config_path = dx_jc_fmt(&c->jc, "%s.config", p);
 	if (!cJSON_IsObject(v)) {
 		dx_jc_got(&c->jc, p, v,
-			  "an object such as {\"name\": \"routes_hello\"}");
+			  "an object such as {\"name\": \"NAME\"}");
 		return;
 	}
 	dx_jc_keys(&c->jc, v, p, keys);
@@ -215,7 +215,7 @@ void dx_manifest_middleware(mctx *c, const cJSON *root)
 		dx_jc_got(
 			&c->jc, "route_middleware", r,
 			"an object of route name to a list of middleware, e.g. "
-			"{\"echo\": [\"mw_timing\"]}");
+			"{\"ROUTE\": [\"PLUGIN\"]}");
 		return;
 	}
 	size_t n = (size_t)cJSON_GetArraySize(r), i = 0;

@@ -821,8 +821,7 @@ START_TEST(test_timeouts)
 }
 END_TEST
 
-/* Many timers are cheap: 20000 armed and cancelled, 2000 short ones fire in
- * order. */
+/* Many timers: 20000 armed and cancelled, 2000 short ones fire in order. */
 START_TEST(test_timeouts_many)
 {
 	enum { FAR = 20000, NEAR = 2000 };
@@ -865,7 +864,9 @@ START_TEST(test_timeouts_many)
 			fired++;
 		}
 	}
-	ck_assert_uint_lt(now_us() - t0, 2000000);
+	/* A hang guard, not a speed claim (benchmarks make those): under
+	 * ASan on a loaded two-core machine the run took 3.7 s. */
+	ck_assert_uint_lt(now_us() - t0, 30000000);
 	vt->destroy(io);
 }
 END_TEST
