@@ -89,10 +89,12 @@ int dx_cmd_bench(int argc, char **argv)
 
 #include "dx_bench.h"
 
+/* Connect every connection, run the threads for the warmup and the
+ * measurement, join them, report. Returns the exit status. */
 static int bench_run(const bopts *o, int route)
 {
 	bshared sh = {.o = o};
-	uint8_t *req = build_request(o, route, &sh.req_len, &sh.resp_len);
+	uint8_t *req = bench_build_request(o, route, &sh.req_len, &sh.resp_len);
 	if (!req) {
 		fprintf(stderr, "dx bench: out of memory\n");
 		return 1;
@@ -145,7 +147,7 @@ static int bench_run(const bopts *o, int route)
 					i, o->conns);
 			goto out;
 		}
-		if (conn_init(&conns[i], &sh, fd) < 0) {
+		if (bench_conn_init(&conns[i], &sh, fd) < 0) {
 			close(fd);
 			fprintf(stderr, "dx bench: out of memory\n");
 			goto out;
@@ -185,7 +187,7 @@ static int bench_run(const bopts *o, int route)
 	bprogress_arg pa = {ts, started, &sh, start};
 	bool live = started == o->threads && !o->json &&
 		    isatty(STDOUT_FILENO) &&
-		    pthread_create(&pt, NULL, progress_main, &pa) == 0;
+		    pthread_create(&pt, NULL, bench_progress_main, &pa) == 0;
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(ts[i].thread, NULL);
 	uint64_t t_done = now_ns();
@@ -195,100 +197,10 @@ static int bench_run(const bopts *o, int route)
 	if (started < o->threads)
 		goto out;
 
-	/* Merge. */
-	static bhist h; /* 30 KiB: not on the stack */
-	memset(&h, 0, sizeof h);
-	uint64_t ok = 0, errors = 0, unexpected = 0, closed = 0, lost = 0,
-		 t_last = 0, nrecv = 0, nsend = 0, nwait = 0, all = 0;
-	const char *why = NULL, *rpcerr = NULL;
-	for (unsigned i = 0; i < o->threads; i++) {
-		h_merge(&h, &ts[i].hist);
-		ok += ts[i].ok;
-		nrecv += ts[i].nrecv;
-		nsend += ts[i].nsend;
-		nwait += ts[i].nwait;
-		all += atomic_load(&ts[i].progress);
-		errors += ts[i].errors;
-		unexpected += ts[i].unexpected;
-		closed += ts[i].closed;
-		lost += ts[i].lost;
-		if (ts[i].t_last > t_last)
-			t_last = ts[i].t_last;
-		if (!why && ts[i].why[0])
-			why = ts[i].why;
-		if (!rpcerr && ts[i].rpcerr[0])
-			rpcerr = ts[i].rpcerr;
-	}
-	uint64_t t_stop = sh.t_end ? sh.t_end : t_last;
-	if (t_stop > t_done)
-		t_stop = t_done;
-	double secs = t_stop > sh.t_measure
-			      ? (double)(t_stop - sh.t_measure) / 1e9
-			      : 0;
-	double rps = secs > 0 ? (double)ok / secs : 0;
-	double p50 = h_percentile(&h, 50) / 1e3, p99 = h_percentile(&h, 99) / 1e3,
-	       p999 = h_percentile(&h, 99.9) / 1e3, mx = (double)h.max / 1e3,
-	       mean = h.count ? (double)h.sum / (double)h.count / 1e3 : 0;
-	errors += lost;
-	/* Syscalls per answer, warmup included: how well batches form. */
-	double per = all ? 1.0 / (double)all : 0;
-
-	if (o->json) {
-		printf("{\"addr\": \"%s\", \"mode\": \"%s\", \"size\": %zu, "
-		       "\"connections\": %u, \"pipeline\": %u, "
-		       "\"threads\": %u, \"seconds\": %.3f, "
-		       "\"requests\": %llu, \"errors\": %llu, "
-		       "\"closed\": %llu, \"rps\": %.0f, \"p50_us\": %.1f, "
-		       "\"p99_us\": %.1f, \"p999_us\": %.1f, "
-		       "\"max_us\": %.1f, \"mean_us\": %.1f, "
-		       "\"recv_per_answer\": %.3f, \"send_per_answer\": %.3f, "
-		       "\"epoll_wait_per_answer\": %.3f}\n",
-		       o->addr, mode_name(o), o->size, o->conns, o->pipeline,
-		       o->threads, secs, (unsigned long long)ok,
-		       (unsigned long long)errors,
-		       (unsigned long long)closed, rps, p50, p99, p999, mx,
-		       mean, (double)nrecv * per, (double)nsend * per,
-		       (double)nwait * per);
-	} else {
-		printf("dx bench %s: %s%s%s, %zu B, %u connection%s x "
-		       "pipeline %u, %u thread%s, %.2f s measured\n",
-		       o->addr, mode_name(o), o->route ? " " : "",
-		       o->route ? o->route : "", o->size, o->conns,
-		       o->conns == 1 ? "" : "s", o->pipeline, o->threads,
-		       o->threads == 1 ? "" : "s", secs);
-		printf("  requests/s  %.0f\n", rps);
-		printf("  latency us  p50 %.1f  p99 %.1f  p99.9 %.1f  max %.1f "
-		       " (mean %.1f)\n",
-		       p50, p99, p999, mx, mean);
-		printf("  requests    %llu answered, %llu errors\n",
-		       (unsigned long long)ok, (unsigned long long)errors);
-		printf("  syscalls    per answer: recv %.3f  send %.3f  "
-		       "epoll_wait %.3f\n",
-		       (double)nrecv * per, (double)nsend * per,
-		       (double)nwait * per);
-	}
-	fflush(stdout);
-	if (rpcerr)
-		fprintf(stderr, "dx bench: %llu error answers, the first: %s\n",
-			(unsigned long long)(errors - lost), rpcerr);
-	if (unexpected)
-		fprintf(stderr, "dx bench: %llu answers matched no request\n",
-			(unsigned long long)unexpected);
-	if (closed)
-		fprintf(stderr,
-			"dx bench: %s: %llu of %u connections ended early "
-			"(%llu requests unanswered); the first: %s\n",
-			o->addr, (unsigned long long)closed, o->conns,
-			(unsigned long long)lost, why ? why : "?");
-	else if (why)
-		fprintf(stderr, "dx bench: %s: %s\n", o->addr, why);
-	rc = closed || why || ok == 0 ? 1 : 0;
-	if (ok == 0 && !closed && !why)
-		fprintf(stderr, "dx bench: %s: no answer was measured\n",
-			o->addr);
+	rc = bench_report(o, &sh, ts, t_done);
 out:
 	for (unsigned i = 0; i < made; i++)
-		conn_free(&conns[i]);
+		bench_conn_free(&conns[i]);
 	free(conns);
 	free(ts);
 	free(req);

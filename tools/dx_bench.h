@@ -51,8 +51,8 @@ static inline void h_record(bhist *h, uint64_t v)
 }
 
 /* dx_bench_hist.c */
-void h_merge(bhist *into, const bhist *h);
-double h_percentile(const bhist *h, double p);
+void bench_hist_merge(bhist *into, const bhist *h);
+double bench_hist_percentile(const bhist *h, double p);
 
 /* ---- options -------------------------------------------------------------- */
 
@@ -144,16 +144,17 @@ typedef struct bprogress_arg {
 int bench_resolve(const char *addr, dx_sockaddr *out, int n, char *err,
 		  size_t errlen);
 int bench_route_id(const bopts *o);
-int conn_init(bconn *c, const bshared *sh, int fd);
-void conn_free(bconn *c);
-uint8_t *build_request(const bopts *o, int route, size_t *len,
+int bench_conn_init(bconn *c, const bshared *sh, int fd);
+void bench_conn_free(bconn *c);
+uint8_t *bench_build_request(const bopts *o, int route, size_t *len,
 		       size_t *resp_len);
 
 /* dx_bench_loop.c: the thread's main; arg is its bthread. */
 void *bench_thread(void *arg);
 
 /* dx_bench_report.c */
-void *progress_main(void *arg);
-const char *mode_name(const bopts *o);
+void *bench_progress_main(void *arg);
+int bench_report(const bopts *o, const bshared *sh, const bthread *ts,
+		 uint64_t t_done);
 
 #endif

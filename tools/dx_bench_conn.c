@@ -82,7 +82,7 @@ int bench_route_id(const bopts *o)
 			o->route, o->addr, o->addr);
 	return rc;
 }
-int conn_init(bconn *c, const bshared *sh, int fd)
+int bench_conn_init(bconn *c, const bshared *sh, int fd)
 {
 	const bopts *o = sh->o;
 	memset(c, 0, sizeof *c);
@@ -108,7 +108,7 @@ int conn_init(bconn *c, const bshared *sh, int fd)
 	return 0;
 }
 
-void conn_free(bconn *c)
+void bench_conn_free(bconn *c)
 {
 	if (c->fd >= 0 && !c->dead)
 		close(c->fd);
@@ -122,7 +122,7 @@ void conn_free(bconn *c)
 
 /* The request bytes: one frame (HBTP, seq patched per send) or one RESP
  * inline command. */
-uint8_t *build_request(const bopts *o, int route, size_t *len,
+uint8_t *bench_build_request(const bopts *o, int route, size_t *len,
 			      size_t *resp_len)
 {
 	uint8_t *r;

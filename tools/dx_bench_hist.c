@@ -15,7 +15,7 @@ static void h_range(unsigned i, uint64_t *lo, uint64_t *hi)
 	*hi = *lo + ((uint64_t)1 << shift) - 1;
 }
 
-void h_merge(bhist *into, const bhist *h)
+void bench_hist_merge(bhist *into, const bhist *h)
 {
 	for (unsigned i = 0; i < H_N; i++)
 		into->b[i] += h->b[i];
@@ -27,7 +27,7 @@ void h_merge(bhist *into, const bhist *h)
 
 /* The value at percentile p (0 < p <= 100), in ns: the middle of the
  * bucket holding it (never above the exact max). */
-double h_percentile(const bhist *h, double p)
+double bench_hist_percentile(const bhist *h, double p)
 {
 	if (!h->count)
 		return 0;
