@@ -128,7 +128,8 @@ static int bench_run(const bopts *o, int route)
 		int fd = -ECONNREFUSED;
 		if (!use) {
 			for (int k = 0; k < na; k++) {
-				fd = dx_sockaddr_connect(&addrs[k], o->timeout_ms);
+				fd = dx_sockaddr_connect(&addrs[k],
+							 o->timeout_ms);
 				if (fd >= 0) {
 					use = &addrs[k];
 					break;
@@ -142,8 +143,9 @@ static int bench_run(const bopts *o, int route)
 				o->addr, strerror(-fd),
 				i ? "" : " (is a server listening there?)");
 			if (i)
-				fprintf(stderr, "dx bench: (after %u of %u "
-						"connections)\n",
+				fprintf(stderr,
+					"dx bench: (after %u of %u "
+					"connections)\n",
 					i, o->conns);
 			goto out;
 		}

@@ -20,10 +20,10 @@
 
 /* ---- histogram ------------------------------------------------------------ */
 
-#define H_SUB 128u  /* linear sub-buckets per power of two */
-#define H_SHIFT 7u  /* log2(H_SUB) */
+#define H_SUB 128u            /* linear sub-buckets per power of two */
+#define H_SHIFT 7u            /* log2(H_SUB) */
 #define H_MAXV 60000000000ull /* 60 s in ns */
-#define H_N 3840u   /* enough for H_MAXV (< 2^36) */
+#define H_N 3840u             /* enough for H_MAXV (< 2^36) */
 
 typedef struct bhist {
 	uint64_t b[H_N];
@@ -87,7 +87,6 @@ static inline uint64_t now_ns(void)
  * (printed). */
 int bench_parse(int argc, char **argv, bopts *o);
 
-
 /* ---- connections and threads --------------------------------------------- */
 
 typedef struct bconn {
@@ -97,10 +96,10 @@ typedef struct bconn {
 	size_t rlen, rcap;
 	uint8_t *wbuf;
 	size_t woff, wlen, wcap;
-	uint64_t *ts;     /* per slot (HBTP) or FIFO entry (RESP): send time */
-	uint16_t *seq;    /* HBTP: the seq a slot was sent with */
-	uint8_t *used;    /* HBTP: slot outstanding */
-	uint16_t *free;   /* HBTP: stack of free slots */
+	uint64_t *ts;   /* per slot (HBTP) or FIFO entry (RESP): send time */
+	uint16_t *seq;  /* HBTP: the seq a slot was sent with */
+	uint8_t *used;  /* HBTP: slot outstanding */
+	uint16_t *free; /* HBTP: stack of free slots */
 	unsigned nfree;
 	unsigned head, tail; /* RESP FIFO */
 	unsigned outstanding;
@@ -110,8 +109,8 @@ typedef struct bshared {
 	const bopts *o;
 	const uint8_t *req; /* one request, seq patched per send */
 	size_t req_len;
-	size_t resp_len;    /* RESP: expected answer bytes */
-	unsigned ring;      /* R: power of two >= pipeline */
+	size_t resp_len;           /* RESP: expected answer bytes */
+	unsigned ring;             /* R: power of two >= pipeline */
 	uint64_t t_measure, t_end; /* t_end = 0 in count mode */
 	atomic_bool stop;
 } bshared;
@@ -126,11 +125,11 @@ typedef struct bthread {
 	bhist hist;
 	uint64_t ok, errors, unexpected, closed, lost;
 	uint64_t outstanding;
-	uint64_t nrecv, nsend, nwait; /* syscalls, warmup included */
-	uint64_t t_last; /* last measured answer */
+	uint64_t nrecv, nsend, nwait;  /* syscalls, warmup included */
+	uint64_t t_last;               /* last measured answer */
 	atomic_uint_fast64_t progress; /* answers so far, warmup included */
-	char why[256];   /* first connection-level trouble */
-	char rpcerr[160]; /* first RpcError */
+	char why[256];                 /* first connection-level trouble */
+	char rpcerr[160];              /* first RpcError */
 } bthread;
 
 typedef struct bprogress_arg {
@@ -147,7 +146,7 @@ int bench_route_id(const bopts *o);
 int bench_conn_init(bconn *c, const bshared *sh, int fd);
 void bench_conn_free(bconn *c);
 uint8_t *bench_build_request(const bopts *o, int route, size_t *len,
-		       size_t *resp_len);
+			     size_t *resp_len);
 
 /* dx_bench_loop.c: the thread's main; arg is its bthread. */
 void *bench_thread(void *arg);

@@ -17,7 +17,7 @@
 /* Resolve ADDR (dx/addr.h); the candidates into out (up to n). Returns how
  * many, or -1 with a message in err. */
 int bench_resolve(const char *addr, dx_sockaddr *out, int n, char *err,
-			 size_t errlen)
+		  size_t errlen)
 {
 	dx_addr a;
 	int rc = dx_addr_parse(addr, &a);
@@ -56,8 +56,8 @@ int bench_route_id(const bopts *o)
 	if (rc < 0) {
 		fprintf(stderr, "dx bench: %s: reading the route table: %s\n",
 			o->addr,
-			*dx_client_error(c) ? dx_client_error(c)
-					    : dx_strerror(rc));
+			*dx_client_error(c) ? dx_client_error(c) :
+					      dx_strerror(rc));
 		dx_client_close(c);
 		return -1;
 	}
@@ -123,7 +123,7 @@ void bench_conn_free(bconn *c)
 /* The request bytes: one frame (HBTP, seq patched per send) or one RESP
  * inline command. */
 uint8_t *bench_build_request(const bopts *o, int route, size_t *len,
-			      size_t *resp_len)
+			     size_t *resp_len)
 {
 	uint8_t *r;
 	if (o->mode == B_RESP) {
@@ -165,4 +165,3 @@ uint8_t *bench_build_request(const bopts *o, int route, size_t *len,
 		memset(b, 'x', o->size);
 	return r;
 }
-

@@ -16,7 +16,6 @@
 
 #include "dx_bench.h"
 
-
 static void conn_kill(bthread *t, bconn *c, int ep, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
@@ -86,7 +85,8 @@ static void conn_fill(bthread *t, bconn *c, int ep, uint64_t now,
 	ssize_t n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff,
 			 MSG_NOSIGNAL | MSG_DONTWAIT);
 	t->nsend++;
-	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR) {
 		conn_kill(t, c, ep, "send: %s", strerror(errno));
 		return;
 	}
@@ -96,7 +96,8 @@ static void conn_fill(bthread *t, bconn *c, int ep, uint64_t now,
 		c->woff = c->wlen = 0;
 	bool out = c->wlen != 0;
 	if (out != c->want_out) {
-		struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0),
+		struct epoll_event ev = {.events = EPOLLIN |
+						   (out ? EPOLLOUT : 0),
 					 .data.ptr = c};
 		epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
 		c->want_out = out;
@@ -189,13 +190,14 @@ static int parse_hbtp(bthread *t, bconn *c, int ep, uint64_t now,
 			if (!(h.flags & DX_HBTP_FINAL))
 				break;
 			if (!t->rpcerr[0] && h.length >= 2 &&
-			    !(h.flags & (DX_HBTP_COMPRESSED | DX_HBTP_HAS_META)))
+			    !(h.flags &
+			      (DX_HBTP_COMPRESSED | DX_HBTP_HAS_META)))
 				snprintf(t->rpcerr, sizeof t->rpcerr,
 					 "RpcError %u: %.*s",
 					 dx_hbtp_le16(body),
-					 (int)(h.length - 2 > 120
-						       ? 120
-						       : h.length - 2),
+					 (int)(h.length - 2 > 120 ?
+						       120 :
+						       h.length - 2),
 					 (const char *)body + 2);
 			else if (!t->rpcerr[0])
 				snprintf(t->rpcerr, sizeof t->rpcerr,
@@ -210,8 +212,7 @@ static int parse_hbtp(bthread *t, bconn *c, int ep, uint64_t now,
 				  (const char *)body + 2);
 			return -1;
 		}
-		default: /* pushes and the like: not ours */
-			break;
+		default: /* pushes and the like: not ours */ break;
 		}
 	}
 	if (off) {
@@ -293,9 +294,9 @@ static void conn_read(bthread *t, bconn *c, int ep, bool measuring,
 		uint64_t now = *nowp = now_ns();
 		size_t room = c->rcap - c->rlen;
 		c->rlen += (size_t)n;
-		int rc = t->sh->o->mode == B_RESP
-				 ? parse_resp(t, c, ep, now, measuring)
-				 : parse_hbtp(t, c, ep, now, measuring);
+		int rc = t->sh->o->mode == B_RESP ?
+				 parse_resp(t, c, ep, now, measuring) :
+				 parse_hbtp(t, c, ep, now, measuring);
 		if (rc < 0 || (size_t)n < room)
 			return; /* drained (level-triggered brings the rest) */
 	}
@@ -329,14 +330,14 @@ void *bench_thread(void *arg)
 	struct epoll_event evs[256];
 	uint64_t answers = 0, last_progress = now;
 	const uint64_t stall = (uint64_t)sh->o->timeout_ms * 1000000ull;
-	while (t->alive && !atomic_load_explicit(&sh->stop,
-						 memory_order_relaxed)) {
+	while (t->alive &&
+	       !atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
 		/* Sleep at most until the next phase boundary. */
-		uint64_t next = !measuring ? sh->t_measure
-			      : sh->t_end  ? sh->t_end
-					   : now + 100000000ull;
-		int tmo = next > now ? (int)((next - now + 999999) / 1000000)
-				     : 0;
+		uint64_t next = !measuring ? sh->t_measure :
+				sh->t_end  ? sh->t_end :
+					     now + 100000000ull;
+		int tmo = next > now ? (int)((next - now + 999999) / 1000000) :
+				       0;
 		if (tmo > 100)
 			tmo = 100;
 		int n = epoll_wait(ep, evs, 256, tmo);

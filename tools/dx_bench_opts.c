@@ -18,8 +18,9 @@ static int parse_uint(const char *opt, const char *s, unsigned long long lo,
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
 	if (!*s || *end || errno || *s == '-' || v < lo || v > hi) {
-		fprintf(stderr, "dx bench: %s wants an integer in %llu..%llu, "
-				"got \"%s\"\n",
+		fprintf(stderr,
+			"dx bench: %s wants an integer in %llu..%llu, "
+			"got \"%s\"\n",
 			opt, lo, hi, s);
 		return 2;
 	}
@@ -33,8 +34,9 @@ static int parse_secs(const char *opt, const char *s, double lo, double *out)
 	errno = 0;
 	double v = strtod(s, &end);
 	if (!*s || *end || errno || !(v >= lo) || v > 86400) {
-		fprintf(stderr, "dx bench: %s wants seconds (%g..86400), got "
-				"\"%s\"\n",
+		fprintf(stderr,
+			"dx bench: %s wants seconds (%g..86400), got "
+			"\"%s\"\n",
 			opt, lo, s);
 		return 2;
 	}
@@ -73,8 +75,9 @@ static int parse_cpus(const char *s, bopts *o)
 	if (o->ncpus)
 		return 0;
 bad:
-	fprintf(stderr, "dx bench: --cpu wants a CPU list such as 1, 2,3 or "
-			"0-3, got \"%s\"\n",
+	fprintf(stderr,
+		"dx bench: --cpu wants a CPU list such as 1, 2,3 or "
+		"0-3, got \"%s\"\n",
 		s);
 	return 2;
 }
@@ -87,8 +90,8 @@ static int parse_meta(const char *s, bopts *o)
 	if (!o->meta.out)
 		dx_hbtp_meta_begin(&o->meta, o->meta_buf, sizeof o->meta_buf);
 	if (!eq || eq == s || (size_t)(eq - s) >= sizeof key) {
-		fprintf(stderr, "dx bench: --meta wants KEY=VALUE, got \"%s\"\n",
-			s);
+		fprintf(stderr,
+			"dx bench: --meta wants KEY=VALUE, got \"%s\"\n", s);
 		return 2;
 	}
 	memcpy(key, s, (size_t)(eq - s));
@@ -97,8 +100,8 @@ static int parse_meta(const char *s, bopts *o)
 	if (rc < 0) {
 		fprintf(stderr, "dx bench: --meta %s: %s\n", key,
 			rc == -EINVAL ? "keys are lowercase ASCII, values at "
-					"most 65535 bytes"
-				      : "the metadata block is full");
+					"most 65535 bytes" :
+					"the metadata block is full");
 		return 2;
 	}
 	return dx_hbtp_meta_end(&o->meta) < 0 ? 2 : 0;
@@ -181,8 +184,12 @@ int bench_parse(int argc, char **argv, bopts *o)
 			rc = parse_uint("--timeout", optarg, 1, 3600000, &v);
 			o->timeout_ms = (int)v;
 			break;
-		case 'd': rc = parse_secs("-d", optarg, 0.001, &o->duration); break;
-		case 'w': rc = parse_secs("--warmup", optarg, 0, &o->warmup); break;
+		case 'd':
+			rc = parse_secs("-d", optarg, 0.001, &o->duration);
+			break;
+		case 'w':
+			rc = parse_secs("--warmup", optarg, 0, &o->warmup);
+			break;
 		case 'C': rc = parse_cpus(optarg, o); break;
 		case 'p': o->mode = B_PING; break;
 		case 'R': o->mode = B_RESP; break;

@@ -18,7 +18,8 @@ static void progress(bthread *ts, unsigned nt, const bshared *sh,
 		for (unsigned i = 0; i < nt; i++)
 			sum += atomic_load_explicit(&ts[i].progress,
 						    memory_order_relaxed);
-		double rate = (double)(sum - prev) * 1e9 / (double)(now - tprev);
+		double rate =
+			(double)(sum - prev) * 1e9 / (double)(now - tprev);
 		prev = sum;
 		tprev = now;
 		if (atomic_load(&sh->stop))
@@ -41,10 +42,10 @@ void *bench_progress_main(void *arg)
 
 static const char *mode_name(const bopts *o)
 {
-	return o->mode == B_RESP ? "resp-ping" : o->mode == B_ROUTE ? "route"
-								    : "ping";
+	return o->mode == B_RESP  ? "resp-ping" :
+	       o->mode == B_ROUTE ? "route" :
+				    "ping";
 }
-
 
 /* Merge the threads' counts and histograms and print the table (or the
  * JSON line) on stdout, and what went wrong on stderr. Returns the exit
@@ -80,12 +81,14 @@ int bench_report(const bopts *o, const bshared *sh, const bthread *ts,
 	uint64_t t_stop = sh->t_end ? sh->t_end : t_last;
 	if (t_stop > t_done)
 		t_stop = t_done;
-	double secs = t_stop > sh->t_measure
-			      ? (double)(t_stop - sh->t_measure) / 1e9
-			      : 0;
+	double secs = t_stop > sh->t_measure ?
+			      (double)(t_stop - sh->t_measure) / 1e9 :
+			      0;
 	double rps = secs > 0 ? (double)ok / secs : 0;
-	double p50 = bench_hist_percentile(&h, 50) / 1e3, p99 = bench_hist_percentile(&h, 99) / 1e3,
-	       p999 = bench_hist_percentile(&h, 99.9) / 1e3, mx = (double)h.max / 1e3,
+	double p50 = bench_hist_percentile(&h, 50) / 1e3,
+	       p99 = bench_hist_percentile(&h, 99) / 1e3,
+	       p999 = bench_hist_percentile(&h, 99.9) / 1e3,
+	       mx = (double)h.max / 1e3,
 	       mean = h.count ? (double)h.sum / (double)h.count / 1e3 : 0;
 	errors += lost;
 	/* Syscalls per answer, warmup included: how well batches form. */
@@ -103,10 +106,9 @@ int bench_report(const bopts *o, const bshared *sh, const bthread *ts,
 		       "\"epoll_wait_per_answer\": %.3f}\n",
 		       o->addr, mode_name(o), o->size, o->conns, o->pipeline,
 		       o->threads, secs, (unsigned long long)ok,
-		       (unsigned long long)errors,
-		       (unsigned long long)closed, rps, p50, p99, p999, mx,
-		       mean, (double)nrecv * per, (double)nsend * per,
-		       (double)nwait * per);
+		       (unsigned long long)errors, (unsigned long long)closed,
+		       rps, p50, p99, p999, mx, mean, (double)nrecv * per,
+		       (double)nsend * per, (double)nwait * per);
 	} else {
 		printf("dx bench %s: %s%s%s, %zu B, %u connection%s x "
 		       "pipeline %u, %u thread%s, %.2f s measured\n",
