@@ -35,6 +35,7 @@ dx_pending *dx_worker_defer(const dx_request *req)
 	p->start_ns = req->start_ns;
 	p->chain = NULL;
 	p->ran = 0;
+	p->g = NULL;
 	p->expects_response = req->flags & DX_HBTP_EXPECTS_RESPONSE;
 	p->next = NULL;
 	c->inflight++;
@@ -44,9 +45,13 @@ dx_pending *dx_worker_defer(const dx_request *req)
 
 void dx_pending_set_chain(dx_worker *w, const dx_chain *chain, unsigned ran)
 {
-	if (w->last_deferred) {
-		w->last_deferred->chain = chain;
-		w->last_deferred->ran = ran;
+	dx_pending *p = w->last_deferred;
+	if (p) {
+		p->chain = chain;
+		p->ran = ran;
+		p->g = w->gen;
+		atomic_fetch_add_explicit(&p->g->refs, 1,
+					  memory_order_relaxed);
 	}
 	w->last_deferred = NULL;
 }
@@ -64,6 +69,13 @@ static void dx_pending_answer(dx_worker *w, dx_pending *p, uint16_t status,
 					"server shutting down");
 		dx_conn_want_flush(w, c);
 	}
+	/* Completed inside its own handler: nothing is owed later. */
+	if (w->last_deferred == p)
+		w->last_deferred = NULL;
+	if (p->g)
+		atomic_fetch_sub_explicit(&p->g->refs, 1,
+					  memory_order_release);
+	p->g = NULL;
 	p->body.len = 0;
 	p->next = w->pending_free;
 	w->pending_free = p;

@@ -34,6 +34,9 @@ struct dx_pending {
 	uint64_t start_ns;
 	const dx_chain *chain;
 	unsigned ran;
+	/* The generation chain belongs to: held (refs) until answered, so
+	 * the plugin code it runs stays loaded. NULL: none held. */
+	struct dx_gen *g;
 	struct dx_pending *next; /* free list, or the mailbox */
 	uint16_t status;
 	dx_buf body; /* the answer, copied by complete() */

@@ -50,7 +50,7 @@ static void dx_call(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
 		    const dx_hbtp_meta *meta, uint16_t id, const uint8_t *args,
 		    size_t n)
 {
-	const dx_route_ref *ref = dx_registry_route(w->view->reg, id);
+	const dx_route_ref *ref = dx_gen_route(w->gen, id);
 	const dx_chain *chain = dx_worker_chain(w, id);
 	size_t start = c->out.len;
 	dx_response res;
@@ -98,8 +98,8 @@ static void dx_pipeline_call(dx_worker *w, dx_conn *c,
 		 * must be able to learn the routes before it can log in. */
 		if (h->flags & DX_HBTP_EXPECTS_RESPONSE)
 			dx_answer_frame(w, c, DX_HBTP_RPC_RESPONSE, h->seq, 0,
-					w->view->routes_json,
-					w->view->routes_json_len);
+					w->gen->routes_json,
+					w->gen->routes_json_len);
 		return;
 	}
 	dx_call(w, c, h, meta, id, body + 2, len - 2);

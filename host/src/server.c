@@ -13,23 +13,10 @@
 
 #include <cJSON.h>
 
-#include "async.h"
 #include <dx/buf.h>
-#include "worker.h"
 
-struct dx_server {
-	dx_server_view view;
-	const dx_io_vtable *vt;
-	void *vt_self;
-	char backend[64]; /* the IO facet's name */
-	dx_worker *workers;
-	unsigned nworkers;
-	char **addrs; /* bound address of each listener, as text */
-	size_t naddrs;
-	bool started;
-	bool drained;
-	_Atomic unsigned next_post;
-};
+#include "async.h"
+#include "server_int.h"
 
 /* The most IO facets "auto" considers. */
 #define DX_AUTO_MAX 16
@@ -251,80 +238,6 @@ static int dx_bind_all(dx_server *s, dx_diag *d)
 	return 0;
 }
 
-/* ---- route 0 ---- */
-
-static int dx_build_routes_json(dx_server *s)
-{
-	cJSON *arr = cJSON_CreateArray();
-	if (!arr)
-		return -ENOMEM;
-	for (uint32_t id = 1; id <= 0xFFFF; id++) {
-		const dx_route_ref *r = dx_registry_route(s->view.reg,
-							  (uint16_t)id);
-		if (!r)
-			continue;
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddNumberToObject(o, "id", id);
-		cJSON_AddStringToObject(o, "name", r->route->name);
-		cJSON_AddStringToObject(o, "plugin", r->plugin);
-		cJSON_AddItemToArray(arr, o);
-	}
-	char *text = cJSON_PrintUnformatted(arr);
-	cJSON_Delete(arr);
-	if (!text)
-		return -ENOMEM;
-	s->view.routes_json = text;
-	s->view.routes_json_len = strlen(text);
-	return 0;
-}
-
-/* ---- middleware ---- */
-
-static int dx_route_id(const dx_registry *r, const char *name)
-{
-	for (uint32_t id = 1; id <= 0xFFFF; id++) {
-		const dx_route_ref *ref = dx_registry_route(r, (uint16_t)id);
-		if (ref && strcmp(ref->route->name, name) == 0)
-			return (int)id;
-	}
-	return -1;
-}
-
-/* The manifest's middleware chain, and each route's own where it has one;
- * routes without one use the default (by_route slot NULL). */
-static int dx_build_chains(dx_server *s, dx_diag *d)
-{
-	const dx_manifest *m = s->view.m;
-	dx_server_view *v = &s->view;
-	int rc = dx_chain_build(v->reg, m->middleware, m->middleware_count,
-				"middleware", &v->chain, d);
-	if (rc < 0 || !m->route_middleware_count)
-		return rc;
-	v->route_chains = calloc(m->route_middleware_count,
-				 sizeof *v->route_chains);
-	v->by_route = calloc(65536, sizeof *v->by_route);
-	if (!v->route_chains || !v->by_route)
-		return -ENOMEM;
-	for (size_t i = 0; i < m->route_middleware_count; i++) {
-		const dx_route_mw *rm = &m->route_middleware[i];
-		char path[128];
-		snprintf(path, sizeof path, "route_middleware.%s", rm->route);
-		int id = dx_route_id(v->reg, rm->route);
-		if (id < 0) {
-			dx_diag_add(d, "%s: no route named \"%s\" is loaded",
-				    path, rm->route);
-			return DX_ENAME;
-		}
-		rc = dx_chain_build(v->reg, rm->names, rm->count, path,
-				    &v->route_chains[i], d);
-		if (rc < 0)
-			return rc;
-		v->route_chain_count = i + 1;
-		v->by_route[id] = &v->route_chains[i];
-	}
-	return 0;
-}
-
 /* ---- workers ---- */
 
 static int dx_workers_new(dx_server *s, dx_diag *d)
@@ -376,10 +289,10 @@ int dx_server_new(const dx_manifest *m, dx_registry *r, dx_diag *d,
 		rc = dx_workers_new(s, d);
 	if (rc == 0)
 		rc = dx_bind_all(s, d);
+	dx_gen *g = NULL;
 	if (rc == 0)
-		rc = dx_build_routes_json(s);
-	if (rc == 0)
-		rc = dx_build_chains(s, d);
+		rc = dx_gen_build(m, r, 1, &g, d);
+	atomic_store(&s->view.gen, g);
 	if (rc < 0) {
 		if (rc == -ENOMEM)
 			dx_diag_add(d, "out of memory starting the server");
@@ -494,12 +407,12 @@ void dx_server_free(dx_server *s)
 		free(s->addrs[i]);
 	free(s->addrs);
 	free(s->workers);
-	cJSON_free((void *)s->view.routes_json);
-	dx_chain_free(&s->view.chain);
-	for (size_t i = 0; i < s->view.route_chain_count; i++)
-		dx_chain_free(&s->view.route_chains[i]);
-	free(s->view.route_chains);
-	free(s->view.by_route);
+	dx_gen_free(atomic_load(&s->view.gen));
+	while (s->replaced) {
+		dx_gen *g = s->replaced;
+		s->replaced = g->next;
+		dx_gen_free(g);
+	}
 	free(s);
 }
 

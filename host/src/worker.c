@@ -349,10 +349,23 @@ static void dx_swap_backend(dx_worker *w)
 	atomic_fetch_add(&w->view->swapped, 1);
 }
 
+/* The loop boundary: take the newest generation before dispatching what
+ * this turn collected, so everything the turn starts runs on it, and say
+ * so (the quiescent point a reload waits for). */
+static void dx_worker_adopt(dx_worker *w)
+{
+	dx_gen *g = atomic_load_explicit(&w->view->gen, memory_order_acquire);
+	if (g == w->gen)
+		return;
+	w->gen = g;
+	atomic_store_explicit(&w->qs, g->id, memory_order_release);
+}
+
 static bool dx_turn(dx_worker *w, bool *draining)
 {
 	int n = w->vt->wait(w->io, w->cqes, sizeof w->cqes / sizeof w->cqes[0],
 			    dx_timers_wait_ms(w, DX_TICK_MS));
+	dx_worker_adopt(w);
 	for (int i = 0; i < n; i++)
 		dx_on_cqe(w, &w->cqes[i]);
 	/* Anything posted since the last turn (completions, posts, a swap)?
@@ -382,6 +395,7 @@ void *dx_worker_main(void *arg)
 {
 	dx_worker *w = arg;
 	dx_worker_current = w;
+	dx_worker_adopt(w);
 	w->accepting = true;
 	dx_arm_accepts(w);
 	bool draining = false;
@@ -393,6 +407,8 @@ void *dx_worker_main(void *arg)
 	dx_mbox_drain(w);
 	dx_conn_free_all(w);
 	dx_async_free(w);
+	/* Stopped: never in the way of a generation's end again. */
+	atomic_store_explicit(&w->qs, UINT64_MAX, memory_order_release);
 	dx_worker_current = NULL;
 	return NULL;
 }

@@ -20,6 +20,7 @@
 #include <dx/timer_heap.h>
 
 #include "chain.h"
+#include "gen.h"
 #include "registry.h"
 #include "server.h"
 
@@ -43,14 +44,12 @@ enum dx_ud_kind {
 typedef struct dx_server_view {
 	const dx_manifest *m;
 	dx_registry *reg;
-	const char *routes_json; /* route 0's answer */
-	size_t routes_json_len;
 	_Atomic uint64_t connections; /* open, all workers */
 	_Atomic unsigned swapped;     /* workers done with the last swap */
-	dx_chain chain;               /* the manifest's middleware */
-	dx_chain *route_chains;       /* route_middleware, or NULL */
-	size_t route_chain_count;
-	const dx_chain **by_route;    /* 65,536 slots, or NULL: none */
+	/* The newest generation (gen.h): routes, chains, route 0's answer.
+	 * Stored by the main thread (release), adopted by each worker at
+	 * its loop boundary (acquire). */
+	_Atomic(dx_gen *) gen;
 } dx_server_view;
 
 typedef struct dx_worker {
@@ -69,6 +68,13 @@ typedef struct dx_worker {
 	uint32_t free_count;
 	uint32_t live;
 	struct dx_conn *flush_head;
+
+	/* The generation this worker serves with, adopted at its loop
+	 * boundary; qs is its id as the worker last saw it (a quiescent
+	 * point: from then on it never starts a request on an older one),
+	 * UINT64_MAX once the worker has stopped. */
+	dx_gen *gen;
+	_Atomic uint64_t qs;
 
 	uint8_t *scratch; /* max_message bytes: inflated bodies */
 	uint8_t res_meta[2048]; /* the answer's metadata, per request */
@@ -125,8 +131,7 @@ extern _Thread_local dx_worker *dx_worker_current;
 /* The chain for route id (its own, or the manifest's middleware). */
 static inline const dx_chain *dx_worker_chain(const dx_worker *w, uint16_t id)
 {
-	const dx_chain *c = w->view->by_route ? w->view->by_route[id] : NULL;
-	return c ? c : &w->view->chain;
+	return dx_gen_chain(w->gen, id);
 }
 /* Wake w's loop from any thread. */
 void dx_worker_wake(dx_worker *w);

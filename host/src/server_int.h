@@ -1,0 +1,29 @@
+/* server_int.h - what server.c and reload.c share; not an interface. */
+#ifndef DX_HOST_SERVER_INT_H
+#define DX_HOST_SERVER_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "gen.h"
+#include "worker.h"
+
+struct dx_server {
+	dx_server_view view;
+	const dx_io_vtable *vt;
+	void *vt_self;
+	char backend[64]; /* the IO facet's name */
+	dx_worker *workers;
+	unsigned nworkers;
+	char **addrs; /* bound address of each listener, as text */
+	size_t naddrs;
+	bool started;
+	bool drained;
+	_Atomic unsigned next_post;
+	/* Generations replaced by a reload and not yet freed: each waits
+	 * for every worker to pass it and for its deferred requests (main
+	 * thread only). */
+	dx_gen *replaced;
+};
+
+#endif
