@@ -15,4 +15,14 @@ void *dx_dl_open(const char *path, char *err, size_t errlen);
 void *dx_dl_func(void *handle, const char *name);
 void dx_dl_close(void *handle);
 
+/* Copy the open file fd (read from offset 0) into a new file of our own
+ * ($TMPDIR/dx-NAME.XXXXXX.so, mode 0500), for dx_dl_open to map. 0 with
+ * *out (malloc'd path), or a negated errno with the reason in err. */
+int dx_dl_private_copy(int fd, const char *base, char **out, char *err,
+		       size_t errlen);
+/* Remove a copy made above; a mapped copy stays mapped (as "(deleted)").
+ * Kept when dx_dl_close keeps libraries mapped (sanitizer builds), so
+ * their symbols stay readable. */
+void dx_dl_private_remove(const char *copy);
+
 #endif

@@ -4,9 +4,12 @@
  * layout we know before the versions are checked, so magic, ABI and size are
  * read first and nothing past the prefix is touched until they pass. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <dx/io.h>
 #include <dx/middleware.h>
@@ -347,6 +350,56 @@ static int dx_module_resolve(dx_module *m, dx_diag *d)
 	return dx_descriptor_check(m->desc, m->path, d);
 }
 
+/* Open real for reading and make sure it is the file whose permissions
+ * were checked (not one renamed over it since). fd, or negative. */
+static int dx_open_checked(const char *real, const char *path, dx_module *out,
+			   dx_diag *d)
+{
+	struct stat before, st;
+	int fd = open(real, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || stat(real, &before) < 0 || fstat(fd, &st) < 0) {
+		int e = errno;
+		dx_diag_add(d, "%s: cannot open: %s", path, strerror(e));
+		if (fd >= 0)
+			close(fd);
+		return -e;
+	}
+	if (st.st_dev != before.st_dev || st.st_ino != before.st_ino) {
+		dx_diag_add(d, "%s: the file was replaced while it was being "
+			       "loaded; try again",
+			    path);
+		close(fd);
+		return -EAGAIN;
+	}
+	out->size = (uint64_t)st.st_size;
+	out->mtime = (int64_t)st.st_mtime;
+	out->loaded_at = (int64_t)time(NULL);
+	return fd;
+}
+
+/* dlopen a private copy of fd; when the copy cannot find its own
+ * dependencies (an $ORIGIN run path), the file itself. */
+static void *dx_map(int fd, const char *real, dx_module *out, char *why,
+		    size_t len)
+{
+	char cwhy[512];
+	if (dx_dl_private_copy(fd, real, &out->copy, cwhy, sizeof cwhy) < 0)
+		return dx_dl_open(real, why, len);
+	void *h = dx_dl_open(out->copy, why, len);
+	if (h) {
+		/* Mapped: the name is no longer needed, and nothing is left
+		 * behind if the process is killed. */
+		dx_dl_private_remove(out->copy);
+		return h;
+	}
+	if (!strstr(why, "cannot open shared object file"))
+		return NULL;
+	dx_dl_private_remove(out->copy);
+	free(out->copy);
+	out->copy = NULL;
+	return dx_dl_open(real, why, len);
+}
+
 int dx_module_open(const char *path, const dx_load_opts *opts, dx_module *out,
 		   dx_diag *d)
 {
@@ -365,15 +418,20 @@ int dx_module_open(const char *path, const dx_load_opts *opts, dx_module *out,
 		dx_diag_add(d, "%s: out of memory", path);
 		rc = -ENOMEM;
 	}
+	int fd = rc == 0 ? dx_open_checked(real, path, out, d) : -1;
+	if (rc == 0 && fd < 0)
+		rc = fd;
 	char why[512];
 	if (rc == 0) {
-		out->handle = dx_dl_open(real, why, sizeof why);
+		out->handle = dx_map(fd, real, out, why, sizeof why);
 		if (!out->handle) {
 			dx_diag_add(d, "%s: not a loadable shared object: %s",
 				    path, why);
 			rc = DX_ENOTSO;
 		}
 	}
+	if (fd >= 0)
+		close(fd);
 	free(real);
 	if (rc == 0)
 		rc = dx_module_resolve(out, d);
@@ -385,6 +443,8 @@ int dx_module_open(const char *path, const dx_load_opts *opts, dx_module *out,
 void dx_module_close(dx_module *m)
 {
 	dx_dl_close(m->handle);
+	dx_dl_private_remove(m->copy);
+	free(m->copy);
 	free(m->path);
 	memset(m, 0, sizeof *m);
 }

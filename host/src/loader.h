@@ -8,6 +8,7 @@
 #define DX_HOST_LOADER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <dx/plugin.h>
 
@@ -17,6 +18,14 @@ typedef struct dx_module {
 	char *path;   /* as opened; owned */
 	void *handle; /* from dx_dl_open */
 	const dx_plugin *desc;
+	/* What is mapped: a private copy of the checked file (owned; the
+	 * name /proc/PID/maps shows, the file itself already removed), or
+	 * NULL when the file itself is mapped (see dx_module_open). */
+	char *copy;
+	/* The file as checked: size, mtime, and when it was loaded. */
+	uint64_t size;
+	int64_t mtime;
+	int64_t loaded_at;
 } dx_module;
 
 typedef struct dx_load_opts {
@@ -27,7 +36,18 @@ typedef struct dx_load_opts {
 
 /* Open path, resolve dx_plugin_v1 and validate what it returns. 0 with *out
  * filled, or a negative DX_E* code with the reason in d (nothing stays
- * loaded). opts may be NULL. */
+ * loaded). opts may be NULL.
+ *
+ * The file is opened once; its permissions are checked on that open file,
+ * and its bytes are copied from it into a private file (mode 0500, in
+ * $TMPDIR) which is what dlopen maps, and which is removed once mapped. So the
+ * bytes checked are the bytes mapped; a plugin file rewritten in place
+ * while the host runs never changes (or crashes) the running code; and a
+ * new build of the same path is always a new mapping (glibc's dlopen would
+ * hand back the object already loaded for a path or inode it knows). A
+ * plugin whose own dependencies are found through $ORIGIN cannot be
+ * mapped from the copy: then the file itself is mapped (copy NULL), and
+ * such a plugin can be reloaded only from a new file. */
 int dx_module_open(const char *path, const dx_load_opts *opts, dx_module *out,
 		   dx_diag *d);
 /* Unload (after the plugin's fini, if it was initialised). */

@@ -288,8 +288,8 @@ START_TEST(test_route_name_clash)
 	dx_diag d = DX_DIAG_INIT;
 	ck_assert_int_eq(dx_descriptor_check(&pa, "mem://a", &d), 0);
 	ck_assert_int_eq(dx_descriptor_check(&pb, "mem://b", &d), 0);
-	dx_module ma = {strdup("mem://a"), NULL, &pa};
-	dx_module mb = {strdup("mem://b"), NULL, &pb};
+	dx_module ma = {.path = strdup("mem://a"), .desc = &pa};
+	dx_module mb = {.path = strdup("mem://b"), .desc = &pb};
 	ck_assert_int_eq(dx_registry_add(r, &ma, NULL, NULL, &d), 0);
 	ck_assert_int_eq(dx_registry_add(r, &mb, NULL, NULL, &d), DX_EDUP);
 	tu_assert_diag_has(&d, "same name");
@@ -326,20 +326,20 @@ START_TEST(test_route_override)
 	cJSON *bad = cJSON_Parse("{\"ov.zz\": 40}");
 	cJSON *same = cJSON_Parse("{\"ov.b\": 12}");
 	cJSON *good = cJSON_Parse("{\"ov.b\": 40}");
-	dx_module ma = {strdup("mem://a"), NULL, &pa};
+	dx_module ma = {.path = strdup("mem://a"), .desc = &pa};
 	ck_assert_int_eq(dx_registry_add(r, &ma, NULL, NULL, &d), 0);
-	dx_module mb = {strdup("mem://b"), NULL, &pb};
+	dx_module mb = {.path = strdup("mem://b"), .desc = &pb};
 	ck_assert_int_eq(dx_registry_add_routes(r, &mb, NULL, NULL, bad,
 						"plugins[1].routes", &d),
 			 DX_ENAME);
 	tu_assert_diag_has(&d, "plugins[1].routes.ov.zz: plugin \"ov_b\" has "
 			       "no route named \"ov.zz\"");
-	mb = (dx_module){strdup("mem://b"), NULL, &pb};
+	mb = (dx_module){.path = strdup("mem://b"), .desc = &pb};
 	ck_assert_int_eq(dx_registry_add_routes(r, &mb, NULL, NULL, same,
 						"plugins[1].routes", &d),
 			 DX_EDUP);
 	tu_assert_diag_has(&d, "both as id 12");
-	mb = (dx_module){strdup("mem://b"), NULL, &pb};
+	mb = (dx_module){.path = strdup("mem://b"), .desc = &pb};
 	ck_assert_int_eq(dx_registry_add_routes(r, &mb, NULL, NULL, good,
 						"plugins[1].routes", &d),
 			 0);

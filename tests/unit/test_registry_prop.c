@@ -213,7 +213,7 @@ static void world_free(struct world *w)
 /* Register g's descriptor as a module without a file behind it. */
 static int add_mem(dx_registry *r, const struct gen *g, dx_diag *d)
 {
-	dx_module m = {strdup(g->path), NULL, &g->desc};
+	dx_module m = {.path = strdup(g->path), .desc = &g->desc};
 	ck_assert_ptr_nonnull(m.path);
 	return dx_registry_add(r, &m, NULL, NULL, d);
 }
