@@ -211,8 +211,8 @@ dx_watch *dx_worker_watch(int fd, uint32_t events,
 		return NULL;
 	}
 	w->watch_gen = (w->watch_gen + 1) & 0xFFFFFFu;
-	*x = (struct dx_watch){w,   slot, w->watch_gen, fd, events,
-			       fn,  arg,  true,         false};
+	*x = (struct dx_watch){w,   slot, w->watch_gen, fd,  events,
+			       fn,  arg,  true,         false, NULL};
 	w->watches[slot] = x;
 	int rc = dx_watch_arm(w, x);
 	if (rc < 0) {
@@ -285,6 +285,7 @@ void dx_watches_rearm(dx_worker *w)
 static void dx_stream_release(struct dx_stream *s)
 {
 	if (atomic_fetch_sub(&s->refs, 1) == 1) {
+		dx_entry_release(s->holder);
 		pthread_mutex_destroy(&s->lock);
 		free(s);
 	}

@@ -63,6 +63,7 @@ struct dx_watch {
 	void *arg;
 	bool active;  /* the plugin wants it */
 	bool polling; /* a poll is armed on the backend */
+	struct dx_plugin_entry *holder; /* held until unwatch (hostapi.c) */
 };
 
 struct dx_stream {
@@ -83,6 +84,7 @@ struct dx_stream {
 	 * worker (until it unlinks the stream) and one per posted frame; the
 	 * last one out frees it. */
 	_Atomic unsigned refs;
+	struct dx_plugin_entry *holder; /* held until freed (hostapi.c) */
 };
 
 /* host->defer: the request being handled on this worker will be answered

@@ -22,6 +22,7 @@
 
 #include "bgqueue.h"
 #include "control.h"
+#include "reload.h"
 #include "version.h"
 
 #define DX_CTL_CLIENTS 16
@@ -139,6 +140,30 @@ static cJSON *dx_ctl_status(const dx_control_ctx *x)
 	return o;
 }
 
+/* Which file an instance came from, and what is mapped. */
+static void dx_ctl_file(cJSON *e, const dx_module *m)
+{
+	cJSON *f = cJSON_AddObjectToObject(e, "file");
+	cJSON_AddStringToObject(f, "path", m->path);
+	cJSON_AddNumberToObject(f, "size", (double)m->size);
+	cJSON_AddNumberToObject(f, "mtime", (double)m->mtime);
+	if (m->copy)
+		cJSON_AddStringToObject(f, "mapped", m->copy);
+	cJSON_AddNumberToObject(e, "loaded_at", (double)m->loaded_at);
+}
+
+static void dx_ctl_retiring(void *ud, const dx_module *m, uint64_t last_gen,
+			    long holds)
+{
+	cJSON *e = cJSON_CreateObject();
+	cJSON_AddStringToObject(e, "name", m->desc->name);
+	cJSON_AddStringToObject(e, "version", m->desc->version);
+	cJSON_AddStringToObject(e, "path", m->path);
+	cJSON_AddNumberToObject(e, "last_generation", (double)last_gen);
+	cJSON_AddNumberToObject(e, "holds", (double)holds);
+	cJSON_AddItemToArray(ud, e);
+}
+
 static cJSON *dx_ctl_plugins(const dx_control_ctx *x)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -153,6 +178,9 @@ static cJSON *dx_ctl_plugins(const dx_control_ctx *x)
 		cJSON_AddStringToObject(e, "version", p->version);
 		cJSON_AddStringToObject(e, "abi", abi);
 		cJSON_AddStringToObject(e, "path", m->path);
+		uint64_t g = dx_registry_plugin_gen(x->reg, i);
+		cJSON_AddNumberToObject(e, "generation", (double)(g ? g : 1));
+		dx_ctl_file(e, m);
 		cJSON *fa = cJSON_AddArrayToObject(e, "facets");
 		for (uint32_t k = 0; k < p->facet_count; k++) {
 			cJSON *f = cJSON_CreateObject();
@@ -163,6 +191,11 @@ static cJSON *dx_ctl_plugins(const dx_control_ctx *x)
 		}
 		cJSON_AddItemToArray(arr, e);
 	}
+	if (x->server)
+		cJSON_AddNumberToObject(o, "generation",
+					(double)dx_server_generation(x->server));
+	cJSON *ret = cJSON_AddArrayToObject(o, "retiring");
+	dx_registry_retiring(x->reg, dx_ctl_retiring, ret);
 	return o;
 }
 
@@ -222,7 +255,7 @@ static cJSON *dx_ctl_swap(const cJSON *req, const dx_control_ctx *x)
 	const char *err = NULL;
 	char why[512] = "";
 	if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "io") != 0)
-		err = "swap takes kind \"io\" (plugins: reload, coming)";
+		err = "swap takes kind \"io\" (a plugin: use reload)";
 	else if (!cJSON_IsString(name))
 		err = "swap io needs a backend name (an IO facet's name)";
 	else if (!x->server)
@@ -245,6 +278,54 @@ static cJSON *dx_ctl_swap(const cJSON *req, const dx_control_ctx *x)
 		cJSON_Delete(o);
 		return dx_ctl_error(err);
 	}
+	return o;
+}
+
+/* {"cmd": "reload", "name": "routes_echo"[, "path": "FILE"]}: a new build
+ * of a plugin, published once every check passed and its init ran; the
+ * answer comes once every worker serves with it. */
+static cJSON *dx_ctl_reload(const cJSON *req, const dx_control_ctx *x)
+{
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(req, "name");
+	const cJSON *path = cJSON_GetObjectItemCaseSensitive(req, "path");
+	if (!cJSON_IsString(name))
+		return dx_ctl_error("reload needs a plugin name: {\"cmd\": "
+				    "\"reload\", \"name\": \"NAME\"[, "
+				    "\"path\": \"FILE\"]}");
+	if (path && !cJSON_IsString(path))
+		return dx_ctl_error("reload: \"path\" must be a string");
+	if (!x->server)
+		return dx_ctl_error("this host has no listeners, so nothing "
+				    "serves a reloaded plugin");
+	dx_diag d = DX_DIAG_INIT;
+	dx_reload_result res;
+	int rc = dx_server_reload(x->server, name->valuestring,
+				  path ? path->valuestring : NULL, &res, &d);
+	cJSON *o;
+	if (rc < 0 && !res.generation) {
+		/* Every reason, as startup would print them. */
+		char why[2048] = "";
+		size_t len = 0;
+		for (size_t i = 0; i < d.count && len < sizeof why; i++)
+			len += (size_t)snprintf(why + len, sizeof why - len,
+						"%s%s", i ? "; " : "",
+						d.msgs[i]);
+		o = dx_ctl_error(why);
+	} else {
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "name", name->valuestring);
+		cJSON_AddStringToObject(o, "from", res.from);
+		cJSON_AddStringToObject(o, "to", res.to);
+		cJSON_AddNumberToObject(o, "generation",
+					(double)res.generation);
+		cJSON_AddBoolToObject(o, "handoff", res.handoff);
+		cJSON_AddStringToObject(o, "path", res.path);
+		cJSON_AddNumberToObject(o, "ms", res.ms);
+		if (rc < 0)
+			cJSON_AddStringToObject(o, "warning",
+						dx_diag_last(&d));
+	}
+	dx_diag_clear(&d);
 	return o;
 }
 
@@ -285,6 +366,8 @@ static char *dx_ctl_answer(const char *line, const dx_control_ctx *x,
 		o = dx_ctl_stats(x);
 	else if (strcmp(name, "swap") == 0)
 		o = dx_ctl_swap(req, x);
+	else if (strcmp(name, "reload") == 0)
+		o = dx_ctl_reload(req, x);
 	else if (strcmp(name, "drain") == 0) {
 		o = cJSON_CreateObject();
 		cJSON_AddBoolToObject(o, "draining", 1);
@@ -295,7 +378,7 @@ static char *dx_ctl_answer(const char *line, const dx_control_ctx *x,
 		cJSON_AddBoolToObject(o, "ok", 1);
 	else if (!o)
 		o = dx_ctl_error(name ? "unknown command; use status, plugins, "
-					"stats, swap or drain"
+					"stats, swap, reload or drain"
 				      : "expected a JSON object like {\"cmd\": "
 					"\"status\"}");
 	char *text = cJSON_PrintUnformatted(o);
@@ -385,7 +468,10 @@ int dx_control_run(dx_control *c, const dx_control_ctx *x)
 			p[n] = (struct pollfd){c->clients[i].fd, POLLIN, 0};
 			map[n++] = i;
 		}
-		if (poll(p, (nfds_t)n, -1) < 0 && errno != EINTR)
+		/* While an old plugin instance waits to be finalised, look
+		 * again every 20 ms; otherwise sleep until something comes. */
+		bool waiting = x->server && dx_server_reap(x->server) > 0;
+		if (poll(p, (nfds_t)n, waiting ? 20 : -1) < 0 && errno != EINTR)
 			return -errno;
 		bool drain = false;
 		for (int i = 0; i < n; i++) {

@@ -195,34 +195,102 @@ static int api_complete(const dx_host_api *host, dx_pending *p,
 	return p ? dx_worker_complete(p, status, body, len) : -EINVAL;
 }
 
+/* Every callback the host will make into a plugin later holds its
+ * instance (dx_entry_hold), so a replaced instance is finalised only once
+ * nothing can call it any more. Timers carry the holder as their udata;
+ * posts and background tasks go through a small trampoline. */
 static int api_timer(const dx_host_api *host, uint64_t delay_ns,
 		     void (*fn)(void *arg), void *arg)
 {
-	return dx_worker_timer(delay_ns, fn, arg);
+	dx_plugin_entry *e = dx_entry(host);
+	dx_entry_hold(e);
+	int rc = dx_worker_timer_held(delay_ns, fn, arg, e);
+	if (rc < 0)
+		dx_entry_release(e);
+	return rc;
+}
+
+typedef struct dx_held_call {
+	dx_plugin_entry *e;
+	void (*fn)(void *arg);
+	void (*drop)(void *arg);
+	void *arg;
+} dx_held_call;
+
+static dx_held_call *dx_held_new(dx_plugin_entry *e, void (*fn)(void *),
+				 void (*drop)(void *), void *arg)
+{
+	dx_held_call *h = malloc(sizeof *h);
+	if (h) {
+		*h = (dx_held_call){e, fn, drop, arg};
+		dx_entry_hold(e);
+	}
+	return h;
+}
+
+static void dx_held_end(dx_held_call *h)
+{
+	dx_entry_release(h->e);
+	free(h);
+}
+
+static void dx_held_run(void *arg)
+{
+	dx_held_call *h = arg;
+	h->fn(h->arg);
+	dx_held_end(h);
+}
+
+static void dx_held_drop(void *arg)
+{
+	dx_held_call *h = arg;
+	if (h->drop)
+		h->drop(h->arg);
+	dx_held_end(h);
 }
 
 static int api_post(const dx_host_api *host, int worker,
 		    void (*fn)(void *arg), void *arg)
 {
-	return dx_registry_post(dx_entry(host)->reg, worker, fn, arg);
+	dx_plugin_entry *e = dx_entry(host);
+	dx_held_call *h = dx_held_new(e, fn, NULL, arg);
+	if (!h)
+		return -ENOMEM;
+	int rc = dx_registry_post(e->reg, worker, dx_held_run, h);
+	if (rc < 0)
+		dx_held_end(h);
+	return rc;
 }
 
 static dx_watch *api_watch(const dx_host_api *host, int fd, uint32_t events,
 			   void (*fn)(void *arg, uint32_t revents), void *arg)
 {
-	return dx_worker_watch(fd, events, fn, arg);
+	dx_watch *x = dx_worker_watch(fd, events, fn, arg);
+	if (x) {
+		x->holder = dx_entry(host);
+		dx_entry_hold(x->holder);
+	}
+	return x;
 }
 
 static void api_unwatch(const dx_host_api *host, dx_watch *watch)
 {
-	if (watch)
-		dx_worker_unwatch(watch);
+	if (!watch)
+		return;
+	dx_plugin_entry *e = watch->holder;
+	dx_worker_unwatch(watch);
+	dx_entry_release(e);
 }
 
 static dx_stream *api_stream(const dx_host_api *host, const dx_request *req,
 			     void (*on_close)(void *arg), void *arg)
 {
-	return dx_worker_stream(req, on_close, arg);
+	dx_stream *s = dx_worker_stream(req, on_close, arg);
+	if (s) {
+		s->holder = dx_entry(host);
+		dx_entry_hold(s->holder);
+	}
+	return s;
 }
 
 static int api_stream_send(const dx_host_api *host, dx_stream *stream,
@@ -241,13 +309,20 @@ static int api_enqueue(const dx_host_api *host, const char *name,
 		       void (*fn)(void *arg), void (*drop)(void *arg),
 		       void *arg)
 {
-	dx_registry *r = dx_entry(host)->reg;
+	dx_plugin_entry *e = dx_entry(host);
+	dx_registry *r = e->reg;
 	if (!r->bg) {
 		if (drop)
 			drop(arg); /* the host is stopping: nothing will run */
 		return DX_ESTATE;
 	}
-	return dx_bgqueue_push(r->bg, name, fn, drop, arg);
+	dx_held_call *h = dx_held_new(e, fn, drop, arg);
+	if (!h) {
+		if (drop)
+			drop(arg);
+		return -ENOMEM;
+	}
+	return dx_bgqueue_push(r->bg, name, dx_held_run, dx_held_drop, h);
 }
 
 static int api_control(const dx_host_api *host, const char *cmd,
@@ -256,12 +331,16 @@ static int api_control(const dx_host_api *host, const char *cmd,
 	dx_plugin_entry *e = dx_entry(host);
 	dx_registry *r = e->reg;
 	static const char *const builtin[] = {"status", "plugins", "stats",
-					      "swap", "drain", NULL};
+					      "swap",   "reload",  "drain",
+					      NULL};
 	for (size_t i = 0; builtin[i]; i++)
 		if (strcmp(builtin[i], cmd) == 0)
 			return -EEXIST;
+	/* A new instance being prepared by a reload takes over the
+	 * commands of the one it replaces. */
 	for (size_t i = 0; i < r->ctl_count; i++)
-		if (strcmp(r->ctl_cmds[i].cmd, cmd) == 0)
+		if (strcmp(r->ctl_cmds[i].cmd, cmd) == 0 &&
+		    (!e->replaces || r->ctl_cmds[i].owner != e->replaces))
 			return -EEXIST;
 	struct dx_ctl_cmd *t =
 		realloc(r->ctl_cmds, (r->ctl_count + 1) * sizeof *t);

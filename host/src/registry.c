@@ -103,7 +103,9 @@ void dx_registry_bg_stats(dx_registry *r, struct dx_bg_stats *out)
 int dx_registry_control(dx_registry *r, const char *cmd, const char *request,
 			char **answer, char *why, size_t why_len)
 {
-	for (size_t i = 0; i < r->ctl_count; i++) {
+	/* The newest registration wins: after a reload, the new instance's
+	 * (the old one's goes when it is finalised). */
+	for (size_t i = r->ctl_count; i-- > 0;) {
 		struct dx_ctl_cmd *c = &r->ctl_cmds[i];
 		if (strcmp(c->cmd, cmd) != 0)
 			continue;
@@ -117,6 +119,30 @@ int dx_registry_control(dx_registry *r, const char *cmd, const char *request,
 		return 0;
 	}
 	return -ENOENT;
+}
+
+void dx_registry_ctl_drop(dx_registry *r, const dx_plugin_entry *owner)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < r->ctl_count; i++) {
+		if (r->ctl_cmds[i].owner == owner)
+			free(r->ctl_cmds[i].cmd);
+		else
+			r->ctl_cmds[k++] = r->ctl_cmds[i];
+	}
+	r->ctl_count = k;
+}
+
+void dx_entry_hold(dx_plugin_entry *e)
+{
+	if (e)
+		atomic_fetch_add_explicit(&e->holds, 1, memory_order_relaxed);
+}
+
+void dx_entry_release(dx_plugin_entry *e)
+{
+	if (e)
+		atomic_fetch_sub_explicit(&e->holds, 1, memory_order_release);
 }
 
 int dx_registry_post(dx_registry *r, int worker, void (*fn)(void *arg),
@@ -161,9 +187,10 @@ void dx_registry_set_poster(dx_registry *r,
 	pthread_mutex_unlock(&r->post_lock);
 }
 
-static void dx_entry_free(dx_plugin_entry *e)
+void dx_entry_free(dx_plugin_entry *e)
 {
 	free(e->routes);
+	free(e->routes_path);
 	dx_module_close(&e->mod);
 	dx_config_free(e->config);
 	dx_diag_clear(&e->errors);
@@ -179,6 +206,11 @@ void dx_registry_free(dx_registry *r)
 	 * earlier one's .so (a looked-up vtable) until it is gone. */
 	for (size_t i = r->count; i-- > 0;)
 		dx_entry_free(r->plugins[i]);
+	while (r->retiring) {
+		dx_plugin_entry *e = r->retiring;
+		r->retiring = e->next_retiring;
+		dx_entry_free(e);
+	}
 	while (r->counters) {
 		struct dx_counter *c = r->counters;
 		r->counters = c->next;
@@ -296,8 +328,8 @@ static int dx_entry_routes_check(const dx_plugin_entry *e, const cJSON *routes,
 
 /* e->routes from the plugin's tables, each under its own id or the one
  * routes (the manifest's plugins[].routes) gives it. */
-static int dx_entry_routes(dx_plugin_entry *e, const cJSON *routes,
-			   const char *routes_path, dx_diag *d)
+int dx_entry_routes(dx_plugin_entry *e, const cJSON *routes,
+		    const char *routes_path, dx_diag *d)
 {
 	const dx_plugin *p = e->mod.desc;
 	size_t n = 0;
@@ -402,10 +434,12 @@ int dx_registry_add_routes(dx_registry *r, dx_module *m, const cJSON *config,
 	e->mod = *m;
 	memset(m, 0, sizeof *m); /* ours now */
 	e->config = dx_config_new(config, config_path ? config_path : "config");
-	int rc = e->config ? dx_entry_routes(e, routes,
-					     routes_path ? routes_path : "routes",
-					     d)
-			   : -ENOMEM;
+	e->config_json = config;
+	e->routes_json = routes;
+	e->routes_path = strdup(routes_path ? routes_path : "routes");
+	int rc = e->config && e->routes_path
+			 ? dx_entry_routes(e, routes, e->routes_path, d)
+			 : -ENOMEM;
 	if (rc == 0)
 		rc = dx_registry_clash(r, e, d);
 	if (rc == 0)
@@ -434,7 +468,7 @@ static void dx_routes_bind(dx_registry *r, const dx_plugin_entry *e)
 }
 
 /* "first; second; third" of what the plugin recorded, or the code's text. */
-static void dx_init_failure(const dx_plugin_entry *e, int rc, dx_diag *d)
+void dx_init_failure(const dx_plugin_entry *e, int rc, dx_diag *d)
 {
 	char why[2048] = "";
 	size_t len = 0;
@@ -479,6 +513,13 @@ void dx_registry_fini_all(dx_registry *r)
 	/* Background tasks point into plugins: stop them before any fini. */
 	dx_bgqueue_free(r->bg);
 	r->bg = NULL;
+	/* Replaced instances first: they are older than every current one
+	 * (the workers have stopped, so nothing they held still runs). */
+	for (dx_plugin_entry *e = r->retiring; e; e = e->next_retiring) {
+		if (e->initialised && e->mod.desc->fini)
+			e->mod.desc->fini(e->self);
+		e->initialised = false;
+	}
 	for (size_t i = r->count; i-- > 0;) {
 		dx_plugin_entry *e = r->plugins[i];
 		if (!e->initialised)

@@ -9,6 +9,9 @@
 #ifndef DX_HOST_REGISTRY_H
 #define DX_HOST_REGISTRY_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include <cJSON.h>
 
 #include <dx/plugin.h>
@@ -18,6 +21,13 @@
 #include "loader.h"
 
 typedef struct dx_registry dx_registry;
+typedef struct dx_plugin_entry dx_plugin_entry;
+
+/* A callback the host still owes a plugin instance (a timer, a post, a
+ * watch, a stream, a background task): an instance is not finalised
+ * while it holds any. Any thread; NULL is nothing. */
+void dx_entry_hold(dx_plugin_entry *e);
+void dx_entry_release(dx_plugin_entry *e);
 
 /* Where host and plugin log lines go. who is the plugin name or "dx". */
 typedef void (*dx_log_sink)(void *ud, int level, const char *who,
@@ -115,6 +125,42 @@ int dx_registry_control(dx_registry *r, const char *cmd, const char *request,
  * (borrowed; must outlive the registry). */
 struct dx_manifest;
 void dx_registry_set_manifest(dx_registry *r, const struct dx_manifest *m);
+
+/* ---- reload (registry_reload.c), main thread ---- */
+
+/* The index of plugin name if a reload can replace it, else negative with
+ * the reason in d. */
+int dx_registry_reloadable(const dx_registry *r, const char *name,
+			   dx_diag *d);
+/* A new instance of plugins[index] from m (taken over, also on failure):
+ * the same name, facet kinds a reload can swap, no clash with any other
+ * plugin, initialised with the old instance's config, and handed its
+ * state (*handoff: whether both had the hooks). Nothing is published: the
+ * old instance still serves. 0 with *out, or negative with the reason in
+ * d, the message the host gives at startup for the same problem. */
+int dx_registry_prepare(dx_registry *r, int index, dx_module *m,
+			bool *handoff, dx_plugin_entry **out, dx_diag *d);
+/* Put prepared e in its old instance's place (plugin table, facets,
+ * routes) as of generation gen; the old instance retires, to be
+ * finalised by dx_registry_reap once no generation up to gen - 1 lives
+ * and nothing holds it. */
+void dx_registry_commit(dx_registry *r, dx_plugin_entry *e, uint64_t gen);
+/* Undo the last commit (when the new generation could not be built):
+ * the old instance is back, e is finalised and unloaded. */
+void dx_registry_rollback(dx_registry *r, dx_plugin_entry *e);
+/* Finalise and unload a prepared e that is not going to be committed. */
+void dx_registry_abandon(dx_registry *r, dx_plugin_entry *e);
+/* Finalise and unload every retiring instance that no generation from
+ * oldest_live on can run and that holds nothing; returns how many are
+ * left. */
+size_t dx_registry_reap(dx_registry *r, uint64_t oldest_live);
+/* Call fn for each retiring instance (fn may be NULL); returns how many. */
+size_t dx_registry_retiring(const dx_registry *r,
+			    void (*fn)(void *ud, const dx_module *m,
+				       uint64_t last_gen, long holds),
+			    void *ud);
+/* The generation plugins[i] was published in (0: at start). */
+uint64_t dx_registry_plugin_gen(const dx_registry *r, size_t i);
 
 /* Log through the registry's sink as "dx". */
 void dx_registry_log(const dx_registry *r, int level, const char *fmt, ...)

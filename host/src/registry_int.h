@@ -30,6 +30,22 @@ typedef struct dx_plugin_entry {
 	dx_diag errors; /* what fail() and config errors recorded */
 	dx_entry_route *routes; /* every ROUTES facet's routes, in order */
 	size_t route_count;
+	/* The manifest's plugins[].config (borrowed; NULL: none), for a
+	 * reload's new instance. */
+	const cJSON *config_json;
+	/* The manifest's plugins[].routes for it (borrowed) and its path. */
+	const cJSON *routes_json;
+	char *routes_path;
+	uint64_t gen; /* the generation it was published in */
+	/* Callbacks the host still owes this instance (timers, posts,
+	 * watches, streams, background tasks): it is not finalised while
+	 * any is held. */
+	_Atomic long holds;
+	/* While a new instance is prepared: the one it replaces. */
+	struct dx_plugin_entry *replaces;
+	/* Retiring: the last generation that could run it, and the list. */
+	uint64_t last_gen;
+	struct dx_plugin_entry *next_retiring;
 } dx_plugin_entry;
 
 struct dx_counter {
@@ -65,6 +81,8 @@ struct dx_registry {
 	dx_plugin_entry **plugins;
 	size_t count;
 	size_t cap;
+	/* Instances replaced by a reload, not yet finalised (main thread). */
+	dx_plugin_entry *retiring;
 	dx_facet_entry *facets;
 	size_t facet_count;
 	size_t facet_cap;
@@ -84,6 +102,13 @@ struct dx_registry {
 	} *ctl_cmds;
 	size_t ctl_count;
 };
+
+/* registry.c, for registry_reload.c. */
+void dx_entry_free(dx_plugin_entry *e);
+int dx_entry_routes(dx_plugin_entry *e, const cJSON *routes,
+		    const char *routes_path, dx_diag *d);
+void dx_init_failure(const dx_plugin_entry *e, int rc, dx_diag *d);
+void dx_registry_ctl_drop(dx_registry *r, const dx_plugin_entry *owner);
 
 /* Fill e->api with the v1.0 host API table. */
 void dx_hostapi_fill(dx_plugin_entry *e);

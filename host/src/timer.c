@@ -3,6 +3,7 @@
  * thread. */
 #include <time.h>
 
+#include "registry.h"
 #include "timer.h"
 #include "worker.h"
 
@@ -13,21 +14,29 @@ uint64_t dx_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int dx_worker_timer(uint64_t delay_ns, void (*fn)(void *arg), void *arg)
+int dx_worker_timer_held(uint64_t delay_ns, void (*fn)(void *arg), void *arg,
+			 struct dx_plugin_entry *holder)
 {
 	dx_worker *w = dx_worker_current;
 	if (!w)
 		return DX_ESTATE;
-	return dx_timer_heap_add(&w->timers, dx_now_ns() + delay_ns, 0, fn,
-				 arg);
+	return dx_timer_heap_add(&w->timers, dx_now_ns() + delay_ns,
+				 (uint64_t)(uintptr_t)holder, fn, arg);
+}
+
+int dx_worker_timer(uint64_t delay_ns, void (*fn)(void *arg), void *arg)
+{
+	return dx_worker_timer_held(delay_ns, fn, arg, NULL);
 }
 
 void dx_timers_run(dx_worker *w, bool all)
 {
 	uint64_t now = all ? UINT64_MAX : dx_now_ns();
 	dx_timer t;
-	while (dx_timer_heap_pop_due(&w->timers, now, &t))
+	while (dx_timer_heap_pop_due(&w->timers, now, &t)) {
 		t.fn(t.arg);
+		dx_entry_release((dx_plugin_entry *)(uintptr_t)t.udata);
+	}
 }
 
 int dx_timers_wait_ms(const dx_worker *w, int max_ms)

@@ -16,6 +16,10 @@ uint64_t dx_now_ns(void);
 /* host->timer: run fn(arg) on the calling worker after delay_ns. 0,
  * DX_ESTATE off a worker thread, or -ENOMEM. */
 int dx_worker_timer(uint64_t delay_ns, void (*fn)(void *arg), void *arg);
+/* The same for a plugin: holder (registry.h) is released once fn ran. */
+struct dx_plugin_entry;
+int dx_worker_timer_held(uint64_t delay_ns, void (*fn)(void *arg), void *arg,
+			 struct dx_plugin_entry *holder);
 /* Run the timers that are due (all: every one left, as the worker ends). */
 void dx_timers_run(dx_worker *w, bool all);
 /* How long the loop may wait for completions: until the next timer is

@@ -1,0 +1,291 @@
+/* registry_reload.c - a new instance of a loaded plugin: prepared beside
+ * the old one (checked, initialised with the same config, handed the old
+ * one's state), swapped in, and the old one finalised once nothing can
+ * reach it. Main thread only. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry_int.h"
+
+/* The facet kinds a reload can replace today: the host reads ROUTES and
+ * MIDDLEWARE only through a generation, so a swap of generation is all
+ * they need. IO needs a backend swap, SERVICE and FORGE_DRIVER vtables
+ * are held by other plugins. */
+static const char *dx_unreloadable(const dx_plugin *p)
+{
+	for (uint32_t i = 0; i < p->facet_count; i++) {
+		uint32_t k = p->facets[i].kind;
+		if (k != DX_FACET_ROUTES && k != DX_FACET_MIDDLEWARE)
+			return dx_facet_kind_name(k);
+	}
+	return NULL;
+}
+
+int dx_registry_reloadable(const dx_registry *r, const char *name,
+			   dx_diag *d)
+{
+	int i = dx_registry_find(r, name);
+	if (i < 0) {
+		dx_diag_add(d, "reload %s: no plugin of that name is loaded",
+			    name);
+		return -ENOENT;
+	}
+	const char *kind = dx_unreloadable(r->plugins[i]->mod.desc);
+	if (kind) {
+		dx_diag_add(d,
+			    "reload %s: its %s facet cannot be replaced live "
+			    "yet; only plugins whose facets are ROUTES and "
+			    "MIDDLEWARE can be reloaded so far (restart the "
+			    "host to change it)",
+			    name, kind);
+		return DX_ESTATE;
+	}
+	return i;
+}
+
+/* The clash checks of dx_registry_add, with old's own facets and routes
+ * taken out of the way. */
+static int dx_reload_clash(const dx_registry *r, const dx_plugin_entry *e,
+			   const dx_plugin_entry *old, dx_diag *d)
+{
+	const dx_plugin *p = e->mod.desc;
+	for (uint32_t i = 0; i < p->facet_count; i++) {
+		const dx_facet *f = &p->facets[i];
+		for (size_t k = 0; k < r->facet_count; k++) {
+			const dx_facet_entry *x = &r->facets[k];
+			if (x->owner == old || x->kind != f->kind ||
+			    strcmp(x->name, f->name) != 0)
+				continue;
+			dx_diag_add(d,
+				    "%s: plugin \"%s\" facet %s \"%s\" is "
+				    "already provided by plugin \"%s\" (%s)",
+				    e->mod.path, p->name,
+				    dx_facet_kind_name(f->kind), f->name,
+				    x->owner->mod.desc->name,
+				    x->owner->mod.path);
+			return DX_EDUP;
+		}
+	}
+	for (size_t k = 0; k < e->route_count; k++) {
+		const dx_entry_route *rt = &e->routes[k];
+		for (uint32_t id = 1; id < 65536; id++) {
+			const dx_route_ref *x = &r->routes[id];
+			if (!x->route || strcmp(x->plugin, old->mod.desc->name) == 0)
+				continue;
+			if (id != rt->id && strcmp(x->route->name, rt->route->name))
+				continue;
+			dx_diag_add(d,
+				    "%s: route %u \"%s\" of plugin \"%s\" has the "
+				    "same %s as route %u \"%s\" of plugin \"%s\"",
+				    e->mod.path, (unsigned)rt->id,
+				    rt->route->name, p->name,
+				    id == rt->id ? "id" : "name", id,
+				    x->route->name, x->plugin);
+			return DX_EDUP;
+		}
+	}
+	return 0;
+}
+
+static void dx_reload_discard(dx_registry *r, dx_plugin_entry *e)
+{
+	dx_registry_ctl_drop(r, e);
+	dx_entry_free(e);
+}
+
+/* init, then the handoff: old exports, e imports. */
+static int dx_reload_init(dx_registry *r, dx_plugin_entry *e,
+			  dx_plugin_entry *old, bool *handoff, dx_diag *d)
+{
+	const dx_plugin *p = e->mod.desc, *o = old->mod.desc;
+	int rc = p->init ? p->init(&e->api, e->config, &e->self) : 0;
+	if (rc != 0) {
+		dx_init_failure(e, rc, d);
+		return rc < 0 ? rc : DX_EINIT;
+	}
+	e->initialised = true;
+	*handoff = o->handoff_export && p->handoff_import;
+	if (!*handoff)
+		return 0;
+	const void *data = NULL;
+	size_t len = 0;
+	rc = o->handoff_export(old->self, &data, &len);
+	if (rc == 0)
+		rc = p->handoff_import(e->self, data, len);
+	if (rc != 0) {
+		dx_diag_add(d, "plugin \"%s\" %s -> %s (%s): state handoff "
+			       "failed: %s",
+			    p->name, o->version, p->version, e->mod.path,
+			    e->errors.count ? dx_diag_last(&e->errors)
+					    : dx_strerror(rc));
+		return rc < 0 ? rc : DX_EINIT;
+	}
+	return 0;
+}
+
+int dx_registry_prepare(dx_registry *r, int index, dx_module *m,
+			bool *handoff, dx_plugin_entry **out, dx_diag *d)
+{
+	*out = NULL;
+	dx_plugin_entry *old = r->plugins[index];
+	const char *name = old->mod.desc->name;
+	if (strcmp(m->desc->name, name) != 0) {
+		dx_diag_add(d, "%s: the file's plugin is named \"%s\", not \"%s\"",
+			    m->path, m->desc->name, name);
+		dx_module_close(m);
+		return DX_ENAME;
+	}
+	const char *kind = dx_unreloadable(m->desc);
+	if (kind) {
+		dx_diag_add(d, "%s: the new build of \"%s\" has a facet of "
+			       "kind %s, which a reload cannot add yet",
+			    m->path, name, kind);
+		dx_module_close(m);
+		return DX_ESTATE;
+	}
+	dx_plugin_entry *e = calloc(1, sizeof *e);
+	if (!e) {
+		dx_module_close(m);
+		return -ENOMEM;
+	}
+	e->reg = r;
+	e->mod = *m;
+	memset(m, 0, sizeof *m);
+	e->config_json = old->config_json;
+	e->config = dx_config_new(e->config_json,
+				  dx_config_node_path(old->config));
+	e->routes_json = old->routes_json;
+	e->routes_path = strdup(old->routes_path);
+	int rc = e->config && e->routes_path
+			 ? dx_entry_routes(e, e->routes_json, e->routes_path, d)
+			 : -ENOMEM;
+	if (rc == 0)
+		rc = dx_reload_clash(r, e, old, d);
+	/* Room for the facet table's worst case, so commit cannot fail. */
+	if (rc == 0 && r->facet_count + e->mod.desc->facet_count > r->facet_cap) {
+		size_t cap = r->facet_count + e->mod.desc->facet_count;
+		dx_facet_entry *f = realloc(r->facets, cap * sizeof *f);
+		if (f) {
+			r->facets = f;
+			r->facet_cap = cap;
+		} else {
+			rc = -ENOMEM;
+		}
+	}
+	if (rc == 0) {
+		dx_hostapi_fill(e);
+		e->replaces = old;
+		rc = dx_reload_init(r, e, old, handoff, d);
+	}
+	if (rc != 0) {
+		if (rc == -ENOMEM)
+			dx_diag_add(d, "%s: out of memory", e->mod.path);
+		if (e->initialised && e->mod.desc->fini)
+			e->mod.desc->fini(e->self);
+		dx_reload_discard(r, e);
+		return rc;
+	}
+	*out = e;
+	return 0;
+}
+
+/* Put in where out is: the plugin table, the facets, the routes. */
+static void dx_registry_swap(dx_registry *r, dx_plugin_entry *out,
+			     dx_plugin_entry *in)
+{
+	for (size_t i = 0; i < r->count; i++)
+		if (r->plugins[i] == out)
+			r->plugins[i] = in;
+	size_t k = 0;
+	for (size_t i = 0; i < r->facet_count; i++)
+		if (r->facets[i].owner != out)
+			r->facets[k++] = r->facets[i];
+	r->facet_count = k;
+	const dx_plugin *p = in->mod.desc;
+	for (uint32_t i = 0; i < p->facet_count; i++)
+		r->facets[r->facet_count++] = (dx_facet_entry){
+			p->facets[i].kind, p->facets[i].name,
+			p->facets[i].vtable, in};
+	for (size_t i = 0; i < out->route_count; i++)
+		memset(&r->routes[out->routes[i].id], 0, sizeof r->routes[0]);
+	for (size_t i = 0; i < in->route_count; i++)
+		r->routes[in->routes[i].id] = (dx_route_ref){
+			in->routes[i].route, in->self, p->name,
+			in->routes[i].id};
+}
+
+void dx_registry_commit(dx_registry *r, dx_plugin_entry *e, uint64_t gen)
+{
+	dx_plugin_entry *old = e->replaces;
+	dx_registry_swap(r, old, e);
+	e->replaces = NULL;
+	e->gen = gen;
+	old->last_gen = gen - 1;
+	old->next_retiring = r->retiring;
+	r->retiring = old;
+}
+
+void dx_registry_rollback(dx_registry *r, dx_plugin_entry *e)
+{
+	dx_plugin_entry *old = r->retiring;
+	r->retiring = old->next_retiring;
+	old->next_retiring = NULL;
+	dx_registry_swap(r, e, old);
+	if (e->mod.desc->fini)
+		e->mod.desc->fini(e->self);
+	dx_reload_discard(r, e);
+}
+
+void dx_registry_abandon(dx_registry *r, dx_plugin_entry *e)
+{
+	if (e->initialised && e->mod.desc->fini)
+		e->mod.desc->fini(e->self);
+	dx_reload_discard(r, e);
+}
+
+size_t dx_registry_reap(dx_registry *r, uint64_t oldest_live)
+{
+	size_t left = 0;
+	for (dx_plugin_entry **pp = &r->retiring; *pp;) {
+		dx_plugin_entry *e = *pp;
+		if (e->last_gen >= oldest_live ||
+		    atomic_load_explicit(&e->holds, memory_order_acquire) > 0) {
+			pp = &e->next_retiring;
+			left++;
+			continue;
+		}
+		*pp = e->next_retiring;
+		if (e->initialised && e->mod.desc->fini)
+			e->mod.desc->fini(e->self);
+		dx_registry_log(r, DX_LOG_INFO,
+				"retired %s %s (%s), the instance of "
+				"generations up to %llu",
+				e->mod.desc->name, e->mod.desc->version,
+				e->mod.path, (unsigned long long)e->last_gen);
+		dx_reload_discard(r, e);
+	}
+	return left;
+}
+
+size_t dx_registry_retiring(const dx_registry *r,
+			    void (*fn)(void *ud, const dx_module *m,
+				       uint64_t last_gen, long holds),
+			    void *ud)
+{
+	size_t n = 0;
+	for (const dx_plugin_entry *e = r->retiring; e; e = e->next_retiring) {
+		if (fn)
+			fn(ud, &e->mod, e->last_gen,
+			   atomic_load_explicit(&e->holds,
+						memory_order_relaxed));
+		n++;
+	}
+	return n;
+}
+
+uint64_t dx_registry_plugin_gen(const dx_registry *r, size_t i)
+{
+	return i < r->count ? r->plugins[i]->gen : 0;
+}

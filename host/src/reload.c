@@ -1,0 +1,146 @@
+/* reload.c - a new build of a plugin in a running server.
+ *
+ * The order is what makes it safe: load and check the file exactly as at
+ * startup; initialise the new instance and hand it the old one's state
+ * while the old one still serves; swap it into the registry and build a
+ * new generation from it; publish the generation and wake every worker;
+ * answer only once every worker has adopted it (so a request a client
+ * sends after the answer runs on the new code). The old instance is
+ * finalised and unloaded later, by dx_server_reap, when no worker can
+ * start a request on an old generation, no deferred request still runs on
+ * one, and nothing the old instance set up (timers, posts, watches,
+ * streams, background tasks) can call it any more. Main thread only. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "reload.h"
+#include "server_int.h"
+
+/* How long a reload waits for the workers to pass a loop boundary: a
+ * worker that does not is stuck in a handler, and the reload says so. */
+#define DX_RELOAD_WAIT_MS 10000
+
+static bool dx_allow_writable(const dx_manifest *m, const char *name,
+			      const char *path)
+{
+	for (size_t i = 0; i < m->plugin_count; i++) {
+		const dx_manifest_plugin *pl = &m->plugins[i];
+		if ((pl->name && strcmp(pl->name, name) == 0) ||
+		    strcmp(pl->path, path) == 0)
+			return pl->allow_writable;
+	}
+	return false;
+}
+
+static uint64_t dx_min_qs(const dx_server *s)
+{
+	uint64_t min = UINT64_MAX;
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		uint64_t q = atomic_load_explicit(&s->workers[i].qs,
+						  memory_order_acquire);
+		if (q < min)
+			min = q;
+	}
+	return min;
+}
+
+/* Publish g and wait until every worker adopted it. */
+static int dx_publish(dx_server *s, dx_gen *g, dx_diag *d)
+{
+	dx_gen *old = atomic_load(&s->view.gen);
+	atomic_store_explicit(&s->view.gen, g, memory_order_release);
+	old->replaced_by = g->id;
+	old->next = s->replaced;
+	s->replaced = old;
+	for (unsigned i = 0; i < s->nworkers; i++)
+		dx_worker_wake(&s->workers[i]);
+	for (int t = 0; t < DX_RELOAD_WAIT_MS * 5; t++) {
+		if (dx_min_qs(s) >= g->id)
+			return 0;
+		usleep(200);
+	}
+	dx_diag_add(d, "generation %llu is published, but a worker has not "
+		       "reached a loop boundary in %d ms (a handler that "
+		       "blocks?); requests it starts may still run the old "
+		       "build",
+		    (unsigned long long)g->id, DX_RELOAD_WAIT_MS);
+	return -ETIMEDOUT;
+}
+
+int dx_server_reload(dx_server *s, const char *name, const char *path,
+		     dx_reload_result *out, dx_diag *d)
+{
+	memset(out, 0, sizeof *out);
+	if (!s->started || s->drained) {
+		dx_diag_add(d, "reload %s: the server is not running", name);
+		return DX_ESTATE;
+	}
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	dx_registry *r = s->view.reg;
+	int i = dx_registry_reloadable(r, name, d);
+	if (i < 0)
+		return i;
+	const dx_module *cur = dx_registry_module(r, (size_t)i);
+	const char *file = path && *path ? path : cur->path;
+	dx_load_opts opts = {dx_allow_writable(s->view.m, name, cur->path)};
+	snprintf(out->from, sizeof out->from, "%s", cur->desc->version);
+	dx_module m;
+	int rc = dx_module_open(file, &opts, &m, d);
+	dx_plugin_entry *e = NULL;
+	if (rc == 0)
+		rc = dx_registry_prepare(r, i, &m, &out->handoff, &e, d);
+	if (rc < 0)
+		return rc;
+	uint64_t id = atomic_load(&s->view.gen)->id + 1;
+	dx_registry_commit(r, e, id);
+	dx_gen *g;
+	rc = dx_gen_build(s->view.m, r, id, &g, d);
+	if (rc < 0) {
+		dx_registry_rollback(r, e);
+		return rc;
+	}
+	cur = dx_registry_module(r, (size_t)i);
+	snprintf(out->to, sizeof out->to, "%s", cur->desc->version);
+	snprintf(out->path, sizeof out->path, "%s", cur->path);
+	out->generation = id;
+	rc = dx_publish(s, g, d);
+	dx_registry_log(r, DX_LOG_INFO,
+			"reload %s: %s -> %s (%s), generation %llu%s", name,
+			out->from, out->to, out->path, (unsigned long long)id,
+			out->handoff ? ", state handed over" : "");
+	dx_server_reap(s);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	out->ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+		  (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	return rc;
+}
+
+size_t dx_server_reap(dx_server *s)
+{
+	uint64_t min_qs = dx_min_qs(s);
+	uint64_t oldest = atomic_load(&s->view.gen)->id;
+	size_t left = 0;
+	for (dx_gen **pp = &s->replaced; *pp;) {
+		dx_gen *g = *pp;
+		if (g->replaced_by <= min_qs &&
+		    atomic_load_explicit(&g->refs, memory_order_acquire) == 0) {
+			*pp = g->next;
+			dx_gen_free(g);
+			continue;
+		}
+		if (g->id < oldest)
+			oldest = g->id;
+		left++;
+		pp = &g->next;
+	}
+	return left + dx_registry_reap(s->view.reg, oldest);
+}
+
+uint64_t dx_server_generation(const dx_server *s)
+{
+	return atomic_load(&((dx_server *)s)->view.gen)->id;
+}

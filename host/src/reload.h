@@ -1,0 +1,36 @@
+/* reload.h - replace a plugin with a new build while the server runs.
+ * Main thread only (the control socket's thread). */
+#ifndef DX_HOST_RELOAD_H
+#define DX_HOST_RELOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "diag.h"
+#include "server.h"
+
+typedef struct dx_reload_result {
+	char from[64];       /* the old instance's version */
+	char to[64];         /* the new one's */
+	char path[1024];     /* the file the new one came from */
+	uint64_t generation; /* the generation it was published in */
+	bool handoff;        /* state went from old to new */
+	double ms;           /* how long the whole reload took */
+} dx_reload_result;
+
+/* Reload plugin name from path (NULL or "": the file it was loaded from):
+ * checked like at startup, initialised with its manifest config, handed
+ * the old instance's state, published; returns once every worker serves
+ * with it. On failure nothing changed, the old instance keeps serving,
+ * and d holds the reason. */
+int dx_server_reload(dx_server *s, const char *name, const char *path,
+		     dx_reload_result *out, dx_diag *d);
+/* Free the generations no worker can use any more, finalise and unload
+ * the plugin instances only they ran; returns how many of either are
+ * still waiting (call again later while it is not 0). */
+size_t dx_server_reap(dx_server *s);
+/* The id of the generation workers serve with now. */
+uint64_t dx_server_generation(const dx_server *s);
+
+#endif
