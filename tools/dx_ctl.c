@@ -1,5 +1,7 @@
 /* dx_ctl.c - `dx ctl COMMAND`: talk to a running host's control socket. */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,15 @@ const char dx_ctl_usage[] =
 	"  swap io BACKEND\n"
 	"            move every worker and its live connections to another IO\n"
 	"            backend (io_uring, epoll) without closing any\n"
+	"  reload PLUGIN [FILE]\n"
+	"            load a new build of PLUGIN (from FILE, or the file it was\n"
+	"            loaded from), check and initialise it like at startup,\n"
+	"            hand it the old instance's state, and switch every worker\n"
+	"            to it without closing a connection; the old instance\n"
+	"            finishes what it started, then is finalised and unloaded.\n"
+	"            On any failure the old instance keeps serving. Deploy a\n"
+	"            new build by writing a new file and renaming it over the\n"
+	"            old one (ROUTES and MIDDLEWARE plugins, so far)\n"
 	"  drain     stop accepting, send Close, finish in-flight requests,\n"
 	"            finalise plugins and exit 0\n"
 	"\n"
@@ -33,7 +44,8 @@ const char dx_ctl_usage[] =
 	"\n"
 	"Example:\n"
 	"  dx ctl -m examples/hello.json status\n"
-	"  dx ctl -m examples/hello.json swap io epoll\n";
+	"  dx ctl -m examples/hello.json swap io epoll\n"
+	"  dx ctl -m examples/hello.json reload routes_echo\n";
 
 static void dx_ctl_print_status(const cJSON *o)
 {
@@ -103,6 +115,17 @@ static int dx_ctl_print(const char *cmd, const char *answer, bool json)
 	else if (strcmp(cmd, "swap") == 0)
 		printf("io backend: %s -> %s\n", dx_json_str(o, "from", ""),
 		       dx_json_str(o, "backend", ""));
+	else if (strcmp(cmd, "reload") == 0)
+		printf("%s: %s -> %s (%s), generation %.0f, %s, %.1f ms%s%s\n",
+		       dx_json_str(o, "name", ""), dx_json_str(o, "from", ""),
+		       dx_json_str(o, "to", ""), dx_json_str(o, "path", ""),
+		       dx_json_num(o, "generation"),
+		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "handoff"))
+			       ? "state handed over"
+			       : "no state handed over",
+		       dx_json_num(o, "ms"),
+		       cJSON_HasObjectItem(o, "warning") ? "; warning: " : "",
+		       dx_json_str(o, "warning", ""));
 	else
 		printf("%s: done\n", cmd);
 	cJSON_Delete(o);
@@ -134,7 +157,11 @@ int dx_cmd_ctl(int argc, char **argv)
 		}
 	}
 	bool swap = optind < argc && strcmp(argv[optind], "swap") == 0;
-	if (argc - optind != (swap ? 3 : 1) || (!sock && !manifest)) {
+	bool reload = optind < argc && strcmp(argv[optind], "reload") == 0;
+	int nargs = argc - optind;
+	bool shape = swap ? nargs == 3 : reload ? nargs == 2 || nargs == 3
+						: nargs == 1;
+	if (!shape || (!sock && !manifest)) {
 		fputs(dx_ctl_usage, stderr);
 		return 2;
 	}
@@ -144,6 +171,21 @@ int dx_cmd_ctl(int argc, char **argv)
 	if (swap) {
 		cJSON_AddStringToObject(req, "kind", argv[optind + 1]);
 		cJSON_AddStringToObject(req, "name", argv[optind + 2]);
+	}
+	char *file = NULL;
+	if (reload) {
+		cJSON_AddStringToObject(req, "name", argv[optind + 1]);
+		/* The host resolves paths from its own directory: send ours
+		 * made absolute. */
+		if (nargs == 3 && !(file = realpath(argv[optind + 2], NULL))) {
+			fprintf(stderr, "dx ctl reload: %s: %s\n",
+				argv[optind + 2], strerror(errno));
+			cJSON_Delete(req);
+			return 1;
+		}
+		if (file)
+			cJSON_AddStringToObject(req, "path", file);
+		free(file);
 	}
 	char *request = cJSON_PrintUnformatted(req);
 	cJSON_Delete(req);
