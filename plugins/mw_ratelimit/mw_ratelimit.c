@@ -28,6 +28,9 @@
  * Counters: mw_ratelimit.allowed, .limited, .evicted (buckets evicted to
  * make room) and .evicted_active (of which were not idle: max_keys is too
  * small for the number of clients active at once).
+ *
+ * Reload (dx ctl reload mw_ratelimit): the buckets carry over to the new
+ * build (rl_export, rl_import).
  */
 #include <errno.h>
 #include <math.h>
@@ -63,6 +66,18 @@ struct rl_worker {
 	uint32_t remaining;
 };
 
+/* What a reload hands the new build (see rl_export). */
+#define RL_STATE_MAGIC 0x524c5331u /* "RLS1" */
+struct rl_state {
+	uint32_t magic;
+	uint32_t table_size; /* sizeof(struct rl_worker) in the exporter */
+	unsigned workers;
+	size_t max_keys;
+	uint64_t interval_ns;
+	uint32_t burst;
+	struct rl *from;
+};
+
 struct rl {
 	const dx_host_api *host;
 	dx_rl_params params;
@@ -72,6 +87,10 @@ struct rl {
 	size_t max_keys; /* per worker */
 	unsigned workers;
 	struct rl_worker *w; /* workers + 1 */
+	/* Instances sharing w (2 while a reload hands it over; main thread
+	 * only): the last one finalised frees it. */
+	unsigned *w_refs;
+	struct rl_state state; /* what rl_export handed out */
 	dx_counter *allowed, *limited, *evicted, *evicted_active;
 };
 
@@ -337,10 +356,14 @@ static int rl_config(struct rl *rl, const dx_host_api *host,
 
 static void rl_free(struct rl *rl)
 {
-	if (rl->w)
+	if (rl->w_refs && --*rl->w_refs == 0) {
 		for (unsigned i = 0; i <= rl->workers; i++)
 			dx_rl_table_free(&rl->w[i].table);
-	free(rl->w);
+		free(rl->w);
+		free(rl->w_refs);
+	} else if (!rl->w_refs) {
+		free(rl->w); /* tables not made yet (init failed) */
+	}
 	free(rl->routes);
 	free(rl);
 }
@@ -354,6 +377,10 @@ static int rl_tables(struct rl *rl, const dx_host_api *host)
 	if (!rl->w)
 		return host->fail(host, -ENOMEM, "out of memory");
 	memset(rl->w, 0, bytes);
+	rl->w_refs = malloc(sizeof *rl->w_refs);
+	if (!rl->w_refs)
+		return host->fail(host, -ENOMEM, "out of memory");
+	*rl->w_refs = 1;
 	rl->workers = workers;
 	uint64_t seed = host->now_ns(host, DX_CLOCK_REALTIME) ^
 			(uint64_t)(uintptr_t)rl;
@@ -414,6 +441,60 @@ static void rl_fini(void *self)
 	rl_free(self);
 }
 
+/* A reload: the new build takes the worker tables over in place, so a
+ * client at its limit stays limited. No copy and no lock is needed: table
+ * i is only ever touched by worker i's thread, which runs one request at
+ * a time, on the old build or the new one, never both; the old build
+ * keeps using the tables until it is retired; the last of the two to be
+ * finalised frees them (so a reload that fails later loses nothing).
+ * Taken over only when the layout and the parameters match; otherwise the
+ * new build starts with full buckets and says so. */
+static int rl_export(void *self, const void **data, size_t *len)
+{
+	struct rl *rl = self;
+	rl->state = (struct rl_state){
+		RL_STATE_MAGIC, (uint32_t)sizeof(struct rl_worker),
+		rl->workers,    rl->max_keys,
+		rl->params.interval_ns, rl->params.burst,
+		rl,
+	};
+	*data = &rl->state;
+	*len = sizeof rl->state;
+	return 0;
+}
+
+static int rl_import(void *self, const void *data, size_t len)
+{
+	struct rl *rl = self;
+	const struct rl_state *st = data;
+	const char *why =
+		len != sizeof *st || st->magic != RL_STATE_MAGIC
+			? "the old build's state is of another format"
+		: st->table_size != sizeof(struct rl_worker)
+			? "the bucket tables changed layout"
+		: st->workers != rl->workers || st->max_keys != rl->max_keys
+			? "workers or max_keys differ"
+		: st->interval_ns != rl->params.interval_ns ||
+				st->burst != rl->params.burst
+			? "rate or burst differ"
+			: NULL;
+	if (why) {
+		rl->host->log(rl->host, DX_LOG_WARN,
+			      "reload: buckets start full (%s)", why);
+		return 0;
+	}
+	for (unsigned i = 0; i <= rl->workers; i++)
+		dx_rl_table_free(&rl->w[i].table);
+	free(rl->w);
+	free(rl->w_refs);
+	rl->w = st->from->w;
+	rl->w_refs = st->from->w_refs;
+	++*rl->w_refs;
+	rl->host->log(rl->host, DX_LOG_INFO,
+		      "reload: took over the buckets of the old build");
+	return 0;
+}
+
 static const dx_middleware_vtable rl_vtable = {
 	.size = sizeof(dx_middleware_vtable),
 	.before = rl_before,
@@ -427,4 +508,5 @@ static const dx_facet rl_facets[] = {
 DX_PLUGIN(.name = "mw_ratelimit", .version = "1.0.0",
 	  .description = "a token bucket per client, per worker: 429 over "
 			 "the limit",
-	  DX_FACETS(rl_facets), .init = rl_init, .fini = rl_fini)
+	  DX_FACETS(rl_facets), .init = rl_init, .fini = rl_fini,
+	  .handoff_export = rl_export, .handoff_import = rl_import)
