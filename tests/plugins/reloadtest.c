@@ -7,11 +7,15 @@
  *   rt_slow    (301)  args: a delay in milliseconds, ASCII decimal. Defers,
  *                     arms a timer on its worker and answers RT_TAG "-slow"
  *                     when it fires: a request that outlives a reload.
+ *   rt_later   (302)  args: a delay in ms. Answers RT_TAG at once and arms
+ *                     a timer that only notes "rt_later fired" (below): a
+ *                     timer that outlives both its request and a reload.
  * Config: "fini_file" (optional path). Each line is appended with one
  * write() on an O_APPEND descriptor, so the file's order is the order in
  * which things happened:
  *   "reloadtest VERSION rt_slow answering\n"  just before an rt_slow
  *                                             answer is completed
+ *   "reloadtest VERSION rt_later fired\n"     when an rt_later timer runs
  *   "reloadtest VERSION fini\n"               when fini runs
  * so a test sees whether an old build's fini ran before the request it
  * still owed was answered.
@@ -91,23 +95,49 @@ static void rt_slow_fire(void *arg)
 	free(s);
 }
 
+/* The request's body as a delay in ms (0..RT_SLOW_MAX_MS): 0 and *ms, or
+ * an RpcError 400 written into res and -1. */
+static int rt_delay(const dx_request *req, dx_response *res, unsigned *ms)
+{
+	/* The body is not NUL-terminated: parse exactly its bytes. */
+	*ms = 0;
+	for (size_t i = 0; i < req->body_len && *ms <= RT_SLOW_MAX_MS; i++)
+		*ms = req->body[i] >= '0' && req->body[i] <= '9'
+			      ? *ms * 10 + (unsigned)(req->body[i] - '0')
+			      : RT_SLOW_MAX_MS + 1;
+	if (*ms <= RT_SLOW_MAX_MS)
+		return 0;
+	dx_response_error(res, 400, "%s takes a delay in ms, 0..%u",
+			  req->route_name ? req->route_name : "this route",
+			  RT_SLOW_MAX_MS);
+	return -1;
+}
+
+/* On the worker that armed it; rt is still this build's instance. */
+static void rt_later_fire(void *arg)
+{
+	rt_note(arg, "reloadtest " RT_VERSION " rt_later fired\n");
+}
+
+static int rt_later_call(void *self, const dx_request *req, dx_response *res)
+{
+	unsigned ms;
+	if (rt_delay(req, res, &ms) < 0)
+		return 0;
+	struct rt *rt = self;
+	int rc = rt->host->timer(rt->host, (uint64_t)ms * 1000000u,
+				 rt_later_fire, rt);
+	if (rc < 0)
+		return dx_response_error(res, 503, "rt_later: no timer");
+	return dx_response_write(res, RT_TAG, strlen(RT_TAG));
+}
+
 static int rt_slow_call(void *self, const dx_request *req, dx_response *res)
 {
 	struct rt *rt = self;
-	/* The body is not NUL-terminated: parse exactly its bytes. */
-	unsigned ms = 0;
-	for (size_t i = 0; i < req->body_len; i++) {
-		if (req->body[i] < '0' || req->body[i] > '9' ||
-		    ms > RT_SLOW_MAX_MS)
-			return dx_response_error(
-				res, 400, "rt_slow takes a delay in ms, 0..%u",
-				RT_SLOW_MAX_MS);
-		ms = ms * 10 + (unsigned)(req->body[i] - '0');
-	}
-	if (ms > RT_SLOW_MAX_MS)
-		return dx_response_error(res, 400,
-					 "rt_slow takes a delay in ms, 0..%u",
-					 RT_SLOW_MAX_MS);
+	unsigned ms;
+	if (rt_delay(req, res, &ms) < 0)
+		return 0;
 	struct rt_slow *s = calloc(1, sizeof *s);
 	if (!s)
 		return -ENOMEM;
@@ -167,6 +197,7 @@ static void rt_fini(void *self)
 static const dx_route rt_routes[] = {
 	{.id = 300, .name = "rt_version", .call = rt_version_call},
 	{.id = 301, .name = "rt_slow", .call = rt_slow_call},
+	{.id = 302, .name = "rt_later", .call = rt_later_call},
 };
 
 static const dx_routes_vtable rt_routes_vt = DX_ROUTES(rt_routes);
