@@ -1,6 +1,6 @@
 /* rt_ctl.h - talk to a dx-host's control socket from a test: one JSON
  * request line out, one JSON answer line back, parsed with cJSON
- * (docs/protocol.md has the commands). Plain error returns, no Check: the
+ * (docs/architecture.md lists the commands). Plain error returns, no Check: the
  * caller asserts, with the raw answer in its message. */
 #ifndef DX_RT_CTL_H
 #define DX_RT_CTL_H

@@ -7,7 +7,7 @@
  * is stopped even when the test's fork dies): io_epoll, 2 workers, and
  * reloadtest_v1.so loaded by path with a "fini_file" in the case's temp
  * dir. The interface under test is the control socket's reload and
- * plugins commands (docs/protocol.md); the cases:
+ * plugins commands (docs/architecture.md, section 8a); the cases:
  *   under_load  50 connections x 16 calls in flight while v1 and v2 take
  *               turns 50 times: nothing fails, nothing closes, every
  *               answer is v1 or v2, and a call sent after a reload's answer
@@ -18,6 +18,8 @@
  *   refusals    refused files, a failing init, a plugin that cannot be
  *               reloaded yet (io_epoll) and an unknown name: v1 serves on.
  *   plugins     what {"cmd":"plugins"} and the log say after a reload.
+ *   ratelimit   (a host of its own: routes_echo behind mw_ratelimit) a
+ *               client that used its burst stays limited across reloads.
  * usage: test_reload DX_HOST OTHER_PLUGIN_SO (a plugin not named
  * reloadtest; DX_TEST_PLUGINS and DX_PLUGINS set). */
 #include <errno.h>
@@ -54,6 +56,7 @@
 
 #define RT_NAME "reloadtest"
 #define RT_ROUTE_VERSION 300
+#define RT_ROUTE_ECHO 2 /* routes_echo's echo */
 #define RT_ROUTE_SLOW 301
 #define RT_ROUTE_LATER 302
 #define RT_RAW 32768 /* room for a control answer */
@@ -717,6 +720,68 @@ START_TEST(test_plugins_after_reload)
 }
 END_TEST
 
+/* --- f: mw_ratelimit's buckets carry over ------------------------------ */
+
+/* The host of this case serves routes_echo behind mw_ratelimit, with
+ * room for two calls and no refill to speak of. */
+static void host_setup_ratelimit(void)
+{
+	memset(&host, 0, sizeof host);
+	host_up = false;
+	snprintf(work, sizeof work, "/tmp/dx-reload.XXXXXX");
+	if (!mkdtemp(work)) {
+		perror("mkdtemp");
+		work[0] = '\0';
+		return;
+	}
+	char extra[2 * PATH_MAX];
+	snprintf(extra, sizeof extra,
+		 "\"plugin_path\":[\"%s\"],\"workers\":2,\"plugins\":"
+		 "[{\"name\":\"io_epoll\"},{\"name\":\"routes_echo\"},"
+		 "{\"name\":\"mw_ratelimit\",\"config\":{\"rate\":0.001,"
+		 "\"burst\":2}}],\"middleware\":[\"mw_ratelimit\"]",
+		 getenv("DX_PLUGINS"));
+	host_up = dx_test_host_start(&host, dx_host, extra, NULL) == 0;
+}
+
+/* One echo call on c: its status (0: an RpcResponse). */
+static unsigned rt_echo_status(dx_client *c)
+{
+	uint16_t seq;
+	dx_client_msg m;
+	ck_assert_int_eq(dx_client_call(c, RT_ROUTE_ECHO, "x", 1, 0, &seq), 0);
+	ck_assert_msg(dx_client_wait(c, seq, &m, 10000) == 0, "echo: %s",
+		      dx_client_error(c));
+	return m.opcode == DX_HBTP_RPC_RESPONSE ? 0 : m.status;
+}
+
+START_TEST(test_ratelimit_keeps_buckets)
+{
+	dx_client *c = rt_connect();
+	ck_assert_uint_eq(rt_echo_status(c), 0);
+	ck_assert_uint_eq(rt_echo_status(c), 0);
+	ck_assert_uint_eq(rt_echo_status(c), 429);
+	char *raw = malloc(RT_RAW);
+	cJSON *a = rt_cmd("reload", "mw_ratelimit", NULL, raw);
+	ck_assert_msg(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "ok")),
+		      "reload mw_ratelimit: %s", raw);
+	ck_assert_msg(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a,
+								    "handoff")),
+		      "reload mw_ratelimit handed no state over: %s", raw);
+	cJSON_Delete(a);
+	/* The client used its burst before the reload: still limited. */
+	ck_assert_uint_eq(rt_echo_status(c), 429);
+	a = rt_cmd("reload", "mw_ratelimit", NULL, raw);
+	ck_assert_msg(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "ok")),
+		      "second reload: %s", raw);
+	cJSON_Delete(a);
+	ck_assert_uint_eq(rt_echo_status(c), 429);
+	free(raw);
+	dx_client_close(c);
+	rt_passed();
+}
+END_TEST
+
 /* dir/file into out, which must exist. */
 static void rt_path(char *out, const char *dir, const char *file)
 {
@@ -765,6 +830,11 @@ int main(int argc, char **argv)
 	tcase_add_test(rt_case(s, "timer", 60), test_timer_across_reload);
 	tcase_add_test(rt_case(s, "refusals", 60), test_refusals_keep_old);
 	tcase_add_test(rt_case(s, "plugins", 60), test_plugins_after_reload);
+	TCase *rl = tcase_create("ratelimit");
+	tcase_add_unchecked_fixture(rl, host_setup_ratelimit, host_teardown);
+	tcase_set_timeout(rl, 60);
+	suite_add_tcase(s, rl);
+	tcase_add_test(rl, test_ratelimit_keeps_buckets);
 	int rc = dx_check_run(s);
 	return rc || teardown_failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
