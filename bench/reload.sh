@@ -59,7 +59,9 @@ start_server()
 	die "dx-host did not start (log above)"
 }
 
-field() { sed -n "s/.*\"$1\": \\([0-9.]*\\).*/\\1/p"; }
+# field NAME: a number from one line of JSON, with or without a space
+# after the colon (dx bench prints one, the host's answers none).
+field() { sed -n "s/.*\"$1\": *\\([0-9.]*\\).*/\\1/p"; }
 
 # reloader SECONDS: reload routes_echo every EVERY s for SECONDS s; each
 # round trip (ms, as the host measured it) goes to $T/reload_ms, a failed
