@@ -104,23 +104,14 @@ HIT_P50=$(awk '{print $2}' <<<"$HIT")
 HIT_P99=$(awk '{print $4}' <<<"$HIT")
 
 # 2. db.get over HBTP.
-taskset -c "$SERVER_CPU" "$DX_HOST" -m "$T/manifest.json" >"$T/host.log" 2>&1 </dev/null &
-SERVER_PID=$!
-HPORT=
-for _ in $(seq 100); do
-	HPORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$T/host.log" | head -1)
-	[ -z "$HPORT" ] || break
-	kill -0 "$SERVER_PID" 2>/dev/null || break
-	sleep 0.1
-done
-[ -n "$HPORT" ] || { cat "$T/host.log" >&2; die "dx-host did not start"; }
+start_host "$T/manifest.json" "$T/host.log"
+HPORT=$PORT
 ADDR=127.0.0.1:$HPORT
 "$DX" call "$ADDR" db.get item 42 >&2
 # name "item", one parameter "42" (dx/db_teleport.h)
 BODY=$(printf '04%s01%s%s' "$(printf item | od -An -tx1 | tr -d ' \n')" 0200 \
 	"$(printf 42 | od -An -tx1 | tr -d ' \n')")
 
-field() { sed -n "s/.*\"$1\": \\([0-9.]*\\).*/\\1/p"; }
 hbtp()
 {
 	local out

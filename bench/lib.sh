@@ -9,6 +9,14 @@
 #                     server (SERVER_PID) to be stopped and T removed on
 #                     exit.
 #   stop_server       SIGTERM, then SIGKILL after 5 s.
+#   start_host M LOG  dx-host -m M on SERVER_CPU, its output in LOG; waits
+#                     for its "listening on" line and sets SERVER_PID and
+#                     PORT (dies with the log when it does not start).
+#   field NAME        a number from a line of JSON on stdin ("NAME": N,
+#                     with or without a space after the colon).
+#   median FILE KEY COLUMN
+#                     the median of COLUMN over FILE's lines whose first
+#                     column is KEY ("" when there are none).
 #   free_port         a TCP port nobody listens on now.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,6 +43,34 @@ stop_server()
 	kill -KILL "$SERVER_PID" 2>/dev/null || true
 	wait "$SERVER_PID" 2>/dev/null || true
 	SERVER_PID=
+}
+
+start_host()
+{
+	local _
+	: >"$2"
+	taskset -c "$SERVER_CPU" "$DX_HOST" -m "$1" >"$2" 2>&1 </dev/null &
+	SERVER_PID=$!
+	PORT=
+	for _ in $(seq 100); do
+		PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$2" | head -1)
+		[ -z "$PORT" ] || return 0
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$2" >&2
+	die "dx-host -m $1 did not start (log above)"
+}
+
+field() { sed -n "s/.*\"$1\": *\\([0-9.]*\\).*/\\1/p"; }
+
+median()
+{
+	awk -v i="$2" -v k="$3" '$1 == i { print $k }' "$1" |
+		sort -g | awk '{ v[NR] = $1 } END {
+			if (!NR) { print ""; exit }
+			if (NR % 2) print v[(NR + 1) / 2];
+			else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 bench_cleanup()

@@ -56,7 +56,7 @@ done
 # start_server INDEX: dx-host with CONFIGS[INDEX] on SERVER_CPU; sets PORT.
 start_server()
 {
-	local name mw extra log=$T/host.log _
+	local name mw extra log=$T/host.log
 	IFS='|' read -r name mw extra <<<"${CONFIGS[$1]}"
 	[ -z "$extra" ] || extra=", $extra"
 	cat >"$T/manifest.json" <<-EOF
@@ -74,21 +74,9 @@ start_server()
 		  "middleware": [$mw]
 		}
 	EOF
-	: >"$log"
-	taskset -c "$SERVER_CPU" "$DX_HOST" -m "$T/manifest.json" \
-		>"$log" 2>&1 </dev/null &
-	SERVER_PID=$!
-	for _ in $(seq 100); do
-		PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" | head -1)
-		[ -z "$PORT" ] || return 0
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	cat "$log" >&2
-	die "dx-host ($name) did not start (log above)"
+	start_host "$T/manifest.json" "$log"
 }
 
-field() { sed -n "s/.*\"$1\": \\([0-9.]*\\).*/\\1/p"; }
 
 RES=$T/results
 : >"$RES"
@@ -111,17 +99,8 @@ for round in $(seq "$ROUNDS"); do
 	done
 done
 
-# median INDEX COLUMN (2 rps, 3 p50, 4 p99)
-median()
-{
-	awk -v i="$1" -v k="$2" '$1 == i { print $k }' "$RES" |
-		sort -g | awk '{ v[NR] = $1 } END {
-			if (!NR) { print ""; exit }
-			if (NR % 2) print v[(NR + 1) / 2];
-			else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
-base=$(median 0 2)
+base=$(median "$RES" 0 2)
 echo
 echo "dx bench: echo (16 B) with middleware, one server worker (epoll) on CPU $SERVER_CPU, dx bench on CPU $CLIENT_CPU"
 echo "machine: $(nproc) CPUs, $(uname -sr), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
@@ -132,10 +111,10 @@ echo
 printf '| %-24s | %12s | %8s | %8s | %8s | %14s |\n' middleware "req/s" "vs none" "p50 us" "p99 us" "ns/req extra"
 printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..26})" "$(printf -- '-%.0s' {1..13})-" "$(printf -- '-%.0s' {1..10})" "$(printf -- '-%.0s' {1..10})" "$(printf -- '-%.0s' {1..10})" "$(printf -- '-%.0s' {1..16})"
 for i in "${!CONFIGS[@]}"; do
-	rps=$(median "$i" 2)
+	rps=$(median "$RES" "$i" 2)
 	[ -n "$rps" ] || continue
 	awk -v n="${CONFIGS[$i]%%|*}" -v r="$rps" -v b="$base" \
-		-v p50="$(median "$i" 3)" -v p99="$(median "$i" 4)" 'BEGIN {
+		-v p50="$(median "$RES" "$i" 3)" -v p99="$(median "$RES" "$i" 4)" 'BEGIN {
 		extra = (r > 0 && b > 0) ? 1e9 / r - 1e9 / b : 0
 		printf "| %-24s | %12.0f | %7.1f%% | %8.1f | %8.1f | %14.0f |\n",
 			n, r, 100 * r / b, p50, p99, extra }'

@@ -32,7 +32,6 @@ bench_init dx-bench-reload
 
 start_server()
 {
-	local log=$T/host.log _
 	cat >"$T/manifest.json" <<-EOF
 		{
 		  "dx": 1,
@@ -45,23 +44,8 @@ start_server()
 		  "plugins": [{"name": "io_epoll"}, {"name": "routes_echo"}]
 		}
 	EOF
-	: >"$log"
-	taskset -c "$SERVER_CPU" "$DX_HOST" -m "$T/manifest.json" \
-		>"$log" 2>&1 </dev/null &
-	SERVER_PID=$!
-	for _ in $(seq 100); do
-		PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" | head -1)
-		[ -z "$PORT" ] || return 0
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	cat "$log" >&2
-	die "dx-host did not start (log above)"
+	start_host "$T/manifest.json" "$T/host.log"
 }
-
-# field NAME: a number from one line of JSON, with or without a space
-# after the colon (dx bench prints one, the host's answers none).
-field() { sed -n "s/.*\"$1\": *\\([0-9.]*\\).*/\\1/p"; }
 
 # reloader SECONDS: reload routes_echo every EVERY s for SECONDS s; each
 # round trip (ms, as the host measured it) goes to $T/reload_ms, a failed
@@ -113,15 +97,6 @@ for round in $(seq "$ROUNDS"); do
 	done
 done
 
-# median MODE COLUMN (2 rps, 3 p99, 4 max, 5 errors)
-median()
-{
-	awk -v i="$1" -v k="$2" '$1 == i { print $k }' "$RES" |
-		sort -g | awk '{ v[NR] = $1 } END {
-			if (!NR) { print ""; exit }
-			if (NR % 2) print v[(NR + 1) / 2];
-			else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 echo
 echo "dx bench: echo (16 B), one server worker (epoll) on CPU $SERVER_CPU, dx bench on CPU $CLIENT_CPU"
@@ -132,12 +107,12 @@ echo "client: dx bench $BENCH_ARGS ADDR; reloads: dx ctl reload routes_echo ever
 echo
 printf '| %-22s | %12s | %9s | %10s | %11s | %8s |\n' run "req/s" "vs none" "p99 us" "max us" errors
 printf '|%s|%s|%s|%s|%s|%s|\n' "------------------------" "--------------" "-----------" "------------" "-------------" "----------"
-base=$(median 0 2)
+base=$(median "$RES" 0 2)
 for mode in 0 1; do
-	rps=$(median "$mode" 2)
+	rps=$(median "$RES" "$mode" 2)
 	[ -n "$rps" ] || continue
 	awk -v n="${MODES[$mode]}" -v r="$rps" -v b="$base" \
-		-v p99="$(median "$mode" 3)" -v mx="$(median "$mode" 4)" \
+		-v p99="$(median "$RES" "$mode" 3)" -v mx="$(median "$RES" "$mode" 4)" \
 		-v e="$(awk -v i="$mode" '$1 == i { s += $5 } END { print s + 0 }' "$RES")" 'BEGIN {
 		printf "| %-22s | %12.0f | %8.1f%% | %10.1f | %11.1f | %8d |\n",
 			n, r, 100 * r / b, p99, mx, e }'

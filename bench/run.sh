@@ -86,8 +86,6 @@ start_server()
 	die "$backend did not start (log above)"
 }
 
-field() { sed -n "s/.*\"$1\": \\([0-9.]*\\).*/\\1/p"; }
-
 RES=$T/results
 : >"$RES"
 BENCH_ARGS="-d $DURATION --warmup $WARMUP --cpu $CLIENT_CPU --json"

@@ -80,16 +80,23 @@ static bool teardown_failed;
 
 /* --- fixture ---------------------------------------------------------- */
 
-static void host_setup(void)
+/* A temp dir of the case's own (work); false when it could not be made. */
+static bool work_make(void)
 {
 	memset(&host, 0, sizeof host);
 	host_up = false;
 	snprintf(work, sizeof work, "/tmp/dx-reload.XXXXXX");
-	if (!mkdtemp(work)) {
-		perror("mkdtemp");
-		work[0] = '\0';
+	if (mkdtemp(work))
+		return true;
+	perror("mkdtemp");
+	work[0] = '\0';
+	return false;
+}
+
+static void host_setup(void)
+{
+	if (!work_make())
 		return;
-	}
 	snprintf(fini_path, sizeof fini_path, "%s/fini.log", work);
 	char extra[4 * PATH_MAX];
 	snprintf(extra, sizeof extra,
@@ -726,14 +733,8 @@ END_TEST
  * room for two calls and no refill to speak of. */
 static void host_setup_ratelimit(void)
 {
-	memset(&host, 0, sizeof host);
-	host_up = false;
-	snprintf(work, sizeof work, "/tmp/dx-reload.XXXXXX");
-	if (!mkdtemp(work)) {
-		perror("mkdtemp");
-		work[0] = '\0';
+	if (!work_make())
 		return;
-	}
 	char extra[2 * PATH_MAX];
 	snprintf(extra, sizeof extra,
 		 "\"plugin_path\":[\"%s\"],\"workers\":2,\"plugins\":"
