@@ -76,23 +76,10 @@ PG_SQL='SELECT id, name, price FROM items WHERE id = 42'
 
 manifest()
 {
-	cat >"$1" <<-EOF
-		{
-		  "dx": 1,
-		  "plugin_path": ["$PLUGINS"],
-		  "listen": ["127.0.0.1:0"],
-		  "workers": 1,
-		  "pin_cpus": true,
-		  "io": {"backend": "epoll"},
-		  "plugins": [
-		    {"name": "io_epoll"},
-		    {"name": "db_teleport", "config": {
-		      "conninfo": "$CONNINFO", "install_triggers": true,
-		      "queries": [{"name": "item", "sql": "$SQL",
-		                   "tables": ["items"]}]}}
-		  ]
-		}
-	EOF
+	bench_manifest "$1" "{\"name\": \"db_teleport\", \"config\": {
+	  \"conninfo\": \"$CONNINFO\", \"install_triggers\": true,
+	  \"queries\": [{\"name\": \"item\", \"sql\": \"$SQL\",
+	                 \"tables\": [\"items\"]}]}}"
 }
 manifest "$T/manifest.json"
 

@@ -12,6 +12,11 @@
 #   start_host M LOG  dx-host -m M on SERVER_CPU, its output in LOG; waits
 #                     for its "listening on" line and sets SERVER_PID and
 #                     PORT (dies with the log when it does not start).
+#   bench_manifest FILE PLUGINS [MEMBERS]
+#                     a manifest of one pinned worker on epoll, listening
+#                     on 127.0.0.1:0, with io_epoll and the plugin
+#                     entries PLUGINS (JSON objects, comma-separated)
+#                     and further top-level MEMBERS ("\"k\": v, ...").
 #   field NAME        a number from a line of JSON on stdin ("NAME": N,
 #                     with or without a space after the colon).
 #   median FILE KEY COLUMN
@@ -43,6 +48,22 @@ stop_server()
 	kill -KILL "$SERVER_PID" 2>/dev/null || true
 	wait "$SERVER_PID" 2>/dev/null || true
 	SERVER_PID=
+}
+
+bench_manifest()
+{
+	cat >"$1" <<-EOF
+		{
+		  "dx": 1,
+		  "plugin_path": ["$PLUGINS"],
+		  "listen": ["127.0.0.1:0"],
+		  "workers": 1,
+		  "pin_cpus": true,
+		  "io": {"backend": "epoll"},
+		  "plugins": [{"name": "io_epoll"}, $2]${3:+,
+		  $3}
+		}
+	EOF
 }
 
 start_host()

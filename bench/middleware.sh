@@ -59,21 +59,8 @@ start_server()
 	local name mw extra log=$T/host.log
 	IFS='|' read -r name mw extra <<<"${CONFIGS[$1]}"
 	[ -z "$extra" ] || extra=", $extra"
-	cat >"$T/manifest.json" <<-EOF
-		{
-		  "dx": 1,
-		  "plugin_path": ["$PLUGINS"],
-		  "listen": ["127.0.0.1:0"],
-		  "workers": 1,
-		  "pin_cpus": true,
-		  "io": {"backend": "epoll"},
-		  "plugins": [
-		    {"name": "io_epoll"},
-		    {"name": "routes_echo"}$extra
-		  ],
-		  "middleware": [$mw]
-		}
-	EOF
+	bench_manifest "$T/manifest.json" "{\"name\": \"routes_echo\"}$extra" \
+		"\"middleware\": [$mw]"
 	start_host "$T/manifest.json" "$log"
 }
 

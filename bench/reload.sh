@@ -32,18 +32,8 @@ bench_init dx-bench-reload
 
 start_server()
 {
-	cat >"$T/manifest.json" <<-EOF
-		{
-		  "dx": 1,
-		  "plugin_path": ["$PLUGINS"],
-		  "listen": ["127.0.0.1:0"],
-		  "workers": 1,
-		  "pin_cpus": true,
-		  "io": {"backend": "epoll"},
-		  "control": {"socket": "$T/ctl.sock"},
-		  "plugins": [{"name": "io_epoll"}, {"name": "routes_echo"}]
-		}
-	EOF
+	bench_manifest "$T/manifest.json" "{\"name\": \"routes_echo\"}" \
+		"\"control\": {\"socket\": \"$T/ctl.sock\"}"
 	start_host "$T/manifest.json" "$T/host.log"
 }
 
