@@ -33,7 +33,7 @@ const char dx_ctl_usage[] =
 	"            finishes what it started, then is finalised and unloaded.\n"
 	"            On any failure the old instance keeps serving. Deploy a\n"
 	"            new build by writing a new file and renaming it over the\n"
-	"            old one (ROUTES and MIDDLEWARE plugins, so far)\n"
+	"            old one (route, middleware and IO plugins, so far)\n"
 	"  drain     stop accepting, send Close, finish in-flight requests,\n"
 	"            finalise plugins and exit 0\n"
 	"\n"

@@ -148,6 +148,11 @@ void dx_registry_commit(dx_registry *r, dx_plugin_entry *e, uint64_t gen);
 /* Undo the last commit (when the new generation could not be built):
  * the old instance is back, e is finalised and unloaded. */
 void dx_registry_rollback(dx_registry *r, dx_plugin_entry *e);
+/* A prepared (or committed) instance's descriptor. */
+const dx_plugin *dx_entry_desc(const dx_plugin_entry *e);
+/* Keep the instance retired last from ever being finalised (something
+ * may still run its code). */
+void dx_registry_hold_retired(dx_registry *r);
 /* Finalise and unload a prepared e that is not going to be committed. */
 void dx_registry_abandon(dx_registry *r, dx_plugin_entry *e);
 /* Finalise and unload every retiring instance that no generation from

@@ -11,13 +11,15 @@
 
 /* The facet kinds a reload can replace today: the host reads ROUTES and
  * MIDDLEWARE only through a generation, so a swap of generation is all
- * they need. IO needs a backend swap, SERVICE and FORGE_DRIVER vtables
- * are held by other plugins. */
+ * they need, and an IO backend is replaced by a backend swap (reload.c).
+ * SERVICE and FORGE_DRIVER vtables are held by other plugins, which would
+ * need to learn of the new one. */
 static const char *dx_unreloadable(const dx_plugin *p)
 {
 	for (uint32_t i = 0; i < p->facet_count; i++) {
 		uint32_t k = p->facets[i].kind;
-		if (k != DX_FACET_ROUTES && k != DX_FACET_MIDDLEWARE)
+		if (k != DX_FACET_ROUTES && k != DX_FACET_MIDDLEWARE &&
+		    k != DX_FACET_IO)
 			return dx_facet_kind_name(k);
 	}
 	return NULL;
@@ -36,9 +38,9 @@ int dx_registry_reloadable(const dx_registry *r, const char *name,
 	if (kind) {
 		dx_diag_add(d,
 			    "reload %s: its %s facet cannot be replaced live "
-			    "yet; only plugins whose facets are ROUTES and "
-			    "MIDDLEWARE can be reloaded so far (restart the "
-			    "host to change it)",
+			    "yet; only plugins whose facets are ROUTES, "
+			    "MIDDLEWARE and IO can be reloaded so far (restart "
+			    "the host to change it)",
 			    name, kind);
 		return DX_ESTATE;
 	}
@@ -259,11 +261,9 @@ size_t dx_registry_reap(dx_registry *r, uint64_t oldest_live)
 		*pp = e->next_retiring;
 		if (e->initialised && e->mod.desc->fini)
 			e->mod.desc->fini(e->self);
-		dx_registry_log(r, DX_LOG_INFO,
-				"retired %s %s (%s), the instance of "
-				"generations up to %llu",
+		dx_registry_log(r, DX_LOG_INFO, "retired %s %s (%s)",
 				e->mod.desc->name, e->mod.desc->version,
-				e->mod.path, (unsigned long long)e->last_gen);
+				e->mod.path);
 		dx_reload_discard(r, e);
 	}
 	return left;
@@ -288,4 +288,14 @@ size_t dx_registry_retiring(const dx_registry *r,
 uint64_t dx_registry_plugin_gen(const dx_registry *r, size_t i)
 {
 	return i < r->count ? r->plugins[i]->gen : 0;
+}
+
+const dx_plugin *dx_entry_desc(const dx_plugin_entry *e)
+{
+	return e->mod.desc;
+}
+
+void dx_registry_hold_retired(dx_registry *r)
+{
+	dx_entry_hold(r->retiring);
 }

@@ -70,6 +70,57 @@ static int dx_publish(dx_server *s, dx_gen *g, dx_diag *d)
 	return -ETIMEDOUT;
 }
 
+/* The IO facet of desc that the server runs on now, or NULL. */
+static const char *dx_backend_of(const dx_server *s, const dx_plugin *desc)
+{
+	for (uint32_t i = 0; i < desc->facet_count; i++)
+		if (desc->facets[i].kind == DX_FACET_IO &&
+		    strcmp(desc->facets[i].name, s->backend) == 0)
+			return desc->facets[i].name;
+	return NULL;
+}
+
+static bool dx_has_io(const dx_plugin *desc)
+{
+	for (uint32_t i = 0; i < desc->facet_count; i++)
+		if (desc->facets[i].kind == DX_FACET_IO)
+			return true;
+	return false;
+}
+
+/* An IO plugin: nothing in a generation points to it; what runs its code
+ * is each worker's backend instance. When the server runs on it, swap
+ * every worker onto an instance of the new build (as `swap io` does: no
+ * connection closes), and the old build is free once all have swapped. */
+static int dx_reload_io(dx_server *s, const dx_plugin *old, dx_plugin_entry *e,
+			dx_diag *d)
+{
+	dx_registry *r = s->view.reg;
+	char backend[64] = "";
+	if (dx_backend_of(s, old))
+		snprintf(backend, sizeof backend, "%s", s->backend);
+	/* Retire after the current generation: no generation refers to an
+	 * IO plugin, so only holds (and the swap below) keep it. */
+	dx_registry_commit(r, e, atomic_load(&s->view.gen)->id);
+	if (!*backend)
+		return 0;
+	int rc = dx_server_swap(s, backend, d);
+	if (rc < 0) {
+		dx_registry_rollback(r, e);
+		return rc;
+	}
+	if (atomic_load(&s->view.swapped) < s->nworkers) {
+		/* A worker did not swap in time: the old build may still run
+		 * there, so it is never unloaded (kept held). */
+		dx_registry_hold_retired(r);
+		dx_diag_add(d, "a worker did not move to the new build of "
+			       "%s in time; the old build stays loaded",
+			    backend);
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+
 int dx_server_reload(dx_server *s, const char *name, const char *path,
 		     dx_reload_result *out, dx_diag *d)
 {
@@ -95,6 +146,24 @@ int dx_server_reload(dx_server *s, const char *name, const char *path,
 		rc = dx_registry_prepare(r, i, &m, &out->handoff, &e, d);
 	if (rc < 0)
 		return rc;
+	if (dx_has_io(dx_entry_desc(e))) {
+		rc = dx_reload_io(s, cur->desc, e, d);
+		if (rc < 0 && rc != -ETIMEDOUT)
+			return rc;
+		snprintf(out->to, sizeof out->to, "%s",
+			 dx_entry_desc(e)->version);
+		snprintf(out->path, sizeof out->path, "%s", file);
+		out->generation = atomic_load(&s->view.gen)->id;
+		dx_registry_log(r, DX_LOG_INFO,
+				"reload %s: %s -> %s (%s)%s", name, out->from,
+				out->to, out->path,
+				out->handoff ? ", state handed over" : "");
+		dx_server_reap(s);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		out->ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+			  (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+		return rc;
+	}
 	uint64_t id = atomic_load(&s->view.gen)->id + 1;
 	dx_registry_commit(r, e, id);
 	dx_gen *g;

@@ -262,6 +262,42 @@ START_TEST(test_route_id_clash)
 }
 END_TEST
 
+/* Which plugins a live reload can replace: ROUTES (and MIDDLEWARE, IO)
+ * yes; a SERVICE facet, which other plugins hold, not yet; an unknown
+ * name is said to be unknown. */
+static int rl_nop(void *self, const dx_request *req, dx_response *res)
+{
+	return 0;
+}
+
+START_TEST(test_reloadable)
+{
+	static const dx_route rr[] = {{20, "rl.route", rl_nop}};
+	static const dx_routes_vtable vr = DX_ROUTES(rr);
+	static const dx_facet fr[] = {{DX_FACET_ROUTES, "rl", &vr}};
+	static const dx_plugin pr = {DX_PLUGIN_MAGIC, DX_ABI_MAJOR,
+				     DX_ABI_MINOR,    sizeof(dx_plugin),
+				     .name = "mem_routes", .version = "1",
+				     DX_FACETS(fr)};
+	struct logcap cap;
+	dx_registry *r = reg_new(&cap);
+	reg_add_ok(r, "good", NULL, NULL); /* ROUTES and SERVICE */
+	dx_diag d = DX_DIAG_INIT;
+	dx_module m = {.path = strdup("mem://routes"), .desc = &pr};
+	ck_assert_int_eq(dx_registry_add(r, &m, NULL, NULL, &d), 0);
+	ck_assert_int_eq(dx_registry_reloadable(r, "mem_routes", &d), 1);
+	ck_assert_uint_eq(d.count, 0);
+	ck_assert_int_eq(dx_registry_reloadable(r, "good", &d), DX_ESTATE);
+	tu_assert_diag_has(&d, "reload good: its SERVICE facet cannot be "
+			       "replaced live yet");
+	dx_diag_clear(&d);
+	ck_assert_int_eq(dx_registry_reloadable(r, "nope", &d), -ENOENT);
+	tu_assert_diag_has(&d, "reload nope: no plugin of that name");
+	dx_diag_clear(&d);
+	dx_registry_free(r);
+}
+END_TEST
+
 /* Two in-memory plugins whose routes differ in id but share a name. */
 static int nop_call(void *self, const dx_request *req, dx_response *res)
 {
@@ -677,6 +713,7 @@ static Suite *registry_suite(void)
 	tcase_add_test(tc, test_routes_hello_bad_config);
 	tcase_add_test(tc, test_log_level);
 	tcase_add_test(tc, test_host_api);
+	tcase_add_test(tc, test_reloadable);
 	suite_add_tcase(s, tc);
 	return s;
 }
