@@ -34,6 +34,16 @@ const char dx_ctl_usage[] =
 	"            On any failure the old instance keeps serving. Deploy a\n"
 	"            new build by writing a new file and renaming it over the\n"
 	"            old one (route, middleware and IO plugins, so far)\n"
+	"  load PLUGIN-JSON | load --name NAME [--path FILE] [--config FILE]\n"
+	"            load a plugin into the running host, given as an entry of\n"
+	"            the manifest's plugins ('{\"name\": \"routes_hello\"}'),\n"
+	"            checked and initialised like at startup; its routes are\n"
+	"            served once every worker has it\n"
+	"  unload PLUGIN\n"
+	"            stop serving a plugin: new requests no longer reach it,\n"
+	"            what it started finishes, then it is finalised and\n"
+	"            unloaded (not the IO backend in use, nor a plugin the\n"
+	"            manifest's middleware names)\n"
 	"  drain     stop accepting, send Close, finish in-flight requests,\n"
 	"            finalise plugins and exit 0\n"
 	"\n"
@@ -45,7 +55,9 @@ const char dx_ctl_usage[] =
 	"Example:\n"
 	"  dx ctl -m examples/hello.json status\n"
 	"  dx ctl -m examples/hello.json swap io epoll\n"
-	"  dx ctl -m examples/hello.json reload routes_echo\n";
+	"  dx ctl -m examples/hello.json reload routes_echo\n"
+	"  dx ctl -m examples/hello.json load --name routes_hello\n"
+	"  dx ctl -m examples/hello.json unload routes_hello\n";
 
 static void dx_ctl_print_status(const cJSON *o)
 {
@@ -115,6 +127,12 @@ static int dx_ctl_print(const char *cmd, const char *answer, bool json)
 	else if (strcmp(cmd, "swap") == 0)
 		printf("io backend: %s -> %s\n", dx_json_str(o, "from", ""),
 		       dx_json_str(o, "backend", ""));
+	else if (strcmp(cmd, "load") == 0 || strcmp(cmd, "unload") == 0)
+		printf("%s %s %s (%s), generation %.0f, %.1f ms\n", cmd,
+		       dx_json_str(o, "name", ""),
+		       dx_json_str(o, *cmd == 'l' ? "to" : "from", ""),
+		       dx_json_str(o, "path", ""), dx_json_num(o, "generation"),
+		       dx_json_num(o, "ms"));
 	else if (strcmp(cmd, "reload") == 0)
 		printf("%s: %s -> %s (%s), generation %.0f, %s, %.1f ms%s%s\n",
 		       dx_json_str(o, "name", ""), dx_json_str(o, "from", ""),
@@ -132,6 +150,86 @@ static int dx_ctl_print(const char *cmd, const char *answer, bool json)
 	return rc;
 }
 
+/* A small file's text (malloc'd), or NULL with errno set. */
+static char *dx_ctl_read(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	size_t cap = 4096, len = 0;
+	char *s = malloc(cap);
+	while (s) {
+		len += fread(s + len, 1, cap - len - 1, f);
+		if (len < cap - 1)
+			break;
+		char *t = realloc(s, cap *= 2);
+		if (!t)
+			free(s);
+		s = t;
+	}
+	int e = ferror(f) ? EIO : 0;
+	fclose(f);
+	if (s && e) {
+		free(s);
+		s = NULL;
+		errno = e;
+	}
+	if (s)
+		s[len] = '\0';
+	return s;
+}
+
+/* The "plugin" member of a load request: the JSON given, or one made of
+ * --name, --path (made absolute: the host resolves from its own
+ * directory) and --config (a file holding the config object). */
+static int dx_ctl_load_entry(cJSON *req, const char *json, const char *name,
+			     const char *path, const char *config)
+{
+	cJSON *pl;
+	if (json) {
+		pl = cJSON_Parse(json);
+		if (!cJSON_IsObject(pl)) {
+			fprintf(stderr, "dx ctl load: expected a JSON object "
+					"such as '{\"name\": \"routes_hello\"}', "
+					"got: %s\n",
+				json);
+			cJSON_Delete(pl);
+			return -1;
+		}
+	} else {
+		pl = cJSON_CreateObject();
+		if (name)
+			cJSON_AddStringToObject(pl, "name", name);
+		char *abs = path ? realpath(path, NULL) : NULL;
+		if (path && !abs) {
+			fprintf(stderr, "dx ctl load: %s: %s\n", path,
+				strerror(errno));
+			cJSON_Delete(pl);
+			return -1;
+		}
+		if (abs)
+			cJSON_AddStringToObject(pl, "path", abs);
+		free(abs);
+		if (config) {
+			char *text = dx_ctl_read(config);
+			cJSON *c = text ? cJSON_Parse(text) : NULL;
+			bool read = text != NULL;
+			free(text);
+			if (!cJSON_IsObject(c)) {
+				fprintf(stderr, "dx ctl load: %s: %s\n", config,
+					read ? "not a JSON object"
+					     : strerror(errno));
+				cJSON_Delete(c);
+				cJSON_Delete(pl);
+				return -1;
+			}
+			cJSON_AddItemToObject(pl, "config", c);
+		}
+	}
+	cJSON_AddItemToObject(req, "plugin", pl);
+	return 0;
+}
+
 int dx_cmd_ctl(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -139,10 +237,14 @@ int dx_cmd_ctl(int argc, char **argv)
 		{"manifest", required_argument, NULL, 'm'},
 		{"json", no_argument, NULL, 'j'},
 		{"timeout", required_argument, NULL, 't'},
+		{"name", required_argument, NULL, 'N'},
+		{"path", required_argument, NULL, 'P'},
+		{"config", required_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *sock = NULL, *manifest = NULL;
+	const char *lname = NULL, *lpath = NULL, *lconfig = NULL;
 	bool json = false;
 	int timeout_ms = 5000, c;
 	optind = 1;
@@ -152,15 +254,23 @@ int dx_cmd_ctl(int argc, char **argv)
 		case 'm': manifest = optarg; break;
 		case 'j': json = true; break;
 		case 't': timeout_ms = atoi(optarg); break;
+		case 'N': lname = optarg; break;
+		case 'P': lpath = optarg; break;
+		case 'C': lconfig = optarg; break;
 		case 'h': fputs(dx_ctl_usage, stdout); return 0;
 		default: fputs(dx_ctl_usage, stderr); return 2;
 		}
 	}
 	bool swap = optind < argc && strcmp(argv[optind], "swap") == 0;
 	bool reload = optind < argc && strcmp(argv[optind], "reload") == 0;
+	bool load = optind < argc && strcmp(argv[optind], "load") == 0;
+	bool unload = optind < argc && strcmp(argv[optind], "unload") == 0;
 	int nargs = argc - optind;
-	bool shape = swap ? nargs == 3 : reload ? nargs == 2 || nargs == 3
-						: nargs == 1;
+	bool shape = swap	? nargs == 3
+		     : reload	? nargs == 2 || nargs == 3
+		     : load	? nargs == 2 || (nargs == 1 && (lname || lpath))
+		     : unload	? nargs == 2
+				: nargs == 1;
 	if (!shape || (!sock && !manifest)) {
 		fputs(dx_ctl_usage, stderr);
 		return 2;
@@ -171,6 +281,13 @@ int dx_cmd_ctl(int argc, char **argv)
 	if (swap) {
 		cJSON_AddStringToObject(req, "kind", argv[optind + 1]);
 		cJSON_AddStringToObject(req, "name", argv[optind + 2]);
+	}
+	if (unload)
+		cJSON_AddStringToObject(req, "name", argv[optind + 1]);
+	if (load && dx_ctl_load_entry(req, nargs == 2 ? argv[optind + 1] : NULL,
+				      lname, lpath, lconfig) < 0) {
+		cJSON_Delete(req);
+		return 1;
 	}
 	char *file = NULL;
 	if (reload) {

@@ -11,8 +11,7 @@
 #include "dl.h"
 #include "loader.h"
 
-static int dx_boot_one(const dx_manifest_plugin *mp, dx_registry *r,
-		       dx_diag *d)
+int dx_boot_one(const dx_manifest_plugin *mp, dx_registry *r, dx_diag *d)
 {
 	dx_load_opts opts = {.allow_writable = mp->allow_writable};
 	dx_module mod;

@@ -281,6 +281,43 @@ static cJSON *dx_ctl_swap(const cJSON *req, const dx_control_ctx *x)
 	return o;
 }
 
+/* The answer to reload, load and unload: every reason on failure, as
+ * startup would print them; else what changed. */
+static cJSON *dx_ctl_changed(int rc, const char *name,
+			     const dx_reload_result *res, dx_diag *d)
+{
+	cJSON *o;
+	if (rc < 0 && !res->generation) {
+		char why[2048] = "";
+		size_t len = 0;
+		for (size_t i = 0; i < d->count && len < sizeof why; i++)
+			len += (size_t)snprintf(why + len, sizeof why - len,
+						"%s%s", i ? "; " : "",
+						d->msgs[i]);
+		o = dx_ctl_error(why);
+	} else {
+		o = cJSON_CreateObject();
+		if (*res->name)
+			name = res->name;
+		if (name)
+			cJSON_AddStringToObject(o, "name", name);
+		if (*res->from)
+			cJSON_AddStringToObject(o, "from", res->from);
+		if (*res->to)
+			cJSON_AddStringToObject(o, "to", res->to);
+		cJSON_AddNumberToObject(o, "generation",
+					(double)res->generation);
+		cJSON_AddBoolToObject(o, "handoff", res->handoff);
+		cJSON_AddStringToObject(o, "path", res->path);
+		cJSON_AddNumberToObject(o, "ms", res->ms);
+		if (rc < 0)
+			cJSON_AddStringToObject(o, "warning",
+						dx_diag_last(d));
+	}
+	dx_diag_clear(d);
+	return o;
+}
+
 /* {"cmd": "reload", "name": "routes_echo"[, "path": "FILE"]}: a new build
  * of a plugin, published once every check passed and its init ran; the
  * answer comes once every worker serves with it. */
@@ -301,32 +338,44 @@ static cJSON *dx_ctl_reload(const cJSON *req, const dx_control_ctx *x)
 	dx_reload_result res;
 	int rc = dx_server_reload(x->server, name->valuestring,
 				  path ? path->valuestring : NULL, &res, &d);
-	cJSON *o;
-	if (rc < 0 && !res.generation) {
-		/* Every reason, as startup would print them. */
-		char why[2048] = "";
-		size_t len = 0;
-		for (size_t i = 0; i < d.count && len < sizeof why; i++)
-			len += (size_t)snprintf(why + len, sizeof why - len,
-						"%s%s", i ? "; " : "",
-						d.msgs[i]);
-		o = dx_ctl_error(why);
-	} else {
-		o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "name", name->valuestring);
-		cJSON_AddStringToObject(o, "from", res.from);
-		cJSON_AddStringToObject(o, "to", res.to);
-		cJSON_AddNumberToObject(o, "generation",
-					(double)res.generation);
-		cJSON_AddBoolToObject(o, "handoff", res.handoff);
-		cJSON_AddStringToObject(o, "path", res.path);
-		cJSON_AddNumberToObject(o, "ms", res.ms);
-		if (rc < 0)
-			cJSON_AddStringToObject(o, "warning",
-						dx_diag_last(&d));
-	}
-	dx_diag_clear(&d);
-	return o;
+	return dx_ctl_changed(rc, name->valuestring, &res, &d);
+}
+
+/* {"cmd": "load", "plugin": {"name": ..., "path": ..., "config": ...}}:
+ * a plugin entry as in the manifest's plugins. */
+static cJSON *dx_ctl_load(const cJSON *req, const dx_control_ctx *x)
+{
+	const cJSON *pl = cJSON_GetObjectItemCaseSensitive(req, "plugin");
+	if (!pl)
+		return dx_ctl_error("load needs a plugin entry: {\"cmd\": "
+				    "\"load\", \"plugin\": {\"name\": "
+				    "\"NAME\", \"path\": \"FILE\", "
+				    "\"config\": {...}}}");
+	if (!x->server)
+		return dx_ctl_error("this host has no listeners, so nothing "
+				    "would serve a loaded plugin");
+	dx_diag d = DX_DIAG_INIT;
+	dx_reload_result res;
+	int rc = dx_server_load(x->server, pl, &res, &d);
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(pl, "name");
+	return dx_ctl_changed(rc, cJSON_IsString(n) ? n->valuestring : NULL,
+			      &res, &d);
+}
+
+/* {"cmd": "unload", "name": "routes_echo"} */
+static cJSON *dx_ctl_unload(const cJSON *req, const dx_control_ctx *x)
+{
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(req, "name");
+	if (!cJSON_IsString(name))
+		return dx_ctl_error("unload needs a plugin name: {\"cmd\": "
+				    "\"unload\", \"name\": \"NAME\"}");
+	if (!x->server)
+		return dx_ctl_error("this host has no listeners; restart it "
+				    "without the plugin");
+	dx_diag d = DX_DIAG_INIT;
+	dx_reload_result res;
+	int rc = dx_server_unload(x->server, name->valuestring, &res, &d);
+	return dx_ctl_changed(rc, name->valuestring, &res, &d);
 }
 
 /* A plugin's own command: its JSON answer, with "ok" added. */
@@ -368,6 +417,10 @@ static char *dx_ctl_answer(const char *line, const dx_control_ctx *x,
 		o = dx_ctl_swap(req, x);
 	else if (strcmp(name, "reload") == 0)
 		o = dx_ctl_reload(req, x);
+	else if (strcmp(name, "load") == 0)
+		o = dx_ctl_load(req, x);
+	else if (strcmp(name, "unload") == 0)
+		o = dx_ctl_unload(req, x);
 	else if (strcmp(name, "drain") == 0) {
 		o = cJSON_CreateObject();
 		cJSON_AddBoolToObject(o, "draining", 1);
@@ -378,7 +431,8 @@ static char *dx_ctl_answer(const char *line, const dx_control_ctx *x,
 		cJSON_AddBoolToObject(o, "ok", 1);
 	else if (!o)
 		o = dx_ctl_error(name ? "unknown command; use status, plugins, "
-					"stats, swap, reload or drain"
+					"stats, swap, reload, load, unload or "
+					"drain"
 				      : "expected a JSON object like {\"cmd\": "
 					"\"status\"}");
 	char *text = cJSON_PrintUnformatted(o);

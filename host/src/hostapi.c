@@ -330,9 +330,9 @@ static int api_control(const dx_host_api *host, const char *cmd,
 {
 	dx_plugin_entry *e = dx_entry(host);
 	dx_registry *r = e->reg;
-	static const char *const builtin[] = {"status", "plugins", "stats",
-					      "swap",   "reload",  "drain",
-					      NULL};
+	static const char *const builtin[] = {
+		"status", "plugins", "stats", "swap",
+		"reload", "load",    "unload", "drain", NULL};
 	for (size_t i = 0; builtin[i]; i++)
 		if (strcmp(builtin[i], cmd) == 0)
 			return -EEXIST;

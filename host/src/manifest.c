@@ -497,12 +497,7 @@ void dx_manifest_free(dx_manifest *m)
 	free(m->io.backend);
 	free(m->control_socket);
 	for (size_t i = 0; i < m->plugin_count; i++) {
-		dx_manifest_plugin *pl = &m->plugins[i];
-		free(pl->name);
-		free(pl->path);
-		free(pl->config_path);
-		free(pl->routes_path);
-		free(pl->json_path);
+		dx_manifest_plugin_free(&m->plugins[i]);
 	}
 	free(m->plugins);
 	free_strv(m->middleware, m->middleware_count);

@@ -129,4 +129,15 @@ const cJSON *dx_manifest_section(const dx_manifest *m, const char *key);
 /* Whether key is one of the host's own top-level keys ("listen", ...). */
 bool dx_manifest_host_key(const char *key);
 
+/* One plugin entry from outside the manifest (dx ctl load), validated
+ * like plugins[i] (keys, name, path, config, routes; a name found along
+ * m's plugin_path, a relative path from m's directory), its messages
+ * starting at jpath. 0 with *out filled (free with
+ * dx_manifest_plugin_free; out->config and out->routes point into v), or
+ * negative with every reason in d. */
+int dx_manifest_plugin_parse(const dx_manifest *m, const cJSON *v,
+			     const char *jpath, dx_manifest_plugin *out,
+			     dx_diag *d);
+void dx_manifest_plugin_free(dx_manifest_plugin *pl);
+
 #endif

@@ -156,6 +156,31 @@ void dx_manifest_plugins(mctx *c, const cJSON *root)
 	}
 }
 
+int dx_manifest_plugin_parse(const dx_manifest *m, const cJSON *v,
+			     const char *jpath, dx_manifest_plugin *out,
+			     dx_diag *d)
+{
+	memset(out, 0, sizeof *out);
+	/* Read-only use of m: plugin_path and the directory. */
+	mctx c = {.jc = {.d = d}, .m = (dx_manifest *)m};
+	parse_plugin(&c, v, jpath, out);
+	if (c.jc.errors || !out->path) {
+		dx_manifest_plugin_free(out);
+		return c.jc.oom ? -ENOMEM : DX_ECONFIG;
+	}
+	return 0;
+}
+
+void dx_manifest_plugin_free(dx_manifest_plugin *pl)
+{
+	free(pl->name);
+	free(pl->path);
+	free(pl->config_path);
+	free(pl->routes_path);
+	free(pl->json_path);
+	memset(pl, 0, sizeof *pl);
+}
+
 bool dx_manifest_is_plugin(const dx_manifest *m, const char *name)
 {
 	for (size_t i = 0; i < m->plugin_count; i++)

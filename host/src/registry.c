@@ -133,6 +133,17 @@ void dx_registry_ctl_drop(dx_registry *r, const dx_plugin_entry *owner)
 	r->ctl_count = k;
 }
 
+void dx_registry_keep_json(dx_registry *r, cJSON *json)
+{
+	cJSON **k = realloc(r->kept_json, (r->kept_count + 1) * sizeof *k);
+	if (!k) {
+		/* Not freed either: a loaded plugin may point into it. */
+		return;
+	}
+	r->kept_json = k;
+	r->kept_json[r->kept_count++] = json;
+}
+
 void dx_entry_hold(dx_plugin_entry *e)
 {
 	if (e)
@@ -211,6 +222,9 @@ void dx_registry_free(dx_registry *r)
 		r->retiring = e->next_retiring;
 		dx_entry_free(e);
 	}
+	for (size_t i = 0; i < r->kept_count; i++)
+		cJSON_Delete(r->kept_json[i]);
+	free(r->kept_json);
 	while (r->counters) {
 		struct dx_counter *c = r->counters;
 		r->counters = c->next;

@@ -167,6 +167,27 @@ size_t dx_registry_retiring(const dx_registry *r,
 /* The generation plugins[i] was published in (0: at start). */
 uint64_t dx_registry_plugin_gen(const dx_registry *r, size_t i);
 
+/* ---- load and unload (registry_reload.c), main thread ---- */
+
+/* Initialise the plugin added last (dx_boot_one) as part of generation
+ * gen. On failure it is removed and unloaded, with init's reason in d. */
+int dx_registry_init_last(dx_registry *r, uint64_t gen, dx_diag *d);
+/* Finalise and remove the plugin added last (its generation could not
+ * be built). */
+void dx_registry_drop_last(dx_registry *r);
+/* The index of plugin name if it can be unloaded, else negative with the
+ * reason in d (unknown; a SERVICE or FORGE_DRIVER facet others may hold). */
+int dx_registry_unloadable(const dx_registry *r, const char *name,
+			   dx_diag *d);
+/* Take plugins[index] out of the tables; it retires like a replaced
+ * instance, after generation gen - 1. */
+void dx_registry_detach(dx_registry *r, int index, uint64_t gen);
+/* Undo the last detach. */
+void dx_registry_reattach(dx_registry *r);
+/* Keep json (a plugin entry given at run time) until the registry is
+ * freed: the plugin's config and routes point into it. */
+void dx_registry_keep_json(dx_registry *r, cJSON *json);
+
 /* Log through the registry's sink as "dx". */
 void dx_registry_log(const dx_registry *r, int level, const char *fmt, ...)
 	DX_PRINTF(3, 4);

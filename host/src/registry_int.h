@@ -83,6 +83,9 @@ struct dx_registry {
 	size_t cap;
 	/* Instances replaced by a reload, not yet finalised (main thread). */
 	dx_plugin_entry *retiring;
+	/* Plugin entries given at run time (dx ctl load), kept for good. */
+	cJSON **kept_json;
+	size_t kept_count;
 	dx_facet_entry *facets;
 	size_t facet_count;
 	size_t facet_cap;

@@ -193,25 +193,38 @@ int dx_registry_prepare(dx_registry *r, int index, dx_module *m,
 	return 0;
 }
 
-/* Put in where out is: the plugin table, the facets, the routes. */
+/* Put in where out is: the plugin table, the facets, the routes. out
+ * NULL: in is already in the plugin table (a load); in NULL: out just
+ * leaves (an unload). The facet table has room for in's (see prepare and
+ * dx_registry_add_routes). */
 static void dx_registry_swap(dx_registry *r, dx_plugin_entry *out,
 			     dx_plugin_entry *in)
 {
-	for (size_t i = 0; i < r->count; i++)
-		if (r->plugins[i] == out)
-			r->plugins[i] = in;
 	size_t k = 0;
+	for (size_t i = 0; out && i < r->count; i++) {
+		if (r->plugins[i] != out)
+			r->plugins[k++] = r->plugins[i];
+		else if (in)
+			r->plugins[k++] = in;
+	}
+	if (out)
+		r->count = k;
+	/* Drop out's facets, and in's (a load already inserted them), then
+	 * add in's again: one path for reload, load and unload. */
+	k = 0;
 	for (size_t i = 0; i < r->facet_count; i++)
-		if (r->facets[i].owner != out)
+		if (r->facets[i].owner != out && r->facets[i].owner != in)
 			r->facets[k++] = r->facets[i];
 	r->facet_count = k;
+	for (size_t i = 0; out && i < out->route_count; i++)
+		memset(&r->routes[out->routes[i].id], 0, sizeof r->routes[0]);
+	if (!in)
+		return;
 	const dx_plugin *p = in->mod.desc;
 	for (uint32_t i = 0; i < p->facet_count; i++)
 		r->facets[r->facet_count++] = (dx_facet_entry){
 			p->facets[i].kind, p->facets[i].name,
 			p->facets[i].vtable, in};
-	for (size_t i = 0; i < out->route_count; i++)
-		memset(&r->routes[out->routes[i].id], 0, sizeof r->routes[0]);
 	for (size_t i = 0; i < in->route_count; i++)
 		r->routes[in->routes[i].id] = (dx_route_ref){
 			in->routes[i].route, in->self, p->name,
@@ -298,4 +311,73 @@ const dx_plugin *dx_entry_desc(const dx_plugin_entry *e)
 void dx_registry_hold_retired(dx_registry *r)
 {
 	dx_entry_hold(r->retiring);
+}
+
+/* ---- load and unload ---- */
+
+int dx_registry_init_last(dx_registry *r, uint64_t gen, dx_diag *d)
+{
+	dx_plugin_entry *e = r->plugins[r->count - 1];
+	const dx_plugin *p = e->mod.desc;
+	dx_diag_clear(&e->errors);
+	int rc = p->init ? p->init(&e->api, e->config, &e->self) : 0;
+	if (rc != 0) {
+		dx_init_failure(e, rc, d);
+		dx_registry_swap(r, e, NULL);
+		dx_reload_discard(r, e);
+		return rc < 0 ? rc : DX_EINIT;
+	}
+	e->initialised = true;
+	e->gen = gen;
+	dx_registry_swap(r, NULL, e); /* its routes now carry its self */
+	return 0;
+}
+
+void dx_registry_drop_last(dx_registry *r)
+{
+	dx_plugin_entry *e = r->plugins[r->count - 1];
+	dx_registry_swap(r, e, NULL);
+	dx_registry_abandon(r, e);
+}
+
+int dx_registry_unloadable(const dx_registry *r, const char *name,
+			   dx_diag *d)
+{
+	int i = dx_registry_find(r, name);
+	if (i < 0) {
+		dx_diag_add(d, "unload %s: no plugin of that name is loaded",
+			    name);
+		return -ENOENT;
+	}
+	const dx_plugin *p = r->plugins[i]->mod.desc;
+	for (uint32_t k = 0; k < p->facet_count; k++) {
+		uint32_t kind = p->facets[k].kind;
+		if (kind != DX_FACET_SERVICE && kind != DX_FACET_FORGE_DRIVER)
+			continue;
+		dx_diag_add(d,
+			    "unload %s: other plugins may hold its %s facet "
+			    "\"%s\"; unloading such a plugin is not supported "
+			    "yet (restart the host without it)",
+			    name, dx_facet_kind_name(kind), p->facets[k].name);
+		return DX_ESTATE;
+	}
+	return i;
+}
+
+void dx_registry_detach(dx_registry *r, int index, uint64_t gen)
+{
+	dx_plugin_entry *e = r->plugins[index];
+	dx_registry_swap(r, e, NULL);
+	e->last_gen = gen - 1;
+	e->next_retiring = r->retiring;
+	r->retiring = e;
+}
+
+void dx_registry_reattach(dx_registry *r)
+{
+	dx_plugin_entry *e = r->retiring;
+	r->retiring = e->next_retiring;
+	e->next_retiring = NULL;
+	r->plugins[r->count++] = e; /* room: it was there */
+	dx_registry_swap(r, NULL, e);
 }

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "boot.h"
 #include "reload.h"
 #include "server_int.h"
 
@@ -212,4 +213,126 @@ size_t dx_server_reap(dx_server *s)
 uint64_t dx_server_generation(const dx_server *s)
 {
 	return atomic_load(&((dx_server *)s)->view.gen)->id;
+}
+
+/* ---- load and unload ---- */
+
+static double dx_ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
+	       (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+int dx_server_load(dx_server *s, const cJSON *entry, dx_reload_result *out,
+		   dx_diag *d)
+{
+	memset(out, 0, sizeof *out);
+	if (!s->started || s->drained) {
+		dx_diag_add(d, "load: the server is not running");
+		return DX_ESTATE;
+	}
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	dx_registry *r = s->view.reg;
+	/* The plugin's config and routes point into the entry for as long
+	 * as the plugin is loaded: the registry keeps a copy. */
+	cJSON *copy = cJSON_Duplicate(entry, 1);
+	if (!copy)
+		return -ENOMEM;
+	dx_manifest_plugin pl;
+	int rc = dx_manifest_plugin_parse(s->view.m, copy, "plugin", &pl, d);
+	if (rc < 0) {
+		cJSON_Delete(copy);
+		return rc;
+	}
+	rc = dx_boot_one(&pl, r, d);
+	uint64_t id = atomic_load(&s->view.gen)->id + 1;
+	if (rc == 0)
+		rc = dx_registry_init_last(r, id, d);
+	dx_gen *g = NULL;
+	if (rc == 0) {
+		dx_registry_keep_json(r, copy);
+		copy = NULL;
+		rc = dx_gen_build(s->view.m, r, id, &g, d);
+		if (rc < 0)
+			dx_registry_drop_last(r);
+	}
+	cJSON_Delete(copy);
+	if (rc == 0) {
+		const dx_module *m =
+			dx_registry_module(r, dx_registry_count(r) - 1);
+		snprintf(out->name, sizeof out->name, "%s", m->desc->name);
+		snprintf(out->to, sizeof out->to, "%s", m->desc->version);
+		snprintf(out->path, sizeof out->path, "%s", m->path);
+		out->generation = id;
+		rc = dx_publish(s, g, d);
+		dx_registry_log(r, DX_LOG_INFO,
+				"load %s %s (%s), generation %llu",
+				m->desc->name, out->to, out->path,
+				(unsigned long long)id);
+	}
+	dx_manifest_plugin_free(&pl);
+	out->ms = dx_ms_since(&t0);
+	return rc;
+}
+
+/* Is name one of the manifest's middleware (the chains name it)? */
+static bool dx_in_chains(const dx_manifest *m, const char *name)
+{
+	for (size_t i = 0; i < m->middleware_count; i++)
+		if (strcmp(m->middleware[i], name) == 0)
+			return true;
+	for (size_t i = 0; i < m->route_middleware_count; i++)
+		for (size_t k = 0; k < m->route_middleware[i].count; k++)
+			if (strcmp(m->route_middleware[i].names[k], name) == 0)
+				return true;
+	return false;
+}
+
+int dx_server_unload(dx_server *s, const char *name, dx_reload_result *out,
+		     dx_diag *d)
+{
+	memset(out, 0, sizeof *out);
+	if (!s->started || s->drained) {
+		dx_diag_add(d, "unload %s: the server is not running", name);
+		return DX_ESTATE;
+	}
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	dx_registry *r = s->view.reg;
+	int i = dx_registry_unloadable(r, name, d);
+	if (i < 0)
+		return i;
+	const dx_module *m = dx_registry_module(r, (size_t)i);
+	if (dx_backend_of(s, m->desc)) {
+		dx_diag_add(d, "unload %s: the host runs on its IO backend "
+			       "\"%s\"; swap io to another backend first",
+			    name, s->backend);
+		return DX_ESTATE;
+	}
+	if (dx_in_chains(s->view.m, name)) {
+		dx_diag_add(d, "unload %s: the manifest's middleware names it; "
+			       "restart with a manifest without it",
+			    name);
+		return DX_ESTATE;
+	}
+	snprintf(out->from, sizeof out->from, "%s", m->desc->version);
+	snprintf(out->path, sizeof out->path, "%s", m->path);
+	uint64_t id = atomic_load(&s->view.gen)->id + 1;
+	dx_registry_detach(r, i, id);
+	dx_gen *g;
+	int rc = dx_gen_build(s->view.m, r, id, &g, d);
+	if (rc < 0) {
+		dx_registry_reattach(r);
+		return rc;
+	}
+	out->generation = id;
+	rc = dx_publish(s, g, d);
+	dx_registry_log(r, DX_LOG_INFO, "unload %s %s (%s), generation %llu",
+			name, out->from, out->path, (unsigned long long)id);
+	dx_server_reap(s);
+	out->ms = dx_ms_since(&t0);
+	return rc;
 }

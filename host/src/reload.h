@@ -7,10 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cJSON.h>
+
 #include "diag.h"
 #include "server.h"
 
 typedef struct dx_reload_result {
+	char name[64];       /* the plugin (load: from its descriptor) */
 	char from[64];       /* the old instance's version */
 	char to[64];         /* the new one's */
 	char path[1024];     /* the file the new one came from */
@@ -32,5 +35,18 @@ int dx_server_reload(dx_server *s, const char *name, const char *path,
 size_t dx_server_reap(dx_server *s);
 /* The id of the generation workers serve with now. */
 uint64_t dx_server_generation(const dx_server *s);
+
+/* Load a plugin given as a manifest entry ({"name": ..., "path": ...,
+ * "config": ..., "routes": ...}), checked like at startup, initialised,
+ * and published; out->to and out->path say which. On failure nothing
+ * changed. */
+int dx_server_load(dx_server *s, const cJSON *entry, dx_reload_result *out,
+		   dx_diag *d);
+/* Take plugin name out of service: once published, no new request
+ * reaches it; it is finalised and unloaded like a replaced instance.
+ * Refused for the IO backend in use, a plugin the manifest's middleware
+ * names, and SERVICE and FORGE_DRIVER providers. */
+int dx_server_unload(dx_server *s, const char *name, dx_reload_result *out,
+		     dx_diag *d);
 
 #endif
