@@ -19,6 +19,9 @@
  *   refusals    refused files, a failing init and an unknown name: v1
  *               serves on.
  *   plugins     what {"cmd":"plugins"} and the log say after a reload.
+ *   load_unload routes_echo loaded and served, refusals with the manifest's
+ *               messages, reloadtest unloaded while a call of it is
+ *               deferred (answered, then fini), routes_echo unloaded.
  *   ratelimit   (a host of its own: routes_echo behind mw_ratelimit) a
  *               client that used its burst stays limited across reloads.
  * usage: test_reload DX_HOST OTHER_PLUGIN_SO (a plugin not named
@@ -731,6 +734,106 @@ START_TEST(test_plugins_after_reload)
 }
 END_TEST
 
+/* --- e: load and unload ------------------------------------------------ */
+
+/* {"cmd":"load","plugin":ENTRY} with ENTRY as JSON text. */
+static cJSON *rt_load(const char *entry, char *raw)
+{
+	cJSON *req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "cmd", "load");
+	cJSON *pl = cJSON_Parse(entry);
+	ck_assert_ptr_nonnull(pl);
+	cJSON_AddItemToObject(req, "plugin", pl);
+	cJSON *a = rt_ctl(host.ctl, req, raw, RT_RAW);
+	cJSON_Delete(req);
+	ck_assert_msg(a != NULL, "load %s: %s", entry, raw);
+	return a;
+}
+
+/* One call of route on c: 0 for an RpcResponse (its text in out), else
+ * the RpcError status. */
+static unsigned rt_call_status(dx_client *c, uint16_t route, const char *args,
+			       char *out, size_t n)
+{
+	uint16_t seq;
+	dx_client_msg m;
+	ck_assert_int_eq(dx_client_call(c, route, args, strlen(args), 0, &seq),
+			 0);
+	ck_assert_msg(dx_client_wait(c, seq, &m, 10000) == 0, "route %u: %s",
+		      route, dx_client_error(c));
+	snprintf(out, n, "%.*s", (int)m.len, (const char *)m.payload);
+	return m.opcode == DX_HBTP_RPC_RESPONSE ? 0 : m.status;
+}
+
+static void rt_expect_error(cJSON *a, const char *raw, const char *want)
+{
+	const char *err = rt_str(a, "error");
+	ck_assert_msg(!rt_ok(a) && err && strstr(err, want),
+		      "wanted an error with \"%s\": %s", want, raw);
+	cJSON_Delete(a);
+}
+
+START_TEST(test_load_unload)
+{
+	char *raw = malloc(RT_RAW);
+	char got[128];
+	dx_client *c = rt_connect();
+	ck_assert_uint_eq(rt_call_status(c, RT_ROUTE_ECHO, "x", got, sizeof got),
+			  404);
+	cJSON *a = rt_load("{\"name\": \"routes_echo\"}", raw);
+	ck_assert_msg(rt_ok(a), "load routes_echo: %s", raw);
+	cJSON_Delete(a);
+	/* Served on the connection that was open before the load. */
+	ck_assert_uint_eq(rt_call_status(c, RT_ROUTE_ECHO, "x", got, sizeof got),
+			  0);
+	ck_assert_str_eq(got, "x");
+	/* Refusals: the same messages as a manifest entry would get. */
+	rt_expect_error(rt_load("{\"name\": \"routes_echo\"}", raw), raw,
+			"already taken");
+	rt_expect_error(rt_load("{\"name\": \"routes_hello\", \"config\": 5}",
+				raw),
+			raw, "plugin.config: expected an object, got 5");
+	rt_expect_error(rt_load("{\"name\": \"no_such_plugin\"}", raw), raw,
+			"plugin.name: plugin \"no_such_plugin\" not found");
+	rt_expect_error(rt_cmd("unload", "io_epoll", NULL, raw), raw,
+			"swap io to another backend first");
+	rt_expect_error(rt_cmd("unload", "no_such_plugin", NULL, raw), raw,
+			"unload no_such_plugin: no plugin of that name");
+	/* Unload reloadtest while one of its calls is deferred: the call
+	 * completes on it, then its fini runs, and new calls find no route. */
+	uint16_t slow;
+	dx_client_msg m;
+	ck_assert_int_eq(dx_client_call(c, RT_ROUTE_SLOW, "300", 3, 0, &slow),
+			 0);
+	ck_assert_uint_eq(
+		rt_call_status(c, RT_ROUTE_VERSION, "", got, sizeof got), 0);
+	a = rt_cmd("unload", RT_NAME, NULL, raw);
+	ck_assert_msg(rt_ok(a), "unload reloadtest: %s", raw);
+	cJSON_Delete(a);
+	ck_assert_uint_eq(
+		rt_call_status(c, RT_ROUTE_VERSION, "", got, sizeof got), 404);
+	ck_assert_int_eq(dx_client_wait(c, slow, &m, 10000), 0);
+	ck_assert_msg(m.opcode == DX_HBTP_RPC_RESPONSE && m.len == 7 &&
+			      !memcmp(m.payload, "v1-slow", 7),
+		      "the deferred call: opcode 0x%02x \"%.*s\"", m.opcode,
+		      (int)m.len, (const char *)m.payload);
+	ck_assert_msg(rt_wait_for_line(fini_path, "reloadtest 1.0.0 fini",
+				       5000) >= 0,
+		      "reloadtest's fini did not run after its unload");
+	ck_assert_msg(rt_wait_for_line(host.log, "retired reloadtest 1.0.0",
+				       5000) >= 0,
+		      "no \"retired reloadtest\" line in the log");
+	a = rt_cmd("unload", "routes_echo", NULL, raw);
+	ck_assert_msg(rt_ok(a), "unload routes_echo: %s", raw);
+	cJSON_Delete(a);
+	ck_assert_uint_eq(rt_call_status(c, RT_ROUTE_ECHO, "x", got, sizeof got),
+			  404);
+	dx_client_close(c);
+	free(raw);
+	rt_passed();
+}
+END_TEST
+
 /* --- f: mw_ratelimit's buckets carry over ------------------------------ */
 
 /* The host of this case serves routes_echo behind mw_ratelimit, with
@@ -835,6 +938,7 @@ int main(int argc, char **argv)
 	tcase_add_test(rt_case(s, "timer", 60), test_timer_across_reload);
 	tcase_add_test(rt_case(s, "refusals", 60), test_refusals_keep_old);
 	tcase_add_test(rt_case(s, "plugins", 60), test_plugins_after_reload);
+	tcase_add_test(rt_case(s, "load_unload", 60), test_load_unload);
 	TCase *rl = tcase_create("ratelimit");
 	tcase_add_unchecked_fixture(rl, host_setup_ratelimit, host_teardown);
 	tcase_set_timeout(rl, 60);
