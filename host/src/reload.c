@@ -71,6 +71,14 @@ static int dx_publish(dx_server *s, dx_gen *g, dx_diag *d)
 	return -ETIMEDOUT;
 }
 
+static double dx_ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
+	       (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
 /* The IO facet of desc that the server runs on now, or NULL. */
 static const char *dx_backend_of(const dx_server *s, const dx_plugin *desc)
 {
@@ -130,7 +138,7 @@ int dx_server_reload(dx_server *s, const char *name, const char *path,
 		dx_diag_add(d, "reload %s: the server is not running", name);
 		return DX_ESTATE;
 	}
-	struct timespec t0, t1;
+	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	dx_registry *r = s->view.reg;
 	int i = dx_registry_reloadable(r, name, d);
@@ -147,45 +155,31 @@ int dx_server_reload(dx_server *s, const char *name, const char *path,
 		rc = dx_registry_prepare(r, i, &m, &out->handoff, &e, d);
 	if (rc < 0)
 		return rc;
+	uint64_t id = atomic_load(&s->view.gen)->id;
 	if (dx_has_io(dx_entry_desc(e))) {
 		rc = dx_reload_io(s, cur->desc, e, d);
 		if (rc < 0 && rc != -ETIMEDOUT)
 			return rc;
-		snprintf(out->to, sizeof out->to, "%s",
-			 dx_entry_desc(e)->version);
-		snprintf(out->path, sizeof out->path, "%s", file);
-		out->generation = atomic_load(&s->view.gen)->id;
-		dx_registry_log(r, DX_LOG_INFO,
-				"reload %s: %s -> %s (%s)%s", name, out->from,
-				out->to, out->path,
-				out->handoff ? ", state handed over" : "");
-		dx_server_reap(s);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		out->ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
-			  (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
-		return rc;
-	}
-	uint64_t id = atomic_load(&s->view.gen)->id + 1;
-	dx_registry_commit(r, e, id);
-	dx_gen *g;
-	rc = dx_gen_build(s->view.m, r, id, &g, d);
-	if (rc < 0) {
-		dx_registry_rollback(r, e);
-		return rc;
+	} else {
+		dx_registry_commit(r, e, ++id);
+		dx_gen *g;
+		rc = dx_gen_build(s->view.m, r, id, &g, d);
+		if (rc < 0) {
+			dx_registry_rollback(r, e);
+			return rc;
+		}
+		rc = dx_publish(s, g, d);
 	}
 	cur = dx_registry_module(r, (size_t)i);
 	snprintf(out->to, sizeof out->to, "%s", cur->desc->version);
 	snprintf(out->path, sizeof out->path, "%s", cur->path);
 	out->generation = id;
-	rc = dx_publish(s, g, d);
 	dx_registry_log(r, DX_LOG_INFO,
 			"reload %s: %s -> %s (%s), generation %llu%s", name,
 			out->from, out->to, out->path, (unsigned long long)id,
 			out->handoff ? ", state handed over" : "");
 	dx_server_reap(s);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	out->ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
-		  (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	out->ms = dx_ms_since(&t0);
 	return rc;
 }
 
@@ -216,14 +210,6 @@ uint64_t dx_server_generation(const dx_server *s)
 }
 
 /* ---- load and unload ---- */
-
-static double dx_ms_since(const struct timespec *t0)
-{
-	struct timespec t1;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
-	       (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
-}
 
 int dx_server_load(dx_server *s, const cJSON *entry, dx_reload_result *out,
 		   dx_diag *d)
