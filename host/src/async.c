@@ -134,13 +134,15 @@ static void dx_post_push(dx_worker *w, dx_post *p)
 	pthread_mutex_unlock(&w->mbox_lock);
 }
 
-int dx_worker_post(dx_worker *w, void (*fn)(void *arg), void *arg)
+int dx_worker_post(dx_worker *w, void (*fn)(void *arg), void *arg,
+		   struct dx_plugin_entry *holder)
 {
 	dx_post *p = calloc(1, sizeof *p);
 	if (!p)
 		return -ENOMEM;
 	p->fn = fn;
 	p->arg = arg;
+	p->holder = holder;
 	dx_post_push(w, p);
 	return 0;
 }
@@ -161,6 +163,7 @@ void dx_posts_run(dx_worker *w)
 			dx_stream_deliver(w, p);
 		else
 			p->fn(p->arg);
+		dx_entry_release(p->holder);
 		dx_buf_free(&p->body);
 		free(p);
 		p = next;

@@ -48,6 +48,7 @@ typedef struct dx_post {
 	struct dx_post *next;
 	void (*fn)(void *arg);
 	void *arg;
+	struct dx_plugin_entry *holder; /* released after fn ran */
 	struct dx_stream *stream; /* a stream frame (or its end) */
 	uint8_t opcode;           /* 0 with stream: stream_end */
 	dx_buf body;
@@ -101,7 +102,9 @@ void dx_pending_set_chain(dx_worker *w, const dx_chain *chain, unsigned ran);
 void dx_mbox_drain(dx_worker *w);
 
 /* host->post from any thread: run fn(arg) on w's thread, in order. */
-int dx_worker_post(dx_worker *w, void (*fn)(void *arg), void *arg);
+/* holder (may be NULL) is released once fn has run. */
+int dx_worker_post(dx_worker *w, void (*fn)(void *arg), void *arg,
+		   struct dx_plugin_entry *holder);
 void dx_posts_run(dx_worker *w);
 dx_watch *dx_worker_watch(int fd, uint32_t events,
 			  void (*fn)(void *arg, uint32_t revents), void *arg);

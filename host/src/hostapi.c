@@ -197,8 +197,9 @@ static int api_complete(const dx_host_api *host, dx_pending *p,
 
 /* Every callback the host will make into a plugin later holds its
  * instance (dx_entry_hold), so a replaced instance is finalised only once
- * nothing can call it any more. Timers carry the holder as their udata;
- * posts and background tasks go through a small trampoline. */
+ * nothing can call it any more. Timers carry the holder as their udata,
+ * posts in their post; background tasks (off the request path) go
+ * through a small trampoline. */
 static int api_timer(const dx_host_api *host, uint64_t delay_ns,
 		     void (*fn)(void *arg), void *arg)
 {
@@ -253,12 +254,10 @@ static int api_post(const dx_host_api *host, int worker,
 		    void (*fn)(void *arg), void *arg)
 {
 	dx_plugin_entry *e = dx_entry(host);
-	dx_held_call *h = dx_held_new(e, fn, NULL, arg);
-	if (!h)
-		return -ENOMEM;
-	int rc = dx_registry_post(e->reg, worker, dx_held_run, h);
+	dx_entry_hold(e);
+	int rc = dx_registry_post_held(e->reg, worker, fn, arg, e);
 	if (rc < 0)
-		dx_held_end(h);
+		dx_entry_release(e);
 	return rc;
 }
 

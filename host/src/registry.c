@@ -159,10 +159,16 @@ void dx_entry_release(dx_plugin_entry *e)
 int dx_registry_post(dx_registry *r, int worker, void (*fn)(void *arg),
 		     void *arg)
 {
+	return dx_registry_post_held(r, worker, fn, arg, NULL);
+}
+
+int dx_registry_post_held(dx_registry *r, int worker, void (*fn)(void *arg),
+			  void *arg, dx_plugin_entry *holder)
+{
 	pthread_mutex_lock(&r->post_lock);
 	int rc;
 	if (r->poster) {
-		rc = r->poster(r->poster_target, worker, fn, arg);
+		rc = r->poster(r->poster_target, worker, fn, arg, holder);
 	} else if (r->poster_target == (void *)r) {
 		rc = DX_ESTATE; /* the server stopped */
 	} else {
@@ -170,7 +176,8 @@ int dx_registry_post(dx_registry *r, int worker, void (*fn)(void *arg),
 		rc = p ? 0 : -ENOMEM;
 		if (p) {
 			/* Appended, so they run in the order they were made. */
-			*p = (struct dx_early_post){NULL, worker, fn, arg};
+			*p = (struct dx_early_post){NULL, worker, fn, arg,
+						    holder};
 			struct dx_early_post **pp = &r->early_posts;
 			while (*pp)
 				pp = &(*pp)->next;
@@ -181,10 +188,7 @@ int dx_registry_post(dx_registry *r, int worker, void (*fn)(void *arg),
 	return rc;
 }
 
-void dx_registry_set_poster(dx_registry *r,
-			    int (*poster)(void *target, int worker,
-					  void (*fn)(void *), void *arg),
-			    void *target)
+void dx_registry_set_poster(dx_registry *r, dx_poster poster, void *target)
 {
 	pthread_mutex_lock(&r->post_lock);
 	r->poster = poster;
@@ -192,7 +196,7 @@ void dx_registry_set_poster(dx_registry *r,
 	while (poster && r->early_posts) {
 		struct dx_early_post *p = r->early_posts;
 		r->early_posts = p->next;
-		poster(target, p->worker, p->fn, p->arg);
+		poster(target, p->worker, p->fn, p->arg, p->holder);
 		free(p);
 	}
 	pthread_mutex_unlock(&r->post_lock);

@@ -101,13 +101,16 @@ void dx_registry_each_counter(const dx_registry *r,
 
 /* Route host->post to a running server (target NULL: stopped, posts are
  * refused). Posts made before the first call are delivered now. */
-void dx_registry_set_poster(dx_registry *r,
-			    int (*poster)(void *target, int worker,
-					  void (*fn)(void *), void *arg),
-			    void *target);
+typedef int (*dx_poster)(void *target, int worker, void (*fn)(void *),
+			 void *arg, dx_plugin_entry *holder);
+void dx_registry_set_poster(dx_registry *r, dx_poster poster, void *target);
 /* host->post for plugin code: deliver now, or keep until the server runs. */
 int dx_registry_post(dx_registry *r, int worker, void (*fn)(void *arg),
 		     void *arg);
+/* The same for a plugin's post: holder (held by the caller) is released
+ * once fn has run. */
+int dx_registry_post_held(dx_registry *r, int worker, void (*fn)(void *arg),
+			  void *arg, dx_plugin_entry *holder);
 
 /* Start the background threads (after init_all). fini_all stops them
  * first: queued tasks are dropped before any plugin is finalised. */

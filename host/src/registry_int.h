@@ -68,6 +68,7 @@ struct dx_early_post {
 	int worker;
 	void (*fn)(void *arg);
 	void *arg;
+	dx_plugin_entry *holder;
 };
 
 struct dx_registry {
@@ -75,7 +76,7 @@ struct dx_registry {
 	/* Where host->post goes once the server runs (set by server.c);
 	 * until then posts wait in early_posts. Both under post_lock. */
 	pthread_mutex_t post_lock;
-	int (*poster)(void *target, int worker, void (*fn)(void *), void *arg);
+	dx_poster poster;
 	void *poster_target;
 	struct dx_early_post *early_posts;
 	dx_plugin_entry **plugins;

@@ -130,14 +130,23 @@ static int dx_reload_io(dx_server *s, const dx_plugin *old, dx_plugin_entry *e,
 	return 0;
 }
 
+/* The start every change shares: the server must be running. */
+static int dx_running(const dx_server *s, const char *what, const char *name,
+		      dx_diag *d)
+{
+	if (s->started && !s->drained)
+		return 0;
+	dx_diag_add(d, "%s%s%s: the server is not running", what,
+		    name ? " " : "", name ? name : "");
+	return DX_ESTATE;
+}
+
 int dx_server_reload(dx_server *s, const char *name, const char *path,
 		     dx_reload_result *out, dx_diag *d)
 {
 	memset(out, 0, sizeof *out);
-	if (!s->started || s->drained) {
-		dx_diag_add(d, "reload %s: the server is not running", name);
+	if (dx_running(s, "reload", name, d) < 0)
 		return DX_ESTATE;
-	}
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	dx_registry *r = s->view.reg;
@@ -215,10 +224,8 @@ int dx_server_load(dx_server *s, const cJSON *entry, dx_reload_result *out,
 		   dx_diag *d)
 {
 	memset(out, 0, sizeof *out);
-	if (!s->started || s->drained) {
-		dx_diag_add(d, "load: the server is not running");
+	if (dx_running(s, "load", NULL, d) < 0)
 		return DX_ESTATE;
-	}
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	dx_registry *r = s->view.reg;
@@ -281,10 +288,8 @@ int dx_server_unload(dx_server *s, const char *name, dx_reload_result *out,
 		     dx_diag *d)
 {
 	memset(out, 0, sizeof *out);
-	if (!s->started || s->drained) {
-		dx_diag_add(d, "unload %s: the server is not running", name);
+	if (dx_running(s, "unload", name, d) < 0)
 		return DX_ESTATE;
-	}
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	dx_registry *r = s->view.reg;

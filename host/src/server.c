@@ -323,14 +323,14 @@ static void dx_pin(dx_worker *w, unsigned ncpu)
 
 /* host->post, once the workers run: worker -1 spreads by round robin. */
 static int dx_server_post(void *target, int worker, void (*fn)(void *),
-			  void *arg)
+			  void *arg, dx_plugin_entry *holder)
 {
 	dx_server *s = target;
 	unsigned i = worker >= 0 ? (unsigned)worker
 				 : atomic_fetch_add(&s->next_post, 1);
 	if (worker >= 0 && i >= s->nworkers)
 		return -EINVAL;
-	return dx_worker_post(&s->workers[i % s->nworkers], fn, arg);
+	return dx_worker_post(&s->workers[i % s->nworkers], fn, arg, holder);
 }
 
 int dx_server_start(dx_server *s, dx_diag *d)
