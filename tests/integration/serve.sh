@@ -69,6 +69,37 @@ expect_out '"name":"routes_echo"' "dx ctl --json plugins lists routes_echo"
 run "$DX" ctl --socket "$T/ctl.sock" bogus
 expect_rc 1 "an unknown control command exits 1"
 expect_err 'unknown command' "and says so"
+# Live changes as an operator types them: reload, unload, load.
+run "$DX" ctl --socket "$T/ctl.sock" reload routes_hello
+expect_rc 0 "dx ctl reload routes_hello"
+expect_out '^routes_hello: 1\.0\.0 -> 1\.0\.0 .*generation 2' "reload says what changed"
+run "$DX" call "$V4" hello again
+expect_out '^hello, again!$' "hello answers after its reload"
+run "$DX" ctl --socket "$T/ctl.sock" unload routes_hello
+expect_rc 0 "dx ctl unload routes_hello"
+run "$DX" call "$V4" hello gone
+expect_rc 1 "hello is gone after its unload"
+run "$DX" ctl --socket "$T/ctl.sock" load --name routes_hello --config "$T/nope.json"
+expect_rc 1 "dx ctl load with a missing config file exits 1"
+expect_err 'nope\.json: No such file' "and names the file"
+echo '{"greeting": 5}' >"$T/cfg.json"
+run "$DX" ctl --socket "$T/ctl.sock" load --name routes_hello --config "$T/cfg.json"
+expect_rc 1 "dx ctl load of a plugin whose init refuses its config exits 1"
+expect_err 'init failed: plugin\.config\.greeting' "and gives the JSON path"
+echo '{"greeting": "hi"}' >"$T/cfg.json"
+run "$DX" ctl --socket "$T/ctl.sock" load --name routes_hello --config "$T/cfg.json"
+expect_rc 0 "dx ctl load --name routes_hello --config FILE"
+run "$DX" call "$V4" hello back
+expect_out '^hi, back!$' "hello is back with its new config"
+run "$DX" ctl --socket "$T/ctl.sock" load 'not json'
+expect_rc 1 "dx ctl load of text that is not JSON exits 1"
+expect_err 'expected a JSON object' "and says what it expected"
+run "$DX" ctl --socket "$T/ctl.sock" reload
+expect_rc 2 "dx ctl reload without a plugin is a usage error"
+run "$DX" ctl --socket "$T/ctl.sock" reload routes_hello "$T/nope.so"
+expect_rc 1 "dx ctl reload from a missing file exits 1"
+expect_err 'nope\.so: No such file' "and names the file"
+
 check "the control socket is mode 0600" \
 	test "$(stat -c %a "$T/ctl.sock")" = 600
 

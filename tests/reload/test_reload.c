@@ -176,21 +176,30 @@ static dx_client *rt_connect(void)
 	return c;
 }
 
-/* Call route with args on c; the answer must be an RpcResponse, its text
- * goes to out. */
-static void rt_call(dx_client *c, uint16_t route, const char *args,
-		    char *out, size_t n)
+/* One call of route on c: 0 for an RpcResponse (its text in out), else
+ * the RpcError status (1 for any other answer). */
+static unsigned rt_call_status(dx_client *c, uint16_t route, const char *args,
+			       char *out, size_t n)
 {
 	uint16_t seq;
 	dx_client_msg m;
 	ck_assert_int_eq(dx_client_call(c, route, args, strlen(args), 0, &seq),
 			 0);
-	int rc = dx_client_wait(c, seq, &m, 10000);
-	ck_assert_msg(rc == 0, "route %u: %s", route, dx_client_error(c));
-	ck_assert_msg(m.opcode == DX_HBTP_RPC_RESPONSE,
-		      "route %u: opcode 0x%02x status %u \"%.*s\"", route,
-		      m.opcode, m.status, (int)m.len, (const char *)m.payload);
+	ck_assert_msg(dx_client_wait(c, seq, &m, 10000) == 0, "route %u: %s",
+		      route, dx_client_error(c));
 	snprintf(out, n, "%.*s", (int)m.len, (const char *)m.payload);
+	if (m.opcode == DX_HBTP_RPC_RESPONSE)
+		return 0;
+	return m.status ? m.status : 1; /* another opcode: never a pass */
+}
+
+/* Call route with args on c; the answer must be an RpcResponse, its text
+ * goes to out. */
+static void rt_call(dx_client *c, uint16_t route, const char *args,
+		    char *out, size_t n)
+{
+	unsigned st = rt_call_status(c, route, args, out, n);
+	ck_assert_msg(st == 0, "route %u: status %u \"%s\"", route, st, out);
 }
 
 /* rt_version on a connection of its own: which build answers now. */
@@ -213,6 +222,14 @@ static cJSON *rt_cmd(const char *cmd, const char *name, const char *path,
 	cJSON *a = rt_ctl_cmd(host.ctl, cmd, name, path, raw, RT_RAW);
 	ck_assert_msg(a != NULL, "{\"cmd\":\"%s\"}: %s", cmd, raw);
 	return a;
+}
+
+static void rt_expect_error(cJSON *a, const char *raw, const char *want)
+{
+	const char *err = rt_str(a, "error");
+	ck_assert_msg(!rt_ok(a) && err && strstr(err, want),
+		      "wanted an error with \"%s\": %s", want, raw);
+	cJSON_Delete(a);
 }
 
 static cJSON *rt_reload(const char *path, char *raw)
@@ -620,6 +637,23 @@ START_TEST(test_refusals_keep_old)
 			      "%s: reloadtest's generation went %.0f -> %.0f",
 			      when, gen, g);
 	}
+	/* Requests without what the command needs. */
+	static const struct {
+		const char *line, *want;
+	} malformed[] = {
+		{"{\"cmd\":\"reload\"}", "reload needs a plugin name"},
+		{"{\"cmd\":\"reload\",\"name\":\"reloadtest\",\"path\":7}",
+		 "reload: \"path\" must be a string"},
+		{"{\"cmd\":\"load\"}", "load needs a plugin entry"},
+		{"{\"cmd\":\"unload\"}", "unload needs a plugin name"},
+	};
+	for (size_t k = 0; k < sizeof malformed / sizeof *malformed; k++) {
+		cJSON *req = cJSON_Parse(malformed[k].line);
+		cJSON *ans = rt_ctl(host.ctl, req, raw, RT_RAW);
+		cJSON_Delete(req);
+		ck_assert_msg(ans, "%s: %s", malformed[k].line, raw);
+		rt_expect_error(ans, raw, malformed[k].want);
+	}
 	/* No such plugin. */
 	cJSON *a = rt_cmd("reload", "no_such_plugin", NULL, raw);
 	ck_assert_msg(!rt_ok(a) && rt_str(a, "error"),
@@ -750,29 +784,6 @@ static cJSON *rt_load(const char *entry, char *raw)
 	return a;
 }
 
-/* One call of route on c: 0 for an RpcResponse (its text in out), else
- * the RpcError status. */
-static unsigned rt_call_status(dx_client *c, uint16_t route, const char *args,
-			       char *out, size_t n)
-{
-	uint16_t seq;
-	dx_client_msg m;
-	ck_assert_int_eq(dx_client_call(c, route, args, strlen(args), 0, &seq),
-			 0);
-	ck_assert_msg(dx_client_wait(c, seq, &m, 10000) == 0, "route %u: %s",
-		      route, dx_client_error(c));
-	snprintf(out, n, "%.*s", (int)m.len, (const char *)m.payload);
-	return m.opcode == DX_HBTP_RPC_RESPONSE ? 0 : m.status;
-}
-
-static void rt_expect_error(cJSON *a, const char *raw, const char *want)
-{
-	const char *err = rt_str(a, "error");
-	ck_assert_msg(!rt_ok(a) && err && strstr(err, want),
-		      "wanted an error with \"%s\": %s", want, raw);
-	cJSON_Delete(a);
-}
-
 START_TEST(test_load_unload)
 {
 	char *raw = malloc(RT_RAW);
@@ -855,12 +866,8 @@ static void host_setup_ratelimit(void)
 /* One echo call on c: its status (0: an RpcResponse). */
 static unsigned rt_echo_status(dx_client *c)
 {
-	uint16_t seq;
-	dx_client_msg m;
-	ck_assert_int_eq(dx_client_call(c, RT_ROUTE_ECHO, "x", 1, 0, &seq), 0);
-	ck_assert_msg(dx_client_wait(c, seq, &m, 10000) == 0, "echo: %s",
-		      dx_client_error(c));
-	return m.opcode == DX_HBTP_RPC_RESPONSE ? 0 : m.status;
+	char got[128];
+	return rt_call_status(c, RT_ROUTE_ECHO, "x", got, sizeof got);
 }
 
 START_TEST(test_ratelimit_keeps_buckets)
@@ -884,6 +891,9 @@ START_TEST(test_ratelimit_keeps_buckets)
 		      "second reload: %s", raw);
 	cJSON_Delete(a);
 	ck_assert_uint_eq(rt_echo_status(c), 429);
+	/* The manifest's middleware names it: it cannot go. */
+	rt_expect_error(rt_cmd("unload", "mw_ratelimit", NULL, raw), raw,
+			"unload mw_ratelimit: the manifest's middleware names it");
 	free(raw);
 	dx_client_close(c);
 	rt_passed();
