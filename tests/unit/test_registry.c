@@ -262,9 +262,9 @@ START_TEST(test_route_id_clash)
 }
 END_TEST
 
-/* Which plugins a live reload can replace: ROUTES (and MIDDLEWARE, IO)
- * yes; a SERVICE facet, which other plugins hold, not yet; an unknown
- * name is said to be unknown. */
+/* Which plugins a live reload can replace, and unload remove: ROUTES
+ * (and MIDDLEWARE, IO) yes; a SERVICE facet, which other plugins hold,
+ * not yet; an unknown name is said to be unknown. */
 static int rl_nop(void *self, const dx_request *req, dx_response *res)
 {
 	return 0;
@@ -293,6 +293,15 @@ START_TEST(test_reloadable)
 	dx_diag_clear(&d);
 	ck_assert_int_eq(dx_registry_reloadable(r, "nope", &d), -ENOENT);
 	tu_assert_diag_has(&d, "reload nope: no plugin of that name");
+	dx_diag_clear(&d);
+	/* Unload: the same kinds, for the same reason. */
+	ck_assert_int_eq(dx_registry_unloadable(r, "mem_routes", &d), 1);
+	ck_assert_int_eq(dx_registry_unloadable(r, "good", &d), DX_ESTATE);
+	tu_assert_diag_has(&d, "unload good: other plugins may hold its "
+			       "SERVICE facet \"good_svc\"");
+	dx_diag_clear(&d);
+	ck_assert_int_eq(dx_registry_unloadable(r, "nope", &d), -ENOENT);
+	tu_assert_diag_has(&d, "unload nope: no plugin of that name");
 	dx_diag_clear(&d);
 	dx_registry_free(r);
 }
