@@ -404,14 +404,36 @@ void dx_stream_end(dx_stream *s)
 	dx_stream_release(s); /* the worker has let go: just ours */
 }
 
+int dx_stream_adopt(dx_stream *s, void (*on_close)(void *), void *arg,
+		    struct dx_plugin_entry *holder)
+{
+	pthread_mutex_lock(&s->lock);
+	bool open = s->conn_open;
+	struct dx_plugin_entry *old = s->holder;
+	s->on_close = on_close;
+	s->arg = arg;
+	s->holder = holder;
+	pthread_mutex_unlock(&s->lock);
+	if (old != holder) {
+		dx_entry_hold(holder);
+		dx_entry_release(old);
+	}
+	return open ? 0 : -EPIPE;
+}
+
 void dx_streams_conn_closed(dx_worker *w, const dx_conn *c)
 {
 	for (struct dx_stream *s = w->streams; s; s = s->next) {
 		if (!s->conn_open || s->slot != c->slot || s->gen != c->gen)
 			continue;
+		/* Under the lock, so stream_adopt never swaps the callback
+		 * while it runs (nothing on_close may call takes this lock
+		 * on the stream's own worker). */
+		pthread_mutex_lock(&s->lock);
 		s->conn_open = false;
 		if (s->on_close)
 			s->on_close(s->arg);
+		pthread_mutex_unlock(&s->lock);
 	}
 }
 

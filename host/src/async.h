@@ -119,6 +119,12 @@ dx_stream *dx_worker_stream(const dx_request *req, void (*on_close)(void *),
 int dx_stream_send(dx_stream *s, uint8_t opcode, const void *body,
 		   size_t len);
 void dx_stream_end(dx_stream *s);
+/* Give s to another plugin instance (host->stream_adopt): on_close and
+ * the hold move to holder under the stream's lock, which the worker
+ * also takes around on_close, so the old callback is not running and
+ * will not run once this returns. -EPIPE: the connection has closed. */
+int dx_stream_adopt(dx_stream *s, void (*on_close)(void *), void *arg,
+		    struct dx_plugin_entry *holder);
 /* The connection in slot closed: tell its streams. */
 void dx_streams_conn_closed(dx_worker *w, const dx_conn *c);
 /* The worker ends: free what is left. */

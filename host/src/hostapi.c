@@ -118,7 +118,7 @@ static int api_config_keys(const dx_host_api *host, const dx_config *cfg,
 static int api_lookup(const dx_host_api *host, uint32_t kind,
 		      const char *name, dx_facet_ref *out)
 {
-	return dx_registry_lookup(dx_entry(host)->reg, kind, name, out);
+	return dx_registry_lookup_by(dx_entry(host), kind, name, out);
 }
 
 static uint64_t api_now_ns(const dx_host_api *host, int clock)
@@ -377,6 +377,18 @@ static const dx_config *api_section(const dx_host_api *host, const char *key)
 	return dx_config_child(r->sections, key, &dx_entry(host)->errors);
 }
 
+static const char *api_handoff_version(const dx_host_api *host)
+{
+	return dx_entry(host)->handoff_from;
+}
+
+static int api_stream_adopt(const dx_host_api *host, dx_stream *stream,
+			    void (*on_close)(void *arg), void *arg)
+{
+	return stream ? dx_stream_adopt(stream, on_close, arg, dx_entry(host))
+		      : -EINVAL;
+}
+
 void dx_hostapi_fill(dx_plugin_entry *e)
 {
 	e->api = (dx_host_api){
@@ -415,6 +427,8 @@ void dx_hostapi_fill(dx_plugin_entry *e)
 		.enqueue = api_enqueue,
 		.control = api_control,
 		.section = api_section,
+		.handoff_version = api_handoff_version,
+		.stream_adopt = api_stream_adopt,
 	};
 }
 
@@ -442,6 +456,8 @@ const dx_host_api *dx_hostapi_offline(void)
 	a->enqueue = NULL;
 	a->control = NULL;
 	a->section = NULL;
+	a->handoff_version = NULL;
+	a->stream_adopt = NULL;
 	a->log = NULL;
 	return a;
 }

@@ -71,6 +71,7 @@ dx_registry *dx_registry_new(const dx_registry_opts *opts)
 	if (!r->opts.workers)
 		r->opts.workers = 1;
 	pthread_mutex_init(&r->post_lock, NULL);
+	pthread_mutex_init(&r->dep_lock, NULL);
 	r->bg = dx_bgqueue_new(r->opts.bg_queue ? r->opts.bg_queue : 1024,
 			       dx_registry_bg_dropped, r);
 	if (!r->bg) {
@@ -247,6 +248,7 @@ void dx_registry_free(dx_registry *r)
 		free(p);
 	}
 	pthread_mutex_destroy(&r->post_lock);
+	pthread_mutex_destroy(&r->dep_lock);
 	free(r->plugins);
 	free(r->facets);
 	free(r->routes);
@@ -572,6 +574,80 @@ int dx_registry_lookup(const dx_registry *r, uint32_t kind, const char *name,
 		}
 	}
 	return -ENOENT;
+}
+
+int dx_registry_lookup_by(dx_plugin_entry *caller, uint32_t kind,
+			  const char *name, dx_facet_ref *out)
+{
+	dx_registry *r = caller->reg;
+	const dx_facet_entry *f = NULL;
+	for (size_t i = 0; i < r->facet_count && !f; i++)
+		if (r->facets[i].kind == kind &&
+		    strcmp(r->facets[i].name, name) == 0)
+			f = &r->facets[i];
+	if (!f)
+		return -ENOENT;
+	dx_plugin_entry *p = f->owner;
+	if (p != caller) {
+		pthread_mutex_lock(&r->dep_lock);
+		bool known = false;
+		for (size_t i = 0; i < caller->use_count && !known; i++)
+			known = caller->uses[i].provider == p &&
+				caller->uses[i].kind == kind &&
+				strcmp(caller->uses[i].name, f->name) == 0;
+		struct dx_use *u = known ? NULL
+				 : realloc(caller->uses, (caller->use_count + 1) *
+							   sizeof *u);
+		if (u) {
+			caller->uses = u;
+			u[caller->use_count++] =
+				(struct dx_use){p, kind, f->name};
+			dx_entry_hold(p);
+		}
+		pthread_mutex_unlock(&r->dep_lock);
+		if (!known && !u)
+			return -ENOMEM;
+	}
+	*out = (dx_facet_ref){f->vtable, p->self, p->mod.desc->name};
+	return 0;
+}
+
+void dx_entry_unuse(dx_plugin_entry *e)
+{
+	pthread_mutex_lock(&e->reg->dep_lock);
+	for (size_t i = 0; i < e->use_count; i++)
+		dx_entry_release(e->uses[i].provider);
+	free(e->uses);
+	e->uses = NULL;
+	e->use_count = 0;
+	pthread_mutex_unlock(&e->reg->dep_lock);
+}
+
+size_t dx_registry_users(const dx_registry *r, const dx_plugin_entry *e,
+			 char *buf, size_t len)
+{
+	size_t n = 0, at = 0;
+	if (len)
+		buf[0] = '\0';
+	pthread_mutex_lock((pthread_mutex_t *)&r->dep_lock);
+	for (size_t i = 0; i < r->count; i++) {
+		const dx_plugin_entry *c = r->plugins[i];
+		for (size_t k = 0; k < c->use_count; k++) {
+			const struct dx_use *u = &c->uses[k];
+			if (u->provider != e)
+				continue;
+			int w = snprintf(buf + at, at < len ? len - at : 0,
+					 "%splugin \"%s\" uses its %s facet "
+					 "\"%s\"",
+					 n ? "; " : "", c->mod.desc->name,
+					 dx_facet_kind_name(u->kind), u->name);
+			if (w > 0 && at + (size_t)w < len)
+				at += (size_t)w;
+			n++;
+		}
+	}
+	pthread_mutex_unlock((pthread_mutex_t *)&r->dep_lock);
+	return n;
 }
 
 int dx_registry_lookup_kind(const dx_registry *r, uint32_t kind,

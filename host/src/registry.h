@@ -75,6 +75,10 @@ int dx_registry_find(const dx_registry *r, const char *name);
 
 int dx_registry_lookup(const dx_registry *r, uint32_t kind, const char *name,
 		       dx_facet_ref *out);
+/* host->lookup: as dx_registry_lookup, and the caller now uses the
+ * provider (held until the caller is finalised; see registry_int.h). */
+int dx_registry_lookup_by(dx_plugin_entry *caller, uint32_t kind,
+			  const char *name, dx_facet_ref *out);
 /* Any facet of kind (the first registered), or -ENOENT. */
 int dx_registry_lookup_kind(const dx_registry *r, uint32_t kind,
 			    dx_facet_ref *out);

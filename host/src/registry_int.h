@@ -37,6 +37,18 @@ typedef struct dx_plugin_entry {
 	const cJSON *routes_json;
 	char *routes_path;
 	uint64_t gen; /* the generation it was published in */
+	/* During its handoff_import: the exporter's version. */
+	const char *handoff_from;
+	/* The plugins whose facets it looked up (host->lookup): it may call
+	 * their vtables until it is finalised, so each is held (a hold on
+	 * the provider) till then, and none can be reloaded or unloaded
+	 * without it. Under the registry's dep_lock. */
+	struct dx_use {
+		struct dx_plugin_entry *provider;
+		uint32_t kind;
+		const char *name; /* the facet's, in the provider's .so */
+	} *uses;
+	size_t use_count;
 	/* Callbacks the host still owes this instance (timers, posts,
 	 * watches, streams, background tasks): it is not finalised while
 	 * any is held. */
@@ -76,6 +88,7 @@ struct dx_registry {
 	/* Where host->post goes once the server runs (set by server.c);
 	 * until then posts wait in early_posts. Both under post_lock. */
 	pthread_mutex_t post_lock;
+	pthread_mutex_t dep_lock; /* every entry's uses */
 	dx_poster poster;
 	void *poster_target;
 	struct dx_early_post *early_posts;
@@ -113,6 +126,12 @@ int dx_entry_routes(dx_plugin_entry *e, const cJSON *routes,
 		    const char *routes_path, dx_diag *d);
 void dx_init_failure(const dx_plugin_entry *e, int rc, dx_diag *d);
 void dx_registry_ctl_drop(dx_registry *r, const dx_plugin_entry *owner);
+/* Let go of what e used (its providers' holds), once e is finalised. */
+void dx_entry_unuse(dx_plugin_entry *e);
+/* How many live plugins use e; buf gets them, as "plugin \"forge\"
+ * uses its FORGE_DRIVER facet \"process\"", joined by "; ". */
+size_t dx_registry_users(const dx_registry *r, const dx_plugin_entry *e,
+			 char *buf, size_t len);
 
 /* Fill e->api with the v1.0 host API table. */
 void dx_hostapi_fill(dx_plugin_entry *e);

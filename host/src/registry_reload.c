@@ -9,20 +9,20 @@
 
 #include "registry_int.h"
 
-/* The facet kinds a reload can replace today: the host reads ROUTES and
- * MIDDLEWARE only through a generation, so a swap of generation is all
- * they need, and an IO backend is replaced by a backend swap (reload.c).
- * SERVICE and FORGE_DRIVER vtables are held by other plugins, which would
- * need to learn of the new one. */
-static const char *dx_unreloadable(const dx_plugin *p)
+/* A plugin other live plugins use (they looked up its facets and may
+ * call them) cannot be replaced or removed alone: they would keep calling
+ * the old build. 0, or the refusal in d. */
+static int dx_used_by_others(const dx_registry *r, const dx_plugin_entry *e,
+			     const char *what, dx_diag *d)
 {
-	for (uint32_t i = 0; i < p->facet_count; i++) {
-		uint32_t k = p->facets[i].kind;
-		if (k != DX_FACET_ROUTES && k != DX_FACET_MIDDLEWARE &&
-		    k != DX_FACET_IO)
-			return dx_facet_kind_name(k);
-	}
-	return NULL;
+	char users[512];
+	if (dx_registry_users(r, e, users, sizeof users) == 0)
+		return 0;
+	dx_diag_add(d, "%s %s: %s; %s", what, e->mod.desc->name, users,
+		    strcmp(what, "unload") == 0
+			    ? "unload those first"
+			    : "restart the host to replace it");
+	return DX_ESTATE;
 }
 
 int dx_registry_reloadable(const dx_registry *r, const char *name,
@@ -34,17 +34,8 @@ int dx_registry_reloadable(const dx_registry *r, const char *name,
 			    name);
 		return -ENOENT;
 	}
-	const char *kind = dx_unreloadable(r->plugins[i]->mod.desc);
-	if (kind) {
-		dx_diag_add(d,
-			    "reload %s: its %s facet cannot be replaced live "
-			    "yet; only plugins whose facets are ROUTES, "
-			    "MIDDLEWARE and IO can be reloaded so far (restart "
-			    "the host to change it)",
-			    name, kind);
-		return DX_ESTATE;
-	}
-	return i;
+	int rc = dx_used_by_others(r, r->plugins[i], "reload", d);
+	return rc < 0 ? rc : i;
 }
 
 /* The clash checks of dx_registry_add, with old's own facets and routes
@@ -94,6 +85,7 @@ static int dx_reload_clash(const dx_registry *r, const dx_plugin_entry *e,
 static void dx_reload_discard(dx_registry *r, dx_plugin_entry *e)
 {
 	dx_registry_ctl_drop(r, e);
+	dx_entry_unuse(e);
 	dx_entry_free(e);
 }
 
@@ -114,8 +106,11 @@ static int dx_reload_init(dx_registry *r, dx_plugin_entry *e,
 	const void *data = NULL;
 	size_t len = 0;
 	rc = o->handoff_export(old->self, &data, &len);
-	if (rc == 0)
+	if (rc == 0) {
+		e->handoff_from = o->version;
 		rc = p->handoff_import(e->self, data, len);
+		e->handoff_from = NULL;
+	}
 	if (rc != 0) {
 		dx_diag_add(d, "plugin \"%s\" %s -> %s (%s): state handoff "
 			       "failed: %s",
@@ -138,14 +133,6 @@ int dx_registry_prepare(dx_registry *r, int index, dx_module *m,
 			    m->path, m->desc->name, name);
 		dx_module_close(m);
 		return DX_ENAME;
-	}
-	const char *kind = dx_unreloadable(m->desc);
-	if (kind) {
-		dx_diag_add(d, "%s: the new build of \"%s\" has a facet of "
-			       "kind %s, which a reload cannot add yet",
-			    m->path, name, kind);
-		dx_module_close(m);
-		return DX_ESTATE;
 	}
 	dx_plugin_entry *e = calloc(1, sizeof *e);
 	if (!e) {
@@ -349,18 +336,9 @@ int dx_registry_unloadable(const dx_registry *r, const char *name,
 			    name);
 		return -ENOENT;
 	}
-	const dx_plugin *p = r->plugins[i]->mod.desc;
-	for (uint32_t k = 0; k < p->facet_count; k++) {
-		uint32_t kind = p->facets[k].kind;
-		if (kind != DX_FACET_SERVICE && kind != DX_FACET_FORGE_DRIVER)
-			continue;
-		dx_diag_add(d,
-			    "unload %s: other plugins may hold its %s facet "
-			    "\"%s\"; unloading such a plugin is not supported "
-			    "yet (restart the host without it)",
-			    name, dx_facet_kind_name(kind), p->facets[k].name);
-		return DX_ESTATE;
-	}
+	int rc = dx_used_by_others(r, r->plugins[i], "unload", d);
+	if (rc < 0)
+		return rc;
 	return i;
 }
 

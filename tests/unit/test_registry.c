@@ -262,9 +262,10 @@ START_TEST(test_route_id_clash)
 }
 END_TEST
 
-/* Which plugins a live reload can replace, and unload remove: ROUTES
- * (and MIDDLEWARE, IO) yes; a SERVICE facet, which other plugins hold,
- * not yet; an unknown name is said to be unknown. */
+/* Which plugins a live reload can replace, and unload remove: any, unless
+ * another live plugin uses it (it looked one of its facets up and may call
+ * it): then both refuse, naming the user and the facet; an unknown name is
+ * said to be unknown. */
 static int rl_nop(void *self, const dx_request *req, dx_response *res)
 {
 	return 0;
@@ -287,22 +288,38 @@ START_TEST(test_reloadable)
 	ck_assert_int_eq(dx_registry_add(r, &m, NULL, NULL, &d), 0);
 	ck_assert_int_eq(dx_registry_reloadable(r, "mem_routes", &d), 1);
 	ck_assert_uint_eq(d.count, 0);
+	/* Nobody uses good's SERVICE facet yet: it may go. */
+	ck_assert_int_eq(dx_registry_reloadable(r, "good", &d), 0);
+	ck_assert_int_eq(dx_registry_unloadable(r, "good", &d), 0);
+	ck_assert_uint_eq(d.count, 0);
+	/* mem_routes looks it up (twice: one use) and now holds good. */
+	const dx_host_api *h = &r->plugins[1]->api;
+	dx_facet_ref ref;
+	for (int k = 0; k < 2; k++)
+		ck_assert_int_eq(h->lookup(h, DX_FACET_SERVICE, "good_svc",
+					   &ref), 0);
+	ck_assert_uint_eq(r->plugins[1]->use_count, 1);
+	ck_assert_int_eq(atomic_load(&r->plugins[0]->holds), 1);
 	ck_assert_int_eq(dx_registry_reloadable(r, "good", &d), DX_ESTATE);
-	tu_assert_diag_has(&d, "reload good: its SERVICE facet cannot be "
-			       "replaced live yet");
+	tu_assert_diag_has(&d, "reload good: plugin \"mem_routes\" uses its "
+			       "SERVICE facet \"good_svc\"");
 	dx_diag_clear(&d);
 	ck_assert_int_eq(dx_registry_reloadable(r, "nope", &d), -ENOENT);
 	tu_assert_diag_has(&d, "reload nope: no plugin of that name");
 	dx_diag_clear(&d);
-	/* Unload: the same kinds, for the same reason. */
 	ck_assert_int_eq(dx_registry_unloadable(r, "mem_routes", &d), 1);
 	ck_assert_int_eq(dx_registry_unloadable(r, "good", &d), DX_ESTATE);
-	tu_assert_diag_has(&d, "unload good: other plugins may hold its "
-			       "SERVICE facet \"good_svc\"");
+	tu_assert_diag_has(&d, "unload good: plugin \"mem_routes\" uses its "
+			       "SERVICE facet \"good_svc\"; unload those "
+			       "first");
 	dx_diag_clear(&d);
 	ck_assert_int_eq(dx_registry_unloadable(r, "nope", &d), -ENOENT);
 	tu_assert_diag_has(&d, "unload nope: no plugin of that name");
 	dx_diag_clear(&d);
+	/* Once the user is gone, its hold is too. */
+	dx_entry_unuse(r->plugins[1]);
+	ck_assert_int_eq(atomic_load(&r->plugins[0]->holds), 0);
+	ck_assert_int_eq(dx_registry_unloadable(r, "good", &d), 0);
 	dx_registry_free(r);
 }
 END_TEST

@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 #define DX_ABI_MAJOR 1
-#define DX_ABI_MINOR 0
+#define DX_ABI_MINOR 1
 
 /* The bytes 'D','X','P','1' in memory on a little-endian machine. */
 #define DX_PLUGIN_MAGIC                                                    \
@@ -121,9 +121,16 @@ typedef struct dx_plugin {
 	/* Called once, in reverse manifest order. May be NULL. */
 	void (*fini)(void *self);
 
-	/* Hot swap (optional). export hands out a state blob that stays
-	 * owned by the old instance and valid until its fini; import is
-	 * called on the new instance after its init. */
+	/* Hot swap (optional; docs/abi.md). Both run on the main thread
+	 * while the old instance still serves. export hands out a state blob
+	 * that stays owned by the old instance and valid until its fini; it
+	 * must not stop what the old instance needs to serve until it is
+	 * retired. import is called on the new instance after its init
+	 * (host->handoff_version names the exporter's version); if it
+	 * fails, the reload fails and the old instance serves on. When a
+	 * change is rolled back after an import succeeded (another step of
+	 * an apply failed), the host hands the state back: export on the
+	 * new instance, import on the old one, then the new one's fini. */
 	int (*handoff_export)(void *self, const void **data, size_t *len);
 	int (*handoff_import)(void *self, const void *data, size_t len);
 } dx_plugin;
@@ -311,12 +318,32 @@ struct dx_host_api {
 	 * init. */
 	const dx_config *(*section)(const dx_host_api *host, const char *key);
 
+	/* v1.1: check with DX_HAS(host, member) before calling. */
+
+	/* During handoff_import: the version (dx_plugin.version) of the
+	 * instance whose state is being imported, so an import can convert
+	 * it or refuse it (host->fail naming both versions); NULL at any
+	 * other time. Main thread. */
+	const char *(*handoff_version)(const dx_host_api *host);
+	/* Take over a stream that another instance of this plugin opened
+	 * (in a state handoff). From when it returns, on_close(arg) is the
+	 * stream's callback, never the old one, and the stream keeps this
+	 * instance, not the old one, from being finalised. Any thread. 0;
+	 * -EPIPE when the client's connection has already closed (the old
+	 * on_close has run; the stream still needs its stream_end); -EINVAL
+	 * for NULL. */
+	int (*stream_adopt)(const dx_host_api *host, dx_stream *stream,
+			    void (*on_close)(void *arg), void *arg);
+
 	/* Later versions append members here. */
 };
 
 #define DX_HOST_API_V1_0_SIZE                                              \
 	(offsetof(dx_host_api, section) +                                  \
 	 sizeof(((dx_host_api *)0)->section))
+#define DX_HOST_API_V1_1_SIZE                                              \
+	(offsetof(dx_host_api, stream_adopt) +                             \
+	 sizeof(((dx_host_api *)0)->stream_adopt))
 
 /* Fill .facets and .facet_count from a static array. */
 #define DX_FACETS(array)                                                   \
