@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rp_lines.h"
+
 #define RP_MAX_PLUGINS 24
 #define RP_MAX_MW 4     /* middleware in one chain */
 #define RP_MAX_RMW 3    /* route_middleware entries */
@@ -221,7 +223,6 @@ struct rp_plug {
 	int nremap; /* plugins[].routes: name -> id */
 	const char *remap_name[RP_MAX_REMAP];
 	uint16_t remap_id[RP_MAX_REMAP];
-	bool in_manifest; /* listed in the manifest the host runs */
 };
 
 struct rp_chain {
@@ -230,12 +231,26 @@ struct rp_chain {
 	const char *mw[RP_MAX_MW];
 };
 
+/* A manifest: its plugin entries (each named, with its path) and chains,
+ * and what makes one unacceptable before any plugin is tried. */
+struct rp_manifest {
+	int n;
+	struct rp_plug e[RP_MAX_PLUGINS];
+	struct rp_chain mw;              /* "middleware" */
+	int nrmw;
+	struct rp_chain rmw[RP_MAX_RMW]; /* "route_middleware" */
+	int missing;   /* this entry's path is a file that is not there; -1 */
+	bool workers2; /* "workers": 2, a key only a restart changes */
+};
+
+/* The registry (the live plugins, in no particular order) and the
+ * manifest in force (the host's at start, then the last one applied): its
+ * chains are the host's, and its entries are what apply compares a new
+ * manifest with. */
 struct rp_model {
 	int n;
 	struct rp_plug p[RP_MAX_PLUGINS];
-	struct rp_chain mw;              /* the manifest's middleware */
-	int nrmw;
-	struct rp_chain rmw[RP_MAX_RMW]; /* route_middleware */
+	struct rp_manifest man;
 };
 
 static int rp_find(const struct rp_model *m, const char *name)
@@ -376,8 +391,8 @@ static bool rp_route_named(const struct rp_model *m, const char *route)
  * MIDDLEWARE facet, every route_middleware route is served. */
 static bool rp_gen_ok(const struct rp_model *m, char *why)
 {
-	for (int c = -1; c < m->nrmw; c++) {
-		const struct rp_chain *ch = c < 0 ? &m->mw : &m->rmw[c];
+	for (int c = -1; c < m->man.nrmw; c++) {
+		const struct rp_chain *ch = c < 0 ? &m->man.mw : &m->man.rmw[c];
 		if (ch->route && !rp_route_named(m, ch->route)) {
 			snprintf(why, RP_WHY, "route_middleware.%s: no such "
 				 "route", ch->route);
@@ -398,8 +413,8 @@ static bool rp_gen_ok(const struct rp_model *m, char *why)
 
 static bool rp_in_chains(const struct rp_model *m, const char *name)
 {
-	for (int c = -1; c < m->nrmw; c++) {
-		const struct rp_chain *ch = c < 0 ? &m->mw : &m->rmw[c];
+	for (int c = -1; c < m->man.nrmw; c++) {
+		const struct rp_chain *ch = c < 0 ? &m->man.mw : &m->man.rmw[c];
 		for (int i = 0; i < ch->n; i++)
 			if (strcmp(ch->mw[i], name) == 0)
 				return true;
@@ -407,7 +422,27 @@ static bool rp_in_chains(const struct rp_model *m, const char *name)
 	return false;
 }
 
-/* ---- the steps: predict, and change m only when the host should ---- */
+/* Every plugin that looked a SERVICE up still finds one (a reload
+ * re-initialises the users of what it replaces, txn.c). */
+static bool rp_uses_ok(const struct rp_model *m, char *why)
+{
+	for (int i = 0; i < m->n; i++) {
+		const char *u = m->p[i].cfg->uses;
+		bool found = !u;
+		for (int j = 0; j < m->n && !found; j++)
+			found = rp_has_facet(m->p[j].f, "SERVICE", u);
+		if (!found) {
+			snprintf(why, RP_WHY, "%s uses SERVICE %s, which is "
+				 "gone", m->p[i].f->name, u);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* ---- the steps: predict, and change m only when the host should ----
+ * The _step forms are one step of a transaction (apply is several): they
+ * check no generation, which only the whole transaction builds. */
 
 static bool rp_load(struct rp_model *m, const struct rp_plug *p, char *why)
 {
@@ -421,7 +456,7 @@ static bool rp_load(struct rp_model *m, const struct rp_plug *p, char *why)
 	return true;
 }
 
-static bool rp_unload(struct rp_model *m, const char *name, char *why)
+static bool rp_unload_step(struct rp_model *m, const char *name, char *why)
 {
 	int i = rp_find(m, name);
 	const char *user = i < 0 ? NULL : rp_user_of(m, i);
@@ -435,29 +470,24 @@ static bool rp_unload(struct rp_model *m, const char *name, char *why)
 		snprintf(why, RP_WHY, "the middleware names %s", name);
 	if (i < 0 || user || m->p[i].f == RP_IO || rp_in_chains(m, name))
 		return false;
-	struct rp_model next = *m;
-	memmove(&next.p[i], &next.p[i + 1],
-		(size_t)(next.n - i - 1) * sizeof next.p[0]);
-	next.n--;
-	if (!rp_gen_ok(&next, why))
-		return false;
-	*m = next;
+	memmove(&m->p[i], &m->p[i + 1], (size_t)(m->n - i - 1) * sizeof m->p[0]);
+	m->n--;
 	return true;
 }
 
-/* Reload name from f (NULL: its own file again). */
-static bool rp_reload(struct rp_model *m, const char *name,
-		      const struct rp_file *f, char *why)
+/* Reload name as spec (a manifest entry: its file, config and routes), or
+ * from f with its config and routes kept (f NULL: its own file again). */
+static bool rp_reload_step(struct rp_model *m, const char *name,
+			   const struct rp_plug *spec,
+			   const struct rp_file *f, char *why)
 {
 	int i = rp_find(m, name);
-	const char *user = i < 0 ? NULL : rp_user_of(m, i);
-	if (i < 0 || user) {
-		snprintf(why, RP_WHY, i < 0 ? "%s is not loaded" : "%s uses %s",
-			 i < 0 ? name : user, name);
+	if (i < 0) {
+		snprintf(why, RP_WHY, "%s is not loaded", name);
 		return false;
 	}
-	struct rp_plug p = m->p[i]; /* config and routes are kept */
-	p.f = f ? f : p.f;
+	struct rp_plug p = spec ? *spec : m->p[i];
+	p.f = spec ? spec->f : f ? f : p.f;
 	if (!p.f->refused && strcmp(p.f->name, name) != 0) {
 		snprintf(why, RP_WHY, "%s is plugin %s, not %s", p.f->file,
 			 p.f->name, name);
@@ -467,8 +497,162 @@ static bool rp_reload(struct rp_model *m, const char *name,
 		return false;
 	struct rp_model next = *m;
 	next.p[i] = p;
-	if (!rp_gen_ok(&next, why))
+	if (!rp_uses_ok(&next, why))
 		return false;
+	*m = next;
+	return true;
+}
+
+static bool rp_unload(struct rp_model *m, const char *name, char *why)
+{
+	struct rp_model next = *m;
+	if (!rp_unload_step(&next, name, why) || !rp_gen_ok(&next, why))
+		return false;
+	*m = next;
+	return true;
+}
+
+static bool rp_reload(struct rp_model *m, const char *name,
+		      const struct rp_file *f, char *why)
+{
+	struct rp_model next = *m;
+	if (!rp_reload_step(&next, name, NULL, f, why) ||
+	    !rp_gen_ok(&next, why))
+		return false;
+	*m = next;
+	return true;
+}
+
+/* ---- apply ---- */
+
+static const struct rp_plug *rp_entry_named(const struct rp_manifest *n,
+					     const char *name)
+{
+	for (int i = 0; i < n->n; i++)
+		if (strcmp(n->e[i].f->name, name) == 0)
+			return &n->e[i];
+	return NULL;
+}
+
+/* Whether two entries differ in file, config or routes. */
+static bool rp_entry_changed(const struct rp_plug *a, const struct rp_plug *b)
+{
+	if (a->f != b->f || strcmp(a->cfg->json, b->cfg->json) ||
+	    a->nremap != b->nremap)
+		return true;
+	for (int i = 0; i < a->nremap; i++)
+		if (strcmp(a->remap_name[i], b->remap_name[i]) ||
+		    a->remap_id[i] != b->remap_id[i])
+			return true;
+	return false;
+}
+
+static bool rp_chain_same(const struct rp_chain *a, const struct rp_chain *b)
+{
+	bool same = a->n == b->n;
+	for (int i = 0; same && i < a->n; i++)
+		same = !strcmp(a->mw[i], b->mw[i]);
+	return same;
+}
+
+static void rp_change(struct rp_lines *c, const char *what, const char *name)
+{
+	rp_add(c, "%s %s", what, name);
+}
+
+/* The manifest's own checks, before any plugin is tried. */
+static bool rp_manifest_ok(const struct rp_manifest *n, char *why)
+{
+	if (n->workers2) {
+		snprintf(why, RP_WHY, "workers changed: restart");
+		return false;
+	}
+	if (n->missing >= 0) {
+		snprintf(why, RP_WHY, "plugins[%d]: no such file", n->missing);
+		return false;
+	}
+	for (int c = -1; c < n->nrmw; c++) {
+		const struct rp_chain *ch = c < 0 ? &n->mw : &n->rmw[c];
+		for (int i = 0; i < ch->n; i++)
+			for (int k = 0; k < i; k++)
+				if (!strcmp(ch->mw[i], ch->mw[k])) {
+					snprintf(why, RP_WHY, "%s names %s "
+						 "twice", ch->route ? ch->route
+								    : "middleware",
+						 ch->mw[i]);
+					return false;
+				}
+		for (int i = 0; i < ch->n; i++)
+			if (!rp_entry_named(n, ch->mw[i])) {
+				snprintf(why, RP_WHY, "%s names %s, not a "
+					 "plugin of the manifest",
+					 ch->route ? ch->route : "middleware",
+					 ch->mw[i]);
+				return false;
+			}
+	}
+	return true;
+}
+
+/* Apply manifest n as apply.c does: entries the manifest in force lists
+ * and n does not are unloaded (last first), then each entry of n in order
+ * is loaded (not loaded yet), reloaded with its entry (new to the
+ * manifest, or changed), or left; plugins loaded at run time that n does
+ * not list stay. changes gets what the answer should list ("load NAME",
+ * "unload NAME", "reload NAME", "middleware", "route_middleware"). */
+static bool rp_apply(struct rp_model *m, const struct rp_manifest *n,
+		     struct rp_lines *changes, char *why)
+{
+	changes->n = 0;
+	if (!rp_manifest_ok(n, why))
+		return false;
+	struct rp_model next = *m;
+	next.man = *n;
+	bool ok = true;
+	char w[RP_WHY];
+	for (int i = m->man.n - 1; i >= 0; i--) {
+		const char *name = m->man.e[i].f->name;
+		if (rp_entry_named(n, name) || rp_find(&next, name) < 0)
+			continue;
+		if (rp_unload_step(&next, name, w))
+			rp_change(changes, "unload", name);
+		else if (ok)
+			ok = false, memcpy(why, w, RP_WHY);
+	}
+	for (int i = 0; i < n->n; i++) {
+		const struct rp_plug *b = &n->e[i];
+		const struct rp_plug *a = rp_entry_named(&m->man, b->f->name);
+		int at = rp_find(&next, b->f->name);
+		bool step = true;
+		if (at < 0) {
+			step = rp_load(&next, b, w);
+			if (step)
+				rp_change(changes, "load", b->f->name);
+		} else if (!a || rp_entry_changed(a, b)) {
+			if (next.p[at].f->ck == RP_CK_IO) {
+				snprintf(w, RP_WHY, "an IO plugin is reloaded "
+					 "on its own");
+				step = false;
+			} else {
+				step = rp_reload_step(&next, b->f->name, b,
+						      NULL, w);
+			}
+			if (step)
+				rp_change(changes, "reload", b->f->name);
+		}
+		if (!step && ok)
+			ok = false, memcpy(why, w, RP_WHY);
+	}
+	if (!ok || !rp_gen_ok(&next, why))
+		return false;
+	if (!rp_chain_same(&m->man.mw, &n->mw))
+		rp_add(changes, "middleware");
+	bool same = m->man.nrmw == n->nrmw;
+	for (int i = 0; same && i < n->nrmw; i++)
+		same = !strcmp(m->man.rmw[i].route, n->rmw[i].route) &&
+		       rp_chain_same(&m->man.rmw[i], &n->rmw[i]);
+	if (!same)
+		rp_add(changes, "route_middleware");
 	*m = next;
 	return true;
 }

@@ -26,58 +26,9 @@
 #include "../reload/rt_ctl.h"
 #include "rp_model.h"
 
-#define RP_LINES 96
-#define RP_LINE 160
 #define RP_NO_ROUTE 65000 /* never served: shows the default chain */
 #define RP_CALL_MS 10000
 #define RP_RAW 32768 /* room for a control answer */
-
-struct rp_lines {
-	int n;
-	char l[RP_LINES][RP_LINE];
-};
-
-static void rp_add(struct rp_lines *v, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void rp_add(struct rp_lines *v, const char *fmt, ...)
-{
-	if (v->n == RP_LINES)
-		return; /* the compare then shows the last line missing */
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(v->l[v->n++], RP_LINE, fmt, ap);
-	va_end(ap);
-}
-
-static int rp_line_cmp(const void *a, const void *b)
-{
-	return strcmp(a, b);
-}
-
-static void rp_sort(struct rp_lines *v)
-{
-	qsort(v->l, (size_t)v->n, RP_LINE, rp_line_cmp);
-}
-
-/* Lines of a (-) and of b (+) that the other lacks, into out; whether
- * there was any. Both sorted. */
-static bool rp_diff(const struct rp_lines *a, const struct rp_lines *b,
-		    char *out, size_t n)
-{
-	size_t len = 0;
-	int i = 0, k = 0;
-	out[0] = '\0';
-	while (i < a->n || k < b->n) {
-		int c = i == a->n ? 1 : k == b->n ? -1 : strcmp(a->l[i], b->l[k]);
-		if (c != 0 && len < n)
-			len += (size_t)snprintf(out + len, n - len, "  %c %s\n",
-						c < 0 ? '-' : '+',
-						c < 0 ? a->l[i] : b->l[k]);
-		i += c <= 0;
-		k += c >= 0;
-	}
-	return len > 0;
-}
 
 /* ---- from the model ---- */
 
@@ -133,8 +84,8 @@ static void rp_expect(const struct rp_model *m, struct rp_lines *v)
 				       p->cfg->greeting);
 		}
 	}
-	for (int c = -1; c < m->nrmw; c++) {
-		const struct rp_chain *ch = c < 0 ? &m->mw : &m->rmw[c];
+	for (int c = -1; c < m->man.nrmw; c++) {
+		const struct rp_chain *ch = c < 0 ? &m->man.mw : &m->man.rmw[c];
 		char text[RP_LINE];
 		rp_chain_text(m, ch, text, sizeof text);
 		rp_add(v, "chain %s %s", ch->route ? ch->route : "*", text);
@@ -252,9 +203,9 @@ static bool rp_observe(const char *ctl, dx_client *c, const struct rp_model *m,
 			}
 			rp_add(v, "answer %u = %s", id, text);
 		}
-	for (int r = -1; r < m->nrmw; r++) {
+	for (int r = -1; r < m->man.nrmw; r++) {
 		uint16_t id = RP_NO_ROUTE;
-		const char *route = r < 0 ? "*" : m->rmw[r].route;
+		const char *route = r < 0 ? "*" : m->man.rmw[r].route;
 		for (int i = 0; r >= 0 && i < m->n; i++)
 			for (int k = 0; k < rp_nroutes(m->p[i].f); k++)
 				if (!strcmp(m->p[i].f->routes[k].name, route))

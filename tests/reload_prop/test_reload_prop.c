@@ -137,31 +137,57 @@ static cJSON *rp_chain_json(const struct rp_chain *c)
 	return a;
 }
 
-/* The manifest members after listen and control: m's plugins (those in
- * the manifest), middleware and route_middleware. */
-static cJSON *rp_manifest_members(const struct rp_model *m)
+/* The manifest members after listen and control: n's plugins, middleware
+ * and route_middleware (and what makes n bad, when it is). */
+static cJSON *rp_manifest_members(const struct rp_manifest *n)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON *pp = cJSON_AddArrayToObject(o, "plugin_path");
 	cJSON_AddItemToArray(pp, cJSON_CreateString(plugin_dir));
-	cJSON_AddNumberToObject(o, "workers", 1);
+	cJSON_AddNumberToObject(o, "workers", n->workers2 ? 2 : 1);
 	cJSON *io = cJSON_AddObjectToObject(o, "io");
 	cJSON_AddStringToObject(io, "backend", "epoll");
 	cJSON *pl = cJSON_AddArrayToObject(o, "plugins");
-	for (int i = 0; i < m->n; i++)
-		if (m->p[i].in_manifest)
-			cJSON_AddItemToArray(pl, rp_entry(&m->p[i],
-							  m->p[i].f->name,
-							  m->p[i].f->path));
-	if (m->mw.n)
-		cJSON_AddItemToObject(o, "middleware", rp_chain_json(&m->mw));
-	if (m->nrmw) {
+	for (int i = 0; i < n->n; i++)
+		cJSON_AddItemToArray(pl, rp_entry(&n->e[i], n->e[i].f->name,
+						  i == n->missing
+							  ? "/nonexistent/p.so"
+							  : n->e[i].f->path));
+	if (n->mw.n)
+		cJSON_AddItemToObject(o, "middleware", rp_chain_json(&n->mw));
+	if (n->nrmw) {
 		cJSON *rm = cJSON_AddObjectToObject(o, "route_middleware");
-		for (int i = 0; i < m->nrmw; i++)
-			cJSON_AddItemToObject(rm, m->rmw[i].route,
-					      rp_chain_json(&m->rmw[i]));
+		for (int i = 0; i < n->nrmw; i++)
+			cJSON_AddItemToObject(rm, n->rmw[i].route,
+					      rp_chain_json(&n->rmw[i]));
 	}
 	return o;
+}
+
+/* Write n as a whole manifest for x's host (listen and control as it was
+ * started with) to path. */
+static void rp_write_manifest(struct rp_run *x, const struct rp_manifest *n,
+			      const char *path)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "dx", 1);
+	cJSON *l = cJSON_AddArrayToObject(o, "listen");
+	cJSON_AddItemToArray(l, cJSON_CreateString("127.0.0.1:0"));
+	cJSON *c = cJSON_AddObjectToObject(o, "control");
+	cJSON_AddStringToObject(c, "socket", x->host.ctl);
+	cJSON *members = rp_manifest_members(n);
+	while (members->child) {
+		cJSON *it = cJSON_DetachItemViaPointer(members, members->child);
+		cJSON_AddItemToObject(o, it->string, it);
+	}
+	cJSON_Delete(members);
+	char *text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	FILE *f = fopen(path, "w");
+	if (!f || fprintf(f, "%s\n", text) < 0 || fclose(f) != 0)
+		rp_fail(x, "could not write %s", path);
+	rp_log(x, "%s: %s\n", path, text);
+	free(text);
 }
 
 /* ---- the generator ---- */
@@ -238,8 +264,40 @@ static const char *rp_pick_name(rng *r, const struct rp_model *m)
 	return "nosuch";
 }
 
-/* A random manifest the model accepts: io_epoll, a few plugins, a chain,
- * maybe a route's own chain. */
+/* Random chains over n's middleware entries: a default chain, and maybe
+ * a route's own (a route that answers an empty call). */
+static void rp_gen_chains(rng *r, struct rp_manifest *n)
+{
+	const char *mws[RP_MAX_PLUGINS];
+	int nmw = 0;
+	for (int i = 0; i < n->n; i++)
+		if (n->e[i].f->facets[0].kind &&
+		    !strcmp(n->e[i].f->facets[0].kind, "MIDDLEWARE"))
+			mws[nmw++] = n->e[i].f->name;
+	for (int i = nmw - 1; i > 0; i--) { /* shuffle */
+		int j = (int)rnd_below(r, (size_t)i + 1);
+		const char *t = mws[i];
+		mws[i] = mws[j];
+		mws[j] = t;
+	}
+	n->mw.n = nmw ? (int)rnd_below(r, (size_t)nmw + 1) : 0;
+	for (int i = 0; i < n->mw.n; i++)
+		n->mw.mw[i] = mws[i];
+	n->nrmw = 0;
+	if (!n->n || rnd_below(r, 100) >= 30)
+		return;
+	const struct rp_file *f = n->e[rnd_below(r, (size_t)n->n)].f;
+	if (!rp_nroutes(f) || f->routes[0].ans == RP_ANS_NONE)
+		return;
+	struct rp_chain *c = &n->rmw[n->nrmw++];
+	c->route = f->routes[0].name;
+	c->n = nmw ? (int)rnd_below(r, (size_t)nmw + 1) : 0;
+	for (int k = 0; k < c->n; k++)
+		c->mw[k] = mws[nmw - 1 - k];
+}
+
+/* A random manifest the model accepts, as the host's first: io_epoll, a
+ * few plugins, chains. */
 static void rp_gen_manifest(rng *r, struct rp_model *m)
 {
 	char why[RP_WHY];
@@ -249,7 +307,8 @@ static void rp_gen_manifest(rng *r, struct rp_model *m)
 	m->n = 1;
 	if (rnd_below(r, 100) < 35) {
 		/* A provider and a plugin that uses its SERVICE (a lookup in
-		 * init): unload and reload of the provider are refused. */
+		 * init): unloading the provider is refused, reloading it
+		 * reloads its user too. */
 		bool good = rnd_below(r, 2);
 		struct rp_plug p;
 		rp_gen_plug(r, rp_file(good ? "good.so" : "rec_a.so"), true, &p);
@@ -270,35 +329,10 @@ static void rp_gen_manifest(rng *r, struct rp_model *m)
 		rp_gen_plug(r, rp_any_file(r), true, &p);
 		rp_load(m, &p, why);
 	}
-	for (int i = 0; i < m->n; i++)
-		m->p[i].in_manifest = true;
-	const char *mws[RP_MAX_PLUGINS];
-	int nmw = 0;
-	for (int i = 0; i < m->n; i++)
-		if (m->p[i].f->facets[0].kind &&
-		    !strcmp(m->p[i].f->facets[0].kind, "MIDDLEWARE"))
-			mws[nmw++] = m->p[i].f->name;
-	for (int i = nmw - 1; i > 0; i--) { /* shuffle */
-		int j = (int)rnd_below(r, (size_t)i + 1);
-		const char *t = mws[i];
-		mws[i] = mws[j];
-		mws[j] = t;
-	}
-	m->mw.n = nmw ? (int)rnd_below(r, (size_t)nmw + 1) : 0;
-	for (int i = 0; i < m->mw.n; i++)
-		m->mw.mw[i] = mws[i];
-	/* A route of its own chain: one that answers an empty call. */
-	for (int i = 0; i < m->n && rnd_below(r, 100) < 30; i++) {
-		const struct rp_file *f = m->p[rnd_below(r, (size_t)m->n)].f;
-		if (!rp_nroutes(f) || f->routes[0].ans == RP_ANS_NONE)
-			continue;
-		struct rp_chain *c = &m->rmw[m->nrmw++];
-		c->route = f->routes[0].name;
-		c->n = nmw ? (int)rnd_below(r, (size_t)nmw + 1) : 0;
-		for (int k = 0; k < c->n; k++)
-			c->mw[k] = mws[nmw - 1 - k];
-		break;
-	}
+	m->man.n = m->n;
+	memcpy(m->man.e, m->p, sizeof m->p);
+	m->man.missing = -1;
+	rp_gen_chains(r, &m->man);
 	if (!rp_gen_ok(m, why)) { /* cannot happen: say so loudly */
 		fprintf(stderr, "reload_prop: generated a bad manifest: %s\n",
 			why);
@@ -332,7 +366,8 @@ static void rp_check_model(struct rp_run *x, const char *when)
 /* Send req (one op), compare the answer with the prediction (ok and the
  * model after it in next, or refused because why), then the view. */
 static void rp_step(struct rp_run *x, int op, cJSON *req, bool predicted,
-		    const char *why, const struct rp_model *next)
+		    const char *why, const struct rp_model *next,
+		    struct rp_lines *changes)
 {
 	static char raw[RP_RAW];
 	char *line = cJSON_PrintUnformatted(req);
@@ -343,6 +378,10 @@ static void rp_step(struct rp_run *x, int op, cJSON *req, bool predicted,
 	if (!a)
 		rp_fail(x, "no answer from the control socket: %s", raw);
 	bool ok = rt_ok(a);
+	struct rp_lines got = {0};
+	const cJSON *c;
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(a, "changes"))
+	rp_add(&got, "%s", cJSON_IsString(c) ? c->valuestring : "?");
 	cJSON_Delete(a);
 	raw[strcspn(raw, "\n")] = '\0';
 	rp_log(x, "    host: %.300s\n    model: %s%s\n", raw,
@@ -352,6 +391,15 @@ static void rp_step(struct rp_run *x, int op, cJSON *req, bool predicted,
 		rp_fail(x, "the host %s the step; the model predicted %s%s",
 			ok ? "accepted" : "refused",
 			predicted ? "ok" : "a refusal: ", predicted ? "" : why);
+	static char diff[8192];
+	if (ok && changes) {
+		rp_sort(changes);
+		rp_sort(&got);
+		if (rp_diff(changes, &got, diff, sizeof diff))
+			rp_fail(x, "apply's \"changes\" differ from the "
+				   "model's (- model only, + host only):\n%s",
+				diff);
+	}
 	struct rp_lines before = x->view, gens = x->gens;
 	if (ok)
 		x->m = *next;
@@ -360,7 +408,6 @@ static void rp_step(struct rp_run *x, int op, cJSON *req, bool predicted,
 		rp_check_model(x, "after an accepted step");
 		return;
 	}
-	static char diff[8192];
 	if (rp_diff(&before, &x->view, diff, sizeof diff) ||
 	    rp_diff(&gens, &x->gens, diff, sizeof diff))
 		rp_fail(x, "a refused step changed the host (- before, + "
@@ -396,7 +443,7 @@ static void rp_op_load(struct rp_run *x)
 	cJSON *req = cJSON_CreateObject();
 	cJSON_AddStringToObject(req, "cmd", "load");
 	cJSON_AddItemToObject(req, "plugin", rp_entry(&p, name, path));
-	rp_step(x, RP_LOAD, req, ok, why, &next);
+	rp_step(x, RP_LOAD, req, ok, why, &next, NULL);
 }
 
 static void rp_op_unload(struct rp_run *x)
@@ -408,7 +455,7 @@ static void rp_op_unload(struct rp_run *x)
 	cJSON *req = cJSON_CreateObject();
 	cJSON_AddStringToObject(req, "cmd", "unload");
 	cJSON_AddStringToObject(req, "name", name);
-	rp_step(x, RP_UNLOAD, req, ok, why, &next);
+	rp_step(x, RP_UNLOAD, req, ok, why, &next, NULL);
 }
 
 static void rp_op_reload(struct rp_run *x)
@@ -433,14 +480,96 @@ static void rp_op_reload(struct rp_run *x)
 	cJSON_AddStringToObject(req, "name", name);
 	if (f)
 		cJSON_AddStringToObject(req, "path", f->path);
-	rp_step(x, RP_RELOAD, req, ok, why, &next);
+	rp_step(x, RP_RELOAD, req, ok, why, &next, NULL);
+}
+
+/* One edit of manifest n (from m, the model): drop an entry, add one (a
+ * new plugin, or one loaded at run time), change one (config, file,
+ * routes), or only the chains. */
+static void rp_edit(rng *r, const struct rp_model *m, struct rp_manifest *n)
+{
+	unsigned k = (unsigned)rnd_below(r, 100);
+	/* Entry 0 is io_epoll: dropping or changing it is refused. */
+	int i = n->n > 1 && rnd_below(r, 20) ? 1 + (int)rnd_below(
+							r, (size_t)n->n - 1)
+					     : 0;
+	if (k < 25 && n->n) {
+		memmove(&n->e[i], &n->e[i + 1],
+			(size_t)(n->n - i - 1) * sizeof n->e[0]);
+		n->n--;
+	} else if (k < 55 && n->n < RP_MAX_PLUGINS) {
+		struct rp_plug p;
+		int j = m->n ? (int)rnd_below(r, (size_t)m->n) : 0;
+		if (k < 35 && m->n && !rp_entry_named(n, m->p[j].f->name))
+			p = m->p[j]; /* loaded at run time: adopted */
+		else
+			rp_gen_plug(r, rp_load_file(r, m), rnd_below(r, 5),
+				    &p);
+		if (!rp_entry_named(n, p.f->name))
+			n->e[n->n++] = p;
+	} else if (k < 85 && n->n) {
+		struct rp_plug *p = &n->e[i];
+		unsigned w = (unsigned)rnd_below(r, 3);
+		if (w == 0) {
+			p->cfg = rp_pick_cfg(r, p->f->ck, rnd_below(r, 4));
+		} else if (w == 1) {
+			const struct rp_file *sib[RP_NFILES];
+			size_t ns = 0;
+			for (size_t f = 1; f < RP_NFILES; f++)
+				if (!strcmp(rp_files[f].name, p->f->name))
+					sib[ns++] = &rp_files[f];
+			if (ns)
+				p->f = sib[rnd_below(r, ns)];
+		} else {
+			struct rp_plug q;
+			rp_gen_plug(r, p->f, rnd_below(r, 4), &q);
+			memcpy(p->remap_name, q.remap_name, sizeof q.remap_name);
+			memcpy(p->remap_id, q.remap_id, sizeof q.remap_id);
+			p->nremap = q.nremap;
+		}
+	}
+	if (k >= 85 || rnd_below(r, 2))
+		rp_gen_chains(r, n);
+}
+
+static void rp_op_apply(struct rp_run *x)
+{
+	static struct rp_manifest n;
+	n = x->m.man;
+	n.missing = -1;
+	n.workers2 = false;
+	int edits = (int)rnd_below(&x->r, 4); /* 0: the same manifest */
+	for (int e = 0; e < edits; e++)
+		rp_edit(&x->r, &x->m, &n);
+	unsigned k = (unsigned)rnd_below(&x->r, 100);
+	if (k < 5 && n.n)
+		n.missing = (int)rnd_below(&x->r, (size_t)n.n);
+	else if (k < 9)
+		n.workers2 = true;
+	else if (k < 14 && n.mw.n < RP_MAX_MW)
+		n.mw.mw[n.mw.n++] = "mw_timing"; /* maybe not an entry */
+	static struct rp_model next;
+	static struct rp_lines changes;
+	next = x->m;
+	char why[RP_WHY] = "";
+	bool ok = rp_apply(&next, &n, &changes, why);
+	char path[160];
+	bool own = rnd_below(&x->r, 2); /* the host's own manifest file */
+	snprintf(path, sizeof path, "%s/%s", x->host.dir,
+		 own ? "m.json" : "apply.json");
+	rp_write_manifest(x, &n, path);
+	cJSON *req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "cmd", "apply");
+	if (!own)
+		cJSON_AddStringToObject(req, "path", path);
+	rp_step(x, RP_APPLY, req, ok, why, &next, &changes);
 }
 
 /* ---- a sequence ---- */
 
 static void rp_start(struct rp_run *x)
 {
-	cJSON *members = rp_manifest_members(&x->m);
+	cJSON *members = rp_manifest_members(&x->m.man);
 	char *text = cJSON_PrintUnformatted(members);
 	cJSON_Delete(members);
 	size_t len = strlen(text);
@@ -499,12 +628,14 @@ static void rp_sequence(unsigned long long seed, int seq)
 	for (int i = 0; i < steps; i++) {
 		rp_log(&x, "step %d: ", i + 1);
 		unsigned k = (unsigned)rnd_below(&x.r, 100);
-		if (k < 40)
+		if (k < 30)
 			rp_op_load(&x);
-		else if (k < 65)
+		else if (k < 50)
 			rp_op_unload(&x);
-		else
+		else if (k < 72)
 			rp_op_reload(&x);
+		else
+			rp_op_apply(&x);
 	}
 	rp_stop(&x);
 	if (getenv("DX_PROP_VERBOSE"))
@@ -544,7 +675,7 @@ int main(int argc, char **argv)
 		       rp_accepted[op], rp_refused[op]);
 	/* A generator that never makes one side of an op tests nothing
 	 * there. */
-	for (int op = 0; op < RP_APPLY && n >= 50; op++)
+	for (int op = 0; op < RP_OPS && n >= 50; op++)
 		if (!rp_accepted[op] || !rp_refused[op]) {
 			fprintf(stderr, "reload_prop: %s was never %s in %d "
 					"sequences: the generator is broken\n",
