@@ -97,31 +97,47 @@ static void dx_diff_host(const dx_manifest *was, const dx_manifest *is,
 			cJSON_AddItemToArray(changes, cJSON_CreateString(live[i]));
 }
 
-/* The entry of m that is the same plugin as pl: the same name, or (when
- * neither names it) the same file. */
-static const dx_manifest_plugin *dx_entry_in(const dx_manifest *m,
-					     const dx_manifest_plugin *pl)
+/* The plugin an entry stands for: its name; else the loaded plugin
+ * from that file; else the name in the file's descriptor (an entry that
+ * moved to another file keeps its identity). "" when none. */
+static void dx_entry_name(const dx_registry *r, const dx_manifest_plugin *pl,
+			  bool peek, char *out, size_t len)
 {
-	for (size_t i = 0; i < m->plugin_count; i++) {
-		const dx_manifest_plugin *x = &m->plugins[i];
-		if (pl->name ? x->name && strcmp(x->name, pl->name) == 0
-			     : !x->name && strcmp(x->path, pl->path) == 0)
-			return x;
+	snprintf(out, len, "%s", pl->name ? pl->name : "");
+	for (size_t i = 0; !*out && i < dx_registry_count(r); i++) {
+		const dx_module *m = dx_registry_module(r, i);
+		if (strcmp(m->path, pl->path) == 0)
+			snprintf(out, len, "%s", m->desc->name);
+	}
+	if (*out || !peek)
+		return;
+	dx_load_opts opts = {pl->allow_writable};
+	dx_module m;
+	dx_diag ignored = DX_DIAG_INIT; /* the load step reports it */
+	if (dx_module_open(pl->path, &opts, &m, &ignored) == 0) {
+		snprintf(out, len, "%s", m.desc->name);
+		dx_module_close(&m);
+	}
+	dx_diag_clear(&ignored);
+}
+
+/* The entry of m for plugin name, or NULL. */
+static const dx_manifest_plugin *dx_entry_in(const dx_registry *r,
+					     const dx_manifest *m,
+					     const char *name)
+{
+	for (size_t i = 0; *name && i < m->plugin_count; i++) {
+		char n[64];
+		dx_entry_name(r, &m->plugins[i], false, n, sizeof n);
+		if (strcmp(n, name) == 0)
+			return &m->plugins[i];
 	}
 	return NULL;
 }
 
-/* The loaded plugin an entry stands for: by its name, or by its file. */
-static const char *dx_loaded_name(const dx_registry *r,
-				  const dx_manifest_plugin *pl)
+static bool dx_loaded(const dx_registry *r, const char *name)
 {
-	for (size_t i = 0; i < dx_registry_count(r); i++) {
-		const dx_module *m = dx_registry_module(r, i);
-		if (pl->name ? strcmp(m->desc->name, pl->name) == 0
-			     : strcmp(m->path, pl->path) == 0)
-			return m->desc->name;
-	}
-	return NULL;
+	return *name && dx_registry_find(r, name) >= 0;
 }
 
 static bool dx_entry_changed(const dx_manifest *was, const dx_manifest_plugin *a,
@@ -149,24 +165,34 @@ static size_t dx_apply_steps(dx_txn *t, const dx_manifest *was,
 {
 	dx_registry *r = t->s->view.reg;
 	size_t failed = 0;
+	/* Names first: the registry changes as steps go. */
+	size_t n = is->plugin_count;
+	char(*names)[64] = calloc(n ? n : 1, sizeof *names);
+	if (!names) {
+		dx_diag_add(d, "apply: out of memory");
+		return 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		dx_entry_name(r, &is->plugins[i], true, names[i], sizeof names[i]);
 	for (size_t i = was->plugin_count; i-- > 0;) {
 		const dx_manifest_plugin *a = &was->plugins[i];
-		const char *name = dx_loaded_name(r, a);
-		if (dx_entry_in(is, a) || !name)
+		char name[64];
+		dx_entry_name(r, a, false, name, sizeof name);
+		bool kept = false;
+		for (size_t k = 0; k < n && !kept; k++)
+			kept = strcmp(names[k], name) == 0;
+		if (kept || !dx_loaded(r, name))
 			continue;
-		char n[64];
-		snprintf(n, sizeof n, "%s", name);
-		if (dx_txn_unload(t, n, d) < 0)
+		if (dx_txn_unload(t, name, d) < 0)
 			failed++;
 		else
-			dx_change(changes, "unload", n);
+			dx_change(changes, "unload", name);
 	}
-	for (size_t i = 0; i < is->plugin_count; i++) {
+	for (size_t i = 0; i < n; i++) {
 		const dx_manifest_plugin *b = &is->plugins[i];
-		const dx_manifest_plugin *a = dx_entry_in(was, b);
-		const char *loaded = dx_loaded_name(r, b);
-		char n[64];
-		snprintf(n, sizeof n, "%s", loaded ? loaded : "");
+		const dx_manifest_plugin *a = dx_entry_in(r, was, names[i]);
+		const char *loaded = dx_loaded(r, names[i]) ? names[i] : NULL;
+		const char *nm = names[i];
 		size_t before = d->count;
 		int rc = 0;
 		if (!loaded) {
@@ -175,10 +201,10 @@ static size_t dx_apply_steps(dx_txn *t, const dx_manifest *was,
 				dx_change(changes, "load",
 					  dx_registry_module(r, dx_registry_count(r) - 1)
 						  ->desc->name);
-		} else if (!a || dx_entry_changed(was, a, is, b, n)) {
-			rc = dx_txn_reload(t, n, b->path, b, d);
+		} else if (!a || dx_entry_changed(was, a, is, b, nm)) {
+			rc = dx_txn_reload(t, nm, b->path, b, d);
 			if (rc == 0)
-				dx_change(changes, "reload", n);
+				dx_change(changes, "reload", nm);
 		}
 		if (rc < 0) {
 			/* Say which entry, as at startup, unless it does. */
@@ -190,6 +216,7 @@ static size_t dx_apply_steps(dx_txn *t, const dx_manifest *was,
 			failed++;
 		}
 	}
+	free(names);
 	return failed;
 }
 

@@ -232,6 +232,7 @@ void dx_registry_set_poster(dx_registry *r, dx_poster poster, void *target)
 
 void dx_entry_free(dx_plugin_entry *e)
 {
+	free(e->uses); /* its holds end with the registry */
 	free(e->routes);
 	free(e->routes_path);
 	dx_module_close(&e->mod);
