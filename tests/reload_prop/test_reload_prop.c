@@ -13,8 +13,9 @@
  *     equals the model's;
  *   - a refused step: the view and every generation (the host's and each
  *     plugin's) are exactly what they were before it.
- * The host must exit 0 on SIGTERM at the end of each sequence (every fini
- * ran, retired instances included).
+ * At the end of each sequence every instance the steps replaced or
+ * removed must have retired (nothing is in flight to hold it), and the
+ * host must exit 0 on SIGTERM (every fini ran).
  *
  * The seed is printed first. DX_PROP_SEED=N replays a run, and sequence K
  * of it alone is DX_PROP_SEED=N+K DX_PROP_SEQUENCES=1 (a failure prints
@@ -40,6 +41,7 @@
 #define RP_MAX_STEPS 12
 #define RP_LOG 16384
 #define RP_STOP_MS 15000
+#define RP_RETIRE_MS 10000
 
 enum { RP_LOAD, RP_UNLOAD, RP_RELOAD, RP_APPLY, RP_OPS };
 static const char *const rp_op_names[RP_OPS] = {"load", "unload", "reload",
@@ -587,6 +589,29 @@ static void rp_start(struct rp_run *x)
 	rp_check_model(x, "after start");
 }
 
+/* Nothing holds the instances the steps replaced or removed (no request
+ * is in flight): each must retire, fini and all, within RP_RETIRE_MS. */
+static void rp_check_retired(struct rp_run *x)
+{
+	static char raw[RP_RAW];
+	for (int t = 0;; t++) {
+		cJSON *a = rt_ctl_cmd(x->host.ctl, "plugins", NULL, NULL, raw,
+				      sizeof raw);
+		if (!a)
+			rp_fail(x, "plugins: %s", raw);
+		int left = cJSON_GetArraySize(
+			cJSON_GetObjectItemCaseSensitive(a, "retiring"));
+		cJSON_Delete(a);
+		if (left == 0)
+			return;
+		if (t * 20 >= RP_RETIRE_MS)
+			rp_fail(x, "old instances still retiring %d ms after "
+				   "the last step: %s",
+				RP_RETIRE_MS, raw);
+		usleep(20000);
+	}
+}
+
 /* SIGTERM: the host must exit 0, in time. */
 static void rp_stop(struct rp_run *x)
 {
@@ -637,6 +662,7 @@ static void rp_sequence(unsigned long long seed, int seq)
 		else
 			rp_op_apply(&x);
 	}
+	rp_check_retired(&x);
 	rp_stop(&x);
 	if (getenv("DX_PROP_VERBOSE"))
 		printf("sequence %d, seed %llu:\n%s", seq, seed, x.log);
