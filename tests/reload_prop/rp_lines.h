@@ -48,7 +48,9 @@ static bool rp_diff(const struct rp_lines *a, const struct rp_lines *b,
 	int i = 0, k = 0;
 	out[0] = '\0';
 	while (i < a->n || k < b->n) {
-		int c = i == a->n ? 1 : k == b->n ? -1 : strcmp(a->l[i], b->l[k]);
+		int c = i == a->n ? 1 :
+			k == b->n ? -1 :
+				    strcmp(a->l[i], b->l[k]);
 		if (c != 0 && len < n)
 			len += (size_t)snprintf(out + len, n - len, "  %c %s\n",
 						c < 0 ? '-' : '+',

@@ -31,9 +31,9 @@
 #include "rp_lines.h"
 
 #define RP_MAX_PLUGINS 24
-#define RP_MAX_MW 4     /* middleware in one chain */
-#define RP_MAX_RMW 3    /* route_middleware entries */
-#define RP_MAX_REMAP 2  /* plugins[].routes entries */
+#define RP_MAX_MW 4    /* middleware in one chain */
+#define RP_MAX_RMW 3   /* route_middleware entries */
+#define RP_MAX_REMAP 2 /* plugins[].routes entries */
 #define RP_WHY 512
 
 /* What a route answers to an empty call. */
@@ -57,17 +57,24 @@ struct rp_facet {
 };
 
 /* Which configs a file's init takes (struct rp_cfg.ck). */
-enum rp_ck { RP_CK_EMPTY, RP_CK_TP, RP_CK_RT, RP_CK_REC, RP_CK_MT,
-	     RP_CK_HELLO, RP_CK_IO };
+enum rp_ck {
+	RP_CK_EMPTY,
+	RP_CK_TP,
+	RP_CK_RT,
+	RP_CK_REC,
+	RP_CK_MT,
+	RP_CK_HELLO,
+	RP_CK_IO
+};
 
 /* A plugin file. */
 struct rp_file {
-	const char *file;    /* its name in its directory */
-	bool real;           /* DX_PLUGINS/STEM/file, else DX_TEST_PLUGINS/file */
-	const char *name;    /* the descriptor's plugin name */
+	const char *file; /* its name in its directory */
+	bool real;        /* DX_PLUGINS/STEM/file, else DX_TEST_PLUGINS/file */
+	const char *name; /* the descriptor's plugin name */
 	const char *version;
-	bool refused;        /* the loader refuses it (ABI, magic, symbol) */
-	bool init_fails;     /* its init always fails */
+	bool refused;    /* the loader refuses it (ABI, magic, symbol) */
+	bool init_fails; /* its init always fails */
 	int ck;
 	struct rp_route routes[3];
 	struct rp_facet facets[2];
@@ -102,13 +109,18 @@ static const struct rp_cfg rp_cfgs[] = {
 	{.ck = RP_CK_MT, .json = "{\"tag\":\"y\"}", .tag = "y"},
 	{.ck = RP_CK_MT, .json = "{\"fail\":true}", .bad = true},
 	{.ck = RP_CK_MT, .json = "{\"tag\":\"\"}", .bad = true},
-	{.ck = RP_CK_MT, .json = "{\"tag\":\"u\",\"uses\":\"good_svc\"}", .tag = "u",
+	{.ck = RP_CK_MT,
+	 .json = "{\"tag\":\"u\",\"uses\":\"good_svc\"}",
+	 .tag = "u",
 	 .uses = "good_svc"},
-	{.ck = RP_CK_MT, .json = "{\"tag\":\"r\",\"uses\":\"rec_a\"}", .tag = "r",
+	{.ck = RP_CK_MT,
+	 .json = "{\"tag\":\"r\",\"uses\":\"rec_a\"}",
+	 .tag = "r",
 	 .uses = "rec_a"},
 	/* Looks good_svc up, then fails: the failed instance must not hold
 	 * good in use. */
-	{.ck = RP_CK_MT, .json = "{\"uses\":\"good_svc\",\"fail\":true}",
+	{.ck = RP_CK_MT,
+	 .json = "{\"uses\":\"good_svc\",\"fail\":true}",
 	 .bad = true},
 	{.ck = RP_CK_HELLO, .json = "{}", .greeting = "hello"},
 	{.ck = RP_CK_HELLO, .json = "{\"greeting\":\"hi\"}", .greeting = "hi"},
@@ -116,6 +128,8 @@ static const struct rp_cfg rp_cfgs[] = {
 };
 #define RP_NCFGS (sizeof rp_cfgs / sizeof rp_cfgs[0])
 
+/* The pool reads best as a table. */
+/* clang-format off */
 #define RP_TP_ROUTES(pfx, a, b)                                                \
 	{{a, pfx ".ping", RP_ANS_PING}, {b, pfx ".echo", RP_ANS_FIXED, ""}}
 #define RP_TP_FACETS(pfx, svc)                                                 \
@@ -193,6 +207,7 @@ static struct rp_file rp_files[] = {
 	 .facets = RP_MT_FACETS("mw_timing")},
 };
 #define RP_NFILES (sizeof rp_files / sizeof rp_files[0])
+/* clang-format on */
 #define RP_IO (&rp_files[0])
 
 /* Fill every file's canonical path; false (after saying why) when one is
@@ -236,7 +251,7 @@ struct rp_chain {
 struct rp_manifest {
 	int n;
 	struct rp_plug e[RP_MAX_PLUGINS];
-	struct rp_chain mw;              /* "middleware" */
+	struct rp_chain mw; /* "middleware" */
 	int nrmw;
 	struct rp_chain rmw[RP_MAX_RMW]; /* "route_middleware" */
 	int missing;   /* this entry's path is a file that is not there; -1 */
@@ -313,9 +328,10 @@ static bool rp_entry_ok(const struct rp_model *m, const struct rp_plug *p,
 	for (int a = 0; a < nr; a++)
 		for (int b = a + 1; b < nr; b++)
 			if (rp_route_id(p, a) == rp_route_id(p, b)) {
-				snprintf(why, RP_WHY, "%s serves two routes "
-					 "as id %u", f->name,
-					 (unsigned)rp_route_id(p, a));
+				snprintf(why, RP_WHY,
+					 "%s serves two routes "
+					 "as id %u",
+					 f->name, (unsigned)rp_route_id(p, a));
 				return false;
 			}
 	for (int j = 0; j < m->n; j++) {
@@ -339,11 +355,12 @@ static bool rp_entry_ok(const struct rp_model *m, const struct rp_plug *p,
 				if (rp_route_id(p, a) == rp_route_id(o, b) ||
 				    strcmp(f->routes[a].name,
 					   o->f->routes[b].name) == 0) {
-					snprintf(why, RP_WHY, "route %u %s "
+					snprintf(why, RP_WHY,
+						 "route %u %s "
 						 "clashes with %s's %u %s",
 						 rp_route_id(p, a),
-						 f->routes[a].name,
-						 o->f->name, rp_route_id(o, b),
+						 f->routes[a].name, o->f->name,
+						 rp_route_id(o, b),
 						 o->f->routes[b].name);
 					return false;
 				}
@@ -394,16 +411,20 @@ static bool rp_gen_ok(const struct rp_model *m, char *why)
 	for (int c = -1; c < m->man.nrmw; c++) {
 		const struct rp_chain *ch = c < 0 ? &m->man.mw : &m->man.rmw[c];
 		if (ch->route && !rp_route_named(m, ch->route)) {
-			snprintf(why, RP_WHY, "route_middleware.%s: no such "
-				 "route", ch->route);
+			snprintf(why, RP_WHY,
+				 "route_middleware.%s: no such "
+				 "route",
+				 ch->route);
 			return false;
 		}
 		for (int i = 0; i < ch->n; i++) {
 			int j = rp_find(m, ch->mw[i]);
-			if (j < 0 || !rp_has_facet(m->p[j].f, "MIDDLEWARE",
-						   ch->mw[i])) {
-				snprintf(why, RP_WHY, "chain names %s, not a "
-					 "loaded middleware", ch->mw[i]);
+			if (j < 0 ||
+			    !rp_has_facet(m->p[j].f, "MIDDLEWARE", ch->mw[i])) {
+				snprintf(why, RP_WHY,
+					 "chain names %s, not a "
+					 "loaded middleware",
+					 ch->mw[i]);
 				return false;
 			}
 		}
@@ -432,8 +453,10 @@ static bool rp_uses_ok(const struct rp_model *m, char *why)
 		for (int j = 0; j < m->n && !found; j++)
 			found = rp_has_facet(m->p[j].f, "SERVICE", u);
 		if (!found) {
-			snprintf(why, RP_WHY, "%s uses SERVICE %s, which is "
-				 "gone", m->p[i].f->name, u);
+			snprintf(why, RP_WHY,
+				 "%s uses SERVICE %s, which is "
+				 "gone",
+				 m->p[i].f->name, u);
 			return false;
 		}
 	}
@@ -470,7 +493,8 @@ static bool rp_unload_step(struct rp_model *m, const char *name, char *why)
 		snprintf(why, RP_WHY, "the middleware names %s", name);
 	if (i < 0 || user || m->p[i].f == RP_IO || rp_in_chains(m, name))
 		return false;
-	memmove(&m->p[i], &m->p[i + 1], (size_t)(m->n - i - 1) * sizeof m->p[0]);
+	memmove(&m->p[i], &m->p[i + 1],
+		(size_t)(m->n - i - 1) * sizeof m->p[0]);
 	m->n--;
 	return true;
 }
@@ -478,8 +502,8 @@ static bool rp_unload_step(struct rp_model *m, const char *name, char *why)
 /* Reload name as spec (a manifest entry: its file, config and routes), or
  * from f with its config and routes kept (f NULL: its own file again). */
 static bool rp_reload_step(struct rp_model *m, const char *name,
-			   const struct rp_plug *spec,
-			   const struct rp_file *f, char *why)
+			   const struct rp_plug *spec, const struct rp_file *f,
+			   char *why)
 {
 	int i = rp_find(m, name);
 	if (i < 0) {
@@ -526,7 +550,7 @@ static bool rp_reload(struct rp_model *m, const char *name,
 /* ---- apply ---- */
 
 static const struct rp_plug *rp_entry_named(const struct rp_manifest *n,
-					     const char *name)
+					    const char *name)
 {
 	for (int i = 0; i < n->n; i++)
 		if (strcmp(n->e[i].f->name, name) == 0)
@@ -576,15 +600,18 @@ static bool rp_manifest_ok(const struct rp_manifest *n, char *why)
 		for (int i = 0; i < ch->n; i++)
 			for (int k = 0; k < i; k++)
 				if (!strcmp(ch->mw[i], ch->mw[k])) {
-					snprintf(why, RP_WHY, "%s names %s "
-						 "twice", ch->route ? ch->route
-								    : "middleware",
+					snprintf(why, RP_WHY,
+						 "%s names %s "
+						 "twice",
+						 ch->route ? ch->route :
+							     "middleware",
 						 ch->mw[i]);
 					return false;
 				}
 		for (int i = 0; i < ch->n; i++)
 			if (!rp_entry_named(n, ch->mw[i])) {
-				snprintf(why, RP_WHY, "%s names %s, not a "
+				snprintf(why, RP_WHY,
+					 "%s names %s, not a "
 					 "plugin of the manifest",
 					 ch->route ? ch->route : "middleware",
 					 ch->mw[i]);
@@ -630,7 +657,8 @@ static bool rp_apply(struct rp_model *m, const struct rp_manifest *n,
 				rp_change(changes, "load", b->f->name);
 		} else if (!a || rp_entry_changed(a, b)) {
 			if (next.p[at].f->ck == RP_CK_IO) {
-				snprintf(w, RP_WHY, "an IO plugin is reloaded "
+				snprintf(w, RP_WHY,
+					 "an IO plugin is reloaded "
 					 "on its own");
 				step = false;
 			} else {

@@ -123,10 +123,10 @@ static bool rp_call(dx_client *c, uint16_t id, char *text, size_t n,
 			len += (size_t)snprintf(chain + len, cn - len,
 						" mw_timing");
 		else if (e->key_len > 6 && !memcmp(e->key, "x-tag-", 6))
-			len += (size_t)snprintf(
-				chain + len, cn - len, " %.*s=%.*s",
-				e->key_len - 6, e->key + 6, (int)e->value_len,
-				(const char *)e->value);
+			len += (size_t)snprintf(chain + len, cn - len,
+						" %.*s=%.*s", e->key_len - 6,
+						e->key + 6, (int)e->value_len,
+						(const char *)e->value);
 		else
 			len += (size_t)snprintf(chain + len, cn - len, " ?%.*s",
 						e->key_len, e->key);
@@ -143,9 +143,8 @@ static bool rp_observe(const char *ctl, dx_client *c, const struct rp_model *m,
 {
 	char *raw = malloc(RP_RAW);
 	v->n = gens->n = 0;
-	cJSON *a = raw ? rt_ctl_cmd(ctl, "plugins", NULL, NULL, raw,
-				    RP_RAW)
-		       : NULL;
+	cJSON *a = raw ? rt_ctl_cmd(ctl, "plugins", NULL, NULL, raw, RP_RAW) :
+			 NULL;
 	if (!a || !rt_ok(a)) {
 		snprintf(err, en, "plugins: %s", raw ? raw : "out of memory");
 		cJSON_Delete(a);
@@ -157,7 +156,8 @@ static bool rp_observe(const char *ctl, dx_client *c, const struct rp_model *m,
 	{
 		char facets[RP_LINE] = "";
 		const cJSON *f;
-		cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(e, "facets"))
+		cJSON_ArrayForEach(
+			f, cJSON_GetObjectItemCaseSensitive(e, "facets"))
 			snprintf(facets + strlen(facets),
 				 sizeof facets - strlen(facets), "%s%s:%s",
 				 facets[0] ? "," : "", rt_str(f, "kind"),
@@ -182,8 +182,8 @@ static bool rp_observe(const char *ctl, dx_client *c, const struct rp_model *m,
 	}
 	cJSON *routes = cJSON_Parse(json);
 	cJSON_ArrayForEach(e, routes)
-	rp_add(v, "route %.0f %s %s", rt_num(e, "id", -1), rt_str(e, "name"),
-	       rt_str(e, "plugin"));
+		rp_add(v, "route %.0f %s %s", rt_num(e, "id", -1),
+		       rt_str(e, "name"), rt_str(e, "plugin"));
 	if (!cJSON_IsArray(routes))
 		rp_add(v, "route 0 answered %.100s", json);
 	cJSON_Delete(routes);

@@ -90,9 +90,10 @@ static void rp_fail(struct rp_run *x, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));
 static void rp_fail(struct rp_run *x, const char *fmt, ...)
 {
-	fprintf(stderr, "\nreload_prop: FAILED in sequence %d, seed %llu "
-			"(replay it alone: DX_PROP_SEED=%llu "
-			"DX_PROP_SEQUENCES=1)\n",
+	fprintf(stderr,
+		"\nreload_prop: FAILED in sequence %d, seed %llu "
+		"(replay it alone: DX_PROP_SEED=%llu "
+		"DX_PROP_SEQUENCES=1)\n",
 		x->seq, x->seed, x->seed);
 	fprintf(stderr, "--- steps ---\n%s", x->log);
 	va_list ap;
@@ -152,9 +153,9 @@ static cJSON *rp_manifest_members(const struct rp_manifest *n)
 	cJSON *pl = cJSON_AddArrayToObject(o, "plugins");
 	for (int i = 0; i < n->n; i++)
 		cJSON_AddItemToArray(pl, rp_entry(&n->e[i], n->e[i].f->name,
-						  i == n->missing
-							  ? "/nonexistent/p.so"
-							  : n->e[i].f->path));
+						  i == n->missing ?
+							  "/nonexistent/p.so" :
+							  n->e[i].f->path));
 	if (n->mw.n)
 		cJSON_AddItemToObject(o, "middleware", rp_chain_json(&n->mw));
 	if (n->nrmw) {
@@ -217,7 +218,8 @@ static void rp_gen_plug(rng *r, const struct rp_file *f, bool good_only,
 	int nr = rp_nroutes(f);
 	if (nr && rnd_below(r, 100) < 20) {
 		p->remap_name[0] = f->routes[rnd_below(r, (size_t)nr)].name;
-		p->remap_id[0] = rp_ids[rnd_below(r, sizeof rp_ids / sizeof rp_ids[0])];
+		p->remap_id[0] =
+			rp_ids[rnd_below(r, sizeof rp_ids / sizeof rp_ids[0])];
 		p->nremap = 1;
 	}
 	if (!good_only && rnd_below(r, 100) < 4) {
@@ -304,8 +306,8 @@ static void rp_gen_manifest(rng *r, struct rp_model *m)
 {
 	char why[RP_WHY];
 	memset(m, 0, sizeof *m);
-	m->p[0] = (struct rp_plug){.f = RP_IO, .cfg = rp_pick_cfg(r, RP_CK_IO,
-								  true)};
+	m->p[0] = (struct rp_plug){.f = RP_IO,
+				   .cfg = rp_pick_cfg(r, RP_CK_IO, true)};
 	m->n = 1;
 	if (rnd_below(r, 100) < 35) {
 		/* A provider and a plugin that uses its SERVICE (a lookup in
@@ -313,15 +315,18 @@ static void rp_gen_manifest(rng *r, struct rp_model *m)
 		 * reloads its user too. */
 		bool good = rnd_below(r, 2);
 		struct rp_plug p;
-		rp_gen_plug(r, rp_file(good ? "good.so" : "rec_a.so"), true, &p);
+		rp_gen_plug(r, rp_file(good ? "good.so" : "rec_a.so"), true,
+			    &p);
 		p.nremap = 0;
 		rp_load(m, &p, why);
-		rp_gen_plug(r, rp_file(rnd_below(r, 2) ? "mwtag_a.so"
-						       : "mwtag_b.so"),
+		rp_gen_plug(r,
+			    rp_file(rnd_below(r, 2) ? "mwtag_a.so" :
+						      "mwtag_b.so"),
 			    true, &p);
 		for (size_t i = 0; i < RP_NCFGS; i++)
 			if (rp_cfgs[i].uses &&
-			    !strcmp(rp_cfgs[i].uses, good ? "good_svc" : "rec_a"))
+			    !strcmp(rp_cfgs[i].uses,
+				    good ? "good_svc" : "rec_a"))
 				p.cfg = &rp_cfgs[i];
 		rp_load(m, &p, why);
 	}
@@ -360,8 +365,9 @@ static void rp_check_model(struct rp_run *x, const char *when)
 	static char diff[8192];
 	rp_expect(&x->m, &want);
 	if (rp_diff(&want, &x->view, diff, sizeof diff))
-		rp_fail(x, "%s: the host's view differs from the model's "
-			   "(- model only, + host only):\n%s",
+		rp_fail(x,
+			"%s: the host's view differs from the model's "
+			"(- model only, + host only):\n%s",
 			when, diff);
 }
 
@@ -383,7 +389,7 @@ static void rp_step(struct rp_run *x, int op, cJSON *req, bool predicted,
 	struct rp_lines got = {0};
 	const cJSON *c;
 	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(a, "changes"))
-	rp_add(&got, "%s", cJSON_IsString(c) ? c->valuestring : "?");
+		rp_add(&got, "%s", cJSON_IsString(c) ? c->valuestring : "?");
 	cJSON_Delete(a);
 	raw[strcspn(raw, "\n")] = '\0';
 	rp_log(x, "    host: %.300s\n    model: %s%s\n", raw,
@@ -398,8 +404,9 @@ static void rp_step(struct rp_run *x, int op, cJSON *req, bool predicted,
 		rp_sort(changes);
 		rp_sort(&got);
 		if (rp_diff(changes, &got, diff, sizeof diff))
-			rp_fail(x, "apply's \"changes\" differ from the "
-				   "model's (- model only, + host only):\n%s",
+			rp_fail(x,
+				"apply's \"changes\" differ from the "
+				"model's (- model only, + host only):\n%s",
 				diff);
 	}
 	struct rp_lines before = x->view, gens = x->gens;
@@ -412,8 +419,9 @@ static void rp_step(struct rp_run *x, int op, cJSON *req, bool predicted,
 	}
 	if (rp_diff(&before, &x->view, diff, sizeof diff) ||
 	    rp_diff(&gens, &x->gens, diff, sizeof diff))
-		rp_fail(x, "a refused step changed the host (- before, + "
-			   "after):\n%s",
+		rp_fail(x,
+			"a refused step changed the host (- before, + "
+			"after):\n%s",
 			diff);
 }
 
@@ -492,9 +500,9 @@ static void rp_edit(rng *r, const struct rp_model *m, struct rp_manifest *n)
 {
 	unsigned k = (unsigned)rnd_below(r, 100);
 	/* Entry 0 is io_epoll: dropping or changing it is refused. */
-	int i = n->n > 1 && rnd_below(r, 20) ? 1 + (int)rnd_below(
-							r, (size_t)n->n - 1)
-					     : 0;
+	int i = n->n > 1 && rnd_below(r, 20) ?
+			1 + (int)rnd_below(r, (size_t)n->n - 1) :
+			0;
 	if (k < 25 && n->n) {
 		memmove(&n->e[i], &n->e[i + 1],
 			(size_t)(n->n - i - 1) * sizeof n->e[0]);
@@ -505,8 +513,7 @@ static void rp_edit(rng *r, const struct rp_model *m, struct rp_manifest *n)
 		if (k < 35 && m->n && !rp_entry_named(n, m->p[j].f->name))
 			p = m->p[j]; /* loaded at run time: adopted */
 		else
-			rp_gen_plug(r, rp_load_file(r, m), rnd_below(r, 5),
-				    &p);
+			rp_gen_plug(r, rp_load_file(r, m), rnd_below(r, 5), &p);
 		if (!rp_entry_named(n, p.f->name))
 			n->e[n->n++] = p;
 	} else if (k < 85 && n->n) {
@@ -525,7 +532,8 @@ static void rp_edit(rng *r, const struct rp_model *m, struct rp_manifest *n)
 		} else {
 			struct rp_plug q;
 			rp_gen_plug(r, p->f, rnd_below(r, 4), &q);
-			memcpy(p->remap_name, q.remap_name, sizeof q.remap_name);
+			memcpy(p->remap_name, q.remap_name,
+			       sizeof q.remap_name);
 			memcpy(p->remap_id, q.remap_id, sizeof q.remap_id);
 			p->nremap = q.nremap;
 		}
@@ -605,8 +613,9 @@ static void rp_check_retired(struct rp_run *x)
 		if (left == 0)
 			return;
 		if (t * 20 >= RP_RETIRE_MS)
-			rp_fail(x, "old instances still retiring %d ms after "
-				   "the last step: %s",
+			rp_fail(x,
+				"old instances still retiring %d ms after "
+				"the last step: %s",
 				RP_RETIRE_MS, raw);
 		usleep(20000);
 	}
@@ -631,8 +640,9 @@ static void rp_stop(struct rp_run *x)
 	x->host_up = false;
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		dx_test_host_dump(&x->host);
-		rp_fail(x, "the host exited with %s %d on SIGTERM (its log is "
-			   "above)",
+		rp_fail(x,
+			"the host exited with %s %d on SIGTERM (its log is "
+			"above)",
 			WIFSIGNALED(st) ? "signal" : "status",
 			WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 	}
@@ -685,9 +695,10 @@ int main(int argc, char **argv)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
 	const char *s = getenv("DX_PROP_SEED");
-	unsigned long long seed = s && *s ? strtoull(s, NULL, 0)
-					  : (unsigned long long)time(NULL) << 16 ^
-						    (unsigned long long)getpid();
+	unsigned long long seed = s && *s ?
+					  strtoull(s, NULL, 0) :
+					  (unsigned long long)time(NULL) << 16 ^
+						  (unsigned long long)getpid();
 	s = getenv("DX_PROP_SEQUENCES");
 	int n = s && *s ? atoi(s) : RP_SEQUENCES;
 	printf("reload_prop: seed %llu, %d sequences (DX_PROP_SEED=%llu "
@@ -703,8 +714,9 @@ int main(int argc, char **argv)
 	 * there. */
 	for (int op = 0; op < RP_OPS && n >= 50; op++)
 		if (!rp_accepted[op] || !rp_refused[op]) {
-			fprintf(stderr, "reload_prop: %s was never %s in %d "
-					"sequences: the generator is broken\n",
+			fprintf(stderr,
+				"reload_prop: %s was never %s in %d "
+				"sequences: the generator is broken\n",
 				rp_op_names[op],
 				rp_accepted[op] ? "refused" : "accepted", n);
 			return 1;
