@@ -372,10 +372,12 @@ static void rp_check_model(struct rp_run *x, const char *when)
 }
 
 /* Send req (one op), compare the answer with the prediction (ok and the
- * model after it in next, or refused because why), then the view. */
+ * model after it in next, or refused because why; when list_key is not
+ * NULL, the answer's array of that name must hold list's lines), then the
+ * view. */
 static void rp_step(struct rp_run *x, int op, cJSON *req, bool predicted,
 		    const char *why, const struct rp_model *next,
-		    struct rp_lines *changes)
+		    const char *list_key, struct rp_lines *list)
 {
 	static char raw[RP_RAW];
 	char *line = cJSON_PrintUnformatted(req);
@@ -388,7 +390,8 @@ static void rp_step(struct rp_run *x, int op, cJSON *req, bool predicted,
 	bool ok = rt_ok(a);
 	struct rp_lines got = {0};
 	const cJSON *c;
-	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(a, "changes"))
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(
+				      a, list_key ? list_key : "changes"))
 		rp_add(&got, "%s", cJSON_IsString(c) ? c->valuestring : "?");
 	cJSON_Delete(a);
 	raw[strcspn(raw, "\n")] = '\0';
@@ -400,14 +403,14 @@ static void rp_step(struct rp_run *x, int op, cJSON *req, bool predicted,
 			ok ? "accepted" : "refused",
 			predicted ? "ok" : "a refusal: ", predicted ? "" : why);
 	static char diff[8192];
-	if (ok && changes) {
-		rp_sort(changes);
+	if (ok && list_key) {
+		rp_sort(list);
 		rp_sort(&got);
-		if (rp_diff(changes, &got, diff, sizeof diff))
+		if (rp_diff(list, &got, diff, sizeof diff))
 			rp_fail(x,
-				"apply's \"changes\" differ from the "
+				"the answer's \"%s\" differs from the "
 				"model's (- model only, + host only):\n%s",
-				diff);
+				list_key, diff);
 	}
 	struct rp_lines before = x->view, gens = x->gens;
 	if (ok)
@@ -453,7 +456,7 @@ static void rp_op_load(struct rp_run *x)
 	cJSON *req = cJSON_CreateObject();
 	cJSON_AddStringToObject(req, "cmd", "load");
 	cJSON_AddItemToObject(req, "plugin", rp_entry(&p, name, path));
-	rp_step(x, RP_LOAD, req, ok, why, &next, NULL);
+	rp_step(x, RP_LOAD, req, ok, why, &next, NULL, NULL);
 }
 
 static void rp_op_unload(struct rp_run *x)
@@ -465,7 +468,7 @@ static void rp_op_unload(struct rp_run *x)
 	cJSON *req = cJSON_CreateObject();
 	cJSON_AddStringToObject(req, "cmd", "unload");
 	cJSON_AddStringToObject(req, "name", name);
-	rp_step(x, RP_UNLOAD, req, ok, why, &next, NULL);
+	rp_step(x, RP_UNLOAD, req, ok, why, &next, NULL, NULL);
 }
 
 static void rp_op_reload(struct rp_run *x)
@@ -490,7 +493,16 @@ static void rp_op_reload(struct rp_run *x)
 	cJSON_AddStringToObject(req, "name", name);
 	if (f)
 		cJSON_AddStringToObject(req, "path", f->path);
-	rp_step(x, RP_RELOAD, req, ok, why, &next, NULL);
+	/* Its users are reloaded with it, and the answer names them. */
+	static struct rp_lines users;
+	users.n = 0;
+	int i = rp_find(&x->m, name);
+	for (int j = 0; i >= 0 && j < x->m.n; j++) {
+		const char *u = x->m.p[j].cfg->uses;
+		if (j != i && u && rp_has_facet(x->m.p[i].f, "SERVICE", u))
+			rp_add(&users, "%s", x->m.p[j].f->name);
+	}
+	rp_step(x, RP_RELOAD, req, ok, why, &next, "reloaded_with", &users);
 }
 
 /* One edit of manifest n (from m, the model): drop an entry, add one (a
@@ -572,7 +584,7 @@ static void rp_op_apply(struct rp_run *x)
 	cJSON_AddStringToObject(req, "cmd", "apply");
 	if (!own)
 		cJSON_AddStringToObject(req, "path", path);
-	rp_step(x, RP_APPLY, req, ok, why, &next, &changes);
+	rp_step(x, RP_APPLY, req, ok, why, &next, "changes", &changes);
 }
 
 /* ---- a sequence ---- */
