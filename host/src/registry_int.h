@@ -133,6 +133,8 @@ int dx_entry_routes(dx_plugin_entry *e, const cJSON *routes,
 		    const char *routes_path, dx_diag *d);
 void dx_init_failure(const dx_plugin_entry *e, int rc, dx_diag *d);
 void dx_registry_ctl_drop(dx_registry *r, const dx_plugin_entry *owner);
+/* Is e replaced or unloaded, waiting to be finalised? */
+bool dx_registry_is_retiring(const dx_registry *r, const dx_plugin_entry *e);
 /* Let go of what e used (its providers' holds), once e is finalised. */
 void dx_entry_unuse(dx_plugin_entry *e);
 /* How many live plugins use e; buf gets them, as "plugin \"forge\"

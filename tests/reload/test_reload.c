@@ -25,6 +25,9 @@
  *   apply       under load, one manifest edit adds a middleware and moves
  *               reloadtest to v2 with another config; an edit with a bad
  *               entry and a restart-only key changes nothing.
+ *   dependents  (a host of its own: rt_svc and rt_user, which looked up
+ *               rt_svc's SERVICE facet) reloading rt_svc reloads rt_user
+ *               with it; unloading rt_svc is refused while rt_user uses it.
  *   ratelimit   (a host of its own: routes_echo behind mw_ratelimit) a
  *               client that used its burst stays limited across reloads.
  * usage: test_reload DX_HOST OTHER_PLUGIN_SO (a plugin not named
@@ -75,7 +78,7 @@
 
 static const char *dx_host;
 static char v1[PATH_MAX], v2[PATH_MAX], v3[PATH_MAX], abi2[PATH_MAX],
-	echo[PATH_MAX];
+	echo[PATH_MAX], svc1[PATH_MAX], svc2[PATH_MAX], user[PATH_MAX];
 
 /* The current case's host and temp dir (set by the fixture, in the parent:
  * the test's fork sees them as they were). */
@@ -1071,6 +1074,101 @@ START_TEST(test_apply_under_load)
 }
 END_TEST
 
+/* --- h: a plugin others use ------------------------------------------- */
+
+static void host_setup_dependents(void)
+{
+	if (!work_make())
+		return;
+	snprintf(fini_path, sizeof fini_path, "%s/fini.log", work);
+	char extra[4 * PATH_MAX];
+	snprintf(extra, sizeof extra,
+		 "\"plugin_path\":[\"%s\"],\"workers\":2,\"plugins\":"
+		 "[{\"name\":\"io_epoll\"},"
+		 "{\"path\":\"%s\",\"config\":{\"fini_file\":\"%s\"}},"
+		 "{\"path\":\"%s\",\"config\":{\"fini_file\":\"%s\"}}]",
+		 getenv("DX_PLUGINS"), svc1, fini_path, user, fini_path);
+	host_up = dx_test_host_start(&host, dx_host, extra, NULL) == 0;
+}
+
+#define RT_ROUTE_USER 310
+
+/* rt_user calls rt_svc's facet: reloading rt_svc reloads rt_user in the
+ * same publish (its new instance looks up the new build), the old pair
+ * retires user first, and while rt_user uses rt_svc, rt_svc cannot be
+ * unloaded; a reload of rt_svc that fails changes neither. */
+START_TEST(test_dependents_reload_together)
+{
+	char *raw = malloc(RT_RAW);
+	char got[64];
+	dx_client *c = rt_connect();
+	rt_call(c, RT_ROUTE_USER, "", got, sizeof got);
+	ck_assert_str_eq(got, "user-v1");
+	rt_expect_error(rt_cmd("unload", "rt_svc", NULL, raw), raw,
+			"unload rt_svc: plugin \"rt_user\" uses its SERVICE "
+			"facet \"rt_svc\"; unload those first");
+	/* A failing reload (rt_user's file is not rt_svc) changes nothing. */
+	rt_expect_error(rt_cmd("reload", "rt_svc", user, raw), raw,
+			"is named \"rt_user\", not \"rt_svc\"");
+	rt_call(c, RT_ROUTE_USER, "", got, sizeof got);
+	ck_assert_str_eq(got, "user-v1");
+
+	/* A call deferred on the old rt_user, answered after the reload
+	 * through the old rt_svc: the old provider must still be there. */
+	uint16_t slow;
+	ck_assert_int_eq(dx_client_call(c, RT_ROUTE_USER + 1, "300", 3, 0,
+					&slow),
+			 0);
+	rt_call(c, RT_ROUTE_USER, "", got, sizeof got); /* it is deferred */
+	cJSON *a = rt_cmd("reload", "rt_svc", svc2, raw);
+	ck_assert_msg(rt_ok(a), "reload rt_svc: %s", raw);
+	const cJSON *with = cJSON_GetObjectItemCaseSensitive(a, "reloaded_with");
+	ck_assert_msg(cJSON_GetArraySize(with) == 1 &&
+			      !strcmp(cJSON_GetArrayItem(with, 0)->valuestring,
+				      "rt_user"),
+		      "reloaded_with: %s", raw);
+	ck_assert_str_eq(rt_str(a, "to"), "2.0.0");
+	cJSON_Delete(a);
+	/* Sent after the answer: the user's new instance, on the new build. */
+	rt_call(c, RT_ROUTE_USER, "", got, sizeof got);
+	ck_assert_str_eq(got, "user-v2");
+	dx_client_msg m;
+	ck_assert_int_eq(dx_client_wait(c, slow, &m, 10000), 0);
+	ck_assert_msg(m.opcode == DX_HBTP_RPC_RESPONSE && m.len == 7 &&
+			      !memcmp(m.payload, "slow-v1", 7),
+		      "the deferred call: opcode 0x%02x \"%.*s\"", m.opcode,
+		      (int)m.len, (const char *)m.payload);
+	/* The old user holds the old provider: it goes first. */
+	ck_assert_msg(rt_wait_for_line(fini_path, "rt_svc 1.0.0 fini", 10000) >=
+			      0,
+		      "the old rt_svc was not finalised");
+	char *log = rt_slurp(fini_path);
+	ck_assert_ptr_nonnull(log);
+	const char *u = strstr(log, "rt_user 1.0.0 fini");
+	const char *p = strstr(log, "rt_svc 1.0.0 fini");
+	ck_assert_msg(u && p && u < p,
+		      "the old rt_user must be finalised before the old rt_svc "
+		      "it used:\n%s",
+		      log);
+	free(log);
+	ck_assert_msg(rt_wait_for_line(host.log, "as it uses a reloaded plugin",
+				       5000) >= 0,
+		      "the log does not say why rt_user was reloaded");
+	/* Once the user is gone, the provider may go too. */
+	a = rt_cmd("unload", "rt_user", NULL, raw);
+	ck_assert_msg(rt_ok(a), "unload rt_user: %s", raw);
+	cJSON_Delete(a);
+	a = rt_cmd("unload", "rt_svc", NULL, raw);
+	ck_assert_msg(rt_ok(a), "unload rt_svc: %s", raw);
+	cJSON_Delete(a);
+	ck_assert_uint_eq(
+		rt_call_status(c, RT_ROUTE_USER, "", got, sizeof got), 404);
+	dx_client_close(c);
+	free(raw);
+	rt_passed();
+}
+END_TEST
+
 /* dir/file into out, which must exist. */
 static void rt_path(char *out, const char *dir, const char *file)
 {
@@ -1105,6 +1203,9 @@ int main(int argc, char **argv)
 	rt_path(v2, tp, "reloadtest_v2.so");
 	rt_path(v3, tp, "reloadtest_v3.so");
 	rt_path(abi2, tp, "reloadtest_abi2.so");
+	rt_path(svc1, tp, "rtsvc_v1.so");
+	rt_path(svc2, tp, "rtsvc_v2.so");
+	rt_path(user, tp, "rtuser.so");
 	if (!realpath(argv[2], echo)) {
 		fprintf(stderr, "test_reload: %s: %s\n", argv[2],
 			strerror(errno));
@@ -1126,6 +1227,11 @@ int main(int argc, char **argv)
 	tcase_set_timeout(rl, 60);
 	suite_add_tcase(s, rl);
 	tcase_add_test(rl, test_ratelimit_keeps_buckets);
+	TCase *dep = tcase_create("dependents");
+	tcase_add_unchecked_fixture(dep, host_setup_dependents, host_teardown);
+	tcase_set_timeout(dep, 60);
+	suite_add_tcase(s, dep);
+	tcase_add_test(dep, test_dependents_reload_together);
 	int rc = dx_check_run(s);
 	return rc || teardown_failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
