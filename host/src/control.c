@@ -309,6 +309,15 @@ static cJSON *dx_ctl_changed(int rc, const char *name,
 					(double)res->generation);
 		cJSON_AddBoolToObject(o, "handoff", res->handoff);
 		cJSON_AddStringToObject(o, "path", res->path);
+		if (*res->also) {
+			/* The plugins that use it, reloaded with it. */
+			cJSON *a = cJSON_AddArrayToObject(o, "reloaded_with");
+			char also[sizeof res->also];
+			snprintf(also, sizeof also, "%s", res->also);
+			for (char *sv, *n = strtok_r(also, ",", &sv); n;
+			     n = strtok_r(NULL, ",", &sv))
+				cJSON_AddItemToArray(a, cJSON_CreateString(n));
+		}
 		cJSON_AddNumberToObject(o, "ms", res->ms);
 		if (rc < 0)
 			cJSON_AddStringToObject(o, "warning",

@@ -19,6 +19,7 @@ typedef struct dx_reload_result {
 	char path[1024];     /* the file the new one came from */
 	uint64_t generation; /* the generation it was published in */
 	bool handoff;        /* state went from old to new */
+	char also[256];      /* plugins reloaded with it, comma-separated */
 	double ms;           /* how long the whole reload took */
 } dx_reload_result;
 
