@@ -12,7 +12,9 @@
  * - a build that cannot read the state is refused with both versions
  *   named, and the old instance keeps supervising (kill -> restarted);
  * - ten reloads in a row: the same PIDs throughout, the host's open fds
- *   as before within a small margin. */
+ *   as before within a small margin;
+ * - a reload of the driver, forge_process, takes forge along: the same
+ *   PIDs, supervised on. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -353,6 +355,42 @@ START_TEST(test_reload_many_times)
 }
 END_TEST
 
+/* Reloading the driver (forge_process) reloads forge with it, as forge
+ * uses its FORGE_DRIVER facet: the tools keep their PIDs, and the new
+ * forge starts the next process through the new driver. */
+START_TEST(test_reload_driver_keeps_pids)
+{
+	reload_host_up();
+	cJSON *t = wait_state("ticker", "healthy", 10000);
+	pid_t ticker = (pid_t)num(t, "pid");
+	cJSON_Delete(t);
+	t = wait_state("sleeper", "healthy", 10000);
+	pid_t sleeper = (pid_t)num(t, "pid");
+	cJSON_Delete(t);
+	cJSON *r = ctl("{\"cmd\":\"reload\",\"name\":\"forge_process\"}");
+	char *txt = cJSON_PrintUnformatted(r);
+	const cJSON *with = cJSON_GetObjectItemCaseSensitive(r, "reloaded_with");
+	ck_assert_msg(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "ok")) &&
+			      cJSON_GetArraySize(with) == 1 &&
+			      !strcmp(cJSON_GetArrayItem(with, 0)->valuestring,
+				      "forge"),
+		      "%s", txt);
+	free(txt);
+	cJSON_Delete(r);
+	ck_assert_int_eq(pid_of("ticker"), ticker);
+	ck_assert_int_eq(pid_of("sleeper"), sleeper);
+	wait_retired();
+	assert_host_child(ticker);
+	assert_host_child(sleeper);
+	ck_assert_int_eq(kill(ticker, SIGKILL), 0);
+	pid_t again = wait_new_pid("ticker", ticker);
+	assert_host_child(again);
+	ck_assert_int_eq(zombies_of(g_h.pid), 0);
+	pid_t pids[] = {again, sleeper};
+	reload_host_down(pids, 2);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
@@ -369,6 +407,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_reload_then_restart_and_stop);
 	tcase_add_test(tc, test_reload_refused_keeps_supervising);
 	tcase_add_test(tc, test_reload_many_times);
+	tcase_add_test(tc, test_reload_driver_keeps_pids);
 	suite_add_tcase(s, tc);
 	return dx_check_run(s);
 }

@@ -107,35 +107,40 @@ static const forge_handoff_tool *fh_find(const forge_handoff_tool *v,
 	return NULL;
 }
 
-/* Every running tool of the snapshot must be one of f's, run by the same
- * driver: 0, or DX_ESTATE with why. */
+/* Every tool of the snapshot that runs (or, with wanted, may start before
+ * the move) must be one of f's, run by the same driver: 0, or DX_ESTATE
+ * with why. */
 static int fh_check(const forge *f, const forge_handoff *x,
-		    const forge_handoff_tool *v, size_t n, char *why,
-		    size_t len)
+		    const forge_handoff_tool *v, size_t n, bool wanted,
+		    char *why, size_t len)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (v[i].proc.pid <= 0)
+		if (v[i].proc.pid <= 0 &&
+		    !(wanted && (v[i].run.want || v[i].run.restart_now)))
 			continue;
 		long k = dx_orch_find(f->orch, v[i].name);
-		if (k < 0) {
+		const char *drv = k >= 0 ? f->tools[k].driver_name : NULL;
+		if (drv && strcmp(drv, v[i].driver) == 0)
+			continue;
+		char runs[48] = "is to run";
+		if (v[i].proc.pid > 0)
+			snprintf(runs, sizeof runs, "runs (pid %d)",
+				 v[i].proc.pid);
+		if (!drv)
 			snprintf(why, len,
-				 "tool \"%s\" runs (pid %d) under forge %s, but "
-				 "forge.tools of forge %s has no such tool; stop "
-				 "it first (dx forge stop %s)",
-				 v[i].name, v[i].proc.pid, x->version,
-				 FORGE_VERSION, v[i].name);
-			return DX_ESTATE;
-		}
-		const char *drv = f->tools[k].driver_name;
-		if (strcmp(drv, v[i].driver) != 0) {
+				 "tool \"%s\" %s under forge %s, but forge.tools "
+				 "of forge %s has no such tool; stop it first "
+				 "(dx forge stop %s)",
+				 v[i].name, runs, x->version, FORGE_VERSION,
+				 v[i].name);
+		else
 			snprintf(why, len,
-				 "tool \"%s\" runs (pid %d) under driver \"%s\", "
-				 "but forge %s would run it with driver \"%s\"; "
-				 "stop it first (dx forge stop %s)",
-				 v[i].name, v[i].proc.pid, v[i].driver,
-				 FORGE_VERSION, drv, v[i].name);
-			return DX_ESTATE;
-		}
+				 "tool \"%s\" %s under driver \"%s\", but forge "
+				 "%s would run it with driver \"%s\"; stop it "
+				 "first (dx forge stop %s)",
+				 v[i].name, runs, v[i].driver, FORGE_VERSION,
+				 drv, v[i].name);
+		return DX_ESTATE;
 	}
 	return 0;
 }
@@ -193,7 +198,7 @@ static int fh_move_tools(forge *f, const forge_handoff *x, char *why,
 			 x->version, dx_strerror(rc));
 		return rc;
 	}
-	rc = fh_check(f, x, v, n, why, len);
+	rc = fh_check(f, x, v, n, false, why, len);
 	if (rc == 0) {
 		/* From here on the processes are ours: nothing fails. */
 		x->release(x->from);
@@ -336,8 +341,21 @@ int forge_handoff_import(void *self, const void *data, size_t len)
 			       FORGE_VERSION, from, x->layout, FORGE_VERSION,
 			       (unsigned)FORGE_HANDOFF_LAYOUT, from, x->layout,
 			       FORGE_VERSION);
+	/* Refuse what can be refused here, before anything is posted: a
+	 * post of this instance still pending (or returning) when a failed
+	 * import makes the host finalise it would run freed code. */
 	char why[512] = "";
-	int rc = fh_move_wait(f, x, why, sizeof why);
+	forge_handoff_tool *v = NULL;
+	size_t n = 0;
+	int rc = x->snapshot(x->from, &v, &n);
+	if (rc == 0)
+		rc = fh_check(f, x, v, n, true, why, sizeof why);
+	else
+		snprintf(why, sizeof why, "it supervises nothing (%s)",
+			 dx_strerror(rc));
+	free(v);
+	if (rc == 0)
+		rc = fh_move_wait(f, x, why, sizeof why);
 	if (rc < 0)
 		return h->fail(h, rc,
 			       "forge %s cannot take over the tools of forge "

@@ -10,8 +10,9 @@
  *
  * The blob lives inside the exporting instance (forge.handoff) and is
  * valid until its fini. Its functions are the exporter's code, called by
- * the importer on worker 0, the thread where both supervise, so no
- * callback of the exporter runs while they do (see forge_handoff.c). */
+ * the importer; the move itself runs on worker 0, the thread where both
+ * supervise, so no callback of the exporter runs while it does (see
+ * forge_handoff.c). */
 #ifndef DX_FORGE_HANDOFF_H
 #define DX_FORGE_HANDOFF_H
 
@@ -43,9 +44,11 @@ typedef struct forge_handoff {
 	uint32_t tool_size; /* sizeof(forge_handoff_tool) of the exporter */
 	const char *version; /* the exporter's plugin version */
 	void *from;          /* the exporting instance, for the calls below */
-	/* Worker 0 only. The exporter's tools, a malloc'd array the caller
-	 * frees (*n entries): 0, or DX_ESTATE when it supervises nothing (it
-	 * gave its tools away already), -ENOMEM. Nothing changes. */
+	/* Any thread (it takes the exporter's lock). The exporter's tools,
+	 * a malloc'd array the caller frees (*n entries): 0, or DX_ESTATE
+	 * when it supervises nothing (it gave its tools away already),
+	 * -ENOMEM. Nothing changes. Only on worker 0 does it stay true until
+	 * the release that follows. */
 	int (*snapshot)(void *from, forge_handoff_tool **out, size_t *n);
 	/* Worker 0 only, right after snapshot: the exporter stops
 	 * supervising (unwatches each pidfd, cancels health checks, forgets
