@@ -148,8 +148,9 @@ static cJSON *wait_state(const char *tool, const char *state, long ms)
 	}
 }
 
-/* Children of pid that are zombies. */
-static int zombies_of(pid_t parent)
+/* Processes in /proc: with zombies, the zombie children of id; else the
+ * live (not zombie) members of process group id. */
+static int procs_count(pid_t id, bool zombies)
 {
 	int n = 0;
 	char path[300], line[512];
@@ -162,47 +163,30 @@ static int zombies_of(pid_t parent)
 		FILE *f = fopen(path, "r");
 		if (!f)
 			continue;
-		if (fgets(line, sizeof line, f)) {
-			const char *rp = strrchr(line, ')');
-			char st = 0;
-			int pp = 0;
-			if (rp && sscanf(rp + 2, "%c %d", &st, &pp) == 2 &&
-			    pp == parent && st == 'Z')
-				n++;
-		}
+		const char *rp = fgets(line, sizeof line, f)
+					 ? strrchr(line, ')')
+					 : NULL;
+		char st = 0;
+		int pp = 0, pg = 0;
+		if (rp && sscanf(rp + 2, "%c %d %d", &st, &pp, &pg) == 3)
+			n += zombies ? pp == id && st == 'Z'
+				     : pg == id && st != 'Z';
 		fclose(f);
 	}
 	closedir(d);
 	return n;
 }
 
+/* Children of pid that are zombies. */
+static int zombies_of(pid_t parent)
+{
+	return procs_count(parent, true);
+}
+
 /* Live (not zombie) processes in process group pgid. */
 static int group_alive(pid_t pgid)
 {
-	int n = 0;
-	char path[300], line[512];
-	DIR *d = opendir("/proc");
-	ck_assert_ptr_nonnull(d);
-	for (struct dirent *e; (e = readdir(d));) {
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-		FILE *f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(line, sizeof line, f)) {
-			const char *rp = strrchr(line, ')');
-			char st = 0;
-			int pp = 0, pg = 0;
-			if (rp &&
-			    sscanf(rp + 2, "%c %d %d", &st, &pp, &pg) == 3 &&
-			    pg == pgid && st != 'Z')
-				n++;
-		}
-		fclose(f);
-	}
-	closedir(d);
-	return n;
+	return procs_count(pgid, false);
 }
 
 /* Dead: gone, or a zombie no longer ours (orphans go to init). */

@@ -34,8 +34,9 @@ static char g_dir[64];              /* the tools' scratch directory */
 
 /* ticker writes to its log all the time (restart always); sleeper is
  * quiet (restart on_failure); ticker's health check appends a line to
- * probes each time it runs. */
-static void reload_host_up(void)
+ * probes each time it runs. Returns once both are healthy, with their
+ * pids. */
+static void reload_host_up(pid_t *ticker, pid_t *sleeper)
 {
 	snprintf(g_dir, sizeof g_dir, "/tmp/dx-forge-reload.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(g_dir));
@@ -51,6 +52,12 @@ static void reload_host_up(void)
 		 g_dir);
 	host_up(tools, "\"backoff_ms\":50,\"health_interval_ms\":100,"
 		       "\"health_timeout_ms\":500");
+	cJSON *t = wait_state("ticker", "healthy", 10000);
+	*ticker = (pid_t)num(t, "pid");
+	cJSON_Delete(t);
+	t = wait_state("sleeper", "healthy", 10000);
+	*sleeper = (pid_t)num(t, "pid");
+	cJSON_Delete(t);
 }
 
 static void reload_host_down(const pid_t *pids, size_t n)
@@ -182,17 +189,12 @@ static int host_fds(void)
 
 START_TEST(test_reload_keeps_pids)
 {
-	reload_host_up();
-	cJSON *t = wait_state("ticker", "healthy", 10000);
-	pid_t ticker = (pid_t)num(t, "pid");
-	cJSON_Delete(t);
+	pid_t ticker, sleeper;
+	reload_host_up(&ticker, &sleeper);
 	/* One restart before the reload: its count must carry over. */
 	ck_assert_int_eq(kill(ticker, SIGKILL), 0);
 	ticker = wait_new_pid("ticker", ticker);
-	t = wait_state("sleeper", "healthy", 10000);
-	pid_t sleeper = (pid_t)num(t, "pid");
-	cJSON_Delete(t);
-	t = tool_status("ticker");
+	cJSON *t = tool_status("ticker");
 	double starts = num(t, "starts"), restarts = num(t, "restarts");
 	cJSON_Delete(t);
 	ck_assert_double_ge(restarts, 1);
@@ -231,13 +233,9 @@ END_TEST
 
 START_TEST(test_reload_then_restart_and_stop)
 {
-	reload_host_up();
-	cJSON *t = wait_state("ticker", "healthy", 10000);
-	pid_t ticker = (pid_t)num(t, "pid");
-	cJSON_Delete(t);
-	t = wait_state("sleeper", "healthy", 10000);
-	pid_t sleeper = (pid_t)num(t, "pid");
-	cJSON_Delete(t);
+	pid_t ticker, sleeper;
+	reload_host_up(&ticker, &sleeper);
+	cJSON *t;
 	reload_ok();
 	wait_retired();
 	/* Only the new instance can see this exit. */
@@ -267,13 +265,8 @@ END_TEST
 
 START_TEST(test_reload_refused_keeps_supervising)
 {
-	reload_host_up();
-	cJSON *t = wait_state("ticker", "healthy", 10000);
-	pid_t ticker = (pid_t)num(t, "pid");
-	cJSON_Delete(t);
-	t = wait_state("sleeper", "healthy", 10000);
-	pid_t sleeper = (pid_t)num(t, "pid");
-	cJSON_Delete(t);
+	pid_t ticker, sleeper;
+	reload_host_up(&ticker, &sleeper);
 	cJSON *r = reload(g_refused_build);
 	char *txt = cJSON_PrintUnformatted(r);
 	const char *err = str(r, "error");
@@ -318,13 +311,8 @@ END_TEST
 
 START_TEST(test_reload_many_times)
 {
-	reload_host_up();
-	cJSON *t = wait_state("ticker", "healthy", 10000);
-	pid_t ticker = (pid_t)num(t, "pid");
-	cJSON_Delete(t);
-	t = wait_state("sleeper", "healthy", 10000);
-	pid_t sleeper = (pid_t)num(t, "pid");
-	cJSON_Delete(t);
+	pid_t ticker, sleeper;
+	reload_host_up(&ticker, &sleeper);
 	/* The first reload sets up what every later one reuses. */
 	reload_ok();
 	wait_retired();
@@ -360,13 +348,8 @@ END_TEST
  * forge starts the next process through the new driver. */
 START_TEST(test_reload_driver_keeps_pids)
 {
-	reload_host_up();
-	cJSON *t = wait_state("ticker", "healthy", 10000);
-	pid_t ticker = (pid_t)num(t, "pid");
-	cJSON_Delete(t);
-	t = wait_state("sleeper", "healthy", 10000);
-	pid_t sleeper = (pid_t)num(t, "pid");
-	cJSON_Delete(t);
+	pid_t ticker, sleeper;
+	reload_host_up(&ticker, &sleeper);
 	cJSON *r = ctl("{\"cmd\":\"reload\",\"name\":\"forge_process\"}");
 	char *txt = cJSON_PrintUnformatted(r);
 	const cJSON *with = cJSON_GetObjectItemCaseSensitive(r, "reloaded_with");
