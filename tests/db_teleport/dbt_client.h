@@ -18,10 +18,97 @@
 #include <dx/db_teleport.h>
 #include <dx/teleport.h>
 
+#include <signal.h>
+
 #include "../serve/test_host.h"
+#include "../unit/check_main.h"
 #include "pg_cluster.h"
 
 static struct pg_cluster pg;
+
+/* ---- the harness a test's main() runs: the cluster and its hosts,
+ * stopped and removed at exit, also on failure and on SIGTERM/SIGINT ---- */
+
+#define DBT_HOSTS_MAX 2
+static struct dx_test_host *dbt_hosts[DBT_HOSTS_MAX];
+static int dbt_nhosts;
+static pid_t dbt_parent;
+
+static void dbt_cleanup(void)
+{
+	if (getpid() != dbt_parent)
+		return; /* a Check child: the parent owns all this */
+	while (dbt_nhosts > 0)
+		dx_test_host_stop(dbt_hosts[--dbt_nhosts]);
+	pg_cluster_destroy(&pg);
+}
+
+static void dbt_on_signal(int sig)
+{
+	(void)sig;
+	for (int i = 0; i < dbt_nhosts; i++)
+		kill(dbt_hosts[i]->pid, SIGKILL);
+	dbt_nhosts = 0;
+	dbt_cleanup();
+	_exit(1);
+}
+
+/* The cluster with schema in it: 0, 77 (skip: no server binaries) or 1. */
+static int sql_try(const char *q, long *out);
+
+static int dbt_begin(const char *schema)
+{
+	if (!pg_available()) {
+		fprintf(stderr, "no PostgreSQL server binaries in %s "
+				"(apt-get install postgresql): skipped\n",
+			pg_bin());
+		return 77;
+	}
+	dbt_parent = getpid();
+	signal(SIGTERM, dbt_on_signal);
+	signal(SIGINT, dbt_on_signal);
+	atexit(dbt_cleanup);
+	if (pg_cluster_create(&pg) < 0 || sql_try(schema, NULL) < 0)
+		return 1;
+	return 0;
+}
+
+/* A dx-host on the cluster (two workers, epoll) with db_teleport
+ * installing its triggers, a pool of 2, and queries (the config's
+ * "queries" member): 0 or -1. */
+static int dbt_host_start(struct dx_test_host *h, const char *dx_host,
+			  const char *queries)
+{
+	char extra[4096];
+	snprintf(extra, sizeof extra,
+		 "\"plugin_path\":[\"%s\"],\"workers\":2,\"io\":{\"backend\":"
+		 "\"epoll\"},\"plugins\":[{\"name\":\"io_epoll\"},{\"name\":"
+		 "\"db_teleport\",\"config\":{\"conninfo\":\"%s\","
+		 "\"install_triggers\":true,\"pool\":2,%s}}]",
+		 getenv("DX_PLUGINS"), pg.conninfo, queries);
+	if (dbt_nhosts == DBT_HOSTS_MAX ||
+	    dx_test_host_start(h, dx_host, extra, NULL) < 0)
+		return -1;
+	dbt_hosts[dbt_nhosts++] = h;
+	return 0;
+}
+
+/* Run the suite, show the logs when it failed, stop every host (each must
+ * exit cleanly) and remove the cluster: main's exit status. */
+static int dbt_run(Suite *s)
+{
+	int rc = dx_check_run(s);
+	if (rc) {
+		for (int i = 0; i < dbt_nhosts; i++)
+			dx_test_host_dump(dbt_hosts[i]);
+		pg_dump_log(&pg);
+	}
+	while (dbt_nhosts > 0)
+		if (dx_test_host_stop(dbt_hosts[--dbt_nhosts]) < 0)
+			rc = 1;
+	dbt_cleanup();
+	return rc;
+}
 
 static double now_ms(void)
 {

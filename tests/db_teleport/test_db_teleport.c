@@ -24,13 +24,10 @@
 #include <dx/teleport.h>
 
 #include "../serve/test_host.h"
-#include "../unit/check_main.h"
 #include "dbt_client.h"
 #include "pg_cluster.h"
 
 static struct dx_test_host host_a, host_b;
-static bool a_up, b_up;
-static pid_t parent;
 static const char *dx_host;
 
 #define BASE "1|one|1;2|two|1;3|three|2"
@@ -355,42 +352,6 @@ END_TEST
 
 /* ---- set-up ---- */
 
-static void cleanup(void)
-{
-	if (getpid() != parent)
-		return; /* a Check child: the parent owns all this */
-	if (b_up)
-		dx_test_host_stop(&host_b);
-	if (a_up)
-		dx_test_host_stop(&host_a);
-	a_up = b_up = false;
-	pg_cluster_destroy(&pg);
-}
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	if (a_up)
-		kill(host_a.pid, SIGKILL);
-	if (b_up)
-		kill(host_b.pid, SIGKILL);
-	a_up = b_up = false;
-	cleanup();
-	_exit(1);
-}
-
-static int start_host(struct dx_test_host *h)
-{
-	char extra[4096];
-	snprintf(extra, sizeof extra,
-		 "\"plugin_path\":[\"%s\"],\"workers\":2,\"io\":{\"backend\":"
-		 "\"epoll\"},\"plugins\":[{\"name\":\"io_epoll\"},{\"name\":"
-		 "\"db_teleport\",\"config\":{\"conninfo\":\"%s\","
-		 "\"install_triggers\":true,\"pool\":2,%s}}]",
-		 getenv("DX_PLUGINS"), pg.conninfo, queries);
-	return dx_test_host_start(h, dx_host, extra, NULL);
-}
-
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -398,26 +359,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	dx_host = argv[1];
-	if (!pg_available()) {
-		fprintf(stderr, "no PostgreSQL server binaries in %s "
-				"(apt-get install postgresql): skipped\n",
-			pg_bin());
-		return 77;
-	}
-	parent = getpid();
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
-	atexit(cleanup);
-	if (pg_cluster_create(&pg) < 0)
+	int rc = dbt_begin(schema);
+	if (rc)
+		return rc;
+	if (dbt_host_start(&host_a, dx_host, queries) < 0 ||
+	    dbt_host_start(&host_b, dx_host, queries) < 0)
 		return 1;
-	if (sql_try(schema, NULL) < 0)
-		return 1;
-	if (start_host(&host_a) < 0)
-		return 1;
-	a_up = true;
-	if (start_host(&host_b) < 0)
-		return 1;
-	b_up = true;
 
 	Suite *s = suite_create("db_teleport");
 	TCase *tc = tcase_create("postgres");
@@ -431,17 +378,5 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_terminate_listener);
 	tcase_add_test(tc, test_pg_restart);
 	suite_add_tcase(s, tc);
-	int rc = dx_check_run(s);
-	if (rc) {
-		dx_test_host_dump(&host_a);
-		pg_dump_log(&pg);
-	}
-	a_up = false;
-	if (dx_test_host_stop(&host_a) < 0)
-		rc = 1;
-	b_up = false;
-	if (dx_test_host_stop(&host_b) < 0)
-		rc = 1;
-	cleanup();
-	return rc;
+	return dbt_run(s);
 }

@@ -35,7 +35,6 @@
 #include <unistd.h>
 
 #include "../reload/rt_ctl.h"
-#include "../unit/check_main.h"
 #include "dbt_client.h"
 
 #define RAW 32768
@@ -44,8 +43,6 @@
 #define RELOADS 12      /* while the writer commits */
 
 static struct dx_test_host host;
-static bool host_up;
-static pid_t parent;
 static const char *layout2_so;
 
 #define BASE "1|one|1;2|two|1;3|three|2"
@@ -149,6 +146,16 @@ static void sub_until(dx_client *s, uint16_t sseq, const char *want)
 		     want, PUSH_MS, got);
 }
 
+/* A db.subscribe of items_all on s, answered BASE: its seq. */
+static uint16_t subscribe_base(dx_client *s)
+{
+	char got[1024];
+	uint16_t sseq = db_send(s, DX_DB_ROUTE_SUBSCRIBE, "items_all", NULL, 0);
+	ck_assert_uint_eq(db_wait(s, sseq, got, sizeof got, 10000), 0);
+	ck_assert_str_eq(got, BASE);
+	return sseq;
+}
+
 /* ---- tests ---- */
 
 START_TEST(test_warm_hit)
@@ -180,10 +187,7 @@ START_TEST(test_subscriber)
 {
 	dx_client *g = connect_to(&host), *s = connect_to(&host);
 	settle(g);
-	char got[1024];
-	uint16_t sseq = db_send(s, DX_DB_ROUTE_SUBSCRIBE, "items_all", NULL, 0);
-	ck_assert_uint_eq(db_wait(s, sseq, got, sizeof got, 10000), 0);
-	ck_assert_str_eq(got, BASE);
+	uint16_t sseq = subscribe_base(s);
 	static const struct {
 		const char *sql, *want;
 	} steps[] = {
@@ -237,8 +241,7 @@ START_TEST(test_commits)
 	dx_client *g = connect_to(&host), *s = connect_to(&host);
 	settle(g);
 	char got[1024];
-	uint16_t sseq = db_send(s, DX_DB_ROUTE_SUBSCRIBE, "items_all", NULL, 0);
-	ck_assert_uint_eq(db_wait(s, sseq, got, sizeof got, 10000), 0);
+	uint16_t sseq = subscribe_base(s);
 	atomic_store(&writer_stop, false);
 	atomic_store(&writer_last, 0);
 	pthread_t t;
@@ -317,26 +320,6 @@ END_TEST
 
 /* ---- set-up ---- */
 
-static void cleanup(void)
-{
-	if (getpid() != parent)
-		return; /* a Check child: the parent owns all this */
-	if (host_up)
-		dx_test_host_stop(&host);
-	host_up = false;
-	pg_cluster_destroy(&pg);
-}
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	if (host_up)
-		kill(host.pid, SIGKILL);
-	host_up = false;
-	cleanup();
-	_exit(1);
-}
-
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
@@ -344,30 +327,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	(void)rt_ends_with;
-	const char *dx_host = argv[1];
 	layout2_so = argv[2];
-	if (!pg_available()) {
-		fprintf(stderr, "no PostgreSQL server binaries in %s "
-				"(apt-get install postgresql): skipped\n",
-			pg_bin());
-		return 77;
-	}
-	parent = getpid();
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
-	atexit(cleanup);
-	if (pg_cluster_create(&pg) < 0 || sql_try(schema, NULL) < 0)
+	int rc = dbt_begin(schema);
+	if (rc)
+		return rc;
+	if (dbt_host_start(&host, argv[1], queries) < 0)
 		return 1;
-	char extra[4096];
-	snprintf(extra, sizeof extra,
-		 "\"plugin_path\":[\"%s\"],\"workers\":2,\"io\":{\"backend\":"
-		 "\"epoll\"},\"plugins\":[{\"name\":\"io_epoll\"},{\"name\":"
-		 "\"db_teleport\",\"config\":{\"conninfo\":\"%s\","
-		 "\"install_triggers\":true,\"pool\":2,%s}}]",
-		 getenv("DX_PLUGINS"), pg.conninfo, queries);
-	if (dx_test_host_start(&host, dx_host, extra, NULL) < 0)
-		return 1;
-	host_up = true;
 
 	Suite *s = suite_create("db_teleport_reload");
 	TCase *tc = tcase_create("reload");
@@ -377,14 +342,5 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_commits);
 	tcase_add_test(tc, test_refused);
 	suite_add_tcase(s, tc);
-	int rc = dx_check_run(s);
-	if (rc) {
-		dx_test_host_dump(&host);
-		pg_dump_log(&pg);
-	}
-	host_up = false;
-	if (dx_test_host_stop(&host) < 0)
-		rc = 1;
-	cleanup();
-	return rc;
+	return dbt_run(s);
 }
