@@ -33,6 +33,7 @@ static const char dx_host_usage[] =
 	"Exit status: 0 success, 1 a bad manifest or a plugin that failed to\n"
 	"load or initialise (each reason is printed), 2 a usage error.\n"
 	"Signals: SIGTERM or SIGINT finalise plugins in reverse order and exit 0.\n"
+	"SIGHUP re-reads the manifest and applies what changed (dx ctl apply).\n"
 	"\n"
 	"Example:\n"
 	"  dx-host -m examples/hello.json --check\n";
@@ -234,6 +235,7 @@ int main(int argc, char **argv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	dx_manifest *m = NULL;

@@ -95,7 +95,7 @@ static const dx_command dx_commands[] = {
 	 dx_cmd_call},
 	{"bench", "HBTP load generator: requests/s and latency percentiles",
 	 dx_bench_usage, dx_cmd_bench},
-	{"ctl", "a running host: status, stats, reload, load, unload, drain",
+	{"ctl", "a running host: status, stats, reload, load, unload, apply, drain",
 	 dx_ctl_usage, dx_cmd_ctl},
 	{"plugin", "inspect a plugin file as the host would load it",
 	 dx_plugin_usage, dx_cmd_plugin},

@@ -33,7 +33,8 @@ const char dx_ctl_usage[] =
 	"            finishes what it started, then is finalised and unloaded.\n"
 	"            On any failure the old instance keeps serving. Deploy a\n"
 	"            new build by writing a new file and renaming it over the\n"
-	"            old one (route, middleware and IO plugins, so far)\n"
+	"            old one. Plugins that use PLUGIN (they looked up one of\n"
+	"            its facets) are reloaded with it\n"
 	"  load PLUGIN-JSON | load --name NAME [--path FILE] [--config FILE]\n"
 	"            load a plugin into the running host, given as an entry of\n"
 	"            the manifest's plugins ('{\"name\": \"routes_hello\"}'),\n"
@@ -44,6 +45,16 @@ const char dx_ctl_usage[] =
 	"            what it started finishes, then it is finalised and\n"
 	"            unloaded (not the IO backend in use, nor a plugin the\n"
 	"            manifest's middleware names)\n"
+	"  apply [MANIFEST]\n"
+	"            make the running host match its manifest (or MANIFEST),\n"
+	"            as one transaction: plugins added are loaded, removed\n"
+	"            ones unloaded, changed ones (file, config, routes, own\n"
+	"            section) reloaded with state handed over; middleware,\n"
+	"            route_middleware, limits and io.backend follow. Every\n"
+	"            new instance is initialised before anything is published;\n"
+	"            if anything fails nothing changes and every reason is\n"
+	"            printed. Keys only a restart changes (workers, listen,\n"
+	"            ...) are refused by name. SIGHUP does the same\n"
 	"  drain     stop accepting, send Close, finish in-flight requests,\n"
 	"            finalise plugins and exit 0\n"
 	"\n"
@@ -57,7 +68,8 @@ const char dx_ctl_usage[] =
 	"  dx ctl -m examples/hello.json swap io epoll\n"
 	"  dx ctl -m examples/hello.json reload routes_echo\n"
 	"  dx ctl -m examples/hello.json load --name routes_hello\n"
-	"  dx ctl -m examples/hello.json unload routes_hello\n";
+	"  dx ctl -m examples/hello.json unload routes_hello\n"
+	"  dx ctl -m examples/hello.json apply\n";
 
 static void dx_ctl_print_status(const cJSON *o)
 {
@@ -115,7 +127,14 @@ static int dx_ctl_print(const char *cmd, const char *answer, bool json)
 	int rc = cJSON_IsTrue(ok) ? 0 : 1;
 	if (json)
 		printf("%s\n", answer); /* the line, without its newline */
-	else if (rc)
+	else if (rc && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
+			      o, "errors")) > 1) {
+		/* One line per reason: apply reports every one. */
+		const cJSON *e;
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(o, "errors"))
+			fprintf(stderr, "dx ctl %s: %s\n", cmd,
+				cJSON_IsString(e) ? e->valuestring : "");
+	} else if (rc)
 		fprintf(stderr, "dx ctl %s: %s\n", cmd,
 			o ? dx_json_str(o, "error", "") : "the host's answer is not JSON");
 	else if (strcmp(cmd, "status") == 0)
@@ -133,7 +152,17 @@ static int dx_ctl_print(const char *cmd, const char *answer, bool json)
 		       dx_json_str(o, *cmd == 'l' ? "to" : "from", ""),
 		       dx_json_str(o, "path", ""), dx_json_num(o, "generation"),
 		       dx_json_num(o, "ms"));
-	else if (strcmp(cmd, "reload") == 0)
+	else if (strcmp(cmd, "apply") == 0) {
+		const cJSON *ch = cJSON_GetObjectItemCaseSensitive(o, "changes");
+		printf("applied %s: generation %.0f, %d change%s, %.1f ms\n",
+		       dx_json_str(o, "path", ""), dx_json_num(o, "generation"),
+		       cJSON_GetArraySize(ch),
+		       cJSON_GetArraySize(ch) == 1 ? "" : "s",
+		       dx_json_num(o, "ms"));
+		const cJSON *c;
+		cJSON_ArrayForEach(c, ch)
+			printf("  %s\n", cJSON_IsString(c) ? c->valuestring : "");
+	} else if (strcmp(cmd, "reload") == 0)
 		printf("%s: %s -> %s (%s), generation %.0f, %s, %.1f ms%s%s\n",
 		       dx_json_str(o, "name", ""), dx_json_str(o, "from", ""),
 		       dx_json_str(o, "to", ""), dx_json_str(o, "path", ""),
@@ -265,11 +294,13 @@ int dx_cmd_ctl(int argc, char **argv)
 	bool reload = optind < argc && strcmp(argv[optind], "reload") == 0;
 	bool load = optind < argc && strcmp(argv[optind], "load") == 0;
 	bool unload = optind < argc && strcmp(argv[optind], "unload") == 0;
+	bool apply = optind < argc && strcmp(argv[optind], "apply") == 0;
 	int nargs = argc - optind;
 	bool shape = swap	? nargs == 3
 		     : reload	? nargs == 2 || nargs == 3
 		     : load	? nargs == 2 || (nargs == 1 && (lname || lpath))
 		     : unload	? nargs == 2
+		     : apply	? nargs == 1 || nargs == 2
 				: nargs == 1;
 	if (!shape || (!sock && !manifest)) {
 		fputs(dx_ctl_usage, stderr);
@@ -290,6 +321,18 @@ int dx_cmd_ctl(int argc, char **argv)
 		return 1;
 	}
 	char *file = NULL;
+	if (apply && nargs == 2) {
+		/* Made absolute: the host resolves from its own directory. */
+		if (!(file = realpath(argv[optind + 1], NULL))) {
+			fprintf(stderr, "dx ctl apply: %s: %s\n",
+				argv[optind + 1], strerror(errno));
+			cJSON_Delete(req);
+			return 1;
+		}
+		cJSON_AddStringToObject(req, "path", file);
+		free(file);
+		file = NULL;
+	}
 	if (reload) {
 		cJSON_AddStringToObject(req, "name", argv[optind + 1]);
 		/* The host resolves paths from its own directory: send ours

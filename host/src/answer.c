@@ -57,7 +57,7 @@ static int dx_res_reserve(dx_response *res, size_t extra)
 {
 	dx_conn *c = res->owner;
 	dx_worker *w = dx_worker_current;
-	size_t limit = (size_t)w->view->m->limits.max_frame - 2;
+	size_t limit = (size_t)w->gen->limits.max_frame - 2;
 	if (res->len + extra > limit)
 		return -E2BIG;
 	int rc = dx_buf_reserve(&c->out, res->len + extra);

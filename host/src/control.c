@@ -76,6 +76,7 @@ int dx_control_open(const char *path, dx_diag *d, dx_control **out)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
 	c->sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (c->sig_fd < 0) {
 		dx_diag_add(d, "signalfd: %s", strerror(errno));
@@ -309,6 +310,15 @@ static cJSON *dx_ctl_changed(int rc, const char *name,
 					(double)res->generation);
 		cJSON_AddBoolToObject(o, "handoff", res->handoff);
 		cJSON_AddStringToObject(o, "path", res->path);
+		if (*res->also) {
+			/* The plugins that use it, reloaded with it. */
+			cJSON *a = cJSON_AddArrayToObject(o, "reloaded_with");
+			char also[sizeof res->also];
+			snprintf(also, sizeof also, "%s", res->also);
+			for (char *sv, *n = strtok_r(also, ",", &sv); n;
+			     n = strtok_r(NULL, ",", &sv))
+				cJSON_AddItemToArray(a, cJSON_CreateString(n));
+		}
 		cJSON_AddNumberToObject(o, "ms", res->ms);
 		if (rc < 0)
 			cJSON_AddStringToObject(o, "warning",
@@ -378,6 +388,80 @@ static cJSON *dx_ctl_unload(const cJSON *req, const dx_control_ctx *x)
 	return dx_ctl_changed(rc, name->valuestring, &res, &d);
 }
 
+/* The answer to apply: what changed, or every reason it did not. */
+static cJSON *dx_ctl_applied(int rc, dx_apply_result *res, dx_diag *d)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (rc < 0 && rc != -ETIMEDOUT) {
+		cJSON_AddBoolToObject(o, "ok", 0);
+		size_t len = 64 + strlen(res->path);
+		for (size_t i = 0; i < d->count; i++)
+			len += strlen(d->msgs[i]) + 2;
+		char *text = malloc(len);
+		cJSON *errors = cJSON_AddArrayToObject(o, "errors");
+		if (text) {
+			int at = snprintf(text, len, "apply %s: ", res->path);
+			for (size_t i = 0; i < d->count; i++)
+				at += snprintf(text + at, len - (size_t)at, "%s%s",
+					       i ? "; " : "", d->msgs[i]);
+			if (!d->count)
+				snprintf(text + at, len - (size_t)at, "%s",
+					 dx_strerror(rc));
+		}
+		cJSON_AddStringToObject(o, "error", text ? text : "apply failed");
+		free(text);
+		for (size_t i = 0; i < d->count; i++)
+			cJSON_AddItemToArray(errors,
+					     cJSON_CreateString(d->msgs[i]));
+	} else {
+		cJSON_AddBoolToObject(o, "ok", 1);
+		cJSON_AddStringToObject(o, "path", res->path);
+		cJSON_AddNumberToObject(o, "generation",
+					(double)res->generation);
+		cJSON_AddItemToObject(o, "changes", res->changes);
+		res->changes = NULL;
+		cJSON_AddNumberToObject(o, "ms", res->ms);
+		if (rc < 0)
+			cJSON_AddStringToObject(o, "warning",
+						dx_diag_last(d));
+	}
+	cJSON_Delete(res->changes);
+	dx_diag_clear(d);
+	return o;
+}
+
+/* {"cmd": "apply"[, "path": "FILE"]}: the manifest (the host's own, or
+ * FILE) applied as one transaction. */
+static cJSON *dx_ctl_apply(const cJSON *req, const dx_control_ctx *x)
+{
+	const cJSON *path = cJSON_GetObjectItemCaseSensitive(req, "path");
+	if (path && !cJSON_IsString(path))
+		return dx_ctl_error("apply: \"path\" must be a string");
+	if (!x->server)
+		return dx_ctl_error("this host has no listeners; restart it "
+				    "with the new manifest");
+	dx_diag d = DX_DIAG_INIT;
+	dx_apply_result res;
+	int rc = dx_server_apply(x->server, path ? path->valuestring : NULL,
+				 &res, &d);
+	return dx_ctl_applied(rc, &res, &d);
+}
+
+/* SIGHUP: apply the host's manifest, and log how it went. */
+static void dx_ctl_sighup(const dx_control_ctx *x)
+{
+	cJSON *o = x->server ? dx_ctl_apply(NULL, x) : NULL;
+	const cJSON *err = cJSON_GetObjectItemCaseSensitive(o, "error");
+	if (!x->server)
+		dx_registry_log(x->reg, DX_LOG_ERROR,
+				"SIGHUP: this host has no listeners; restart "
+				"it with the new manifest");
+	else if (cJSON_IsString(err))
+		dx_registry_log(x->reg, DX_LOG_ERROR,
+				"SIGHUP: %s; nothing changed", err->valuestring);
+	cJSON_Delete(o);
+}
+
 /* A plugin's own command: its JSON answer, with "ok" added. */
 static cJSON *dx_ctl_plugin(const char *name, const char *line,
 			    const dx_control_ctx *x)
@@ -421,6 +505,8 @@ static char *dx_ctl_answer(const char *line, const dx_control_ctx *x,
 		o = dx_ctl_load(req, x);
 	else if (strcmp(name, "unload") == 0)
 		o = dx_ctl_unload(req, x);
+	else if (strcmp(name, "apply") == 0)
+		o = dx_ctl_apply(req, x);
 	else if (strcmp(name, "drain") == 0) {
 		o = cJSON_CreateObject();
 		cJSON_AddBoolToObject(o, "draining", 1);
@@ -431,8 +517,8 @@ static char *dx_ctl_answer(const char *line, const dx_control_ctx *x,
 		cJSON_AddBoolToObject(o, "ok", 1);
 	else if (!o)
 		o = dx_ctl_error(name ? "unknown command; use status, plugins, "
-					"stats, swap, reload, load, unload or "
-					"drain"
+					"stats, swap, reload, load, unload, "
+					"apply or drain"
 				      : "expected a JSON object like {\"cmd\": "
 					"\"status\"}");
 	char *text = cJSON_PrintUnformatted(o);
@@ -533,8 +619,11 @@ int dx_control_run(dx_control *c, const dx_control_ctx *x)
 				continue;
 			if (map[i] == -2) {
 				struct signalfd_siginfo si;
-				if (read(c->sig_fd, &si, sizeof si) > 0)
+				if (read(c->sig_fd, &si, sizeof si) <= 0)
+					continue;
+				if (si.ssi_signo != SIGHUP)
 					return (int)si.ssi_signo;
+				dx_ctl_sighup(x);
 			} else if (map[i] == -1) {
 				dx_ctl_accept(c);
 			} else {

@@ -91,6 +91,7 @@ int dx_gen_build(const dx_manifest *m, const dx_registry *r, uint64_t id,
 	if (!g)
 		return -ENOMEM;
 	g->id = id;
+	g->limits = m->limits;
 	int rc = dx_gen_routes(g, r);
 	if (rc == 0)
 		rc = dx_gen_chains(g, m, r, d);

@@ -32,6 +32,9 @@ typedef struct dx_gen {
 	size_t route_chain_count;
 	const dx_chain **by_route; /* 65,536 slots, or NULL: none */
 	char *routes_json;         /* route 0's answer */
+	/* The manifest's limits as of this generation: workers read them
+	 * here, so `apply` changes them at a loop boundary like the rest. */
+	struct dx_limits limits;
 	size_t routes_json_len;
 	/* Deferred requests that started on this generation and have not
 	 * been answered: their after hooks and route still point into it. */

@@ -83,7 +83,9 @@ typedef struct dx_manifest {
 		dx_zero_copy zero_copy;
 	} io;
 
-	struct {
+	/* The limits a running host can change (dx ctl apply) travel in
+	 * each generation (gen.h); max_message sizes buffers at start. */
+	struct dx_limits {
 		uint64_t max_frame;
 		uint64_t max_message;
 		uint64_t max_connections;

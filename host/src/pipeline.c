@@ -229,7 +229,7 @@ static void dx_pipeline_frame(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
 
 void dx_pipeline_input(dx_worker *w, dx_conn *c)
 {
-	uint32_t max_frame = (uint32_t)w->view->m->limits.max_frame;
+	uint32_t max_frame = (uint32_t)w->gen->limits.max_frame;
 	size_t off = 0;
 	while (off < c->in.len && !c->closing) {
 		dx_hbtp_header h;

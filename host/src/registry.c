@@ -84,7 +84,34 @@ dx_registry *dx_registry_new(const dx_registry_opts *opts)
 
 void dx_registry_set_manifest(dx_registry *r, const dx_manifest *m)
 {
+	if (r->manifest == m)
+		return;
+	/* Plugins initialised from the old one keep strings of its
+	 * sections until their fini: keep its nodes until the end. */
+	dx_config *old[2] = {r->sections, r->manifest_dir};
+	for (int i = 0; i < 2; i++) {
+		if (!old[i])
+			continue;
+		dx_config **k = realloc(r->kept_cfg,
+					(r->kept_cfg_count + 1) * sizeof *k);
+		if (!k)
+			continue; /* leaked rather than freed under a plugin */
+		r->kept_cfg = k;
+		k[r->kept_cfg_count++] = old[i];
+	}
+	r->sections = NULL;
+	r->manifest_dir = NULL;
 	r->manifest = m;
+}
+
+void dx_registry_keep_manifest(dx_registry *r, dx_manifest *m)
+{
+	dx_manifest **k = realloc(r->kept_manifests,
+				  (r->kept_manifest_count + 1) * sizeof *k);
+	if (!k)
+		return; /* not freed either: plugins point into it */
+	r->kept_manifests = k;
+	k[r->kept_manifest_count++] = m;
 }
 
 int dx_registry_start_background(dx_registry *r)
@@ -239,6 +266,12 @@ void dx_registry_free(dx_registry *r)
 	}
 	dx_config_free(r->sections);
 	dx_config_free(r->manifest_dir);
+	for (size_t i = 0; i < r->kept_cfg_count; i++)
+		dx_config_free(r->kept_cfg[i]);
+	free(r->kept_cfg);
+	for (size_t i = 0; i < r->kept_manifest_count; i++)
+		dx_manifest_free(r->kept_manifests[i]);
+	free(r->kept_manifests);
 	for (size_t i = 0; i < r->ctl_count; i++)
 		free(r->ctl_cmds[i].cmd);
 	free(r->ctl_cmds);

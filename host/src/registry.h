@@ -132,6 +132,9 @@ int dx_registry_control(dx_registry *r, const char *cmd, const char *request,
  * (borrowed; must outlive the registry). */
 struct dx_manifest;
 void dx_registry_set_manifest(dx_registry *r, const struct dx_manifest *m);
+/* Free m with the registry (a manifest `apply` brought: plugin configs
+ * point into it). */
+void dx_registry_keep_manifest(dx_registry *r, struct dx_manifest *m);
 
 /* ---- reload (registry_reload.c), main thread ---- */
 
@@ -141,20 +144,34 @@ int dx_registry_reloadable(const dx_registry *r, const char *name,
 			   dx_diag *d);
 /* A new instance of plugins[index] from m (taken over, also on failure):
  * the same name, facet kinds a reload can swap, no clash with any other
- * plugin, initialised with the old instance's config, and handed its
+ * plugin, initialised with conf's config and routes (a manifest entry;
+ * NULL: the old instance's), and handed its
  * state (*handoff: whether both had the hooks). Nothing is published: the
  * old instance still serves. 0 with *out, or negative with the reason in
  * d, the message the host gives at startup for the same problem. */
+struct dx_manifest_plugin;
 int dx_registry_prepare(dx_registry *r, int index, dx_module *m,
-			bool *handoff, dx_plugin_entry **out, dx_diag *d);
+			const struct dx_manifest_plugin *conf, bool *handoff,
+			dx_plugin_entry **out, dx_diag *d);
 /* Put prepared e in its old instance's place (plugin table, facets,
  * routes) as of generation gen; the old instance retires, to be
  * finalised by dx_registry_reap once no generation up to gen - 1 lives
  * and nothing holds it. */
 void dx_registry_commit(dx_registry *r, dx_plugin_entry *e, uint64_t gen);
 /* Undo the last commit (when the new generation could not be built):
- * the old instance is back, e is finalised and unloaded. */
-void dx_registry_rollback(dx_registry *r, dx_plugin_entry *e);
+ * the old instance is back (given its state back when handoff says the
+ * state went to e: e exports, the old instance imports), e is finalised
+ * and unloaded. */
+void dx_registry_rollback(dx_registry *r, dx_plugin_entry *e, bool handoff);
+/* The live plugins that use e's facets (they looked one up), at most max
+ * of them into out; returns how many there are. */
+size_t dx_registry_users_of(const dx_registry *r, const dx_plugin_entry *e,
+			    dx_plugin_entry **out, size_t max);
+/* plugins[i]'s entry, and an entry's module. */
+dx_plugin_entry *dx_registry_entry(const dx_registry *r, size_t i);
+const dx_module *dx_entry_module(const dx_plugin_entry *e);
+/* The manifest host->section reads (dx_registry_set_manifest). */
+const struct dx_manifest *dx_registry_manifest(const dx_registry *r);
 /* A prepared (or committed) instance's descriptor. */
 const dx_plugin *dx_entry_desc(const dx_plugin_entry *e);
 /* Keep the instance retired last from ever being finalised (something
@@ -189,7 +206,7 @@ int dx_registry_unloadable(const dx_registry *r, const char *name,
 /* Take plugins[index] out of the tables; it retires like a replaced
  * instance, after generation gen - 1. */
 void dx_registry_detach(dx_registry *r, int index, uint64_t gen);
-/* Undo the last detach. */
+/* Undo the last detach: back where it was. */
 void dx_registry_reattach(dx_registry *r);
 /* Keep json (a plugin entry given at run time) until the registry is
  * freed: the plugin's config and routes point into it. */

@@ -55,6 +55,7 @@ typedef struct dx_plugin_entry {
 	_Atomic long holds;
 	/* While a new instance is prepared: the one it replaces. */
 	struct dx_plugin_entry *replaces;
+	size_t detached_at; /* its index before an unload took it out */
 	/* Retiring: the last generation that could run it, and the list. */
 	uint64_t last_gen;
 	struct dx_plugin_entry *next_retiring;
@@ -111,6 +112,12 @@ struct dx_registry {
 	 * (its children are the sections) and its directory. */
 	dx_config *sections;
 	dx_config *manifest_dir;
+	/* Those of manifests no longer in force, and the manifests `apply`
+	 * brought: plugins keep pointers into them until their fini. */
+	dx_config **kept_cfg;
+	size_t kept_cfg_count;
+	struct dx_manifest **kept_manifests;
+	size_t kept_manifest_count;
 	struct dx_ctl_cmd {
 		char *cmd;
 		char *(*fn)(void *arg, const char *request);

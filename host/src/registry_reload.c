@@ -7,21 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "manifest.h"
 #include "registry_int.h"
 
 /* A plugin other live plugins use (they looked up its facets and may
- * call them) cannot be replaced or removed alone: they would keep calling
- * the old build. 0, or the refusal in d. */
+ * call them) cannot be removed while they are there; a reload replaces
+ * them too (txn.c). 0, or the refusal in d. */
 static int dx_used_by_others(const dx_registry *r, const dx_plugin_entry *e,
-			     const char *what, dx_diag *d)
+			     dx_diag *d)
 {
 	char users[512];
 	if (dx_registry_users(r, e, users, sizeof users) == 0)
 		return 0;
-	dx_diag_add(d, "%s %s: %s; %s", what, e->mod.desc->name, users,
-		    strcmp(what, "unload") == 0
-			    ? "unload those first"
-			    : "restart the host to replace it");
+	dx_diag_add(d, "unload %s: %s; unload those first", e->mod.desc->name,
+		    users);
 	return DX_ESTATE;
 }
 
@@ -34,8 +33,7 @@ int dx_registry_reloadable(const dx_registry *r, const char *name,
 			    name);
 		return -ENOENT;
 	}
-	int rc = dx_used_by_others(r, r->plugins[i], "reload", d);
-	return rc < 0 ? rc : i;
+	return i;
 }
 
 /* The clash checks of dx_registry_add, with old's own facets and routes
@@ -123,7 +121,8 @@ static int dx_reload_init(dx_registry *r, dx_plugin_entry *e,
 }
 
 int dx_registry_prepare(dx_registry *r, int index, dx_module *m,
-			bool *handoff, dx_plugin_entry **out, dx_diag *d)
+			const dx_manifest_plugin *conf, bool *handoff,
+			dx_plugin_entry **out, dx_diag *d)
 {
 	*out = NULL;
 	dx_plugin_entry *old = r->plugins[index];
@@ -142,11 +141,12 @@ int dx_registry_prepare(dx_registry *r, int index, dx_module *m,
 	e->reg = r;
 	e->mod = *m;
 	memset(m, 0, sizeof *m);
-	e->config_json = old->config_json;
+	e->config_json = conf ? conf->config : old->config_json;
 	e->config = dx_config_new(e->config_json,
-				  dx_config_node_path(old->config));
-	e->routes_json = old->routes_json;
-	e->routes_path = strdup(old->routes_path);
+				  conf ? conf->config_path
+				       : dx_config_node_path(old->config));
+	e->routes_json = conf ? conf->routes : old->routes_json;
+	e->routes_path = strdup(conf ? conf->routes_path : old->routes_path);
 	int rc = e->config && e->routes_path
 			 ? dx_entry_routes(e, e->routes_json, e->routes_path, d)
 			 : -ENOMEM;
@@ -229,11 +229,46 @@ void dx_registry_commit(dx_registry *r, dx_plugin_entry *e, uint64_t gen)
 	r->retiring = old;
 }
 
-void dx_registry_rollback(dx_registry *r, dx_plugin_entry *e)
+/* Give old back the state e imported from it. */
+static void dx_handoff_back(dx_registry *r, dx_plugin_entry *e,
+			    dx_plugin_entry *old)
+{
+	const dx_plugin *p = e->mod.desc, *o = old->mod.desc;
+	const void *data = NULL;
+	size_t len = 0;
+	dx_diag_clear(&old->errors);
+	if (!p->handoff_export || !o->handoff_import) {
+		dx_registry_log(r, DX_LOG_ERROR,
+				"plugin \"%s\" %s -> %s: the state cannot go "
+				"back (%s has no handoff_%s); the old instance "
+				"serves without it",
+				o->name, p->version, o->version,
+				p->handoff_export ? o->version : p->version,
+				p->handoff_export ? "import" : "export");
+		return;
+	}
+	int rc = p->handoff_export(e->self, &data, &len);
+	if (rc == 0) {
+		old->handoff_from = p->version;
+		rc = o->handoff_import(old->self, data, len);
+		old->handoff_from = NULL;
+	}
+	if (rc != 0)
+		dx_registry_log(r, DX_LOG_ERROR,
+				"plugin \"%s\" %s -> %s: giving the state back "
+				"failed: %s; the old instance serves without it",
+				o->name, p->version, o->version,
+				old->errors.count ? dx_diag_last(&old->errors)
+						  : dx_strerror(rc));
+}
+
+void dx_registry_rollback(dx_registry *r, dx_plugin_entry *e, bool handoff)
 {
 	dx_plugin_entry *old = r->retiring;
 	r->retiring = old->next_retiring;
 	old->next_retiring = NULL;
+	if (handoff)
+		dx_handoff_back(r, e, old);
 	dx_registry_swap(r, e, old);
 	if (e->mod.desc->fini)
 		e->mod.desc->fini(e->self);
@@ -336,7 +371,7 @@ int dx_registry_unloadable(const dx_registry *r, const char *name,
 			    name);
 		return -ENOENT;
 	}
-	int rc = dx_used_by_others(r, r->plugins[i], "unload", d);
+	int rc = dx_used_by_others(r, r->plugins[i], d);
 	if (rc < 0)
 		return rc;
 	return i;
@@ -345,6 +380,7 @@ int dx_registry_unloadable(const dx_registry *r, const char *name,
 void dx_registry_detach(dx_registry *r, int index, uint64_t gen)
 {
 	dx_plugin_entry *e = r->plugins[index];
+	e->detached_at = (size_t)index;
 	dx_registry_swap(r, e, NULL);
 	e->last_gen = gen - 1;
 	e->next_retiring = r->retiring;
@@ -356,6 +392,45 @@ void dx_registry_reattach(dx_registry *r)
 	dx_plugin_entry *e = r->retiring;
 	r->retiring = e->next_retiring;
 	e->next_retiring = NULL;
-	r->plugins[r->count++] = e; /* room: it was there */
+	/* Room: it was there. */
+	memmove(&r->plugins[e->detached_at + 1], &r->plugins[e->detached_at],
+		(r->count - e->detached_at) * sizeof r->plugins[0]);
+	r->plugins[e->detached_at] = e;
+	r->count++;
 	dx_registry_swap(r, NULL, e);
+}
+
+size_t dx_registry_users_of(const dx_registry *r, const dx_plugin_entry *e,
+			    dx_plugin_entry **out, size_t max)
+{
+	size_t n = 0;
+	pthread_mutex_lock((pthread_mutex_t *)&r->dep_lock);
+	for (size_t i = 0; i < r->count; i++) {
+		dx_plugin_entry *c = r->plugins[i];
+		for (size_t k = 0; k < c->use_count; k++) {
+			if (c->uses[k].provider != e)
+				continue;
+			if (n < max)
+				out[n] = c;
+			n++;
+			break;
+		}
+	}
+	pthread_mutex_unlock((pthread_mutex_t *)&r->dep_lock);
+	return n;
+}
+
+dx_plugin_entry *dx_registry_entry(const dx_registry *r, size_t i)
+{
+	return i < r->count ? r->plugins[i] : NULL;
+}
+
+const dx_module *dx_entry_module(const dx_plugin_entry *e)
+{
+	return &e->mod;
+}
+
+const struct dx_manifest *dx_registry_manifest(const dx_registry *r)
+{
+	return r->manifest;
 }

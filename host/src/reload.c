@@ -16,60 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "boot.h"
 #include "reload.h"
 #include "server_int.h"
-
-/* How long a reload waits for the workers to pass a loop boundary: a
- * worker that does not is stuck in a handler, and the reload says so. */
-#define DX_RELOAD_WAIT_MS 10000
-
-static bool dx_allow_writable(const dx_manifest *m, const char *name,
-			      const char *path)
-{
-	for (size_t i = 0; i < m->plugin_count; i++) {
-		const dx_manifest_plugin *pl = &m->plugins[i];
-		if ((pl->name && strcmp(pl->name, name) == 0) ||
-		    strcmp(pl->path, path) == 0)
-			return pl->allow_writable;
-	}
-	return false;
-}
-
-static uint64_t dx_min_qs(const dx_server *s)
-{
-	uint64_t min = UINT64_MAX;
-	for (unsigned i = 0; i < s->nworkers; i++) {
-		uint64_t q = atomic_load_explicit(&s->workers[i].qs,
-						  memory_order_acquire);
-		if (q < min)
-			min = q;
-	}
-	return min;
-}
-
-/* Publish g and wait until every worker adopted it. */
-static int dx_publish(dx_server *s, dx_gen *g, dx_diag *d)
-{
-	dx_gen *old = atomic_load(&s->view.gen);
-	atomic_store_explicit(&s->view.gen, g, memory_order_release);
-	old->replaced_by = g->id;
-	old->next = s->replaced;
-	s->replaced = old;
-	for (unsigned i = 0; i < s->nworkers; i++)
-		dx_worker_wake(&s->workers[i]);
-	for (int t = 0; t < DX_RELOAD_WAIT_MS * 5; t++) {
-		if (dx_min_qs(s) >= g->id)
-			return 0;
-		usleep(200);
-	}
-	dx_diag_add(d, "generation %llu is published, but a worker has not "
-		       "reached a loop boundary in %d ms (a handler that "
-		       "blocks?); requests it starts may still run the old "
-		       "build",
-		    (unsigned long long)g->id, DX_RELOAD_WAIT_MS);
-	return -ETIMEDOUT;
-}
+#include "txn.h"
 
 static double dx_ms_since(const struct timespec *t0)
 {
@@ -101,21 +50,39 @@ static bool dx_has_io(const dx_plugin *desc)
  * is each worker's backend instance. When the server runs on it, swap
  * every worker onto an instance of the new build (as `swap io` does: no
  * connection closes), and the old build is free once all have swapped. */
-static int dx_reload_io(dx_server *s, const dx_plugin *old, dx_plugin_entry *e,
-			dx_diag *d)
+static int dx_reload_io(dx_server *s, const char *name, const char *path,
+			dx_reload_result *out, dx_diag *d)
 {
 	dx_registry *r = s->view.reg;
+	int i = dx_registry_reloadable(r, name, d);
+	if (i < 0)
+		return i;
+	const dx_module *cur = dx_registry_module(r, (size_t)i);
 	char backend[64] = "";
-	if (dx_backend_of(s, old))
+	if (dx_backend_of(s, cur->desc))
 		snprintf(backend, sizeof backend, "%s", s->backend);
+	dx_load_opts opts = {false};
+	for (size_t k = 0; k < s->manifest->plugin_count; k++) {
+		const dx_manifest_plugin *pl = &s->manifest->plugins[k];
+		if ((pl->name && strcmp(pl->name, name) == 0) ||
+		    strcmp(pl->path, cur->path) == 0)
+			opts.allow_writable = pl->allow_writable;
+	}
+	dx_module m;
+	int rc = dx_module_open(path && *path ? path : cur->path, &opts, &m, d);
+	dx_plugin_entry *e = NULL;
+	if (rc == 0)
+		rc = dx_registry_prepare(r, i, &m, NULL, &out->handoff, &e, d);
+	if (rc < 0)
+		return rc;
 	/* Retire after the current generation: no generation refers to an
 	 * IO plugin, so only holds (and the swap below) keep it. */
 	dx_registry_commit(r, e, atomic_load(&s->view.gen)->id);
 	if (!*backend)
 		return 0;
-	int rc = dx_server_swap(s, backend, d);
+	rc = dx_server_swap(s, backend, d);
 	if (rc < 0) {
-		dx_registry_rollback(r, e);
+		dx_registry_rollback(r, e, out->handoff);
 		return rc;
 	}
 	if (atomic_load(&s->view.swapped) < s->nworkers) {
@@ -141,6 +108,29 @@ static int dx_running(const dx_server *s, const char *what, const char *name,
 	return DX_ESTATE;
 }
 
+/* The result of a one-plugin change: its first step, and the plugins
+ * reloaded with it. */
+static void dx_result_of(const dx_txn *t, dx_reload_result *out)
+{
+	if (!t->count)
+		return;
+	const dx_txn_step *st = &t->steps[0];
+	snprintf(out->name, sizeof out->name, "%s", st->name);
+	snprintf(out->from, sizeof out->from, "%s", st->from);
+	snprintf(out->to, sizeof out->to, "%s", st->to);
+	snprintf(out->path, sizeof out->path, "%s", st->path);
+	out->handoff = st->handoff;
+	out->generation = t->id;
+	size_t at = 0;
+	for (size_t i = 1; i < t->count; i++) {
+		int n = snprintf(out->also + at, sizeof out->also - at, "%s%s",
+				 at ? "," : "", t->steps[i].name);
+		if (n < 0 || (size_t)n >= sizeof out->also - at)
+			break;
+		at += (size_t)n;
+	}
+}
+
 int dx_server_reload(dx_server *s, const char *name, const char *path,
 		     dx_reload_result *out, dx_diag *d)
 {
@@ -150,43 +140,37 @@ int dx_server_reload(dx_server *s, const char *name, const char *path,
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	dx_registry *r = s->view.reg;
-	int i = dx_registry_reloadable(r, name, d);
-	if (i < 0)
-		return i;
-	const dx_module *cur = dx_registry_module(r, (size_t)i);
-	const char *file = path && *path ? path : cur->path;
-	dx_load_opts opts = {dx_allow_writable(s->view.m, name, cur->path)};
-	snprintf(out->from, sizeof out->from, "%s", cur->desc->version);
-	dx_module m;
-	int rc = dx_module_open(file, &opts, &m, d);
-	dx_plugin_entry *e = NULL;
-	if (rc == 0)
-		rc = dx_registry_prepare(r, i, &m, &out->handoff, &e, d);
-	if (rc < 0)
-		return rc;
-	uint64_t id = atomic_load(&s->view.gen)->id;
-	if (dx_has_io(dx_entry_desc(e))) {
-		rc = dx_reload_io(s, cur->desc, e, d);
+	int i = dx_registry_find(r, name);
+	const dx_module *cur = i >= 0 ? dx_registry_module(r, (size_t)i) : NULL;
+	int rc;
+	if (cur && dx_has_io(cur->desc)) {
+		snprintf(out->name, sizeof out->name, "%s", name);
+		snprintf(out->from, sizeof out->from, "%s", cur->desc->version);
+		rc = dx_reload_io(s, name, path, out, d);
 		if (rc < 0 && rc != -ETIMEDOUT)
 			return rc;
+		cur = dx_registry_module(r, (size_t)i);
+		snprintf(out->to, sizeof out->to, "%s", cur->desc->version);
+		snprintf(out->path, sizeof out->path, "%s", cur->path);
+		out->generation = atomic_load(&s->view.gen)->id;
+		dx_registry_log(r, DX_LOG_INFO,
+				"reload %s: %s -> %s (%s), generation %llu%s",
+				name, out->from, out->to, out->path,
+				(unsigned long long)out->generation,
+				out->handoff ? ", state handed over" : "");
 	} else {
-		dx_registry_commit(r, e, ++id);
-		dx_gen *g;
-		rc = dx_gen_build(s->view.m, r, id, &g, d);
-		if (rc < 0) {
-			dx_registry_rollback(r, e);
+		dx_txn t;
+		dx_txn_begin(&t, s, s->manifest);
+		rc = dx_txn_reload(&t, name, path, NULL, d);
+		if (rc < 0)
+			dx_txn_abort(&t);
+		else
+			rc = dx_txn_publish(&t, d);
+		dx_result_of(&t, out);
+		dx_txn_end(&t);
+		if (rc < 0 && rc != -ETIMEDOUT)
 			return rc;
-		}
-		rc = dx_publish(s, g, d);
 	}
-	cur = dx_registry_module(r, (size_t)i);
-	snprintf(out->to, sizeof out->to, "%s", cur->desc->version);
-	snprintf(out->path, sizeof out->path, "%s", cur->path);
-	out->generation = id;
-	dx_registry_log(r, DX_LOG_INFO,
-			"reload %s: %s -> %s (%s), generation %llu%s", name,
-			out->from, out->to, out->path, (unsigned long long)id,
-			out->handoff ? ", state handed over" : "");
 	dx_server_reap(s);
 	out->ms = dx_ms_since(&t0);
 	return rc;
@@ -194,7 +178,7 @@ int dx_server_reload(dx_server *s, const char *name, const char *path,
 
 size_t dx_server_reap(dx_server *s)
 {
-	uint64_t min_qs = dx_min_qs(s);
+	uint64_t min_qs = dx_server_min_qs(s);
 	uint64_t oldest = atomic_load(&s->view.gen)->id;
 	size_t left = 0;
 	for (dx_gen **pp = &s->replaced; *pp;) {
@@ -235,53 +219,27 @@ int dx_server_load(dx_server *s, const cJSON *entry, dx_reload_result *out,
 	if (!copy)
 		return -ENOMEM;
 	dx_manifest_plugin pl;
-	int rc = dx_manifest_plugin_parse(s->view.m, copy, "plugin", &pl, d);
+	int rc = dx_manifest_plugin_parse(s->manifest, copy, "plugin", &pl, d);
 	if (rc < 0) {
 		cJSON_Delete(copy);
 		return rc;
 	}
-	rc = dx_boot_one(&pl, r, d);
-	uint64_t id = atomic_load(&s->view.gen)->id + 1;
-	if (rc == 0)
-		rc = dx_registry_init_last(r, id, d);
-	dx_gen *g = NULL;
+	dx_txn t;
+	dx_txn_begin(&t, s, s->manifest);
+	rc = dx_txn_load(&t, &pl, d);
 	if (rc == 0) {
 		dx_registry_keep_json(r, copy);
 		copy = NULL;
-		rc = dx_gen_build(s->view.m, r, id, &g, d);
-		if (rc < 0)
-			dx_registry_drop_last(r);
+		rc = dx_txn_publish(&t, d);
+	} else {
+		dx_txn_abort(&t);
 	}
+	dx_result_of(&t, out);
+	dx_txn_end(&t);
 	cJSON_Delete(copy);
-	if (rc == 0) {
-		const dx_module *m =
-			dx_registry_module(r, dx_registry_count(r) - 1);
-		snprintf(out->name, sizeof out->name, "%s", m->desc->name);
-		snprintf(out->to, sizeof out->to, "%s", m->desc->version);
-		snprintf(out->path, sizeof out->path, "%s", m->path);
-		out->generation = id;
-		rc = dx_publish(s, g, d);
-		dx_registry_log(r, DX_LOG_INFO,
-				"load %s %s (%s), generation %llu",
-				m->desc->name, out->to, out->path,
-				(unsigned long long)id);
-	}
 	dx_manifest_plugin_free(&pl);
 	out->ms = dx_ms_since(&t0);
 	return rc;
-}
-
-/* Is name one of the manifest's middleware (the chains name it)? */
-static bool dx_in_chains(const dx_manifest *m, const char *name)
-{
-	for (size_t i = 0; i < m->middleware_count; i++)
-		if (strcmp(m->middleware[i], name) == 0)
-			return true;
-	for (size_t i = 0; i < m->route_middleware_count; i++)
-		for (size_t k = 0; k < m->route_middleware[i].count; k++)
-			if (strcmp(m->route_middleware[i].names[k], name) == 0)
-				return true;
-	return false;
 }
 
 int dx_server_unload(dx_server *s, const char *name, dx_reload_result *out,
@@ -292,37 +250,15 @@ int dx_server_unload(dx_server *s, const char *name, dx_reload_result *out,
 		return DX_ESTATE;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	dx_registry *r = s->view.reg;
-	int i = dx_registry_unloadable(r, name, d);
-	if (i < 0)
-		return i;
-	const dx_module *m = dx_registry_module(r, (size_t)i);
-	if (dx_backend_of(s, m->desc)) {
-		dx_diag_add(d, "unload %s: the host runs on its IO backend "
-			       "\"%s\"; swap io to another backend first",
-			    name, s->backend);
-		return DX_ESTATE;
-	}
-	if (dx_in_chains(s->view.m, name)) {
-		dx_diag_add(d, "unload %s: the manifest's middleware names it; "
-			       "restart with a manifest without it",
-			    name);
-		return DX_ESTATE;
-	}
-	snprintf(out->from, sizeof out->from, "%s", m->desc->version);
-	snprintf(out->path, sizeof out->path, "%s", m->path);
-	uint64_t id = atomic_load(&s->view.gen)->id + 1;
-	dx_registry_detach(r, i, id);
-	dx_gen *g;
-	int rc = dx_gen_build(s->view.m, r, id, &g, d);
-	if (rc < 0) {
-		dx_registry_reattach(r);
-		return rc;
-	}
-	out->generation = id;
-	rc = dx_publish(s, g, d);
-	dx_registry_log(r, DX_LOG_INFO, "unload %s %s (%s), generation %llu",
-			name, out->from, out->path, (unsigned long long)id);
+	dx_txn t;
+	dx_txn_begin(&t, s, s->manifest);
+	int rc = dx_txn_unload(&t, name, d);
+	if (rc == 0)
+		rc = dx_txn_publish(&t, d);
+	else
+		dx_txn_abort(&t);
+	dx_result_of(&t, out);
+	dx_txn_end(&t);
 	dx_server_reap(s);
 	out->ms = dx_ms_since(&t0);
 	return rc;

@@ -19,6 +19,7 @@ typedef struct dx_reload_result {
 	char path[1024];     /* the file the new one came from */
 	uint64_t generation; /* the generation it was published in */
 	bool handoff;        /* state went from old to new */
+	char also[256];      /* plugins reloaded with it, comma-separated */
 	double ms;           /* how long the whole reload took */
 } dx_reload_result;
 
@@ -48,5 +49,19 @@ int dx_server_load(dx_server *s, const cJSON *entry, dx_reload_result *out,
  * names, and SERVICE and FORGE_DRIVER providers. */
 int dx_server_unload(dx_server *s, const char *name, dx_reload_result *out,
 		     dx_diag *d);
+
+/* What apply did. */
+typedef struct dx_apply_result {
+	char path[1024];     /* the manifest read */
+	uint64_t generation; /* the one in force afterwards */
+	cJSON *changes;      /* ["load NAME", "middleware", ...]; caller frees */
+	double ms;
+} dx_apply_result;
+
+/* Make the running server match the manifest at path (NULL: the one it
+ * started with) as one transaction (apply.c). On failure nothing
+ * changed and d holds every reason. */
+int dx_server_apply(dx_server *s, const char *path, dx_apply_result *out,
+		    dx_diag *d);
 
 #endif

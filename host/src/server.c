@@ -283,6 +283,7 @@ int dx_server_new(const dx_manifest *m, dx_registry *r, dx_diag *d,
 	if (!s)
 		return -ENOMEM;
 	s->view.m = m;
+	s->manifest = m;
 	s->view.reg = r;
 	int rc = dx_pick_backend(s, d);
 	if (rc == 0)

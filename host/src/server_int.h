@@ -24,6 +24,15 @@ struct dx_server {
 	 * for every worker to pass it and for its deferred requests (main
 	 * thread only). */
 	dx_gen *replaced;
+	/* The manifest in force: the one the host started with, or the
+	 * last one `apply` published (view.m stays the first: what cannot
+	 * change live is read there). Main thread. */
+	const dx_manifest *manifest;
 };
+
+/* txn.c: publish g and wait until every worker adopted it. */
+int dx_server_publish(dx_server *s, dx_gen *g, dx_diag *d);
+/* The oldest generation any worker may still start a request on. */
+uint64_t dx_server_min_qs(const dx_server *s);
 
 #endif

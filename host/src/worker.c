@@ -119,7 +119,7 @@ static void dx_on_accept(dx_worker *w, const dx_io_cqe *e)
 	uint32_t i = DX_UD_SLOT(e->udata);
 	if (e->result >= 0) {
 		int fd = e->result;
-		uint64_t max = w->view->m->limits.max_connections;
+		uint64_t max = w->gen->limits.max_connections;
 		uint64_t open = atomic_fetch_add_explicit(
 			&w->view->connections, 1, memory_order_relaxed);
 		/* A connection the old backend accepted just before a swap
@@ -222,9 +222,9 @@ static void dx_on_cqe(dx_worker *w, const dx_io_cqe *e)
 
 static void dx_sweep(dx_worker *w, uint64_t now)
 {
-	const dx_manifest *m = w->view->m;
-	uint64_t idle = m->limits.idle_timeout_ms * 1000000u;
-	uint64_t header = m->limits.header_timeout_ms * 1000000u;
+	const struct dx_limits *lim = &w->gen->limits;
+	uint64_t idle = lim->idle_timeout_ms * 1000000u;
+	uint64_t header = lim->header_timeout_ms * 1000000u;
 	for (uint32_t i = 0; i < w->conn_cap; i++) {
 		dx_conn *c = w->conns[i];
 		if (!c || c->fd < 0 || c->closing)
@@ -259,7 +259,7 @@ static void dx_begin_drain(dx_worker *w)
 					"server shutting down");
 	}
 	w->drain_deadline_ns =
-		dx_now_ns() + w->view->m->limits.grace_ms * 1000000u;
+		dx_now_ns() + w->gen->limits.grace_ms * 1000000u;
 }
 
 /* ---- backend swap ---- */

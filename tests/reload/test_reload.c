@@ -22,6 +22,9 @@
  *   load_unload routes_echo loaded and served, refusals with the manifest's
  *               messages, reloadtest unloaded while a call of it is
  *               deferred (answered, then fini), routes_echo unloaded.
+ *   apply       under load, one manifest edit adds a middleware and moves
+ *               reloadtest to v2 with another config; an edit with a bad
+ *               entry and a restart-only key changes nothing.
  *   ratelimit   (a host of its own: routes_echo behind mw_ratelimit) a
  *               client that used its burst stays limited across reloads.
  * usage: test_reload DX_HOST OTHER_PLUGIN_SO (a plugin not named
@@ -900,6 +903,174 @@ START_TEST(test_ratelimit_keeps_buckets)
 }
 END_TEST
 
+/* --- g: apply ---------------------------------------------------------- */
+
+/* The host's manifest, parsed (the caller edits and writes a copy). */
+static cJSON *rt_manifest(void)
+{
+	char path[96];
+	snprintf(path, sizeof path, "%s/m.json", host.dir);
+	char *text = rt_slurp(path);
+	ck_assert_msg(text != NULL, "%s: %s", path, strerror(errno));
+	cJSON *m = cJSON_Parse(text);
+	free(text);
+	ck_assert_ptr_nonnull(m);
+	return m;
+}
+
+/* Write m to work/NAME and {"cmd":"apply","path":...} it. */
+static cJSON *rt_apply(const cJSON *m, const char *name, char *raw)
+{
+	char path[128];
+	snprintf(path, sizeof path, "%s/%s", work, name);
+	char *text = cJSON_Print(m);
+	FILE *f = fopen(path, "w");
+	ck_assert_msg(f && text && fputs(text, f) >= 0 && fclose(f) == 0,
+		      "%s: %s", path, strerror(errno));
+	cJSON_free(text);
+	cJSON *req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "cmd", "apply");
+	cJSON_AddStringToObject(req, "path", path);
+	cJSON *a = rt_ctl(host.ctl, req, raw, RT_RAW);
+	cJSON_Delete(req);
+	ck_assert_msg(a != NULL, "apply %s: %s", path, raw);
+	return a;
+}
+
+/* How many metadata entries the answer to a call of rt_version has (the
+ * version must be want): mw_timing adds x-response-time. */
+static size_t rt_meta_of_version(dx_client *c, const char *want)
+{
+	uint16_t seq;
+	dx_client_msg m;
+	ck_assert_int_eq(dx_client_call(c, RT_ROUTE_VERSION, "", 0, 0, &seq), 0);
+	ck_assert_msg(dx_client_wait(c, seq, &m, 10000) == 0, "%s",
+		      dx_client_error(c));
+	ck_assert_msg(m.opcode == DX_HBTP_RPC_RESPONSE &&
+			      m.len == strlen(want) &&
+			      !memcmp(m.payload, want, m.len),
+		      "rt_version answered opcode 0x%02x \"%.*s\", wanted %s",
+		      m.opcode, (int)m.len, (const char *)m.payload, want);
+	return m.meta.count;
+}
+
+static bool rt_has_change(const cJSON *a, const char *want)
+{
+	const cJSON *c;
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(a, "changes"))
+		if (cJSON_IsString(c) && strcmp(c->valuestring, want) == 0)
+			return true;
+	return false;
+}
+
+/* Under load, a manifest edit adds mw_timing as middleware and moves
+ * reloadtest to another file and another config, in one apply: nothing
+ * fails, the next call runs on v2 through mw_timing, and the old instance
+ * is finalised through its old config. Then an edit with one bad entry
+ * (and a key only a restart changes) is refused whole, with every reason
+ * and its JSON path, and changes nothing. */
+START_TEST(test_apply_under_load)
+{
+	static struct rt_loader load[LOAD_THREADS];
+	struct rt_loader sum;
+	ck_assert_msg(host_up, "the dx-host did not start (its log is above)");
+	char *raw = malloc(RT_RAW);
+	dx_client *probe = rt_connect();
+	ck_assert_uint_eq(rt_meta_of_version(probe, "v1"), 0);
+	ck_assert_int_eq(rt_load_start(load, LOAD_THREADS, LOAD_CONNS,
+				       host.addr, RT_ROUTE_VERSION),
+			 0);
+	int64_t t0 = rt_now_ms();
+	while (atomic_load(&rt_load_answers) < 2000 && rt_now_ms() - t0 < 10000)
+		usleep(10000);
+
+	/* The edit: mw_timing loaded and in the chain; reloadtest from v2,
+	 * its fini_file elsewhere. */
+	char fini2[160];
+	snprintf(fini2, sizeof fini2, "%s/fini2.log", work);
+	cJSON *m = rt_manifest();
+	cJSON *plugins = cJSON_GetObjectItemCaseSensitive(m, "plugins");
+	cJSON *rt = cJSON_GetArrayItem(plugins, 1);
+	cJSON_ReplaceItemInObject(rt, "path", cJSON_CreateString(v2));
+	cJSON_ReplaceItemInObject(
+		cJSON_GetObjectItemCaseSensitive(rt, "config"), "fini_file",
+		cJSON_CreateString(fini2));
+	cJSON *timing = cJSON_CreateObject();
+	cJSON_AddStringToObject(timing, "name", "mw_timing");
+	cJSON_AddItemToArray(plugins, timing);
+	cJSON *mw = cJSON_AddArrayToObject(m, "middleware");
+	cJSON_AddItemToArray(mw, cJSON_CreateString("mw_timing"));
+	double gen_before = rt_plugin_generation("1.0.0", "before apply");
+	cJSON *a = rt_apply(m, "m2.json", raw);
+	ck_assert_msg(rt_ok(a), "apply: %s", raw);
+	ck_assert_msg(rt_has_change(a, "load mw_timing") &&
+			      rt_has_change(a, "reload reloadtest") &&
+			      rt_has_change(a, "middleware"),
+		      "apply's changes: %s", raw);
+	double gen = rt_num(a, "generation", -1);
+	ck_assert_msg(gen > gen_before, "generation %.0f after %.0f: %s", gen,
+		      gen_before, raw);
+	cJSON_Delete(a);
+	/* Sent after the answer: v2, through mw_timing. */
+	ck_assert_uint_ge(rt_meta_of_version(probe, "v2"), 1);
+	ck_assert_msg(rt_wait_for_line(fini_path, "reloadtest 1.0.0 fini",
+				       10000) >= 0,
+		      "v1's fini did not run (through its own fini_file)");
+
+	/* One bad entry, one key only a restart changes: refused whole. */
+	cJSON *bad = cJSON_Duplicate(m, 1);
+	cJSON *echo_entry = cJSON_CreateObject();
+	cJSON_AddStringToObject(echo_entry, "path", echo);
+	cJSON *cfg = cJSON_AddObjectToObject(echo_entry, "config");
+	cJSON_AddNumberToObject(cfg, "no_such_key", 1);
+	cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(bad, "plugins"),
+			     echo_entry);
+	cJSON_ReplaceItemInObject(bad, "workers", cJSON_CreateNumber(3));
+	cJSON_ReplaceItemInObject(bad, "middleware", cJSON_CreateArray());
+	a = rt_apply(bad, "m3.json", raw);
+	const char *err = rt_str(a, "error");
+	ck_assert_msg(!rt_ok(a) && err &&
+			      strstr(err, "plugins[3].config.no_such_key") &&
+			      strstr(err, "workers: changed from 2 to 3") &&
+			      strstr(err, "restart"),
+		      "the bad apply's answer: %s", raw);
+	ck_assert_int_eq(
+		cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(a, "errors")),
+		2);
+	cJSON_Delete(a);
+	cJSON_Delete(bad);
+	/* Nothing changed: same generation, same plugins, still v2 through
+	 * mw_timing, no routes_echo. */
+	ck_assert_msg(rt_plugin_generation("2.0.0", "after the bad apply") ==
+			      gen,
+		      "the refused apply changed the generation");
+	ck_assert_uint_ge(rt_meta_of_version(probe, "v2"), 1);
+	char got[64];
+	ck_assert_uint_eq(
+		rt_call_status(probe, RT_ROUTE_ECHO, "x", got, sizeof got), 404);
+	cJSON_Delete(m);
+
+	dx_client_close(probe);
+	rt_load_stop(load, LOAD_THREADS, &sum);
+	char counts[256];
+	snprintf(counts, sizeof counts,
+		 "%d connections: %lu sent, %lu answers (v1 %lu, v2 %lu), "
+		 "%lu failed, %lu other, %lu closed, %lu stalled",
+		 sum.nconn, sum.sent, sum.answers, sum.v1, sum.v2, sum.failed,
+		 sum.bad, sum.closed, sum.stalled);
+	printf("apply under load: %s\n", counts);
+	fflush(stdout);
+	ck_assert_msg(!sum.failure[0], "%s (%s)", sum.failure, counts);
+	ck_assert_msg(sum.failed == 0 && sum.bad == 0 && sum.closed == 0 &&
+			      sum.stalled == 0 && sum.answers == sum.sent &&
+			      sum.answers == sum.v1 + sum.v2,
+		      "%s", counts);
+	ck_assert_msg(sum.v1 > 0 && sum.v2 > 0, "%s", counts);
+	free(raw);
+	rt_passed();
+}
+END_TEST
+
 /* dir/file into out, which must exist. */
 static void rt_path(char *out, const char *dir, const char *file)
 {
@@ -949,6 +1120,7 @@ int main(int argc, char **argv)
 	tcase_add_test(rt_case(s, "refusals", 60), test_refusals_keep_old);
 	tcase_add_test(rt_case(s, "plugins", 60), test_plugins_after_reload);
 	tcase_add_test(rt_case(s, "load_unload", 60), test_load_unload);
+	tcase_add_test(rt_case(s, "apply", 120), test_apply_under_load);
 	TCase *rl = tcase_create("ratelimit");
 	tcase_add_unchecked_fixture(rl, host_setup_ratelimit, host_teardown);
 	tcase_set_timeout(rl, 60);
