@@ -279,8 +279,10 @@ typedef struct dbt_inst {
 	const dx_host_api *host;
 	dbt *d;            /* what it serves (after an import: the shared core) */
 	dbt *own;          /* after an import: the core its init made, closed */
-	bool handed;       /* exported or imported */
-	bool import_failed; /* its fini comes at once: drain (dbt_handoff.c) */
+	/* Its fini may come at once, not once nothing holds it: after a
+	 * refused import, or after giving back what it imported (a rollback).
+	 * fini then drains first (dbt_handoff.c). */
+	bool imported, import_failed, gave_back;
 	atomic_uint timers;  /* its reconnect timers not yet fired */
 	atomic_uint drain;   /* fini's drain: workers still to pass */
 	struct dbt_handoff *blob; /* what export handed out */

@@ -27,10 +27,11 @@
  * the old) is the same path: the old instance imports its own core and
  * takes the driver's seat back.
  *
- * fini after a refused import comes at once, while the instance's own
- * start job (posted by its init) may still be queued: the drain below
- * closes its connections on the database worker and waits until every
- * worker has run what it queued before returning. */
+ * fini after a refused import, or right after giving the state back,
+ * comes at once, while the instance's own jobs (its init's start job, its
+ * takeover, answers it posted) may still be queued: the drain below closes
+ * the connections only it serves on the database worker and waits until
+ * every worker has run what it queued before returning. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,7 +77,7 @@ int dbt_handoff_export(void *self, const void **data, size_t *len)
 				 .sizes = DBT_SIZES,
 				 .version = DBT_VERSION,
 				 .d = I->d};
-	I->handed = true;
+	I->gave_back = I->imported;
 	*data = I->blob;
 	*len = sizeof *I->blob;
 	return 0;
@@ -144,7 +145,6 @@ int dbt_handoff_import(void *self, const void *data, size_t len)
 	const dx_host_api *h = I->host;
 	const dbt_handoff *b = data;
 	static const uint32_t sizes[DBT_NSIZES] = DBT_SIZES;
-	I->handed = true;
 	I->import_failed = true; /* until it succeeds */
 	const char *from = DX_HAS(h, handoff_version) && h->handoff_version
 				   ? h->handoff_version(h)
@@ -200,6 +200,7 @@ int dbt_handoff_import(void *self, const void *data, size_t len)
 			       DBT_DB_WORKER);
 	}
 	I->import_failed = false;
+	I->imported = true;
 	return 0;
 }
 
@@ -244,9 +245,12 @@ static bool drain(dbt_inst *I)
 
 void dbt_inst_fini(dbt_inst *I, void (*free_core)(dbt *d))
 {
-	/* The host finalises an instance whose import failed at once, not
-	 * once nothing holds it: what its init queued must run first. */
-	if (I->import_failed && !drain(I)) {
+	/* The host finalises an instance whose import failed, or that gave
+	 * its state back, at once, not once nothing holds it: what it queued
+	 * (its init's start, its takeover, answers posted to workers) must
+	 * run first. After a later reload it is finalised once nothing
+	 * holds it, and the drain only costs a pass of each worker. */
+	if ((I->import_failed || I->gave_back) && !drain(I)) {
 		I->host->log(I->host, DX_LOG_ERROR,
 			     "fini: the workers did not run what this "
 			     "instance queued within %d ms; its memory is "
