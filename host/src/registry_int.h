@@ -56,6 +56,7 @@ typedef struct dx_plugin_entry {
 	/* While a new instance is prepared: the one it replaces. */
 	struct dx_plugin_entry *replaces;
 	size_t detached_at; /* its index before an unload took it out */
+	bool retire_called; /* its descriptor's retire ran */
 	/* Retiring: the last generation that could run it, and the list. */
 	uint64_t last_gen;
 	struct dx_plugin_entry *next_retiring;

@@ -95,20 +95,35 @@ static void dx_reload_discard(dx_registry *r, dx_plugin_entry *e)
 	dx_entry_free(e);
 }
 
+void dx_entry_retire(dx_plugin_entry *e)
+{
+	const dx_plugin *p = e->mod.desc;
+	if (!e->initialised || e->retire_called || !DX_HAS(p, retire))
+		return;
+	e->retire_called = true;
+	p->retire(e->self);
+}
+
 /* An instance that will never be (or is no longer) published: finalised
  * and unloaded now, unless something it set up during init or import
- * (a timer, a post, a watch) still holds it; then it waits on the
- * retiring list like a replaced one, its commands gone at once. Appended
- * at the tail: the head is what a transaction's undo pops. */
+ * (a timer, a post, a watch) still holds it and it has retire to let go;
+ * then it is retired and waits on the retiring list like a replaced one,
+ * its commands gone at once. Appended at the tail: the head is what a
+ * transaction's undo pops. */
 static void dx_registry_bury(dx_registry *r, dx_plugin_entry *e)
 {
-	if (atomic_load_explicit(&e->holds, memory_order_acquire) == 0) {
+	/* Without retire (a v1.0 plugin), nothing would make it let go:
+	 * its fini runs now, as v1.0 hosts did, and must end what it
+	 * started itself. */
+	if (atomic_load_explicit(&e->holds, memory_order_acquire) == 0 ||
+	    !e->initialised || !DX_HAS(e->mod.desc, retire)) {
 		if (e->initialised && e->mod.desc->fini)
 			e->mod.desc->fini(e->self);
 		dx_reload_discard(r, e);
 		return;
 	}
 	dx_registry_ctl_drop(r, e);
+	dx_entry_retire(e);
 	e->last_gen = 0;
 	e->next_retiring = NULL;
 	dx_plugin_entry **pp = &r->retiring;
