@@ -9,7 +9,10 @@
  * would answer its old tag; and rt_user_slow (311), args a delay in ms,
  * which defers and answers "slow-" and the provider's tag when its timer
  * fires: a call into the provider's code after a reload published, made
- * by the old user instance through the old provider.
+ * by the old user instance through the old provider; and rt_user_later
+ * (312), args a delay in ms, which answers at once and arms a timer that
+ * appends "rt_user later TAG" (the provider's tag then) to the fini file:
+ * an instance held by its timer alone, calling its provider.
  * Config of both: "fini_file" (optional), where fini appends one line,
  * "NAME VERSION fini", so a test sees the order in which instances went. */
 #include <errno.h>
@@ -41,12 +44,21 @@ struct rts {
 	dx_facet_ref svc; /* rt_user: the provider */
 };
 
+static void rts_note(const struct rts *r, const char *line, int n)
+{
+	int fd = open(r->fini_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+		      0644);
+	if (fd < 0)
+		return;
+	if (write(fd, line, (size_t)n) != n)
+		r->host->log(r->host, DX_LOG_ERROR, "short write");
+	close(fd);
+}
+
 static void rts_fini(void *self)
 {
 	struct rts *r = self;
 	if (r->fini_file) {
-		int fd = open(r->fini_file,
-			      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 		char line[128];
 		int n = snprintf(line, sizeof line, "%s " RTS_VERSION " fini\n",
 #ifdef RTS_PROVIDER
@@ -55,12 +67,7 @@ static void rts_fini(void *self)
 				 "rt_user"
 #endif
 		);
-		if (fd >= 0) {
-			if (write(fd, line, (size_t)n) != n)
-				r->host->log(r->host, DX_LOG_ERROR,
-					     "short write");
-			close(fd);
-		}
+		rts_note(r, line, n);
 	}
 	free(r->fini_file);
 	free(r);
@@ -157,9 +164,33 @@ static int rts_slow_call(void *self, const dx_request *req, dx_response *res)
 	return DX_PENDING;
 }
 
+static void rts_later_fire(void *arg)
+{
+	const struct rts *r = arg;
+	const rts_vtable *vt = r->svc.vtable;
+	char line[64];
+	int n = snprintf(line, sizeof line, "rt_user later %s\n",
+			 vt->tag(r->svc.self));
+	if (r->fini_file)
+		rts_note(r, line, n);
+}
+
+static int rts_later_call(void *self, const dx_request *req, dx_response *res)
+{
+	const struct rts *r = self;
+	unsigned ms = 0;
+	for (size_t i = 0; i < req->body_len && ms < 60000; i++)
+		ms = ms * 10 + (unsigned)(req->body[i] - '0');
+	if (r->host->timer(r->host, (uint64_t)ms * 1000000u, rts_later_fire,
+			   (void *)r) < 0)
+		return dx_response_error(res, 503, "no timer");
+	return dx_response_write(res, "user-later", 10);
+}
+
 static const dx_route rts_routes[] = {
 	{.id = 310, .name = "rt_user_tag", .call = rts_user_call},
 	{.id = 311, .name = "rt_user_slow", .call = rts_slow_call},
+	{.id = 312, .name = "rt_user_later", .call = rts_later_call},
 };
 
 static const dx_routes_vtable rts_routes_vt = DX_ROUTES(rts_routes);

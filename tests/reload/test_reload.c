@@ -1120,6 +1120,11 @@ START_TEST(test_dependents_reload_together)
 					&slow),
 			 0);
 	rt_call(c, RT_ROUTE_USER, "", got, sizeof got); /* it is deferred */
+	/* And a timer of the old rt_user that outlives every request: only
+	 * the old user's hold on its provider keeps the old rt_svc loaded
+	 * for it. */
+	rt_call(c, RT_ROUTE_USER + 2, "600", got, sizeof got);
+	ck_assert_str_eq(got, "user-later");
 	cJSON *a = rt_cmd("reload", "rt_svc", svc2, raw);
 	ck_assert_msg(rt_ok(a), "reload rt_svc: %s", raw);
 	const cJSON *with = cJSON_GetObjectItemCaseSensitive(a, "reloaded_with");
@@ -1144,11 +1149,12 @@ START_TEST(test_dependents_reload_together)
 		      "the old rt_svc was not finalised");
 	char *log = rt_slurp(fini_path);
 	ck_assert_ptr_nonnull(log);
+	const char *l = strstr(log, "rt_user later v1");
 	const char *u = strstr(log, "rt_user 1.0.0 fini");
 	const char *p = strstr(log, "rt_svc 1.0.0 fini");
-	ck_assert_msg(u && p && u < p,
-		      "the old rt_user must be finalised before the old rt_svc "
-		      "it used:\n%s",
+	ck_assert_msg(l && u && p && l < u && u < p,
+		      "the old rt_user's timer (through the old rt_svc), then "
+		      "the old rt_user's fini, then the old rt_svc's:\n%s",
 		      log);
 	free(log);
 	ck_assert_msg(rt_wait_for_line(host.log, "as it uses a reloaded plugin",
