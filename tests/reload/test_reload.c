@@ -22,8 +22,9 @@
  *   load_unload routes_echo loaded and served, refusals with the manifest's
  *               messages, reloadtest unloaded while a call of it is
  *               deferred (answered, then fini), routes_echo unloaded.
- *   apply       under load, one manifest edit adds a middleware and moves
- *               reloadtest to v2 with another config; an edit with a bad
+ *   apply       under load, one manifest edit adds a middleware, lowers
+ *               max_frame and moves reloadtest to v2 with another config;
+ *               an edit with a bad
  *               entry and a restart-only key changes nothing.
  *   dependents  (a host of its own: rt_svc and rt_user, which looked up
  *               rt_svc's SERVICE facet) reloading rt_svc reloads rt_user
@@ -957,6 +958,25 @@ static size_t rt_meta_of_version(dx_client *c, const char *want)
 	return m.meta.count;
 }
 
+/* A call of rt_version with a 5,000-byte body on a connection of its own:
+ * 0 when answered, else the Close code (its text into why). */
+static unsigned rt_big_call(char *why, size_t n)
+{
+	static char body[5000];
+	memset(body, 'x', sizeof body);
+	dx_client *c = rt_connect();
+	uint16_t seq;
+	dx_client_msg m;
+	ck_assert_int_eq(
+		dx_client_call(c, RT_ROUTE_VERSION, body, sizeof body, 0, &seq), 0);
+	ck_assert_msg(dx_client_wait(c, seq, &m, 10000) == 0, "%s",
+		      dx_client_error(c));
+	snprintf(why, n, "%.*s", (int)m.len, (const char *)m.payload);
+	unsigned st = m.opcode == DX_HBTP_CLOSE ? m.status : 0;
+	dx_client_close(c);
+	return st;
+}
+
 static bool rt_has_change(const cJSON *a, const char *want)
 {
 	const cJSON *c;
@@ -978,6 +998,8 @@ START_TEST(test_apply_under_load)
 	struct rt_loader sum;
 	ck_assert_msg(host_up, "the dx-host did not start (its log is above)");
 	char *raw = malloc(RT_RAW);
+	char why[256];
+	ck_assert_uint_eq(rt_big_call(why, sizeof why), 0);
 	dx_client *probe = rt_connect();
 	ck_assert_uint_eq(rt_meta_of_version(probe, "v1"), 0);
 	ck_assert_int_eq(rt_load_start(load, LOAD_THREADS, LOAD_CONNS,
@@ -1003,19 +1025,25 @@ START_TEST(test_apply_under_load)
 	cJSON_AddItemToArray(plugins, timing);
 	cJSON *mw = cJSON_AddArrayToObject(m, "middleware");
 	cJSON_AddItemToArray(mw, cJSON_CreateString("mw_timing"));
+	cJSON *lim = cJSON_AddObjectToObject(m, "limits");
+	cJSON_AddNumberToObject(lim, "max_frame", 4096);
 	double gen_before = rt_plugin_generation("1.0.0", "before apply");
 	cJSON *a = rt_apply(m, "m2.json", raw);
 	ck_assert_msg(rt_ok(a), "apply: %s", raw);
 	ck_assert_msg(rt_has_change(a, "load mw_timing") &&
 			      rt_has_change(a, "reload reloadtest") &&
-			      rt_has_change(a, "middleware"),
+			      rt_has_change(a, "middleware") &&
+			      rt_has_change(a, "limits"),
 		      "apply's changes: %s", raw);
 	double gen = rt_num(a, "generation", -1);
 	ck_assert_msg(gen > gen_before, "generation %.0f after %.0f: %s", gen,
 		      gen_before, raw);
 	cJSON_Delete(a);
-	/* Sent after the answer: v2, through mw_timing. */
+	/* Sent after the answer: v2, through mw_timing, and a frame over
+	 * the new max_frame is refused. */
 	ck_assert_uint_ge(rt_meta_of_version(probe, "v2"), 1);
+	ck_assert_uint_eq(rt_big_call(why, sizeof why), DX_HBTP_CLOSE_TOO_LARGE);
+	ck_assert_msg(strstr(why, "exceeds max_frame 4096"), "Close: %s", why);
 	ck_assert_msg(rt_wait_for_line(fini_path, "reloadtest 1.0.0 fini",
 				       10000) >= 0,
 		      "v1's fini did not run (through its own fini_file)");
