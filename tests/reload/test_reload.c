@@ -330,6 +330,27 @@ static void rt_copy(const char *from, const char *to, mode_t mode)
 
 /* --- a: reload under load --------------------------------------------- */
 
+/* The load's outcome, printed as what: nothing failed, nothing closed,
+ * every call answered by v1 or v2, and both builds seen. */
+static void rt_load_assert(const struct rt_loader *sum, const char *what,
+			   char *counts, size_t n)
+{
+	snprintf(counts, n,
+		 "%d connections: %lu sent, %lu answers (v1 %lu, v2 %lu), "
+		 "%lu failed, %lu other, %lu closed, %lu stalled",
+		 sum->nconn, sum->sent, sum->answers, sum->v1, sum->v2,
+		 sum->failed, sum->bad, sum->closed, sum->stalled);
+	printf("%s: %s\n", what, counts);
+	fflush(stdout);
+	ck_assert_msg(!sum->failure[0], "%s (%s)", sum->failure, counts);
+	ck_assert_msg(sum->failed == 0 && sum->bad == 0 && sum->closed == 0 &&
+			      sum->stalled == 0 && sum->answers == sum->sent,
+		      "%s", counts);
+	ck_assert_msg(sum->answers == sum->v1 + sum->v2, "%s", counts);
+	ck_assert_msg(sum->v1 > 0 && sum->v2 > 0,
+		      "the load never saw one of the builds: %s", counts);
+}
+
 START_TEST(test_reload_under_load)
 {
 	static struct rt_loader load[LOAD_THREADS];
@@ -391,23 +412,12 @@ START_TEST(test_reload_under_load)
 	int64_t reload_ms = rt_now_ms() - t0;
 	dx_client_close(probe);
 	rt_load_stop(load, LOAD_THREADS, &sum);
+	char what[64];
+	snprintf(what, sizeof what, "reload under load (%d reloads in %lld ms)",
+		 done, (long long)reload_ms);
 	char counts[256];
-	snprintf(counts, sizeof counts,
-		 "%d reloads in %lld ms; %d connections: %lu sent, %lu answers "
-		 "(v1 %lu, v2 %lu), %lu failed, %lu other, %lu closed, "
-		 "%lu stalled",
-		 done, (long long)reload_ms, sum.nconn, sum.sent, sum.answers,
-		 sum.v1, sum.v2, sum.failed, sum.bad, sum.closed, sum.stalled);
-	printf("reload under load: %s\n", counts);
-	fflush(stdout);
-	ck_assert_msg(!sum.failure[0], "%s (%s)", sum.failure, counts);
-	ck_assert_msg(sum.failed == 0 && sum.bad == 0 && sum.closed == 0 &&
-			      sum.stalled == 0 && sum.answers == sum.sent,
-		      "%s", counts);
-	ck_assert_msg(sum.answers == sum.v1 + sum.v2, "%s", counts);
+	rt_load_assert(&sum, what, counts, sizeof counts);
 	ck_assert_msg(sum.answers > 5000, "too little load: %s", counts);
-	ck_assert_msg(sum.v1 > 0 && sum.v2 > 0,
-		      "the load never saw one of the builds: %s", counts);
 	cJSON *st = rt_cmd("stats", NULL, NULL, raw);
 	double closed = rt_num(cJSON_GetObjectItemCaseSensitive(st, "host"),
 			       "closed_by_server", -1);
@@ -1084,19 +1094,7 @@ START_TEST(test_apply_under_load)
 	dx_client_close(probe);
 	rt_load_stop(load, LOAD_THREADS, &sum);
 	char counts[256];
-	snprintf(counts, sizeof counts,
-		 "%d connections: %lu sent, %lu answers (v1 %lu, v2 %lu), "
-		 "%lu failed, %lu other, %lu closed, %lu stalled",
-		 sum.nconn, sum.sent, sum.answers, sum.v1, sum.v2, sum.failed,
-		 sum.bad, sum.closed, sum.stalled);
-	printf("apply under load: %s\n", counts);
-	fflush(stdout);
-	ck_assert_msg(!sum.failure[0], "%s (%s)", sum.failure, counts);
-	ck_assert_msg(sum.failed == 0 && sum.bad == 0 && sum.closed == 0 &&
-			      sum.stalled == 0 && sum.answers == sum.sent &&
-			      sum.answers == sum.v1 + sum.v2,
-		      "%s", counts);
-	ck_assert_msg(sum.v1 > 0 && sum.v2 > 0, "%s", counts);
+	rt_load_assert(&sum, "apply under load", counts, sizeof counts);
 	free(raw);
 	rt_passed();
 }
