@@ -331,16 +331,20 @@ static int api_control(const dx_host_api *host, const char *cmd,
 	dx_registry *r = e->reg;
 	static const char *const builtin[] = {
 		"status", "plugins", "stats", "swap",
-		"reload", "load",    "unload", "drain", NULL};
+		"reload", "load",    "unload", "apply", "drain", NULL};
 	for (size_t i = 0; builtin[i]; i++)
 		if (strcmp(builtin[i], cmd) == 0)
 			return -EEXIST;
 	/* A new instance being prepared by a reload takes over the
-	 * commands of the one it replaces. */
-	for (size_t i = 0; i < r->ctl_count; i++)
+	 * commands of the one it replaces, and those of older instances
+	 * still retiring (their commands go with them). */
+	for (size_t i = 0; i < r->ctl_count; i++) {
+		const dx_plugin_entry *o = r->ctl_cmds[i].owner;
 		if (strcmp(r->ctl_cmds[i].cmd, cmd) == 0 &&
-		    (!e->replaces || r->ctl_cmds[i].owner != e->replaces))
+		    (!e->replaces || o != e->replaces) &&
+		    !dx_registry_is_retiring(r, o))
 			return -EEXIST;
+	}
 	struct dx_ctl_cmd *t =
 		realloc(r->ctl_cmds, (r->ctl_count + 1) * sizeof *t);
 	if (!t)

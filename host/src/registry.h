@@ -172,6 +172,9 @@ dx_plugin_entry *dx_registry_entry(const dx_registry *r, size_t i);
 const dx_module *dx_entry_module(const dx_plugin_entry *e);
 /* The manifest host->section reads (dx_registry_set_manifest). */
 const struct dx_manifest *dx_registry_manifest(const dx_registry *r);
+/* Tell an instance that is out of service so (its descriptor's retire,
+ * ABI 1.1), once. */
+void dx_entry_retire(dx_plugin_entry *e);
 /* A prepared (or committed) instance's descriptor. */
 const dx_plugin *dx_entry_desc(const dx_plugin_entry *e);
 /* Keep the instance retired last from ever being finalised (something

@@ -56,6 +56,7 @@ typedef struct dx_plugin_entry {
 	/* While a new instance is prepared: the one it replaces. */
 	struct dx_plugin_entry *replaces;
 	size_t detached_at; /* its index before an unload took it out */
+	bool retire_called; /* its descriptor's retire ran */
 	/* Retiring: the last generation that could run it, and the list. */
 	uint64_t last_gen;
 	struct dx_plugin_entry *next_retiring;
@@ -133,6 +134,8 @@ int dx_entry_routes(dx_plugin_entry *e, const cJSON *routes,
 		    const char *routes_path, dx_diag *d);
 void dx_init_failure(const dx_plugin_entry *e, int rc, dx_diag *d);
 void dx_registry_ctl_drop(dx_registry *r, const dx_plugin_entry *owner);
+/* Is e replaced or unloaded, waiting to be finalised? */
+bool dx_registry_is_retiring(const dx_registry *r, const dx_plugin_entry *e);
 /* Let go of what e used (its providers' holds), once e is finalised. */
 void dx_entry_unuse(dx_plugin_entry *e);
 /* How many live plugins use e; buf gets them, as "plugin \"forge\"

@@ -80,11 +80,56 @@ static int dx_reload_clash(const dx_registry *r, const dx_plugin_entry *e,
 	return 0;
 }
 
+bool dx_registry_is_retiring(const dx_registry *r, const dx_plugin_entry *e)
+{
+	for (const dx_plugin_entry *x = r->retiring; x; x = x->next_retiring)
+		if (x == e)
+			return true;
+	return false;
+}
+
 static void dx_reload_discard(dx_registry *r, dx_plugin_entry *e)
 {
 	dx_registry_ctl_drop(r, e);
 	dx_entry_unuse(e);
 	dx_entry_free(e);
+}
+
+void dx_entry_retire(dx_plugin_entry *e)
+{
+	const dx_plugin *p = e->mod.desc;
+	if (!e->initialised || e->retire_called || !DX_HAS(p, retire))
+		return;
+	e->retire_called = true;
+	p->retire(e->self);
+}
+
+/* An instance that will never be (or is no longer) published: finalised
+ * and unloaded now, unless something it set up during init or import
+ * (a timer, a post, a watch) still holds it and it has retire to let go;
+ * then it is retired and waits on the retiring list like a replaced one,
+ * its commands gone at once. Appended at the tail: the head is what a
+ * transaction's undo pops. */
+static void dx_registry_bury(dx_registry *r, dx_plugin_entry *e)
+{
+	/* Without retire (a v1.0 plugin), nothing would make it let go:
+	 * its fini runs now, as v1.0 hosts did, and must end what it
+	 * started itself. */
+	if (atomic_load_explicit(&e->holds, memory_order_acquire) == 0 ||
+	    !e->initialised || !DX_HAS(e->mod.desc, retire)) {
+		if (e->initialised && e->mod.desc->fini)
+			e->mod.desc->fini(e->self);
+		dx_reload_discard(r, e);
+		return;
+	}
+	dx_registry_ctl_drop(r, e);
+	dx_entry_retire(e);
+	e->last_gen = 0;
+	e->next_retiring = NULL;
+	dx_plugin_entry **pp = &r->retiring;
+	while (*pp)
+		pp = &(*pp)->next_retiring;
+	*pp = e;
 }
 
 /* init, then the handoff: old exports, e imports. */
@@ -171,9 +216,7 @@ int dx_registry_prepare(dx_registry *r, int index, dx_module *m,
 	if (rc != 0) {
 		if (rc == -ENOMEM)
 			dx_diag_add(d, "%s: out of memory", e->mod.path);
-		if (e->initialised && e->mod.desc->fini)
-			e->mod.desc->fini(e->self);
-		dx_reload_discard(r, e);
+		dx_registry_bury(r, e);
 		return rc;
 	}
 	*out = e;
@@ -270,16 +313,12 @@ void dx_registry_rollback(dx_registry *r, dx_plugin_entry *e, bool handoff)
 	if (handoff)
 		dx_handoff_back(r, e, old);
 	dx_registry_swap(r, e, old);
-	if (e->mod.desc->fini)
-		e->mod.desc->fini(e->self);
-	dx_reload_discard(r, e);
+	dx_registry_bury(r, e);
 }
 
 void dx_registry_abandon(dx_registry *r, dx_plugin_entry *e)
 {
-	if (e->initialised && e->mod.desc->fini)
-		e->mod.desc->fini(e->self);
-	dx_reload_discard(r, e);
+	dx_registry_bury(r, e);
 }
 
 size_t dx_registry_reap(dx_registry *r, uint64_t oldest_live)
@@ -346,7 +385,7 @@ int dx_registry_init_last(dx_registry *r, uint64_t gen, dx_diag *d)
 	if (rc != 0) {
 		dx_init_failure(e, rc, d);
 		dx_registry_swap(r, e, NULL);
-		dx_reload_discard(r, e);
+		dx_registry_bury(r, e);
 		return rc < 0 ? rc : DX_EINIT;
 	}
 	e->initialised = true;

@@ -77,14 +77,18 @@ static int dx_reload_io(dx_server *s, const char *name, const char *path,
 		return rc;
 	/* Retire after the current generation: no generation refers to an
 	 * IO plugin, so only holds (and the swap below) keep it. */
+	dx_plugin_entry *old = dx_registry_entry(r, (size_t)i);
 	dx_registry_commit(r, e, atomic_load(&s->view.gen)->id);
-	if (!*backend)
+	if (!*backend) {
+		dx_entry_retire(old);
 		return 0;
+	}
 	rc = dx_server_swap(s, backend, d);
 	if (rc < 0) {
 		dx_registry_rollback(r, e, out->handoff);
 		return rc;
 	}
+	dx_entry_retire(old);
 	if (atomic_load(&s->view.swapped) < s->nworkers) {
 		/* A worker did not swap in time: the old build may still run
 		 * there, so it is never unloaded (kept held). */

@@ -126,6 +126,7 @@ int dx_txn_reload(dx_txn *t, const char *name, const char *path,
 		dx_registry_rollback(r, e, handoff);
 		return -ENOMEM;
 	}
+	st->old = old;
 	st->handoff = handoff;
 	snprintf(st->from, sizeof st->from, "%s", from);
 	snprintf(st->to, sizeof st->to, "%s", dx_entry_desc(e)->version);
@@ -264,7 +265,15 @@ int dx_txn_publish(dx_txn *t, dx_diag *d)
 		return rc;
 	}
 	t->s->manifest = t->m;
-	return dx_server_publish(t->s, g, d);
+	rc = dx_server_publish(t->s, g, d);
+	/* Out of service now: tell the instances that left. */
+	for (size_t i = 0; i < t->count; i++) {
+		const dx_txn_step *st = &t->steps[i];
+		if (st->kind != DX_STEP_LOAD)
+			dx_entry_retire(st->kind == DX_STEP_RELOAD ? st->old
+								    : st->e);
+	}
+	return rc;
 }
 
 void dx_txn_end(dx_txn *t)

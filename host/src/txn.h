@@ -33,6 +33,7 @@ typedef enum dx_step_kind {
 typedef struct dx_txn_step {
 	dx_step_kind kind;
 	struct dx_plugin_entry *e; /* the new instance, or the leaving one */
+	struct dx_plugin_entry *old; /* reload: the instance it replaced */
 	bool handoff;              /* reload: state went from old to new */
 	bool cascade;              /* reloaded because a plugin it uses was */
 	char name[64];

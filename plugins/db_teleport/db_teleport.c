@@ -124,119 +124,6 @@ nomem:
 	return -ENOMEM;
 }
 
-/* ---- blocking set-up (init, main thread) ---- */
-
-static PGconn *connect_blocking(dbt *d, bool listener, char *err, size_t n)
-{
-	char app[64];
-	dbt_appname(app, sizeof app, listener);
-	const char *kw[] = {"dbname", "application_name", NULL};
-	const char *val[] = {d->conninfo, app, NULL};
-	PGconn *pg = PQconnectdbParams(kw, val, 1);
-	if (pg && PQstatus(pg) == CONNECTION_OK)
-		return pg;
-	const char *m = pg ? PQerrorMessage(pg) : "out of memory";
-	size_t l = strlen(m);
-	while (l && m[l - 1] == '\n')
-		l--;
-	snprintf(err, n, "cannot connect to PostgreSQL: %.*s", (int)l, m);
-	PQfinish(pg);
-	return NULL;
-}
-
-static int exec_ok(PGconn *pg, const char *sql, char *err, size_t n,
-		   const char *what)
-{
-	PGresult *r = PQexec(pg, sql);
-	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-		PQclear(r);
-		return 0;
-	}
-	const char *m = r ? PQresultErrorMessage(r) : PQerrorMessage(pg);
-	size_t l = strlen(m);
-	while (l && m[l - 1] == '\n')
-		l--;
-	snprintf(err, n, "%s: %.*s", what, (int)l, m);
-	PQclear(r);
-	return DX_EPROTO;
-}
-
-/* One trigger function for every channel (the channel is the trigger's
- * argument) and one statement-level trigger per table and channel,
- * replaced idempotently; under an advisory lock so two hosts starting at
- * once do not trip over each other. */
-static int install_triggers(dbt *d, PGconn *pg, unsigned from, char *err,
-			    size_t n)
-{
-	static const char fn[] =
-		"CREATE OR REPLACE FUNCTION dx_teleport_notify() RETURNS "
-		"trigger LANGUAGE plpgsql AS $dx$ BEGIN PERFORM "
-		"pg_notify(TG_ARGV[0], TG_TABLE_NAME); RETURN NULL; END "
-		"$dx$";
-	if (from >= d->nt)
-		return 0;
-	int rc = exec_ok(pg, "BEGIN", err, n, "installing triggers");
-	if (rc == 0)
-		rc = exec_ok(pg, "SELECT pg_advisory_xact_lock(7436251834)",
-			     err, n, "installing triggers");
-	if (rc == 0)
-		rc = exec_ok(pg, fn, err, n, "creating dx_teleport_notify()");
-	for (unsigned i = from; i < d->nt && rc == 0; i++) {
-		/* Quote each part of "schema.table". */
-		char quoted[600] = "", *tok, *save, copy[256];
-		snprintf(copy, sizeof copy, "%s", d->t[i].qualified);
-		for (tok = strtok_r(copy, ".", &save); tok;
-		     tok = strtok_r(NULL, ".", &save)) {
-			char *id = PQescapeIdentifier(pg, tok, strlen(tok));
-			if (!id)
-				return -ENOMEM;
-			size_t ql = strlen(quoted);
-			snprintf(quoted + ql, sizeof quoted - ql, "%s%s",
-				 ql ? "." : "", id);
-			PQfreemem(id);
-		}
-		char sql[1200], what[400];
-		snprintf(what, sizeof what, "installing the trigger on table %s",
-			 d->t[i].qualified);
-		snprintf(sql, sizeof sql,
-			 "DROP TRIGGER IF EXISTS \"dx_teleport_%s\" ON %s",
-			 d->channel, quoted);
-		rc = exec_ok(pg, sql, err, n, what);
-		if (rc == 0) {
-			snprintf(sql, sizeof sql,
-				 "CREATE TRIGGER \"dx_teleport_%s\" AFTER "
-				 "INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s "
-				 "FOR EACH STATEMENT EXECUTE FUNCTION "
-				 "dx_teleport_notify('%s')",
-				 d->channel, quoted, d->channel);
-			rc = exec_ok(pg, sql, err, n, what);
-		}
-	}
-	char ignore[8];
-	exec_ok(pg, rc == 0 ? "COMMIT" : "ROLLBACK", rc == 0 ? err : ignore,
-		rc == 0 ? n : sizeof ignore, "installing triggers");
-	return rc;
-}
-
-/* Prepare queries [from, nq) on every connection made so far, and the
- * triggers of tables [tfrom, nt). */
-static int setup_new(dbt *d, unsigned from, unsigned tfrom)
-{
-	char err[768];
-	const dx_host_api *h = d->host;
-	if (d->install_triggers &&
-	    install_triggers(d, d->listen.pg, tfrom, err, sizeof err) < 0)
-		return h->fail(h, DX_EPROTO, "%s", err);
-	if (dbt_pg_prepare_all(d, d->listen.pg, from, err, sizeof err))
-		return h->fail(h, DX_EPROTO, "%s", err);
-	for (unsigned i = 0; i < d->pool_size; i++)
-		if (d->pool[i].pg &&
-		    dbt_pg_prepare_all(d, d->pool[i].pg, from, err, sizeof err))
-			return h->fail(h, DX_EPROTO, "%s", err);
-	return 0;
-}
-
 /* ---- config ---- */
 
 static int config_queries(dbt *d, const dx_config *cfg)
@@ -363,42 +250,21 @@ static int make_counters(dbt *d)
 		       : -ENOMEM;
 }
 
-static int dbt_connect_all(dbt *d)
-{
-	const dx_host_api *h = d->host;
-	char err[768];
-	d->listen = (dbt_conn){.d = d, .listener = true, .fd = -1,
-			       .pgfd = -1};
-	for (unsigned i = 0; i < d->pool_size; i++)
-		d->pool[i] = (dbt_conn){.d = d, .fd = -1, .pgfd = -1};
-	if (!(d->listen.pg = connect_blocking(d, true, err, sizeof err)))
-		return h->fail(h, -ECONNREFUSED, "%s", err);
-	for (unsigned i = 0; i < d->pool_size; i++)
-		if (!(d->pool[i].pg = connect_blocking(d, false, err,
-						       sizeof err)))
-			return h->fail(h, -ECONNREFUSED, "%s", err);
-	int rc = setup_new(d, 0, 0);
-	if (rc < 0)
-		return rc;
-	/* LISTEN before the first fill: it is in place (committed) before
-	 * any worker can ask for a query. */
-	char *id = PQescapeIdentifier(d->listen.pg, d->channel,
-				      strlen(d->channel));
-	char sql[256];
-	snprintf(sql, sizeof sql, "LISTEN %s", id ? id : "dx_teleport");
-	PQfreemem(id);
-	if (exec_ok(d->listen.pg, sql, err, sizeof err, "LISTEN") < 0)
-		return h->fail(h, DX_EPROTO, "%s", err);
-	return 0;
-}
-
 static int dbt_init(const dx_host_api *host, const dx_config *config,
 		    void **self)
 {
+	dbt_inst *I = calloc(1, sizeof *I);
 	dbt *d = calloc(1, sizeof *d);
-	if (!d)
+	if (!I || !d) {
+		free(I);
+		free(d);
 		return host->fail(host, -ENOMEM, "out of memory");
+	}
+	*I = (dbt_inst){.host = host, .d = d};
 	d->host = host;
+	d->ops = &dbt_ops_this;
+	d->drv = I;
+	atomic_init(&d->refs, 1);
 	d->workers = host->worker_count(host);
 	if (d->workers == 0)
 		d->workers = 1;
@@ -420,6 +286,7 @@ static int dbt_init(const dx_host_api *host, const dx_config *config,
 		host->fail(host, rc, "cannot reach worker %d", DBT_DB_WORKER);
 	if (rc < 0) {
 		dbt_free(d);
+		free(I);
 		return rc;
 	}
 	host->log(host, DX_LOG_INFO,
@@ -427,13 +294,13 @@ static int dbt_init(const dx_host_api *host, const dx_config *config,
 		  d->nq, d->nq == 1 ? "y" : "ies", d->nt, d->nt == 1 ? "" : "s",
 		  d->pool_size, d->channel,
 		  d->install_triggers ? ", triggers installed" : "");
-	*self = d;
+	*self = I;
 	return 0;
 }
 
 static void dbt_fini(void *self)
 {
-	dbt_free(self);
+	dbt_inst_fini(self, dbt_free);
 }
 
 /* ---- routes ---- */
@@ -478,20 +345,22 @@ static int parse_body(dbt *d, const dx_request *req, dx_response *res,
 static void fail_later(void *arg)
 {
 	dbt_waiter *w = arg;
-	dbt_waiter_answer(w, NULL, 503, "db_teleport is shutting down");
+	dbt_waiter_answer(w->host, w, NULL, 503,
+			  "db_teleport is shutting down");
 }
 
 /* Send the miss to the db worker; the waiter is answered from there. */
-static int post_miss(dbt *d, dbt_waiter *w, uint16_t qidx,
+static int post_miss(dbt_inst *I, dbt_waiter *w, uint16_t qidx,
 		     const uint8_t *params, size_t plen)
 {
+	dbt *d = I->d;
 	dbt_miss *m = malloc(sizeof *m + plen);
 	if (!m)
 		return -ENOMEM;
 	*m = (dbt_miss){.d = d, .w = w, .qidx = qidx, .plen = (uint32_t)plen};
 	memcpy(m->params, params, plen);
-	d->host->counter_add(d->c_misses, 1);
-	if (d->host->post(d->host, DBT_DB_WORKER, dbt_pg_miss, m) < 0) {
+	I->host->counter_add(d->c_misses, 1);
+	if (I->host->post(I->host, DBT_DB_WORKER, dbt_pg_miss, m) < 0) {
 		free(m);
 		return -EPIPE;
 	}
@@ -500,7 +369,9 @@ static int post_miss(dbt *d, dbt_waiter *w, uint16_t qidx,
 
 static int get_call(void *self, const dx_request *req, dx_response *res)
 {
-	dbt *d = self;
+	dbt_inst *I = self;
+	dbt *d = I->d;
+	const dx_host_api *h = I->host;
 	uint16_t qidx;
 	const uint8_t *params;
 	size_t plen;
@@ -515,40 +386,43 @@ static int get_call(void *self, const dx_request *req, dx_response *res)
 					   params, plen);
 		if (e) {
 			const dbt_result *r = e->val;
-			d->host->counter_add(d->c_hits, 1);
+			h->counter_add(d->c_hits, 1);
 			return dx_response_write(res, r->pub.data, r->pub.len);
 		}
 	}
 	dbt_waiter *w = calloc(1, sizeof *w);
 	if (!w)
 		return -ENOMEM;
-	*w = (dbt_waiter){.kind = W_ROUTE, .worker = req->worker, .d = d};
-	if (!(w->pending = d->host->defer(d->host, req))) {
+	*w = (dbt_waiter){.kind = W_ROUTE, .worker = req->worker, .d = d,
+			  .host = h};
+	if (!(w->pending = h->defer(h, req))) {
 		free(w);
 		return -ENOMEM;
 	}
-	if (post_miss(d, w, qidx, params, plen) < 0 &&
-	    d->host->timer(d->host, 0, fail_later, w) < 0)
+	if (post_miss(I, w, qidx, params, plen) < 0 &&
+	    h->timer(h, 0, fail_later, w) < 0)
 		free(w); /* cannot happen on a worker short of ENOMEM */
 	return DX_PENDING;
 }
 
-static void sub_on_close(void *arg)
+void dbt_sub_on_close(void *arg)
 {
-	dbt_sub *s = arg;
+	dbt_closer *k = arg;
+	dbt_sub *s = k->s;
 	s->closed = true;
 	/* Registered (or about to be): the db worker unlinks and ends it.
 	 * If that post fails the host is stopping and fini ends it. */
 	if (s->posted)
-		s->d->host->post(s->d->host, DBT_DB_WORKER, dbt_pg_sub_close,
-				 s);
+		k->inst->host->post(k->inst->host, DBT_DB_WORKER,
+				    dbt_pg_sub_close, s);
 }
 
 static int subscribe_call(void *self, const dx_request *req,
 			  dx_response *res)
 {
-	dbt *d = self;
-	const dx_host_api *h = d->host;
+	dbt_inst *I = self;
+	dbt *d = I->d;
+	const dx_host_api *h = I->host;
 	uint16_t qidx;
 	const uint8_t *params;
 	size_t plen;
@@ -556,16 +430,19 @@ static int subscribe_call(void *self, const dx_request *req,
 	if (rc <= 0)
 		return rc;
 	dbt_sub *s = calloc(1, sizeof *s);
-	if (!s || !(s->params = malloc(plen))) {
+	dbt_closer *k = malloc(sizeof *k);
+	if (!s || !k || !(s->params = malloc(plen))) {
 		free(s);
+		free(k);
 		return -ENOMEM;
 	}
 	*s = (dbt_sub){.d = d, .worker = req->worker, .qidx = qidx,
-		       .plen = (uint32_t)plen, .params = s->params};
+		       .plen = (uint32_t)plen, .params = s->params,
+		       .closer = k};
+	*k = (dbt_closer){.inst = I, .s = s};
 	memcpy(s->params, params, plen);
-	if (!(s->stream = h->stream(h, req, sub_on_close, s))) {
-		free(s->params);
-		free(s);
+	if (!(s->stream = h->stream(h, req, dbt_sub_on_close, k))) {
+		dbt_sub_free(s);
 		return -ENOMEM;
 	}
 	dbt_result *hit = dbt_replica_get(d, req->worker, qidx, params, plen);
@@ -576,9 +453,7 @@ static int subscribe_call(void *self, const dx_request *req,
 		s->posted = true;
 		if (h->post(h, DBT_DB_WORKER, dbt_pg_sub_add, s) < 0) {
 			h->stream_end(h, s->stream);
-			dbt_result_unref(s->last);
-			free(s->params);
-			free(s);
+			dbt_sub_free(s);
 		}
 		return rc;
 	}
@@ -586,22 +461,23 @@ static int subscribe_call(void *self, const dx_request *req,
 	if (!w || !(w->pending = h->defer(h, req))) {
 		free(w);
 		h->stream_end(h, s->stream);
-		free(s->params);
-		free(s);
+		dbt_sub_free(s);
 		return -ENOMEM;
 	}
 	w->kind = W_SUB;
 	w->worker = req->worker;
 	w->d = d;
+	w->host = h;
 	w->sub = s;
-	if (post_miss(d, w, qidx, params, plen) < 0)
+	if (post_miss(I, w, qidx, params, plen) < 0)
 		h->timer(h, 0, fail_later, w);
 	return DX_PENDING;
 }
 
-static void stats_fill(dbt *d, dx_db_stats *o)
+static void stats_fill(dbt_inst *I, dx_db_stats *o)
 {
-	const dx_host_api *h = d->host;
+	const dx_host_api *h = I->host;
+	const dbt *d = I->d;
 	dx_db_stats s = {
 		.size = o->size,
 		.hits = h->counter_get(d->c_hits),
@@ -636,24 +512,27 @@ static int stats_call(void *self, const dx_request *req, dx_response *res)
 static int svc_register(void *self, const char *name, const char *sql,
 			const char *const *tables, size_t ntables)
 {
-	dbt *d = self;
+	dbt_inst *I = self;
+	dbt *d = I->d;
 	char err[512];
-	if (d->started || d->host->worker_id(d->host) >= 0)
-		return d->host->fail(d->host, DX_ESTATE,
+	if (d->started || I->host->worker_id(I->host) >= 0)
+		return I->host->fail(I->host, DX_ESTATE,
 				     "register_query(%s): only during init",
 				     name);
 	unsigned q0 = d->nq, t0 = d->nt;
 	int rc = add_query(d, name, sql, tables, ntables, err, sizeof err);
 	if (rc < 0)
-		return d->host->fail(d->host, rc, "%s", err);
-	return setup_new(d, q0, t0);
+		return I->host->fail(I->host, rc, "%s", err);
+	return dbt_setup_new(d, q0, t0);
 }
 
 static int svc_get(void *self, const char *query, const char *const *params,
 		   unsigned nparams, dx_db_done_fn done, void *arg,
 		   const dx_db_result **out)
 {
-	dbt *d = self;
+	dbt_inst *I = self;
+	dbt *d = I->d;
+	const dx_host_api *h = I->host;
 	int q = find_query(d, query, strlen(query));
 	if (q < 0)
 		return -ENOENT;
@@ -670,21 +549,22 @@ static int svc_get(void *self, const char *query, const char *const *params,
 		return (int)n; /* -EINVAL: a parameter too long */
 	}
 	int rc = DX_PENDING;
-	int worker = d->host->worker_id(d->host);
+	int worker = h->worker_id(h);
 	dbt_result *hit =
 		dbt_replica_get(d, worker, (uint16_t)q, key, (size_t)n);
 	if (hit) {
-		d->host->counter_add(d->c_hits, 1);
+		h->counter_add(d->c_hits, 1);
 		*out = &hit->pub;
 		rc = 0;
 	} else {
 		dbt_waiter *w = calloc(1, sizeof *w);
 		if (w)
 			*w = (dbt_waiter){.kind = W_SERVICE, .worker = worker,
-					  .done = done, .arg = arg, .d = d};
+					  .done = done, .arg = arg, .d = d,
+					  .host = h};
 		if (!w)
 			rc = -ENOMEM;
-		else if (post_miss(d, w, (uint16_t)q, key, (size_t)n) < 0) {
+		else if (post_miss(I, w, (uint16_t)q, key, (size_t)n) < 0) {
 			free(w);
 			rc = DX_ESTATE;
 		}
@@ -702,7 +582,8 @@ static void svc_release(void *self, const dx_db_result *res)
 
 static int svc_invalidate(void *self, const char *table)
 {
-	dbt *d = self;
+	dbt_inst *I = self;
+	dbt *d = I->d;
 	dbt_inval *iv = malloc(sizeof *iv + (d->nt + 1) * sizeof(uint32_t));
 	if (!iv)
 		return -ENOMEM;
@@ -711,7 +592,7 @@ static int svc_invalidate(void *self, const char *table)
 		if (strcmp(d->t[i].name, table) == 0 ||
 		    strcmp(d->t[i].qualified, table) == 0)
 			iv->tables[iv->n++] = i;
-	int rc = iv->n ? d->host->post(d->host, DBT_DB_WORKER,
+	int rc = iv->n ? I->host->post(I->host, DBT_DB_WORKER,
 				       dbt_pg_invalidate, iv)
 		       : -ENOENT;
 	if (rc < 0)
@@ -746,6 +627,8 @@ static const dx_facet dbt_facets[] = {
 	{DX_FACET_ROUTES, "db_teleport", &dbt_routes_vt},
 };
 
-DX_PLUGIN(.name = "db_teleport", .version = "1.0.0",
+DX_PLUGIN(.name = "db_teleport", .version = DBT_VERSION,
 	  .description = "PostgreSQL query cache kept fresh by LISTEN/NOTIFY",
-	  DX_FACETS(dbt_facets), .init = dbt_init, .fini = dbt_fini)
+	  DX_FACETS(dbt_facets), .init = dbt_init, .fini = dbt_fini,
+	  .handoff_export = dbt_handoff_export,
+	  .handoff_import = dbt_handoff_import)

@@ -9,10 +9,28 @@
  * changed (posts are FIFO per worker); a hit reads the caller's own replica
  * with no lock and no shared write except the result's reference count.
  *
+ * Instances and the core. The plugin's self is a dbt_inst, one per loaded
+ * build; what it serves is a dbt (the core: cache, connections, fills,
+ * subscriptions), reference counted, which a reload hands from the old
+ * instance to the new one (dbt_handoff.c). While both are alive they share
+ * the core: route handlers of either read the replicas, and whatever
+ * either posts to the database worker runs there. Exactly one instance
+ * drives the core (d->drv, d->ops, d->host: its code and its host table),
+ * and every entry point on the database worker first checks that it is the
+ * driver's code (dbt_driving) and otherwise hands the job to the driver's
+ * (d->ops) or drops it when the driver has done it already (socket reads,
+ * reconnect timers). The driver changes only on the database worker, so
+ * no two builds ever touch the core at once. Code of one build only ever
+ * uses its own instance's host table (holds, callbacks): on the database
+ * worker that is d->host, elsewhere the instance's or the one a job
+ * carries (w->host, the closer's inst).
+ *
  * Files: dbt_cache.c (results, keys, maps, replicas), dbt_pg.c (the
  * database worker's connections: the pool, the listener and its
  * notifications, reconnects), dbt_fill.c (fills, waiters, subscriptions),
- * db_teleport.c (config, init/fini, routes, the SERVICE vtable). */
+ * dbt_setup.c (init's blocking connect, triggers, prepares),
+ * dbt_handoff.c (export, import, the takeover, a finalised instance's
+ * drain), db_teleport.c (config, init/fini, routes, the SERVICE vtable). */
 #ifndef DBT_H
 #define DBT_H
 
@@ -26,6 +44,17 @@
 #include <dx/db_teleport.h>
 #include <dx/plugin.h>
 #include <dx/routes.h>
+
+/* The plugin's version, and the layout of the state a reload hands over
+ * (the structs below): bump DBT_LAYOUT whenever one of them changes, so an
+ * import refuses a core it would misread. Both can be set when building,
+ * for a test build that must refuse. */
+#ifndef DBT_VERSION
+#define DBT_VERSION "1.1.0"
+#endif
+#ifndef DBT_LAYOUT
+#define DBT_LAYOUT 1
+#endif
 
 #define DBT_DB_WORKER 0
 #define DBT_BACKOFF_MIN_NS 50000000ull    /* 50 ms */
@@ -119,6 +148,8 @@ typedef struct dbt_waiter {
 	void *arg;
 	struct dbt_sub *sub;   /* W_SUB */
 	struct dbt *d;
+	/* The host table of the build whose code delivers the answer. */
+	const dx_host_api *host;
 	/* Set when the answer is posted to the caller's worker. */
 	dbt_result *res;
 	uint16_t status;
@@ -144,9 +175,20 @@ typedef struct dbt_subkey {
 	struct dbt_sub *subs;
 } dbt_subkey;
 
+struct dbt_inst;
+
+/* A subscription stream's on_close argument: which instance's code the
+ * callback is (it posts with that instance's table). A new one each time
+ * a stream is adopted; the sub owns the current one. */
+typedef struct dbt_closer {
+	struct dbt_inst *inst;
+	struct dbt_sub *s;
+} dbt_closer;
+
 typedef struct dbt_sub {
 	struct dbt_sub *next;
 	struct dbt *d;
+	dbt_closer *closer;
 	dbt_subkey *key;       /* NULL until active on the db worker */
 	dx_stream *stream;
 	int worker;            /* the stream's worker */
@@ -184,8 +226,26 @@ typedef struct dbt_conn {
 	char err[256];
 } dbt_conn;
 
+/* The database worker's entry points of one build, so that another
+ * build's code can hand a job over (dbt.h's opening comment). */
+typedef struct dbt_ops {
+	void (*miss)(void *arg);
+	void (*sub_add)(void *arg);
+	void (*sub_close)(void *arg);
+	void (*invalidate)(void *arg);
+} dbt_ops;
+
+/* This build's (each mapping of the plugin has its own). */
+extern const dbt_ops dbt_ops_this;
+
 typedef struct dbt {
+	/* The driver: its host table, its code, its instance. Set at init;
+	 * then changed only on the database worker (dbt_handoff.c). */
 	const dx_host_api *host;
+	const dbt_ops *ops;
+	struct dbt_inst *drv;
+	atomic_uint refs;     /* instances that serve it */
+	bool dead;            /* db worker: connections closed for good */
 	char *conninfo;
 	char *channel;
 	unsigned pool_size;
@@ -214,6 +274,27 @@ typedef struct dbt {
 	char last_err[256];
 } dbt;
 
+/* The plugin's self. */
+typedef struct dbt_inst {
+	const dx_host_api *host;
+	dbt *d;            /* what it serves (after an import: the shared core) */
+	dbt *own;          /* after an import: the core its init made, closed */
+	/* Its fini may come at once, not once nothing holds it: after a
+	 * refused import, or after giving back what it imported (a rollback).
+	 * fini then drains first (dbt_handoff.c). */
+	bool imported, import_failed, gave_back;
+	atomic_uint timers;  /* its reconnect timers not yet fired */
+	atomic_uint drain;   /* fini's drain: workers still to pass */
+	struct dbt_handoff *blob; /* what export handed out */
+} dbt_inst;
+
+/* Whether the calling code drives d: only then may it touch d's
+ * connections and maps (database worker only). */
+static inline bool dbt_driving(const dbt *d)
+{
+	return d->ops == &dbt_ops_this && !d->dead;
+}
+
 /* ---- dbt_pg.c: the db worker ---- */
 
 /* Post from init: the db worker takes over the connections init made. */
@@ -232,6 +313,12 @@ void dbt_pg_invalidate(void *arg);
 void dbt_appname(char *out, size_t n, bool listener);
 /* fini: close everything (workers stopped). */
 void dbt_pg_free(dbt *d);
+/* Database worker: close every connection of d for good (d->dead). */
+void dbt_pg_close_all(dbt *d);
+/* Database worker, in the new driver's code (d->drv etc. already set):
+ * move the watches and pending reconnects of d's connections to it and
+ * read what arrived meanwhile. */
+void dbt_pg_take_conns(dbt *d);
 /* Give queued flights to idle connections (or answer 503). */
 void dbt_pool_pump(dbt *d);
 
@@ -259,6 +346,12 @@ void dbt_queue_push(dbt *d, dbt_flight *f, bool head);
 /* A new flight for the key (w may be NULL: a refresh). */
 void dbt_flight_start_key(dbt *d, uint16_t qidx, const uint8_t *params,
 			  size_t plen, uint64_t hash, dbt_waiter *w);
+/* The calling driver takes over the stream of every registered
+ * subscriber (database worker). */
+void dbt_subs_adopt(dbt *d);
+/* A subscription stream's on_close (arg: its dbt_closer). */
+void dbt_sub_on_close(void *arg);
+void dbt_sub_free(dbt_sub *s);
 /* dbt_map_free callbacks for d->subs and d->flights (fini). */
 void dbt_free_subkey(void *ud, void *val);
 void dbt_free_flight(void *ud, void *val);
@@ -275,9 +368,26 @@ dbt_result *dbt_replica_get(dbt *d, int worker, uint16_t qidx,
 			    const uint8_t *params, size_t plen);
 void dbt_replicas_free(dbt *d);
 
-/* Answer one waiter (db worker): res (a reference is taken) or status +
- * msg; frees w eventually. */
-void dbt_waiter_answer(dbt_waiter *w, dbt_result *res, uint16_t status,
-		       const char *msg);
+/* Answer one waiter: res (a reference is taken) or status + msg; frees w
+ * eventually. h: the calling code's own host table (d->host on the
+ * database worker). */
+void dbt_waiter_answer(const dx_host_api *h, dbt_waiter *w, dbt_result *res,
+		       uint16_t status, const char *msg);
+
+/* ---- dbt_setup.c: blocking, main thread (init) ---- */
+
+/* Connect the listener and the pool, install triggers, prepare, LISTEN. */
+int dbt_connect_all(dbt *d);
+/* Prepare queries [from, nq) on every connection made so far, and the
+ * triggers of tables [tfrom, nt). */
+int dbt_setup_new(dbt *d, unsigned from, unsigned tfrom);
+
+/* ---- dbt_handoff.c ---- */
+
+int dbt_handoff_export(void *self, const void **data, size_t *len);
+int dbt_handoff_import(void *self, const void *data, size_t len);
+/* fini's part: drain what the instance may still have queued (when it took
+ * part in a handoff), then drop its cores. */
+void dbt_inst_fini(dbt_inst *I, void (*free_core)(dbt *d));
 
 #endif

@@ -31,9 +31,10 @@ static void waiter_deliver(void *arg)
 	waiter_free(w);
 }
 
-static void sub_free(dbt_sub *s)
+void dbt_sub_free(dbt_sub *s)
 {
 	dbt_result_unref(s->last);
+	free(s->closer);
 	free(s->params);
 	free(s);
 }
@@ -46,8 +47,7 @@ static void sub_answer(void *arg)
 {
 	dbt_waiter *w = arg;
 	dbt_sub *s = w->sub;
-	dbt *d = w->d;
-	const dx_host_api *h = d->host;
+	const dx_host_api *h = w->host;
 	if (w->res)
 		h->complete(h, w->pending, 0, w->res->pub.data,
 			    w->res->pub.len);
@@ -64,14 +64,14 @@ static void sub_answer(void *arg)
 		}
 	}
 	h->stream_end(h, s->stream);
-	sub_free(s);
+	dbt_sub_free(s);
 	waiter_free(w);
 }
 
-void dbt_waiter_answer(dbt_waiter *w, dbt_result *res, uint16_t status,
-		       const char *msg)
+void dbt_waiter_answer(const dx_host_api *h, dbt_waiter *w, dbt_result *res,
+		       uint16_t status, const char *msg)
 {
-	const dx_host_api *h = w->d->host;
+	w->host = h; /* the code answering is h's, so is what it posts */
 	if (w->kind == W_ROUTE) {
 		if (res)
 			h->complete(h, w->pending, 0, res->pub.data,
@@ -116,7 +116,7 @@ void dbt_flight_fail(dbt *d, dbt_flight *f, uint16_t status, const char *msg)
 	flight_free(d, f);
 	while (w) {
 		dbt_waiter *next = w->next;
-		dbt_waiter_answer(w, NULL, status, msg);
+		dbt_waiter_answer(d->host, w, NULL, status, msg);
 		w = next;
 	}
 }
@@ -173,15 +173,21 @@ void dbt_flight_done(dbt *d, dbt_flight *f, const PGresult *r)
 	if (params && flight_epochs_ok(d, f)) {
 		dbt_entry *m = dbt_map_get(&d->master, hash, qidx, params,
 					   plen);
+		bool stored = true;
 		if (m) {
 			dbt_result_unref(m->val);
 			m->val = dbt_result_ref(res);
 		} else if (!dbt_map_add(&d->master, hash, qidx, params, plen,
 					dbt_result_ref(res))) {
 			dbt_result_unref(res);
+			stored = false;
 		}
-		dbt_replicas_put(d, qidx, params, plen, hash, res);
-		d->host->counter_add(d->c_fills, 1);
+		/* Replicas hold only what the master holds (dbt_pg.c's
+		 * cache_drop counts on it). */
+		if (stored) {
+			dbt_replicas_put(d, qidx, params, plen, hash, res);
+			d->host->counter_add(d->c_fills, 1);
+		}
 	}
 	bool again = f->again;
 	dbt_waiter *w = f->waiters;
@@ -189,7 +195,7 @@ void dbt_flight_done(dbt *d, dbt_flight *f, const PGresult *r)
 	flight_free(d, f);
 	while (w) {
 		dbt_waiter *next = w->next;
-		dbt_waiter_answer(w, res, 0, NULL);
+		dbt_waiter_answer(d->host, w, res, 0, NULL);
 		w = next;
 	}
 	if (params) {
@@ -233,7 +239,8 @@ void dbt_flight_start_key(dbt *d, uint16_t qidx, const uint8_t *params,
 			free(f->epochs);
 		free(f);
 		if (w)
-			dbt_waiter_answer(w, NULL, 500, "out of memory");
+			dbt_waiter_answer(d->host, w, NULL, 500,
+					  "out of memory");
 		return;
 	}
 	f->qidx = qidx;
@@ -248,11 +255,15 @@ void dbt_pg_miss(void *arg)
 {
 	dbt_miss *m = arg;
 	dbt *d = m->d;
+	if (d->ops != &dbt_ops_this) {
+		d->ops->miss(arg); /* another build drives now */
+		return;
+	}
 	uint64_t hash = dbt_hash(m->qidx, m->params, m->plen);
 	dbt_entry *e;
 	if ((e = dbt_map_get(&d->master, hash, m->qidx, m->params, m->plen))) {
 		/* Filled since the worker looked (its replica lags). */
-		dbt_waiter_answer(m->w, e->val, 0, NULL);
+		dbt_waiter_answer(d->host, m->w, e->val, 0, NULL);
 	} else if ((e = dbt_map_get(&d->flights, hash, m->qidx, m->params,
 				    m->plen))) {
 		dbt_flight *f = e->val;
@@ -266,10 +277,45 @@ void dbt_pg_miss(void *arg)
 	free(m);
 }
 
+/* The driver takes over s's stream if another instance opened it (or
+ * holds it now): from here on its on_close is the driver's code. On
+ * -EPIPE the old on_close has run, and its post of dbt_pg_sub_close
+ * (handed to the driver) follows. */
+static void sub_adopt(dbt *d, dbt_sub *s)
+{
+	if (s->closer->inst == d->drv)
+		return;
+	dbt_closer *k = malloc(sizeof *k);
+	if (!k)
+		return; /* the old instance stays held until the stream ends */
+	*k = (dbt_closer){.inst = d->drv, .s = s};
+	if (d->host->stream_adopt(d->host, s->stream, dbt_sub_on_close, k) ==
+	    0) {
+		free(s->closer); /* its callback will never run now */
+		s->closer = k;
+	} else {
+		free(k);
+	}
+}
+
+void dbt_subs_adopt(dbt *d)
+{
+	for (size_t i = 0; i < d->subs.nb; i++)
+		for (dbt_entry *e = d->subs.b[i]; e; e = e->next)
+			for (dbt_sub *s = ((dbt_subkey *)e->val)->subs; s;
+			     s = s->next)
+				sub_adopt(d, s);
+}
+
 void dbt_pg_sub_add(void *arg)
 {
 	dbt_sub *s = arg;
 	dbt *d = s->d;
+	if (d->ops != &dbt_ops_this) {
+		d->ops->sub_add(arg);
+		return;
+	}
+	sub_adopt(d, s);
 	uint64_t hash = dbt_hash(s->qidx, s->params, s->plen);
 	dbt_entry *e = dbt_map_get(&d->subs, hash, s->qidx, s->params, s->plen);
 	if (!e) {
@@ -278,7 +324,7 @@ void dbt_pg_sub_add(void *arg)
 					    s->plen, k))) {
 			free(k);
 			d->host->stream_end(d->host, s->stream);
-			sub_free(s);
+			dbt_sub_free(s);
 			return;
 		}
 		k->e = e;
@@ -302,6 +348,10 @@ void dbt_pg_sub_close(void *arg)
 {
 	dbt_sub *s = arg;
 	dbt *d = s->d;
+	if (d->ops != &dbt_ops_this) {
+		d->ops->sub_close(arg);
+		return;
+	}
 	dbt_subkey *k = s->key;
 	if (k) {
 		for (dbt_sub **pp = &k->subs; *pp; pp = &(*pp)->next)
@@ -315,7 +365,7 @@ void dbt_pg_sub_close(void *arg)
 		}
 	}
 	d->host->stream_end(d->host, s->stream);
-	sub_free(s);
+	dbt_sub_free(s);
 }
 
 /* ---- fini ---- */
@@ -328,7 +378,7 @@ void dbt_free_subkey(void *ud, void *val)
 		dbt_sub *s = k->subs;
 		k->subs = s->next;
 		d->host->stream_end(d->host, s->stream);
-		sub_free(s);
+		dbt_sub_free(s);
 	}
 	free(k);
 }
@@ -344,7 +394,7 @@ void dbt_free_flight(void *ud, void *val)
 		f->waiters = w->next;
 		if (w->kind == W_SUB) {
 			w->d->host->stream_end(w->d->host, w->sub->stream);
-			sub_free(w->sub);
+			dbt_sub_free(w->sub);
 		}
 		waiter_free(w);
 	}

@@ -105,17 +105,48 @@ static void conn_close(dbt_conn *c)
 	c->state = c->listener ? LS_DOWN : PC_DOWN;
 }
 
+/* A reconnect timer: the connection, and the instance whose code armed
+ * it (it counts its pending timers for fini, dbt_handoff.c). */
+typedef struct dbt_tick {
+	dbt_conn *c;
+	dbt_inst *by;
+} dbt_tick;
+
 static void conn_retry(void *arg)
 {
-	dbt_conn *c = arg;
+	dbt_tick *t = arg;
+	dbt_conn *c = t->c;
+	dbt_inst *by = t->by;
+	free(t);
 	const dx_host_api *h = c->d->host;
-	c->timer = false;
-	/* Early: the host is draining and runs every pending timer now.
-	 * Reconnecting would only arm another timer, run at once again. */
-	if (h->now_ns(h, DX_CLOCK_MONOTONIC) + 1000000 < c->due_ns)
-		return;
-	if (!c->pg)
-		conn_connect(c);
+	/* Not the driver's code any more: the new driver armed a timer of
+	 * its own for this connection when it took over. */
+	if (dbt_driving(c->d)) {
+		c->timer = false;
+		/* Early: the host is draining and runs every pending timer
+		 * now. Reconnecting would only arm another timer, run at once
+		 * again. */
+		if (h->now_ns(h, DX_CLOCK_MONOTONIC) + 1000000 >= c->due_ns &&
+		    !c->pg)
+			conn_connect(c);
+	}
+	atomic_fetch_sub(&by->timers, 1); /* last: fini may be waiting */
+}
+
+static int conn_timer(dbt_conn *c, uint64_t delay)
+{
+	dbt *d = c->d;
+	dbt_tick *t = malloc(sizeof *t);
+	if (!t)
+		return -ENOMEM;
+	*t = (dbt_tick){.c = c, .by = d->drv};
+	atomic_fetch_add(&t->by->timers, 1);
+	int rc = d->host->timer(d->host, delay, conn_retry, t);
+	if (rc < 0) {
+		atomic_fetch_sub(&t->by->timers, 1);
+		free(t);
+	}
+	return rc;
 }
 
 /* Try again later: capped exponential backoff. */
@@ -128,7 +159,7 @@ static void conn_schedule(dbt_conn *c)
 						       : delay * 2;
 	const dx_host_api *h = c->d->host;
 	c->due_ns = h->now_ns(h, DX_CLOCK_MONOTONIC) + delay;
-	if (h->timer(h, delay, conn_retry, c) == 0)
+	if (conn_timer(c, delay) == 0)
 		c->timer = true;
 }
 
@@ -338,6 +369,19 @@ static void cache_drop_all(dbt *d)
 	dbt_replicas_drop(d, NULL);
 }
 
+/* Drop the master's entries of the queries in drop (NULL: all), and the
+ * replicas' only when the master had any: a replica holds only what the
+ * master holds (dbt_flight_done puts both or neither), so there is
+ * nothing to post otherwise. That also keeps a core nobody reads yet (a
+ * reload's new instance before its import) from posting to workers. */
+static void cache_drop(dbt *d, const bool *drop)
+{
+	size_t before = d->master.count;
+	dbt_map_sweep(&d->master, drop, unref_val, NULL);
+	if (d->master.count != before)
+		dbt_replicas_drop(d, drop);
+}
+
 static void listen_failed(dbt_conn *c, const char *what)
 {
 	dbt *d = c->d;
@@ -349,8 +393,7 @@ static void listen_failed(dbt_conn *c, const char *what)
 			     c->err);
 	d->cache_ok = false;
 	d->gen++;
-	dbt_map_sweep(&d->master, NULL, unref_val, NULL);
-	dbt_replicas_drop(d, NULL);
+	cache_drop(d, NULL);
 	conn_close(c);
 	conn_schedule(c);
 }
@@ -409,8 +452,7 @@ static void invalidate(dbt *d, const bool *dirty)
 	for (unsigned q = 0; q < d->nq; q++)
 		for (unsigned i = 0; i < d->q[q].ntables; i++)
 			drop[q] |= dirty[d->q[q].tables[i]];
-	dbt_map_sweep(&d->master, drop, unref_val, NULL);
-	dbt_replicas_drop(d, drop);
+	cache_drop(d, drop);
 	subs_refresh_all(d, drop);
 	free(drop);
 }
@@ -588,13 +630,16 @@ static void conn_io(dbt_conn *c, uint32_t revents)
 static void conn_continue(void *arg)
 {
 	dbt_conn *c = arg;
-	if (c->pg && c->state != (c->listener ? LS_CONNECTING : PC_CONNECTING))
+	/* Another build drives now: it read the socket when it took over. */
+	if (dbt_driving(c->d) && c->pg && c->state != (c->listener ? LS_CONNECTING : PC_CONNECTING))
 		conn_io(c, DX_IO_POLLIN);
 }
 
 static void on_conn_io(void *arg, uint32_t revents)
 {
-	conn_io(arg, revents);
+	dbt_conn *c = arg;
+	if (dbt_driving(c->d)) /* always: a takeover unwatches first */
+		conn_io(c, revents);
 }
 
 /* ---- start, requests from other workers ---- */
@@ -602,6 +647,8 @@ static void on_conn_io(void *arg, uint32_t revents)
 void dbt_pg_start(void *arg)
 {
 	dbt *d = arg;
+	if (d->dead)
+		return;
 	d->started = true;
 	d->gen = 1;
 	dbt_conn *l = &d->listen;
@@ -627,6 +674,10 @@ void dbt_pg_invalidate(void *arg)
 {
 	dbt_inval *iv = arg;
 	dbt *d = iv->d;
+	if (d->ops != &dbt_ops_this) {
+		d->ops->invalidate(arg);
+		return;
+	}
 	bool *dirty = calloc(d->nt + 1, 1);
 	if (dirty) {
 		for (unsigned i = 0; i < iv->n; i++)
@@ -639,49 +690,59 @@ void dbt_pg_invalidate(void *arg)
 	free(iv);
 }
 
-/* ---- blocking, for init ---- */
+/* ---- handoff (dbt_handoff.c) ---- */
 
-void dbt_appname(char *out, size_t n, bool listener)
+/* Every connection init made, whatever its state. */
+static dbt_conn *conn_at(dbt *d, unsigned i)
 {
-	/* The pid tells two hosts' connections apart in pg_stat_activity. */
-	snprintf(out, n, "dx_teleport %s %ld", listener ? "listen" : "query",
-		 (long)getpid());
+	dbt_conn *c = i == 0 ? &d->listen : &d->pool[i - 1];
+	return c->d ? c : NULL;
 }
 
-int dbt_pg_prepare_all(dbt *d, PGconn *pg, unsigned from, char *err,
-		       size_t n)
+void dbt_pg_close_all(dbt *d)
 {
-	for (unsigned i = from; i < d->nq; i++) {
-		dbt_query *q = &d->q[i];
-		PGresult *r = PQprepare(pg, q->stmt, q->sql, 0, NULL);
-		bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
-		if (ok) {
-			PQclear(r);
-			r = PQdescribePrepared(pg, q->stmt);
-			ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
-			if (ok)
-				q->nparams = (unsigned)PQnparams(r);
+	d->dead = true;
+	d->cache_ok = false;
+	for (unsigned i = 0; i <= d->pool_size; i++) {
+		dbt_conn *c = conn_at(d, i);
+		if (c)
+			conn_close(c); /* a pending timer finds d dead */
+	}
+}
+
+void dbt_pg_take_conns(dbt *d)
+{
+	const dx_host_api *h = d->host;
+	for (unsigned i = 0; i <= d->pool_size; i++) {
+		dbt_conn *c = conn_at(d, i);
+		if (!c)
+			continue;
+		/* The old driver's watch calls the old code: ours instead
+		 * (conn_watch_ex makes a new one once there is none). Data
+		 * that came meanwhile waits in the socket. */
+		if (c->watch) {
+			h->unwatch(h, c->watch);
+			c->watch = NULL;
+			if (conn_watch_ex(c, c->events, false) < 0) {
+				conn_failed(c, "watching the socket");
+				continue;
+			}
 		}
-		if (!ok) {
-			const char *m = r ? PQresultErrorMessage(r)
-					  : PQerrorMessage(pg);
-			size_t l = strlen(m);
-			while (l && m[l - 1] == '\n')
-				l--;
-			snprintf(err, n, "query \"%s\" does not prepare: %.*s",
-				 q->name, (int)l, m);
-			PQclear(r);
-			return (int)i + 1;
-		}
-		PQclear(r);
-		if (q->nparams > 255) {
-			snprintf(err, n,
-				 "query \"%s\" has %u parameters; at most 255",
-				 q->name, q->nparams);
-			return (int)i + 1;
+		/* Its timer, when it fires, sees it no longer drives. */
+		if (c->timer) {
+			uint64_t now = h->now_ns(h, DX_CLOCK_MONOTONIC);
+			if (conn_timer(c, c->due_ns > now ? c->due_ns - now
+							  : 0) < 0)
+				c->timer = false;
 		}
 	}
-	return 0;
+	for (unsigned i = 0; i <= d->pool_size; i++) {
+		dbt_conn *c = conn_at(d, i);
+		if (c && c->pg &&
+		    c->state != (c->listener ? LS_CONNECTING : PC_CONNECTING))
+			conn_io(c, c->events ? c->events : DX_IO_POLLIN);
+	}
+	dbt_pool_pump(d);
 }
 
 /* ---- fini ---- */

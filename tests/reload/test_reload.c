@@ -22,9 +22,13 @@
  *   load_unload routes_echo loaded and served, refusals with the manifest's
  *               messages, reloadtest unloaded while a call of it is
  *               deferred (answered, then fini), routes_echo unloaded.
- *   apply       under load, one manifest edit adds a middleware and moves
- *               reloadtest to v2 with another config; an edit with a bad
+ *   apply       under load, one manifest edit adds a middleware, lowers
+ *               max_frame and moves reloadtest to v2 with another config;
+ *               an edit with a bad
  *               entry and a restart-only key changes nothing.
+ *   dependents  (a host of its own: rt_svc and rt_user, which looked up
+ *               rt_svc's SERVICE facet) reloading rt_svc reloads rt_user
+ *               with it; unloading rt_svc is refused while rt_user uses it.
  *   ratelimit   (a host of its own: routes_echo behind mw_ratelimit) a
  *               client that used its burst stays limited across reloads.
  * usage: test_reload DX_HOST OTHER_PLUGIN_SO (a plugin not named
@@ -75,7 +79,7 @@
 
 static const char *dx_host;
 static char v1[PATH_MAX], v2[PATH_MAX], v3[PATH_MAX], abi2[PATH_MAX],
-	echo[PATH_MAX];
+	echo[PATH_MAX], svc1[PATH_MAX], svc2[PATH_MAX], user[PATH_MAX];
 
 /* The current case's host and temp dir (set by the fixture, in the parent:
  * the test's fork sees them as they were). */
@@ -326,6 +330,27 @@ static void rt_copy(const char *from, const char *to, mode_t mode)
 
 /* --- a: reload under load --------------------------------------------- */
 
+/* The load's outcome, printed as what: nothing failed, nothing closed,
+ * every call answered by v1 or v2, and both builds seen. */
+static void rt_load_assert(const struct rt_loader *sum, const char *what,
+			   char *counts, size_t n)
+{
+	snprintf(counts, n,
+		 "%d connections: %lu sent, %lu answers (v1 %lu, v2 %lu), "
+		 "%lu failed, %lu other, %lu closed, %lu stalled",
+		 sum->nconn, sum->sent, sum->answers, sum->v1, sum->v2,
+		 sum->failed, sum->bad, sum->closed, sum->stalled);
+	printf("%s: %s\n", what, counts);
+	fflush(stdout);
+	ck_assert_msg(!sum->failure[0], "%s (%s)", sum->failure, counts);
+	ck_assert_msg(sum->failed == 0 && sum->bad == 0 && sum->closed == 0 &&
+			      sum->stalled == 0 && sum->answers == sum->sent,
+		      "%s", counts);
+	ck_assert_msg(sum->answers == sum->v1 + sum->v2, "%s", counts);
+	ck_assert_msg(sum->v1 > 0 && sum->v2 > 0,
+		      "the load never saw one of the builds: %s", counts);
+}
+
 START_TEST(test_reload_under_load)
 {
 	static struct rt_loader load[LOAD_THREADS];
@@ -387,23 +412,12 @@ START_TEST(test_reload_under_load)
 	int64_t reload_ms = rt_now_ms() - t0;
 	dx_client_close(probe);
 	rt_load_stop(load, LOAD_THREADS, &sum);
+	char what[64];
+	snprintf(what, sizeof what, "reload under load (%d reloads in %lld ms)",
+		 done, (long long)reload_ms);
 	char counts[256];
-	snprintf(counts, sizeof counts,
-		 "%d reloads in %lld ms; %d connections: %lu sent, %lu answers "
-		 "(v1 %lu, v2 %lu), %lu failed, %lu other, %lu closed, "
-		 "%lu stalled",
-		 done, (long long)reload_ms, sum.nconn, sum.sent, sum.answers,
-		 sum.v1, sum.v2, sum.failed, sum.bad, sum.closed, sum.stalled);
-	printf("reload under load: %s\n", counts);
-	fflush(stdout);
-	ck_assert_msg(!sum.failure[0], "%s (%s)", sum.failure, counts);
-	ck_assert_msg(sum.failed == 0 && sum.bad == 0 && sum.closed == 0 &&
-			      sum.stalled == 0 && sum.answers == sum.sent,
-		      "%s", counts);
-	ck_assert_msg(sum.answers == sum.v1 + sum.v2, "%s", counts);
+	rt_load_assert(&sum, what, counts, sizeof counts);
 	ck_assert_msg(sum.answers > 5000, "too little load: %s", counts);
-	ck_assert_msg(sum.v1 > 0 && sum.v2 > 0,
-		      "the load never saw one of the builds: %s", counts);
 	cJSON *st = rt_cmd("stats", NULL, NULL, raw);
 	double closed = rt_num(cJSON_GetObjectItemCaseSensitive(st, "host"),
 			       "closed_by_server", -1);
@@ -954,6 +968,25 @@ static size_t rt_meta_of_version(dx_client *c, const char *want)
 	return m.meta.count;
 }
 
+/* A call of rt_version with a 5,000-byte body on a connection of its own:
+ * 0 when answered, else the Close code (its text into why). */
+static unsigned rt_big_call(char *why, size_t n)
+{
+	static char body[5000];
+	memset(body, 'x', sizeof body);
+	dx_client *c = rt_connect();
+	uint16_t seq;
+	dx_client_msg m;
+	ck_assert_int_eq(
+		dx_client_call(c, RT_ROUTE_VERSION, body, sizeof body, 0, &seq), 0);
+	ck_assert_msg(dx_client_wait(c, seq, &m, 10000) == 0, "%s",
+		      dx_client_error(c));
+	snprintf(why, n, "%.*s", (int)m.len, (const char *)m.payload);
+	unsigned st = m.opcode == DX_HBTP_CLOSE ? m.status : 0;
+	dx_client_close(c);
+	return st;
+}
+
 static bool rt_has_change(const cJSON *a, const char *want)
 {
 	const cJSON *c;
@@ -975,6 +1008,8 @@ START_TEST(test_apply_under_load)
 	struct rt_loader sum;
 	ck_assert_msg(host_up, "the dx-host did not start (its log is above)");
 	char *raw = malloc(RT_RAW);
+	char why[256];
+	ck_assert_uint_eq(rt_big_call(why, sizeof why), 0);
 	dx_client *probe = rt_connect();
 	ck_assert_uint_eq(rt_meta_of_version(probe, "v1"), 0);
 	ck_assert_int_eq(rt_load_start(load, LOAD_THREADS, LOAD_CONNS,
@@ -1000,19 +1035,25 @@ START_TEST(test_apply_under_load)
 	cJSON_AddItemToArray(plugins, timing);
 	cJSON *mw = cJSON_AddArrayToObject(m, "middleware");
 	cJSON_AddItemToArray(mw, cJSON_CreateString("mw_timing"));
+	cJSON *lim = cJSON_AddObjectToObject(m, "limits");
+	cJSON_AddNumberToObject(lim, "max_frame", 4096);
 	double gen_before = rt_plugin_generation("1.0.0", "before apply");
 	cJSON *a = rt_apply(m, "m2.json", raw);
 	ck_assert_msg(rt_ok(a), "apply: %s", raw);
 	ck_assert_msg(rt_has_change(a, "load mw_timing") &&
 			      rt_has_change(a, "reload reloadtest") &&
-			      rt_has_change(a, "middleware"),
+			      rt_has_change(a, "middleware") &&
+			      rt_has_change(a, "limits"),
 		      "apply's changes: %s", raw);
 	double gen = rt_num(a, "generation", -1);
 	ck_assert_msg(gen > gen_before, "generation %.0f after %.0f: %s", gen,
 		      gen_before, raw);
 	cJSON_Delete(a);
-	/* Sent after the answer: v2, through mw_timing. */
+	/* Sent after the answer: v2, through mw_timing, and a frame over
+	 * the new max_frame is refused. */
 	ck_assert_uint_ge(rt_meta_of_version(probe, "v2"), 1);
+	ck_assert_uint_eq(rt_big_call(why, sizeof why), DX_HBTP_CLOSE_TOO_LARGE);
+	ck_assert_msg(strstr(why, "exceeds max_frame 4096"), "Close: %s", why);
 	ck_assert_msg(rt_wait_for_line(fini_path, "reloadtest 1.0.0 fini",
 				       10000) >= 0,
 		      "v1's fini did not run (through its own fini_file)");
@@ -1053,19 +1094,108 @@ START_TEST(test_apply_under_load)
 	dx_client_close(probe);
 	rt_load_stop(load, LOAD_THREADS, &sum);
 	char counts[256];
-	snprintf(counts, sizeof counts,
-		 "%d connections: %lu sent, %lu answers (v1 %lu, v2 %lu), "
-		 "%lu failed, %lu other, %lu closed, %lu stalled",
-		 sum.nconn, sum.sent, sum.answers, sum.v1, sum.v2, sum.failed,
-		 sum.bad, sum.closed, sum.stalled);
-	printf("apply under load: %s\n", counts);
-	fflush(stdout);
-	ck_assert_msg(!sum.failure[0], "%s (%s)", sum.failure, counts);
-	ck_assert_msg(sum.failed == 0 && sum.bad == 0 && sum.closed == 0 &&
-			      sum.stalled == 0 && sum.answers == sum.sent &&
-			      sum.answers == sum.v1 + sum.v2,
-		      "%s", counts);
-	ck_assert_msg(sum.v1 > 0 && sum.v2 > 0, "%s", counts);
+	rt_load_assert(&sum, "apply under load", counts, sizeof counts);
+	free(raw);
+	rt_passed();
+}
+END_TEST
+
+/* --- h: a plugin others use ------------------------------------------- */
+
+static void host_setup_dependents(void)
+{
+	if (!work_make())
+		return;
+	snprintf(fini_path, sizeof fini_path, "%s/fini.log", work);
+	char extra[4 * PATH_MAX];
+	snprintf(extra, sizeof extra,
+		 "\"plugin_path\":[\"%s\"],\"workers\":2,\"plugins\":"
+		 "[{\"name\":\"io_epoll\"},"
+		 "{\"path\":\"%s\",\"config\":{\"fini_file\":\"%s\"}},"
+		 "{\"path\":\"%s\",\"config\":{\"fini_file\":\"%s\"}}]",
+		 getenv("DX_PLUGINS"), svc1, fini_path, user, fini_path);
+	host_up = dx_test_host_start(&host, dx_host, extra, NULL) == 0;
+}
+
+#define RT_ROUTE_USER 310
+
+/* rt_user calls rt_svc's facet: reloading rt_svc reloads rt_user in the
+ * same publish (its new instance looks up the new build), the old pair
+ * retires user first, and while rt_user uses rt_svc, rt_svc cannot be
+ * unloaded; a reload of rt_svc that fails changes neither. */
+START_TEST(test_dependents_reload_together)
+{
+	char *raw = malloc(RT_RAW);
+	char got[64];
+	dx_client *c = rt_connect();
+	rt_call(c, RT_ROUTE_USER, "", got, sizeof got);
+	ck_assert_str_eq(got, "user-v1");
+	rt_expect_error(rt_cmd("unload", "rt_svc", NULL, raw), raw,
+			"unload rt_svc: plugin \"rt_user\" uses its SERVICE "
+			"facet \"rt_svc\"; unload those first");
+	/* A failing reload (rt_user's file is not rt_svc) changes nothing. */
+	rt_expect_error(rt_cmd("reload", "rt_svc", user, raw), raw,
+			"is named \"rt_user\", not \"rt_svc\"");
+	rt_call(c, RT_ROUTE_USER, "", got, sizeof got);
+	ck_assert_str_eq(got, "user-v1");
+
+	/* A call deferred on the old rt_user, answered after the reload
+	 * through the old rt_svc: the old provider must still be there. */
+	uint16_t slow;
+	ck_assert_int_eq(dx_client_call(c, RT_ROUTE_USER + 1, "300", 3, 0,
+					&slow),
+			 0);
+	rt_call(c, RT_ROUTE_USER, "", got, sizeof got); /* it is deferred */
+	/* And a timer of the old rt_user that outlives every request: only
+	 * the old user's hold on its provider keeps the old rt_svc loaded
+	 * for it. */
+	rt_call(c, RT_ROUTE_USER + 2, "600", got, sizeof got);
+	ck_assert_str_eq(got, "user-later");
+	cJSON *a = rt_cmd("reload", "rt_svc", svc2, raw);
+	ck_assert_msg(rt_ok(a), "reload rt_svc: %s", raw);
+	const cJSON *with = cJSON_GetObjectItemCaseSensitive(a, "reloaded_with");
+	ck_assert_msg(cJSON_GetArraySize(with) == 1 &&
+			      !strcmp(cJSON_GetArrayItem(with, 0)->valuestring,
+				      "rt_user"),
+		      "reloaded_with: %s", raw);
+	ck_assert_str_eq(rt_str(a, "to"), "2.0.0");
+	cJSON_Delete(a);
+	/* Sent after the answer: the user's new instance, on the new build. */
+	rt_call(c, RT_ROUTE_USER, "", got, sizeof got);
+	ck_assert_str_eq(got, "user-v2");
+	dx_client_msg m;
+	ck_assert_int_eq(dx_client_wait(c, slow, &m, 10000), 0);
+	ck_assert_msg(m.opcode == DX_HBTP_RPC_RESPONSE && m.len == 7 &&
+			      !memcmp(m.payload, "slow-v1", 7),
+		      "the deferred call: opcode 0x%02x \"%.*s\"", m.opcode,
+		      (int)m.len, (const char *)m.payload);
+	/* The old user holds the old provider: it goes first. */
+	ck_assert_msg(rt_wait_for_line(fini_path, "rt_svc 1.0.0 fini", 10000) >=
+			      0,
+		      "the old rt_svc was not finalised");
+	char *log = rt_slurp(fini_path);
+	ck_assert_ptr_nonnull(log);
+	const char *l = strstr(log, "rt_user later v1");
+	const char *u = strstr(log, "rt_user 1.0.0 fini");
+	const char *p = strstr(log, "rt_svc 1.0.0 fini");
+	ck_assert_msg(l && u && p && l < u && u < p,
+		      "the old rt_user's timer (through the old rt_svc), then "
+		      "the old rt_user's fini, then the old rt_svc's:\n%s",
+		      log);
+	free(log);
+	ck_assert_msg(rt_wait_for_line(host.log, "as it uses a reloaded plugin",
+				       5000) >= 0,
+		      "the log does not say why rt_user was reloaded");
+	/* Once the user is gone, the provider may go too. */
+	a = rt_cmd("unload", "rt_user", NULL, raw);
+	ck_assert_msg(rt_ok(a), "unload rt_user: %s", raw);
+	cJSON_Delete(a);
+	a = rt_cmd("unload", "rt_svc", NULL, raw);
+	ck_assert_msg(rt_ok(a), "unload rt_svc: %s", raw);
+	cJSON_Delete(a);
+	ck_assert_uint_eq(
+		rt_call_status(c, RT_ROUTE_USER, "", got, sizeof got), 404);
+	dx_client_close(c);
 	free(raw);
 	rt_passed();
 }
@@ -1105,6 +1235,9 @@ int main(int argc, char **argv)
 	rt_path(v2, tp, "reloadtest_v2.so");
 	rt_path(v3, tp, "reloadtest_v3.so");
 	rt_path(abi2, tp, "reloadtest_abi2.so");
+	rt_path(svc1, tp, "rtsvc_v1.so");
+	rt_path(svc2, tp, "rtsvc_v2.so");
+	rt_path(user, tp, "rtuser.so");
 	if (!realpath(argv[2], echo)) {
 		fprintf(stderr, "test_reload: %s: %s\n", argv[2],
 			strerror(errno));
@@ -1126,6 +1259,11 @@ int main(int argc, char **argv)
 	tcase_set_timeout(rl, 60);
 	suite_add_tcase(s, rl);
 	tcase_add_test(rl, test_ratelimit_keeps_buckets);
+	TCase *dep = tcase_create("dependents");
+	tcase_add_unchecked_fixture(dep, host_setup_dependents, host_teardown);
+	tcase_set_timeout(dep, 60);
+	suite_add_tcase(s, dep);
+	tcase_add_test(dep, test_dependents_reload_together);
 	int rc = dx_check_run(s);
 	return rc || teardown_failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

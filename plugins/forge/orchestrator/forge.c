@@ -32,6 +32,12 @@
  * itself, blocking (SIGTERM to each group, SIGKILL after the grace
  * period, every child reaped).
  *
+ * Reload (`dx ctl reload forge`): the tools keep running, with the same
+ * PIDs, and the new instance supervises them from then on (forge_handoff.c
+ * moves them on worker 0). A new instance that finds a running forge in
+ * its init is such a successor: it starts nothing itself and waits for
+ * the import.
+ *
  * Needs the host's workers: a manifest with an IO plugin (io_epoll or
  * io_uring); listeners are not needed. */
 #include <errno.h>
@@ -236,27 +242,35 @@ static void forge_on_exit(void *arg, uint32_t revents)
 	pthread_mutex_unlock(&f->lock);
 }
 
+/* Watch process p of t; when that fails, p is killed and reaped (a
+ * process nobody watches would never be reaped): *status then says how
+ * it ended. 0 or a negative errno. */
+static int forge_supervise(forge_tool *t, dx_forge_proc p, int *status)
+{
+	forge *f = t->f;
+	t->proc = p;
+	t->watch = f->host->watch(f->host, p.pidfd, DX_IO_POLLIN,
+				  forge_on_exit, t);
+	if (t->watch)
+		return 0;
+	int e = errno ? errno : ENOMEM;
+	t->vt->stop(t->drv_self, &t->desc, &p, true);
+	if (t->vt->reap(t->drv_self, &t->desc, &p, true, status) < 0)
+		*status = -9;
+	close(p.pidfd);
+	t->proc = (dx_forge_proc){0, -1};
+	return -e;
+}
+
 static void forge_start(forge_tool *t)
 {
 	forge *f = t->f;
 	char why[256] = "";
 	dx_forge_proc p = {0, -1};
-	int rc = t->vt->start(t->drv_self, &t->desc, &p, why, sizeof why);
-	if (rc == 0) {
-		t->proc = p;
-		t->watch = f->host->watch(f->host, p.pidfd, DX_IO_POLLIN,
-					  forge_on_exit, t);
-		if (!t->watch) {
-			int st;
-			snprintf(why, sizeof why, "cannot watch its pidfd: %s",
-				 strerror(errno));
-			t->vt->stop(t->drv_self, &t->desc, &p, true);
-			t->vt->reap(t->drv_self, &t->desc, &p, true, &st);
-			close(p.pidfd);
-			t->proc = (dx_forge_proc){0, -1};
-			rc = -1;
-		}
-	}
+	int st, rc = t->vt->start(t->drv_self, &t->desc, &p, why, sizeof why);
+	if (rc == 0 && (rc = forge_supervise(t, p, &st)) < 0)
+		snprintf(why, sizeof why, "cannot watch its pidfd: %s",
+			 strerror(-rc));
 	if (rc == 0) {
 		dx_orch_started(f->orch, t->idx, p.pid, forge_now(f));
 		f->host->counter_add(f->c_starts, 1);
@@ -298,15 +312,41 @@ static void forge_do(forge *f, const dx_orch_action *a)
 	}
 }
 
+/* The clock is read for each action: an action (a spawn) takes time, and
+ * a deadline the orchestrator sets (a TERM's kill_due) counts from when
+ * it is carried out. */
 void forge_pump(forge *f)
 {
-	if (f->draining)
+	if (f->draining || !f->active)
 		return;
 	dx_orch_action a;
-	uint64_t now = forge_now(f);
-	while (dx_orch_next(f->orch, now, &a))
+	while (dx_orch_next(f->orch, forge_now(f), &a))
 		forge_do(f, &a);
 	forge_arm(f);
+}
+
+void forge_let_go(forge_tool *t)
+{
+	forge_probe_drop(t);
+	forge_unwatch(t->f, t->watch);
+	t->watch = NULL;
+	t->proc = (dx_forge_proc){0, -1};
+}
+
+int forge_take(forge_tool *t, dx_forge_proc p)
+{
+	forge *f = t->f;
+	int st = 0, rc = forge_supervise(t, p, &st);
+	if (rc < 0) {
+		char text[32];
+		f->host->log(f->host, DX_LOG_ERROR,
+			     "%s: cannot watch pid %d taken over (%s): ended "
+			     "it (%s)",
+			     t->desc.name, p.pid, strerror(-rc),
+			     dx_orch_exit_text(st, text, sizeof text));
+		dx_orch_exited(f->orch, t->idx, st, forge_now(f));
+	}
+	return rc;
 }
 
 static void forge_on_timer(void *arg)
@@ -348,7 +388,7 @@ static void forge_boot(void *arg)
 {
 	forge *f = arg;
 	pthread_mutex_lock(&f->lock);
-	if (f->autostart)
+	if (f->autostart && f->active)
 		for (size_t k = 0; k < f->count; k++)
 			dx_orch_up(f->orch, dx_orch_order(f->orch, k),
 				   forge_now(f));
@@ -376,6 +416,25 @@ static void forge_free(forge *f)
 	free(f);
 }
 
+/* Is a forge instance alive already (initialised, not finalised)? Then
+ * this one is a reload's new instance. The host's counters outlive every
+ * instance, so they tell (a lookup of forge's own facet would not do: it
+ * makes the new instance a user of the old one, which then never
+ * retires). init and fini both run on the main thread. */
+static int forge_lifecycle(forge *f)
+{
+	const dx_host_api *h = f->host;
+	f->c_inits = h->counter(h, "instances",
+				"forge instances initialised (a reload "
+				"adds one)");
+	f->c_finis = h->counter(h, "instances_ended",
+				"forge instances finalised");
+	if (!f->c_inits || !f->c_finis)
+		return -ENOMEM;
+	f->active = h->counter_get(f->c_inits) == h->counter_get(f->c_finis);
+	return 0;
+}
+
 static int forge_init(const dx_host_api *host, const dx_config *config,
 		      void **self)
 {
@@ -384,9 +443,12 @@ static int forge_init(const dx_host_api *host, const dx_config *config,
 		return -ENOMEM;
 	f->host = host;
 	f->tick_due = UINT64_MAX;
+	forge_handoff_fill(f);
 	pthread_mutex_init(&f->lock, NULL);
 	dx_orch_opts o;
-	int rc = forge_options(f, config, &o);
+	int rc = forge_lifecycle(f);
+	if (rc == 0)
+		rc = forge_options(f, config, &o);
 	if (rc == 0 && !(f->orch = dx_orch_new(&o)))
 		rc = -ENOMEM;
 	const dx_config *sec = host->section(host, "forge");
@@ -405,22 +467,28 @@ static int forge_init(const dx_host_api *host, const dx_config *config,
 	if (rc == 0 && (rc = host->control(host, "forge", forge_control, f)) <
 			       0)
 		host->fail(host, rc, "cannot register control command forge");
-	if (rc == 0 && (rc = host->post(host, 0, forge_boot, f)) < 0)
+	/* A successor starts nothing: its predecessor's tools come with the
+	 * import (and a failed reload must leave nothing of it behind). */
+	if (rc == 0 && f->active &&
+	    (rc = host->post(host, 0, forge_boot, f)) < 0)
 		host->fail(host, rc, "cannot post to worker 0");
 	if (rc < 0) {
 		forge_free(f);
 		return rc;
 	}
-	host->log(host, DX_LOG_INFO, "%zu tool%s, logs in %s%s", f->count,
+	host->log(host, DX_LOG_INFO, "%zu tool%s, logs in %s%s%s", f->count,
 		  f->count == 1 ? "" : "s", f->log_dir,
-		  f->autostart ? "" : "; autostart off");
+		  f->autostart ? "" : "; autostart off",
+		  f->active ? "" : "; taking over the running tools");
+	host->counter_add(f->c_inits, 1);
 	*self = f;
 	return 0;
 }
 
 /* Blocking stop of every tool (the workers have stopped: no timers, no
  * watches): SIGTERM to every group, wait up to each grace period, then
- * SIGKILL, and reap them all. */
+ * SIGKILL, and reap them all. An instance retired by a reload gave its
+ * processes to its successor (forge_let_go forgot them): it has none. */
 static void forge_fini(void *self)
 {
 	forge *f = self;
@@ -467,6 +535,7 @@ static void forge_fini(void *self)
 		}
 	}
 	pthread_mutex_unlock(&f->lock);
+	f->host->counter_add(f->c_finis, 1);
 	forge_free(f);
 }
 
@@ -503,6 +572,8 @@ static const dx_facet forge_facets[] = {
 	{DX_FACET_ROUTES, "forge", &forge_routes_vtable},
 };
 
-DX_PLUGIN(.name = "forge", .version = "1.0.0",
+DX_PLUGIN(.name = "forge", .version = FORGE_VERSION,
 	  .description = "forge: supervises the manifest's forge.tools",
-	  DX_FACETS(forge_facets), .init = forge_init, .fini = forge_fini)
+	  DX_FACETS(forge_facets), .init = forge_init, .fini = forge_fini,
+	  .handoff_export = forge_handoff_export,
+	  .handoff_import = forge_handoff_import)

@@ -1,6 +1,6 @@
 /* forge_int.h - what forge.c (the plugin: tools from the manifest, the
- * drivers, the event loop) and forge_control.c (the "forge" control
- * command) share. */
+ * drivers, the event loop), forge_control.c (the "forge" control
+ * command) and forge_handoff.c (the live reload) share. */
 #ifndef DX_FORGE_INT_H
 #define DX_FORGE_INT_H
 
@@ -11,7 +11,14 @@
 #include <dx/forge.h>
 #include <dx/plugin.h>
 
+#include "forge_handoff.h"
 #include "orch.h"
+
+/* The plugin's version; a test build overrides it (and the handoff
+ * layout, forge_handoff.h) to be a build a reload must refuse. */
+#ifndef FORGE_VERSION
+#define FORGE_VERSION "1.1.0"
+#endif
 
 typedef struct forge forge;
 
@@ -50,7 +57,13 @@ struct forge {
 	uint32_t health_timeout_ms;
 	uint64_t tick_due; /* the earliest timer set, or UINT64_MAX */
 	bool draining;     /* a timer fired early: the host is stopping */
+	/* Supervises its tools. False in a reload's new instance until it
+	 * took its predecessor's tools over, and in an instance that gave
+	 * them away: its pending timers and posts then do nothing. */
+	bool active;
+	forge_handoff handoff; /* what handoff_export hands out */
 	dx_counter *c_starts, *c_restarts, *c_exits;
+	dx_counter *c_inits, *c_finis; /* instances: see forge_lifecycle */
 	/* The last background tasks' outcomes, newest last (op "tasks"). */
 	struct forge_task_result {
 		char task[24];
@@ -65,6 +78,19 @@ void forge_pump(forge *f);
 /* Post a pump to worker 0 (any thread; lock not needed). */
 int forge_kick(forge *f);
 uint64_t forge_now(const forge *f);
+
+/* A live reload (forge_handoff.c), worker 0, lock held. let_go: stop
+ * supervising t's process (unwatch it, cancel its health check, forget
+ * it; the process runs on). take: supervise process p, a tool of the
+ * previous instance (0, or a negative errno after ending p, which the
+ * orchestrator then sees exit). */
+void forge_let_go(forge_tool *t);
+int forge_take(forge_tool *t, dx_forge_proc p);
+
+/* The plugin's handoff hooks (main thread) and the blob they share. */
+void forge_handoff_fill(forge *f);
+int forge_handoff_export(void *self, const void **data, size_t *len);
+int forge_handoff_import(void *self, const void *data, size_t len);
 
 /* Read the plugin's options (its plugins[].config) into f and o
  * (forge_config.c; main thread, init). 0 or a negative code. */

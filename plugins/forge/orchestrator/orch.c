@@ -532,6 +532,26 @@ void dx_orch_health(dx_orch *o, size_t i, bool ok, uint64_t now)
 					  : o->opts.health_starting_ns);
 }
 
+void dx_orch_restore(dx_orch *o, size_t i, const dx_orch_tool *saved)
+{
+	if (i >= o->count)
+		return;
+	dx_orch_tool *t = &o->tools[i];
+	dx_orch_spec spec = t->spec;
+	if (saved)
+		*t = *saved;
+	else
+		memset(t, 0, sizeof *t);
+	t->spec = spec;
+	t->launching = false;
+	if (t->probing) {
+		t->probing = false;
+		t->health_due = 0;
+	}
+	if (t->limit_at >= o->opts.burst || t->limit_len > o->opts.burst)
+		t->limit_len = t->limit_at = 0; /* another burst: start over */
+}
+
 /* ---- what to do ---- */
 
 static bool deps_ok(const dx_orch *o, size_t i)

@@ -163,6 +163,15 @@ void dx_orch_start_failed(dx_orch *o, size_t i, const char *why,
 void dx_orch_exited(dx_orch *o, size_t i, int status, uint64_t now);
 void dx_orch_health(dx_orch *o, size_t i, bool ok, uint64_t now);
 
+/* A live reload (forge_handoff.c): give tool i the run-time fields of
+ * saved (a tool of another orchestrator built from the same manifest:
+ * its process, counters, backoff, start limit and due times; never its
+ * spec), or with saved NULL the fields of a tool just added. A health
+ * check that was in flight is forgotten (its probe was cancelled), so the
+ * next one is due at once; a START cannot be in flight (it is answered
+ * before dx_orch_next is called again). */
+void dx_orch_restore(dx_orch *o, size_t i, const dx_orch_tool *saved);
+
 /* The next thing to do now, or false when nothing is due. Call until
  * false after every event (a START must be answered before the next
  * call, so a dependent sees its dependency's process). */

@@ -133,6 +133,18 @@ typedef struct dx_plugin {
 	 * new instance, import on the old one, then the new one's fini. */
 	int (*handoff_export)(void *self, const void **data, size_t *len);
 	int (*handoff_import)(void *self, const void *data, size_t len);
+
+	/* v1.1 (optional; the host calls it when DX_HAS(plugin, retire)).
+	 * The instance is out of service: replaced by a reload (after its
+	 * export, if there was one), unloaded, or never published (its
+	 * reload, load or apply failed after its init). Called once, on the
+	 * main thread, once no new request can reach it (requests it
+	 * started may still be running). End what keeps the instance alive
+	 * by itself: unwatch (post to the watch's worker), stop re-arming
+	 * timers, end streams it did not hand over. fini follows once
+	 * nothing the host holds for it is left (timers, posts, watches,
+	 * streams, deferred requests, background tasks). */
+	void (*retire)(void *self);
 } dx_plugin;
 
 /* The v1.0 sizes a loader insists on. */
