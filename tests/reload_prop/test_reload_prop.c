@@ -31,7 +31,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <check.h>
+
 #include "../serve/test_host.h"
+#include "../unit/check_main.h"
 #include "../unit/prop_rng.h"
 #include "rp_model.h"
 #include "rp_view.h"
@@ -85,7 +88,7 @@ static void rp_log(struct rp_run *x, const char *fmt, ...)
 }
 
 /* The property does not hold: say everything a replay needs, stop the
- * host, exit 1. */
+ * host, and fail the Check test with the seed and the reason. */
 static void rp_fail(struct rp_run *x, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));
 static void rp_fail(struct rp_run *x, const char *fmt, ...)
@@ -96,19 +99,22 @@ static void rp_fail(struct rp_run *x, const char *fmt, ...)
 		"DX_PROP_SEQUENCES=1)\n",
 		x->seq, x->seed, x->seed);
 	fprintf(stderr, "--- steps ---\n%s", x->log);
+	char why[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "--- what went wrong ---\n");
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n");
+	fprintf(stderr, "--- what went wrong ---\n%s\n", why);
 	if (x->host_up) {
 		kill(x->host.pid, SIGKILL);
 		waitpid(x->host.pid, NULL, 0);
 		dx_test_host_dump(&x->host);
 		dx_test_host_clean(&x->host);
 	}
-	exit(1);
+	ck_abort_msg("sequence %d, seed %llu (DX_PROP_SEED=%llu "
+		     "DX_PROP_SEQUENCES=1 replays it): %s",
+		     x->seq, x->seed, x->seed, why);
+	exit(1); /* not reached: ck_abort_msg ends the test */
 }
 
 /* ---- JSON: entries and manifests ---- */
@@ -690,6 +696,32 @@ static void rp_sequence(unsigned long long seed, int seq)
 		printf("sequence %d, seed %llu:\n%s", seq, seed, x.log);
 }
 
+static unsigned long long run_seed;
+static int run_count;
+
+/* The whole run is one Check test: the sequences, then the generator's
+ * own check (both sides of every op happened). */
+START_TEST(test_sequences)
+{
+	for (int k = 0; k < run_count; k++)
+		rp_sequence(run_seed + (unsigned long long)k, k);
+	for (int op = 0; op < RP_OPS; op++)
+		printf("  %-6s accepted %lu, refused %lu\n", rp_op_names[op],
+		       rp_accepted[op], rp_refused[op]);
+	fflush(stdout);
+	/* A generator that never makes one side of an op tests nothing
+	 * there. */
+	for (int op = 0; op < RP_OPS && run_count >= 50; op++)
+		ck_assert_msg(rp_accepted[op] && rp_refused[op],
+			      "seed %llu: %s was never %s in %d sequences: the "
+			      "generator is broken",
+			      run_seed, rp_op_names[op],
+			      rp_accepted[op] ? "refused" : "accepted",
+			      run_count);
+	printf("reload_prop: %d sequences passed\n", run_count);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	if (argc != 2 || !getenv("DX_TEST_PLUGINS") || !getenv("DX_PLUGINS")) {
@@ -707,32 +739,19 @@ int main(int argc, char **argv)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
 	const char *s = getenv("DX_PROP_SEED");
-	unsigned long long seed = s && *s ?
-					  strtoull(s, NULL, 0) :
-					  (unsigned long long)time(NULL) << 16 ^
-						  (unsigned long long)getpid();
+	run_seed = s && *s ? strtoull(s, NULL, 0)
+			   : (unsigned long long)time(NULL) << 16 ^
+				     (unsigned long long)getpid();
 	s = getenv("DX_PROP_SEQUENCES");
-	int n = s && *s ? atoi(s) : RP_SEQUENCES;
+	run_count = s && *s ? atoi(s) : RP_SEQUENCES;
 	printf("reload_prop: seed %llu, %d sequences (DX_PROP_SEED=%llu "
 	       "replays them)\n",
-	       seed, n, seed);
+	       run_seed, run_count, run_seed);
 	fflush(stdout);
-	for (int k = 0; k < n; k++)
-		rp_sequence(seed + (unsigned long long)k, k);
-	for (int op = 0; op < RP_OPS; op++)
-		printf("  %-6s accepted %lu, refused %lu\n", rp_op_names[op],
-		       rp_accepted[op], rp_refused[op]);
-	/* A generator that never makes one side of an op tests nothing
-	 * there. */
-	for (int op = 0; op < RP_OPS && n >= 50; op++)
-		if (!rp_accepted[op] || !rp_refused[op]) {
-			fprintf(stderr,
-				"reload_prop: %s was never %s in %d "
-				"sequences: the generator is broken\n",
-				rp_op_names[op],
-				rp_accepted[op] ? "refused" : "accepted", n);
-			return 1;
-		}
-	printf("reload_prop: %d sequences passed\n", n);
-	return 0;
+	Suite *suite = suite_create("reload_prop");
+	TCase *tc = tcase_create("sequences");
+	tcase_set_timeout(tc, 280);
+	tcase_add_test(tc, test_sequences);
+	suite_add_tcase(suite, tc);
+	return dx_check_run(suite);
 }
