@@ -2,6 +2,7 @@
  * cells: the rowset writer and its validating reader (dx/teleport.h). */
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <dx/hbtp.h> /* dx_hbtp_le32() and friends */
@@ -109,7 +110,16 @@ int dx_rowset_finish(dx_rowset_writer *w, uint8_t **buf, size_t *len)
 	    (w->cols_added != w->ncols || (w->nrows && w->col != w->ncols)))
 		misuse(w, DX_ESTATE);
 	dx_tp_writer_set_aux(&w->tp, w->ncols, w->nrows);
-	return dx_tp_writer_finish(&w->tp, buf, len);
+	int rc = dx_tp_writer_finish(&w->tp, buf, len);
+	/* What a reader accepts (dx_rowset_open): without columns, no more
+	 * rows than the buffer has bytes. */
+	if (rc == 0 && w->ncols == 0 && w->nrows > *len) {
+		free(*buf);
+		*buf = NULL;
+		*len = 0;
+		rc = -E2BIG;
+	}
+	return rc;
 }
 
 void dx_rowset_writer_free(dx_rowset_writer *w)
@@ -156,7 +166,12 @@ int dx_rowset_open(const void *buf, size_t len, dx_rowset *rs)
 		return rc;
 	uint64_t ncols = rs->tp.aux[0], nrows = rs->tp.aux[1];
 	/* Both u32, so the product fits in u64 and cannot wrap. */
-	if (2 * ncols + nrows * ncols != rs->tp.count) {
+	/* Without columns a row costs no bytes, so nothing above bounds
+	 * nrows: a reader, or a printer looping over it, would trust 2^32
+	 * rows from a 48-byte buffer. Allow no more rows than the buffer
+	 * has bytes (dx_rowset_finish writes no more). */
+	if (2 * ncols + nrows * ncols != rs->tp.count ||
+	    (ncols == 0 && nrows > len)) {
 		memset(rs, 0, sizeof *rs);
 		return DX_EPROTO;
 	}

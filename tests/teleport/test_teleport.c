@@ -153,6 +153,38 @@ START_TEST(hostile_headers)
 }
 END_TEST
 
+/* A rowset without columns whose header claims 4,294,967,295 rows: its
+ * rows cost no bytes, so only the buffer's length can bound them. */
+START_TEST(rowset_zero_columns_bounded)
+{
+	dx_rowset_writer w;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	ck_assert_int_eq(dx_rowset_begin(&w, 0), 0);
+	ck_assert_int_eq(dx_rowset_finish(&w, &buf, &len), 0);
+	dx_rowset_writer_free(&w);
+	dx_rowset rs;
+	ck_assert_int_eq(dx_rowset_open(buf, len, &rs), 0);
+	ck_assert_uint_eq(rs.nrows, 0);
+	dx_hbtp_put_le32(buf + 44, 3); /* a few rows of nothing: fine */
+	ck_assert_int_eq(dx_rowset_open(buf, len, &rs), 0);
+	ck_assert_uint_eq(rs.nrows, 3);
+	dx_hbtp_put_le32(buf + 44, 0xFFFFFFFFu);
+	ck_assert_int_eq(dx_rowset_open(buf, len, &rs), DX_EPROTO);
+	ck_assert_uint_eq(rs.nrows, 0);
+	dx_hbtp_put_le32(buf + 44, (uint32_t)len + 1);
+	ck_assert_int_eq(dx_rowset_open(buf, len, &rs), DX_EPROTO);
+	free(buf);
+	/* The writer refuses to make what the reader would refuse. */
+	ck_assert_int_eq(dx_rowset_begin(&w, 0), 0);
+	for (int i = 0; i < 1000; i++)
+		ck_assert_int_eq(dx_rowset_row(&w), 0);
+	ck_assert_int_eq(dx_rowset_finish(&w, &buf, &len), -E2BIG);
+	ck_assert_ptr_null(buf);
+	dx_rowset_writer_free(&w);
+}
+END_TEST
+
 START_TEST(misaligned_short_and_long_buffers)
 {
 	size_t len;
@@ -435,6 +467,7 @@ static Suite *teleport_suite(void)
 	tcase_add_test(tc, users_round_trip_and_layout);
 	tcase_add_test(tc, hostile_headers);
 	tcase_add_test(tc, misaligned_short_and_long_buffers);
+	tcase_add_test(tc, rowset_zero_columns_bounded);
 	tcase_add_test(tc, writer_sticky_errors);
 	tcase_add_test(tc, rowset_writer_order);
 	tcase_add_test(tc, rowset_read_and_bounds);

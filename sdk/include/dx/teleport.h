@@ -247,6 +247,10 @@ const char *dx_tp_string(const dx_tp_reader *r, dx_tp_str s, size_t *len);
  * All little-endian; names and values are in the string table, each
  * followed by a NUL. Values are in libpq's form (text, or binary if the
  * query asked for it): PQgetvalue's bytes and PQgetlength's length.
+ * A rowset without columns (SELECT FROM t) has rows that cost no bytes:
+ * it may have no more rows than its buffer has bytes (the writer refuses
+ * more with -E2BIG, the reader with DX_EPROTO), so a header cannot make
+ * a reader loop 2^32 times.
  *
  * It maps a PGresult one to one:
  *
