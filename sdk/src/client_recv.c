@@ -121,9 +121,10 @@ static int dx_client_next_frame(dx_client *c, dx_hbtp_header *h,
 				const uint8_t **body, int64_t deadline)
 {
 	for (;;) {
-		long n = dx_hbtp_frame_split(c->r.p + c->r_off,
-					     c->r.len - c->r_off, c->max_frame,
-					     h, body);
+		/* Nothing read yet: r.p is NULL, and NULL + 0 is undefined. */
+		const uint8_t *at = c->r.p ? c->r.p + c->r_off : c->r.p;
+		long n = dx_hbtp_frame_split(at, c->r.len - c->r_off,
+					     c->max_frame, h, body);
 		if (n > 0) {
 			c->r_off += (size_t)n;
 			return 0;
