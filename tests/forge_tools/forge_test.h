@@ -2,7 +2,8 @@
  * a host whose manifest runs io_epoll, forge_process and forge with the
  * given forge.tools (host_up, host_down: no zombies, the host exits 0, no
  * tool outlives it), control requests (ctl), a tool's status and waiting
- * for a state, and /proc checks of processes. Check tests only (they
+ * for a state or a new pid, waiting for old instances to retire, and
+ * /proc checks of processes. Check tests only (they
  * assert); one host at a time (g_h). The including file sets g_dx_host
  * from its argv. */
 #ifndef DX_FORGE_TEST_H
@@ -214,6 +215,76 @@ static bool wait_dead(pid_t pid, long ms)
 		sleep_ms(10);
 	}
 	return dead(pid);
+}
+
+/* The helpers below serve some of the including files only: inline, so
+ * the others do not warn. */
+static inline pid_t pid_of(const char *tool)
+{
+	cJSON *t = tool_status(tool);
+	pid_t pid = (pid_t)num(t, "pid");
+	cJSON_Delete(t);
+	return pid;
+}
+
+/* Old instances still retiring, as {"cmd":"plugins"} lists them. */
+static inline int retiring(void)
+{
+	cJSON *o = ctl("{\"cmd\":\"plugins\"}");
+	int n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o,
+								   "retiring"));
+	cJSON_Delete(o);
+	return n;
+}
+
+/* Wait until every old instance is retired (its timers, at most a
+ * health interval and a backoff away, fired; generous for sanitizers). */
+static inline void wait_retired(void)
+{
+	for (int i = 0; i < 1000 && retiring() > 0; i++)
+		sleep_ms(20);
+	if (retiring() > 0) {
+		cJSON *o = ctl("{\"cmd\":\"plugins\"}");
+		char *txt = cJSON_PrintUnformatted(o);
+		dx_test_host_dump(&g_h);
+		ck_abort_msg("an old forge is still retiring after 20 s: %s",
+			     txt);
+	}
+}
+
+/* pid is alive, a child of the host, and not a zombie. */
+static inline void assert_host_child(pid_t pid)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "pid %d is gone", (int)pid);
+	ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+	fclose(f);
+	const char *rp = strrchr(line, ')');
+	char st = 0;
+	int ppid = 0;
+	ck_assert_int_eq(sscanf(rp + 2, "%c %d", &st, &ppid), 2);
+	ck_assert_msg(st != 'Z', "pid %d is a zombie", (int)pid);
+	ck_assert_int_eq(ppid, g_h.pid);
+}
+
+/* Wait until tool runs (healthy) with a pid other than old. */
+static inline pid_t wait_new_pid(const char *tool, pid_t old)
+{
+	for (int i = 0; i < 500; i++) {
+		cJSON *t = tool_status(tool);
+		pid_t pid = (pid_t)num(t, "pid");
+		bool ok = pid > 0 && pid != old &&
+			  !strcmp(str(t, "state"), "healthy");
+		cJSON_Delete(t);
+		if (ok)
+			return pid;
+		sleep_ms(20);
+	}
+	dx_test_host_dump(&g_h);
+	ck_abort_msg("%s was not restarted after pid %d died", tool, (int)old);
+	return 0;
 }
 
 /* End of a test: no zombies of the host, a clean exit, no tool left. */

@@ -68,14 +68,6 @@ static void reload_host_down(const pid_t *pids, size_t n)
 	ck_assert_int_eq(system(cmd), 0);
 }
 
-static pid_t pid_of(const char *tool)
-{
-	cJSON *t = tool_status(tool);
-	pid_t pid = (pid_t)num(t, "pid");
-	cJSON_Delete(t);
-	return pid;
-}
-
 /* Reload forge (from file, or its own path when NULL): the answer. */
 static cJSON *reload(const char *file)
 {
@@ -98,48 +90,6 @@ static void reload_ok(void)
 	cJSON_Delete(r);
 }
 
-/* Old instances still retiring, as {"cmd":"plugins"} lists them. */
-static int retiring(void)
-{
-	cJSON *o = ctl("{\"cmd\":\"plugins\"}");
-	int n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o,
-								   "retiring"));
-	cJSON_Delete(o);
-	return n;
-}
-
-/* Wait until every old instance is retired (its timers, at most a
- * health interval and a backoff away, fired; generous for sanitizers). */
-static void wait_retired(void)
-{
-	for (int i = 0; i < 1000 && retiring() > 0; i++)
-		sleep_ms(20);
-	if (retiring() > 0) {
-		cJSON *o = ctl("{\"cmd\":\"plugins\"}");
-		char *txt = cJSON_PrintUnformatted(o);
-		dx_test_host_dump(&g_h);
-		ck_abort_msg("an old forge is still retiring after 20 s: %s",
-			     txt);
-	}
-}
-
-/* pid is alive, a child of the host, and not a zombie. */
-static void assert_host_child(pid_t pid)
-{
-	char path[64], line[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	ck_assert_msg(f != NULL, "pid %d is gone", (int)pid);
-	ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
-	fclose(f);
-	const char *rp = strrchr(line, ')');
-	char st = 0;
-	int ppid = 0;
-	ck_assert_int_eq(sscanf(rp + 2, "%c %d", &st, &ppid), 2);
-	ck_assert_msg(st != 'Z', "pid %d is a zombie", (int)pid);
-	ck_assert_int_eq(ppid, g_h.pid);
-}
-
 static off_t size_of(const char *path)
 {
 	struct stat st;
@@ -152,24 +102,6 @@ static bool grows(const char *path, off_t size, long ms)
 	for (long i = 0; i < ms / 20 && size_of(path) <= size; i++)
 		sleep_ms(20);
 	return size_of(path) > size;
-}
-
-/* Wait until tool runs (healthy) with a pid other than old. */
-static pid_t wait_new_pid(const char *tool, pid_t old)
-{
-	for (int i = 0; i < 500; i++) {
-		cJSON *t = tool_status(tool);
-		pid_t pid = (pid_t)num(t, "pid");
-		bool ok = pid > 0 && pid != old &&
-			  !strcmp(str(t, "state"), "healthy");
-		cJSON_Delete(t);
-		if (ok)
-			return pid;
-		sleep_ms(20);
-	}
-	dx_test_host_dump(&g_h);
-	ck_abort_msg("%s was not restarted after pid %d died", tool, (int)old);
-	return 0;
 }
 
 static int host_fds(void)
