@@ -300,4 +300,48 @@ static void host_down(const pid_t *tools, size_t n)
 	ck_assert_int_eq(system(cmd), 0);
 }
 
+/* The pair of tools the reload and retire tests supervise: ticker writes
+ * to its log all the time (restart always); sleeper is quiet (restart
+ * on_failure); ticker's health check appends a line to g_dir/probes each
+ * time it runs. forge's config beside log_dir is PAIR_CONFIG. */
+static char g_dir[64]; /* the tools' scratch directory */
+
+#define PAIR_CONFIG                                                  \
+	"\"backoff_ms\":50,\"health_interval_ms\":100,"              \
+	"\"health_timeout_ms\":500"
+
+/* A host running the pair; returns once both are healthy, with their
+ * pids. */
+static inline void pair_host_up(pid_t *ticker, pid_t *sleeper)
+{
+	snprintf(g_dir, sizeof g_dir, "/tmp/dx-forge-pair.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(g_dir));
+	char tools[2048];
+	snprintf(tools, sizeof tools,
+		 "[{\"name\":\"ticker\",\"binary\":\"/bin/sh\",\"args\":[\"-c\","
+		 "\"while :; do echo tick; sleep 0.05; done\"],"
+		 "\"restart\":\"always\",\"stop_grace_ms\":2000,"
+		 "\"health\":{\"cmd\":[\"/bin/sh\",\"-c\","
+		 "\"echo x >> %s/probes\"]}},"
+		 "{\"name\":\"sleeper\",\"binary\":\"sleep\",\"args\":[\"1000\"],"
+		 "\"restart\":\"on_failure\",\"stop_grace_ms\":2000}]",
+		 g_dir);
+	host_up(tools, PAIR_CONFIG);
+	cJSON *t = wait_state("ticker", "healthy", 10000);
+	*ticker = (pid_t)num(t, "pid");
+	cJSON_Delete(t);
+	t = wait_state("sleeper", "healthy", 10000);
+	*sleeper = (pid_t)num(t, "pid");
+	cJSON_Delete(t);
+}
+
+/* host_down, then the scratch directory goes. */
+static inline void pair_host_down(const pid_t *pids, size_t n)
+{
+	host_down(pids, n);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
 #endif

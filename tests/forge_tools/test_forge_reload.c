@@ -30,43 +30,6 @@
 #include "forge_test.h"
 
 static const char *g_refused_build; /* forge_layout99.so */
-static char g_dir[64];              /* the tools' scratch directory */
-
-/* ticker writes to its log all the time (restart always); sleeper is
- * quiet (restart on_failure); ticker's health check appends a line to
- * probes each time it runs. Returns once both are healthy, with their
- * pids. */
-static void reload_host_up(pid_t *ticker, pid_t *sleeper)
-{
-	snprintf(g_dir, sizeof g_dir, "/tmp/dx-forge-reload.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(g_dir));
-	char tools[2048];
-	snprintf(tools, sizeof tools,
-		 "[{\"name\":\"ticker\",\"binary\":\"/bin/sh\",\"args\":[\"-c\","
-		 "\"while :; do echo tick; sleep 0.05; done\"],"
-		 "\"restart\":\"always\",\"stop_grace_ms\":2000,"
-		 "\"health\":{\"cmd\":[\"/bin/sh\",\"-c\","
-		 "\"echo x >> %s/probes\"]}},"
-		 "{\"name\":\"sleeper\",\"binary\":\"sleep\",\"args\":[\"1000\"],"
-		 "\"restart\":\"on_failure\",\"stop_grace_ms\":2000}]",
-		 g_dir);
-	host_up(tools, "\"backoff_ms\":50,\"health_interval_ms\":100,"
-		       "\"health_timeout_ms\":500");
-	cJSON *t = wait_state("ticker", "healthy", 10000);
-	*ticker = (pid_t)num(t, "pid");
-	cJSON_Delete(t);
-	t = wait_state("sleeper", "healthy", 10000);
-	*sleeper = (pid_t)num(t, "pid");
-	cJSON_Delete(t);
-}
-
-static void reload_host_down(const pid_t *pids, size_t n)
-{
-	host_down(pids, n);
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-	ck_assert_int_eq(system(cmd), 0);
-}
 
 /* Reload forge (from file, or its own path when NULL): the answer. */
 static cJSON *reload(const char *file)
@@ -122,7 +85,7 @@ static int host_fds(void)
 START_TEST(test_reload_keeps_pids)
 {
 	pid_t ticker, sleeper;
-	reload_host_up(&ticker, &sleeper);
+	pair_host_up(&ticker, &sleeper);
 	/* One restart before the reload: its count must carry over. */
 	ck_assert_int_eq(kill(ticker, SIGKILL), 0);
 	ticker = wait_new_pid("ticker", ticker);
@@ -159,14 +122,14 @@ START_TEST(test_reload_keeps_pids)
 	ck_assert_str_eq(str(t = tool_status("ticker"), "state"), "healthy");
 	cJSON_Delete(t);
 	pid_t pids[] = {ticker, sleeper};
-	reload_host_down(pids, 2);
+	pair_host_down(pids, 2);
 }
 END_TEST
 
 START_TEST(test_reload_then_restart_and_stop)
 {
 	pid_t ticker, sleeper;
-	reload_host_up(&ticker, &sleeper);
+	pair_host_up(&ticker, &sleeper);
 	cJSON *t;
 	reload_ok();
 	wait_retired();
@@ -191,14 +154,14 @@ START_TEST(test_reload_then_restart_and_stop)
 	ck_assert(wait_dead(sleeper2, 2000));
 	ck_assert_int_eq(zombies_of(g_h.pid), 0);
 	pid_t pids[] = {again, sleeper2};
-	reload_host_down(pids, 2);
+	pair_host_down(pids, 2);
 }
 END_TEST
 
 START_TEST(test_reload_refused_keeps_supervising)
 {
 	pid_t ticker, sleeper;
-	reload_host_up(&ticker, &sleeper);
+	pair_host_up(&ticker, &sleeper);
 	cJSON *r = reload(g_refused_build);
 	char *txt = cJSON_PrintUnformatted(r);
 	const char *err = str(r, "error");
@@ -237,14 +200,14 @@ START_TEST(test_reload_refused_keeps_supervising)
 	ck_assert_int_eq(pid_of("ticker"), again);
 	ck_assert_int_eq(pid_of("sleeper"), sleeper);
 	pid_t pids[] = {again, sleeper};
-	reload_host_down(pids, 2);
+	pair_host_down(pids, 2);
 }
 END_TEST
 
 START_TEST(test_reload_many_times)
 {
 	pid_t ticker, sleeper;
-	reload_host_up(&ticker, &sleeper);
+	pair_host_up(&ticker, &sleeper);
 	/* The first reload sets up what every later one reuses. */
 	reload_ok();
 	wait_retired();
@@ -271,7 +234,7 @@ START_TEST(test_reload_many_times)
 	ck_assert_int_eq(zombies_of(g_h.pid), 0);
 	ck_assert_int_ge(group_alive(ticker), 1); /* its group lives */
 	pid_t pids[] = {ticker, sleeper};
-	reload_host_down(pids, 2);
+	pair_host_down(pids, 2);
 }
 END_TEST
 
@@ -281,7 +244,7 @@ END_TEST
 START_TEST(test_reload_driver_keeps_pids)
 {
 	pid_t ticker, sleeper;
-	reload_host_up(&ticker, &sleeper);
+	pair_host_up(&ticker, &sleeper);
 	cJSON *r = ctl("{\"cmd\":\"reload\",\"name\":\"forge_process\"}");
 	char *txt = cJSON_PrintUnformatted(r);
 	const cJSON *with = cJSON_GetObjectItemCaseSensitive(r, "reloaded_with");
@@ -302,7 +265,7 @@ START_TEST(test_reload_driver_keeps_pids)
 	assert_host_child(again);
 	ck_assert_int_eq(zombies_of(g_h.pid), 0);
 	pid_t pids[] = {again, sleeper};
-	reload_host_down(pids, 2);
+	pair_host_down(pids, 2);
 }
 END_TEST
 

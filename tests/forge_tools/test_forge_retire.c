@@ -26,46 +26,6 @@
 #include "check_main.h"
 #include "forge_test.h"
 
-static char g_dir[64]; /* the tools' scratch directory */
-
-/* forge's config, beside log_dir: the manifest's and a load's. */
-#define CONFIG                                                       \
-	"\"backoff_ms\":50,\"health_interval_ms\":100,"              \
-	"\"health_timeout_ms\":500"
-
-/* ticker (restart always, a health check appending to probes) and
- * sleeper (restart on_failure), both healthy: their pids. */
-static void retire_host_up(pid_t *ticker, pid_t *sleeper)
-{
-	snprintf(g_dir, sizeof g_dir, "/tmp/dx-forge-retire.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(g_dir));
-	char tools[2048];
-	snprintf(tools, sizeof tools,
-		 "[{\"name\":\"ticker\",\"binary\":\"/bin/sh\",\"args\":[\"-c\","
-		 "\"while :; do echo tick; sleep 0.05; done\"],"
-		 "\"restart\":\"always\",\"stop_grace_ms\":2000,"
-		 "\"health\":{\"cmd\":[\"/bin/sh\",\"-c\","
-		 "\"echo x >> %s/probes\"]}},"
-		 "{\"name\":\"sleeper\",\"binary\":\"sleep\",\"args\":[\"1000\"],"
-		 "\"restart\":\"on_failure\",\"stop_grace_ms\":2000}]",
-		 g_dir);
-	host_up(tools, CONFIG);
-	cJSON *t = wait_state("ticker", "healthy", 10000);
-	*ticker = (pid_t)num(t, "pid");
-	cJSON_Delete(t);
-	t = wait_state("sleeper", "healthy", 10000);
-	*sleeper = (pid_t)num(t, "pid");
-	cJSON_Delete(t);
-}
-
-static void retire_host_down(const pid_t *pids, size_t n)
-{
-	host_down(pids, n);
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-	ck_assert_int_eq(system(cmd), 0);
-}
-
 /* Lines of the host's log that contain text. */
 static int log_count(const char *text)
 {
@@ -99,13 +59,13 @@ static void unload_forge(void)
 	ctl_ok("unload forge", "{\"cmd\":\"unload\",\"name\":\"forge\"}");
 }
 
-/* forge again, with the manifest's entry. */
+/* forge again, with the manifest's entry (pair_host_up's). */
 static void load_forge(void)
 {
 	char req[512];
 	snprintf(req, sizeof req,
 		 "{\"cmd\":\"load\",\"plugin\":{\"name\":\"forge\",\"config\":"
-		 "{\"log_dir\":\"%s\"," CONFIG "}}}",
+		 "{\"log_dir\":\"%s\"," PAIR_CONFIG "}}}",
 		 g_logs);
 	ctl_ok("load forge", req);
 }
@@ -124,7 +84,7 @@ static void assert_stopped(pid_t pid)
 START_TEST(test_unload_stops_then_load_starts)
 {
 	pid_t ticker, sleeper;
-	retire_host_up(&ticker, &sleeper);
+	pair_host_up(&ticker, &sleeper);
 	unload_forge();
 	wait_retired();
 	ck_assert_int_ge(log_count("retired forge"), 1);
@@ -145,7 +105,7 @@ START_TEST(test_unload_stops_then_load_starts)
 	pid_t ticker3 = wait_new_pid("ticker", ticker2);
 	assert_host_child(ticker3);
 	pid_t pids[] = {ticker, sleeper, ticker3, sleeper2};
-	retire_host_down(pids, 4);
+	pair_host_down(pids, 4);
 }
 END_TEST
 
@@ -154,7 +114,7 @@ END_TEST
 START_TEST(test_load_right_after_unload)
 {
 	pid_t ticker, sleeper;
-	retire_host_up(&ticker, &sleeper);
+	pair_host_up(&ticker, &sleeper);
 	unload_forge();
 	load_forge();
 	pid_t now[2] = {0, 0};
@@ -184,7 +144,7 @@ START_TEST(test_load_right_after_unload)
 	wait_retired();
 	ck_assert_int_eq(zombies_of(g_h.pid), 0);
 	pid_t pids[] = {ticker, sleeper, now[0], now[1]};
-	retire_host_down(pids, 4);
+	pair_host_down(pids, 4);
 }
 END_TEST
 
@@ -227,7 +187,7 @@ static void bad_manifest(char *path, size_t len)
 START_TEST(test_apply_rolled_back_after_import)
 {
 	pid_t ticker, sleeper;
-	retire_host_up(&ticker, &sleeper);
+	pair_host_up(&ticker, &sleeper);
 	int took = log_count("took over 2 running tools");
 	char path[160];
 	bad_manifest(path, sizeof path);
@@ -262,7 +222,7 @@ START_TEST(test_apply_rolled_back_after_import)
 	ck_assert_int_eq(forges, 1);
 	ck_assert_int_eq(zombies_of(g_h.pid), 0);
 	pid_t pids[] = {again, sleeper};
-	retire_host_down(pids, 2);
+	pair_host_down(pids, 2);
 }
 END_TEST
 
