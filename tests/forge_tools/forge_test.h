@@ -2,7 +2,8 @@
  * a host whose manifest runs io_epoll, forge_process and forge with the
  * given forge.tools (host_up, host_down: no zombies, the host exits 0, no
  * tool outlives it), control requests (ctl), a tool's status and waiting
- * for a state, and /proc checks of processes. Check tests only (they
+ * for a state or a new pid, waiting for old instances to retire, and
+ * /proc checks of processes. Check tests only (they
  * assert); one host at a time (g_h). The including file sets g_dx_host
  * from its argv. */
 #ifndef DX_FORGE_TEST_H
@@ -216,6 +217,76 @@ static bool wait_dead(pid_t pid, long ms)
 	return dead(pid);
 }
 
+/* The helpers below serve some of the including files only: inline, so
+ * the others do not warn. */
+static inline pid_t pid_of(const char *tool)
+{
+	cJSON *t = tool_status(tool);
+	pid_t pid = (pid_t)num(t, "pid");
+	cJSON_Delete(t);
+	return pid;
+}
+
+/* Old instances still retiring, as {"cmd":"plugins"} lists them. */
+static inline int retiring(void)
+{
+	cJSON *o = ctl("{\"cmd\":\"plugins\"}");
+	int n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o,
+								   "retiring"));
+	cJSON_Delete(o);
+	return n;
+}
+
+/* Wait until every old instance is retired (its timers, at most a
+ * health interval and a backoff away, fired; generous for sanitizers). */
+static inline void wait_retired(void)
+{
+	for (int i = 0; i < 1000 && retiring() > 0; i++)
+		sleep_ms(20);
+	if (retiring() > 0) {
+		cJSON *o = ctl("{\"cmd\":\"plugins\"}");
+		char *txt = cJSON_PrintUnformatted(o);
+		dx_test_host_dump(&g_h);
+		ck_abort_msg("an old forge is still retiring after 20 s: %s",
+			     txt);
+	}
+}
+
+/* pid is alive, a child of the host, and not a zombie. */
+static inline void assert_host_child(pid_t pid)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "pid %d is gone", (int)pid);
+	ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+	fclose(f);
+	const char *rp = strrchr(line, ')');
+	char st = 0;
+	int ppid = 0;
+	ck_assert_int_eq(sscanf(rp + 2, "%c %d", &st, &ppid), 2);
+	ck_assert_msg(st != 'Z', "pid %d is a zombie", (int)pid);
+	ck_assert_int_eq(ppid, g_h.pid);
+}
+
+/* Wait until tool runs (healthy) with a pid other than old. */
+static inline pid_t wait_new_pid(const char *tool, pid_t old)
+{
+	for (int i = 0; i < 500; i++) {
+		cJSON *t = tool_status(tool);
+		pid_t pid = (pid_t)num(t, "pid");
+		bool ok = pid > 0 && pid != old &&
+			  !strcmp(str(t, "state"), "healthy");
+		cJSON_Delete(t);
+		if (ok)
+			return pid;
+		sleep_ms(20);
+	}
+	dx_test_host_dump(&g_h);
+	ck_abort_msg("%s was not restarted after pid %d died", tool, (int)old);
+	return 0;
+}
+
 /* End of a test: no zombies of the host, a clean exit, no tool left. */
 static void host_down(const pid_t *tools, size_t n)
 {
@@ -226,6 +297,50 @@ static void host_down(const pid_t *tools, size_t n)
 			      "pid %d outlived the host", (int)tools[i]);
 	char cmd[256];
 	snprintf(cmd, sizeof cmd, "rm -rf %s %s", g_logs, g_h.dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* The pair of tools the reload and retire tests supervise: ticker writes
+ * to its log all the time (restart always); sleeper is quiet (restart
+ * on_failure); ticker's health check appends a line to g_dir/probes each
+ * time it runs. forge's config beside log_dir is PAIR_CONFIG. */
+static char g_dir[64]; /* the tools' scratch directory */
+
+#define PAIR_CONFIG                                                  \
+	"\"backoff_ms\":50,\"health_interval_ms\":100,"              \
+	"\"health_timeout_ms\":500"
+
+/* A host running the pair; returns once both are healthy, with their
+ * pids. */
+static inline void pair_host_up(pid_t *ticker, pid_t *sleeper)
+{
+	snprintf(g_dir, sizeof g_dir, "/tmp/dx-forge-pair.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(g_dir));
+	char tools[2048];
+	snprintf(tools, sizeof tools,
+		 "[{\"name\":\"ticker\",\"binary\":\"/bin/sh\",\"args\":[\"-c\","
+		 "\"while :; do echo tick; sleep 0.05; done\"],"
+		 "\"restart\":\"always\",\"stop_grace_ms\":2000,"
+		 "\"health\":{\"cmd\":[\"/bin/sh\",\"-c\","
+		 "\"echo x >> %s/probes\"]}},"
+		 "{\"name\":\"sleeper\",\"binary\":\"sleep\",\"args\":[\"1000\"],"
+		 "\"restart\":\"on_failure\",\"stop_grace_ms\":2000}]",
+		 g_dir);
+	host_up(tools, PAIR_CONFIG);
+	cJSON *t = wait_state("ticker", "healthy", 10000);
+	*ticker = (pid_t)num(t, "pid");
+	cJSON_Delete(t);
+	t = wait_state("sleeper", "healthy", 10000);
+	*sleeper = (pid_t)num(t, "pid");
+	cJSON_Delete(t);
+}
+
+/* host_down, then the scratch directory goes. */
+static inline void pair_host_down(const pid_t *pids, size_t n)
+{
+	host_down(pids, n);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
 	ck_assert_int_eq(system(cmd), 0);
 }
 

@@ -30,51 +30,6 @@
 #include "forge_test.h"
 
 static const char *g_refused_build; /* forge_layout99.so */
-static char g_dir[64];              /* the tools' scratch directory */
-
-/* ticker writes to its log all the time (restart always); sleeper is
- * quiet (restart on_failure); ticker's health check appends a line to
- * probes each time it runs. Returns once both are healthy, with their
- * pids. */
-static void reload_host_up(pid_t *ticker, pid_t *sleeper)
-{
-	snprintf(g_dir, sizeof g_dir, "/tmp/dx-forge-reload.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(g_dir));
-	char tools[2048];
-	snprintf(tools, sizeof tools,
-		 "[{\"name\":\"ticker\",\"binary\":\"/bin/sh\",\"args\":[\"-c\","
-		 "\"while :; do echo tick; sleep 0.05; done\"],"
-		 "\"restart\":\"always\",\"stop_grace_ms\":2000,"
-		 "\"health\":{\"cmd\":[\"/bin/sh\",\"-c\","
-		 "\"echo x >> %s/probes\"]}},"
-		 "{\"name\":\"sleeper\",\"binary\":\"sleep\",\"args\":[\"1000\"],"
-		 "\"restart\":\"on_failure\",\"stop_grace_ms\":2000}]",
-		 g_dir);
-	host_up(tools, "\"backoff_ms\":50,\"health_interval_ms\":100,"
-		       "\"health_timeout_ms\":500");
-	cJSON *t = wait_state("ticker", "healthy", 10000);
-	*ticker = (pid_t)num(t, "pid");
-	cJSON_Delete(t);
-	t = wait_state("sleeper", "healthy", 10000);
-	*sleeper = (pid_t)num(t, "pid");
-	cJSON_Delete(t);
-}
-
-static void reload_host_down(const pid_t *pids, size_t n)
-{
-	host_down(pids, n);
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-	ck_assert_int_eq(system(cmd), 0);
-}
-
-static pid_t pid_of(const char *tool)
-{
-	cJSON *t = tool_status(tool);
-	pid_t pid = (pid_t)num(t, "pid");
-	cJSON_Delete(t);
-	return pid;
-}
 
 /* Reload forge (from file, or its own path when NULL): the answer. */
 static cJSON *reload(const char *file)
@@ -98,48 +53,6 @@ static void reload_ok(void)
 	cJSON_Delete(r);
 }
 
-/* Old instances still retiring, as {"cmd":"plugins"} lists them. */
-static int retiring(void)
-{
-	cJSON *o = ctl("{\"cmd\":\"plugins\"}");
-	int n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o,
-								   "retiring"));
-	cJSON_Delete(o);
-	return n;
-}
-
-/* Wait until every old instance is retired (its timers, at most a
- * health interval and a backoff away, fired; generous for sanitizers). */
-static void wait_retired(void)
-{
-	for (int i = 0; i < 1000 && retiring() > 0; i++)
-		sleep_ms(20);
-	if (retiring() > 0) {
-		cJSON *o = ctl("{\"cmd\":\"plugins\"}");
-		char *txt = cJSON_PrintUnformatted(o);
-		dx_test_host_dump(&g_h);
-		ck_abort_msg("an old forge is still retiring after 20 s: %s",
-			     txt);
-	}
-}
-
-/* pid is alive, a child of the host, and not a zombie. */
-static void assert_host_child(pid_t pid)
-{
-	char path[64], line[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	ck_assert_msg(f != NULL, "pid %d is gone", (int)pid);
-	ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
-	fclose(f);
-	const char *rp = strrchr(line, ')');
-	char st = 0;
-	int ppid = 0;
-	ck_assert_int_eq(sscanf(rp + 2, "%c %d", &st, &ppid), 2);
-	ck_assert_msg(st != 'Z', "pid %d is a zombie", (int)pid);
-	ck_assert_int_eq(ppid, g_h.pid);
-}
-
 static off_t size_of(const char *path)
 {
 	struct stat st;
@@ -152,24 +65,6 @@ static bool grows(const char *path, off_t size, long ms)
 	for (long i = 0; i < ms / 20 && size_of(path) <= size; i++)
 		sleep_ms(20);
 	return size_of(path) > size;
-}
-
-/* Wait until tool runs (healthy) with a pid other than old. */
-static pid_t wait_new_pid(const char *tool, pid_t old)
-{
-	for (int i = 0; i < 500; i++) {
-		cJSON *t = tool_status(tool);
-		pid_t pid = (pid_t)num(t, "pid");
-		bool ok = pid > 0 && pid != old &&
-			  !strcmp(str(t, "state"), "healthy");
-		cJSON_Delete(t);
-		if (ok)
-			return pid;
-		sleep_ms(20);
-	}
-	dx_test_host_dump(&g_h);
-	ck_abort_msg("%s was not restarted after pid %d died", tool, (int)old);
-	return 0;
 }
 
 static int host_fds(void)
@@ -190,7 +85,7 @@ static int host_fds(void)
 START_TEST(test_reload_keeps_pids)
 {
 	pid_t ticker, sleeper;
-	reload_host_up(&ticker, &sleeper);
+	pair_host_up(&ticker, &sleeper);
 	/* One restart before the reload: its count must carry over. */
 	ck_assert_int_eq(kill(ticker, SIGKILL), 0);
 	ticker = wait_new_pid("ticker", ticker);
@@ -227,14 +122,14 @@ START_TEST(test_reload_keeps_pids)
 	ck_assert_str_eq(str(t = tool_status("ticker"), "state"), "healthy");
 	cJSON_Delete(t);
 	pid_t pids[] = {ticker, sleeper};
-	reload_host_down(pids, 2);
+	pair_host_down(pids, 2);
 }
 END_TEST
 
 START_TEST(test_reload_then_restart_and_stop)
 {
 	pid_t ticker, sleeper;
-	reload_host_up(&ticker, &sleeper);
+	pair_host_up(&ticker, &sleeper);
 	cJSON *t;
 	reload_ok();
 	wait_retired();
@@ -259,14 +154,14 @@ START_TEST(test_reload_then_restart_and_stop)
 	ck_assert(wait_dead(sleeper2, 2000));
 	ck_assert_int_eq(zombies_of(g_h.pid), 0);
 	pid_t pids[] = {again, sleeper2};
-	reload_host_down(pids, 2);
+	pair_host_down(pids, 2);
 }
 END_TEST
 
 START_TEST(test_reload_refused_keeps_supervising)
 {
 	pid_t ticker, sleeper;
-	reload_host_up(&ticker, &sleeper);
+	pair_host_up(&ticker, &sleeper);
 	cJSON *r = reload(g_refused_build);
 	char *txt = cJSON_PrintUnformatted(r);
 	const char *err = str(r, "error");
@@ -305,14 +200,14 @@ START_TEST(test_reload_refused_keeps_supervising)
 	ck_assert_int_eq(pid_of("ticker"), again);
 	ck_assert_int_eq(pid_of("sleeper"), sleeper);
 	pid_t pids[] = {again, sleeper};
-	reload_host_down(pids, 2);
+	pair_host_down(pids, 2);
 }
 END_TEST
 
 START_TEST(test_reload_many_times)
 {
 	pid_t ticker, sleeper;
-	reload_host_up(&ticker, &sleeper);
+	pair_host_up(&ticker, &sleeper);
 	/* The first reload sets up what every later one reuses. */
 	reload_ok();
 	wait_retired();
@@ -339,7 +234,7 @@ START_TEST(test_reload_many_times)
 	ck_assert_int_eq(zombies_of(g_h.pid), 0);
 	ck_assert_int_ge(group_alive(ticker), 1); /* its group lives */
 	pid_t pids[] = {ticker, sleeper};
-	reload_host_down(pids, 2);
+	pair_host_down(pids, 2);
 }
 END_TEST
 
@@ -349,7 +244,7 @@ END_TEST
 START_TEST(test_reload_driver_keeps_pids)
 {
 	pid_t ticker, sleeper;
-	reload_host_up(&ticker, &sleeper);
+	pair_host_up(&ticker, &sleeper);
 	cJSON *r = ctl("{\"cmd\":\"reload\",\"name\":\"forge_process\"}");
 	char *txt = cJSON_PrintUnformatted(r);
 	const cJSON *with = cJSON_GetObjectItemCaseSensitive(r, "reloaded_with");
@@ -370,7 +265,7 @@ START_TEST(test_reload_driver_keeps_pids)
 	assert_host_child(again);
 	ck_assert_int_eq(zombies_of(g_h.pid), 0);
 	pid_t pids[] = {again, sleeper};
-	reload_host_down(pids, 2);
+	pair_host_down(pids, 2);
 }
 END_TEST
 

@@ -38,6 +38,19 @@
  * its init is such a successor: it starts nothing itself and waits for
  * the import.
  *
+ * Retire (ABI 1.1; unload, a reload's old instance, a new one never
+ * published): the instance stops supervising, and worker 0 lets go of its
+ * pidfd and health-check watches (forge_on_retire), so that once its last
+ * timer fired the host finalises it. Its processes and their pidfds stay:
+ * fini stops them, as at shutdown, blocking until each is reaped. One
+ * stop path for unload and shutdown (and for a host without retire), and
+ * the waiting (grace period, SIGKILL, reap) stays out of retire, which
+ * runs on the main thread and must not block. An instance that handed
+ * its tools over has none left, and its retire touches only itself. A
+ * fresh instance loaded while an unloaded one still retires starts its
+ * tools once that one's fini stopped them (forge_waits): two copies of a
+ * tool would fight over its port and log.
+ *
  * Needs the host's workers: a manifest with an IO plugin (io_epoll or
  * io_uring); listeners are not needed. */
 #include <errno.h>
@@ -312,12 +325,31 @@ static void forge_do(forge *f, const dx_orch_action *a)
 	}
 }
 
+/* A fresh instance while an older one is still to be finalised (an
+ * unloaded forge whose fini has not stopped its tools yet): start nothing,
+ * look again in 20 ms (lock held). */
+static bool forge_waits(forge *f)
+{
+	if (f->after_finis == 0)
+		return false;
+	if (f->host->counter_get(f->c_finis) >= f->after_finis) {
+		f->after_finis = 0;
+		f->host->log(f->host, DX_LOG_INFO,
+			     "the unloaded forge stopped its tools: starting");
+		return false;
+	}
+	uint64_t due = forge_now(f) + 20 * MS;
+	if (due < f->tick_due && forge_set_timer(f, TICK, due, 0, 0) == 0)
+		f->tick_due = due;
+	return true;
+}
+
 /* The clock is read for each action: an action (a spawn) takes time, and
  * a deadline the orchestrator sets (a TERM's kill_due) counts from when
  * it is carried out. */
 void forge_pump(forge *f)
 {
-	if (f->draining || !f->active)
+	if (f->draining || !f->active || f->retired || forge_waits(f))
 		return;
 	dx_orch_action a;
 	while (dx_orch_next(f->orch, forge_now(f), &a))
@@ -388,7 +420,7 @@ static void forge_boot(void *arg)
 {
 	forge *f = arg;
 	pthread_mutex_lock(&f->lock);
-	if (f->autostart && f->active)
+	if (f->autostart && f->active && !f->retired)
 		for (size_t k = 0; k < f->count; k++)
 			dx_orch_up(f->orch, dx_orch_order(f->orch, k),
 				   forge_now(f));
@@ -416,22 +448,31 @@ static void forge_free(forge *f)
 	free(f);
 }
 
-/* Is a forge instance alive already (initialised, not finalised)? Then
- * this one is a reload's new instance. The host's counters outlive every
- * instance, so they tell (a lookup of forge's own facet would not do: it
- * makes the new instance a user of the old one, which then never
- * retires). init and fini both run on the main thread. */
+/* Is a forge instance in service already (initialised, neither retired
+ * nor finalised)? Then this one is a reload's new instance. The host's
+ * counters outlive every instance, so they tell (a lookup of forge's own
+ * facet would not do: it makes the new instance a user of the old one,
+ * which then never retires). An unloaded instance is out of service
+ * from its retire on, but stops its tools only in its fini: a fresh
+ * instance waits for that (after_finis). init, retire and fini all run
+ * on the main thread. */
 static int forge_lifecycle(forge *f)
 {
 	const dx_host_api *h = f->host;
 	f->c_inits = h->counter(h, "instances",
 				"forge instances initialised (a reload "
 				"adds one)");
+	f->c_outs = h->counter(h, "instances_out",
+			       "forge instances out of service (retired, or "
+			       "finalised unretired)");
 	f->c_finis = h->counter(h, "instances_ended",
 				"forge instances finalised");
-	if (!f->c_inits || !f->c_finis)
+	if (!f->c_inits || !f->c_outs || !f->c_finis)
 		return -ENOMEM;
-	f->active = h->counter_get(f->c_inits) == h->counter_get(f->c_finis);
+	uint64_t inits = h->counter_get(f->c_inits);
+	f->active = inits == h->counter_get(f->c_outs);
+	if (f->active && h->counter_get(f->c_finis) < inits)
+		f->after_finis = inits;
 	return 0;
 }
 
@@ -476,19 +517,71 @@ static int forge_init(const dx_host_api *host, const dx_config *config,
 		forge_free(f);
 		return rc;
 	}
+	const char *how = !f->active ? "; taking over the running tools"
+			  : f->after_finis
+				  ? "; starting once the unloaded forge has "
+				    "stopped its tools"
+				  : "";
 	host->log(host, DX_LOG_INFO, "%zu tool%s, logs in %s%s%s", f->count,
 		  f->count == 1 ? "" : "s", f->log_dir,
-		  f->autostart ? "" : "; autostart off",
-		  f->active ? "" : "; taking over the running tools");
+		  f->autostart ? "" : "; autostart off", how);
 	host->counter_add(f->c_inits, 1);
 	*self = f;
 	return 0;
 }
 
-/* Blocking stop of every tool (the workers have stopped: no timers, no
- * watches): SIGTERM to every group, wait up to each grace period, then
- * SIGKILL, and reap them all. An instance retired by a reload gave its
- * processes to its successor (forge_let_go forgot them): it has none. */
+/* Worker 0, after retire: let go of every watch (pidfds, health checks)
+ * so that nothing but its last timers holds the instance. The processes
+ * and their pidfds stay, for fini to stop (lock held: a control request
+ * may still look). */
+static void forge_on_retire(void *arg)
+{
+	forge *f = arg;
+	size_t kept = 0;
+	pthread_mutex_lock(&f->lock);
+	for (size_t i = 0; i < f->count; i++) {
+		forge_tool *t = &f->tools[i];
+		forge_probe_drop(t);
+		forge_unwatch(f, t->watch);
+		t->watch = NULL;
+		kept += t->proc.pid > 0;
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (kept)
+		f->host->log(f->host, DX_LOG_INFO,
+			     "out of service: %zu running tool%s left for fini "
+			     "to stop",
+			     kept, kept == 1 ? "" : "s");
+}
+
+/* Main thread, once: out of service. Nothing starts from now on (pump
+ * and boot look at retired); the watches go on worker 0, where they
+ * live. */
+static void forge_retire(void *self)
+{
+	forge *f = self;
+	pthread_mutex_lock(&f->lock);
+	f->retired = true;
+	pthread_mutex_unlock(&f->lock);
+	f->host->counter_add(f->c_outs, 1);
+	int rc = f->host->post(f->host, 0, forge_on_retire, f);
+	/* DX_ESTATE: the host is stopping; the watches end with the
+	 * workers, and fini follows. */
+	if (rc < 0 && rc != DX_ESTATE)
+		f->host->log(f->host, DX_LOG_ERROR,
+			     "cannot post the retire to worker 0 (%s): this "
+			     "forge stays loaded, its tools running, until "
+			     "the host stops",
+			     dx_strerror(rc));
+}
+
+/* Blocking stop of every tool: SIGTERM to every group, wait up to each
+ * grace period, then SIGKILL, and reap them all. Nothing watches them any
+ * more: the workers have stopped (shutdown), or the instance was retired
+ * (forge_on_retire unwatched, its timers fired). An instance retired by a
+ * reload gave its processes to its successor (forge_let_go forgot them):
+ * it has none. c_finis counts only after the last is reaped: a fresh
+ * instance waits for that (forge_waits). */
 static void forge_fini(void *self)
 {
 	forge *f = self;
@@ -535,6 +628,8 @@ static void forge_fini(void *self)
 		}
 	}
 	pthread_mutex_unlock(&f->lock);
+	if (!f->retired)
+		f->host->counter_add(f->c_outs, 1);
 	f->host->counter_add(f->c_finis, 1);
 	forge_free(f);
 }
@@ -576,4 +671,4 @@ DX_PLUGIN(.name = "forge", .version = FORGE_VERSION,
 	  .description = "forge: supervises the manifest's forge.tools",
 	  DX_FACETS(forge_facets), .init = forge_init, .fini = forge_fini,
 	  .handoff_export = forge_handoff_export,
-	  .handoff_import = forge_handoff_import)
+	  .handoff_import = forge_handoff_import, .retire = forge_retire)

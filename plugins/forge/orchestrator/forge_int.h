@@ -61,9 +61,20 @@ struct forge {
 	 * took its predecessor's tools over, and in an instance that gave
 	 * them away: its pending timers and posts then do nothing. */
 	bool active;
+	/* Out of service (retire ran, main thread): nothing starts any more
+	 * and, once forge_on_retire ran on worker 0, nothing is watched;
+	 * fini stops the processes it still has. */
+	bool retired;
+	/* A fresh instance loaded while an unloaded one still retires: the
+	 * value of c_finis once every older instance is finalised (its
+	 * tools stopped). Until then it starts nothing; 0: nothing to wait
+	 * for. Worker 0 (lock held) after init. */
+	uint64_t after_finis;
 	forge_handoff handoff; /* what handoff_export hands out */
 	dx_counter *c_starts, *c_restarts, *c_exits;
-	dx_counter *c_inits, *c_finis; /* instances: see forge_lifecycle */
+	/* Instances: initialised, out of service (retired, or finalised
+	 * without retire), finalised. See forge_lifecycle. */
+	dx_counter *c_inits, *c_outs, *c_finis;
 	/* The last background tasks' outcomes, newest last (op "tasks"). */
 	struct forge_task_result {
 		char task[24];
