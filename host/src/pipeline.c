@@ -204,10 +204,21 @@ static void dx_pipeline_data(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
 static void dx_pipeline_frame(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
 			      const uint8_t *body)
 {
-	if (h->flags & DX_HBTP_RESERVED_FLAGS) {
+	/* The header first: an opcode HBTP does not define is refused now,
+	 * never held as the start of a split message. */
+	const char *why;
+	int bad = dx_hbtp_header_check(h, &why);
+	if (bad == DX_EPROTO) {
 		dx_answer_error(w, c, h->seq, 400,
 				"reserved flag bits 0x%02x are set",
 				h->flags & DX_HBTP_RESERVED_FLAGS);
+		return;
+	}
+	if (bad < 0) {
+		dx_answer_error(w, c, h->seq, 501,
+				"opcode 0x%02x (unknown) is not supported by "
+				"this host",
+				h->opcode);
 		return;
 	}
 	switch (h->opcode) {

@@ -439,6 +439,11 @@ START_TEST(unsupported_opcodes)
 	 * the host does not speak it). */
 	frame(c, 0x7E, DX_HBTP_FINAL, 299, NULL, 0, "", 0);
 	expect_error(c, 299, 501, "unknown opcode 0x7E, empty, no EXPECTS_RESPONSE");
+	/* Without FINAL: refused at once, not held as the first part of a
+	 * split message (which would take the next call for its rest). */
+	frame(c, 0x7E, DX_HBTP_EXPECTS_RESPONSE, 298, NULL, 0, "part", 4);
+	expect_error(c, 298, 501, "unknown opcode 0x7E without FINAL");
+	expect_echo(c, "unknown opcode 0x7E without FINAL");
 	expect_next_is_pong(c, "unsupported opcodes");
 	cl_close(c);
 	after_case("unsupported opcodes");
