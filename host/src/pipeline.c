@@ -201,6 +201,28 @@ static void dx_pipeline_data(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
 				h->opcode, h->seq);
 }
 
+/* Pong with the Ping's payload: HAS_META means on a Ping what it means on
+ * every opcode, so a metadata block is parsed (a bad one is a 400, as on a
+ * call) and the payload after it is what comes back. */
+static void dx_pipeline_ping(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
+			     const uint8_t *body)
+{
+	size_t len = h->length;
+	if (h->flags & DX_HBTP_HAS_META) {
+		dx_hbtp_meta meta;
+		const char *why = "malformed";
+		long used = dx_hbtp_meta_parse(body, len, &meta, &why);
+		if (used < 0) {
+			dx_answer_error(w, c, h->seq, 400,
+					"Ping: bad metadata block: %s", why);
+			return;
+		}
+		body += used;
+		len -= (size_t)used;
+	}
+	dx_answer_frame(w, c, DX_HBTP_PONG, h->seq, 0, body, len);
+}
+
 static void dx_pipeline_frame(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
 			      const uint8_t *body)
 {
@@ -223,7 +245,7 @@ static void dx_pipeline_frame(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
 	}
 	switch (h->opcode) {
 	case DX_HBTP_PING:
-		dx_answer_frame(w, c, DX_HBTP_PONG, h->seq, 0, body, h->length);
+		dx_pipeline_ping(w, c, h, body);
 		return;
 	case DX_HBTP_PONG:
 		return;

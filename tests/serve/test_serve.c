@@ -848,6 +848,27 @@ START_TEST(ping)
 			      seqs[k], seqs[k],
 			      rc ? dx_strerror(rc) : msg_str(&m));
 	}
+	/* HAS_META on a Ping: the Pong echoes the payload after the block;
+	 * a malformed block is a 400 with the Ping's seq, and the
+	 * connection goes on. */
+	uint8_t good[64];
+	dx_hbtp_meta_writer w;
+	ck_assert_int_eq(dx_hbtp_meta_begin(&w, good, sizeof good), 0);
+	ck_assert_int_eq(dx_hbtp_meta_add(&w, "x-request-id", "p1", 2), 0);
+	ck_assert_int_eq(dx_hbtp_meta_end(&w), 0);
+	frame(c, DX_HBTP_PING, DX_HBTP_FINAL, 77, good, w.len, "abc", 3);
+	dx_client_msg m;
+	int rc = dx_client_recv(c, &m, T_MS);
+	ck_assert_msg(rc == 0 && m.opcode == DX_HBTP_PONG && m.seq == 77 &&
+			      m.len == 3 && memcmp(m.payload, "abc", 3) == 0,
+		      "Ping with metadata and \"abc\": expected Pong \"abc\", "
+		      "got %s",
+		      rc ? dx_strerror(rc) : msg_str(&m));
+	static const uint8_t too_long[] = {200, 0, 1, 'a', 1, 0, 'v'};
+	frame(c, DX_HBTP_PING, DX_HBTP_FINAL, 78, too_long, sizeof too_long,
+	      "abc", 3);
+	expect_error(c, 78, 400, "Ping with metadata block_len 200");
+	expect_next_is_pong(c, "a Ping with a bad metadata block");
 	cl_close(c);
 	after_case("Ping");
 }
