@@ -111,8 +111,9 @@ static void dx_ctl_print_plugins(const cJSON *o)
 
 static void dx_ctl_print_stats(const cJSON *o)
 {
-	const char *groups[] = {"host", "background", "plugins"};
-	for (int g = 0; g < 3; g++) {
+	const char *groups[] = {"host", "background", "plugins",
+				"route_failures"};
+	for (int g = 0; g < 4; g++) {
 		const cJSON *v;
 		cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(o, groups[g]))
 			printf("%-8s %-32s %.0f\n", groups[g], v->string,

@@ -206,6 +206,11 @@ static void dx_ctl_counter(void *ud, const char *name, const char *help,
 	cJSON_AddNumberToObject(ud, name, (double)value);
 }
 
+static void dx_ctl_failure(void *ud, const char *route, uint64_t n)
+{
+	cJSON_AddNumberToObject(ud, route, (double)n);
+}
+
 static cJSON *dx_ctl_stats(const dx_control_ctx *x)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -235,6 +240,9 @@ static cJSON *dx_ctl_stats(const dx_control_ctx *x)
 	cJSON_AddNumberToObject(b, "threads", bg.threads);
 	cJSON *p = cJSON_AddObjectToObject(o, "plugins");
 	dx_registry_each_counter(x->reg, dx_ctl_counter, p);
+	cJSON *f = cJSON_AddObjectToObject(o, "route_failures");
+	if (x->server)
+		dx_server_route_failures(x->server, dx_ctl_failure, f);
 	return o;
 }
 

@@ -19,8 +19,56 @@
 #include "timer.h"
 #include "worker.h"
 
+/* Count a failed handler by route, and say so in the log, at most
+ * DX_FAIL_LOGS_PER_S lines a second per worker (a route failing on every
+ * request must not flood the log, nor cost a write per request). */
+static void dx_route_failed(dx_worker *w, const dx_route_ref *ref, int rc)
+{
+	uint32_t key = (uint32_t)ref->id + 1;
+	struct dx_route_fails *f = NULL;
+	for (unsigned i = 0; i < DX_ROUTE_FAILS; i++) {
+		struct dx_route_fails *x =
+			&w->fails[(ref->id + i) % DX_ROUTE_FAILS];
+		uint32_t k = atomic_load_explicit(&x->route,
+						  memory_order_relaxed);
+		if (k == key || k == 0) {
+			if (k == 0)
+				atomic_store_explicit(&x->route, key,
+						      memory_order_release);
+			f = x;
+			break;
+		}
+	}
+	atomic_fetch_add_explicit(f ? &f->n : &w->fails_other, 1,
+				  memory_order_relaxed);
+	uint64_t sec = dx_now_ns() / 1000000000u;
+	if (sec != w->fail_log_sec) {
+		if (w->fail_quiet)
+			dx_registry_log(w->view->reg, DX_LOG_WARN,
+					"worker %u: %lu more route failures "
+					"not logged in the last second",
+					w->id, w->fail_quiet);
+		w->fail_log_sec = sec;
+		w->fail_logged = 0;
+		w->fail_quiet = 0;
+	}
+	if (w->fail_logged++ >= DX_FAIL_LOGS_PER_S) {
+		w->fail_quiet++;
+		return;
+	}
+	if (rc == DX_PENDING)
+		dx_registry_log(w->view->reg, DX_LOG_ERROR,
+				"route %s (plugin %s) returned PENDING "
+				"without defer(): a plugin bug; answered 500",
+				ref->route->name, ref->plugin);
+	else
+		dx_registry_log(w->view->reg, DX_LOG_ERROR,
+				"route %s (plugin %s) failed: %s; answered 500",
+				ref->route->name, ref->plugin, dx_strerror(rc));
+}
+
 /* The handler, or a 404 when no route has this id. */
-static int dx_run_handler(dx_conn *c, const dx_route_ref *ref,
+static int dx_run_handler(dx_worker *w, dx_conn *c, const dx_route_ref *ref,
 			  dx_request *req, dx_response *res)
 {
 	if (!ref)
@@ -31,16 +79,13 @@ static int dx_run_handler(dx_conn *c, const dx_route_ref *ref,
 	int rc = ref->route->call(ref->self, req, res);
 	if (rc == DX_PENDING && c->inflight > before)
 		return DX_PENDING;
-	if (rc == DX_PENDING) {
-		/* A plugin bug; the client still gets an answer. */
+	if (rc == DX_PENDING || (rc < 0 && !res->status)) {
+		/* The client learns that the route failed, not how: the
+		 * reason (an errno, a plugin bug) is the host's log's. */
 		res->len = 0;
-		dx_response_error(res, 500,
-				  "route %s returned PENDING without defer()",
+		dx_response_error(res, 500, "route %s failed (internal error)",
 				  ref->route->name);
-	} else if (rc < 0 && !res->status) {
-		res->len = 0;
-		dx_response_error(res, 500, "route %s failed: %s",
-				  ref->route->name, dx_strerror(rc));
+		dx_route_failed(w, ref, rc);
 	}
 	return 0;
 }
@@ -66,7 +111,7 @@ static void dx_call(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
 	};
 	bool stopped;
 	unsigned ran = dx_chain_before(chain, &req, &res, &stopped);
-	if (!stopped && dx_run_handler(c, ref, &req, &res) == DX_PENDING) {
+	if (!stopped && dx_run_handler(w, c, ref, &req, &res) == DX_PENDING) {
 		/* The answer comes through complete(), which runs the afters. */
 		dx_pending_set_chain(w, chain, ran);
 		c->out.len = start;

@@ -499,6 +499,53 @@ const char *dx_server_listen_addr(const dx_server *s, size_t i)
 	return i < s->naddrs ? s->addrs[i] : NULL;
 }
 
+void dx_server_route_failures(const dx_server *s,
+			      void (*fn)(void *ud, const char *route,
+					 uint64_t n),
+			      void *ud)
+{
+	const dx_gen *g = atomic_load(&((dx_server *)s)->view.gen);
+	uint64_t other = 0;
+	/* Few routes fail: gather by id in a table as small as a worker's. */
+	struct {
+		uint32_t key;
+		uint64_t n;
+	} sum[DX_ROUTE_FAILS * 4] = {{0, 0}};
+	size_t used = 0;
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		const dx_worker *w = &s->workers[i];
+		other += atomic_load_explicit(&w->fails_other,
+					      memory_order_relaxed);
+		for (unsigned k = 0; k < DX_ROUTE_FAILS; k++) {
+			uint32_t key = atomic_load_explicit(
+				&w->fails[k].route, memory_order_acquire);
+			uint64_t n = atomic_load_explicit(&w->fails[k].n,
+							  memory_order_relaxed);
+			if (!key || !n)
+				continue;
+			size_t j = 0;
+			while (j < used && sum[j].key != key)
+				j++;
+			if (j == used && used == sizeof sum / sizeof sum[0]) {
+				other += n;
+				continue;
+			}
+			if (j == used)
+				sum[used++].key = key;
+			sum[j].n += n;
+		}
+	}
+	for (size_t j = 0; j < used; j++) {
+		uint16_t id = (uint16_t)(sum[j].key - 1);
+		const dx_route_ref *ref = dx_gen_route(g, id);
+		char name[32];
+		snprintf(name, sizeof name, "route %u", id);
+		fn(ud, ref ? ref->route->name : name, sum[j].n);
+	}
+	if (other)
+		fn(ud, "(other routes)", other);
+}
+
 void dx_server_stats_sum(const dx_server *s, dx_server_stats *out)
 {
 	memset(out, 0, sizeof *out);

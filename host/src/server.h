@@ -66,5 +66,11 @@ const char *dx_server_listen_addr(const dx_server *s, size_t i);
 size_t dx_server_listen_count(const dx_server *s);
 /* Sum of every worker's counters. */
 void dx_server_stats_sum(const dx_server *s, dx_server_stats *out);
+/* fn(route name, count) for every route whose handler failed since the
+ * start (a route no longer served is named "route ID"). Main thread. */
+void dx_server_route_failures(const dx_server *s,
+			      void (*fn)(void *ud, const char *route,
+					 uint64_t n),
+			      void *ud);
 
 #endif

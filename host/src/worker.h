@@ -52,6 +52,11 @@ typedef struct dx_server_view {
 	_Atomic(dx_gen *) gen;
 } dx_server_view;
 
+/* Routes whose failures a worker counts one by one (worker.fails). */
+#define DX_ROUTE_FAILS 64
+/* Failure lines a worker logs per second; the rest are counted. */
+#define DX_FAIL_LOGS_PER_S 5
+
 typedef struct dx_worker {
 	dx_server_view *view;
 	unsigned id;
@@ -119,6 +124,20 @@ typedef struct dx_worker {
 			errors, closed_by_server, bytes_in, bytes_out,
 			zero_copy_sends;
 	} stats;
+	/* Handlers that failed (a negative return, or PENDING without
+	 * defer), by route id: written by this worker alone, read by the
+	 * control thread for stats; routes past the table's room count in
+	 * fails_other. */
+	struct dx_route_fails {
+		_Atomic uint32_t route; /* id + 1; 0: free */
+		_Atomic uint64_t n;
+	} fails[DX_ROUTE_FAILS];
+	_Atomic uint64_t fails_other;
+	/* The failure log's rate limit (this worker's): the second, the
+	 * lines logged in it, and how many were not. */
+	uint64_t fail_log_sec;
+	unsigned fail_logged;
+	unsigned long fail_quiet;
 } dx_worker;
 
 /* The thread body: serve until w->drain and the grace period are over. */

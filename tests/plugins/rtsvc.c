@@ -12,7 +12,8 @@
  * by the old user instance through the old provider; and rt_user_later
  * (312), args a delay in ms, which answers at once and arms a timer that
  * appends "rt_user later TAG" (the provider's tag then) to the fini file:
- * an instance held by its timer alone, calling its provider.
+ * an instance held by its timer alone, calling its provider; and
+ * rt_user_fail (313), which returns -EIO: a handler that fails.
  * Config of both: "fini_file" (optional), where fini appends one line,
  * "NAME VERSION fini", so a test sees the order in which instances went. */
 #include <errno.h>
@@ -164,6 +165,15 @@ static int rts_slow_call(void *self, const dx_request *req, dx_response *res)
 	return DX_PENDING;
 }
 
+/* Fails the way a handler's bug would: a negative errno. */
+static int rts_fail_call(void *self, const dx_request *req, dx_response *res)
+{
+	(void)self;
+	(void)req;
+	(void)res;
+	return -EIO;
+}
+
 static void rts_later_fire(void *arg)
 {
 	const struct rts *r = arg;
@@ -191,6 +201,7 @@ static const dx_route rts_routes[] = {
 	{.id = 310, .name = "rt_user_tag", .call = rts_user_call},
 	{.id = 311, .name = "rt_user_slow", .call = rts_slow_call},
 	{.id = 312, .name = "rt_user_later", .call = rts_later_call},
+	{.id = 313, .name = "rt_user_fail", .call = rts_fail_call},
 };
 
 static const dx_routes_vtable rts_routes_vt = DX_ROUTES(rts_routes);

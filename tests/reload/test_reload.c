@@ -1118,6 +1118,50 @@ static void host_setup_dependents(void)
 }
 
 #define RT_ROUTE_USER 310
+#define RT_ROUTE_FAIL 313
+
+/* A handler that fails (-EIO): the client gets a 500 that names the
+ * route, not the errno; the host logs route, plugin and errno, at most
+ * DX_FAIL_LOGS_PER_S (5) lines a second per worker and then how many it
+ * did not log; stats counts the failures by route. */
+START_TEST(test_handler_failure)
+{
+	char *raw = malloc(RT_RAW);
+	char got[128];
+	dx_client *c = rt_connect();
+	int64_t t0 = rt_now_ms();
+	for (int i = 0; i < 200; i++) {
+		ck_assert_uint_eq(
+			rt_call_status(c, RT_ROUTE_FAIL, "", got, sizeof got),
+			500);
+		ck_assert_str_eq(got, "route rt_user_fail failed (internal "
+				      "error)");
+	}
+	int64_t secs = (rt_now_ms() - t0) / 1000;
+	usleep(1100000); /* a new second: the next failure says the rest */
+	ck_assert_uint_eq(rt_call_status(c, RT_ROUTE_FAIL, "", got, sizeof got),
+			  500);
+	ck_assert_msg(rt_wait_for_line(host.log, "route failures not logged",
+				       5000) >= 0,
+		      "no line says how many failures were not logged");
+	char *log = rt_slurp(host.log);
+	ck_assert_ptr_nonnull(log);
+	int lines = rt_count(log, "route rt_user_fail (plugin rt_user) failed: "
+				  "Input/output error; answered 500");
+	ck_assert_msg(lines >= 1 && lines <= 5 * (secs + 3),
+		      "%d failure lines in the log for 201 failures in %lld s",
+		      lines, (long long)secs + 1);
+	free(log);
+	cJSON *st = rt_cmd("stats", NULL, NULL, raw);
+	double n = rt_num(cJSON_GetObjectItemCaseSensitive(st, "route_failures"),
+			  "rt_user_fail", -1);
+	ck_assert_msg(n == 201, "route_failures.rt_user_fail %.0f: %s", n, raw);
+	cJSON_Delete(st);
+	dx_client_close(c);
+	free(raw);
+	rt_passed();
+}
+END_TEST
 
 /* rt_user calls rt_svc's facet: reloading rt_svc reloads rt_user in the
  * same publish (its new instance looks up the new build), the old pair
@@ -1263,6 +1307,7 @@ int main(int argc, char **argv)
 	tcase_add_unchecked_fixture(dep, host_setup_dependents, host_teardown);
 	tcase_set_timeout(dep, 60);
 	suite_add_tcase(s, dep);
+	tcase_add_test(dep, test_handler_failure);
 	tcase_add_test(dep, test_dependents_reload_together);
 	int rc = dx_check_run(s);
 	return rc || teardown_failed ? EXIT_FAILURE : EXIT_SUCCESS;
