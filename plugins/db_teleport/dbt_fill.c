@@ -382,9 +382,11 @@ void dbt_pg_sub_close(void *arg)
 
 /* ---- out of service (dbt_retire.c) ---- */
 
+/* The on_close of a stream being ended: if the connection closes before
+ * stream_end lands, there is nothing left to do. */
 static void closed_after_end(void *arg)
 {
-	(void)arg; /* never runs: stream_end comes right after */
+	(void)arg;
 }
 
 bool dbt_sub_end(dbt *d, dbt_sub *s)
