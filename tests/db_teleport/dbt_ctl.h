@@ -1,8 +1,8 @@
 /* dbt_ctl.h - what the db_teleport tests that change a live host share:
  * the control socket's view of retiring instances, the host's log, and
  * the plugin's connections as Postgres sees them (pg_stat_activity; the
- * plugin names them "dx_teleport listen|query <host pid>"). Check
- * assertions: call from a test. Include after dbt_client.h. */
+ * plugin names them "dx_teleport listen|query <host pid>"), and the items
+ * table they read. Check assertions: call from a test. */
 #ifndef DX_DBT_CTL_H
 #define DX_DBT_CTL_H
 
@@ -15,6 +15,17 @@
 #include "dbt_client.h"
 
 #define DBT_CTL_RAW 32768
+
+/* The table these tests read: its rows, and the query that reads them
+ * all (a member of db_teleport's "queries"), answered BASE. */
+#define BASE "1|one|1;2|two|1;3|three|2"
+#define DBT_ITEMS_SCHEMA                                                   \
+	"CREATE TABLE items (id int PRIMARY KEY, name text, grp int);"     \
+	"INSERT INTO items VALUES (1, 'one', 1), (2, 'two', 1), "          \
+	"(3, 'three', 2);"
+#define DBT_ITEMS_ALL                                                      \
+	"{\"name\":\"items_all\",\"sql\":\"SELECT id, name, grp FROM "     \
+	"items ORDER BY id\",\"tables\":[\"items\"]}"
 
 /* {"cmd":"plugins"}, asserted ok: the caller cJSON_Delete()s it. */
 static cJSON *dbt_plugins(const struct dx_test_host *h)

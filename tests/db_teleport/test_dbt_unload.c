@@ -37,17 +37,10 @@
 static struct dx_test_host host;
 static long conns_before; /* the host's db_teleport connections, pre-load */
 
-#define BASE "1|one|1;2|two|1;3|three|2"
-
-static const char schema[] =
-	"CREATE TABLE items (id int PRIMARY KEY, name text, grp int);"
-	"INSERT INTO items VALUES (1, 'one', 1), (2, 'two', 1), "
-	"(3, 'three', 2);";
+static const char schema[] = DBT_ITEMS_SCHEMA;
 
 static const char queries[] =
-	"\"queries\":["
-	"{\"name\":\"items_all\",\"sql\":\"SELECT id, name, grp FROM items "
-	"ORDER BY id\",\"tables\":[\"items\"]},"
+	"\"queries\":[" DBT_ITEMS_ALL ","
 	"{\"name\":\"slow\",\"sql\":\"SELECT pg_sleep(3)::text AS "
 	"slept\"}]";
 
