@@ -7,7 +7,15 @@
  * to the database worker), the routes db.get / db.subscribe / db.stats,
  * and the SERVICE vtable. The database worker's connections are in
  * dbt_pg.c, its fills and subscribers in dbt_fill.c, the cache in
- * dbt_cache.c; dbt.h says who owns what. */
+ * dbt_cache.c, a reload's handoff in dbt_handoff.c, retire and fini in
+ * dbt_retire.c; dbt.h says who owns what.
+ *
+ * db.subscribe: the RpcResponse, then a StateSync (same seq) each time
+ * the result changes, until the client's connection closes or the
+ * instance serving it goes out of service without handing its state over
+ * (`dx ctl unload db_teleport`, a reload to a build that cannot take it):
+ * then a last RpcError 503 on that seq ends the stream, and the
+ * connection stays open. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -631,4 +639,4 @@ DX_PLUGIN(.name = "db_teleport", .version = DBT_VERSION,
 	  .description = "PostgreSQL query cache kept fresh by LISTEN/NOTIFY",
 	  DX_FACETS(dbt_facets), .init = dbt_init, .fini = dbt_fini,
 	  .handoff_export = dbt_handoff_export,
-	  .handoff_import = dbt_handoff_import)
+	  .handoff_import = dbt_handoff_import, .retire = dbt_retire)

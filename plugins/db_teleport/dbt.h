@@ -29,8 +29,9 @@
  * database worker's connections: the pool, the listener and its
  * notifications, reconnects), dbt_fill.c (fills, waiters, subscriptions),
  * dbt_setup.c (init's blocking connect, triggers, prepares),
- * dbt_handoff.c (export, import, the takeover, a finalised instance's
- * drain), db_teleport.c (config, init/fini, routes, the SERVICE vtable). */
+ * dbt_handoff.c (export, import, the takeover), dbt_retire.c (an
+ * instance out of service: retire, fini), db_teleport.c (config, init,
+ * routes, the SERVICE vtable). */
 #ifndef DBT_H
 #define DBT_H
 
@@ -50,7 +51,7 @@
  * import refuses a core it would misread. Both can be set when building,
  * for a test build that must refuse. */
 #ifndef DBT_VERSION
-#define DBT_VERSION "1.1.0"
+#define DBT_VERSION "1.2.0"
 #endif
 #ifndef DBT_LAYOUT
 #define DBT_LAYOUT 1
@@ -60,6 +61,10 @@
 #define DBT_BACKOFF_MIN_NS 50000000ull    /* 50 ms */
 #define DBT_BACKOFF_MAX_NS 5000000000ull  /* 5 s */
 #define DBT_POOL_MAX 64
+/* What a request or a subscription still waiting gets (RpcError 503) when
+ * the instance driving the core goes out of service (dbt_retire.c). */
+#define DBT_GONE "db_teleport is out of service (unloaded or replaced " \
+		 "without its state); call again"
 
 /* ---- results and keys (dbt_cache.c) ---- */
 
@@ -279,12 +284,12 @@ typedef struct dbt_inst {
 	const dx_host_api *host;
 	dbt *d;            /* what it serves (after an import: the shared core) */
 	dbt *own;          /* after an import: the core its init made, closed */
-	/* Its fini may come at once, not once nothing holds it: after a
-	 * refused import, or after giving back what it imported (a rollback).
-	 * fini then drains first (dbt_handoff.c). */
-	bool imported, import_failed, gave_back;
-	atomic_uint timers;  /* its reconnect timers not yet fired */
-	atomic_uint drain;   /* fini's drain: workers still to pass */
+	/* Unused since retire (ABI 1.1) ended fini's drain; kept so that
+	 * sizeof(dbt_inst), one of the sizes an import checks, stays that of
+	 * 1.1.0: no other build reads them, and a live reload between the
+	 * two builds stays possible. */
+	bool reserved_b[3];
+	atomic_uint reserved_u[2];
 	struct dbt_handoff *blob; /* what export handed out */
 } dbt_inst;
 
@@ -352,6 +357,13 @@ void dbt_subs_adopt(dbt *d);
 /* A subscription stream's on_close (arg: its dbt_closer). */
 void dbt_sub_on_close(void *arg);
 void dbt_sub_free(dbt_sub *s);
+/* Out of service (dbt_retire.c, after dbt_pg_close_all): answer every
+ * flight's waiters 503 and end every subscriber's stream. */
+void dbt_fill_stop(dbt *d);
+/* End s's stream with a final RpcError 503 (DBT_GONE): true, and s is the
+ * caller's to free; false when its on_close has run already (its
+ * dbt_pg_sub_close is queued and frees it). */
+bool dbt_sub_end(dbt *d, dbt_sub *s);
 /* dbt_map_free callbacks for d->subs and d->flights (fini). */
 void dbt_free_subkey(void *ud, void *val);
 void dbt_free_flight(void *ud, void *val);
@@ -386,8 +398,12 @@ int dbt_setup_new(dbt *d, unsigned from, unsigned tfrom);
 
 int dbt_handoff_export(void *self, const void **data, size_t *len);
 int dbt_handoff_import(void *self, const void *data, size_t len);
-/* fini's part: drain what the instance may still have queued (when it took
- * part in a handoff), then drop its cores. */
+
+/* ---- dbt_retire.c ---- */
+
+/* The descriptor's retire (main thread): the instance is out of service. */
+void dbt_retire(void *self);
+/* fini's part: drop the instance's cores (free_core frees one). */
 void dbt_inst_fini(dbt_inst *I, void (*free_core)(dbt *d));
 
 #endif

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dx/hbtp.h>
+
 #include "dbt.h"
 
 /* ---- waiters ---- */
@@ -259,6 +261,11 @@ void dbt_pg_miss(void *arg)
 		d->ops->miss(arg); /* another build drives now */
 		return;
 	}
+	if (d->dead) { /* out of service (dbt_retire.c) */
+		dbt_waiter_answer(d->host, m->w, NULL, 503, DBT_GONE);
+		free(m);
+		return;
+	}
 	uint64_t hash = dbt_hash(m->qidx, m->params, m->plen);
 	dbt_entry *e;
 	if ((e = dbt_map_get(&d->master, hash, m->qidx, m->params, m->plen))) {
@@ -315,6 +322,11 @@ void dbt_pg_sub_add(void *arg)
 		d->ops->sub_add(arg);
 		return;
 	}
+	if (d->dead) { /* out of service: it ends at once */
+		if (dbt_sub_end(d, s))
+			dbt_sub_free(s);
+		return;
+	}
 	sub_adopt(d, s);
 	uint64_t hash = dbt_hash(s->qidx, s->params, s->plen);
 	dbt_entry *e = dbt_map_get(&d->subs, hash, s->qidx, s->params, s->plen);
@@ -366,6 +378,61 @@ void dbt_pg_sub_close(void *arg)
 	}
 	d->host->stream_end(d->host, s->stream);
 	dbt_sub_free(s);
+}
+
+/* ---- out of service (dbt_retire.c) ---- */
+
+/* The on_close of a stream being ended: if the connection closes before
+ * stream_end lands, there is nothing left to do. */
+static void closed_after_end(void *arg)
+{
+	(void)arg;
+}
+
+bool dbt_sub_end(dbt *d, dbt_sub *s)
+{
+	const dx_host_api *h = d->host;
+	/* Its on_close may have run already and posted dbt_pg_sub_close,
+	 * which frees it: only when stream_adopt finds the connection open
+	 * can on_close never run (it runs under the stream's lock). */
+	if (!DX_HAS(h, stream_adopt) ||
+	    h->stream_adopt(h, s->stream, closed_after_end, NULL) < 0)
+		return false;
+	uint8_t b[2 + sizeof DBT_GONE];
+	dx_hbtp_put_le16(b, 503);
+	memcpy(b + 2, DBT_GONE, sizeof DBT_GONE - 1);
+	h->stream_send(h, s->stream, DX_HBTP_RPC_ERROR, b, sizeof b - 1);
+	h->stream_end(h, s->stream);
+	return true;
+}
+
+void dbt_fill_stop(dbt *d)
+{
+	d->queue = d->queue_tail = NULL;
+	for (size_t i = 0; i < d->flights.nb; i++)
+		while (d->flights.b[i]) /* each fail unlinks its entry */
+			dbt_flight_fail(d, d->flights.b[i]->val, 503, DBT_GONE);
+	for (size_t i = 0; i < d->subs.nb; i++) {
+		dbt_entry *e = d->subs.b[i];
+		while (e) {
+			dbt_entry *next = e->next;
+			dbt_subkey *k = e->val;
+			for (dbt_sub **pp = &k->subs; *pp;) {
+				dbt_sub *s = *pp;
+				if (dbt_sub_end(d, s)) {
+					*pp = s->next;
+					dbt_sub_free(s);
+				} else {
+					pp = &s->next; /* its close is queued */
+				}
+			}
+			if (!k->subs) {
+				dbt_map_del(&d->subs, e);
+				free(k);
+			}
+			e = next;
+		}
+	}
 }
 
 /* ---- fini ---- */

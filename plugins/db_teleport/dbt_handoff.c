@@ -27,21 +27,18 @@
  * the old) is the same path: the old instance imports its own core and
  * takes the driver's seat back.
  *
- * fini after a refused import, or right after giving the state back,
- * comes at once, while the instance's own jobs (its init's start job, its
- * takeover, answers it posted) may still be queued: the drain below closes
- * the connections only it serves on the database worker and waits until
- * every worker has run what it queued before returning. */
+ * An instance whose import was refused, or that gave its state back, is
+ * retired like any other (dbt_retire.c): it closes what it still drives
+ * (a refused one: the connections its init opened) and the host
+ * finalises it once nothing holds it. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "dbt.h"
 
 #define DBT_HANDOFF_MAGIC 0x48544244u /* "DBTH" */
-#define DBT_DRAIN_MS 10000
 
 const dbt_ops dbt_ops_this = {
 	.miss = dbt_pg_miss,
@@ -77,7 +74,6 @@ int dbt_handoff_export(void *self, const void **data, size_t *len)
 				 .sizes = DBT_SIZES,
 				 .version = DBT_VERSION,
 				 .d = I->d};
-	I->gave_back = I->imported;
 	*data = I->blob;
 	*len = sizeof *I->blob;
 	return 0;
@@ -145,7 +141,6 @@ int dbt_handoff_import(void *self, const void *data, size_t len)
 	const dx_host_api *h = I->host;
 	const dbt_handoff *b = data;
 	static const uint32_t sizes[DBT_NSIZES] = DBT_SIZES;
-	I->import_failed = true; /* until it succeeds */
 	const char *from = DX_HAS(h, handoff_version) && h->handoff_version
 				   ? h->handoff_version(h)
 				   : NULL;
@@ -199,72 +194,5 @@ int dbt_handoff_import(void *self, const void *data, size_t len)
 		return h->fail(h, rc, "cannot reach worker %d to take over",
 			       DBT_DB_WORKER);
 	}
-	I->import_failed = false;
-	I->imported = true;
 	return 0;
-}
-
-/* ---- fini ---- */
-
-static void drain_pass(void *arg)
-{
-	dbt_inst *I = arg;
-	atomic_fetch_sub(&I->drain, 1); /* last: fini may be waiting */
-}
-
-/* Database worker: close what only this instance serves, then let every
- * worker run what this instance queued before (a pass each). */
-static void drain_start(void *arg)
-{
-	dbt_inst *I = arg;
-	if (I->own && !I->own->dead)
-		dbt_pg_close_all(I->own);
-	dbt *d = I->d;
-	if (!d->dead && d->drv == I && atomic_load(&d->refs) == 1)
-		dbt_pg_close_all(d);
-	for (unsigned w = 0; w < d->workers; w++)
-		if (I->host->post(I->host, (int)w, drain_pass, I) < 0)
-			atomic_fetch_sub(&I->drain, 1);
-	atomic_fetch_sub(&I->drain, 1); /* its own */
-}
-
-/* Whether everything this instance queued has run (bounded). */
-static bool drain(dbt_inst *I)
-{
-	atomic_store(&I->drain, I->d->workers + 1);
-	if (I->host->post(I->host, DBT_DB_WORKER, drain_start, I) < 0)
-		return true; /* the workers have stopped: nothing runs */
-	struct timespec ms = {0, 1000000};
-	for (int i = 0; i < DBT_DRAIN_MS; i++) {
-		if (atomic_load(&I->drain) == 0 && atomic_load(&I->timers) == 0)
-			return true;
-		nanosleep(&ms, NULL);
-	}
-	return false;
-}
-
-void dbt_inst_fini(dbt_inst *I, void (*free_core)(dbt *d))
-{
-	/* The host finalises an instance whose import failed, or that gave
-	 * its state back, at once, not once nothing holds it: what it queued
-	 * (its init's start, its takeover, answers posted to workers) must
-	 * run first. After a later reload it is finalised once nothing
-	 * holds it, and the drain only costs a pass of each worker. */
-	if ((I->import_failed || I->gave_back) && !drain(I)) {
-		I->host->log(I->host, DX_LOG_ERROR,
-			     "fini: the workers did not run what this "
-			     "instance queued within %d ms; its memory is "
-			     "left allocated",
-			     DBT_DRAIN_MS);
-		return;
-	}
-	if (I->own)
-		free_core(I->own);
-	dbt *d = I->d;
-	if (atomic_fetch_sub(&d->refs, 1) == 1) {
-		d->host = I->host; /* the driver's table may be gone by now */
-		free_core(d);
-	}
-	free(I->blob);
-	free(I);
 }

@@ -105,48 +105,28 @@ static void conn_close(dbt_conn *c)
 	c->state = c->listener ? LS_DOWN : PC_DOWN;
 }
 
-/* A reconnect timer: the connection, and the instance whose code armed
- * it (it counts its pending timers for fini, dbt_handoff.c). */
-typedef struct dbt_tick {
-	dbt_conn *c;
-	dbt_inst *by;
-} dbt_tick;
-
+/* A reconnect timer (arg: the connection). It holds the instance whose
+ * code armed it (the host's hold, through d->host); once that code no
+ * longer drives d (taken over, or retired: d dead) it fires without
+ * re-arming, so the hold ends within the longest backoff. */
 static void conn_retry(void *arg)
 {
-	dbt_tick *t = arg;
-	dbt_conn *c = t->c;
-	dbt_inst *by = t->by;
-	free(t);
+	dbt_conn *c = arg;
 	const dx_host_api *h = c->d->host;
 	/* Not the driver's code any more: the new driver armed a timer of
 	 * its own for this connection when it took over. */
-	if (dbt_driving(c->d)) {
-		c->timer = false;
-		/* Early: the host is draining and runs every pending timer
-		 * now. Reconnecting would only arm another timer, run at once
-		 * again. */
-		if (h->now_ns(h, DX_CLOCK_MONOTONIC) + 1000000 >= c->due_ns &&
-		    !c->pg)
-			conn_connect(c);
-	}
-	atomic_fetch_sub(&by->timers, 1); /* last: fini may be waiting */
+	if (!dbt_driving(c->d))
+		return;
+	c->timer = false;
+	/* Early: the host is draining and runs every pending timer now.
+	 * Reconnecting would only arm another timer, run at once again. */
+	if (h->now_ns(h, DX_CLOCK_MONOTONIC) + 1000000 >= c->due_ns && !c->pg)
+		conn_connect(c);
 }
 
 static int conn_timer(dbt_conn *c, uint64_t delay)
 {
-	dbt *d = c->d;
-	dbt_tick *t = malloc(sizeof *t);
-	if (!t)
-		return -ENOMEM;
-	*t = (dbt_tick){.c = c, .by = d->drv};
-	atomic_fetch_add(&t->by->timers, 1);
-	int rc = d->host->timer(d->host, delay, conn_retry, t);
-	if (rc < 0) {
-		atomic_fetch_sub(&t->by->timers, 1);
-		free(t);
-	}
-	return rc;
+	return c->d->host->timer(c->d->host, delay, conn_retry, c);
 }
 
 /* Try again later: capped exponential backoff. */
@@ -678,6 +658,10 @@ void dbt_pg_invalidate(void *arg)
 		d->ops->invalidate(arg);
 		return;
 	}
+	if (d->dead) { /* out of service: nothing cached to drop */
+		free(iv);
+		return;
+	}
 	bool *dirty = calloc(d->nt + 1, 1);
 	if (dirty) {
 		for (unsigned i = 0; i < iv->n; i++)
@@ -705,8 +689,10 @@ void dbt_pg_close_all(dbt *d)
 	d->cache_ok = false;
 	for (unsigned i = 0; i <= d->pool_size; i++) {
 		dbt_conn *c = conn_at(d, i);
-		if (c)
-			conn_close(c); /* a pending timer finds d dead */
+		if (!c)
+			continue;
+		conn_close(c); /* a pending timer finds d dead */
+		c->fl = NULL;  /* its flight stays in d->flights */
 	}
 }
 
@@ -749,8 +735,11 @@ void dbt_pg_take_conns(dbt *d)
 
 void dbt_pg_free(dbt *d)
 {
-	/* The watches ended with the workers: forget them, never unwatch.
-	 * A connection init never reached has no d (and fd 0 from calloc). */
+	/* Either the workers have stopped (the host's shutdown) and the
+	 * watches ended with them, or retire closed every connection on the
+	 * database worker before the host let fini run (dbt_retire.c): never
+	 * unwatch here. A connection init never reached has no d (and fd 0
+	 * from calloc). */
 	if (d->listen.d) {
 		d->listen.watch = NULL;
 		conn_close(&d->listen);

@@ -18,7 +18,10 @@
  *                lost in a reload would leave the cache stale for good).
  *   refused      a build with another state layout (tests/db_teleport/
  *                meson.build: db_teleport_layout2, version 2.0.0-test)
- *                is refused with a message naming both versions; the old
+ *                is refused with a message naming both versions; the
+ *                refused instance retires (retire closes the connections
+ *                its init opened: the host's log says "retired", Postgres
+ *                has only the old instance's connections again); the old
  *                instance serves on, its cache intact, and still follows
  *                changes.
  * After every successful reload the old instance must be retired: the
@@ -34,8 +37,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../reload/rt_ctl.h"
 #include "dbt_client.h"
+#include "dbt_ctl.h"
 
 #define RAW 32768
 #define RETIRE_MS 30000 /* generous: the old instance retires in ms */
@@ -45,17 +48,10 @@
 static struct dx_test_host host;
 static const char *layout2_so;
 
-#define BASE "1|one|1;2|two|1;3|three|2"
-
-static const char schema[] =
-	"CREATE TABLE items (id int PRIMARY KEY, name text, grp int);"
-	"INSERT INTO items VALUES (1, 'one', 1), (2, 'two', 1), "
-	"(3, 'three', 2);";
+static const char schema[] = DBT_ITEMS_SCHEMA;
 
 static const char queries[] =
-	"\"queries\":["
-	"{\"name\":\"items_all\",\"sql\":\"SELECT id, name, grp FROM items "
-	"ORDER BY id\",\"tables\":[\"items\"]},"
+	"\"queries\":[" DBT_ITEMS_ALL ","
 	"{\"name\":\"items_by_grp\",\"sql\":\"SELECT id, name FROM items "
 	"WHERE grp = $1 ORDER BY id\",\"tables\":[\"public.items\"]}]";
 
@@ -65,14 +61,11 @@ static const char queries[] =
  * how many instances are still retiring. */
 static int plugins_state(char *ver, size_t n)
 {
-	char raw[RAW];
-	cJSON *a = rt_ctl_cmd(host.ctl, "plugins", NULL, NULL, raw, sizeof raw);
-	ck_assert_msg(a && rt_ok(a), "plugins: %s", raw);
+	cJSON *a = dbt_plugins(&host);
 	const char *v = rt_str(rt_plugin_entry(a, "db_teleport"), "version");
-	ck_assert_msg(v, "no db_teleport in %s", raw);
+	ck_assert_msg(v, "no db_teleport in the plugins answer");
 	snprintf(ver, n, "%s", v);
-	int left = cJSON_GetArraySize(
-		cJSON_GetObjectItemCaseSensitive(a, "retiring"));
+	int left = dbt_retiring(a);
 	cJSON_Delete(a);
 	return left;
 }
@@ -81,15 +74,7 @@ static int plugins_state(char *ver, size_t n)
  * hold the old one had); fails after RETIRE_MS. */
 static void wait_retired(void)
 {
-	char ver[64];
-	double t0 = now_ms();
-	while (plugins_state(ver, sizeof ver) > 0) {
-		ck_assert_msg(now_ms() - t0 < RETIRE_MS,
-			      "the old db_teleport is still retiring after "
-			      "%d ms",
-			      RETIRE_MS);
-		usleep(10000);
-	}
+	dbt_wait_retired(&host, RETIRE_MS);
 }
 
 /* Reload db_teleport from its own file: it must succeed with the state
@@ -287,6 +272,8 @@ START_TEST(test_refused)
 	settle(c);
 	char ver[64], raw[RAW];
 	plugins_state(ver, sizeof ver);
+	long conns = dbt_pg_conns(&host); /* the old instance's */
+	ck_assert_int_gt(conns, 0);
 	uint64_t h0 = dbstat(c, "hits"), m0 = dbstat(c, "misses");
 	cJSON *a = rt_ctl_cmd(host.ctl, "reload", "db_teleport", layout2_so,
 			      raw, sizeof raw);
@@ -301,6 +288,12 @@ START_TEST(test_refused)
 		      "the refusal does not name both versions: %s", err);
 	fprintf(stderr, "refused: %s\n", err);
 	cJSON_Delete(a);
+	/* The refused instance retires (its retire closes the connections
+	 * its init opened, which held it), and Postgres sees them go. */
+	wait_retired();
+	ck_assert_msg(dbt_log_has(&host, "retired db_teleport 2.0.0-test"),
+		      "no \"retired db_teleport 2.0.0-test\" in the host's log");
+	dbt_wait_pg_conns(&host, conns, RETIRE_MS);
 	/* The old instance serves on, its cache intact. */
 	char now[64];
 	ck_assert_int_eq(plugins_state(now, sizeof now), 0);
