@@ -30,7 +30,10 @@
  * Answers. db.get: RpcResponse whose body is the result as a teleport
  * rowset (dx/teleport.h: dx_rowset_open reads it in place). db.subscribe:
  * the same RpcResponse, then a StateSync frame (same seq) carrying the whole
- * new rowset each time the result changes, until the connection closes.
+ * new rowset each time the result changes, until the connection closes,
+ * or until db_teleport goes out of service without handing its state to
+ * a new build (dx ctl unload): then a last RpcError 503 on the same seq
+ * ends the stream, and the connection stays open.
  * db.stats: a JSON object of the counters in dx_db_stats. Errors
  * (RpcError): 400 a malformed body or the wrong number of parameters, 404
  * no query of that name (the message names it), 500 the query failed in
