@@ -2,7 +2,14 @@
  *
  * Used by the pipeline (answers made while a request runs), by deferred
  * completions and streams (answers made later) and by the connection
- * (Close frames). Worker thread only. */
+ * (Close frames). Worker thread only.
+ *
+ * No frame the host sends is larger than limits.max_frame, metadata
+ * included: an answer that does not fit in one frame is split into
+ * frames of the same opcode and seq, FINAL on the last (docs/protocol.md
+ * section 5), up to limits.max_message; a handler cannot write more than
+ * a message holds (its write fails with -E2BIG). Ping, Pong and Close are
+ * never split: a Pong is never larger than the Ping it answers. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +20,51 @@
 #include "conn.h"
 #include "worker.h"
 
+/* The frame at c->out.p + start (its header, then payload to the end of
+ * c->out) cut into frames of at most max_frame payload bytes, in place:
+ * the first keeps the header's flags but FINAL, the last has only FINAL.
+ * The chunks move back to front, each to where its header leaves room. */
+static int dx_answer_split(dx_conn *c, size_t start, uint32_t max_frame)
+{
+	dx_hbtp_header h;
+	dx_hbtp_header_decode(c->out.p + start, &h);
+	size_t len = h.length, n = (len + max_frame - 1) / max_frame;
+	int rc = dx_buf_reserve(&c->out, (n - 1) * DX_HBTP_HEADER_SIZE);
+	if (rc < 0)
+		return rc;
+	uint8_t *base = c->out.p + start;
+	for (size_t i = n; i-- > 0;) {
+		size_t off = i * (size_t)max_frame;
+		size_t k = len - off < max_frame ? len - off : max_frame;
+		uint8_t *to = base + i * (DX_HBTP_HEADER_SIZE + max_frame);
+		memmove(to + DX_HBTP_HEADER_SIZE,
+			base + DX_HBTP_HEADER_SIZE + off, k);
+		uint8_t fl = i == 0 ? (uint8_t)(h.flags & ~DX_HBTP_FINAL) : 0;
+		dx_hbtp_header fh = {h.opcode,
+				     (uint8_t)(i == n - 1 ? fl | DX_HBTP_FINAL
+							  : fl),
+				     h.seq, (uint32_t)k};
+		dx_hbtp_header_encode(&fh, to);
+	}
+	c->out.len = start + n * DX_HBTP_HEADER_SIZE + len;
+	return 0;
+}
+
+/* The frame just appended at start: split when it passes max_frame. */
+static int dx_answer_fit(dx_worker *w, dx_conn *c, size_t start)
+{
+	uint32_t max_frame = (uint32_t)w->gen->limits.max_frame;
+	dx_hbtp_header h;
+	dx_hbtp_header_decode(c->out.p + start, &h);
+	if (h.length <= max_frame || h.opcode == DX_HBTP_PING ||
+	    h.opcode == DX_HBTP_PONG || h.opcode == DX_HBTP_CLOSE)
+		return 0;
+	int rc = dx_answer_split(c, start, max_frame);
+	if (rc < 0)
+		c->out.len = start;
+	return rc;
+}
+
 int dx_answer_frame(dx_worker *w, dx_conn *c, uint8_t opcode, uint16_t seq,
 		    uint16_t status, const void *body, size_t len)
 {
@@ -20,6 +72,7 @@ int dx_answer_frame(dx_worker *w, dx_conn *c, uint8_t opcode, uint16_t seq,
 	int rc = dx_buf_reserve(&c->out, DX_HBTP_HEADER_SIZE + extra + len);
 	if (rc < 0)
 		return rc;
+	size_t start = c->out.len;
 	dx_hbtp_header h = {opcode, DX_HBTP_FINAL, seq,
 			    (uint32_t)(extra + len)};
 	uint8_t *p = c->out.p + c->out.len;
@@ -29,8 +82,9 @@ int dx_answer_frame(dx_worker *w, dx_conn *c, uint8_t opcode, uint16_t seq,
 	if (len)
 		memcpy(p + DX_HBTP_HEADER_SIZE + extra, body, len);
 	c->out.len += DX_HBTP_HEADER_SIZE + extra + len;
+	rc = dx_answer_fit(w, c, start);
 	dx_conn_want_flush(w, c);
-	return 0;
+	return rc;
 }
 
 int dx_answer_error(dx_worker *w, dx_conn *c, uint16_t seq, uint16_t status,
@@ -50,21 +104,36 @@ int dx_answer_error(dx_worker *w, dx_conn *c, uint16_t seq, uint16_t status,
 			       (size_t)n);
 }
 
+/* The most body an answer may have: what is left of max_message once a
+ * full metadata block and an RpcError's status are in front of it. */
+static size_t dx_answer_body_max(const dx_worker *w)
+{
+	size_t max = (size_t)w->view->m->limits.max_message;
+	size_t front = 2 + sizeof w->res_meta + 2;
+	return max > front ? max - front : 0;
+}
+
+/* res->cap: the room in c->out, but never past the body limit, so a
+ * write past it comes here (dx_response_room) and is refused. */
+static void dx_res_room(dx_response *res, const dx_conn *c, size_t max)
+{
+	size_t room = c->out.cap - c->out.len;
+	res->data = c->out.p + c->out.len;
+	res->cap = room < max ? room : max;
+}
+
 /* dx_response.reserve: grow c->out under the handler's feet, keeping the
- * header room in front of the body. Answers are bounded by max_frame, the
- * largest frame a client is obliged to accept. */
+ * header room in front of the body; -E2BIG past the body limit. */
 static int dx_res_reserve(dx_response *res, size_t extra)
 {
 	dx_conn *c = res->owner;
-	dx_worker *w = dx_worker_current;
-	size_t limit = (size_t)w->gen->limits.max_frame - 2;
-	if (res->len + extra > limit)
+	size_t max = dx_answer_body_max(dx_worker_current);
+	if (res->len + extra > max)
 		return -E2BIG;
 	int rc = dx_buf_reserve(&c->out, res->len + extra);
 	if (rc < 0)
 		return rc;
-	res->data = c->out.p + c->out.len;
-	res->cap = c->out.cap - c->out.len;
+	dx_res_room(res, c, max);
 	return 0;
 }
 
@@ -101,6 +170,7 @@ void dx_answer_end(dx_worker *w, dx_conn *c, size_t start, uint16_t seq,
 			    seq, (uint32_t)len};
 	dx_hbtp_header_encode(&h, c->out.p + start);
 	c->out.len = start + DX_HBTP_HEADER_SIZE + len;
+	dx_answer_fit(w, c, start);
 	dx_conn_want_flush(w, c);
 }
 
@@ -115,10 +185,10 @@ bool dx_answer_begin(dx_worker *w, dx_conn *c, dx_response *res)
 	}
 	c->out.len += DX_HBTP_HEADER_SIZE;
 	*res = (dx_response){
-		.size = sizeof *res, .data = c->out.p + c->out.len,
-		.cap = c->out.cap - c->out.len, .reserve = dx_res_reserve,
-		.owner = c, .meta = w->res_meta, .meta_cap = sizeof w->res_meta,
+		.size = sizeof *res, .reserve = dx_res_reserve, .owner = c,
+		.meta = w->res_meta, .meta_cap = sizeof w->res_meta,
 	};
+	dx_res_room(res, c, dx_answer_body_max(w));
 	return true;
 }
 
@@ -134,7 +204,10 @@ void dx_answer_deferred(dx_worker *w, dx_conn *c, const dx_pending *p,
 				  (int)(len > 200 ? 200 : len),
 				  (const char *)body);
 	else if (dx_response_write(&res, body, len) < 0)
-		dx_response_error(&res, 500, "answer too large");
+		dx_response_error(&res, 500,
+				  "route %s: its answer of %zu bytes exceeds "
+				  "limits.max_message",
+				  p->route_name ? p->route_name : "?", len);
 	dx_request req = {
 		.size = sizeof req, .opcode = DX_HBTP_RPC_CALL, .seq = p->seq,
 		.route = p->route, .worker = (int)w->id,

@@ -83,8 +83,17 @@ static int dx_run_handler(dx_worker *w, dx_conn *c, const dx_route_ref *ref,
 		/* The client learns that the route failed, not how: the
 		 * reason (an errno, a plugin bug) is the host's log's. */
 		res->len = 0;
-		dx_response_error(res, 500, "route %s failed (internal error)",
-				  ref->route->name);
+		if (rc == -E2BIG)
+			dx_response_error(res, 500,
+					  "route %s: its answer exceeds "
+					  "limits.max_message (%llu bytes)",
+					  ref->route->name,
+					  (unsigned long long)
+						  w->view->m->limits.max_message);
+		else
+			dx_response_error(res, 500,
+					  "route %s failed (internal error)",
+					  ref->route->name);
 		dx_route_failed(w, ref, rc);
 	}
 	return 0;
