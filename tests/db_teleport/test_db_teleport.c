@@ -31,6 +31,10 @@ static struct dx_test_host host_a, host_b;
 static const char *dx_host;
 
 #define BASE "1|one|1;2|two|1;3|three|2"
+/* A change reaches db.get and subscribers within this: a hang guard (a
+ * lost notification), not a speed claim; the figures are printed, and
+ * bench/db_teleport.sh measures them. */
+#define FRESH_MS 10000
 
 static const char schema[] =
 	"CREATE TABLE items (id int PRIMARY KEY, name text, grp int);"
@@ -103,7 +107,8 @@ START_TEST(test_miss_then_hit)
 }
 END_TEST
 
-/* Each change reaches the next db.get and a subscriber within 100 ms. */
+/* Each change reaches the next db.get and a subscriber (how fast is printed;
+ * bench/db_teleport.sh measures it). */
 START_TEST(test_changes)
 {
 	reset_items(&host_a);
@@ -134,17 +139,20 @@ START_TEST(test_changes)
 		double t0 = now_ms(); /* the statement's commit is in there */
 		sql(steps[i].sql);
 		dx_client_msg m;
-		int rc = dx_client_wait(s, sseq, &m, 100);
+		/* How fast is the benchmark's to say (bench/db_teleport.sh);
+		 * here only a bound that catches a lost notification, wide
+		 * enough for a loaded machine under ASan. */
+		int rc = dx_client_wait(s, sseq, &m, FRESH_MS);
 		double pushed = now_ms() - t0;
-		ck_assert_msg(rc == 0, "%s: no StateSync within 100 ms (%s)",
-			      steps[i].sql, dx_client_error(s));
+		ck_assert_msg(rc == 0, "%s: no StateSync within %d ms (%s)",
+			      steps[i].sql, FRESH_MS, dx_client_error(s));
 		ck_assert_uint_eq(m.opcode, DX_HBTP_STATE_SYNC);
 		rowset_str(m.payload, m.len, got, sizeof got);
 		ck_assert_str_eq(got, steps[i].want);
 		double t = get_until(g, "items_all", NULL, 0, steps[i].want,
-				     100 - (now_ms() - t0));
-		ck_assert_msg(t >= 0, "%s: db.get not new within 100 ms",
-			      steps[i].sql);
+				     FRESH_MS - (now_ms() - t0));
+		ck_assert_msg(t >= 0, "%s: db.get not new within %d ms",
+			      steps[i].sql, FRESH_MS);
 		fprintf(stderr, "%-45s StateSync %.1f ms, db.get %.1f ms\n",
 			steps[i].sql, pushed, now_ms() - t0);
 	}
@@ -231,8 +239,8 @@ START_TEST(test_two_hosts)
 	ck_assert_uint_eq(db_get(b, "items_all", NULL, 0, got, sizeof got), 0);
 	sql("UPDATE items SET name = 'both' WHERE id = 3");
 	const char *want = "1|one|1;2|two|1;3|both|2";
-	ck_assert(get_until(a, "items_all", NULL, 0, want, 1000) >= 0);
-	ck_assert(get_until(b, "items_all", NULL, 0, want, 1000) >= 0);
+	ck_assert(get_until(a, "items_all", NULL, 0, want, FRESH_MS) >= 0);
+	ck_assert(get_until(b, "items_all", NULL, 0, want, FRESH_MS) >= 0);
 	dx_client_close(a);
 	dx_client_close(b);
 	reset_items(&host_a);
@@ -292,7 +300,7 @@ START_TEST(test_terminate_listener)
 		usleep(5000);
 	ck_assert_msg(dbstat(c, "reconnects") > r0, "no reconnect");
 	const char *want = "1|one|1;2|while-down|1;3|three|2";
-	ck_assert(get_until(c, "items_all", NULL, 0, want, 2000) >= 0);
+	ck_assert(get_until(c, "items_all", NULL, 0, want, FRESH_MS) >= 0);
 	ck_assert_uint_gt(dbstat(c, "misses"), m0); /* the cache was dropped */
 	/* Listening again: the next change arrives by notification. */
 	ck_assert_uint_eq(db_get(c, "items_all", NULL, 0, got, sizeof got), 0);

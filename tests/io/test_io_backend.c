@@ -855,10 +855,11 @@ START_TEST(test_timeouts_many)
 			ck_assert_int_eq(c[i].result, 0);
 			uint64_t due = due_us[c[i].udata];
 			ck_assert_uint_ge(t + 1000, due); /* not early */
-			/* In order, within 20 ms: timers whose deadline passes
-			 * before their batch is submitted fire at submit, in
-			 * arming order, and CI runs tests two at a time. */
-			ck_assert_uint_ge(due + 20000, last);
+			/* In order, within 250 ms: timers whose deadline
+			 * passes before their batch is submitted fire at
+			 * submit, in arming order, and CI runs tests two at a
+			 * time, under ASan on two shared cores. */
+			ck_assert_uint_ge(due + 250000, last);
 			if (due > last)
 				last = due;
 			fired++;

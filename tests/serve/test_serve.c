@@ -760,9 +760,11 @@ START_TEST(trickle)
 	ck_assert_msg(m.opcode == DX_HBTP_CLOSE && m.status == DX_HBTP_CLOSE_IDLE,
 		      "trickling: expected Close %u, got %s", DX_HBTP_CLOSE_IDLE,
 		      msg_str(&m));
-	ck_assert_msg(took >= HEADER_TIMEOUT_MS - 100 && took <= 3000,
+	/* Not before the header timeout; the upper bound only tells it from
+	 * the idle timeout (60 s) with room for a loaded machine. */
+	ck_assert_msg(took >= HEADER_TIMEOUT_MS - 100 && took <= 6000,
 		      "trickling: Close %u came after %llu ms; expected about "
-		      "header_timeout_ms (%u) and within 3 s",
+		      "header_timeout_ms (%u) and within 6 s",
 		      DX_HBTP_CLOSE_IDLE, (unsigned long long)took,
 		      HEADER_TIMEOUT_MS);
 	printf("  ok: 1 byte per 300 ms -> Close %u after %llu ms (%zu bytes "
