@@ -179,6 +179,7 @@ static int dx_host_run(const struct dx_host_args *a, const dx_manifest *m)
 		.workers = m->workers ? m->workers : (unsigned)(cpus > 0 ? cpus : 1),
 		.bg_threads = m->background.threads,
 		.bg_queue = m->background.queue,
+		.dry_run = a->check,
 	};
 	dx_registry *r = dx_registry_new(&ro);
 	if (!r) {

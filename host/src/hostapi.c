@@ -49,6 +49,35 @@ static int api_config_str(const dx_host_api *host, const dx_config *cfg,
 	return dx_config_get_str(cfg, key, def, out, &dx_entry(host)->errors);
 }
 
+static int api_config_file(const dx_host_api *host, const dx_config *cfg,
+			   const char *key, const char *def, const char **out)
+{
+	dx_plugin_entry *e = dx_entry(host);
+	const char *s = NULL;
+	int rc = dx_config_get_str(cfg, key, def, &s, &e->errors);
+	*out = s;
+	const dx_manifest *m = e->reg->manifest;
+	if (rc < 0 || !s || s[0] == '/' || !m || !m->dir)
+		return rc;
+	char *abs = NULL;
+	char **kept = realloc(e->paths, (e->path_count + 1) * sizeof *kept);
+	if (!kept || asprintf(&abs, "%s/%s", m->dir, s) < 0) {
+		if (kept)
+			e->paths = kept;
+		dx_diag_add(&e->errors, "out of memory");
+		return -ENOMEM;
+	}
+	e->paths = kept;
+	e->paths[e->path_count++] = abs;
+	*out = abs;
+	return 0;
+}
+
+static bool api_dry_run(const dx_host_api *host)
+{
+	return dx_entry(host)->reg->opts.dry_run;
+}
+
 static int api_config_int(const dx_host_api *host, const dx_config *cfg,
 			  const char *key, int64_t def, int64_t min, int64_t max,
 			  int64_t *out)
@@ -433,6 +462,8 @@ void dx_hostapi_fill(dx_plugin_entry *e)
 		.section = api_section,
 		.handoff_version = api_handoff_version,
 		.stream_adopt = api_stream_adopt,
+		.config_file = api_config_file,
+		.dry_run = api_dry_run,
 	};
 }
 
@@ -462,6 +493,8 @@ const dx_host_api *dx_hostapi_offline(void)
 	a->section = NULL;
 	a->handoff_version = NULL;
 	a->stream_adopt = NULL;
+	a->config_file = NULL;
+	a->dry_run = NULL;
 	a->log = NULL;
 	return a;
 }

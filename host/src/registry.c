@@ -233,6 +233,9 @@ void dx_registry_set_poster(dx_registry *r, dx_poster poster, void *target)
 void dx_entry_free(dx_plugin_entry *e)
 {
 	free(e->uses); /* its holds end with the registry */
+	for (size_t i = 0; i < e->path_count; i++)
+		free(e->paths[i]);
+	free(e->paths);
 	free(e->routes);
 	free(e->routes_path);
 	dx_module_close(&e->mod);

@@ -40,6 +40,7 @@ typedef struct dx_registry_opts {
 	unsigned workers; /* what host->worker_count() answers */
 	unsigned bg_threads; /* background threads (0: none until started) */
 	unsigned bg_queue;   /* background queue length (0: 1024) */
+	bool dry_run;        /* dx-host --check: host->dry_run() says so */
 } dx_registry_opts;
 
 /* A route as the router sees it. */

@@ -57,6 +57,8 @@ typedef struct dx_plugin_entry {
 	struct dx_plugin_entry *replaces;
 	size_t detached_at; /* its index before an unload took it out */
 	bool retire_called; /* its descriptor's retire ran */
+	char **paths; /* config_file's answers, freed with the entry */
+	size_t path_count;
 	/* Retiring: the last generation that could run it, and the list. */
 	uint64_t last_gen;
 	struct dx_plugin_entry *next_retiring;

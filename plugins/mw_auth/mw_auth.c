@@ -18,6 +18,7 @@
  *
  * Config:
  *   alg              HS256|HS384|HS512|RS256|RS384|RS512|ES256|ES384|ES512
+ *   (paths are relative to the manifest's directory)
  *   secret_file      HS*: the shared secret (a trailing newline is dropped;
  *                    at least as many bytes as the hash; refused when
  *                    others may read it)
@@ -320,9 +321,14 @@ static int parse_key(struct auth *a, const dx_config *cfg)
 {
 	const dx_host_api *h = a->host;
 	const char *secret = NULL, *pub = NULL;
-	int rc = h->config_str(h, cfg, "secret_file", NULL, &secret);
+	/* Relative paths are the manifest directory's (ABI 1.1); an older
+	 * host leaves them to the working directory. */
+	int (*path)(const dx_host_api *, const dx_config *, const char *,
+		    const char *, const char **) =
+		DX_HAS(h, config_file) ? h->config_file : h->config_str;
+	int rc = path(h, cfg, "secret_file", NULL, &secret);
 	if (rc == 0)
-		rc = h->config_str(h, cfg, "public_key_file", NULL, &pub);
+		rc = path(h, cfg, "public_key_file", NULL, &pub);
 	if (rc < 0)
 		return rc;
 	bool hmac = alg_is_hmac(a->policy.alg);

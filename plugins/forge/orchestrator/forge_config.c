@@ -309,8 +309,12 @@ int forge_options(forge *f, const dx_config *cfg, dx_orch_opts *o)
 	const dx_host_api *h = f->host;
 	const char *dir = NULL;
 	int64_t v[7];
+	/* Relative to the manifest's directory, like every path in it. */
 	if (h->config_keys(h, cfg, keys) < 0 ||
-	    h->config_str(h, cfg, "log_dir", ".dx/forge/logs", &dir) < 0 ||
+	    (DX_HAS(h, config_file)
+		     ? h->config_file(h, cfg, "log_dir", ".dx/forge/logs", &dir)
+		     : h->config_str(h, cfg, "log_dir", ".dx/forge/logs",
+				     &dir)) < 0 ||
 	    h->config_bool(h, cfg, "autostart", true, &f->autostart) < 0 ||
 	    h->config_int(h, cfg, "backoff_ms", 100, 1, 3600000, &v[0]) < 0 ||
 	    h->config_int(h, cfg, "backoff_max_ms", 5000, 1, 3600000, &v[1]) <
@@ -340,6 +344,11 @@ int forge_options(forge *f, const dx_config *cfg, dx_orch_opts *o)
 		f->log_dir = NULL;
 	if (!f->log_dir)
 		return -ENOMEM;
+	if (DX_HAS(h, dry_run) && h->dry_run(h)) {
+		/* dx-host --check changes nothing outside the process. */
+		h->log(h, DX_LOG_INFO, "--check: would create %s", f->log_dir);
+		return 0;
+	}
 	int rc = forge_mkdirs(f->log_dir);
 	if (rc < 0)
 		return h->config_error(h, cfg, "log_dir",

@@ -346,6 +346,17 @@ struct dx_host_api {
 	 * for NULL. */
 	int (*stream_adopt)(const dx_host_api *host, dx_stream *stream,
 			    void (*on_close)(void *arg), void *arg);
+	/* Member key of cfg as a file or directory path: config_str, then a
+	 * relative path is made absolute from the manifest's directory (an
+	 * absolute one is kept), so a manifest means the same from any
+	 * working directory. *out stays valid until fini. Main thread. */
+	int (*config_file)(const dx_host_api *host, const dx_config *cfg,
+			   const char *key, const char *def, const char **out);
+	/* True under dx-host --check: validate everything, but change
+	 * nothing outside the process (write no file, install nothing in a
+	 * database, start no process); say what would be done instead.
+	 * Main thread, during init. */
+	bool (*dry_run)(const dx_host_api *host);
 
 	/* Later versions append members here. */
 };
@@ -354,8 +365,8 @@ struct dx_host_api {
 	(offsetof(dx_host_api, section) +                                  \
 	 sizeof(((dx_host_api *)0)->section))
 #define DX_HOST_API_V1_1_SIZE                                              \
-	(offsetof(dx_host_api, stream_adopt) +                             \
-	 sizeof(((dx_host_api *)0)->stream_adopt))
+	(offsetof(dx_host_api, dry_run) +                                  \
+	 sizeof(((dx_host_api *)0)->dry_run))
 
 /* Fill .facets and .facet_count from a static array. */
 #define DX_FACETS(array)                                                   \
