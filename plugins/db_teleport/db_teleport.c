@@ -288,20 +288,32 @@ static int dbt_init(const dx_host_api *host, const dx_config *config,
 		if (dbt_map_init(&d->rep[w].map, 256) < 0)
 			rc = host->fail(host, -ENOMEM, "out of memory");
 	if (rc == 0)
-		rc = dbt_connect_all(d);
-	if (rc == 0 && (rc = host->post(host, DBT_DB_WORKER, dbt_pg_start,
-					d)) < 0)
+		rc = dbt_connect_all(d, config);
+	/* A dry run has no connection to hand over (and no workers run). */
+	bool dry = dbt_dry_run(d);
+	if (rc == 0 && !dry &&
+	    (rc = host->post(host, DBT_DB_WORKER, dbt_pg_start, d)) < 0)
 		host->fail(host, rc, "cannot reach worker %d", DBT_DB_WORKER);
 	if (rc < 0) {
 		dbt_free(d);
 		free(I);
 		return rc;
 	}
-	host->log(host, DX_LOG_INFO,
-		  "%u quer%s, %u table%s, pool %u, listening on channel %s%s",
-		  d->nq, d->nq == 1 ? "y" : "ies", d->nt, d->nt == 1 ? "" : "s",
-		  d->pool_size, d->channel,
-		  d->install_triggers ? ", triggers installed" : "");
+	if (dry)
+		host->log(host, DX_LOG_INFO,
+			  "--check: %u quer%s prepared, %u table%s, channel "
+			  "%s%s; nothing changed in the database",
+			  d->nq, d->nq == 1 ? "y" : "ies", d->nt,
+			  d->nt == 1 ? "" : "s", d->channel,
+			  d->install_triggers ? ", triggers would install"
+					      : "");
+	else
+		host->log(host, DX_LOG_INFO,
+			  "%u quer%s, %u table%s, pool %u, listening on "
+			  "channel %s%s",
+			  d->nq, d->nq == 1 ? "y" : "ies", d->nt,
+			  d->nt == 1 ? "" : "s", d->pool_size, d->channel,
+			  d->install_triggers ? ", triggers installed" : "");
 	*self = I;
 	return 0;
 }
@@ -531,7 +543,7 @@ static int svc_register(void *self, const char *name, const char *sql,
 	int rc = add_query(d, name, sql, tables, ntables, err, sizeof err);
 	if (rc < 0)
 		return I->host->fail(I->host, rc, "%s", err);
-	return dbt_setup_new(d, q0, t0);
+	return dbt_setup_new(d, q0, t0, NULL);
 }
 
 static int svc_get(void *self, const char *query, const char *const *params,

@@ -388,11 +388,31 @@ void dbt_waiter_answer(const dx_host_api *h, dbt_waiter *w, dbt_result *res,
 
 /* ---- dbt_setup.c: blocking, main thread (init) ---- */
 
-/* Connect the listener and the pool, install triggers, prepare, LISTEN. */
-int dbt_connect_all(dbt *d);
+/* Connect the listener and the pool, install triggers, prepare, LISTEN;
+ * in a dry run only check (dbt_setup.c says how). cfg: the plugin's
+ * config, so that a configured query that does not prepare is named by
+ * its JSON path. */
+int dbt_connect_all(dbt *d, const dx_config *cfg);
 /* Prepare queries [from, nq) on every connection made so far, and the
- * triggers of tables [tfrom, nt). */
-int dbt_setup_new(dbt *d, unsigned from, unsigned tfrom);
+ * triggers of tables [tfrom, nt) (a dry run: check them on a connection
+ * of its own). cfg as above, or NULL (register_query). */
+int dbt_setup_new(dbt *d, unsigned from, unsigned tfrom,
+		  const dx_config *cfg);
+/* Whether this is dx-host --check: change nothing in the database. */
+bool dbt_dry_run(const dbt *d);
+/* qualified ("t" or "s.t") with each part quoted as an identifier into
+ * out: 0, or -ENOMEM. */
+int dbt_quote_table(PGconn *pg, const char *qualified, char *out,
+		    size_t n);
+
+/* ---- dbt_check.c: a dry run's trigger check (main thread, init) ---- */
+
+/* Whether the triggers of tables [from, nt) could be installed by this
+ * role, read from the catalogs (no DDL, no lock on the tables); one info
+ * line for each, saying what would be installed. 0, or an error in err
+ * (DX_EPROTO: naming the table and what is missing; -ENOMEM). */
+int dbt_check_triggers(dbt *d, PGconn *pg, unsigned from, char *err,
+		       size_t n);
 
 /* ---- dbt_handoff.c ---- */
 

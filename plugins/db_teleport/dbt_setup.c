@@ -1,7 +1,13 @@
 /* dbt_setup.c - what init does before any worker runs, blocking, on the
  * main thread: connect the listener and the pool, install the triggers,
  * prepare every query (learning its parameter count), LISTEN. Then
- * dbt_pg_start (dbt_pg.c) hands the connections to the database worker. */
+ * dbt_pg_start (dbt_pg.c) hands the connections to the database worker.
+ *
+ * A dry run (dx-host --check, host->dry_run) changes nothing in the
+ * database: one connection of its own, the trigger check of dbt_check.c
+ * instead of the DDL, every query prepared (a prepared statement lives
+ * and dies with its session), no LISTEN, and the connection closed again
+ * before init returns; the pool is never connected. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,20 +73,13 @@ static int install_triggers(dbt *d, PGconn *pg, unsigned from, char *err,
 	if (rc == 0)
 		rc = exec_ok(pg, fn, err, n, "creating dx_teleport_notify()");
 	for (unsigned i = from; i < d->nt && rc == 0; i++) {
-		/* Quote each part of "schema.table". */
-		char quoted[600] = "", *tok, *save, copy[256];
-		snprintf(copy, sizeof copy, "%s", d->t[i].qualified);
-		for (tok = strtok_r(copy, ".", &save); tok;
-		     tok = strtok_r(NULL, ".", &save)) {
-			char *id = PQescapeIdentifier(pg, tok, strlen(tok));
-			if (!id)
-				return -ENOMEM;
-			size_t ql = strlen(quoted);
-			snprintf(quoted + ql, sizeof quoted - ql, "%s%s",
-				 ql ? "." : "", id);
-			PQfreemem(id);
+		char quoted[600], sql[1200], what[400];
+		if (dbt_quote_table(pg, d->t[i].qualified, quoted,
+				    sizeof quoted) < 0) {
+			snprintf(err, n, "out of memory");
+			rc = -ENOMEM;
+			break;
 		}
-		char sql[1200], what[400];
 		snprintf(what, sizeof what, "installing the trigger on table %s",
 			 d->t[i].qualified);
 		snprintf(sql, sizeof sql,
@@ -103,24 +102,73 @@ static int install_triggers(dbt *d, PGconn *pg, unsigned from, char *err,
 	return rc;
 }
 
+/* Prepare [from, nq) on pg; a configured query's failure names its JSON
+ * path (cfg: the plugin's config, NULL for one register_query added). */
+static int prepare_on(dbt *d, PGconn *pg, unsigned from,
+		      const dx_config *cfg)
+{
+	const dx_host_api *h = d->host;
+	char err[768];
+	int bad = dbt_pg_prepare_all(d, pg, from, err, sizeof err);
+	if (bad == 0)
+		return 0;
+	/* config_queries added the configured queries first, in order. */
+	const dx_config *qs = cfg ? h->config_child(h, cfg, "queries") : NULL;
+	if (qs && (size_t)bad <= h->config_len(h, qs)) {
+		h->config_error(h, h->config_at(h, qs, (size_t)bad - 1), "sql",
+				"%s", err);
+		return DX_EPROTO;
+	}
+	return h->fail(h, DX_EPROTO, "%s", err);
+}
+
+/* The dry run's dbt_setup_new: a connection of its own, closed again. */
+static int setup_dry(dbt *d, unsigned from, unsigned tfrom,
+		     const dx_config *cfg)
+{
+	const dx_host_api *h = d->host;
+	char err[768];
+	PGconn *pg = connect_blocking(d, false, err, sizeof err);
+	if (!pg)
+		return h->fail(h, -ECONNREFUSED, "%s", err);
+	int rc = 0;
+	if (d->install_triggers &&
+	    (rc = dbt_check_triggers(d, pg, tfrom, err, sizeof err)) < 0)
+		h->fail(h, rc, "%s", err);
+	if (rc == 0)
+		rc = prepare_on(d, pg, from, cfg);
+	PQfinish(pg);
+	return rc;
+}
+
 /* dbt.h */
-int dbt_setup_new(dbt *d, unsigned from, unsigned tfrom)
+bool dbt_dry_run(const dbt *d)
+{
+	return DX_HAS(d->host, dry_run) && d->host->dry_run(d->host);
+}
+
+int dbt_setup_new(dbt *d, unsigned from, unsigned tfrom,
+		  const dx_config *cfg)
 {
 	char err[768];
 	const dx_host_api *h = d->host;
+	if (dbt_dry_run(d))
+		return setup_dry(d, from, tfrom, cfg);
+	int rc;
 	if (d->install_triggers &&
-	    install_triggers(d, d->listen.pg, tfrom, err, sizeof err) < 0)
-		return h->fail(h, DX_EPROTO, "%s", err);
-	if (dbt_pg_prepare_all(d, d->listen.pg, from, err, sizeof err))
-		return h->fail(h, DX_EPROTO, "%s", err);
+	    (rc = install_triggers(d, d->listen.pg, tfrom, err, sizeof err)) <
+		    0)
+		return h->fail(h, rc, "%s", err);
+	if ((rc = prepare_on(d, d->listen.pg, from, cfg)) < 0)
+		return rc;
 	for (unsigned i = 0; i < d->pool_size; i++)
 		if (d->pool[i].pg &&
-		    dbt_pg_prepare_all(d, d->pool[i].pg, from, err, sizeof err))
-			return h->fail(h, DX_EPROTO, "%s", err);
+		    (rc = prepare_on(d, d->pool[i].pg, from, cfg)) < 0)
+			return rc;
 	return 0;
 }
 
-int dbt_connect_all(dbt *d)
+int dbt_connect_all(dbt *d, const dx_config *cfg)
 {
 	const dx_host_api *h = d->host;
 	char err[768];
@@ -128,13 +176,15 @@ int dbt_connect_all(dbt *d)
 			       .pgfd = -1};
 	for (unsigned i = 0; i < d->pool_size; i++)
 		d->pool[i] = (dbt_conn){.d = d, .fd = -1, .pgfd = -1};
+	if (dbt_dry_run(d))
+		return setup_dry(d, 0, 0, cfg);
 	if (!(d->listen.pg = connect_blocking(d, true, err, sizeof err)))
 		return h->fail(h, -ECONNREFUSED, "%s", err);
 	for (unsigned i = 0; i < d->pool_size; i++)
 		if (!(d->pool[i].pg = connect_blocking(d, false, err,
 						       sizeof err)))
 			return h->fail(h, -ECONNREFUSED, "%s", err);
-	int rc = dbt_setup_new(d, 0, 0);
+	int rc = dbt_setup_new(d, 0, 0, cfg);
 	if (rc < 0)
 		return rc;
 	/* LISTEN before the first fill: it is in place (committed) before
@@ -146,6 +196,24 @@ int dbt_connect_all(dbt *d)
 	PQfreemem(id);
 	if (exec_ok(d->listen.pg, sql, err, sizeof err, "LISTEN") < 0)
 		return h->fail(h, DX_EPROTO, "%s", err);
+	return 0;
+}
+
+int dbt_quote_table(PGconn *pg, const char *qualified, char *out, size_t n)
+{
+	/* Each part of "schema.table" on its own, as configured. */
+	char *tok, *save, copy[256];
+	snprintf(copy, sizeof copy, "%s", qualified);
+	out[0] = '\0';
+	for (tok = strtok_r(copy, ".", &save); tok;
+	     tok = strtok_r(NULL, ".", &save)) {
+		char *id = PQescapeIdentifier(pg, tok, strlen(tok));
+		if (!id)
+			return -ENOMEM;
+		size_t ql = strlen(out);
+		snprintf(out + ql, n - ql, "%s%s", ql ? "." : "", id);
+		PQfreemem(id);
+	}
 	return 0;
 }
 
