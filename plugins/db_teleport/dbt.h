@@ -400,6 +400,10 @@ int dbt_setup_new(dbt *d, unsigned from, unsigned tfrom,
 		  const dx_config *cfg);
 /* Whether this is dx-host --check: change nothing in the database. */
 bool dbt_dry_run(const dbt *d);
+/* "what: <Postgres' message>" into err (r's, or pg's when r is NULL);
+ * clears r; DX_EPROTO. */
+int dbt_pg_error(PGconn *pg, PGresult *r, char *err, size_t n,
+		 const char *what);
 /* qualified ("t" or "s.t") with each part quoted as an identifier into
  * out: 0, or -ENOMEM. */
 int dbt_quote_table(PGconn *pg, const char *qualified, char *out,

@@ -34,18 +34,6 @@
 
 #define NOTIFY_FN "dx_teleport_notify()"
 
-static int pg_error(PGconn *pg, PGresult *r, char *err, size_t n,
-		    const char *what)
-{
-	const char *m = r ? PQresultErrorMessage(r) : PQerrorMessage(pg);
-	size_t l = strlen(m);
-	while (l && m[l - 1] == '\n')
-		l--;
-	snprintf(err, n, "%s: %.*s", what, (int)l, m);
-	PQclear(r);
-	return DX_EPROTO;
-}
-
 static PGresult *query(PGconn *pg, const char *sql, int np,
 		       const char *const *params)
 {
@@ -87,7 +75,7 @@ static int check_function(dbt *d, PGconn *pg, const char *role, bool say,
 	const char *what = "--check: creating " NOTIFY_FN;
 	PGresult *r = query(pg, sql, 0, NULL);
 	if (!r || PQntuples(r) != 1)
-		return pg_error(pg, r, err, n, what);
+		return dbt_pg_error(pg, r, err, n, what);
 	const char *schema = PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1);
 	bool exists = yes(r, 5);
 	int rc = DX_EPROTO;
@@ -164,7 +152,7 @@ static int check_table(dbt *d, PGconn *pg, const char *role,
 	const char *params[] = {quoted, trig};
 	PGresult *r = query(pg, sql, 2, params);
 	if (!r)
-		return pg_error(pg, r, err, n, what);
+		return dbt_pg_error(pg, r, err, n, what);
 	int rc = DX_EPROTO;
 	if (PQntuples(r) != 1)
 		snprintf(err, n,
@@ -210,7 +198,7 @@ int dbt_check_triggers(dbt *d, PGconn *pg, unsigned from, char *err,
 		return 0;
 	PGresult *r = query(pg, "SELECT current_user", 0, NULL);
 	if (!r || PQntuples(r) != 1)
-		return pg_error(pg, r, err, n, "--check: installing triggers");
+		return dbt_pg_error(pg, r, err, n, "--check: installing triggers");
 	char who[128];
 	snprintf(who, sizeof who, "%s", PQgetvalue(r, 0, 0));
 	PQclear(r);

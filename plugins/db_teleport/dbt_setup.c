@@ -43,13 +43,7 @@ static int exec_ok(PGconn *pg, const char *sql, char *err, size_t n,
 		PQclear(r);
 		return 0;
 	}
-	const char *m = r ? PQresultErrorMessage(r) : PQerrorMessage(pg);
-	size_t l = strlen(m);
-	while (l && m[l - 1] == '\n')
-		l--;
-	snprintf(err, n, "%s: %.*s", what, (int)l, m);
-	PQclear(r);
-	return DX_EPROTO;
+	return dbt_pg_error(pg, r, err, n, what);
 }
 
 /* One trigger function for every channel (the channel is the trigger's
@@ -197,6 +191,18 @@ int dbt_connect_all(dbt *d, const dx_config *cfg)
 	if (exec_ok(d->listen.pg, sql, err, sizeof err, "LISTEN") < 0)
 		return h->fail(h, DX_EPROTO, "%s", err);
 	return 0;
+}
+
+int dbt_pg_error(PGconn *pg, PGresult *r, char *err, size_t n,
+		 const char *what)
+{
+	const char *m = r ? PQresultErrorMessage(r) : PQerrorMessage(pg);
+	size_t l = strlen(m);
+	while (l && m[l - 1] == '\n')
+		l--;
+	snprintf(err, n, "%s: %.*s", what, (int)l, m);
+	PQclear(r);
+	return DX_EPROTO;
 }
 
 int dbt_quote_table(PGconn *pg, const char *qualified, char *out, size_t n)
