@@ -82,7 +82,10 @@ expect_rc()
 
 expect_out()
 {
-	if printf '%s\n' "$OUT" | grep -Eq -- "$1"; then
+	# A here-string, not printf | grep -q: grep -q leaves at the first
+	# match, and with pipefail the writer's SIGPIPE (output past one
+	# 4 KiB write) would fail the check at random.
+	if grep -Eq -- "$1" <<<"$OUT"; then
 		pass "$2"
 	else
 		fail "$2" "stdout matching /$1/" "no such line"
@@ -91,7 +94,7 @@ expect_out()
 
 expect_err()
 {
-	if printf '%s\n' "$ERR" | grep -Eq -- "$1"; then
+	if grep -Eq -- "$1" <<<"$ERR"; then
 		pass "$2"
 	else
 		fail "$2" "stderr matching /$1/" "no such line"
@@ -100,8 +103,8 @@ expect_err()
 
 expect_no_err()
 {
-	if printf '%s\n' "$ERR" | grep -Eq -- "$1"; then
-		fail "$2" "no stderr line matching /$1/" "$(printf '%s\n' "$ERR" | grep -E -- "$1" | head -1)"
+	if grep -Eq -- "$1" <<<"$ERR"; then
+		fail "$2" "no stderr line matching /$1/" "$(grep -E -m1 -- "$1" <<<"$ERR")"
 	else
 		pass "$2"
 	fi

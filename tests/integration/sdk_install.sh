@@ -46,7 +46,7 @@ run $PKGCONF --cflags --libs dx-sdk
 expect_rc 0 "pkg-config --cflags --libs dx-sdk"
 expect_out "-I$(re_escape "$IPREFIX")/include" "the include path is the installed one"
 expect_out '-ldx' "it links libdx"
-if printf '%s' "$OUT" | grep -q -- "$DX_SOURCE_ROOT"; then
+if grep -q -- "$DX_SOURCE_ROOT" <<<"$OUT"; then
 	fail "pkg-config flags stay out of the source tree" \
 		"no path under $DX_SOURCE_ROOT" "$OUT"
 fi
