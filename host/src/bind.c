@@ -1,0 +1,109 @@
+/* bind.c - listening sockets for the manifest's listen entries (bind.h).
+ * Main thread. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "bind.h"
+
+static int dx_sockaddr(const dx_listen *l, uint16_t port,
+		       struct sockaddr_storage *ss, socklen_t *len)
+{
+	memset(ss, 0, sizeof *ss);
+	if (l->kind == DX_LISTEN_TCP4) {
+		struct sockaddr_in *a = (struct sockaddr_in *)ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons(port);
+		inet_pton(AF_INET, l->host, &a->sin_addr);
+		*len = sizeof *a;
+	} else if (l->kind == DX_LISTEN_TCP6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(port);
+		inet_pton(AF_INET6, l->host, &a->sin6_addr);
+		*len = sizeof *a;
+	} else {
+		struct sockaddr_un *a = (struct sockaddr_un *)ss;
+		a->sun_family = AF_UNIX;
+		snprintf(a->sun_path, sizeof a->sun_path, "%s", l->path);
+		*len = sizeof *a;
+	}
+	return 0;
+}
+
+/* SO_REUSEPORT lets every socket of the same user share a port, so a
+ * second dx-host started by mistake would silently take half the traffic.
+ * Before the workers bind with it, one bind without it says whether any
+ * other process has the address. */
+int dx_port_free(const dx_listen *l, uint16_t port, dx_diag *d)
+{
+	int family = l->kind == DX_LISTEN_TCP4 ? AF_INET : AF_INET6;
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0; /* the real bind will say what is wrong */
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	struct sockaddr_storage ss;
+	socklen_t len;
+	dx_sockaddr(l, port, &ss, &len);
+	int rc = bind(fd, (struct sockaddr *)&ss, len) < 0 ? -errno : 0;
+	close(fd);
+	if (rc == -EADDRINUSE)
+		dx_diag_add(d,
+			    "listen %s: address already in use by another "
+			    "process (another dx-host?); stop it or pick another "
+			    "port",
+			    l->text);
+	return rc == -EADDRINUSE ? rc : 0;
+}
+
+/* Bind one socket for l; *port is the port to use (0: any) and comes back
+ * as the one bound, so every worker shares it. */
+int dx_bind(const dx_listen *l, uint16_t *port, dx_diag *d)
+{
+	int family = l->kind == DX_LISTEN_TCP4	 ? AF_INET
+		     : l->kind == DX_LISTEN_TCP6 ? AF_INET6
+						 : AF_UNIX;
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		dx_diag_add(d, "listen %s: socket: %s", l->text, strerror(errno));
+		return -errno;
+	}
+	int one = 1;
+	if (family != AF_UNIX) {
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+	}
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	struct sockaddr_storage ss;
+	socklen_t len;
+	dx_sockaddr(l, *port, &ss, &len);
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {
+		int e = errno;
+		dx_diag_add(d, "listen %s: %s%s", l->text, strerror(e),
+			    e == EADDRINUSE ? " (another process has it; pick "
+					      "another port in listen)"
+					    : "");
+		close(fd);
+		return -e;
+	}
+	if (family != AF_UNIX) {
+		len = sizeof ss;
+		getsockname(fd, (struct sockaddr *)&ss, &len);
+		*port = ntohs(family == AF_INET
+				      ? ((struct sockaddr_in *)&ss)->sin_port
+				      : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	} else {
+		chmod(l->path, 0660);
+	}
+	return fd;
+}

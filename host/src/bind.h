@@ -1,0 +1,20 @@
+/* bind.h - listening sockets for the manifest's listen entries. Main
+ * thread. */
+#ifndef DX_HOST_BIND_H
+#define DX_HOST_BIND_H
+
+#include <stdint.h>
+
+#include "diag.h"
+#include "manifest.h"
+
+/* SO_REUSEPORT lets every socket of the same user share a port: before
+ * the workers bind with it, one bind without it says whether any other
+ * process has the address. 0, or -EADDRINUSE with the reason in d. */
+int dx_port_free(const dx_listen *l, uint16_t port, dx_diag *d);
+/* Bind one socket for l; *port is the port to use (0: any) and comes back
+ * as the one bound, so every worker shares it. The fd, or negative with
+ * the reason in d. */
+int dx_bind(const dx_listen *l, uint16_t *port, dx_diag *d);
+
+#endif
