@@ -122,7 +122,10 @@ typedef struct dx_worker {
 	struct {
 		_Atomic uint64_t connections, accepted, refused, requests,
 			errors, closed_by_server, bytes_in, bytes_out,
-			zero_copy_sends;
+			zero_copy_sends, output_paused, write_timeouts;
+		/* Bytes the connections' buffers hold (open ones and the
+		 * small ones kept in free slots), as of the last sweep. */
+		_Atomic uint64_t buffer_bytes;
 	} stats;
 	/* Handlers that failed (a negative return, or PENDING without
 	 * defer), by route id: written by this worker alone, read by the
