@@ -15,6 +15,8 @@
  * - swap while held (with io_uring built): a stuck reader held by
  *   backpressure is moved to the other backend and back, then reads
  *   everything: every Pong arrives, in order.
+ * - apply: limits.write_timeout_ms turned on live (dx ctl apply) closes
+ *   the next stuck reader.
  * usage: test_backpressure BACKEND DX_HOST */
 #include <errno.h>
 #include <fcntl.h>
@@ -374,12 +376,15 @@ static void reader_pull(struct reader *r, int fd)
 	}
 }
 
-/* Push pings until stalled (the host holds us), bounded by max bytes. */
-static void push_until_held(struct pinger *p, uint64_t max)
+/* Push pings until stalled for 300 ms (the host holds us), bounded by
+ * max bytes; a close ends it too when may_close. */
+static void push_until_held(struct pinger *p, uint64_t max, bool may_close)
 {
 	uint64_t last = now_ms();
 	while (p->sent < max && now_ms() - last < 300) {
 		int rc = pinger_push(p);
+		if (rc < 0 && may_close)
+			return;
 		ck_assert_msg(rc >= 0, "closed while pushing: %s",
 			      strerror(p->err));
 		if (rc > 0)
@@ -419,7 +424,7 @@ START_TEST(test_buffers_shrink)
 	struct reader *r = calloc(1, sizeof *r);
 	p->fd = connect_raw(&host_c);
 	uint64_t before = stat_of(&host_c, "buffer_bytes");
-	push_until_held(p, 64ull * MiB);
+	push_until_held(p, 64ull * MiB, false);
 	usleep(300000); /* a sweep or more: buffer_bytes is as of one */
 	uint64_t grown = stat_of(&host_c, "buffer_bytes");
 	ck_assert_msg(grown > 2 * MiB,
@@ -458,7 +463,7 @@ START_TEST(test_idle_close_stuck)
 	p->fd = connect_raw(&host_b);
 	/* Answers the host cannot send, then silence. Bounded at 48 MiB:
 	 * a host without backpressure would take all of it. */
-	push_until_held(p, 48ull * MiB);
+	push_until_held(p, 48ull * MiB, false);
 	uint64_t quiet = now_ms();
 	/* limits.idle_timeout_ms is 1 s; the write timeout is off. */
 	bool gone = closed_within(p->fd, 1000 + 6000);
@@ -492,10 +497,10 @@ START_TEST(test_swap_while_held)
 	struct reader *r = calloc(1, sizeof *r);
 	p->fd = connect_raw(&host_c);
 	uint64_t paused = stat_of(&host_c, "output_paused");
-	push_until_held(p, 64ull * MiB);
+	push_until_held(p, 64ull * MiB, false);
 	ck_assert_uint_gt(stat_of(&host_c, "output_paused"), paused);
 	swap_to(other);
-	push_until_held(p, 64ull * MiB);
+	push_until_held(p, 64ull * MiB, false);
 	swap_to(backend);
 	drain_all(p, r);
 	ck_assert_uint_eq(r->pongs, p->frames);
@@ -503,6 +508,48 @@ START_TEST(test_swap_while_held)
 	close(p->fd);
 	free(p);
 	free(r);
+}
+END_TEST
+
+/* ---- 5: the write timeout changes live (dx ctl apply) ---- */
+
+START_TEST(test_apply_write_timeout)
+{
+	/* host_c's manifest with the write timeout on: 300 ms. */
+	char path[64], text[2048], answer[2048], req[128];
+	snprintf(path, sizeof path, "%s/m.json", host_c.dir);
+	FILE *f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	size_t n = fread(text, 1, sizeof text - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	const char *was = "\"write_timeout_ms\":0";
+	char *at = strstr(text, was);
+	ck_assert_ptr_nonnull(at);
+	char applied[2048];
+	snprintf(applied, sizeof applied, "%.*s\"write_timeout_ms\":300%s",
+		 (int)(at - text), text, at + strlen(was));
+	snprintf(path, sizeof path, "%s/m2.json", host_c.dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(applied, f);
+	fclose(f);
+	snprintf(req, sizeof req, "{\"cmd\":\"apply\",\"path\":\"%s\"}\n",
+		 path);
+	ck_assert_int_eq(ctl(&host_c, req, answer, sizeof answer), 0);
+	ck_assert_msg(strstr(answer, "\"ok\":true"), "apply: %s", answer);
+
+	uint64_t timeouts = stat_of(&host_c, "write_timeouts");
+	struct pinger *p = calloc(1, sizeof *p);
+	p->fd = connect_raw(&host_c);
+	push_until_held(p, 48ull * MiB, true);
+	uint64_t quiet = now_ms();
+	ck_assert_msg(closed_within(p->fd, 300 + 5000),
+		      "not closed %llu ms after the host stopped reading",
+		      (unsigned long long)(now_ms() - quiet));
+	ck_assert_uint_eq(stat_of(&host_c, "write_timeouts"), timeouts + 1);
+	close(p->fd);
+	free(p);
 }
 END_TEST
 
@@ -586,6 +633,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_idle_close_stuck);
 	if (can_swap)
 		tcase_add_test(tc, test_swap_while_held);
+	tcase_add_test(tc, test_apply_write_timeout); /* host_c: the last */
 	suite_add_tcase(s, tc);
 	int rc = dx_check_run(s);
 	/* The hosts are this process's children (the tests ran in forks). */
