@@ -234,7 +234,7 @@ static void dx_conn_flush(dx_worker *w, dx_conn *c)
 	c->out.len = 0;
 	c->send_off = 0;
 	/* Everything before went out: this output starts its clock now. */
-	c->send_ns = dx_now_ns();
+	c->send_ns = w->turn_ns;
 	dx_conn_send_sending(w, c);
 }
 
@@ -302,7 +302,7 @@ static void dx_conn_maybe_resume(dx_worker *w, dx_conn *c)
 
 void dx_conn_on_send(dx_worker *w, dx_conn *c, int result, uint32_t flags)
 {
-	uint64_t now = dx_now_ns();
+	uint64_t now = w->turn_ns;
 	if (flags & DX_IO_F_NOTIF) {
 		/* The kernel is done with (part of) the zero-copy buffer. */
 		if (c->zc_wait)

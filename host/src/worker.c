@@ -374,6 +374,7 @@ static bool dx_turn(dx_worker *w, bool *draining)
 {
 	int n = w->vt->wait(w->io, w->cqes, sizeof w->cqes / sizeof w->cqes[0],
 			    dx_timers_wait_ms(w, DX_TICK_MS));
+	w->turn_ns = dx_now_ns();
 	dx_worker_adopt(w);
 	for (int i = 0; i < n; i++)
 		dx_on_cqe(w, &w->cqes[i]);
@@ -405,6 +406,7 @@ void *dx_worker_main(void *arg)
 	dx_worker *w = arg;
 	dx_worker_current = w;
 	dx_worker_adopt(w);
+	w->turn_ns = dx_now_ns();
 	w->accepting = true;
 	dx_arm_accepts(w);
 	bool draining = false;

@@ -106,6 +106,9 @@ typedef struct dx_worker {
 	_Atomic bool drain;
 	uint64_t drain_deadline_ns;
 	uint64_t next_sweep_ns; /* timeouts are checked once per tick */
+	/* When this turn's wait returned: the clock of output progress
+	 * (one read per turn, not one per send). */
+	uint64_t turn_ns;
 
 	/* A backend swap posted by the main thread (under mbox_lock), done at
 	 * the next loop boundary. vt and io change only under mbox_lock, so
