@@ -30,7 +30,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +37,7 @@
 #include <dx/client.h>
 #include <dx/hbtp.h>
 
+#include "../reload/rt_ctl.h"
 #include "../unit/check_main.h"
 #include "test_host.h"
 
@@ -60,41 +60,31 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static int ctl(const struct dx_test_host *h, const char *request,
-	       char *answer, size_t n)
-{
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	snprintf(a.sun_path, sizeof a.sun_path, "%s", h->ctl);
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-		close(fd);
-		return -errno;
-	}
-	ssize_t w = write(fd, request, strlen(request));
-	size_t got = 0;
-	answer[0] = '\0';
-	while (w > 0 && got < n - 1 && !memchr(answer, '\n', got)) {
-		ssize_t r = read(fd, answer + got, n - 1 - got);
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-		answer[got] = '\0';
-	}
-	close(fd);
-	return got ? 0 : -EIO;
-}
-
 /* A host counter from {"cmd":"stats"}; fails the test when it is not
  * there. */
 static uint64_t stat_of(const struct dx_test_host *h, const char *name)
 {
-	char answer[8192], key[64];
-	ck_assert_int_eq(ctl(h, "{\"cmd\":\"stats\"}\n", answer, sizeof answer),
-			 0);
-	snprintf(key, sizeof key, "\"%s\":", name);
-	const char *p = strstr(answer, key);
-	ck_assert_msg(p, "no %s in stats: %s", name, answer);
-	return strtoull(p + strlen(key), NULL, 10);
+	char raw[8192];
+	cJSON *a = rt_ctl_cmd(h->ctl, "stats", NULL, NULL, raw, sizeof raw);
+	double v = rt_num(cJSON_GetObjectItem(a, "host"), name, -1);
+	cJSON_Delete(a);
+	ck_assert_msg(v >= 0, "no %s in stats: %s", name, raw);
+	return (uint64_t)v;
+}
+
+/* Whether host h moved to backend to; its answer in raw either way. */
+static bool swap_io(const struct dx_test_host *h, const char *to, char *raw,
+		    size_t n)
+{
+	cJSON *req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "cmd", "swap");
+	cJSON_AddStringToObject(req, "kind", "io");
+	cJSON_AddStringToObject(req, "name", to);
+	cJSON *a = rt_ctl(h->ctl, req, raw, n);
+	bool ok = rt_ok(a);
+	cJSON_Delete(req);
+	cJSON_Delete(a);
+	return ok;
 }
 
 /* The host's resident set, from /proc/PID/status. */
@@ -482,12 +472,9 @@ END_TEST
 
 static void swap_to(const char *to)
 {
-	char req[128], answer[1024];
-	snprintf(req, sizeof req,
-		 "{\"cmd\":\"swap\",\"kind\":\"io\",\"name\":\"%s\"}\n", to);
-	ck_assert_int_eq(ctl(&host_c, req, answer, sizeof answer), 0);
-	ck_assert_msg(strstr(answer, "\"ok\":true"), "swap to %s: %s", to,
-		      answer);
+	char answer[1024];
+	ck_assert_msg(swap_io(&host_c, to, answer, sizeof answer),
+		      "swap to %s: %s", to, answer);
 }
 
 START_TEST(test_swap_while_held)
@@ -516,7 +503,7 @@ END_TEST
 START_TEST(test_apply_write_timeout)
 {
 	/* host_c's manifest with the write timeout on: 300 ms. */
-	char path[64], text[2048], answer[2048], req[128];
+	char path[64], text[2048], answer[2048];
 	snprintf(path, sizeof path, "%s/m.json", host_c.dir);
 	FILE *f = fopen(path, "r");
 	ck_assert_ptr_nonnull(f);
@@ -534,10 +521,11 @@ START_TEST(test_apply_write_timeout)
 	ck_assert_ptr_nonnull(f);
 	fputs(applied, f);
 	fclose(f);
-	snprintf(req, sizeof req, "{\"cmd\":\"apply\",\"path\":\"%s\"}\n",
-		 path);
-	ck_assert_int_eq(ctl(&host_c, req, answer, sizeof answer), 0);
-	ck_assert_msg(strstr(answer, "\"ok\":true"), "apply: %s", answer);
+	cJSON *a = rt_ctl_cmd(host_c.ctl, "apply", NULL, path, answer,
+			      sizeof answer);
+	bool applied_ok = rt_ok(a);
+	cJSON_Delete(a);
+	ck_assert_msg(applied_ok, "apply: %s", answer);
 
 	uint64_t timeouts = stat_of(&host_c, "write_timeouts");
 	struct pinger *p = calloc(1, sizeof *p);
@@ -580,6 +568,8 @@ int main(int argc, char **argv)
 	}
 	backend = argv[1];
 	dx_host = argv[2];
+	(void)rt_plugin_entry; /* rt_ctl.h's, unused here */
+	(void)rt_ends_with;
 	char so[512];
 	snprintf(so, sizeof so, "%s/io_uring/io_uring.so",
 		 getenv("DX_PLUGINS"));
@@ -609,18 +599,8 @@ int main(int argc, char **argv)
 		char answer[1024];
 		const char *other =
 			strcmp(backend, "epoll") ? "epoll" : "io_uring";
-		char req[128];
-		snprintf(req, sizeof req,
-			 "{\"cmd\":\"swap\",\"kind\":\"io\",\"name\":\"%s\"}\n",
-			 other);
-		can_swap = ctl(&host_c, req, answer, sizeof answer) == 0 &&
-			   strstr(answer, "\"ok\":true");
-		snprintf(req, sizeof req,
-			 "{\"cmd\":\"swap\",\"kind\":\"io\",\"name\":\"%s\"}\n",
-			 backend);
-		if (can_swap && (ctl(&host_c, req, answer, sizeof answer) < 0 ||
-				 !strstr(answer, "\"ok\":true")))
-			can_swap = false;
+		can_swap = swap_io(&host_c, other, answer, sizeof answer) &&
+			   swap_io(&host_c, backend, answer, sizeof answer);
 		if (!can_swap)
 			fprintf(stderr, "swap while held: not run (%s)\n",
 				answer);
