@@ -2,8 +2,8 @@
  *
  * Output is double-buffered: answers are appended to `out` while the
  * backend sends `sending`; when that send completes the two swap. A send
- * carries at most max(limits.max_output, DX_SEND_CHUNK_MIN) bytes, so a
- * large answer shows progress (the write timeout's clock) chunk by chunk.
+ * carries at most DX_SEND_CHUNK bytes, so a large answer shows progress
+ * (the write timeout's clock) chunk by chunk.
  * Buffers grow to what the connection needs and are reused, so a steady
  * stream of requests allocates nothing; one that grew past
  * DX_CONN_BUF_KEEP is given back once the connection has been idle for
@@ -24,8 +24,10 @@
 #define DX_CONN_BUF_KEEP (64 * 1024)
 /* How long a connection moves no byte before its large buffers go. */
 #define DX_CONN_TRIM_NS (1000u * 1000000u)
-/* The smallest send chunk, whatever limits.max_output says. */
-#define DX_SEND_CHUNK_MIN (64 * 1024)
+/* The most one send carries: the write timeout sees progress at least
+ * once per chunk (a peer reading 35 KB/s moves one in 30 s, the default
+ * write_timeout_ms), and larger ones would save no syscall worth it. */
+#define DX_SEND_CHUNK (1024 * 1024)
 
 static void dx_stat_inc(_Atomic uint64_t *s, uint64_t n)
 {
@@ -191,11 +193,8 @@ void dx_conn_want_flush(dx_worker *w, dx_conn *c)
 static void dx_conn_send_sending(dx_worker *w, dx_conn *c)
 {
 	size_t len = c->sending.len - c->send_off;
-	size_t chunk = (size_t)w->gen->limits.max_output;
-	if (chunk < DX_SEND_CHUNK_MIN)
-		chunk = DX_SEND_CHUNK_MIN;
-	if (len > chunk)
-		len = chunk;
+	if (len > DX_SEND_CHUNK)
+		len = DX_SEND_CHUNK;
 	uint32_t flags = 0;
 	if (c->zc_ok && len >= DX_ZC_MIN &&
 	    (w->vt->caps & DX_IO_CAP_SEND_ZC)) {
