@@ -2,7 +2,8 @@
  *
  * Each turn: wait for completions (bounded by the next timer and a 100 ms
  * tick), handle them, answer requests other threads completed, run due
- * timers, close idle or trickling connections, then flush every connection
+ * timers, close idle or trickling connections and those whose output does
+ * not move (conn.c's write timeout), then flush every connection
  * that has answers to send (one send per connection per turn: batching). */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -311,16 +312,13 @@ static void dx_swap_quiesce(dx_worker *w)
 	w->accepts_armed = 0;
 	for (uint32_t i = 0; i < w->conn_cap; i++) {
 		dx_conn *c = w->conns[i];
-		/* Abandoned: the rest from send_off goes again. */
-		if (c && c->fd >= 0 && c->send_armed)
-			c->send_armed = false;
-		if (c) {
-			/* The old instance is destroyed next (a backend's
-			 * destroy waits for its zero-copy notifications). */
-			c->recv_armed = false;
-			c->send_cut = false;
-			c->zc_wait = 0;
-		}
+		if (!c)
+			continue;
+		/* A send still armed is abandoned: the rest from send_off
+		 * goes again. The old instance is destroyed next (a
+		 * backend's destroy waits for its zero-copy notifications). */
+		c->send_armed = c->recv_armed = c->send_cut = false;
+		c->zc_wait = 0;
 	}
 }
 
