@@ -196,8 +196,7 @@ static void dx_conn_send_sending(dx_worker *w, dx_conn *c)
 	if (len > DX_SEND_CHUNK)
 		len = DX_SEND_CHUNK;
 	uint32_t flags = 0;
-	if (c->zc_ok && len >= DX_ZC_MIN &&
-	    (w->vt->caps & DX_IO_CAP_SEND_ZC)) {
+	if (c->zc_ok && len >= DX_ZC_MIN && (w->vt->caps & DX_IO_CAP_SEND_ZC)) {
 		flags = DX_IO_SEND_ZC;
 		dx_stat_inc(&w->stats.zero_copy_sends, 1);
 	}

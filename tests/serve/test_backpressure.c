@@ -136,12 +136,12 @@ static void fill_batch(uint8_t *b, uint16_t *seq)
 struct pinger {
 	int fd;
 	uint8_t batch[BATCH * FRAME];
-	size_t off;     /* into batch */
-	bool filled;    /* batch holds pings not all sent */
-	uint16_t seq;   /* of the next batch */
-	uint64_t sent;  /* bytes */
+	size_t off;      /* into batch */
+	bool filled;     /* batch holds pings not all sent */
+	uint16_t seq;    /* of the next batch */
+	uint64_t sent;   /* bytes */
 	uint64_t frames; /* whole frames sent */
-	int err;        /* the send error that ended it, 0: none yet */
+	int err;         /* the send error that ended it, 0: none yet */
 };
 
 /* Send what the socket takes now; 1 when something went, 0 when it would
@@ -300,8 +300,7 @@ START_TEST(test_stuck_reader)
 	 * max_output (4 MiB) unsent, as much again unread, and what one
 	 * pipeline run and buffer doubling add. */
 	ck_assert_msg(bufs > MiB && bufs <= 32u * MiB,
-		      "buffer_bytes peaked at %llu",
-		      (unsigned long long)bufs);
+		      "buffer_bytes peaked at %llu", (unsigned long long)bufs);
 	/* host_a serves this test alone. */
 	ck_assert_uint_ge(stat_of(&host_a, "output_paused"), 1);
 	ck_assert_uint_eq(stat_of(&host_a, "write_timeouts"), 1);
@@ -342,7 +341,8 @@ struct reader {
 static void reader_pull(struct reader *r, int fd)
 {
 	for (;;) {
-		ssize_t n = recv(fd, r->buf + r->len, sizeof r->buf - r->len, 0);
+		ssize_t n =
+			recv(fd, r->buf + r->len, sizeof r->buf - r->len, 0);
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		ck_assert_msg(n > 0, "recv: %s", n ? strerror(errno) : "EOF");
@@ -597,8 +597,8 @@ int main(int argc, char **argv)
 	if (uring_built) {
 		/* io_uring may be built and still refused here (seccomp). */
 		char answer[1024];
-		const char *other =
-			strcmp(backend, "epoll") ? "epoll" : "io_uring";
+		const char *other = strcmp(backend, "epoll") ? "epoll" :
+							       "io_uring";
 		can_swap = swap_io(&host_c, other, answer, sizeof answer) &&
 			   swap_io(&host_c, backend, answer, sizeof answer);
 		if (!can_swap)
