@@ -1,9 +1,13 @@
 /* conn.c - a worker's connections: slots, buffers, sending, closing.
  *
  * Output is double-buffered: answers are appended to `out` while the
- * backend sends `sending`; when that send completes the two swap. Both
- * buffers grow to what the connection needs and are then reused, so a
- * steady stream of requests allocates nothing. */
+ * backend sends `sending`; when that send completes the two swap. A send
+ * carries at most DX_SEND_CHUNK bytes, so a large answer shows progress
+ * (the write timeout's clock) chunk by chunk.
+ * Buffers grow to what the connection needs and are reused, so a steady
+ * stream of requests allocates nothing; one that grew past
+ * DX_CONN_BUF_KEEP is given back once the connection has been idle for
+ * DX_CONN_TRIM_NS, or when it closes. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +15,24 @@
 
 #include "async.h"
 #include "conn.h"
+#include "pipeline.h"
 #include "timer.h"
 #include "worker.h"
+
+/* A buffer up to this size is kept for the next request (or the next
+ * connection in this slot); a larger one only while it is in use. */
+#define DX_CONN_BUF_KEEP (64 * 1024)
+/* How long a connection moves no byte before its large buffers go. */
+#define DX_CONN_TRIM_NS (1000u * 1000000u)
+/* The most one send carries: the write timeout sees progress at least
+ * once per chunk (a peer reading 35 KB/s moves one in 30 s, the default
+ * write_timeout_ms), and larger ones would save no syscall worth it. */
+#define DX_SEND_CHUNK (1024 * 1024)
+
+static void dx_stat_inc(_Atomic uint64_t *s, uint64_t n)
+{
+	atomic_fetch_add_explicit(s, n, memory_order_relaxed);
+}
 
 static int dx_conn_grow(dx_worker *w)
 {
@@ -59,7 +79,10 @@ dx_conn *dx_conn_open(dx_worker *w, int fd)
 	c->partial_ns = 0;
 	c->recv_armed = c->send_armed = false;
 	c->closing = c->eof = c->in_list = c->drain_close = false;
-	c->resend = c->zc_wait = c->zc_ok = false;
+	c->zc_ok = c->paused = c->held = c->send_cut = false;
+	c->zc_wait = 0;
+	c->send_off = c->send_len = 0;
+	c->send_ns = c->active_ns;
 	c->streams = 0;
 	c->peer[0] = '\0';
 	w->live++;
@@ -72,6 +95,29 @@ dx_conn *dx_conn_get(dx_worker *w, uint32_t slot, uint32_t gen)
 		return NULL;
 	dx_conn *c = w->conns[slot];
 	return c && c->fd >= 0 && c->gen == gen ? c : NULL;
+}
+
+/* Give back a buffer that grew past DX_CONN_BUF_KEEP and holds nothing;
+ * it grows again from 4 KiB when next needed. */
+static void dx_conn_buf_trim(dx_buf *b)
+{
+	if (!b->len && b->cap > DX_CONN_BUF_KEEP)
+		dx_buf_free(b);
+}
+
+/* The buffers c does not use now go back to their small size. */
+static void dx_conn_trim(dx_conn *c)
+{
+	dx_conn_buf_trim(&c->in);
+	dx_conn_buf_trim(&c->out);
+	if (!c->send_armed && !c->zc_wait)
+		dx_conn_buf_trim(&c->sending);
+	/* Made at max_message for a split message; the pipeline makes it
+	 * again (and restarts the reassembler) when the next one comes. */
+	if (c->reasm_buf && !c->reasm.active && !c->reasm.discard) {
+		free(c->reasm_buf);
+		c->reasm_buf = NULL;
+	}
 }
 
 void dx_conn_close(dx_worker *w, dx_conn *c)
@@ -90,7 +136,7 @@ void dx_conn_close(dx_worker *w, dx_conn *c)
 			o[w->zc_orphan_count++] = c->sending;
 			c->sending = (dx_buf){0};
 		}
-		c->zc_wait = false;
+		c->zc_wait = 0;
 	}
 	if (c->streams) {
 		dx_streams_conn_closed(w, c);
@@ -106,6 +152,13 @@ void dx_conn_close(dx_worker *w, dx_conn *c)
 	c->fd = -1;
 	c->gen = (c->gen + 1) & 0xFFFFFFu;
 	dx_hbtp_reasm_reset(&c->reasm);
+	/* Nothing the backend holds is ours any more (the send was
+	 * cancelled, its completion is ignored): what grew goes now, not
+	 * when the slot is next used. */
+	c->in.len = c->out.len = c->sending.len = 0;
+	c->send_off = c->send_len = 0;
+	c->send_armed = false;
+	dx_conn_trim(c);
 	w->free_slots[w->free_count++] = c->slot;
 	w->live--;
 	atomic_fetch_sub_explicit(&w->stats.connections, 1,
@@ -116,7 +169,7 @@ void dx_conn_close(dx_worker *w, dx_conn *c)
 
 void dx_conn_arm_recv(dx_worker *w, dx_conn *c)
 {
-	if (c->recv_armed || c->eof || c->fd < 0 || w->swapping)
+	if (c->recv_armed || c->eof || c->held || c->fd < 0 || w->swapping)
 		return;
 	if (w->vt->recv(w->io, c->fd, DX_UD(DX_UD_RECV, c->slot, c->gen)) ==
 	    0)
@@ -136,29 +189,37 @@ void dx_conn_want_flush(dx_worker *w, dx_conn *c)
  * answers; below this a copy is cheaper. */
 #define DX_ZC_MIN (64 * 1024)
 
+/* Send the next chunk of sending (from send_off). */
 static void dx_conn_send_sending(dx_worker *w, dx_conn *c)
 {
+	size_t len = c->sending.len - c->send_off;
+	if (len > DX_SEND_CHUNK)
+		len = DX_SEND_CHUNK;
 	uint32_t flags = 0;
-	if (c->zc_ok && c->sending.len >= DX_ZC_MIN &&
-	    (w->vt->caps & DX_IO_CAP_SEND_ZC)) {
+	if (c->zc_ok && len >= DX_ZC_MIN && (w->vt->caps & DX_IO_CAP_SEND_ZC)) {
 		flags = DX_IO_SEND_ZC;
-		atomic_fetch_add_explicit(&w->stats.zero_copy_sends, 1,
-					  memory_order_relaxed);
+		dx_stat_inc(&w->stats.zero_copy_sends, 1);
 	}
-	int rc = w->vt->send(w->io, c->fd, c->sending.p, c->sending.len,
+	int rc = w->vt->send(w->io, c->fd, c->sending.p + c->send_off, len,
 			     DX_UD(DX_UD_SEND, c->slot, c->gen), flags);
 	if (rc < 0) {
 		dx_conn_close(w, c);
 		return;
 	}
+	c->send_len = len;
 	c->send_armed = true;
 }
 
-/* Start sending what out holds, if nothing is being sent. */
+/* Start sending: the rest of sending first, else what out holds. */
 static void dx_conn_flush(dx_worker *w, dx_conn *c)
 {
-	if (c->fd < 0 || c->send_armed || c->resend || c->zc_wait ||
-	    w->swapping)
+	if (c->fd < 0 || c->send_armed || w->swapping)
+		return;
+	if (c->send_off < c->sending.len) {
+		dx_conn_send_sending(w, c);
+		return;
+	}
+	if (c->zc_wait) /* the kernel still reads sending: no swap yet */
 		return;
 	if (c->out.len == 0) {
 		if (c->closing && c->inflight == 0)
@@ -169,19 +230,16 @@ static void dx_conn_flush(dx_worker *w, dx_conn *c)
 	c->sending = c->out;
 	c->out = t;
 	c->out.len = 0;
+	c->send_off = 0;
+	/* Everything before went out: this output starts its clock now. */
+	c->send_ns = w->turn_ns;
 	dx_conn_send_sending(w, c);
 }
 
 void dx_conn_resume_send(dx_worker *w, dx_conn *c)
 {
-	if (c->fd < 0)
-		return;
-	if (c->resend) {
-		c->resend = false;
-		dx_conn_send_sending(w, c);
-	} else {
+	if (c->fd >= 0)
 		dx_conn_want_flush(w, c);
-	}
 }
 
 void dx_conn_flush_all(dx_worker *w)
@@ -194,38 +252,129 @@ void dx_conn_flush_all(dx_worker *w)
 	}
 }
 
+/* ---- backpressure ---- */
+
+/* Stop the backend reading c: cancel its recv (detach cancels the send in
+ * flight too; dx_conn_on_send sends the rest again). During a swap the
+ * swap's own detach does it, and held keeps recv from being re-armed. */
+static void dx_conn_hold(dx_worker *w, dx_conn *c)
+{
+	c->held = true;
+	if (!c->recv_armed || w->swapping)
+		return;
+	c->send_cut = c->send_armed;
+	if (w->vt->detach(w->io, c->fd) < 0)
+		c->held = false; /* tried again with the next bytes */
+}
+
+void dx_conn_input(dx_worker *w, dx_conn *c)
+{
+	if (c->closing) {
+		/* Nothing the peer sends now will be answered. */
+		c->in.len = 0;
+		return;
+	}
+	size_t cap = (size_t)w->gen->limits.max_output;
+	if (!c->paused) {
+		dx_pipeline_input(w, c);
+		if (dx_conn_unsent(c) <= cap || c->closing)
+			return;
+		c->paused = true;
+		dx_stat_inc(&w->stats.output_paused, 1);
+	}
+	if (c->in.len > cap && !c->held)
+		dx_conn_hold(w, c);
+}
+
+/* Output went out: below half the cap, read again (and first answer what
+ * waited in c->in, which may pause c again). */
+static void dx_conn_maybe_resume(dx_worker *w, dx_conn *c)
+{
+	if (dx_conn_unsent(c) > (size_t)w->gen->limits.max_output / 2)
+		return;
+	c->paused = c->held = false;
+	if (c->in.len)
+		dx_conn_input(w, c);
+	dx_conn_arm_recv(w, c);
+}
+
 void dx_conn_on_send(dx_worker *w, dx_conn *c, int result, uint32_t flags)
 {
+	uint64_t now = w->turn_ns;
 	if (flags & DX_IO_F_NOTIF) {
-		/* The kernel is done with the zero-copy buffer. */
-		c->zc_wait = false;
+		/* The kernel is done with (part of) the zero-copy buffer. */
+		if (c->zc_wait)
+			c->zc_wait--;
+		c->send_ns = now;
 		dx_conn_want_flush(w, c);
 		return;
 	}
 	c->send_armed = false;
+	bool cut = c->send_cut;
+	c->send_cut = false;
 	if (flags & DX_IO_F_MORE)
-		c->zc_wait = true;
-	if (w->swapping && (result == -ECANCELED ||
-			    (result >= 0 && (size_t)result < c->sending.len))) {
-		/* Cut off by a backend swap: keep the unsent tail for the
-		 * new backend, in order, before anything newer. */
+		c->zc_wait++;
+	if ((w->swapping || cut) &&
+	    (result == -ECANCELED ||
+	     (result >= 0 && (size_t)result < c->send_len))) {
+		/* Cut off by a backend swap or a hold: the rest goes again,
+		 * in order, before anything newer (after the swap, or now). */
 		size_t sent = result > 0 ? (size_t)result : 0;
-		memmove(c->sending.p, c->sending.p + sent,
-			c->sending.len - sent);
-		c->sending.len -= sent;
-		c->resend = true;
+		c->send_off += sent;
+		if (sent) {
+			dx_stat_inc(&w->stats.bytes_out, sent);
+			c->send_ns = c->active_ns = now;
+		}
+		if (!w->swapping)
+			dx_conn_want_flush(w, c);
 		return;
 	}
-	if (result < 0 || (size_t)result != c->sending.len) {
+	if (result < 0 || (size_t)result != c->send_len) {
 		/* The peer is gone (EPIPE, ECONNRESET) or we detached. */
 		dx_conn_close(w, c);
 		return;
 	}
-	atomic_fetch_add_explicit(&w->stats.bytes_out, (uint64_t)result,
-				  memory_order_relaxed);
-	c->active_ns = dx_now_ns();
-	c->sending.len = 0;
+	dx_stat_inc(&w->stats.bytes_out, (uint64_t)result);
+	c->active_ns = c->send_ns = now;
+	c->send_off += (size_t)result;
+	if (c->send_off == c->sending.len)
+		c->sending.len = c->send_off = 0;
 	dx_conn_flush(w, c);
+	if (c->paused && c->fd >= 0)
+		dx_conn_maybe_resume(w, c);
+}
+
+/* ---- the sweep's part ---- */
+
+static size_t dx_conn_bytes(const dx_conn *c)
+{
+	return c->in.cap + c->out.cap + c->sending.cap +
+	       (c->reasm_buf ? c->reasm.cap : 0);
+}
+
+bool dx_conn_sweep(dx_worker *w, dx_conn *c, uint64_t now, size_t *bytes)
+{
+	if (c->fd < 0) {
+		*bytes += dx_conn_bytes(c); /* kept for the slot's next one */
+		return true;
+	}
+	const struct dx_limits *lim = &w->gen->limits;
+	uint64_t wto = lim->write_timeout_ms * 1000000u;
+	uint64_t idle = lim->idle_timeout_ms * 1000000u;
+	if (dx_conn_output_waits(c)) {
+		/* No Close can get past output that does not move: the
+		 * connection just ends, closing or not. */
+		uint64_t still = now - c->send_ns;
+		if ((wto && still > wto) || (idle && still > idle)) {
+			dx_stat_inc(&w->stats.write_timeouts, 1);
+			dx_conn_close(w, c);
+			return true;
+		}
+	} else if (now - c->active_ns > DX_CONN_TRIM_NS) {
+		dx_conn_trim(c);
+	}
+	*bytes += dx_conn_bytes(c);
+	return false;
 }
 
 void dx_conn_free_all(dx_worker *w)

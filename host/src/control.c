@@ -228,6 +228,9 @@ static cJSON *dx_ctl_stats(const dx_control_ctx *x)
 	DX_STAT(bytes_in);
 	DX_STAT(bytes_out);
 	DX_STAT(zero_copy_sends);
+	DX_STAT(output_paused);
+	DX_STAT(write_timeouts);
+	DX_STAT(buffer_bytes);
 #undef DX_STAT
 	dx_bg_stats bg;
 	dx_registry_bg_stats(x->reg, &bg);

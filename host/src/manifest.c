@@ -249,6 +249,8 @@ static void parse_limits(mctx *c, const cJSON *root)
 					   "idle_timeout_ms",
 					   "header_timeout_ms",
 					   "grace_ms",
+					   "max_output",
+					   "write_timeout_ms",
 					   NULL};
 	dx_manifest *m = c->m;
 	const struct {
@@ -261,6 +263,8 @@ static void parse_limits(mctx *c, const cJSON *root)
 		{0, 86400000, 60000, &m->limits.idle_timeout_ms},
 		{1, 600000, 10000, &m->limits.header_timeout_ms},
 		{0, 600000, 5000, &m->limits.grace_ms},
+		{4096, 1073741824LL, 4194304, &m->limits.max_output},
+		{0, 86400000, 30000, &m->limits.write_timeout_ms},
 	};
 	const cJSON *lim = dx_jc_object(&c->jc, root, "", "limits", keys);
 	bool ok = true;

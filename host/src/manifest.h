@@ -92,6 +92,10 @@ typedef struct dx_manifest {
 		uint64_t idle_timeout_ms;
 		uint64_t header_timeout_ms;
 		uint64_t grace_ms; /* shutdown grace period */
+		/* Unsent answers past which a connection's input waits. */
+		uint64_t max_output;
+		/* Output without progress this long closes; 0: off. */
+		uint64_t write_timeout_ms;
 	} limits;
 
 	char *control_socket; /* resolved path, or NULL for none */

@@ -466,6 +466,9 @@ void dx_server_stats_sum(const dx_server *s, dx_server_stats *out)
 		DX_SUM(bytes_in);
 		DX_SUM(bytes_out);
 		DX_SUM(zero_copy_sends);
+		DX_SUM(output_paused);
+		DX_SUM(write_timeouts);
+		DX_SUM(buffer_bytes);
 #undef DX_SUM
 	}
 }

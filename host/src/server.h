@@ -33,6 +33,9 @@ typedef struct dx_server_stats {
 	uint64_t bytes_in;
 	uint64_t bytes_out;
 	uint64_t zero_copy_sends;   /* answers sent with send_zc */
+	uint64_t output_paused;     /* input paused: output over max_output */
+	uint64_t write_timeouts;    /* closed: output made no progress */
+	uint64_t buffer_bytes;      /* connection buffers, as of the sweep */
 } dx_server_stats;
 
 /* Pick the backend (io.backend; "auto" probes every loaded IO facet in

@@ -2,7 +2,8 @@
  *
  * Each turn: wait for completions (bounded by the next timer and a 100 ms
  * tick), handle them, answer requests other threads completed, run due
- * timers, close idle or trickling connections, then flush every connection
+ * timers, close idle or trickling connections and those whose output does
+ * not move (conn.c's write timeout), then flush every connection
  * that has answers to send (one send per connection per turn: batching). */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,7 +19,6 @@
 #include "answer.h"
 #include "async.h"
 #include "conn.h"
-#include "pipeline.h"
 #include "timer.h"
 #include "worker.h"
 
@@ -180,7 +180,7 @@ static void dx_on_recv(dx_worker *w, const dx_io_cqe *e)
 	if (e->result > 0) {
 		dx_stat_add(&w->stats.bytes_in, (uint64_t)e->result);
 		c->active_ns = dx_now_ns();
-		dx_pipeline_input(w, c);
+		dx_conn_input(w, c);
 	} else if (e->result == 0 || (e->result != -ENOBUFS &&
 				       e->result != -ECANCELED)) {
 		/* EOF or a socket error: answer what is in flight, then go. */
@@ -225,18 +225,28 @@ static void dx_sweep(dx_worker *w, uint64_t now)
 	const struct dx_limits *lim = &w->gen->limits;
 	uint64_t idle = lim->idle_timeout_ms * 1000000u;
 	uint64_t header = lim->header_timeout_ms * 1000000u;
+	size_t bytes = 0;
 	for (uint32_t i = 0; i < w->conn_cap; i++) {
 		dx_conn *c = w->conns[i];
-		if (!c || c->fd < 0 || c->closing)
+		/* Output that does not move is the connection's own sweep
+		 * (write timeout); a Close could not get past it. */
+		if (!c || dx_conn_sweep(w, c, now, &bytes) || c->closing)
 			continue;
-		if (c->partial_ns && now - c->partial_ns > header)
+		/* A paused connection's input waits unread: not a slow
+		 * frame. */
+		if (c->partial_ns && !c->paused && now - c->partial_ns > header)
 			dx_answer_close(w, c, DX_HBTP_CLOSE_IDLE,
 					"incomplete frame past "
 					"limits.header_timeout_ms");
-		else if (idle && !c->inflight && now - c->active_ns > idle)
+		else if (idle && !c->inflight && !dx_conn_output_waits(c) &&
+			 now - c->active_ns > idle)
 			dx_answer_close(w, c, DX_HBTP_CLOSE_IDLE,
 					"idle past limits.idle_timeout_ms");
 	}
+	for (size_t i = 0; i < w->zc_orphan_count; i++)
+		bytes += w->zc_orphans[i].cap;
+	atomic_store_explicit(&w->stats.buffer_bytes, bytes,
+			      memory_order_relaxed);
 }
 
 static void dx_begin_drain(dx_worker *w)
@@ -302,16 +312,13 @@ static void dx_swap_quiesce(dx_worker *w)
 	w->accepts_armed = 0;
 	for (uint32_t i = 0; i < w->conn_cap; i++) {
 		dx_conn *c = w->conns[i];
-		if (c && c->fd >= 0 && c->send_armed) {
-			c->send_armed = false; /* abandoned: send it all again */
-			c->resend = true;
-		}
-		if (c) {
-			/* The old instance is destroyed next (a backend's
-			 * destroy waits for its zero-copy notifications). */
-			c->recv_armed = false;
-			c->zc_wait = false;
-		}
+		if (!c)
+			continue;
+		/* A send still armed is abandoned: the rest from send_off
+		 * goes again. The old instance is destroyed next (a
+		 * backend's destroy waits for its zero-copy notifications). */
+		c->send_armed = c->recv_armed = c->send_cut = false;
+		c->zc_wait = 0;
 	}
 }
 
@@ -365,6 +372,7 @@ static bool dx_turn(dx_worker *w, bool *draining)
 {
 	int n = w->vt->wait(w->io, w->cqes, sizeof w->cqes / sizeof w->cqes[0],
 			    dx_timers_wait_ms(w, DX_TICK_MS));
+	w->turn_ns = dx_now_ns();
 	dx_worker_adopt(w);
 	for (int i = 0; i < n; i++)
 		dx_on_cqe(w, &w->cqes[i]);
@@ -396,6 +404,7 @@ void *dx_worker_main(void *arg)
 	dx_worker *w = arg;
 	dx_worker_current = w;
 	dx_worker_adopt(w);
+	w->turn_ns = dx_now_ns();
 	w->accepting = true;
 	dx_arm_accepts(w);
 	bool draining = false;

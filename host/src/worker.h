@@ -106,6 +106,9 @@ typedef struct dx_worker {
 	_Atomic bool drain;
 	uint64_t drain_deadline_ns;
 	uint64_t next_sweep_ns; /* timeouts are checked once per tick */
+	/* When this turn's wait returned: the clock of output progress
+	 * (one read per turn, not one per send). */
+	uint64_t turn_ns;
 
 	/* A backend swap posted by the main thread (under mbox_lock), done at
 	 * the next loop boundary. vt and io change only under mbox_lock, so
@@ -122,7 +125,10 @@ typedef struct dx_worker {
 	struct {
 		_Atomic uint64_t connections, accepted, refused, requests,
 			errors, closed_by_server, bytes_in, bytes_out,
-			zero_copy_sends;
+			zero_copy_sends, output_paused, write_timeouts;
+		/* Bytes the connections' buffers hold (open ones and the
+		 * small ones kept in free slots), as of the last sweep. */
+		_Atomic uint64_t buffer_bytes;
 	} stats;
 	/* Handlers that failed (a negative return, or PENDING without
 	 * defer), by route id: written by this worker alone, read by the

@@ -305,6 +305,15 @@ static const struct {
 	{"{\"dx\": 1, \"limits\": {\"max_message\": 4294967297}}",
 	 {"limits.max_message: expected an integer in 64..4294967296",
 	  {"got 4294967297"}}},
+	{"{\"dx\": 1, \"limits\": {\"max_output\": 1024}}",
+	 {"limits.max_output: expected an integer in 4096..1073741824",
+	  {"got 1024"}}},
+	{"{\"dx\": 1, \"limits\": {\"write_timeout_ms\": -1}}",
+	 {"limits.write_timeout_ms: expected an integer in 0..86400000",
+	  {"got -1"}}},
+	{"{\"dx\": 1, \"limits\": {\"write_timeout\": 5}}",
+	 {"limits.write_timeout: unknown key",
+	  {"grace_ms, max_output, write_timeout_ms"}}},
 	{"{\"dx\": 1, \"Workers\": 2}",
 	 {"Workers: unknown key", {"did you mean \"workers\""}}},
 	{"{\"dx\": 1, \"a\\nb\": 2}", {"a?b: unknown key", {NULL}}},
@@ -441,6 +450,8 @@ static void check_full(const dx_manifest *m)
 	ck_assert_uint_eq(m->limits.idle_timeout_ms, 0);
 	ck_assert_uint_eq(m->limits.header_timeout_ms, 2000);
 	ck_assert_uint_eq(m->limits.grace_ms, 100);
+	ck_assert_uint_eq(m->limits.max_output, 65536);
+	ck_assert_uint_eq(m->limits.write_timeout_ms, 0);
 	check_full_plugins(m);
 }
 
@@ -503,6 +514,8 @@ START_TEST(test_good_defaults)
 	ck_assert_uint_eq(m->limits.idle_timeout_ms, 60000);
 	ck_assert_uint_eq(m->limits.header_timeout_ms, 10000);
 	ck_assert_uint_eq(m->limits.grace_ms, 5000);
+	ck_assert_uint_eq(m->limits.max_output, 4194304);
+	ck_assert_uint_eq(m->limits.write_timeout_ms, 30000);
 	ck_assert_ptr_null(m->control_socket);
 	ck_assert_uint_eq(m->plugin_count, 0);
 	ck_assert_uint_eq(m->middleware_count, 0);

@@ -200,11 +200,16 @@ int main(int argc, char **argv)
 	}
 	dx_host = argv[1];
 	/* Start the host here, not in the (forked) test, so a machine
-	 * without io_uring is a skip (77), not a failure. */
+	 * without io_uring is a skip (77), not a failure. The slow client
+	 * writes 16 calls of HUGE bytes before it reads an answer: the
+	 * host must hold their answers unread, more than the default
+	 * limits.max_output lets it (it would stop reading, and both sides
+	 * would wait on each other, as backpressure means to). */
 	char extra[512], answer[1024] = "";
 	snprintf(extra, sizeof extra,
 		 "\"plugin_path\":[\"%s\"],\"workers\":2,\"io\":"
-		 "{\"backend\":\"io_uring\"},\"plugins\":[{\"name\":"
+		 "{\"backend\":\"io_uring\"},\"limits\":{\"max_output\":"
+		 "67108864},\"plugins\":[{\"name\":"
 		 "\"io_epoll\"},{\"name\":\"io_uring\"},{\"name\":"
 		 "\"routes_echo\"}]",
 		 getenv("DX_PLUGINS"));
