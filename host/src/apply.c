@@ -11,7 +11,9 @@
  * failed, every step is undone. The chains, route_middleware and the
  * live limits come with the generation the steps are published in; a new
  * io.backend is swapped to before the publish (and back if the publish
- * cannot be built). Keys only a restart can change are refused by name.
+ * cannot be built); listeners added are bound before the publish and
+ * taken by the workers after it, and listeners dropped are closed then
+ * (listen.c). Keys only a restart can change are refused by name.
  *
  * Plugins loaded with `dx ctl load` and IO plugins found along plugin_path
  * are not manifest entries: apply leaves them as they are, unless the new
@@ -24,14 +26,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "listen.h"
 #include "reload.h"
 #include "server_int.h"
 #include "txn.h"
 
 /* Top-level keys only a restart can change (and members of two more). */
 static const char *const dx_restart_keys[] = {
-	"workers", "pin_cpus", "listen", "control", "background",
-	"plugin_path", NULL};
+	"workers", "pin_cpus", "control", "background", "plugin_path", NULL};
 
 static char *dx_json_text(const cJSON *v)
 {
@@ -90,7 +92,7 @@ static void dx_diff_host(const dx_manifest *was, const dx_manifest *is,
 		cJSON_Delete(b);
 	}
 	static const char *const live[] = {"middleware", "route_middleware",
-					   "limits", NULL};
+					   "limits", "listen", NULL};
 	for (size_t i = 0; live[i]; i++)
 		if (!dx_same(dx_member(was->root, live[i]),
 			     dx_member(is->root, live[i])))
@@ -265,11 +267,17 @@ int dx_server_apply(dx_server *s, const char *path, dx_apply_result *out,
 	dx_txn_begin(&t, s, is);
 	size_t failed = d->count ? 1 : 0;
 	failed += dx_apply_steps(&t, was, is, out->changes, d);
+	/* New listeners are bound now (a port taken fails the change); the
+	 * workers take them after the publish. */
+	dx_listen_change *lc = NULL;
+	if (!failed && dx_listen_prepare(s, is, &lc, d) < 0)
+		failed++;
 	char from[64] = "";
 	int swapped = 0;
 	if (!failed)
 		swapped = dx_apply_backend(s, was, is, from, sizeof from, d);
 	if (failed || swapped < 0) {
+		dx_listen_abort(s, lc);
 		dx_txn_abort(&t);
 		dx_txn_end(&t);
 		dx_manifest_free(is);
@@ -289,6 +297,7 @@ int dx_server_apply(dx_server *s, const char *path, dx_apply_result *out,
 	}
 	rc = dx_txn_publish(&t, d);
 	if (rc < 0 && rc != -ETIMEDOUT) {
+		dx_listen_abort(s, lc);
 		if (swapped)
 			dx_server_swap(s, from, d);
 		dx_txn_end(&t);
@@ -297,6 +306,7 @@ int dx_server_apply(dx_server *s, const char *path, dx_apply_result *out,
 		out->changes = cJSON_CreateArray();
 		return rc;
 	}
+	dx_listen_commit(s, lc);
 	out->generation = t.id;
 	dx_registry_keep_manifest(s->view.reg, is);
 	dx_txn_end(&t);

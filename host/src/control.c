@@ -131,9 +131,11 @@ static cJSON *dx_ctl_status(const dx_control_ctx *x)
 				x->server ? dx_server_backend(x->server) : "none");
 	cJSON *l = cJSON_AddArrayToObject(o, "listen");
 	for (size_t i = 0; x->server && i < dx_server_listen_count(x->server);
-	     i++)
-		cJSON_AddItemToArray(l, cJSON_CreateString(dx_server_listen_addr(
-						x->server, i)));
+	     i++) {
+		const char *a = dx_server_listen_addr(x->server, i);
+		if (a) /* NULL: a listener apply closed */
+			cJSON_AddItemToArray(l, cJSON_CreateString(a));
+	}
 	cJSON_AddNumberToObject(o, "connections", (double)st.connections);
 	cJSON_AddNumberToObject(o, "requests", (double)st.requests);
 	cJSON_AddNumberToObject(o, "plugins",

@@ -110,11 +110,15 @@ static int dx_bind_all(dx_server *s, dx_diag *d)
 {
 	const dx_manifest *m = s->view.m;
 	s->addrs = calloc(m->listen_count ? m->listen_count : 1, sizeof *s->addrs);
-	if (!s->addrs)
+	s->listen_keys = calloc(m->listen_count ? m->listen_count : 1,
+				sizeof *s->listen_keys);
+	if (!s->addrs || !s->listen_keys)
 		return -ENOMEM;
-	s->naddrs = m->listen_count;
+	s->naddrs = s->nslots = m->listen_count;
 	for (size_t i = 0; i < m->listen_count; i++) {
 		const dx_listen *l = &m->listen[i];
+		if (!(s->listen_keys[i] = strdup(l->text)))
+			return -ENOMEM;
 		uint16_t port = l->port;
 		if (l->kind == DX_LISTEN_UNIX)
 			unlink(l->path); /* a stale socket from a crash */
@@ -306,12 +310,16 @@ void dx_server_free(dx_server *s)
 	dx_server_drain(s);
 	for (unsigned i = 0; s->workers && i < s->nworkers; i++)
 		dx_worker_free(&s->workers[i]);
-	for (size_t i = 0; i < s->view.m->listen_count; i++)
-		if (s->view.m->listen[i].kind == DX_LISTEN_UNIX)
-			unlink(s->view.m->listen[i].path);
+	/* The unix sockets open now: those the manifest in force lists. */
+	for (size_t i = 0; s->manifest && i < s->manifest->listen_count; i++)
+		if (s->manifest->listen[i].kind == DX_LISTEN_UNIX)
+			unlink(s->manifest->listen[i].path);
 	for (size_t i = 0; i < s->naddrs; i++)
 		free(s->addrs[i]);
 	free(s->addrs);
+	for (size_t i = 0; i < s->nslots; i++)
+		free(s->listen_keys[i]);
+	free(s->listen_keys);
 	free(s->workers);
 	dx_gen_free(atomic_load(&s->view.gen));
 	while (s->replaced) {

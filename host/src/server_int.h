@@ -15,8 +15,12 @@ struct dx_server {
 	char backend[64]; /* the IO facet's name */
 	dx_worker *workers;
 	unsigned nworkers;
-	char **addrs; /* bound address of each listener, as text */
+	/* Per listener slot (listen.c): the bound address and the manifest
+	 * text that opened it; NULL for a slot apply closed. */
+	char **addrs;
 	size_t naddrs;
+	char **listen_keys;
+	size_t nslots; /* == naddrs */
 	bool started;
 	bool drained;
 	_Atomic unsigned next_post;

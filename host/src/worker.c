@@ -145,7 +145,9 @@ static void dx_on_accept(dx_worker *w, const dx_io_cqe *e)
 	if (e->flags & DX_IO_F_MORE)
 		return;
 	w->accepts_armed--;
+	/* A slot apply closed (listen.c) is -1: not armed again. */
 	if (w->accepting && !w->swapping && i < w->listen_count &&
+	    w->listen_fds[i] >= 0 &&
 	    w->vt->accept(w->io, w->listen_fds[i], e->udata) == 0)
 		w->accepts_armed++;
 }
@@ -153,7 +155,8 @@ static void dx_on_accept(dx_worker *w, const dx_io_cqe *e)
 static void dx_arm_accepts(dx_worker *w)
 {
 	for (size_t i = 0; i < w->listen_count; i++)
-		if (w->vt->accept(w->io, w->listen_fds[i],
+		if (w->listen_fds[i] >= 0 &&
+		    w->vt->accept(w->io, w->listen_fds[i],
 				  DX_UD(DX_UD_LISTEN, i, 0)) == 0)
 			w->accepts_armed++;
 }
@@ -253,6 +256,8 @@ static void dx_begin_drain(dx_worker *w)
 {
 	w->accepting = false;
 	for (size_t i = 0; i < w->listen_count; i++) {
+		if (w->listen_fds[i] < 0)
+			continue;
 		w->vt->detach(w->io, w->listen_fds[i]);
 		close(w->listen_fds[i]);
 		w->listen_fds[i] = -1;
@@ -294,7 +299,8 @@ static bool dx_anything_armed(const dx_worker *w)
 static void dx_swap_quiesce(dx_worker *w)
 {
 	for (size_t i = 0; i < w->listen_count; i++)
-		w->vt->detach(w->io, w->listen_fds[i]);
+		if (w->listen_fds[i] >= 0)
+			w->vt->detach(w->io, w->listen_fds[i]);
 	for (uint32_t i = 0; i < w->conn_cap; i++) {
 		dx_conn *c = w->conns[i];
 		if (c && c->fd >= 0)

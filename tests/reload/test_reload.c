@@ -40,6 +40,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1100,6 +1103,112 @@ START_TEST(test_apply_under_load)
 }
 END_TEST
 
+/* The host's listeners, as {"cmd":"status"} lists them, into out (one
+ * per line); how many. */
+static int rt_listeners(char *out, size_t n, char *raw)
+{
+	cJSON *st = rt_cmd("status", NULL, NULL, raw);
+	const cJSON *l, *arr = cJSON_GetObjectItemCaseSensitive(st, "listen");
+	size_t at = 0;
+	out[0] = '\0';
+	cJSON_ArrayForEach(l, arr)
+		if (cJSON_IsString(l) && at < n)
+			at += (size_t)snprintf(out + at, n - at, "%s\n",
+					       l->valuestring);
+	int count = cJSON_GetArraySize(arr);
+	cJSON_Delete(st);
+	return count;
+}
+
+/* rt_version answers on a new connection to addr. */
+static void rt_version_at(const char *addr, const char *want)
+{
+	char err[256], got[64];
+	dx_client *c = NULL;
+	ck_assert_msg(dx_client_connect(addr, 5000, &c, err, sizeof err) == 0,
+		      "connect %s: %s", addr, err);
+	rt_call(c, RT_ROUTE_VERSION, "", got, sizeof got);
+	ck_assert_str_eq(got, want);
+	dx_client_close(c);
+}
+
+/* apply changes the listeners: a unix socket added is served; the TCP
+ * listener dropped refuses new connections while a connection it accepted
+ * goes on; TCP added back gets a port of its own; a listener whose port
+ * another process holds is refused, and nothing changes. */
+START_TEST(test_apply_listen)
+{
+	char *raw = malloc(RT_RAW);
+	char list[512], unix_addr[160];
+	snprintf(unix_addr, sizeof unix_addr, "unix:%s/dx.sock", work);
+	dx_client *old = rt_connect(); /* accepted by the TCP listener */
+	ck_assert_int_eq(rt_listeners(list, sizeof list, raw), 1);
+	cJSON *m = rt_manifest();
+	cJSON *ls = cJSON_GetObjectItemCaseSensitive(m, "listen");
+	cJSON_AddItemToArray(ls, cJSON_CreateString(unix_addr));
+	cJSON *a = rt_apply(m, "l1.json", raw);
+	ck_assert_msg(rt_ok(a) && rt_has_change(a, "listen"), "apply: %s", raw);
+	cJSON_Delete(a);
+	ck_assert_int_eq(rt_listeners(list, sizeof list, raw), 2);
+	ck_assert_msg(strstr(list, unix_addr), "status: %s", list);
+	rt_version_at(unix_addr, "v1");
+
+	/* Drop TCP. */
+	cJSON_DeleteItemFromArray(ls, 0);
+	a = rt_apply(m, "l2.json", raw);
+	ck_assert_msg(rt_ok(a), "apply: %s", raw);
+	cJSON_Delete(a);
+	ck_assert_int_eq(rt_listeners(list, sizeof list, raw), 1);
+	char got[64];
+	rt_call(old, RT_ROUTE_VERSION, "", got, sizeof got); /* goes on */
+	ck_assert_str_eq(got, "v1");
+	char err[256];
+	dx_client *c = NULL;
+	int rc = dx_client_connect(host.addr, 2000, &c, err, sizeof err);
+	ck_assert_msg(rc < 0, "%s still accepts after its listener left",
+		      host.addr);
+	rt_version_at(unix_addr, "v1");
+
+	/* TCP back, on a port of its own. */
+	cJSON_AddItemToArray(ls, cJSON_CreateString("127.0.0.1:0"));
+	a = rt_apply(m, "l3.json", raw);
+	ck_assert_msg(rt_ok(a), "apply: %s", raw);
+	cJSON_Delete(a);
+	ck_assert_int_eq(rt_listeners(list, sizeof list, raw), 2);
+	char tcp[64] = "";
+	sscanf(strstr(list, "127.0.0.1:"), "%63s", tcp);
+	rt_version_at(tcp, "v1");
+
+	/* A port another process holds: refused whole. */
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof sa;
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	ck_assert_int_eq(listen(fd, 1), 0);
+	getsockname(fd, (struct sockaddr *)&sa, &len);
+	char taken[64];
+	snprintf(taken, sizeof taken, "127.0.0.1:%u", ntohs(sa.sin_port));
+	cJSON_AddItemToArray(ls, cJSON_CreateString(taken));
+	double gen = rt_plugin_generation("1.0.0", "before the refused apply");
+	a = rt_apply(m, "l4.json", raw);
+	const char *e = rt_str(a, "error");
+	ck_assert_msg(!rt_ok(a) && e && strstr(e, taken) &&
+			      strstr(e, "already in use"),
+		      "apply with a taken port: %s", raw);
+	cJSON_Delete(a);
+	close(fd);
+	ck_assert_int_eq(rt_listeners(list, sizeof list, raw), 2);
+	ck_assert_msg(rt_plugin_generation("1.0.0", "after") == gen,
+		      "a refused apply published");
+	rt_version_at(tcp, "v1");
+	cJSON_Delete(m);
+	dx_client_close(old);
+	free(raw);
+	rt_passed();
+}
+END_TEST
+
 /* --- h: a plugin others use ------------------------------------------- */
 
 static void host_setup_dependents(void)
@@ -1298,6 +1407,7 @@ int main(int argc, char **argv)
 	tcase_add_test(rt_case(s, "plugins", 60), test_plugins_after_reload);
 	tcase_add_test(rt_case(s, "load_unload", 60), test_load_unload);
 	tcase_add_test(rt_case(s, "apply", 120), test_apply_under_load);
+	tcase_add_test(rt_case(s, "apply_listen", 60), test_apply_listen);
 	TCase *rl = tcase_create("ratelimit");
 	tcase_add_unchecked_fixture(rl, host_setup_ratelimit, host_teardown);
 	tcase_set_timeout(rl, 60);
