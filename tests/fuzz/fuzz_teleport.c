@@ -8,7 +8,11 @@
  * is NUL-terminated where the header says; an accepted rowset holds no
  * more rows than its buffer has bytes (issue 11 item 3: 0 columns and
  * 4,294,967,295 rows passed, and the printers then ran for ever); both
- * printers finish and succeed on every rowset the reader accepts. */
+ * printers finish and succeed on every rowset the reader accepts.
+ *
+ * DX_FUZZ_KNOWN_BUGS=1 lets item 3's rowsets pass unprinted (the printers
+ * would run for ever on them), so a long run can look for other bugs while
+ * it is open. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,12 +24,15 @@
 #include "fuzz_check.h"
 
 static FILE *devnull;
+static int known_bugs;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
 	devnull = fopen("/dev/null", "w");
+	const char *k = getenv("DX_FUZZ_KNOWN_BUGS");
+	known_bugs = k && *k == '1';
 	return devnull ? 0 : -1;
 }
 
@@ -74,6 +81,10 @@ static void fuzz_rowset(const uint8_t *data, size_t size)
 	dx_rowset rs;
 	if (dx_db_answer_open(data, size, &buf, &rs) == 0) {
 		uint32_t nc = dx_rowset_ncols(&rs), nr = dx_rowset_nrows(&rs);
+		if (known_bugs && nc == 0 && nr > size) {
+			free(buf); /* issue 11 item 3, still open */
+			return;
+		}
 		FUZZ_CHECK((uint64_t)nc * nr <= size / 8 && nr <= size,
 			   "%u rows of %u columns accepted from %zu bytes", nr,
 			   nc, size);
