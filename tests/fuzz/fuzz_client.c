@@ -92,16 +92,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	setsockopt(srv, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
 	for (size_t off = 0; off < size;) {
 		ssize_t w = write(srv, data + off, size - off);
+		if (w < 0 && errno == EINTR)
+			continue; /* libFuzzer's SIGALRM */
 		FUZZ_CHECK(w > 0, "write: %s", strerror(errno));
 		off += (size_t)w;
 	}
 	close(srv); /* the server is done: EOF after the input */
 
 	static const uint32_t frames[] = {0, 64, 1024, 65536};
-	uint32_t max_frame = frames[opt & 3];
-	size_t max_message = (opt & 4) ? 4096 : 0;
-	if (max_frame > 4096 && max_message)
-		max_message = max_frame;
+	uint32_t max_frame = frames[opt & 3]; /* 0: the default, 1 MiB */
+	size_t max_message = 0;               /* 0: the default, 16 MiB */
+	if ((opt & 4) && max_frame && max_frame <= 4096)
+		max_message = 4096;
 	FUZZ_CHECK(dx_client_set_limits(c, max_frame, max_message,
 					(opt & 8) ? 2 : 0) == 0,
 		   "limits %u %zu", max_frame, max_message);

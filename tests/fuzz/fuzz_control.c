@@ -45,6 +45,12 @@ static char sock_dir[64];
 static void *control_thread(void *arg)
 {
 	(void)arg;
+	/* dx-host's main thread gets no signal but through its signalfd;
+	 * libFuzzer's SIGALRM (its -timeout watchdog) must not interrupt this
+	 * one's send and recv either: it goes to the fuzzing thread. */
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	for (;;)
 		dx_control_run(ctl, &ctx); /* a drain command returns: go on */
 	return NULL;
@@ -105,6 +111,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		   "connect: %s", strerror(errno));
 	for (size_t off = 0; off < size;) {
 		ssize_t w = send(fd, data + off, size - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
 		if (w <= 0)
 			break; /* the host hung up (line too long) */
 		off += (size_t)w;
@@ -120,6 +128,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(buf != NULL, "realloc");
 		}
 		ssize_t n = recv(fd, buf + len, cap - len, 0);
+		if (n < 0 && errno == EINTR)
+			continue; /* libFuzzer's SIGALRM */
 		if (n <= 0)
 			break;
 		len += (size_t)n;
@@ -136,7 +146,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	FUZZ_CHECK(answers <= lines + 1, "%zu answers to %zu lines", answers,
 		   lines);
-	FUZZ_CHECK(len == 0 || buf[len - 1] == '\0', "a partial answer line");
+	FUZZ_CHECK(len == 0 || buf[len - 1] == '\0',
+		   "a partial answer line at the end: %.200s",
+		   buf + (len > 200 ? len - 200 : 0));
 	free(buf);
 	return 0;
 }
