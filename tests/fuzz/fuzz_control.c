@@ -29,12 +29,7 @@
 #include "fuzz_host.h"
 
 static const char manifest[] =
-	"{\"dx\": 1, \"listen\": [], \"plugins\": ["
-	"{\"name\": \"routes_echo\", "
-	"\"path\": \"%s/routes_echo/routes_echo.so\"},"
-	"{\"name\": \"mw_timing\", "
-	"\"path\": \"%s/mw_timing/mw_timing.so\"}],"
-	"\"middleware\": [\"mw_timing\"]}";
+	"{" FUZZ_ECHO_TIMING "}";
 
 static dx_control *ctl;
 static dx_manifest *ctl_manifest; /* the registry points into it */

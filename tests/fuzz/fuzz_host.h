@@ -14,6 +14,16 @@
 #include "manifest.h"
 #include "registry.h"
 
+/* The members of a manifest (for fuzz_boot) that serve nothing and load
+ * routes_echo (echo: route 2, delay: route 3) and mw_timing, which adds
+ * response metadata, as the middleware chain. */
+#define FUZZ_ECHO_TIMING                                                   \
+	"\"dx\": 1, \"listen\": [], \"plugins\": ["                           \
+	"{\"name\": \"routes_echo\", "                                       \
+	"\"path\": \"%s/routes_echo/routes_echo.so\"},"                      \
+	"{\"name\": \"mw_timing\", \"path\": \"%s/mw_timing/mw_timing.so\"}]," \
+	"\"middleware\": [\"mw_timing\"]"
+
 /* The build's plugins directory: $DX_PLUGINS, else the one this target was
  * built beside. */
 static inline const char *fuzz_plugins_dir(void)

@@ -38,12 +38,7 @@
 #define MAX_MESSAGE 4096
 
 static const char manifest[] =
-	"{\"dx\": 1, \"listen\": [], \"plugins\": ["
-	"{\"name\": \"routes_echo\", "
-	"\"path\": \"%s/routes_echo/routes_echo.so\"},"
-	"{\"name\": \"mw_timing\", "
-	"\"path\": \"%s/mw_timing/mw_timing.so\"}],"
-	"\"middleware\": [\"mw_timing\"],"
+	"{" FUZZ_ECHO_TIMING ", "
 	"\"limits\": {\"max_frame\": 256, \"max_message\": 4096}}";
 
 static dx_worker w;
