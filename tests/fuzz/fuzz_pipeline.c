@@ -10,14 +10,16 @@
  * Input: one byte giving the chunk size (0: the whole input at once), then
  * the byte stream a client sends. After every chunk, and after the delayed
  * answers fired, the output must be whole frames, each an answer opcode
- * with FINAL and no longer than limits.max_frame (metadata included), the
- * largest frame a client is obliged to accept (issue 11 item 2).
+ * no longer than limits.max_frame (metadata included), the largest frame a
+ * client is obliged to accept (issue 11 item 2), and whole answers (FINAL
+ * on the last frame of a split one).
  *
  * DX_FUZZ_KNOWN_BUGS=1 skips that size check (only the size check), so a
  * long run can look for other bugs while item 2 is still open. CI never
  * sets it. */
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,10 +86,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		       : -1;
 }
 
-/* What a send would take: whole frames, each an answer within max_frame. */
+/* What a send would take: whole frames, each an answer within max_frame.
+ * An answer may be split into frames (FINAL on the last, which clients
+ * reassemble): its frames come one after the other and end within the
+ * output the pipeline left. */
 static void check_output(dx_conn *c)
 {
 	size_t off = 0;
+	bool split = false;
+	dx_hbtp_header first = {0};
 	while (off < c->out.len) {
 		dx_hbtp_header h;
 		const uint8_t *body;
@@ -100,13 +107,26 @@ static void check_output(dx_conn *c)
 				   h.opcode == DX_HBTP_RPC_ERROR ||
 				   h.opcode == DX_HBTP_CLOSE,
 			   "answer of opcode 0x%02x", h.opcode);
-		FUZZ_CHECK(h.flags & DX_HBTP_FINAL, "answer without FINAL");
+		FUZZ_CHECK(!split || (h.opcode == first.opcode &&
+				      h.seq == first.seq),
+			   "frame of opcode 0x%02x seq %u inside a split answer "
+			   "(opcode 0x%02x seq %u)",
+			   h.opcode, h.seq, first.opcode, first.seq);
+		FUZZ_CHECK((h.flags & DX_HBTP_FINAL) ||
+				   h.opcode == DX_HBTP_RPC_RESPONSE ||
+				   h.opcode == DX_HBTP_RPC_ERROR,
+			   "a split answer of opcode 0x%02x", h.opcode);
+		if (!split)
+			first = h;
+		split = !(h.flags & DX_HBTP_FINAL);
 		FUZZ_CHECK(!check_size || h.length <= MAX_FRAME,
 			   "answer frame (opcode 0x%02x, seq %u, flags 0x%02x) "
 			   "of %u bytes exceeds max_frame %u",
 			   h.opcode, h.seq, h.flags, h.length, MAX_FRAME);
 		off += (size_t)n;
 	}
+	FUZZ_CHECK(!split, "split answer (seq %u) without its FINAL frame",
+		   first.seq);
 	c->out.len = 0; /* sent */
 	w.flush_head = NULL;
 	c->in_list = false;
