@@ -25,6 +25,8 @@ PACKAGES=(
 	openssl      # mw_auth tests make RSA and EC keys with it
 	libcurl4-openssl-dev # forge sync: S3 uploads, SigV4 signing
 	libssl-dev           # forge tasks: SHA-256 (libcrypto)
+	clang-14             # fuzz targets (tests/fuzz, scripts/fuzz.sh)
+	libclang-rt-14-dev   # libclang_rt.fuzzer: -fsanitize=fuzzer
 )
 
 # The forge sync test runs s3rver, installed from the npm registry. Debian's

@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # test.sh - install what is missing, build, and run the whole test suite
 # twice: plain (build/) and under AddressSanitizer + UndefinedBehaviorSanitizer
-# (build-asan/). Any failed test or sanitizer report fails the run.
+# (build-asan/); then build the libFuzzer targets with clang (build-fuzz/),
+# run each over its corpus and regressions, and fuzz each for a few seconds.
+# Any failed test, sanitizer report or fuzz crash fails the run.
 #
 # usage: scripts/test.sh
 #
 # Prints meson test's summary for each run and, last, one line
-# "N passed, N failed" over both. Exits non-zero if anything failed.
-# DX_BUILD_DIR and DX_ASAN_BUILD_DIR override the two build directories.
+# "N passed, N failed" over all three. Exits non-zero if anything failed.
+# DX_BUILD_DIR, DX_ASAN_BUILD_DIR and DX_FUZZ_BUILD_DIR override the build
+# directories; DX_FUZZ_SECONDS (default 10) is the fuzzing time per target
+# (0: none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PLAIN=${DX_BUILD_DIR:-build}
 ASAN=${DX_ASAN_BUILD_DIR:-build-asan}
+FUZZ=${DX_FUZZ_BUILD_DIR:-build-fuzz}
+FUZZ_SECONDS=${DX_FUZZ_SECONDS:-10}
 LOGS=$(mktemp -d)
 trap 'rm -rf "$LOGS"' EXIT
 
@@ -82,6 +88,40 @@ export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 TEST_ARGS=(--timeout-multiplier 3)
 suite asan "$ASAN" -Db_sanitize=address,undefined -Db_lundef=false
+
+# Fuzz targets (tests/fuzz): clang, coverage on every library and plugin,
+# the Check suites left to the two builds above. meson's fuzz suite runs
+# every input of each target's corpus and regressions once; then each
+# target fuzzes for FUZZ_SECONDS, past the bugs of pending/
+# (DX_FUZZ_KNOWN_BUGS=1), and counts as one more test.
+CLANG=$(command -v clang-14 || command -v clang || true)
+if [ -z "$CLANG" ]; then
+	echo "=== fuzz: no clang (scripts/deps.sh installs it)"
+	TOTAL_FAIL=$((TOTAL_FAIL + 1))
+else
+	TEST_ARGS=(--suite fuzz)
+	CC=$CLANG suite fuzz "$FUZZ" -Dfuzz=enabled -Dtests=disabled \
+		-Db_sanitize=address,undefined -Db_lundef=false \
+		-Dc_args=-fsanitize=fuzzer-no-link
+	if [ "$FUZZ_SECONDS" -gt 0 ]; then
+		echo "=== fuzz run: $FUZZ_SECONDS s per target"
+		set +e
+		DX_FUZZ_KNOWN_BUGS=1 DX_FUZZ_BUILD_DIR=$FUZZ \
+			scripts/fuzz.sh "$FUZZ_SECONDS" 2>&1 | tee "$LOGS/fuzz-run.log"
+		set -e
+		line=$(grep '^fuzz: [0-9]* passed, [0-9]* failed$' \
+			"$LOGS/fuzz-run.log" | tail -n 1)
+		ok=$(sed -n 's/^fuzz: \([0-9]*\) passed.*/\1/p' <<<"$line")
+		fail=$(sed -n 's/.* \([0-9]*\) failed$/\1/p' <<<"$line")
+		if [ -z "$line" ]; then
+			ok=0
+			fail=1 # fuzz.sh itself failed (no summary)
+		fi
+		echo "=== fuzz run: $ok passed, $fail failed"
+		TOTAL_OK=$((TOTAL_OK + ok))
+		TOTAL_FAIL=$((TOTAL_FAIL + fail))
+	fi
+fi
 
 echo "$TOTAL_OK passed, $TOTAL_FAIL failed"
 [ "$TOTAL_FAIL" -eq 0 ]
