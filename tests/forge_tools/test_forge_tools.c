@@ -275,6 +275,13 @@ START_TEST(test_stop_kills_group)
 	t = wait_state("deaf", "healthy", 5000);
 	pid_t deaf = (pid_t)num(t, "pid");
 	cJSON_Delete(t);
+	/* "alive" is healthy as soon as the process runs, before its shell
+	 * has set the trap: a stop then would end it by SIGTERM. deaf.pid is
+	 * written after the trap. */
+	snprintf(path, sizeof path, "%s/deaf.pid", dir);
+	for (int i = 0; i < 500 && !*slurp(path); i++)
+		sleep_ms(10);
+	ck_assert_int_eq(atoi(slurp(path)), deaf);
 	uint64_t t0 = mono_ns();
 	cJSON_Delete(ctl("{\"cmd\":\"forge\",\"op\":\"stop\",\"tool\":\"deaf\"}"));
 	t = wait_state("deaf", "stopped", 5000);
