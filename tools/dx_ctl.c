@@ -58,7 +58,7 @@ const char dx_ctl_usage[] =
 	"  drain     stop accepting, send Close, finish in-flight requests,\n"
 	"            finalise plugins and exit 0\n"
 	"\n"
-	"  -s, --socket PATH    the control socket\n"
+	"  -s, --socket PATH    the control socket (default: $DX_SOCKET)\n"
 	"  -m, --manifest FILE  read control.socket from this manifest\n"
 	"      --json           print the host's JSON answer as it came\n"
 	"      --timeout MS     give up after MS milliseconds (default 5000)\n"
@@ -303,8 +303,37 @@ int dx_cmd_ctl(int argc, char **argv)
 		     : unload	? nargs == 2
 		     : apply	? nargs == 1 || nargs == 2
 				: nargs == 1;
-	if (!shape || (!sock && !manifest)) {
+	/* A known verb with the wrong arguments gets its own line, not the
+	 * whole usage. */
+	static const struct {
+		const char *cmd, *args;
+	} verbs[] = {
+		{"swap", "io BACKEND"},
+		{"reload", "PLUGIN [FILE]"},
+		{"load", "PLUGIN-JSON | --name NAME [--path FILE] [--config FILE]"},
+		{"unload", "PLUGIN"},
+		{"apply", "[MANIFEST]"},
+	};
+	if (!shape && nargs > 0) {
+		for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+			if (strcmp(argv[optind], verbs[i].cmd) == 0) {
+				fprintf(stderr,
+					"usage: dx ctl %s %s (dx ctl --help "
+					"says more)\n",
+					verbs[i].cmd, verbs[i].args);
+				return 2;
+			}
+	}
+	if (!shape) {
 		fputs(dx_ctl_usage, stderr);
+		return 2;
+	}
+	if (!sock && !manifest)
+		sock = getenv("DX_SOCKET");
+	if (!sock && !manifest) {
+		fputs("dx ctl: which host? pass --socket PATH or -m MANIFEST, "
+		      "or set DX_SOCKET to the control socket's path\n",
+		      stderr);
 		return 2;
 	}
 	const char *cmd = argv[optind];

@@ -96,6 +96,14 @@ expect_rc 1 "dx ctl load of text that is not JSON exits 1"
 expect_err 'expected a JSON object' "and says what it expected"
 run "$DX" ctl --socket "$T/ctl.sock" reload
 expect_rc 2 "dx ctl reload without a plugin is a usage error"
+expect_err '^usage: dx ctl reload PLUGIN \[FILE\]' "which names the verb's arguments"
+expect_no_err '^commands:' "without the whole usage"
+run env DX_SOCKET="$T/ctl.sock" "$DX" ctl status
+expect_rc 0 "dx ctl finds the host through DX_SOCKET"
+expect_out '^workers +2' "and asks it"
+run env -u DX_SOCKET "$DX" ctl status
+expect_rc 2 "dx ctl without a socket, a manifest or DX_SOCKET"
+expect_err 'set DX_SOCKET' "says how to name the host"
 run "$DX" ctl --socket "$T/ctl.sock" reload routes_hello "$T/nope.so"
 expect_rc 1 "dx ctl reload from a missing file exits 1"
 expect_err 'nope\.so: No such file' "and names the file"
