@@ -24,11 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "listen.h"
 #include "reload.h"
 #include "server_int.h"
+#include "timer.h"
 #include "txn.h"
 
 /* Top-level keys only a restart can change (and members of two more). */
@@ -242,8 +242,7 @@ static int dx_apply_backend(dx_server *s, const dx_manifest *was,
 int dx_server_apply(dx_server *s, const char *path, dx_apply_result *out,
 		    dx_diag *d)
 {
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	uint64_t t0 = dx_now_ns();
 	memset(out, 0, sizeof *out);
 	out->changes = cJSON_CreateArray();
 	const char *file = path && *path ? path : s->view.m->file;
@@ -316,8 +315,6 @@ int dx_server_apply(dx_server *s, const char *path, dx_apply_result *out,
 			(unsigned long long)out->generation, list ? list : "");
 	cJSON_free(list);
 	dx_server_reap(s);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	out->ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
-		  (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	out->ms = (double)(dx_now_ns() - t0) / 1e6;
 	return rc;
 }

@@ -13,19 +13,16 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "reload.h"
 #include "server_int.h"
+#include "timer.h"
 #include "txn.h"
 
-static double dx_ms_since(const struct timespec *t0)
+static double dx_ms_since(uint64_t t0)
 {
-	struct timespec t1;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
-	       (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+	return (double)(dx_now_ns() - t0) / 1e6;
 }
 
 /* The IO facet of desc that the server runs on now, or NULL. */
@@ -135,14 +132,27 @@ static void dx_result_of(const dx_txn *t, dx_reload_result *out)
 	}
 }
 
+/* The end every one-plugin change shares: publish when its step went in
+ * (rc 0), else undo it; then the result, and the transaction freed. */
+static int dx_change_end(dx_txn *t, int rc, dx_reload_result *out,
+			 dx_diag *d)
+{
+	if (rc == 0)
+		rc = dx_txn_publish(t, d);
+	else
+		dx_txn_abort(t);
+	dx_result_of(t, out);
+	dx_txn_end(t);
+	return rc;
+}
+
 int dx_server_reload(dx_server *s, const char *name, const char *path,
 		     dx_reload_result *out, dx_diag *d)
 {
 	memset(out, 0, sizeof *out);
 	if (dx_running(s, "reload", name, d) < 0)
 		return DX_ESTATE;
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	uint64_t t0 = dx_now_ns();
 	dx_registry *r = s->view.reg;
 	int i = dx_registry_find(r, name);
 	const dx_module *cur = i >= 0 ? dx_registry_module(r, (size_t)i) : NULL;
@@ -165,18 +175,13 @@ int dx_server_reload(dx_server *s, const char *name, const char *path,
 	} else {
 		dx_txn t;
 		dx_txn_begin(&t, s, s->manifest);
-		rc = dx_txn_reload(&t, name, path, NULL, d);
-		if (rc < 0)
-			dx_txn_abort(&t);
-		else
-			rc = dx_txn_publish(&t, d);
-		dx_result_of(&t, out);
-		dx_txn_end(&t);
+		rc = dx_change_end(&t, dx_txn_reload(&t, name, path, NULL, d),
+				  out, d);
 		if (rc < 0 && rc != -ETIMEDOUT)
 			return rc;
 	}
 	dx_server_reap(s);
-	out->ms = dx_ms_since(&t0);
+	out->ms = dx_ms_since(t0);
 	return rc;
 }
 
@@ -214,8 +219,7 @@ int dx_server_load(dx_server *s, const cJSON *entry, dx_reload_result *out,
 	memset(out, 0, sizeof *out);
 	if (dx_running(s, "load", NULL, d) < 0)
 		return DX_ESTATE;
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	uint64_t t0 = dx_now_ns();
 	dx_registry *r = s->view.reg;
 	/* The plugin's config and routes point into the entry for as long
 	 * as the plugin is loaded: the registry keeps a copy. */
@@ -234,15 +238,11 @@ int dx_server_load(dx_server *s, const cJSON *entry, dx_reload_result *out,
 	if (rc == 0) {
 		dx_registry_keep_json(r, copy);
 		copy = NULL;
-		rc = dx_txn_publish(&t, d);
-	} else {
-		dx_txn_abort(&t);
 	}
-	dx_result_of(&t, out);
-	dx_txn_end(&t);
+	rc = dx_change_end(&t, rc, out, d);
 	cJSON_Delete(copy);
 	dx_manifest_plugin_free(&pl);
-	out->ms = dx_ms_since(&t0);
+	out->ms = dx_ms_since(t0);
 	return rc;
 }
 
@@ -252,18 +252,11 @@ int dx_server_unload(dx_server *s, const char *name, dx_reload_result *out,
 	memset(out, 0, sizeof *out);
 	if (dx_running(s, "unload", name, d) < 0)
 		return DX_ESTATE;
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	uint64_t t0 = dx_now_ns();
 	dx_txn t;
 	dx_txn_begin(&t, s, s->manifest);
-	int rc = dx_txn_unload(&t, name, d);
-	if (rc == 0)
-		rc = dx_txn_publish(&t, d);
-	else
-		dx_txn_abort(&t);
-	dx_result_of(&t, out);
-	dx_txn_end(&t);
+	int rc = dx_change_end(&t, dx_txn_unload(&t, name, d), out, d);
 	dx_server_reap(s);
-	out->ms = dx_ms_since(&t0);
+	out->ms = dx_ms_since(t0);
 	return rc;
 }
