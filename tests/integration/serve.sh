@@ -108,6 +108,31 @@ run "$DX" ctl --socket "$T/ctl.sock" reload routes_hello "$T/nope.so"
 expect_rc 1 "dx ctl reload from a missing file exits 1"
 expect_err 'nope\.so: No such file' "and names the file"
 
+# SIGHUP applies the manifest: an edit only a restart can make is refused
+# in the log and changes nothing; a live edit (echo to id 21) is applied.
+cp "$T/m.json" "$T/m.orig"
+sed -i 's/"workers": 2/"workers": 3/' "$T/m.json"
+kill -HUP "$HOST"
+for _ in $(seq 100); do
+	grep -q 'SIGHUP:' "$T/log" && break
+	sleep 0.05
+done
+check "SIGHUP with workers changed is refused in the log" \
+	grep -q 'SIGHUP: apply .*m\.json: workers: changed from 2 to 3.*nothing changed' "$T/log"
+run "$DX" call "$V4" echo still
+expect_out '^still$' "the host serves on as it was"
+sed 's/"echo": 20/"echo": 21/' "$T/m.orig" >"$T/m.json"
+kill -HUP "$HOST"
+for _ in $(seq 100); do
+	grep -q 'apply .*changes \["reload routes_echo"\]' "$T/log" && break
+	sleep 0.05
+done
+check "SIGHUP applies a live edit" \
+	grep -q 'apply .*changes \["reload routes_echo"\]' "$T/log"
+run "$DX" call --routes "$V4"
+expect_out '"id":21,"name":"echo"' "echo moved to id 21"
+check "kill -HUP left dx-host running" kill -0 "$HOST"
+
 check "the control socket is mode 0600" \
 	test "$(stat -c %a "$T/ctl.sock")" = 600
 

@@ -1202,6 +1202,22 @@ START_TEST(test_apply_listen)
 	ck_assert_msg(rt_plugin_generation("1.0.0", "after") == gen,
 		      "a refused apply published");
 	rt_version_at(tcp, "v1");
+
+	/* An IO plugin's entry changed: apply does not swap backends onto
+	 * a new build; it says to reload it on its own. */
+	cJSON_DeleteItemFromArray(ls, cJSON_GetArraySize(ls) - 1);
+	cJSON *io = cJSON_GetArrayItem(
+		cJSON_GetObjectItemCaseSensitive(m, "plugins"), 0);
+	cJSON_AddObjectToObject(io, "config");
+	a = rt_apply(m, "l5.json", raw);
+	e = rt_str(a, "error");
+	ck_assert_msg(!rt_ok(a) && e &&
+			      strstr(e, "plugins[0]: reload io_epoll: an IO "
+					"plugin is reloaded on its own"),
+		      "apply changing io_epoll's entry: %s", raw);
+	cJSON_Delete(a);
+	ck_assert_msg(rt_plugin_generation("1.0.0", "after") == gen,
+		      "a refused apply published");
 	cJSON_Delete(m);
 	dx_client_close(old);
 	free(raw);
