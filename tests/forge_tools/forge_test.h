@@ -178,10 +178,18 @@ static int procs_count(pid_t id, bool zombies)
 	return n;
 }
 
-/* Children of pid that are zombies. */
+/* Children of pid that stay zombies: a tool or a health probe that has
+ * just exited is a zombie until forge reaps it on its next loop turn (the
+ * probes run every 100 ms), so a single look can catch one that is being
+ * reaped; only one that is still there after 2 s is a leak. */
 static int zombies_of(pid_t parent)
 {
-	return procs_count(parent, true);
+	int n = procs_count(parent, true);
+	for (int i = 0; i < 100 && n > 0; i++) {
+		sleep_ms(20);
+		n = procs_count(parent, true);
+	}
+	return n;
 }
 
 /* Live (not zombie) processes in process group pgid. */
