@@ -366,6 +366,13 @@ START_TEST(test_cli)
 	ck_assert_msg(strstr(out, "NAME") && strstr(out, "LAST-EXIT") &&
 			      strstr(out, "stopped"),
 		      "%s", out);
+	/* DX_SOCKET names the host when neither -s nor -m does. */
+	setenv("DX_SOCKET", g_h.ctl, 1);
+	out = run_dx(&st, (const char *[]){"forge", "status", NULL});
+	ck_assert_msg(st == 0 && strstr(out, "NAME"), "%s", out);
+	unsetenv("DX_SOCKET");
+	out = run_dx(&st, (const char *[]){"forge", "status", NULL});
+	ck_assert_msg(st == 2 && strstr(out, "DX_SOCKET"), "%s", out);
 	/* up api brings db first; the CLI waits until both are healthy. */
 	out = run_dx(&st, (const char *[]){"forge", "up", "api", "-m", m,
 					   NULL});

@@ -475,10 +475,13 @@ int dx_forge_tools(int argc, char **argv)
 	}
 	if (!strcmp(a.verb, "run"))
 		return do_run(&a);
+	if (!a.sock && !a.manifest)
+		a.sock = getenv("DX_SOCKET");
 	if (!a.sock && !a.manifest) {
 		fprintf(stderr,
 			"dx forge %s: which host? pass --socket PATH or -m "
-			"MANIFEST (its control.socket)\n",
+			"MANIFEST (its control.socket), or set DX_SOCKET to "
+			"the control socket's path\n",
 			a.verb);
 		return 2;
 	}
