@@ -524,6 +524,31 @@ static void dx_routes_bind(dx_registry *r, const dx_plugin_entry *e)
 		r->routes[e->routes[k].id].self = e->self;
 }
 
+/* What init's code says when the plugin recorded no reason. A bare -1 or
+ * an unnamed negative code is a C habit, not an errno the plugin meant:
+ * say the number rather than "Operation not permitted". */
+static void dx_init_code_text(int rc, char *out, size_t len)
+{
+	const char *hint = "return a negative errno or DX_E* code, and say "
+			   "why with host->fail()";
+	if (rc > 0)
+		snprintf(out, len, "init returned %d, a positive value (%s)",
+			 rc, hint);
+	else if (rc == -1)
+		snprintf(out, len,
+			 "init returned -1 without a reason (-1 is -EPERM; "
+			 "%s)",
+			 hint);
+	else if (rc <= -4096 && strcmp(dx_err_name(rc), "UNKNOWN") == 0)
+		snprintf(out, len,
+			 "init returned %d, which is neither a negative errno "
+			 "nor a DX_E* code (%s)",
+			 rc, hint);
+	else
+		snprintf(out, len, "%s (%s)", dx_strerror(rc),
+			 dx_err_name(rc));
+}
+
 /* "first; second; third" of what the plugin recorded, or the code's text. */
 void dx_init_failure(const dx_plugin_entry *e, int rc, dx_diag *d)
 {
@@ -533,9 +558,7 @@ void dx_init_failure(const dx_plugin_entry *e, int rc, dx_diag *d)
 		len += (size_t)snprintf(why + len, sizeof why - len, "%s%s",
 					i ? "; " : "", e->errors.msgs[i]);
 	if (!*why)
-		snprintf(why, sizeof why, "%s (%s)",
-			 rc < 0 ? dx_strerror(rc) : "init returned a positive value",
-			 dx_err_name(rc));
+		dx_init_code_text(rc, why, sizeof why);
 	dx_diag_add(d, "plugin \"%s\" %s (%s): init failed: %s",
 		    e->mod.desc->name, e->mod.desc->version, e->mod.path, why);
 }

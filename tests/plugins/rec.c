@@ -4,6 +4,8 @@
  *   "fail": true    init fails with -EINVAL and its own message
  *   "count": 1..100 read as an integer; a bad value fails init with the
  *                   getter's error (which names the JSON path)
+ *   "return": N     init returns N at once, without a reason (what a
+ *                   plugin returning -1 or a positive value by habit does)
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -24,12 +26,17 @@ static int rec_init(const dx_host_api *host, const dx_config *config,
 {
 	host->log(host, DX_LOG_INFO, "init %s", REC_NAME);
 	bool fail = false;
-	int64_t count = 0;
+	int64_t count = 0, ret = 0;
 	int rc = host->config_bool(host, config, "fail", false, &fail);
 	if (rc == 0)
 		rc = host->config_int(host, config, "count", 1, 1, 100, &count);
+	if (rc == 0)
+		rc = host->config_int(host, config, "return", 0, -100000,
+				      100000, &ret);
 	if (rc < 0)
 		return rc;
+	if (ret)
+		return (int)ret;
 	if (fail)
 		return host->fail(host, -EINVAL, "asked to fail by config");
 	struct rec *r = calloc(1, sizeof *r);

@@ -510,6 +510,30 @@ START_TEST(test_failing_init_unwinds)
 }
 END_TEST
 
+/* A code init returns without a reason is named for what it is: a bare
+ * -1 is not reported as "Operation not permitted", a positive value or a
+ * code that is neither errno nor DX_E* says so, each with the fix. */
+START_TEST(test_bare_init_codes)
+{
+	static const char *const minus_one[] = {
+		"init returned -1 without a reason (-1 is -EPERM; return a "
+		"negative errno or DX_E* code, and say why with host->fail())",
+		NULL};
+	expect_unwind("{\"return\": -1}", -1, minus_one);
+	static const char *const positive[] = {
+		"init returned 3, a positive value (return a negative errno",
+		NULL};
+	expect_unwind("{\"return\": 3}", DX_EINIT, positive);
+	static const char *const unknown[] = {
+		"init returned -5000, which is neither a negative errno nor a "
+		"DX_E* code",
+		NULL};
+	expect_unwind("{\"return\": -5000}", -5000, unknown);
+	static const char *const named[] = {"Connection refused", NULL};
+	expect_unwind("{\"return\": -111}", -111, named);
+}
+END_TEST
+
 START_TEST(test_config_error_unwinds)
 {
 	static const char *const says[] = {
@@ -732,6 +756,7 @@ static Suite *registry_suite(void)
 	tcase_add_test(tc, test_free_finalises);
 	tcase_add_test(tc, test_failing_init_unwinds);
 	tcase_add_test(tc, test_config_error_unwinds);
+	tcase_add_test(tc, test_bare_init_codes);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("hostapi");
 	tcase_add_test(tc, test_routes_hello);
