@@ -61,6 +61,12 @@ static void dx_route_failed(dx_worker *w, const dx_route_ref *ref, int rc)
 				"route %s (plugin %s) returned PENDING "
 				"without defer(): a plugin bug; answered 500",
 				ref->route->name, ref->plugin);
+	else if (rc > 0)
+		dx_registry_log(w->view->reg, DX_LOG_ERROR,
+				"route %s (plugin %s) returned %d, which is "
+				"neither 0, DX_PENDING nor a negative code: a "
+				"plugin bug; answered 500",
+				ref->route->name, ref->plugin, rc);
 	else
 		dx_registry_log(w->view->reg, DX_LOG_ERROR,
 				"route %s (plugin %s) failed: %s; answered 500",
@@ -79,7 +85,9 @@ static int dx_run_handler(dx_worker *w, dx_conn *c, const dx_route_ref *ref,
 	int rc = ref->route->call(ref->self, req, res);
 	if (rc == DX_PENDING && c->inflight > before)
 		return DX_PENDING;
-	if (rc == DX_PENDING || (rc < 0 && !res->status)) {
+	/* A positive value other than DX_PENDING is a plugin bug, not a
+	 * success: a byte count or a bool returned by habit. */
+	if (rc > 0 || (rc < 0 && !res->status)) {
 		/* The client learns that the route failed, not how: the
 		 * reason (an errno, a plugin bug) is the host's log's. */
 		res->len = 0;

@@ -13,7 +13,9 @@
  * (312), args a delay in ms, which answers at once and arms a timer that
  * appends "rt_user later TAG" (the provider's tag then) to the fini file:
  * an instance held by its timer alone, calling its provider; and
- * rt_user_fail (313), which returns -EIO: a handler that fails.
+ * rt_user_fail (313), which returns -EIO: a handler that fails; and
+ * rt_user_positive (314), which writes "ok" and returns 7: a handler that
+ * returns a positive value by mistake.
  * Config of both: "fini_file" (optional), where fini appends one line,
  * "NAME VERSION fini", so a test sees the order in which instances went. */
 #include <errno.h>
@@ -174,6 +176,15 @@ static int rts_fail_call(void *self, const dx_request *req, dx_response *res)
 	return -EIO;
 }
 
+static int rts_positive_call(void *self, const dx_request *req,
+			     dx_response *res)
+{
+	(void)self;
+	(void)req;
+	dx_response_write(res, "ok", 2);
+	return 7;
+}
+
 static void rts_later_fire(void *arg)
 {
 	const struct rts *r = arg;
@@ -202,6 +213,7 @@ static const dx_route rts_routes[] = {
 	{.id = 311, .name = "rt_user_slow", .call = rts_slow_call},
 	{.id = 312, .name = "rt_user_later", .call = rts_later_call},
 	{.id = 313, .name = "rt_user_fail", .call = rts_fail_call},
+	{.id = 314, .name = "rt_user_positive", .call = rts_positive_call},
 };
 
 static const dx_routes_vtable rts_routes_vt = DX_ROUTES(rts_routes);

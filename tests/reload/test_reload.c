@@ -1282,6 +1282,17 @@ START_TEST(test_handler_failure)
 			  "rt_user_fail", -1);
 	ck_assert_msg(n == 201, "route_failures.rt_user_fail %.0f: %s", n, raw);
 	cJSON_Delete(st);
+	/* A positive return is not success: 500, logged with the value. */
+	ck_assert_uint_eq(rt_call_status(c, RT_ROUTE_FAIL + 1, "", got,
+					 sizeof got),
+			  500);
+	ck_assert_str_eq(got, "route rt_user_positive failed (internal "
+			      "error)");
+	ck_assert_msg(rt_wait_for_line(host.log,
+				       "route rt_user_positive (plugin rt_user) "
+				       "returned 7, which is neither 0",
+				       5000) >= 0,
+		      "no line names the positive return");
 	dx_client_close(c);
 	free(raw);
 	rt_passed();
