@@ -189,6 +189,29 @@ bool dx_manifest_is_plugin(const dx_manifest *m, const char *name)
 	return false;
 }
 
+/* name, used at path, names no plugin. Names come from "name" only, so an
+ * entry given by path alone cannot be named here: say which one may be
+ * meant, since the plugin's own name is not known until it loads. */
+static void dx_not_a_plugin(mctx *c, const char *path, const char *name)
+{
+	const dx_manifest *m = c->m;
+	size_t i = 0;
+	while (i < m->plugin_count && m->plugins[i].name)
+		i++;
+	if (i == m->plugin_count) {
+		dx_jc_err(&c->jc, path,
+			  "\"%s\" is not a plugin in this manifest; add it "
+			  "to plugins",
+			  name);
+		return;
+	}
+	dx_jc_err(&c->jc, path,
+		  "\"%s\" is not a plugin in this manifest; add it to "
+		  "plugins, or, if it is %s (given by path alone), give that "
+		  "entry \"name\": \"%s\" too",
+		  name, m->plugins[i].json_path, name);
+}
+
 /* A list of middleware plugin names at path, into *out. */
 static void parse_mw_list(mctx *c, const cJSON *v, const char *path,
 			  char ***out, size_t *count)
@@ -205,11 +228,7 @@ static void parse_mw_list(mctx *c, const cJSON *v, const char *path,
 		if (!dx_jc_name(&c->jc, it, p, "plugin"))
 			continue;
 		if (!dx_manifest_is_plugin(c->m, it->valuestring)) {
-			dx_jc_err(
-				&c->jc, p,
-				"\"%s\" is not a plugin in this manifest; add "
-				"it to plugins",
-				it->valuestring);
+			dx_not_a_plugin(c, p, it->valuestring);
 			continue;
 		}
 		size_t j = 0;

@@ -219,6 +219,12 @@ static const bad_case bad_cases[] = {
 	{"middleware_unknown.json",
 	 {"middleware[1]: \"mw_x\" is not a plugin in this manifest", {NULL}},
 	 1},
+	{"middleware_path_only.json",
+	 {"middleware[0]: \"mw_auth\" is not a plugin in this manifest; add "
+	  "it to plugins, or, if it is plugins[1] (given by path alone), give "
+	  "that entry \"name\": \"mw_auth\" too",
+	  {NULL}},
+	 1},
 	{"middleware_dup.json",
 	 {"middleware[1]: \"mw_auth\" is also middleware[0]", {NULL}},
 	 1},
