@@ -88,8 +88,9 @@ typedef struct dx_response {
 } dx_response;
 
 /* 0 answered in res, DX_PENDING answers later, negative: the host answers
- * RpcError 500 (or res->status when the handler set one). Runs on a worker
- * thread; must not block. */
+ * RpcError 500 (or res->status when the handler set one). Any other
+ * positive value is a plugin bug: answered 500 and logged. Runs on a
+ * worker thread; must not block. */
 typedef int (*dx_route_fn)(void *self, const dx_request *req,
 			   dx_response *res);
 
