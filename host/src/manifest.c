@@ -144,29 +144,24 @@ static void add_plugin_dir(mctx *c, const cJSON *v, const char *path)
 				     dx_manifest_canonical(c, abs));
 }
 
-/* No plugin_path: the installed plugin directory. First the one beside the
- * executable (DX_DEFAULT_PLUGIN_DIR_REL from its directory, e.g.
- * bin/../lib/x86_64-linux-gnu/dx/plugins), so a tree installed with
- * --destdir or moved elsewhere finds its own plugins; then the configured
- * prefix's, when that is another directory. Neither need exist: a build run
- * from its tree names its own plugin_path. */
+/* No plugin_path: the installed plugin directory, one of two. The one
+ * beside the executable (DX_DEFAULT_PLUGIN_DIR_REL from its directory, e.g.
+ * bin/../lib/x86_64-linux-gnu/dx/plugins) when it exists, so a tree
+ * installed with --destdir or moved elsewhere finds its own plugins; else
+ * the configured prefix's, which need not exist (a build run from its tree
+ * names its own plugin_path). */
 static void default_plugin_path(mctx *c)
 {
 	char *exe = DX_DEFAULT_PLUGIN_DIR_REL[0] ? dx_dl_exe_dir() : NULL;
+	char *dir = NULL;
 	if (exe) {
-		char *dir = dx_manifest_canonical(
-			c, dx_manifest_join(c, exe, DX_DEFAULT_PLUGIN_DIR_REL));
+		char *rel = dx_manifest_join(c, exe, DX_DEFAULT_PLUGIN_DIR_REL);
+		dir = rel ? realpath(rel, NULL) : NULL;
+		free(rel);
 		free(exe);
-		if (dir && strcmp(dir, DX_DEFAULT_PLUGIN_DIR) == 0) {
-			free(dir);
-			dir = NULL;
-		}
-		if (dir && !dx_manifest_push_str(c, &c->m->plugin_path,
-						 &c->m->plugin_path_count, dir))
-			return;
 	}
 	dx_manifest_push_str(c, &c->m->plugin_path, &c->m->plugin_path_count,
-			     dx_jc_strdup(&c->jc, DX_DEFAULT_PLUGIN_DIR));
+			     dir ? dir : dx_jc_strdup(&c->jc, DX_DEFAULT_PLUGIN_DIR));
 }
 
 static void parse_plugin_path(mctx *c, const cJSON *root)
