@@ -160,8 +160,10 @@ static void default_plugin_path(mctx *c)
 		free(rel);
 		free(exe);
 	}
+	if (!dir)
+		dir = dx_jc_strdup(&c->jc, DX_DEFAULT_PLUGIN_DIR);
 	dx_manifest_push_str(c, &c->m->plugin_path, &c->m->plugin_path_count,
-			     dir ? dir : dx_jc_strdup(&c->jc, DX_DEFAULT_PLUGIN_DIR));
+			     dir);
 }
 
 static void parse_plugin_path(mctx *c, const cJSON *root)
