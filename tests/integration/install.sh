@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # regexes that match a literal $ORIGIN, $MAINPID
 # install.sh - `meson install` gives a tree that works as it lies.
 #
 # usage (from meson test): install.sh MESON MAN
@@ -183,17 +184,7 @@ cat >"$T/m.json" <<EOF
  "plugins": [{"name": "io_epoll"}, {"name": "routes_hello"},
              {"name": "routes_reverse", "config": {"max_len": 64}}]}
 EOF
-"$HOSTEXE" -m "$T/m.json" 2>"$T/log" &
-HOST=$!
-BG_PIDS+=("$HOST")
-for _ in $(seq 200); do
-	grep -q 'ready' "$T/log" && break
-	kill -0 "$HOST" 2>/dev/null || break
-	sleep 0.05
-done
-LAST_CMD="$HOSTEXE -m $T/m.json"
-OUT=""
-ERR=$(cat "$T/log")
+start_host "$T/log" "$HOSTEXE" -m "$T/m.json"
 check "the installed dx-host serves the manifest without plugin_path" \
 	grep -q ready "$T/log"
 ADDR=$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9]*\) .*/\1/p' "$T/log")
