@@ -6,10 +6,13 @@
 #
 # usage (meson.add_install_script): seed-manifest.sh SRC DST
 #   SRC and DST are the configured absolute paths; meson's DESTDIR, when
-#   given, is prepended to both.
+#   given, is prepended to both. It is taken from MESON_INSTALL_DESTDIR_PREFIX
+#   (DESTDIR + prefix, always absolute) rather than DESTDIR, which may be
+#   relative.
 set -eu
-src=${DESTDIR:-}$1
-dst=${DESTDIR:-}$2
+destdir=${MESON_INSTALL_DESTDIR_PREFIX%"$MESON_INSTALL_PREFIX"}
+src=$destdir$1
+dst=$destdir$2
 if [ -n "${MESON_INSTALL_DRY_RUN:-}" ]; then
 	echo "would seed $dst from $src (if absent)"
 	exit 0
