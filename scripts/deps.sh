@@ -4,6 +4,8 @@
 # usage: scripts/deps.sh            install only what is missing (no network
 #                                   when nothing is)
 #        scripts/deps.sh --always   apt-get update + install everything (CI)
+#        scripts/deps.sh --build    only what is missing to build and run dx,
+#                                   none of TEST_ONLY (scripts/setup.sh)
 #
 # Runs apt-get as root, or through sudo when not root.
 set -euo pipefail
@@ -27,6 +29,8 @@ PACKAGES=(
 	libssl-dev           # forge tasks: SHA-256 (libcrypto)
 	clang-14             # fuzz targets (tests/fuzz, scripts/fuzz.sh)
 	libclang-rt-14-dev   # libclang_rt.fuzzer: -fsanitize=fuzzer
+	scdoc                # man pages: docs/man/*.scd to roff at build time
+	man-db               # the man page check: man --warnings (docs/man)
 )
 
 # The forge sync test runs s3rver, installed from the npm registry. Debian's
@@ -36,11 +40,27 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 	PACKAGES+=(nodejs npm)
 fi
 
+# Needed only by the tests, not to build or run dx: `--build` (the README's
+# first command, through setup.sh) leaves them out, so trying dx installs
+# no PostgreSQL server, compiler toolchain or node.
+TEST_ONLY=(check postgresql openssl clang-14 libclang-rt-14-dev nodejs npm
+	man-db)
+
 always=0
 case "${1:-}" in
 --always) always=1 ;;
+--build)
+	build=()
+	for p in "${PACKAGES[@]}"; do
+		case " ${TEST_ONLY[*]} " in
+		*" $p "*) ;;
+		*) build+=("$p") ;;
+		esac
+	done
+	PACKAGES=("${build[@]}")
+	;;
 "") ;;
-*) echo "usage: $0 [--always]" >&2; exit 2 ;;
+*) echo "usage: $0 [--always | --build]" >&2; exit 2 ;;
 esac
 
 missing=()

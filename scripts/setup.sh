@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 
 BUILD=${DX_BUILD_DIR:-build}
 
-scripts/deps.sh
+# What building needs, not what the tests need (scripts/test.sh has those).
+scripts/deps.sh --build
 if [ ! -f "$BUILD/build.ninja" ]; then
 	# nofallback: on Debian 12 every dependency is a system package; never
 	# reach for subprojects/ (they would need the network).

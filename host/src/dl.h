@@ -1,4 +1,4 @@
-/* dl.h - the platform's dynamic loader, behind three calls.
+/* dl.h - the platform's dynamic loader, behind a few calls.
  * dl_posix.c (dlopen) everywhere but Windows; dl_win.c (LoadLibrary) there. */
 #ifndef DX_HOST_DL_H
 #define DX_HOST_DL_H
@@ -24,5 +24,10 @@ int dx_dl_private_copy(int fd, const char *base, char **out, char *err,
  * Kept when dx_dl_close keeps libraries mapped (sanitizer builds), so
  * their symbols stay readable. */
 void dx_dl_private_remove(const char *copy);
+
+/* The directory of the running executable (no trailing slash), malloc'd and
+ * owned by the caller; NULL when the platform cannot say. The default
+ * plugin_path is found from it, so an installed tree may be moved. */
+char *dx_dl_exe_dir(void);
 
 #endif

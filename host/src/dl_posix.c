@@ -125,3 +125,19 @@ void dx_dl_private_remove(const char *copy)
 	if (copy && DX_DL_UNLOAD)
 		unlink(copy);
 }
+
+char *dx_dl_exe_dir(void)
+{
+	/* /proc/self/exe is Linux's; elsewhere readlink fails and the caller
+	 * falls back to the configured prefix. */
+	char buf[4096];
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+	if (n <= 0 || (size_t)n >= sizeof buf - 1)
+		return NULL;
+	buf[n] = '\0';
+	char *slash = strrchr(buf, '/');
+	if (!slash)
+		return NULL;
+	*slash = '\0';
+	return strdup(buf[0] ? buf : "/");
+}

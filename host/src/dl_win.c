@@ -1,6 +1,8 @@
 /* dl_win.c - dx_dl_* over LoadLibrary/GetProcAddress. Compiled on Windows only. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <windows.h>
 
 #include "dl.h"
@@ -57,4 +59,17 @@ int dx_dl_private_copy(int fd, const char *base, char **out, char *err,
 void dx_dl_private_remove(const char *copy)
 {
 	(void)copy;
+}
+
+char *dx_dl_exe_dir(void)
+{
+	char buf[MAX_PATH];
+	DWORD n = GetModuleFileNameA(NULL, buf, sizeof buf);
+	if (n == 0 || n >= sizeof buf)
+		return NULL;
+	char *sep = strrchr(buf, '\\');
+	if (!sep)
+		return NULL;
+	*sep = '\0';
+	return strdup(buf);
 }

@@ -24,10 +24,14 @@
 #include <dx/error.h>
 #include <dx/plugin.h>
 
+#include "dl.h"
 #include "manifest_int.h"
 
 #ifndef DX_DEFAULT_PLUGIN_DIR
 #error "DX_DEFAULT_PLUGIN_DIR must come from the build (host/meson.build)"
+#endif
+#ifndef DX_DEFAULT_PLUGIN_DIR_REL
+#error "DX_DEFAULT_PLUGIN_DIR_REL must come from the build (host/meson.build)"
 #endif
 
 #define FILE_MAX (16u << 20) /* a manifest is configuration, not data */
@@ -140,15 +144,33 @@ static void add_plugin_dir(mctx *c, const cJSON *v, const char *path)
 				     dx_manifest_canonical(c, abs));
 }
 
+/* No plugin_path: the installed plugin directory, one of two. The one
+ * beside the executable (DX_DEFAULT_PLUGIN_DIR_REL from its directory, e.g.
+ * bin/../lib/x86_64-linux-gnu/dx/plugins) when it exists, so a tree
+ * installed with --destdir or moved elsewhere finds its own plugins; else
+ * the configured prefix's, which need not exist (a build run from its tree
+ * names its own plugin_path). */
+static void default_plugin_path(mctx *c)
+{
+	char *exe = DX_DEFAULT_PLUGIN_DIR_REL[0] ? dx_dl_exe_dir() : NULL;
+	char *dir = NULL;
+	if (exe) {
+		char *rel = dx_manifest_join(c, exe, DX_DEFAULT_PLUGIN_DIR_REL);
+		dir = rel ? realpath(rel, NULL) : NULL;
+		free(rel);
+		free(exe);
+	}
+	if (!dir)
+		dir = dx_jc_strdup(&c->jc, DX_DEFAULT_PLUGIN_DIR);
+	dx_manifest_push_str(c, &c->m->plugin_path, &c->m->plugin_path_count,
+			     dir);
+}
+
 static void parse_plugin_path(mctx *c, const cJSON *root)
 {
 	const cJSON *v = dx_jc_get(root, "plugin_path");
 	if (!v) {
-		/* The install location need not exist: a build run from its
-		 * tree names its own plugin_path. */
-		dx_manifest_push_str(
-			c, &c->m->plugin_path, &c->m->plugin_path_count,
-			dx_jc_strdup(&c->jc, DX_DEFAULT_PLUGIN_DIR));
+		default_plugin_path(c);
 		return;
 	}
 	if (cJSON_IsString(v)) {

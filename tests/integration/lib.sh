@@ -153,3 +153,23 @@ re_escape()
 {
 	printf '%s' "$1" | sed 's/[][\.*^$+?(){}|/]/\\&/g'
 }
+
+# start_host LOG CMD...: run CMD (a dx-host) in the background with its
+# stderr in LOG, killed on exit; wait up to 10 s for it to log "ready" or
+# die. Sets HOST (its pid) and LAST_CMD/ERR for the checks that follow.
+start_host()
+{
+	local log=$1
+	shift
+	"$@" 2>"$log" &
+	HOST=$!
+	BG_PIDS+=("$HOST")
+	for _ in $(seq 200); do
+		grep -q 'ready' "$log" && break
+		kill -0 "$HOST" 2>/dev/null || break
+		sleep 0.05
+	done
+	LAST_CMD="$*"
+	OUT=""
+	ERR=$(cat "$log")
+}

@@ -5,8 +5,9 @@
 #
 # 1. meson install this build into a temp DESTDIR (never the real prefix);
 # 2. copy examples/third_party somewhere else and build it with its own
-#    Makefile, which knows dx only through `pkg-config dx-sdk`, with the
-#    pkg-config prefix pointed into the DESTDIR tree;
+#    Makefile, which knows dx only through `pkg-config dx-sdk` and
+#    PKG_CONFIG_PATH (dx-sdk.pc locates itself: its prefix is relative to
+#    its own directory, so the DESTDIR tree needs no --define-variable);
 # 3. prove the compile read the installed headers, not sdk/include;
 # 4. dx plugin inspect the result and dx-host --check manifests that load
 #    it next to routes_hello, from the build tree and from the installed
@@ -29,29 +30,32 @@ expect_rc 0 "meson install --destdir into the temp dir"
 PC=$(find "$DEST" -name dx-sdk.pc -print -quit)
 check "dx-sdk.pc is installed" test -n "$PC"
 [ -n "$PC" ] || { finish; exit 1; }
-# dx-sdk.pc says prefix=/usr/local (or whatever -Dprefix was); the same tree
-# lives under $DEST. --define-variable moves every path with it.
-PREFIX=$(PKG_CONFIG_PATH=$(dirname "$PC") pkg-config --variable=prefix dx-sdk)
-IPREFIX=$DEST$PREFIX
-PKGCONF="pkg-config --define-variable=prefix=$IPREFIX"
+# dx-sdk.pc says prefix=${pcfiledir}/../../.., so plain pkg-config with
+# PKG_CONFIG_PATH gives paths inside $DEST. They come unnormalised
+# (.../pkgconfig/../../../include): compare them through realpath.
 export PKG_CONFIG_PATH
 PKG_CONFIG_PATH=$(dirname "$PC")
 unset PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR CPATH C_INCLUDE_PATH LIBRARY_PATH
+IPREFIX=$(realpath -m "$(pkg-config --variable=prefix dx-sdk)")
+check "dx-sdk.pc's prefix is the installed tree under DESTDIR" \
+	test "${IPREFIX#"$DEST"/}" != "$IPREFIX"
 
 for h in dx/error.h dx/plugin.h dx/routes.h; do
 	check "$h is installed" test -f "$IPREFIX/include/$h"
 done
 
-run $PKGCONF --cflags --libs dx-sdk
+run pkg-config --cflags --libs dx-sdk
 expect_rc 0 "pkg-config --cflags --libs dx-sdk"
-expect_out "-I$(re_escape "$IPREFIX")/include" "the include path is the installed one"
+INC=$(sed -n 's/.*-I\([^ ]*\).*/\1/p' <<<"$OUT")
+check "the include path is the installed one" \
+	test "$(realpath -m "$INC")" = "$IPREFIX/include"
 expect_out '-ldx' "it links libdx"
 if grep -q -- "$DX_SOURCE_ROOT" <<<"$OUT"; then
 	fail "pkg-config flags stay out of the source tree" \
 		"no path under $DX_SOURCE_ROOT" "$OUT"
 fi
-LIBDIR=$($PKGCONF --variable=libdir dx-sdk)
-PLUGINDIR=$($PKGCONF --variable=plugindir dx-sdk)
+LIBDIR=$(realpath -m "$(pkg-config --variable=libdir dx-sdk)")
+PLUGINDIR=$(realpath -m "$(pkg-config --variable=plugindir dx-sdk)")
 check "libdx.so is installed in $LIBDIR" test -e "$LIBDIR/libdx.so"
 check "routes_hello.so is installed in $PLUGINDIR" \
 	test -f "$PLUGINDIR/routes_hello.so"
@@ -61,9 +65,7 @@ SRC=$T/third_party
 cp -R "$DX_SOURCE_ROOT/examples/third_party" "$SRC"
 chmod 0755 "$SRC"
 rm -f "$SRC"/*.so
-run make -C "$SRC" PKG_CONFIG="$PKGCONF" \
-	CFLAGS="-O2 -g -Wall -Wextra -Werror" \
-	LDFLAGS="-Wl,-rpath,$LIBDIR"
+run make -C "$SRC" CFLAGS="-O2 -g -Wall -Wextra -Werror"
 expect_rc 0 "make builds routes_reverse.so against the installed SDK"
 check "routes_reverse.so exists" test -f "$SRC/routes_reverse.so"
 if [ ! -f "$SRC/routes_reverse.so" ]; then
@@ -75,12 +77,13 @@ check "the plugin exports dx_plugin_v1" \
 
 # --- 3. which headers did it read? -----------------------------------------
 # -M lists every header the compile opened.
-run cc -std=c11 $($PKGCONF --cflags dx-sdk) -M "$SRC/routes_reverse.c"
+run cc -std=c11 $(pkg-config --cflags dx-sdk) -M "$SRC/routes_reverse.c"
 expect_rc 0 "cc -M with the installed SDK's flags"
 DEPS=$(printf '%s\n' "$OUT" | tr ' \\' '\n\n' | grep '/dx/' || true)
 check "the compile read dx headers" test -n "$DEPS"
 while IFS= read -r dep; do
 	[ -n "$dep" ] || continue
+	dep=$(realpath -m "$dep")
 	case "$dep" in
 	"$IPREFIX"/include/dx/*) ;;
 	*) LAST_CMD="cc -M"
@@ -127,7 +130,7 @@ expect_err 'plugins\[0\]\.config\.max_len' "the error names plugins[0].config.ma
 
 # make install puts it next to the installed routes_hello; a manifest that
 # names both finds them along the installed plugin directory.
-run make -C "$SRC" PKG_CONFIG="$PKGCONF" install
+run make -C "$SRC" install
 expect_rc 0 "make install into the SDK's plugin directory"
 check "routes_reverse.so is installed in $PLUGINDIR" \
 	test -f "$PLUGINDIR/routes_reverse.so"
