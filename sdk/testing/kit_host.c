@@ -258,6 +258,14 @@ int dx_test_route_id(dx_test_host *h, const char *name)
 	return -ENOENT;
 }
 
+int dx_test_lookup(dx_test_host *h, uint32_t kind, const char *name,
+		   dx_facet_ref *ref)
+{
+	if (!h || !name || !ref)
+		return -EINVAL;
+	return dx_registry_lookup(h->reg, kind, name, ref);
+}
+
 const char *dx_test_meta_get(const dx_test_reply *r, const char *key,
 			     size_t *len)
 {

@@ -155,6 +155,11 @@ size_t dx_test_timers_pending(const dx_test_host *h);
 
 /* The id of loaded route name, or -ENOENT. */
 int dx_test_route_id(dx_test_host *h, const char *name);
+/* A loaded plugin's facet of kind (DX_FACET_SERVICE, DX_FACET_IO...) by
+ * name, as host->lookup finds it: call its vtable with ref->self to test
+ * a SERVICE or an IO backend directly. 0, or -ENOENT. */
+int dx_test_lookup(dx_test_host *h, uint32_t kind, const char *name,
+		   dx_facet_ref *ref);
 /* The value of reply metadata key (and *len), or NULL. */
 const char *dx_test_meta_get(const dx_test_reply *r, const char *key,
 			     size_t *len);
