@@ -43,6 +43,7 @@ static int plugin_before(void *self, dx_request *req, dx_response *res)
 static void plugin_after(void *self, const dx_request *req, dx_response *res)
 {
 	struct plugin *p = self;
+	(void)req;
 	/* Out of metadata room: the answer still goes, without it. */
 	dx_response_meta(res, "x-@NAME@", p->tag, strlen(p->tag));
 }
