@@ -30,20 +30,22 @@ static const char *dx_tmpl_text(const char *name)
 	return NULL;
 }
 
-/* text with @NAME@, @KIND@ and @ID@ filled in (malloc'd), or NULL. */
+/* text with @NAME@, @KIND@, @ID@ and @CHECK@ (a test's CHECK macro, the
+ * same in every kind's test) filled in (malloc'd), or NULL. */
 static char *dx_fill(const char *text, const char *name, const char *kind,
 		     unsigned id)
 {
 	char ids[8];
 	snprintf(ids, sizeof ids, "%u", id);
-	const char *keys[] = {"@NAME@", "@KIND@", "@ID@"};
-	const char *vals[] = {name, kind, ids};
+	const char *check = dx_tmpl_text("test_check.c");
+	const char *keys[] = {"@NAME@", "@KIND@", "@ID@", "@CHECK@\n"};
+	const char *vals[] = {name, kind, ids, check ? check : ""};
 	size_t cap = strlen(text) * 2 + 256, len = 0;
 	char *out = malloc(cap);
 	for (const char *p = text; out && *p;) {
 		const char *v = NULL;
 		size_t klen = 1;
-		for (int k = 0; k < 3 && !v; k++)
+		for (int k = 0; k < 4 && !v; k++)
 			if (strncmp(p, keys[k], strlen(keys[k])) == 0) {
 				v = vals[k];
 				klen = strlen(keys[k]);

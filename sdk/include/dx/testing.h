@@ -34,9 +34,9 @@
  * dx_test_run. Several hosts may live in one process; each loads its own
  * copy of a plugin file, like a reload does.
  *
- * Ownership: everything a dx_test_* function returns (replies, log lines,
- * pushes) belongs to the host and stays valid until dx_test_host_free,
- * except log lines, which dx_test_log_clear frees.
+ * Ownership: everything a dx_test_* function returns (replies, pushes)
+ * belongs to the host and stays valid until dx_test_host_free; log lines
+ * see dx_test_logs.
  */
 #ifndef DX_TESTING_H
 #define DX_TESTING_H
@@ -168,7 +168,9 @@ const char *dx_test_meta_get(const dx_test_reply *r, const char *key,
 int dx_test_counter(const dx_test_host *h, const char *name,
 		    uint64_t *value);
 
-/* The lines logged so far (*lines; returns how many), oldest first. */
+/* The lines logged so far (*lines; returns how many), oldest first. The
+ * array is valid until the next kit call, or until a plugin's own thread
+ * logs: read it while the plugin's threads are quiet. */
 size_t dx_test_logs(dx_test_host *h, const dx_test_log **lines);
 /* Whether a line of level (-1: any) contains needle. */
 bool dx_test_log_has(dx_test_host *h, int level, const char *needle);

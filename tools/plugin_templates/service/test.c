@@ -8,14 +8,7 @@
 
 #include <dx/testing.h>
 
-#define CHECK(c)                                                           \
-	do {                                                               \
-		if (!(c)) {                                                \
-			fprintf(stderr, "%s:%d: failed: %s\n", __FILE__,   \
-				__LINE__, #c);                             \
-			return 1;                                          \
-		}                                                          \
-	} while (0)
+@CHECK@
 
 /* The service's vtable, as @NAME@.c declares it. */
 struct @NAME@_service {
