@@ -55,7 +55,8 @@ static void dx_check_route_ids(const dx_plugin *p, FILE *out)
 					       (size_t)k * vt->route_size);
 			if (r->id > DX_ROUTE_ID_RESERVED_MAX)
 				continue;
-			const dx_shipped_route *s = dx_shipped_route_find(r->id);
+			const dx_shipped_route *s =
+				dx_shipped_route_find(r->id);
 			if (s && strcmp(s->plugin, p->name) == 0)
 				continue;
 			fprintf(out, "warning: route %u %s: ", (unsigned)r->id,
@@ -66,8 +67,9 @@ static void dx_check_route_ids(const dx_plugin *p, FILE *out)
 					"%u %s); ",
 					s->plugin, (unsigned)s->id, s->route);
 			else
-				fprintf(out, "ids 1..%u are reserved for the "
-					     "plugins shipped with dx; ",
+				fprintf(out,
+					"ids 1..%u are reserved for the "
+					"plugins shipped with dx; ",
 					DX_ROUTE_ID_RESERVED_MAX);
 			fprintf(out,
 				"take an id in %u..65535, or move it in the "
@@ -86,7 +88,8 @@ static int dx_plugin_inspect(int argc, char **argv)
 		if (strcmp(argv[i], "--allow-writable") == 0)
 			opts.allow_writable = true;
 		else if (argv[i][0] == '-' && argv[i][1]) {
-			fprintf(stderr, "dx plugin inspect: unknown option %s\n%s",
+			fprintf(stderr,
+				"dx plugin inspect: unknown option %s\n%s",
 				argv[i], dx_plugin_usage);
 			return 2;
 		} else if (file) {

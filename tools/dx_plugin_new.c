@@ -19,8 +19,8 @@
 #include "dx_plugin_tmpl.h"
 #include "dx_route_ids.h"
 
-static const char *const dx_kinds[] = {"routes", "middleware", "service",
-				       "io", NULL};
+static const char *const dx_kinds[] = {"routes", "middleware", "service", "io",
+				       NULL};
 
 static const char *dx_tmpl_text(const char *name)
 {
@@ -87,8 +87,7 @@ static int dx_write_new(const char *path, const char *text)
 }
 
 /* The project's files: template, then the name it gets in DIR. */
-static int dx_write_project(const char *dir, const char *name,
-			    const char *kind)
+static int dx_write_project(const char *dir, const char *name, const char *kind)
 {
 	char tmpl[4][64], file[4][PATH_MAX];
 	snprintf(tmpl[0], sizeof tmpl[0], "meson.build.in");
@@ -136,9 +135,10 @@ static int dx_write_project(const char *dir, const char *name,
 
 static int dx_new_usage(const char *why)
 {
-	fprintf(stderr, "dx plugin new: %s\n"
-			"usage: dx plugin new NAME --kind "
-			"routes|middleware|service|io [--dir DIR]\n",
+	fprintf(stderr,
+		"dx plugin new: %s\n"
+		"usage: dx plugin new NAME --kind "
+		"routes|middleware|service|io [--dir DIR]\n",
 		why);
 	return 2;
 }
@@ -174,8 +174,8 @@ int dx_plugin_new(int argc, char **argv)
 		k++;
 	if (!kind || !dx_kinds[k])
 		return dx_new_usage(kind ? "--kind must be routes, middleware, "
-					   "service or io"
-					 : "--kind is missing");
+					   "service or io" :
+					   "--kind is missing");
 	if (!dir)
 		dir = name;
 	struct stat st;

@@ -47,8 +47,8 @@ int kit_start(dx_test_host *h)
 	w->listen_fds = calloc(1, sizeof *w->listen_fds);
 	w->scratch = malloc((size_t)h->m->limits.max_message);
 	dx_io_params p = {.size = sizeof p, .worker = 0};
-	int rc = w->listen_fds && w->scratch ? w->vt->create(NULL, &p, &w->io)
-					     : -ENOMEM;
+	int rc = w->listen_fds && w->scratch ? w->vt->create(NULL, &p, &w->io) :
+					       -ENOMEM;
 	if (rc < 0) {
 		free(w->listen_fds);
 		free(w->scratch);
@@ -134,9 +134,8 @@ static void kit_finish(kit_reply *r, uint8_t opcode)
 		r->keys = malloc(klen + 1);
 		r->values = malloc(vlen + 1);
 		size_t ko = 0, vo = 0;
-		for (unsigned i = 0; used > 0 && r->keys && r->values &&
-				     i < m.count;
-		     i++) {
+		for (unsigned i = 0;
+		     used > 0 && r->keys && r->values && i < m.count; i++) {
 			const dx_hbtp_meta_entry *e = &m.e[i];
 			char *k = r->keys + ko;
 			uint8_t *v = r->values + vo;
@@ -276,8 +275,7 @@ static int kit_conn_for(dx_test_host *h, const char *peer, size_t *out)
 }
 
 /* The RpcCall message: [metadata block] u16 route, body. */
-static int kit_message(const dx_test_request *req, uint16_t route,
-		       dx_buf *msg)
+static int kit_message(const dx_test_request *req, uint16_t route, dx_buf *msg)
 {
 	uint8_t block[65536 + 2];
 	dx_hbtp_meta_writer mw;
@@ -362,8 +360,8 @@ static void kit_turn(dx_test_host *h, int max_wait_ms)
 	dx_worker_current = NULL;
 }
 
-static int kit_send(dx_test_host *h, const dx_test_request *req,
-		    uint16_t route, kit_reply **out)
+static int kit_send(dx_test_host *h, const dx_test_request *req, uint16_t route,
+		    kit_reply **out)
 {
 	size_t conn = 0;
 	dx_buf msg = DX_BUF_INIT, frames = DX_BUF_INIT;
@@ -445,11 +443,12 @@ int dx_test_run(dx_test_host *h, int timeout_ms)
 	int rc = kit_start(h);
 	if (rc < 0)
 		return rc;
-	uint64_t end = dx_now_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) *
-					     1000000u;
+	uint64_t end = dx_now_ns() +
+		       (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
 	for (;;) {
 		uint64_t now = dx_now_ns();
-		int left = now < end ? (int)((end - now + 999999) / 1000000) : 0;
+		int left = now < end ? (int)((end - now + 999999) / 1000000) :
+				       0;
 		kit_turn(h, left);
 		if (kit_done(h))
 			return 0;

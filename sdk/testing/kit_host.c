@@ -25,8 +25,8 @@ void kit_err(const dx_diag *d, char *err, size_t errlen)
 	size_t off = 0;
 	err[0] = '\0';
 	for (size_t i = 0; i < d->count && off < errlen; i++) {
-		int n = snprintf(err + off, errlen - off, "%s%s",
-				 i ? "\n" : "", d->msgs[i]);
+		int n = snprintf(err + off, errlen - off, "%s%s", i ? "\n" : "",
+				 d->msgs[i]);
 		off += n > 0 ? (size_t)n : 0;
 	}
 }
@@ -74,8 +74,10 @@ dx_test_host *dx_test_host_new(void)
 	char cwd[4096];
 	if (!getcwd(cwd, sizeof cwd))
 		snprintf(cwd, sizeof cwd, "/");
-	dx_registry_opts ro = {.log = kit_log, .log_ud = h,
-			       .log_level = DX_LOG_DEBUG, .workers = 1};
+	dx_registry_opts ro = {.log = kit_log,
+			       .log_ud = h,
+			       .log_level = DX_LOG_DEBUG,
+			       .workers = 1};
 	if (dx_manifest_parse(kit_manifest, "dx_test_host", cwd, &h->m, &d) <
 		    0 ||
 	    !(h->reg = dx_registry_new(&ro))) {
@@ -229,7 +231,8 @@ int dx_test_use(dx_test_host *h, const char *middleware, char *err,
 	if (!h || !middleware)
 		return -EINVAL;
 	dx_manifest *m = h->m;
-	char **t = realloc(m->middleware, (m->middleware_count + 1) * sizeof *t);
+	char **t =
+		realloc(m->middleware, (m->middleware_count + 1) * sizeof *t);
 	if (!t)
 		return -ENOMEM;
 	m->middleware = t;

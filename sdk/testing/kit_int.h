@@ -61,7 +61,7 @@ struct dx_test_host {
 	dx_worker w;
 	bool started; /* worker set up, background threads running */
 	size_t nloaded;
-	bool stale;       /* loaded or used since the generation was built */
+	bool stale; /* loaded or used since the generation was built */
 	uint64_t gen_id;
 	dx_gen **old; /* generations replaced (freed with the host) */
 	size_t nold;

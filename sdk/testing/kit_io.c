@@ -138,7 +138,8 @@ static int kit_send(dx_io *io, int fd, const void *buf, size_t len,
 {
 	if (io->sink)
 		io->sink(io->sink_ud, fd, buf, len);
-	return kit_push(io, (dx_io_cqe){.udata = udata, .result = (int32_t)len,
+	return kit_push(io, (dx_io_cqe){.udata = udata,
+					.result = (int32_t)len,
 					.op = DX_IO_SEND});
 }
 
@@ -196,8 +197,8 @@ static void kit_deliver(dx_io *io)
 		while (f->recv && off < f->in.len) {
 			size_t n = f->in.len - off;
 			n = n > KIT_CHUNK ? KIT_CHUNK : n;
-			uint8_t **t = realloc(io->lent,
-					      (io->nlent + 1) * sizeof *t);
+			uint8_t **t =
+				realloc(io->lent, (io->nlent + 1) * sizeof *t);
 			uint8_t *b = malloc(n);
 			if (!t || !b) {
 				free(b);
@@ -208,11 +209,12 @@ static void kit_deliver(dx_io *io)
 			io->lent = t;
 			memcpy(b, f->in.p + off, n);
 			t[io->nlent] = b;
-			dx_io_cqe e = {
-				.udata = f->recv_ud, .result = (int32_t)n,
-				.op = DX_IO_RECV, .buf_id = (uint16_t)io->nlent,
-				.flags = DX_IO_F_MORE | DX_IO_F_BUFFER,
-				.data = b};
+			dx_io_cqe e = {.udata = f->recv_ud,
+				       .result = (int32_t)n,
+				       .op = DX_IO_RECV,
+				       .buf_id = (uint16_t)io->nlent,
+				       .flags = DX_IO_F_MORE | DX_IO_F_BUFFER,
+				       .data = b};
 			if (kit_push(io, e) < 0) {
 				free(b);
 				break;
@@ -247,10 +249,11 @@ static void kit_poll_fds(dx_io *io, int timeout_ms)
 		who[n] = f;
 		p[n++] = (struct pollfd){
 			.fd = f->fd,
-			.events = (short)(((f->events & DX_IO_POLLIN) ? POLLIN
-								     : 0) |
-					  ((f->events & DX_IO_POLLOUT) ? POLLOUT
-									: 0))};
+			.events =
+				(short)(((f->events & DX_IO_POLLIN) ? POLLIN :
+								      0) |
+					((f->events & DX_IO_POLLOUT) ? POLLOUT :
+								       0))};
 	}
 	if (poll(p, n, timeout_ms) <= 0)
 		return;
@@ -262,12 +265,11 @@ static void kit_poll_fds(dx_io *io, int timeout_ms)
 	}
 	for (nfds_t i = 1; i < n; i++)
 		if (p[i].revents)
-			kit_push(io, (dx_io_cqe){
-					     .udata = who[i]->poll_ud,
-					     .result = (int32_t)kit_revents(
-						     p[i].revents),
-					     .op = DX_IO_POLL,
-					     .flags = DX_IO_F_MORE});
+			kit_push(io, (dx_io_cqe){.udata = who[i]->poll_ud,
+						 .result = (int32_t)kit_revents(
+							 p[i].revents),
+						 .op = DX_IO_POLL,
+						 .flags = DX_IO_F_MORE});
 }
 
 static int kit_wait(dx_io *io, dx_io_cqe *cqes, unsigned max, int timeout_ms)

@@ -212,9 +212,8 @@ START_TEST(timing_around_echo)
 {
 	dx_test_host *h = host_with("routes_echo", NULL);
 	char err[1024];
-	ck_assert_int_eq(dx_test_load(h, plugin("mw_timing"), NULL, err,
-				      sizeof err),
-			 0);
+	ck_assert_int_eq(
+		dx_test_load(h, plugin("mw_timing"), NULL, err, sizeof err), 0);
 	/* Not a middleware: refused with the host's message. */
 	int rc = dx_test_use(h, "routes_echo", err, sizeof err);
 	ck_assert_int_lt(rc, 0);
@@ -255,10 +254,12 @@ START_TEST(ratelimit_by_peer)
 			      sizeof err);
 	ck_assert_msg(rc == 0, "%s", err);
 	ck_assert_int_eq(dx_test_use(h, "mw_ratelimit", err, sizeof err), 0);
-	dx_test_request a = {.route_name = "hello", .peer = "198.51.100.1:1000"};
+	dx_test_request a = {.route_name = "hello",
+			     .peer = "198.51.100.1:1000"};
 	dx_test_request a2 = {.route_name = "hello",
 			      .peer = "198.51.100.1:2000"};
-	dx_test_request b = {.route_name = "hello", .peer = "198.51.100.2:1000"};
+	dx_test_request b = {.route_name = "hello",
+			     .peer = "198.51.100.2:1000"};
 	const dx_test_reply *r;
 	ck_assert_int_eq(dx_test_call(h, &a, &r), 0);
 	ck_assert_uint_eq(r->status, 0);
@@ -271,8 +272,7 @@ START_TEST(ratelimit_by_peer)
 			 "0");
 	ck_assert_int_eq(dx_test_call(h, &a, &r), 0);
 	ck_assert_uint_eq(r->status, 429);
-	ck_assert_msg(strncmp(r->body, "rate limited", 12) == 0, "%s",
-		      r->body);
+	ck_assert_msg(strncmp(r->body, "rate limited", 12) == 0, "%s", r->body);
 	ck_assert_ptr_nonnull(dx_test_meta_get(r, "x-ratelimit-reset", NULL));
 	ck_assert_int_eq(dx_test_call(h, &b, &r), 0);
 	ck_assert_uint_eq(r->status, 0);
@@ -313,8 +313,8 @@ START_TEST(auth_reads_metadata)
 	ck_assert_uint_eq(r->status, 401);
 	ck_assert_str_eq(r->body, "missing token");
 	dx_test_meta m = {"authorization", "Basic abc", 9};
-	dx_test_request req = {.route_name = "hello", .meta = &m,
-			       .meta_count = 1};
+	dx_test_request req = {
+		.route_name = "hello", .meta = &m, .meta_count = 1};
 	ck_assert_int_eq(dx_test_call(h, &req, &r), 0);
 	ck_assert_uint_eq(r->status, 401);
 	ck_assert_str_eq(r->body, "malformed authorization header");

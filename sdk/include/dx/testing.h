@@ -165,8 +165,7 @@ const char *dx_test_meta_get(const dx_test_reply *r, const char *key,
 			     size_t *len);
 
 /* Counter "<plugin>.<name>" (host->counter): 0 and *value, or -ENOENT. */
-int dx_test_counter(const dx_test_host *h, const char *name,
-		    uint64_t *value);
+int dx_test_counter(const dx_test_host *h, const char *name, uint64_t *value);
 
 /* The lines logged so far (*lines; returns how many), oldest first. The
  * array is valid until the next kit call, or until a plugin's own thread
