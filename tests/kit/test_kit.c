@@ -1,8 +1,9 @@
 /* test_kit - the plugin test kit (dx/testing.h, libdx-testing) on the
  * shipped plugins, built in this tree: routes_hello, routes_echo (deferred
  * answers on worker timers), mw_timing and mw_ratelimit (middleware around
- * a route, counters, peers), mw_auth (request metadata), and the loader's
- * refusals as the kit reports them. Each test links only libdx-testing
+ * a route, counters, peers), mw_auth (request metadata), kitbg.c (answers
+ * from a background thread and a post), and the loader's refusals as the
+ * kit reports them. Each test links only libdx-testing
  * and loads the real .so files, as a plugin author's test would. */
 #include <errno.h>
 #include <stdio.h>
@@ -331,6 +332,40 @@ START_TEST(auth_reads_metadata)
 END_TEST
 #endif
 
+/* Answers completed on a background thread (the worker's mailbox) and
+ * by a post; the worker id a plugin sees in init and in a handler. */
+START_TEST(answers_from_elsewhere)
+{
+	dx_test_host *h = dx_test_host_new();
+	char err[1024];
+	int rc = dx_test_load(h, KITBG_SO, NULL, err, sizeof err);
+	ck_assert_msg(rc == 0, "%s", err);
+	ck_assert(dx_test_log_has(h, DX_LOG_INFO, "init on worker -1"));
+	const dx_test_reply *r, *bg[20], *post;
+	ck_assert_int_eq(dx_test_call_route(h, "kitbg.where", "", 0, &r), 0);
+	ck_assert_str_eq(r->body, "worker 0");
+	char args[8];
+	for (int i = 0; i < 20; i++) {
+		int n = snprintf(args, sizeof args, "%d", i);
+		ck_assert_int_eq(dx_test_call_route(h, "kitbg.bg", args,
+						    (size_t)n, &bg[i]),
+				 0);
+	}
+	ck_assert_int_eq(dx_test_call_route(h, "kitbg.post", "", 0, &post), 0);
+	ck_assert_int_eq(dx_test_run(h, 10000), 0);
+	for (int i = 0; i < 20; i++) {
+		char want[32];
+		snprintf(want, sizeof want, "from background %d", i);
+		ck_assert(bg[i]->answered);
+		ck_assert_uint_eq(bg[i]->status, 0);
+		ck_assert_str_eq(bg[i]->body, want);
+	}
+	ck_assert(post->answered);
+	ck_assert_str_eq(post->body, "posted");
+	dx_test_host_free(h);
+}
+END_TEST
+
 /* Two hosts in one process each load their own copy. */
 START_TEST(two_hosts)
 {
@@ -360,6 +395,7 @@ int main(void)
 #ifdef KIT_MW_AUTH
 	tcase_add_test(tc, auth_reads_metadata);
 #endif
+	tcase_add_test(tc, answers_from_elsewhere);
 	tcase_add_test(tc, two_hosts);
 	suite_add_tcase(s, tc);
 	return dx_check_run(s);
