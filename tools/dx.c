@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dx/plugin.h>
+
 #include "dx_cmd.h"
-#include "loader.h"
 #include "version.h"
 
 typedef struct dx_command {
@@ -16,71 +17,6 @@ typedef struct dx_command {
 	const char *usage;
 	int (*run)(int argc, char **argv); /* argv[0] is the command name */
 } dx_command;
-
-static const char dx_plugin_usage[] =
-	"usage: dx plugin inspect FILE [--allow-writable]\n"
-	"\n"
-	"Open FILE exactly as dx-host would and print its descriptor: name,\n"
-	"version, ABI (the plugin's and this host's), descriptor and vtable\n"
-	"sizes against their ABI 1.0 sizes, facets and routes. If the host\n"
-	"would refuse the file, print the exact reason and exit 1.\n"
-	"\n"
-	"  --allow-writable  skip the check that FILE and its directory are\n"
-	"                    not writable by group or others (the manifest's\n"
-	"                    plugins[].allow_writable)\n"
-	"\n"
-	"Example:\n"
-	"  dx plugin inspect build/plugins/routes_hello/routes_hello.so\n";
-
-static int dx_plugin_inspect(int argc, char **argv)
-{
-	const char *file = NULL;
-	dx_load_opts opts = {0};
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--allow-writable") == 0)
-			opts.allow_writable = true;
-		else if (argv[i][0] == '-' && argv[i][1]) {
-			fprintf(stderr, "dx plugin inspect: unknown option %s\n%s",
-				argv[i], dx_plugin_usage);
-			return 2;
-		} else if (file) {
-			fprintf(stderr, "dx plugin inspect: one FILE only\n");
-			return 2;
-		} else
-			file = argv[i];
-	}
-	if (!file) {
-		fputs(dx_plugin_usage, stderr);
-		return 2;
-	}
-	dx_module m;
-	dx_diag d = DX_DIAG_INIT;
-	int rc = dx_module_open(file, &opts, &m, &d);
-	if (rc < 0) {
-		dx_diag_print(&d, stderr, "dx");
-		fprintf(stderr, "dx: %s would be refused (%s)\n", file,
-			dx_err_name(rc));
-		dx_diag_clear(&d);
-		return 1;
-	}
-	dx_module_describe(&m, stdout);
-	dx_module_close(&m);
-	return 0;
-}
-
-static int dx_cmd_plugin(int argc, char **argv)
-{
-	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0) {
-		fputs(dx_plugin_usage, argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : 0;
-	}
-	if (strcmp(argv[1], "inspect") == 0)
-		return dx_plugin_inspect(argc - 2, argv + 2);
-	fprintf(stderr, "dx plugin: unknown subcommand \"%s\"\n%s", argv[1],
-		dx_plugin_usage);
-	return 2;
-}
 
 static int dx_cmd_help(int argc, char **argv);
 static int dx_cmd_version(int argc, char **argv)
@@ -97,7 +33,7 @@ static const dx_command dx_commands[] = {
 	 dx_bench_usage, dx_cmd_bench},
 	{"ctl", "a running host: status, stats, reload, load, unload, apply, drain",
 	 dx_ctl_usage, dx_cmd_ctl},
-	{"plugin", "inspect a plugin file as the host would load it",
+	{"plugin", "inspect a plugin file; reserved route ids; a new plugin",
 	 dx_plugin_usage, dx_cmd_plugin},
 	{"forge", "developer tools and source packages", dx_forge_usage,
 	 dx_cmd_forge},

@@ -13,4 +13,9 @@ extern const char dx_bench_usage[];
 int dx_cmd_forge(int argc, char **argv);
 extern const char dx_forge_usage[];
 
+int dx_cmd_plugin(int argc, char **argv);
+extern const char dx_plugin_usage[];
+/* `dx plugin new` (dx_plugin_new.c); argv after "new". */
+int dx_plugin_new(int argc, char **argv);
+
 #endif

@@ -374,7 +374,7 @@ static void dx_worker_adopt(dx_worker *w)
 	atomic_store_explicit(&w->qs, g->id, memory_order_release);
 }
 
-static bool dx_turn(dx_worker *w, bool *draining)
+bool dx_turn(dx_worker *w, bool *draining)
 {
 	int n = w->vt->wait(w->io, w->cqes, sizeof w->cqes / sizeof w->cqes[0],
 			    dx_timers_wait_ms(w, DX_TICK_MS));

@@ -148,6 +148,11 @@ typedef struct dx_worker {
 
 /* The thread body: serve until w->drain and the grace period are over. */
 void *dx_worker_main(void *arg);
+/* One turn of w's loop on the calling thread (dx_worker_current must be
+ * w): wait, handle completions, mailbox and posts, due timers, the sweep,
+ * flush. false once a drain is over. dx_worker_main's loop body; the test
+ * kit (sdk/testing) turns a worker with it too. */
+bool dx_turn(dx_worker *w, bool *draining);
 /* The worker running on the calling thread, or NULL on any other thread
  * (the main thread, background threads). Set and cleared by
  * dx_worker_main alone; the host API reads it for worker_id, defer,
