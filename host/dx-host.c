@@ -12,11 +12,15 @@
 
 #include "boot.h"
 #include "control.h"
+#include "log.h"
+#include "notify.h"
+#include "sd.h"
 #include "server.h"
 #include "version.h"
 
 static const char dx_host_usage[] =
 	"usage: dx-host -m MANIFEST [--check] [--log-level LEVEL] [-q]\n"
+	"               [--log-format text|json]\n"
 	"       dx-host --help | --version\n"
 	"\n"
 	"Load the plugins a JSON manifest names and serve HBTP with them.\n"
@@ -27,6 +31,11 @@ static const char dx_host_usage[] =
 	"                       and exit: 0 when all is well, 1 with the reasons\n"
 	"      --log-level L    error, warn, info (default) or debug\n"
 	"  -q, --quiet          only errors (same as --log-level error)\n"
+	"      --log-format F   text (default): \"TIME LEVEL WHO: MESSAGE\";\n"
+	"                       json: one object a line, {\"ts\", \"level\",\n"
+	"                       \"plugin\" (when a plugin logs), \"msg\",\n"
+	"                       \"request_id\" (a request's x-request-id)};\n"
+	"                       TIME is UTC, e.g. 2026-12-07T09:01:02.345Z\n"
 	"  -h, --help           this text\n"
 	"  -V, --version        the host's version and plugin ABI\n"
 	"\n"
@@ -34,6 +43,9 @@ static const char dx_host_usage[] =
 	"load or initialise (each reason is printed), 2 a usage error.\n"
 	"Signals: SIGTERM or SIGINT finalise plugins in reverse order and exit 0.\n"
 	"SIGHUP re-reads the manifest and applies what changed (dx ctl apply).\n"
+	"systemd: Type=notify (READY=1, RELOADING=1, STOPPING=1, STATUS=) and\n"
+	"socket activation (passed sockets serve the listen entries with the\n"
+	"same address); --version says whether this build has them.\n"
 	"\n"
 	"Example:\n"
 	"  dx-host -m examples/hello.json --check\n";
@@ -42,6 +54,7 @@ struct dx_host_args {
 	const char *manifest;
 	bool check;
 	int log_level;
+	dx_log_format log_format;
 };
 
 static int dx_parse_level(const char *s)
@@ -61,6 +74,7 @@ static int dx_host_parse(int argc, char **argv, struct dx_host_args *a)
 		{"check", no_argument, NULL, 'c'},
 		{"log-level", required_argument, NULL, 'L'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"log-format", required_argument, NULL, 'F'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -83,10 +97,23 @@ static int dx_host_parse(int argc, char **argv, struct dx_host_args *a)
 				return 2;
 			}
 			break;
+		case 'F':
+			if (dx_log_format_parse(optarg, &a->log_format) < 0) {
+				fprintf(stderr,
+					"dx-host: --log-format: unknown format "
+					"\"%s\"; use text or json\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case 'h': fputs(dx_host_usage, stdout); return -1;
 		case 'V':
-			printf("dx-host %s (plugin ABI %d.%d)\n", DX_VERSION,
-			       DX_ABI_MAJOR, DX_ABI_MINOR);
+			printf("dx-host %s (plugin ABI %d.%d)\nsystemd: %s%s\n",
+			       DX_VERSION, DX_ABI_MAJOR, DX_ABI_MINOR,
+			       *dx_sd_build ? "notify and socket activation "
+					      "through "
+					    : "none (built without libsystemd)",
+			       dx_sd_build);
 			return -1;
 		default:
 			fprintf(stderr, "Try 'dx-host --help'.\n");
@@ -106,6 +133,23 @@ static int dx_host_parse(int argc, char **argv, struct dx_host_args *a)
 		return 2;
 	}
 	return 0;
+}
+
+/* A reason dx-host stops: "dx-host: WHY" on stderr, or with --log-format
+ * json an error line like every other, so the log stays one object a
+ * line. */
+static void dx_host_error(const struct dx_host_args *a, const char *why)
+{
+	if (a->log_format == DX_LOG_FORMAT_JSON)
+		dx_log_stderr((void *)&a->log_format, DX_LOG_ERROR, "dx", why);
+	else
+		fprintf(stderr, "dx-host: %s\n", why);
+}
+
+static void dx_host_errors(const struct dx_host_args *a, const dx_diag *d)
+{
+	for (size_t i = 0; i < d->count; i++)
+		dx_host_error(a, d->msgs[i]);
 }
 
 static void dx_print_plugin(const dx_module *m, FILE *out)
@@ -156,12 +200,14 @@ static int dx_serve(const dx_manifest *m, dx_registry *r, dx_diag *d)
 				s ? "" : ", no listeners",
 				m->control_socket ? ", control socket " : "",
 				m->control_socket ? m->control_socket : "");
+		dx_notify_ready(s, r);
 		dx_control_ctx x = {r, s, time(NULL)};
 		int sig = dx_control_run(ctl, &x);
-		dx_registry_log(r, DX_LOG_INFO, "%s: draining%s",
-				sig == SIGTERM	 ? "SIGTERM"
-				: sig == SIGINT ? "SIGINT"
-						 : "dx ctl drain",
+		const char *why = sig == SIGTERM  ? "SIGTERM"
+				  : sig == SIGINT ? "SIGINT"
+						  : "dx ctl drain";
+		dx_notify_stopping(why);
+		dx_registry_log(r, DX_LOG_INFO, "%s: draining%s", why,
 				s ? ": no new connections, Close sent, "
 				    "in-flight requests finishing"
 				  : "");
@@ -175,6 +221,8 @@ static int dx_host_run(const struct dx_host_args *a, const dx_manifest *m)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	dx_registry_opts ro = {
+		.log = dx_log_stderr,
+		.log_ud = (void *)&a->log_format,
 		.log_level = a->log_level,
 		.workers = m->workers ? m->workers : (unsigned)(cpus > 0 ? cpus : 1),
 		.bg_threads = m->background.threads,
@@ -197,10 +245,12 @@ static int dx_host_run(const struct dx_host_args *a, const dx_manifest *m)
 	else if (rc == 0)
 		rc = dx_serve(m, r, &d);
 	if (rc < 0) {
-		dx_diag_print(&d, stderr, "dx-host");
-		fprintf(stderr, "dx-host: %s: %zu error%s; nothing %s\n",
-			a->manifest, d.count, d.count == 1 ? "" : "s",
-			a->check ? "passes" : "started");
+		dx_host_errors(a, &d);
+		char sum[1200];
+		snprintf(sum, sizeof sum, "%s: %zu error%s; nothing %s",
+			 a->manifest, d.count, d.count == 1 ? "" : "s",
+			 a->check ? "passes" : "started");
+		dx_host_error(a, sum);
 	}
 	dx_registry_fini_all(r);
 	if (rc == 0 && !a->check)
@@ -213,13 +263,16 @@ static int dx_host_run(const struct dx_host_args *a, const dx_manifest *m)
 
 /* "dx-host: FILE: PATH: why", or "dx-host: FILE:LINE:COL: why" for a JSON
  * syntax error, the form editors and terminals jump to. */
-static void dx_print_manifest_errors(const char *file, const dx_diag *d)
+static void dx_print_manifest_errors(const struct dx_host_args *a,
+				     const dx_diag *d)
 {
 	for (size_t i = 0; i < d->count; i++) {
 		const char *msg = d->msgs[i];
 		bool at_line = msg[0] >= '0' && msg[0] <= '9';
-		fprintf(stderr, "dx-host: %s:%s%s\n", file, at_line ? "" : " ",
-			msg);
+		char line[2048];
+		snprintf(line, sizeof line, "%s:%s%s", a->manifest,
+			 at_line ? "" : " ", msg);
+		dx_host_error(a, line);
 	}
 }
 
@@ -242,7 +295,7 @@ int main(int argc, char **argv)
 	dx_manifest *m = NULL;
 	dx_diag d = DX_DIAG_INIT;
 	if (dx_manifest_load(a.manifest, &m, &d) < 0) {
-		dx_print_manifest_errors(a.manifest, &d);
+		dx_print_manifest_errors(&a, &d);
 		dx_diag_clear(&d);
 		return 1;
 	}

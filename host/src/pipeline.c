@@ -15,6 +15,7 @@
 #include "answer.h"
 #include "async.h"
 #include "conn.h"
+#include "log.h"
 #include "pipeline.h"
 #include "timer.h"
 #include "worker.h"
@@ -156,7 +157,11 @@ static void dx_pipeline_call(dx_worker *w, dx_conn *c,
 					w->gen->routes_json_len);
 		return;
 	}
+	/* Lines logged while it runs carry its x-request-id (log.h). */
+	bool tagged = meta->count && dx_log_request_begin(meta);
 	dx_call(w, c, h, meta, id, body + 2, len - 2);
+	if (tagged)
+		dx_log_request_end();
 }
 
 /* A whole message: metadata, compression, then the opcode table. */
