@@ -34,6 +34,8 @@ typedef enum dx_log_format {
 
 /* The longest request id a line carries; longer ones are cut. */
 #define DX_LOG_RID_MAX 128
+/* Room for everything but the message, escaped: see dx_log_line. */
+#define DX_LOG_LINE_MIN 2048
 
 /* "text" or "json" into *out: 0, or -EINVAL for any other name. */
 int dx_log_format_parse(const char *name, dx_log_format *out);
@@ -43,8 +45,9 @@ int dx_log_format_parse(const char *name, dx_log_format *out);
  * thread. */
 void dx_log_stderr(void *ud, int level, const char *who, const char *msg);
 
-/* One line, newline included, into buf (cap bytes, NUL-terminated; a line
- * too long is cut and still ends in a newline and, in JSON, stays valid).
+/* One line, newline included, into buf (cap bytes, NUL-terminated). With
+ * cap at least DX_LOG_LINE_MIN a line too long has its message cut and
+ * still ends in a newline and, in JSON, stays valid.
  * realtime_ns: nanoseconds since the epoch (UTC). rid may be NULL. The
  * length written. Exposed for tests; dx_log_stderr is the one caller. */
 size_t dx_log_line(char *buf, size_t cap, dx_log_format f,
