@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "activate.h"
 #include "boot.h"
 #include "control.h"
 #include "log.h"
@@ -176,8 +177,10 @@ static void dx_check_report(const dx_manifest *m, dx_registry *r,
 	       m->listen_count, m->listen_count == 1 ? "" : "s");
 }
 
-/* Serve until SIGTERM, SIGINT or `dx ctl drain`, then drain. */
-static int dx_serve(const dx_manifest *m, dx_registry *r, dx_diag *d)
+/* Serve until SIGTERM, SIGINT or `dx ctl drain`, then drain. passed:
+ * the sockets systemd passed (NULL: none), taken. */
+static int dx_serve(const dx_manifest *m, dx_registry *r, dx_diag *d,
+		    dx_inherited *passed)
 {
 	dx_server *s = NULL;
 	dx_control *ctl = NULL;
@@ -189,8 +192,13 @@ static int dx_serve(const dx_manifest *m, dx_registry *r, dx_diag *d)
 	 * serves no HBTP, e.g. one that only supervises tools. */
 	dx_facet_ref io;
 	bool has_io = dx_registry_lookup_kind(r, DX_FACET_IO, &io) == 0;
-	if (rc == 0 && (m->listen_count || has_io))
-		rc = dx_server_new(m, r, d, &s);
+	if (rc == 0 && (m->listen_count || has_io)) {
+		rc = dx_server_new_passed(m, r, passed, d, &s);
+		passed = NULL; /* the server's */
+	}
+	if (rc == 0 && passed) /* no listener takes them */
+		rc = dx_inherit_check(passed, m, d);
+	dx_inherit_free(passed);
 	if (rc == 0 && s)
 		rc = dx_server_start(s, d);
 	if (rc == 0) {
@@ -217,7 +225,8 @@ static int dx_serve(const dx_manifest *m, dx_registry *r, dx_diag *d)
 	return rc;
 }
 
-static int dx_host_run(const struct dx_host_args *a, const dx_manifest *m)
+static int dx_host_run(const struct dx_host_args *a, const dx_manifest *m,
+		       dx_inherited *passed)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	dx_registry_opts ro = {
@@ -232,6 +241,7 @@ static int dx_host_run(const struct dx_host_args *a, const dx_manifest *m)
 	dx_registry *r = dx_registry_new(&ro);
 	if (!r) {
 		fprintf(stderr, "dx-host: out of memory\n");
+		dx_inherit_free(passed);
 		return 1;
 	}
 	dx_diag d = DX_DIAG_INIT;
@@ -242,8 +252,11 @@ static int dx_host_run(const struct dx_host_args *a, const dx_manifest *m)
 		rc = dx_server_check(m, r, &d, backend, sizeof backend);
 	if (rc == 0 && a->check)
 		dx_check_report(m, r, a->manifest, backend);
-	else if (rc == 0)
-		rc = dx_serve(m, r, &d);
+	else if (rc == 0) {
+		rc = dx_serve(m, r, &d, passed);
+		passed = NULL; /* dx_serve's */
+	}
+	dx_inherit_free(passed);
 	if (rc < 0) {
 		dx_host_errors(a, &d);
 		char sum[1200];
@@ -292,15 +305,24 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	dx_manifest *m = NULL;
+	/* Sockets a socket unit passed: taken before any plugin can start a
+	 * thread or a child (activate.h). */
+	dx_inherited *passed = NULL;
 	dx_diag d = DX_DIAG_INIT;
-	if (dx_manifest_load(a.manifest, &m, &d) < 0) {
-		dx_print_manifest_errors(&a, &d);
+	if (dx_inherit_open(&passed, &d) < 0) {
+		dx_host_errors(&a, &d);
 		dx_diag_clear(&d);
 		return 1;
 	}
+	dx_manifest *m = NULL;
+	if (dx_manifest_load(a.manifest, &m, &d) < 0) {
+		dx_print_manifest_errors(&a, &d);
+		dx_diag_clear(&d);
+		dx_inherit_free(passed);
+		return 1;
+	}
 	dx_diag_clear(&d);
-	rc = dx_host_run(&a, m);
+	rc = dx_host_run(&a, m, passed);
 	dx_manifest_free(m);
 	return rc;
 }

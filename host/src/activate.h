@@ -25,7 +25,10 @@ typedef struct dx_inherited dx_inherited;
 
 /* Take the sockets passed to this process (sd.h dx_sd_listen_fds): *out
  * is NULL when there are none. Negative with the reason in d when one is
- * not a listening stream socket, or when this build cannot adopt them. */
+ * not a listening stream socket, or when this build cannot adopt them.
+ * Call it first thing in main, before any thread starts (it changes the
+ * environment) and before any child is spawned (the passed fds become
+ * close-on-exec here). */
 int dx_inherit_open(dx_inherited **out, dx_diag *d);
 
 /* The passed socket for l, or -1 when none matches (and when in is

@@ -196,18 +196,26 @@ static int dx_workers_new(dx_server *s, dx_diag *d)
 int dx_server_new(const dx_manifest *m, dx_registry *r, dx_diag *d,
 		  dx_server **out)
 {
+	return dx_server_new_passed(m, r, NULL, d, out);
+}
+
+int dx_server_new_passed(const dx_manifest *m, dx_registry *r,
+			 struct dx_inherited *passed, dx_diag *d,
+			 dx_server **out)
+{
 	*out = NULL;
 	dx_server *s = calloc(1, sizeof *s);
-	if (!s)
+	if (!s) {
+		dx_inherit_free(passed);
 		return -ENOMEM;
+	}
 	s->view.m = m;
 	s->manifest = m;
 	s->view.reg = r;
+	s->inherited = passed;
 	int rc = dx_pick_backend(s, d);
 	if (rc == 0)
 		rc = dx_workers_new(s, d);
-	if (rc == 0)
-		rc = dx_inherit_open(&s->inherited, d);
 	if (rc == 0)
 		rc = dx_bind_all(s, d);
 	if (rc == 0)
