@@ -178,6 +178,29 @@ static inline void ops_host_done(ops_host *h, bool show_log)
 		fprintf(stderr, "could not remove %s\n", h->dir);
 }
 
+/* Wait (at most timeout_ms) for the host to exit: its exit status, or -1
+ * when it was killed by a signal or did not exit in time. */
+static inline int ops_host_exit(ops_host *h, long timeout_ms)
+{
+	int st = ops_host_wait(h, timeout_ms);
+	return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Whether backend can run here: dx-host --check probes it (its log is
+ * shown when not). */
+static inline bool ops_backend_usable(const char *dx_host, const char *backend)
+{
+	ops_host h;
+	if (!ops_io_built(backend) || ops_host_init(&h) < 0)
+		return false;
+	bool ok = ops_host_manifest(&h, "\"127.0.0.1:0\"", backend, "") == 0;
+	char *argv[] = {(char *)dx_host, "-m", h.manifest, "--check", NULL};
+	ok = ok && ops_host_spawn(&h, argv, NULL) == 0 &&
+	     ops_host_exit(&h, 60000) == 0;
+	ops_host_done(&h, !ok);
+	return ok;
+}
+
 /* Call routes_echo's "echo" (route 2) on c with text: 0 when it came
  * back, else -1 with why (len bytes). */
 static inline int ops_echo_on(dx_client *c, const char *text, char *why, size_t len)

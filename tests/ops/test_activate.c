@@ -16,28 +16,13 @@
 
 #include <check.h>
 
+#include "../unit/free_port.h"
+#include "../unit/check_main.h"
 #include "ops_host.h"
 
 static const char *g_backend;
 static const char *g_dx_host;
 static const char *g_activate;
-
-/* A port free a moment ago (the kernel's pick); the caller retries when
- * someone took it meanwhile. */
-static unsigned free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof a;
-	unsigned port = 0;
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
 
 /* systemd-socket-activate -l listen [-E sanitizer options] dx-host -m M. */
 static void spawn_activated(ops_host *h, const char *listen)
@@ -87,7 +72,7 @@ static dx_client *start_tcp(ops_host *h, const char *listen_entry, char *addr,
 {
 	for (int tries = 0; tries < 5; tries++) {
 		ck_assert_int_eq(ops_host_init(h), 0);
-		snprintf(addr, len, "127.0.0.1:%u", free_port());
+		snprintf(addr, len, "127.0.0.1:%u", free_tcp_port());
 		char listen[160];
 		snprintf(listen, sizeof listen, "\"%s\"",
 			 *listen_entry ? listen_entry : addr);
@@ -156,9 +141,8 @@ START_TEST(tcp_passed_socket_serves)
 	for (int i = 0; i < N; i++)
 		ck_assert_msg(b[i].rc == 0, "client %d: %s", i, b[i].why);
 	kill(h.pid, SIGTERM);
-	int st = ops_host_wait(&h, 30000);
-	ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		      "dx-host after SIGTERM: status %d", st);
+	int st = ops_host_exit(&h, 30000);
+	ck_assert_msg(st == 0, "dx-host after SIGTERM: exit %d", st);
 	ops_host_done(&h, false);
 }
 END_TEST
@@ -181,9 +165,8 @@ START_TEST(unix_passed_socket_is_not_unlinked)
 		ops_host_done(&h, true);
 	ck_assert_msg(rc == 0, "unix: %s", why);
 	kill(h.pid, SIGTERM);
-	int st = ops_host_wait(&h, 30000);
-	ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		      "dx-host after SIGTERM: status %d", st);
+	int st = ops_host_exit(&h, 30000);
+	ck_assert_msg(st == 0, "dx-host after SIGTERM: exit %d", st);
 	/* The socket file is systemd's: it outlives the host. */
 	struct stat sb;
 	ck_assert_msg(stat(path, &sb) == 0 && S_ISSOCK(sb.st_mode),
@@ -201,32 +184,19 @@ START_TEST(unmatched_passed_socket_refused)
 		 (int)getpid());
 	dx_client *c = start_tcp(&h, other, addr, sizeof addr);
 	dx_client_close(c);
-	int st = ops_host_wait(&h, 30000);
+	int st = ops_host_exit(&h, 30000);
 	char *log = slurp(h.log);
 	char want[200];
 	snprintf(want, sizeof want,
 		 "LISTEN_FDS: passed socket fd 3 (%s) matches no listen entry",
 		 addr);
-	bool ok = st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1 &&
+	bool ok = st == 1 &&
 		  strstr(log, want) && strstr(log, "nothing started");
 	free(log);
 	ops_host_done(&h, !ok);
-	ck_assert_msg(ok, "want exit 1 and \"%s\" (status %d)", want, st);
+	ck_assert_msg(ok, "want exit 1 and \"%s\" (exit %d)", want, st);
 }
 END_TEST
-
-static bool backend_usable(void)
-{
-	ops_host h;
-	if (ops_host_init(&h) < 0 ||
-	    ops_host_manifest(&h, "\"127.0.0.1:0\"", g_backend, "") < 0)
-		return false;
-	char *argv[] = {(char *)g_dx_host, "-m", h.manifest, "--check", NULL};
-	bool ok = ops_host_spawn(&h, argv, NULL) == 0 &&
-		  ops_host_wait(&h, 60000) == 0;
-	ops_host_done(&h, !ok);
-	return ok;
-}
 
 int main(int argc, char **argv)
 {
@@ -238,7 +208,7 @@ int main(int argc, char **argv)
 	g_backend = argv[1];
 	g_dx_host = argv[2];
 	g_activate = argv[3];
-	if (!ops_io_built(g_backend) || !backend_usable()) {
+	if (!ops_backend_usable(g_dx_host, g_backend)) {
 		fprintf(stderr, "%s: not built or not usable here: skipped\n",
 			g_backend);
 		return 77;
@@ -250,9 +220,5 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, unix_passed_socket_is_not_unlinked);
 	tcase_add_test(tc, unmatched_passed_socket_refused);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return dx_check_run(s);
 }

@@ -18,6 +18,7 @@
 #include <dx/plugin.h>
 
 #include "log.h"
+#include "../unit/check_main.h"
 #include "ops_host.h"
 
 static const char *g_dx_host;
@@ -176,12 +177,11 @@ static unsigned call(dx_client *c, uint16_t route, const char *body)
 static char *stop(ops_host *h)
 {
 	kill(h->pid, SIGTERM);
-	int st = ops_host_wait(h, 30000);
+	int st = ops_host_exit(h, 30000);
 	char *log = slurp(h->log);
-	if (!(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0))
+	if (st != 0)
 		fprintf(stderr, "%s", log);
-	ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		      "dx-host after SIGTERM: status %d", st);
+	ck_assert_msg(st == 0, "dx-host after SIGTERM: exit %d", st);
 	return log;
 }
 
@@ -315,9 +315,8 @@ START_TEST(bad_format_is_a_usage_error)
 	char *argv[] = {(char *)g_dx_host, "-m", h.manifest, "--log-format",
 			"xml", NULL};
 	ck_assert_int_eq(ops_host_spawn(&h, argv, NULL), 0);
-	int st = ops_host_wait(&h, 30000);
-	ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 2,
-		      "status %d", st);
+	int st = ops_host_exit(&h, 30000);
+	ck_assert_msg(st == 2, "exit %d", st);
 	ck_assert_msg(ops_log_has(&h, "--log-format: unknown format \"xml\"", 0),
 		      "no reason given");
 	ops_host_done(&h, false);
@@ -334,9 +333,8 @@ START_TEST(json_startup_errors_are_json)
 	char *argv[] = {(char *)g_dx_host, "-m", h.manifest, "--log-format",
 			"json", NULL};
 	ck_assert_int_eq(ops_host_spawn(&h, argv, NULL), 0);
-	int st = ops_host_wait(&h, 30000);
-	ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1,
-		      "status %d", st);
+	int st = ops_host_exit(&h, 30000);
+	ck_assert_msg(st == 1, "exit %d", st);
 	char *log = slurp(h.log);
 	char *nl = strchr(log, '\n');
 	ck_assert_ptr_nonnull(nl);
@@ -368,9 +366,5 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, bad_format_is_a_usage_error);
 	tcase_add_test(tc, json_startup_errors_are_json);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return dx_check_run(s);
 }

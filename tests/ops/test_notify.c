@@ -20,6 +20,7 @@
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "../reload/rt_ctl.h"
 #pragma GCC diagnostic pop
+#include "../unit/check_main.h"
 #include "ops_host.h"
 
 static const char *g_backend;
@@ -163,10 +164,8 @@ START_TEST(ready_reload_stopping)
 	cJSON_Delete(a);
 	const char *stop[] = {"STATUS=draining (dx ctl drain)", NULL};
 	rx_expect(&rx, &h, "STOPPING=1\n", stop, st, sizeof st);
-	int status = ops_host_wait(&h, 30000);
-	ck_assert_msg(status >= 0 && WIFEXITED(status) &&
-			      WEXITSTATUS(status) == 0,
-		      "dx-host after drain: status %d", status);
+	int status = ops_host_exit(&h, 30000);
+	ck_assert_msg(status == 0, "dx-host after drain: exit %d", status);
 	/* Nothing after STOPPING=1: no READY=1 from a host going away. */
 	rx_next(&rx, st, sizeof st, 200);
 	ck_assert_msg(!*st, "after STOPPING=1: \"%s\"", st);
@@ -185,31 +184,12 @@ START_TEST(sigterm_stopping)
 	kill(h.pid, SIGTERM);
 	const char *stop[] = {"STATUS=draining (SIGTERM)", NULL};
 	rx_expect(&rx, &h, "STOPPING=1\n", stop, st, sizeof st);
-	int status = ops_host_wait(&h, 30000);
-	ck_assert_msg(status >= 0 && WIFEXITED(status) &&
-			      WEXITSTATUS(status) == 0,
-		      "dx-host after SIGTERM: status %d", status);
+	int status = ops_host_exit(&h, 30000);
+	ck_assert_msg(status == 0, "dx-host after SIGTERM: exit %d", status);
 	close(rx.fd);
 	ops_host_done(&h, false);
 }
 END_TEST
-
-/* Whether the backend can run here: --check probes it. */
-static bool backend_usable(void)
-{
-	ops_host h;
-	if (ops_host_init(&h) < 0 ||
-	    ops_host_manifest(&h, "\"127.0.0.1:0\"", g_backend, "") < 0)
-		return false;
-	char *argv[] = {(char *)g_dx_host, "-m", h.manifest, "--check", NULL};
-	bool ok = ops_host_spawn(&h, argv, NULL) == 0 &&
-		  ops_host_wait(&h, 60000) == 0;
-	if (!ok)
-		ops_host_done(&h, true);
-	else
-		ops_host_done(&h, false);
-	return ok;
-}
 
 int main(int argc, char **argv)
 {
@@ -219,7 +199,7 @@ int main(int argc, char **argv)
 	}
 	g_backend = argv[1];
 	g_dx_host = argv[2];
-	if (!ops_io_built(g_backend) || !backend_usable()) {
+	if (!ops_backend_usable(g_dx_host, g_backend)) {
 		fprintf(stderr, "%s: not built or not usable here: skipped\n",
 			g_backend);
 		return 77;
@@ -230,9 +210,5 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, ready_reload_stopping);
 	tcase_add_test(tc, sigterm_stopping);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return dx_check_run(s);
 }
