@@ -228,3 +228,16 @@ void dx_log_request_end(void)
 	dx_log_rid = NULL;
 	dx_log_rid_len = 0;
 }
+
+void dx_log_request_suspend(dx_log_request *saved)
+{
+	saved->id = dx_log_rid;
+	saved->len = dx_log_rid_len;
+	dx_log_request_end();
+}
+
+void dx_log_request_resume(const dx_log_request *saved)
+{
+	dx_log_rid = saved->id;
+	dx_log_rid_len = saved->len;
+}

@@ -64,4 +64,14 @@ void dx_log_timestamp(uint64_t realtime_ns, char out[25]);
 bool dx_log_request_begin(const dx_hbtp_meta *meta);
 void dx_log_request_end(void);
 
+/* For a line logged while a request runs but about others (a summary of
+ * several): suspend takes this thread's request id away into *saved,
+ * resume puts it back. */
+typedef struct dx_log_request {
+	const uint8_t *id;
+	uint16_t len;
+} dx_log_request;
+void dx_log_request_suspend(dx_log_request *saved);
+void dx_log_request_resume(const dx_log_request *saved);
+
 #endif

@@ -44,11 +44,14 @@ static void dx_route_failed(dx_worker *w, const dx_route_ref *ref, int rc)
 				  memory_order_relaxed);
 	uint64_t sec = dx_now_ns() / 1000000000u;
 	if (sec != w->fail_log_sec) {
+		dx_log_request saved; /* about other requests: not this id */
+		dx_log_request_suspend(&saved);
 		if (w->fail_quiet)
 			dx_registry_log(w->view->reg, DX_LOG_WARN,
 					"worker %u: %lu more route failures "
 					"not logged in the last second",
 					w->id, w->fail_quiet);
+		dx_log_request_resume(&saved);
 		w->fail_log_sec = sec;
 		w->fail_logged = 0;
 		w->fail_quiet = 0;

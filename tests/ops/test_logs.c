@@ -267,6 +267,55 @@ START_TEST(json_lines_carry_the_request_id)
 }
 END_TEST
 
+/* The line that sums up the failures not logged in the last second is
+ * about those requests, not the one running when it is written. */
+START_TEST(summary_line_has_no_request_id)
+{
+	ops_host h;
+	start(&h, "json");
+	/* One connection, so one worker: untagged calls, then a tagged one. */
+	dx_client *c = client(&h, "req-9", 5);
+	uint8_t tag[64];
+	size_t tag_len = 0;
+	dx_hbtp_meta_writer w;
+	ck_assert_int_eq(dx_hbtp_meta_begin(&w, tag, sizeof tag), 0);
+	ck_assert_int_eq(dx_hbtp_meta_add(&w, "x-request-id", "req-9", 5), 0);
+	ck_assert_int_eq(dx_hbtp_meta_end(&w), 0);
+	tag_len = w.len;
+	/* More than DX_FAIL_LOGS_PER_S (5) failures in one second, then,
+	 * in a later second, the tagged one, while which the summary of
+	 * the quiet ones is written. */
+	ck_assert_int_eq(dx_client_set_meta(c, NULL, 0), 0);
+	for (int i = 0; i < 20; i++)
+		ck_assert_uint_eq(call(c, 61001, "quiet"), 500);
+	sleep_ms(1100);
+	ck_assert_int_eq(dx_client_set_meta(c, tag, tag_len), 0);
+	ck_assert_uint_eq(call(c, 61001, "loud"), 500);
+	dx_client_close(c);
+	char *log = stop(&h);
+	int summaries = 0, loud = 0;
+	for (char *l = log, *nl; *l; l = nl + 1) {
+		nl = strchr(l, '\n');
+		ck_assert_ptr_nonnull(nl);
+		cJSON *o = parse_line(l, (size_t)(nl - l + 1));
+		const char *msg = str(o, "msg"), *rid = str(o, "request_id");
+		if (strstr(msg, "more route failures not logged")) {
+			ck_assert_msg(!rid, "summary carries %s", rid);
+			summaries++;
+		}
+		if (strcmp(msg, "logtest said: loud") == 0) {
+			ck_assert_str_eq(rid, "req-9");
+			loud++;
+		}
+		cJSON_Delete(o);
+	}
+	ck_assert_int_eq(summaries, 1);
+	ck_assert_int_eq(loud, 1);
+	free(log);
+	ops_host_done(&h, false);
+}
+END_TEST
+
 START_TEST(text_lines_have_timestamps)
 {
 	ops_host h;
@@ -362,6 +411,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, json_escaping);
 	tcase_add_test(tc, cut_lines_stay_whole);
 	tcase_add_test(tc, json_lines_carry_the_request_id);
+	tcase_add_test(tc, summary_line_has_no_request_id);
 	tcase_add_test(tc, text_lines_have_timestamps);
 	tcase_add_test(tc, bad_format_is_a_usage_error);
 	tcase_add_test(tc, json_startup_errors_are_json);
