@@ -29,13 +29,12 @@ struct dx_inherited {
 
 static uint16_t dx_ss_port(const struct sockaddr_storage *ss)
 {
-	return ntohs(ss->ss_family == AF_INET
-			     ? ((const struct sockaddr_in *)ss)->sin_port
-			     : ((const struct sockaddr_in6 *)ss)->sin6_port);
+	return ntohs(ss->ss_family == AF_INET ?
+			     ((const struct sockaddr_in *)ss)->sin_port :
+			     ((const struct sockaddr_in6 *)ss)->sin6_port);
 }
 
-static void dx_ss_text(const struct sockaddr_storage *ss, char *out,
-		       size_t len)
+static void dx_ss_text(const struct sockaddr_storage *ss, char *out, size_t len)
 {
 	char a[INET6_ADDRSTRLEN] = "?";
 	if (ss->ss_family == AF_INET) {
@@ -61,16 +60,18 @@ static int dx_passed_init(dx_passed *p, int fd, dx_diag *d)
 	p->fd = fd;
 	socklen_t len = sizeof p->ss;
 	if (getsockname(fd, (struct sockaddr *)&p->ss, &len) < 0) {
-		dx_diag_add(d, "LISTEN_FDS: passed fd %d: %s; a socket unit "
-			       "passes sockets only",
+		dx_diag_add(d,
+			    "LISTEN_FDS: passed fd %d: %s; a socket unit "
+			    "passes sockets only",
 			    fd, strerror(errno));
 		return -ENOTSOCK;
 	}
 	dx_ss_text(&p->ss, p->text, sizeof p->text);
 	if (!dx_sd_is_listener(fd, p->ss.ss_family)) {
-		dx_diag_add(d, "LISTEN_FDS: passed fd %d (%s) is not a "
-			       "listening stream socket; use ListenStream= in "
-			       "the socket unit",
+		dx_diag_add(d,
+			    "LISTEN_FDS: passed fd %d (%s) is not a "
+			    "listening stream socket; use ListenStream= in "
+			    "the socket unit",
 			    fd, p->text);
 		return -ENOTSOCK;
 	}
@@ -87,11 +88,12 @@ int dx_inherit_open(dx_inherited **out, dx_diag *d)
 	*out = NULL;
 	int n = dx_sd_listen_fds();
 	if (n == -ENOTSUP) {
-		dx_diag_add(d, "LISTEN_FDS: systemd passed listening sockets, "
-			       "but this dx-host was built without libsystemd "
-			       "and cannot adopt them; build it with "
-			       "libsystemd-dev installed, or start it without a "
-			       "socket unit");
+		dx_diag_add(d,
+			    "LISTEN_FDS: systemd passed listening sockets, "
+			    "but this dx-host was built without libsystemd "
+			    "and cannot adopt them; build it with "
+			    "libsystemd-dev installed, or start it without a "
+			    "socket unit");
 		return n;
 	}
 	if (n < 0) {
@@ -168,8 +170,7 @@ int dx_inherit_take(dx_inherited *in, const dx_listen *l, uint16_t *port)
 	return -1;
 }
 
-int dx_inherit_check(const dx_inherited *in, const dx_manifest *m,
-		     dx_diag *d)
+int dx_inherit_check(const dx_inherited *in, const dx_manifest *m, dx_diag *d)
 {
 	char entries[512] = "";
 	for (size_t i = 0, at = 0; i < m->listen_count && at < sizeof entries;

@@ -37,8 +37,7 @@ int dx_inherit_take(dx_inherited *in, const dx_listen *l, uint16_t *port);
 
 /* Every passed socket must have been taken: else an error naming each
  * one and the listen entries of m, and a negative result. */
-int dx_inherit_check(const dx_inherited *in, const dx_manifest *m,
-		     dx_diag *d);
+int dx_inherit_check(const dx_inherited *in, const dx_manifest *m, dx_diag *d);
 
 /* Whether path is the file of a passed unix socket (not to be unlinked). */
 bool dx_inherit_owns_path(const dx_inherited *in, const char *path);

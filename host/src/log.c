@@ -10,8 +10,7 @@
 
 #include "log.h"
 
-static const char *const dx_level_names[] = {"error", "warn", "info",
-					     "debug"};
+static const char *const dx_level_names[] = {"error", "warn", "info", "debug"};
 
 /* This thread's request id: set by the pipeline around one request,
  * pointing into its metadata (log.h). */
@@ -154,9 +153,9 @@ static void dx_line_text(dx_line *l, const char *ts, const char *level,
 		size_t n = dx_cut(rid_len);
 		memcpy(tail, " request_id=", 12);
 		for (size_t i = 0; i < n; i++)
-			tail[12 + i] = rid[i] > 0x20 && rid[i] < 0x7F
-					       ? (char)rid[i]
-					       : '?';
+			tail[12 + i] = rid[i] > 0x20 && rid[i] < 0x7F ?
+					       (char)rid[i] :
+					       '?';
 		tail[12 + n] = '\0';
 	}
 	char head[80];
@@ -171,9 +170,9 @@ static void dx_line_text(dx_line *l, const char *ts, const char *level,
 	dx_puts(l, "\n");
 }
 
-size_t dx_log_line(char *buf, size_t cap, dx_log_format f,
-		   uint64_t realtime_ns, int level, const char *who,
-		   const char *msg, const uint8_t *rid, size_t rid_len)
+size_t dx_log_line(char *buf, size_t cap, dx_log_format f, uint64_t realtime_ns,
+		   int level, const char *who, const char *msg,
+		   const uint8_t *rid, size_t rid_len)
 {
 	if (level < 0 || level > DX_LOG_DEBUG)
 		level = DX_LOG_ERROR;

@@ -50,9 +50,9 @@ void dx_log_stderr(void *ud, int level, const char *who, const char *msg);
  * still ends in a newline and, in JSON, stays valid.
  * realtime_ns: nanoseconds since the epoch (UTC). rid may be NULL. The
  * length written. Exposed for tests; dx_log_stderr is the one caller. */
-size_t dx_log_line(char *buf, size_t cap, dx_log_format f,
-		   uint64_t realtime_ns, int level, const char *who,
-		   const char *msg, const uint8_t *rid, size_t rid_len);
+size_t dx_log_line(char *buf, size_t cap, dx_log_format f, uint64_t realtime_ns,
+		   int level, const char *who, const char *msg,
+		   const uint8_t *rid, size_t rid_len);
 
 /* RFC 3339 UTC with milliseconds ("2026-12-07T09:01:02.345Z"): 24 bytes
  * and a NUL into out. */

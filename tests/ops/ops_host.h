@@ -20,9 +20,9 @@
 
 typedef struct ops_host {
 	pid_t pid;
-	char dir[64];    /* a fresh temp dir: manifest, log, sockets */
-	char log[128];   /* the host's stderr */
-	char ctl[128];   /* its control socket */
+	char dir[64];  /* a fresh temp dir: manifest, log, sockets */
+	char log[128]; /* the host's stderr */
+	char ctl[128]; /* its control socket */
 	char manifest[128];
 } ops_host;
 
@@ -50,7 +50,7 @@ static inline const char *ops_io_plugin(const char *backend)
  * IO plugin, routes_echo, more plugin entries (may be ""), 2 workers, the
  * control socket; plugins are found under $DX_PLUGINS. */
 static inline int ops_host_manifest(const ops_host *h, const char *listen,
-			     const char *backend, const char *plugins)
+				    const char *backend, const char *plugins)
 {
 	FILE *f = fopen(h->manifest, "w");
 	if (!f)
@@ -73,7 +73,8 @@ static inline bool ops_io_built(const char *backend)
 {
 	char path[512];
 	const char *io = ops_io_plugin(backend);
-	snprintf(path, sizeof path, "%s/%s/%s.so", getenv("DX_PLUGINS"), io, io);
+	snprintf(path, sizeof path, "%s/%s/%s.so", getenv("DX_PLUGINS"), io,
+		 io);
 	return access(path, R_OK) == 0;
 }
 
@@ -82,13 +83,15 @@ static inline bool ops_host_alive(const ops_host *h)
 {
 	siginfo_t si = {0};
 	return h->pid > 0 &&
-	       waitid(P_PID, (id_t)h->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+	       waitid(P_PID, (id_t)h->pid, &si, WEXITED | WNOHANG | WNOWAIT) ==
+		       0 &&
 	       si.si_pid == 0;
 }
 
 /* Start argv (argv[0] a path) with stderr to h->log and env (NAME=VALUE,
  * NULL-terminated, may be NULL) added. 0 or -1. */
-static inline int ops_host_spawn(ops_host *h, char *const *argv, char *const *env)
+static inline int ops_host_spawn(ops_host *h, char *const *argv,
+				 char *const *env)
 {
 	h->pid = fork();
 	if (h->pid < 0)
@@ -125,7 +128,8 @@ static inline int ops_host_wait(ops_host *h, long timeout_ms)
 }
 
 /* Whether the log holds needle yet; waits up to timeout_ms. */
-static inline bool ops_log_has(const ops_host *h, const char *needle, long timeout_ms)
+static inline bool ops_log_has(const ops_host *h, const char *needle,
+			       long timeout_ms)
 {
 	uint64_t end = now_ms() + (uint64_t)timeout_ms;
 	do {
@@ -203,7 +207,8 @@ static inline bool ops_backend_usable(const char *dx_host, const char *backend)
 
 /* Call routes_echo's "echo" (route 2) on c with text: 0 when it came
  * back, else -1 with why (len bytes). */
-static inline int ops_echo_on(dx_client *c, const char *text, char *why, size_t len)
+static inline int ops_echo_on(dx_client *c, const char *text, char *why,
+			      size_t len)
 {
 	uint16_t seq;
 	dx_client_msg m;
@@ -224,7 +229,8 @@ static inline int ops_echo_on(dx_client *c, const char *text, char *why, size_t 
 }
 
 /* Connect to addr and echo text once (ops_echo_on). */
-static inline int ops_echo(const char *addr, const char *text, char *why, size_t len)
+static inline int ops_echo(const char *addr, const char *text, char *why,
+			   size_t len)
 {
 	dx_client *c;
 	if (dx_client_connect(addr, 5000, &c, why, len) < 0)

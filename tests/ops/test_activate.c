@@ -76,7 +76,8 @@ static dx_client *start_tcp(ops_host *h, const char *listen_entry, char *addr,
 		char listen[160];
 		snprintf(listen, sizeof listen, "\"%s\"",
 			 *listen_entry ? listen_entry : addr);
-		ck_assert_int_eq(ops_host_manifest(h, listen, g_backend, ""), 0);
+		ck_assert_int_eq(ops_host_manifest(h, listen, g_backend, ""),
+				 0);
 		spawn_activated(h, addr);
 		dx_client *c = connect_activated(h, addr);
 		if (c)
@@ -131,7 +132,8 @@ START_TEST(tcp_passed_socket_serves)
 	pthread_t t[N];
 	for (int i = 0; i < N; i++) {
 		b[i] = (struct burst){.addr = addr, .id = i};
-		ck_assert_int_eq(pthread_create(&t[i], NULL, burst_main, &b[i]), 0);
+		ck_assert_int_eq(pthread_create(&t[i], NULL, burst_main, &b[i]),
+				 0);
 	}
 	for (int i = 0; i < N; i++)
 		pthread_join(t[i], NULL);
@@ -190,8 +192,8 @@ START_TEST(unmatched_passed_socket_refused)
 	snprintf(want, sizeof want,
 		 "LISTEN_FDS: passed socket fd 3 (%s) matches no listen entry",
 		 addr);
-	bool ok = st == 1 &&
-		  strstr(log, want) && strstr(log, "nothing started");
+	bool ok = st == 1 && strstr(log, want) &&
+		  strstr(log, "nothing started");
 	free(log);
 	ops_host_done(&h, !ok);
 	ck_assert_msg(ok, "want exit 1 and \"%s\" (exit %d)", want, st);

@@ -36,7 +36,8 @@ static bool is_ts(const char *s)
 {
 	static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
 	for (size_t i = 0; i < sizeof shape - 1; i++)
-		if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
+		if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') :
+				      s[i] != shape[i])
 			return false;
 	return true;
 }
@@ -112,7 +113,8 @@ START_TEST(cut_lines_stay_whole)
 		n = dx_log_line(buf, cap, DX_LOG_FORMAT_TEXT, 0, DX_LOG_ERROR,
 				"p", msg, rid, 3);
 		ck_assert_uint_lt(n, cap);
-		ck_assert_msg(n > 16 && strcmp(buf + n - 16, " request_id=abc\n") == 0,
+		ck_assert_msg(n > 16 && strcmp(buf + n - 16,
+					       " request_id=abc\n") == 0,
 			      "text line cut at %zu: %s", cap, buf);
 	}
 	/* A long id is cut to DX_LOG_RID_MAX bytes, and in text anything
@@ -124,7 +126,8 @@ START_TEST(cut_lines_stay_whole)
 	size_t n = dx_log_line(buf, sizeof buf, DX_LOG_FORMAT_TEXT, 0,
 			       DX_LOG_INFO, "dx", "m", longid, sizeof longid);
 	ck_assert_uint_eq(n, strlen("1970-01-01T00:00:00.000Z info  dx: m "
-				    "request_id=\n") + DX_LOG_RID_MAX);
+				    "request_id=\n") +
+				     DX_LOG_RID_MAX);
 	ck_assert_ptr_nonnull(strstr(buf, "request_id=?iii"));
 }
 END_TEST
@@ -136,9 +139,10 @@ static void start(ops_host *h, const char *format)
 	ck_assert_int_eq(ops_host_init(h), 0);
 	char extra[600];
 	snprintf(extra, sizeof extra, "{\"path\": \"%s\"}", g_logtest);
-	ck_assert_int_eq(ops_host_manifest(h, "\"127.0.0.1:0\"", "epoll", extra), 0);
-	char *argv[] = {(char *)g_dx_host, "-m", h->manifest, "--log-format",
-			(char *)format, NULL};
+	ck_assert_int_eq(
+		ops_host_manifest(h, "\"127.0.0.1:0\"", "epoll", extra), 0);
+	char *argv[] = {(char *)g_dx_host, "-m",           h->manifest,
+			"--log-format",    (char *)format, NULL};
 	ck_assert_int_eq(ops_host_spawn(h, argv, NULL), 0);
 }
 
@@ -154,8 +158,10 @@ static dx_client *client(const ops_host *h, const char *rid, size_t rid_len)
 	if (rid) {
 		uint8_t block[512];
 		dx_hbtp_meta_writer w;
-		ck_assert_int_eq(dx_hbtp_meta_begin(&w, block, sizeof block), 0);
-		ck_assert_int_eq(dx_hbtp_meta_add(&w, "x-request-id", rid, rid_len), 0);
+		ck_assert_int_eq(dx_hbtp_meta_begin(&w, block, sizeof block),
+				 0);
+		ck_assert_int_eq(
+			dx_hbtp_meta_add(&w, "x-request-id", rid, rid_len), 0);
 		ck_assert_int_eq(dx_hbtp_meta_end(&w), 0);
 		ck_assert_int_eq(dx_client_set_meta(c, block, w.len), 0);
 	}
@@ -167,7 +173,8 @@ static unsigned call(dx_client *c, uint16_t route, const char *body)
 {
 	uint16_t seq;
 	dx_client_msg m;
-	ck_assert_int_eq(dx_client_call(c, route, body, strlen(body), 0, &seq), 0);
+	ck_assert_int_eq(dx_client_call(c, route, body, strlen(body), 0, &seq),
+			 0);
 	ck_assert_msg(dx_client_wait(c, seq, &m, 20000) == 0, "%s",
 		      dx_client_error(c));
 	return m.opcode == DX_HBTP_RPC_ERROR ? m.status : 0;
@@ -217,7 +224,8 @@ START_TEST(json_lines_carry_the_request_id)
 		/* Around midnight UTC the first lines may be yesterday's. */
 		ck_assert_msg(strncmp(ts, today, 10) == 0 || now % 86400 < 600,
 			      "ts %s is not today (%s)", ts, today);
-		ck_assert_msg(lvl && strstr("error warn info debug", lvl), "level");
+		ck_assert_msg(lvl && strstr("error warn info debug", lvl),
+			      "level");
 		ck_assert_ptr_nonnull(msg);
 		if (strcmp(msg, k_nasty_decoded) == 0) {
 			ck_assert_str_eq(lvl, "warn");
@@ -348,8 +356,9 @@ START_TEST(text_lines_have_timestamps)
 				      "request id not last: %s", l);
 			ck_assert_msg(strstr(l, " warn  logtest: logtest said: "
 						"boom") ||
-					      strstr(l, " error dx: route logfail "
-							"(plugin logtest) failed"),
+					      strstr(l,
+						     " error dx: route logfail "
+						     "(plugin logtest) failed"),
 				      "tagged: %s", l);
 			tagged_lines++;
 		}
@@ -365,12 +374,13 @@ START_TEST(bad_format_is_a_usage_error)
 {
 	ops_host h;
 	ck_assert_int_eq(ops_host_init(&h), 0);
-	char *argv[] = {(char *)g_dx_host, "-m", h.manifest, "--log-format",
-			"xml", NULL};
+	char *argv[] = {(char *)g_dx_host, "-m",  h.manifest,
+			"--log-format",    "xml", NULL};
 	ck_assert_int_eq(ops_host_spawn(&h, argv, NULL), 0);
 	int st = ops_host_exit(&h, 30000);
 	ck_assert_msg(st == 2, "exit %d", st);
-	ck_assert_msg(ops_log_has(&h, "--log-format: unknown format \"xml\"", 0),
+	ck_assert_msg(ops_log_has(&h, "--log-format: unknown format \"xml\"",
+				  0),
 		      "no reason given");
 	ops_host_done(&h, false);
 }
@@ -383,8 +393,8 @@ START_TEST(json_startup_errors_are_json)
 	FILE *f = fopen(h.manifest, "w");
 	fputs("{\"dx\": 1, \"listen\": [\"127.0.0.1:0\"], \"bogus\": 1}\n", f);
 	fclose(f);
-	char *argv[] = {(char *)g_dx_host, "-m", h.manifest, "--log-format",
-			"json", NULL};
+	char *argv[] = {(char *)g_dx_host, "-m",   h.manifest,
+			"--log-format",    "json", NULL};
 	ck_assert_int_eq(ops_host_spawn(&h, argv, NULL), 0);
 	int st = ops_host_exit(&h, 30000);
 	ck_assert_msg(st == 1, "exit %d", st);

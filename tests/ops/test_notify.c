@@ -39,15 +39,14 @@ static void rx_open(notify_rx *rx, const ops_host *h)
 	rx->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	snprintf(a.sun_path, sizeof a.sun_path, "%s", rx->path);
-	ck_assert_msg(rx->fd >= 0 &&
-			      bind(rx->fd, (struct sockaddr *)&a, sizeof a) == 0,
+	ck_assert_msg(rx->fd >= 0 && bind(rx->fd, (struct sockaddr *)&a,
+					  sizeof a) == 0,
 		      "notify socket %s: %s", rx->path, strerror(errno));
 }
 
 /* The next notification (NUL-terminated into out), or "" after
  * timeout_ms. */
-static const char *rx_next(notify_rx *rx, char *out, size_t len,
-			   int timeout_ms)
+static const char *rx_next(notify_rx *rx, char *out, size_t len, int timeout_ms)
 {
 	struct pollfd p = {rx->fd, POLLIN, 0};
 	out[0] = '\0';
@@ -76,7 +75,8 @@ static void rx_expect(notify_rx *rx, const ops_host *h, const char *first,
 static void start(ops_host *h, notify_rx *rx)
 {
 	ck_assert_int_eq(ops_host_init(h), 0);
-	ck_assert_int_eq(ops_host_manifest(h, "\"127.0.0.1:0\"", g_backend, ""), 0);
+	ck_assert_int_eq(ops_host_manifest(h, "\"127.0.0.1:0\"", g_backend, ""),
+			 0);
 	rx_open(rx, h);
 	char *argv[] = {(char *)g_dx_host, "-m", h->manifest, NULL};
 	char *env[] = {rx->env, NULL};
@@ -84,8 +84,8 @@ static void start(ops_host *h, notify_rx *rx)
 }
 
 /* READY=1 with its STATUS (into st); the port it names. */
-static unsigned expect_ready(notify_rx *rx, const ops_host *h,
-			     const char *more, char *st, size_t len)
+static unsigned expect_ready(notify_rx *rx, const ops_host *h, const char *more,
+			     char *st, size_t len)
 {
 	char want[96];
 	snprintf(want, sizeof want, " with 2 workers, backend %s", g_backend);
