@@ -146,6 +146,21 @@ static void start(ops_host *h, const char *format)
 	ck_assert_int_eq(ops_host_spawn(h, argv, NULL), 0);
 }
 
+/* Every later call on c carries x-request-id rid (NULL: none). */
+static void set_request_id(dx_client *c, const char *rid, size_t len)
+{
+	uint8_t block[512];
+	dx_hbtp_meta_writer w;
+	if (!rid) {
+		ck_assert_int_eq(dx_client_set_meta(c, NULL, 0), 0);
+		return;
+	}
+	ck_assert_int_eq(dx_hbtp_meta_begin(&w, block, sizeof block), 0);
+	ck_assert_int_eq(dx_hbtp_meta_add(&w, "x-request-id", rid, len), 0);
+	ck_assert_int_eq(dx_hbtp_meta_end(&w), 0);
+	ck_assert_int_eq(dx_client_set_meta(c, block, w.len), 0);
+}
+
 static dx_client *client(const ops_host *h, const char *rid, size_t rid_len)
 {
 	unsigned port = ops_log_port(h, 30000);
@@ -155,16 +170,7 @@ static dx_client *client(const ops_host *h, const char *rid, size_t rid_len)
 	dx_client *c;
 	ck_assert_msg(dx_client_connect(addr, 5000, &c, err, sizeof err) == 0,
 		      "%s", err);
-	if (rid) {
-		uint8_t block[512];
-		dx_hbtp_meta_writer w;
-		ck_assert_int_eq(dx_hbtp_meta_begin(&w, block, sizeof block),
-				 0);
-		ck_assert_int_eq(
-			dx_hbtp_meta_add(&w, "x-request-id", rid, rid_len), 0);
-		ck_assert_int_eq(dx_hbtp_meta_end(&w), 0);
-		ck_assert_int_eq(dx_client_set_meta(c, block, w.len), 0);
-	}
+	set_request_id(c, rid, rid_len);
 	return c;
 }
 
@@ -282,26 +288,18 @@ START_TEST(summary_line_has_no_request_id)
 	ops_host h;
 	start(&h, "json");
 	/* One connection, so one worker: untagged calls, then a tagged one. */
-	dx_client *c = client(&h, "req-9", 5);
-	uint8_t tag[64];
-	size_t tag_len = 0;
-	dx_hbtp_meta_writer w;
-	ck_assert_int_eq(dx_hbtp_meta_begin(&w, tag, sizeof tag), 0);
-	ck_assert_int_eq(dx_hbtp_meta_add(&w, "x-request-id", "req-9", 5), 0);
-	ck_assert_int_eq(dx_hbtp_meta_end(&w), 0);
-	tag_len = w.len;
+	dx_client *c = client(&h, NULL, 0);
 	/* More than DX_FAIL_LOGS_PER_S (5) failures in one second, then,
 	 * in a later second, the tagged one, while which the summary of
-	 * the quiet ones is written. */
-	ck_assert_int_eq(dx_client_set_meta(c, NULL, 0), 0);
-	/* The host counts by CLOCK_MONOTONIC seconds: start the burst early
-	 * in one, so it does not straddle two. */
+	 * the quiet ones is written. The host counts by CLOCK_MONOTONIC
+	 * seconds: start the burst early in one, so it does not straddle
+	 * two. */
 	while (now_ms() % 1000 > 200)
 		sleep_ms(10);
 	for (int i = 0; i < 20; i++)
 		ck_assert_uint_eq(call(c, 61001, "quiet"), 500);
 	sleep_ms(1100);
-	ck_assert_int_eq(dx_client_set_meta(c, tag, tag_len), 0);
+	set_request_id(c, "req-9", 5);
 	ck_assert_uint_eq(call(c, 61001, "loud"), 500);
 	dx_client_close(c);
 	char *log = stop(&h);
