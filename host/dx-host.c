@@ -10,13 +10,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "activate.h"
 #include "boot.h"
 #include "control.h"
+#include "log.h"
+#include "notify.h"
+#include "sd.h"
 #include "server.h"
 #include "version.h"
 
 static const char dx_host_usage[] =
 	"usage: dx-host -m MANIFEST [--check] [--log-level LEVEL] [-q]\n"
+	"               [--log-format text|json]\n"
 	"       dx-host --help | --version\n"
 	"\n"
 	"Load the plugins a JSON manifest names and serve HBTP with them.\n"
@@ -27,6 +32,11 @@ static const char dx_host_usage[] =
 	"                       and exit: 0 when all is well, 1 with the reasons\n"
 	"      --log-level L    error, warn, info (default) or debug\n"
 	"  -q, --quiet          only errors (same as --log-level error)\n"
+	"      --log-format F   text (default): \"TIME LEVEL WHO: MESSAGE\";\n"
+	"                       json: one object a line, {\"ts\", \"level\",\n"
+	"                       \"plugin\" (when a plugin logs), \"msg\",\n"
+	"                       \"request_id\" (a request's x-request-id)};\n"
+	"                       TIME is UTC, e.g. 2026-12-07T09:01:02.345Z\n"
 	"  -h, --help           this text\n"
 	"  -V, --version        the host's version and plugin ABI\n"
 	"\n"
@@ -34,6 +44,9 @@ static const char dx_host_usage[] =
 	"load or initialise (each reason is printed), 2 a usage error.\n"
 	"Signals: SIGTERM or SIGINT finalise plugins in reverse order and exit 0.\n"
 	"SIGHUP re-reads the manifest and applies what changed (dx ctl apply).\n"
+	"systemd: Type=notify (READY=1, RELOADING=1, STOPPING=1, STATUS=) and\n"
+	"socket activation (passed sockets serve the listen entries with the\n"
+	"same address); --version says whether this build has them.\n"
 	"\n"
 	"Example:\n"
 	"  dx-host -m examples/hello.json --check\n";
@@ -42,6 +55,7 @@ struct dx_host_args {
 	const char *manifest;
 	bool check;
 	int log_level;
+	dx_log_format log_format;
 };
 
 static int dx_parse_level(const char *s)
@@ -61,6 +75,7 @@ static int dx_host_parse(int argc, char **argv, struct dx_host_args *a)
 		{"check", no_argument, NULL, 'c'},
 		{"log-level", required_argument, NULL, 'L'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"log-format", required_argument, NULL, 'F'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -83,10 +98,23 @@ static int dx_host_parse(int argc, char **argv, struct dx_host_args *a)
 				return 2;
 			}
 			break;
+		case 'F':
+			if (dx_log_format_parse(optarg, &a->log_format) < 0) {
+				fprintf(stderr,
+					"dx-host: --log-format: unknown format "
+					"\"%s\"; use text or json\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case 'h': fputs(dx_host_usage, stdout); return -1;
 		case 'V':
-			printf("dx-host %s (plugin ABI %d.%d)\n", DX_VERSION,
-			       DX_ABI_MAJOR, DX_ABI_MINOR);
+			printf("dx-host %s (plugin ABI %d.%d)\nsystemd: %s%s\n",
+			       DX_VERSION, DX_ABI_MAJOR, DX_ABI_MINOR,
+			       *dx_sd_build ? "notify and socket activation "
+					      "through "
+					    : "none (built without libsystemd)",
+			       dx_sd_build);
 			return -1;
 		default:
 			fprintf(stderr, "Try 'dx-host --help'.\n");
@@ -106,6 +134,23 @@ static int dx_host_parse(int argc, char **argv, struct dx_host_args *a)
 		return 2;
 	}
 	return 0;
+}
+
+/* A reason dx-host stops: "dx-host: WHY" on stderr, or with --log-format
+ * json an error line like every other, so the log stays one object a
+ * line. */
+static void dx_host_error(const struct dx_host_args *a, const char *why)
+{
+	if (a->log_format == DX_LOG_FORMAT_JSON)
+		dx_log_stderr((void *)&a->log_format, DX_LOG_ERROR, "dx", why);
+	else
+		fprintf(stderr, "dx-host: %s\n", why);
+}
+
+static void dx_host_errors(const struct dx_host_args *a, const dx_diag *d)
+{
+	for (size_t i = 0; i < d->count; i++)
+		dx_host_error(a, d->msgs[i]);
 }
 
 static void dx_print_plugin(const dx_module *m, FILE *out)
@@ -132,8 +177,10 @@ static void dx_check_report(const dx_manifest *m, dx_registry *r,
 	       m->listen_count, m->listen_count == 1 ? "" : "s");
 }
 
-/* Serve until SIGTERM, SIGINT or `dx ctl drain`, then drain. */
-static int dx_serve(const dx_manifest *m, dx_registry *r, dx_diag *d)
+/* Serve until SIGTERM, SIGINT or `dx ctl drain`, then drain. passed:
+ * the sockets systemd passed (NULL: none), taken. */
+static int dx_serve(const dx_manifest *m, dx_registry *r, dx_diag *d,
+		    dx_inherited *passed)
 {
 	dx_server *s = NULL;
 	dx_control *ctl = NULL;
@@ -145,8 +192,13 @@ static int dx_serve(const dx_manifest *m, dx_registry *r, dx_diag *d)
 	 * serves no HBTP, e.g. one that only supervises tools. */
 	dx_facet_ref io;
 	bool has_io = dx_registry_lookup_kind(r, DX_FACET_IO, &io) == 0;
-	if (rc == 0 && (m->listen_count || has_io))
-		rc = dx_server_new(m, r, d, &s);
+	if (rc == 0 && (m->listen_count || has_io)) {
+		rc = dx_server_new_passed(m, r, passed, d, &s);
+		passed = NULL; /* the server's */
+	}
+	if (rc == 0 && passed) /* no listener takes them */
+		rc = dx_inherit_check(passed, m, d);
+	dx_inherit_free(passed);
 	if (rc == 0 && s)
 		rc = dx_server_start(s, d);
 	if (rc == 0) {
@@ -156,12 +208,14 @@ static int dx_serve(const dx_manifest *m, dx_registry *r, dx_diag *d)
 				s ? "" : ", no listeners",
 				m->control_socket ? ", control socket " : "",
 				m->control_socket ? m->control_socket : "");
+		dx_notify_ready(s, r);
 		dx_control_ctx x = {r, s, time(NULL)};
 		int sig = dx_control_run(ctl, &x);
-		dx_registry_log(r, DX_LOG_INFO, "%s: draining%s",
-				sig == SIGTERM	 ? "SIGTERM"
-				: sig == SIGINT ? "SIGINT"
-						 : "dx ctl drain",
+		const char *why = sig == SIGTERM  ? "SIGTERM"
+				  : sig == SIGINT ? "SIGINT"
+						  : "dx ctl drain";
+		dx_notify_stopping(why);
+		dx_registry_log(r, DX_LOG_INFO, "%s: draining%s", why,
 				s ? ": no new connections, Close sent, "
 				    "in-flight requests finishing"
 				  : "");
@@ -171,10 +225,13 @@ static int dx_serve(const dx_manifest *m, dx_registry *r, dx_diag *d)
 	return rc;
 }
 
-static int dx_host_run(const struct dx_host_args *a, const dx_manifest *m)
+static int dx_host_run(const struct dx_host_args *a, const dx_manifest *m,
+		       dx_inherited *passed)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	dx_registry_opts ro = {
+		.log = dx_log_stderr,
+		.log_ud = (void *)&a->log_format,
 		.log_level = a->log_level,
 		.workers = m->workers ? m->workers : (unsigned)(cpus > 0 ? cpus : 1),
 		.bg_threads = m->background.threads,
@@ -184,6 +241,7 @@ static int dx_host_run(const struct dx_host_args *a, const dx_manifest *m)
 	dx_registry *r = dx_registry_new(&ro);
 	if (!r) {
 		fprintf(stderr, "dx-host: out of memory\n");
+		dx_inherit_free(passed);
 		return 1;
 	}
 	dx_diag d = DX_DIAG_INIT;
@@ -194,13 +252,18 @@ static int dx_host_run(const struct dx_host_args *a, const dx_manifest *m)
 		rc = dx_server_check(m, r, &d, backend, sizeof backend);
 	if (rc == 0 && a->check)
 		dx_check_report(m, r, a->manifest, backend);
-	else if (rc == 0)
-		rc = dx_serve(m, r, &d);
+	else if (rc == 0) {
+		rc = dx_serve(m, r, &d, passed);
+		passed = NULL; /* dx_serve's */
+	}
+	dx_inherit_free(passed);
 	if (rc < 0) {
-		dx_diag_print(&d, stderr, "dx-host");
-		fprintf(stderr, "dx-host: %s: %zu error%s; nothing %s\n",
-			a->manifest, d.count, d.count == 1 ? "" : "s",
-			a->check ? "passes" : "started");
+		dx_host_errors(a, &d);
+		char sum[1200];
+		snprintf(sum, sizeof sum, "%s: %zu error%s; nothing %s",
+			 a->manifest, d.count, d.count == 1 ? "" : "s",
+			 a->check ? "passes" : "started");
+		dx_host_error(a, sum);
 	}
 	dx_registry_fini_all(r);
 	if (rc == 0 && !a->check)
@@ -213,13 +276,16 @@ static int dx_host_run(const struct dx_host_args *a, const dx_manifest *m)
 
 /* "dx-host: FILE: PATH: why", or "dx-host: FILE:LINE:COL: why" for a JSON
  * syntax error, the form editors and terminals jump to. */
-static void dx_print_manifest_errors(const char *file, const dx_diag *d)
+static void dx_print_manifest_errors(const struct dx_host_args *a,
+				     const dx_diag *d)
 {
 	for (size_t i = 0; i < d->count; i++) {
 		const char *msg = d->msgs[i];
 		bool at_line = msg[0] >= '0' && msg[0] <= '9';
-		fprintf(stderr, "dx-host: %s:%s%s\n", file, at_line ? "" : " ",
-			msg);
+		char line[2048];
+		snprintf(line, sizeof line, "%s:%s%s", a->manifest,
+			 at_line ? "" : " ", msg);
+		dx_host_error(a, line);
 	}
 }
 
@@ -239,15 +305,24 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	dx_manifest *m = NULL;
+	/* Sockets a socket unit passed: taken before any plugin can start a
+	 * thread or a child (activate.h). */
+	dx_inherited *passed = NULL;
 	dx_diag d = DX_DIAG_INIT;
-	if (dx_manifest_load(a.manifest, &m, &d) < 0) {
-		dx_print_manifest_errors(a.manifest, &d);
+	if (dx_inherit_open(&passed, &d) < 0) {
+		dx_host_errors(&a, &d);
 		dx_diag_clear(&d);
 		return 1;
 	}
+	dx_manifest *m = NULL;
+	if (dx_manifest_load(a.manifest, &m, &d) < 0) {
+		dx_print_manifest_errors(&a, &d);
+		dx_diag_clear(&d);
+		dx_inherit_free(passed);
+		return 1;
+	}
 	dx_diag_clear(&d);
-	rc = dx_host_run(&a, m);
+	rc = dx_host_run(&a, m, passed);
 	dx_manifest_free(m);
 	return rc;
 }

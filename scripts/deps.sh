@@ -31,6 +31,8 @@ PACKAGES=(
 	libclang-rt-14-dev   # libclang_rt.fuzzer: -fsanitize=fuzzer
 	scdoc                # man pages: docs/man/*.scd to roff at build time
 	man-db               # the man page check: man --warnings (docs/man)
+	libsystemd-dev       # dx-host: sd_notify and socket activation (sd-daemon)
+	systemd              # tests/ops: systemd-socket-activate (no systemd as PID 1 needed)
 )
 
 # The forge sync test runs s3rver, installed from the npm registry. Debian's
@@ -44,7 +46,7 @@ fi
 # first command, through setup.sh) leaves them out, so trying dx installs
 # no PostgreSQL server, compiler toolchain or node.
 TEST_ONLY=(check postgresql openssl clang-14 libclang-rt-14-dev nodejs npm
-	man-db)
+	man-db systemd)
 
 always=0
 case "${1:-}" in

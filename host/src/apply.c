@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "listen.h"
+#include "notify.h"
 #include "reload.h"
 #include "server_int.h"
 #include "timer.h"
@@ -239,7 +240,7 @@ static int dx_apply_backend(dx_server *s, const dx_manifest *was,
 	return rc < 0 ? rc : 1;
 }
 
-int dx_server_apply(dx_server *s, const char *path, dx_apply_result *out,
+static int dx_apply(dx_server *s, const char *path, dx_apply_result *out,
 		    dx_diag *d)
 {
 	uint64_t t0 = dx_now_ns();
@@ -316,5 +317,16 @@ int dx_server_apply(dx_server *s, const char *path, dx_apply_result *out,
 	cJSON_free(list);
 	dx_server_reap(s);
 	out->ms = (double)(dx_now_ns() - t0) / 1e6;
+	return rc;
+}
+
+/* The service manager hears of it (notify.h): reloading, then ready
+ * again whether the manifest went in or was refused. */
+int dx_server_apply(dx_server *s, const char *path, dx_apply_result *out,
+		    dx_diag *d)
+{
+	dx_notify_reloading(path && *path ? path : s->view.m->file);
+	int rc = dx_apply(s, path, out, d);
+	dx_notify_ready(s, s->view.reg);
 	return rc;
 }

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "activate.h"
 #include "async.h"
 #include "bind.h"
 #include "listen.h"
@@ -144,7 +145,9 @@ int dx_listen_prepare(dx_server *s, const dx_manifest *is,
 			const dx_manifest *m = s->manifest;
 			for (size_t j = 0; j < m->listen_count; j++)
 				if (m->listen[j].kind == DX_LISTEN_UNIX &&
-				    strcmp(m->listen[j].text, key) == 0)
+				    strcmp(m->listen[j].text, key) == 0 &&
+				    !dx_inherit_owns_path(s->inherited,
+							  m->listen[j].path))
 					ch->unlinks[ch->nunlinks++] =
 						strdup(m->listen[j].path);
 			continue;

@@ -15,6 +15,7 @@
 #include "answer.h"
 #include "async.h"
 #include "conn.h"
+#include "log.h"
 #include "pipeline.h"
 #include "timer.h"
 #include "worker.h"
@@ -43,11 +44,14 @@ static void dx_route_failed(dx_worker *w, const dx_route_ref *ref, int rc)
 				  memory_order_relaxed);
 	uint64_t sec = dx_now_ns() / 1000000000u;
 	if (sec != w->fail_log_sec) {
+		dx_log_request saved; /* about other requests: not this id */
+		dx_log_request_suspend(&saved);
 		if (w->fail_quiet)
 			dx_registry_log(w->view->reg, DX_LOG_WARN,
 					"worker %u: %lu more route failures "
 					"not logged in the last second",
 					w->id, w->fail_quiet);
+		dx_log_request_resume(&saved);
 		w->fail_log_sec = sec;
 		w->fail_logged = 0;
 		w->fail_quiet = 0;
@@ -164,7 +168,11 @@ static void dx_pipeline_call(dx_worker *w, dx_conn *c,
 					w->gen->routes_json_len);
 		return;
 	}
+	/* Lines logged while it runs carry its x-request-id (log.h). */
+	bool tagged = meta->count && dx_log_request_begin(meta);
 	dx_call(w, c, h, meta, id, body + 2, len - 2);
+	if (tagged)
+		dx_log_request_end();
 }
 
 /* A whole message: metadata, compression, then the opcode table. */

@@ -7,22 +7,11 @@
 
 #include <dx/io.h>
 
+#include "log.h"
 #include "registry_int.h"
 #include "manifest.h"
 
 #define DX_ROUTE_SLOTS 65536u
-
-static const char *const dx_level_names[] = {"error", "warn", "info",
-					     "debug"};
-
-static void dx_stderr_sink(void *ud, int level, const char *who,
-			   const char *msg)
-{
-	if (level < 0 || level > DX_LOG_DEBUG)
-		level = DX_LOG_ERROR;
-	/* One fprintf per line: stdio's lock keeps lines from interleaving. */
-	fprintf(stderr, "%-5s %s: %s\n", dx_level_names[level], who, msg);
-}
 
 void dx_registry_emit(const dx_registry *r, int level, const char *who,
 		      const char *fmt, va_list ap)
@@ -67,7 +56,7 @@ dx_registry *dx_registry_new(const dx_registry_opts *opts)
 	else
 		r->opts.log_level = DX_LOG_INFO;
 	if (!r->opts.log)
-		r->opts.log = dx_stderr_sink;
+		r->opts.log = dx_log_stderr; /* text */
 	if (!r->opts.workers)
 		r->opts.workers = 1;
 	pthread_mutex_init(&r->post_lock, NULL);

@@ -15,6 +15,7 @@
 
 #include <dx/buf.h>
 
+#include "activate.h"
 #include "async.h"
 #include "bind.h"
 #include "server_int.h"
@@ -120,17 +121,25 @@ static int dx_bind_all(dx_server *s, dx_diag *d)
 		if (!(s->listen_keys[i] = strdup(l->text)))
 			return -ENOMEM;
 		uint16_t port = l->port;
-		if (l->kind == DX_LISTEN_UNIX)
+		/* A socket systemd passed serves the entry (activate.h). */
+		int passed = dx_inherit_take(s->inherited, l, &port);
+		if (passed >= 0) /* neither unlinked nor checked: systemd's */
+			dx_registry_log(s->view.reg, DX_LOG_INFO,
+					"listen %s: serving the socket systemd "
+					"passed (fd %d), shared by the workers",
+					l->text, passed);
+		else if (l->kind == DX_LISTEN_UNIX)
 			unlink(l->path); /* a stale socket from a crash */
 		else if (port && dx_port_free(l, port, d) < 0)
 			return -EADDRINUSE;
 		for (unsigned k = 0; k < s->nworkers; k++) {
-			/* A unix socket has no SO_REUSEPORT: the workers
-			 * share one listening socket and the kernel hands
-			 * each connection to one accept. */
-			int fd = l->kind == DX_LISTEN_UNIX && k
-					 ? dup(s->workers[0].listen_fds[i])
-					 : dx_bind(l, &port, d);
+			/* A unix socket has no SO_REUSEPORT, and a passed one
+			 * is one socket: the workers share it and the kernel
+			 * hands each connection to one accept. */
+			bool shared = l->kind == DX_LISTEN_UNIX || passed >= 0;
+			int fd = shared && k ? dup(s->workers[0].listen_fds[i])
+				 : passed >= 0 ? passed
+					       : dx_bind(l, &port, d);
 			if (fd < 0)
 				return fd;
 			s->workers[k].listen_fds[i] = fd;
@@ -187,18 +196,30 @@ static int dx_workers_new(dx_server *s, dx_diag *d)
 int dx_server_new(const dx_manifest *m, dx_registry *r, dx_diag *d,
 		  dx_server **out)
 {
+	return dx_server_new_passed(m, r, NULL, d, out);
+}
+
+int dx_server_new_passed(const dx_manifest *m, dx_registry *r,
+			 struct dx_inherited *passed, dx_diag *d,
+			 dx_server **out)
+{
 	*out = NULL;
 	dx_server *s = calloc(1, sizeof *s);
-	if (!s)
+	if (!s) {
+		dx_inherit_free(passed);
 		return -ENOMEM;
+	}
 	s->view.m = m;
 	s->manifest = m;
 	s->view.reg = r;
+	s->inherited = passed;
 	int rc = dx_pick_backend(s, d);
 	if (rc == 0)
 		rc = dx_workers_new(s, d);
 	if (rc == 0)
 		rc = dx_bind_all(s, d);
+	if (rc == 0)
+		rc = dx_inherit_check(s->inherited, m, d);
 	dx_gen *g = NULL;
 	if (rc == 0)
 		rc = dx_gen_build(m, r, 1, &g, d);
@@ -312,8 +333,11 @@ void dx_server_free(dx_server *s)
 		dx_worker_free(&s->workers[i]);
 	/* The unix sockets open now: those the manifest in force lists. */
 	for (size_t i = 0; s->manifest && i < s->manifest->listen_count; i++)
-		if (s->manifest->listen[i].kind == DX_LISTEN_UNIX)
+		if (s->manifest->listen[i].kind == DX_LISTEN_UNIX &&
+		    !dx_inherit_owns_path(s->inherited,
+					  s->manifest->listen[i].path))
 			unlink(s->manifest->listen[i].path);
+	dx_inherit_free(s->inherited);
 	for (size_t i = 0; i < s->naddrs; i++)
 		free(s->addrs[i]);
 	free(s->addrs);

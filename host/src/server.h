@@ -44,6 +44,12 @@ typedef struct dx_server_stats {
  * Nothing runs yet. 0 or negative with the reasons in d. */
 int dx_server_new(const dx_manifest *m, dx_registry *r, dx_diag *d,
 		  dx_server **out);
+/* The same, serving listen entries with the sockets systemd passed
+ * (activate.h; NULL: none), which it takes, also on failure. */
+struct dx_inherited;
+int dx_server_new_passed(const dx_manifest *m, dx_registry *r,
+			 struct dx_inherited *passed, dx_diag *d,
+			 dx_server **out);
 /* What --check does: choose the backend (probing it), bind nothing. */
 int dx_server_check(const dx_manifest *m, dx_registry *r, dx_diag *d,
 		    char *backend, size_t len);

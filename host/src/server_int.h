@@ -32,6 +32,8 @@ struct dx_server {
 	 * last one `apply` published (view.m stays the first: what cannot
 	 * change live is read there). Main thread. */
 	const dx_manifest *manifest;
+	/* The sockets systemd passed (activate.h); NULL: none. */
+	struct dx_inherited *inherited;
 };
 
 /* txn.c: publish g and wait until every worker adopted it. */

@@ -23,6 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../unit/free_port.h"
+
 #define PG_BIN_DEFAULT "/usr/lib/postgresql/15/bin"
 
 struct pg_cluster {
@@ -50,16 +52,7 @@ static bool pg_available(void)
 
 static unsigned pg_free_port(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof a;
-	unsigned port = 0;
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
+	unsigned port = free_tcp_port();
 	return port ? port : 5432 + (unsigned)(getpid() % 2000);
 }
 
