@@ -2,7 +2,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 
 #include "async.h"
 #include "bind.h"
+#include "pin.h"
 #include "server_int.h"
 
 /* The most IO facets "auto" considers. */
@@ -125,10 +125,10 @@ static int dx_bind_all(dx_server *s, dx_diag *d)
 		else if (port && dx_port_free(l, port, d) < 0)
 			return -EADDRINUSE;
 		for (unsigned k = 0; k < s->nworkers; k++) {
-			/* A unix socket has no SO_REUSEPORT: the workers
-			 * share one listening socket and the kernel hands
-			 * each connection to one accept. */
-			int fd = l->kind == DX_LISTEN_UNIX && k
+			/* Shared (a unix socket, or no SO_REUSEPORT that
+			 * balances): the kernel hands each connection to
+			 * one accept. */
+			int fd = !dx_bind_each(l) && k
 					 ? dup(s->workers[0].listen_fds[i])
 					 : dx_bind(l, &port, d);
 			if (fd < 0)
@@ -225,10 +225,7 @@ int dx_server_check(const dx_manifest *m, dx_registry *r, dx_diag *d,
 
 static void dx_pin(dx_worker *w, unsigned ncpu)
 {
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(w->id % ncpu, &set);
-	pthread_setaffinity_np(w->thread, sizeof set, &set);
+	dx_pin_thread(w->thread, w->id % ncpu);
 }
 
 /* host->post, once the workers run: worker -1 spreads by round robin. */
