@@ -223,9 +223,17 @@ int dx_server_check(const dx_manifest *m, dx_registry *r, dx_diag *d,
 	return rc;
 }
 
-static void dx_pin(dx_worker *w, unsigned ncpu)
+/* Pin worker w; the first that cannot be pinned says why (*said). */
+static void dx_pin(dx_server *s, dx_worker *w, unsigned ncpu, bool *said)
 {
-	dx_pin_thread(w->thread, w->id % ncpu);
+	int rc = dx_pin_thread(w->thread, w->id % ncpu);
+	if (rc < 0 && !*said && (*said = true))
+		dx_registry_log(s->view.reg, DX_LOG_WARN,
+				"pin_cpus: workers run unpinned: %s",
+				rc == -ENOTSUP ? "this system has no way to pin "
+						 "a thread to a CPU that dx "
+						 "uses (docs/platforms.md)"
+					       : strerror(-rc));
 }
 
 /* host->post, once the workers run: worker -1 spreads by round robin. */
@@ -243,6 +251,7 @@ static int dx_server_post(void *target, int worker, void (*fn)(void *),
 int dx_server_start(dx_server *s, dx_diag *d)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	bool pin_said = false;
 	for (unsigned i = 0; i < s->nworkers; i++) {
 		dx_worker *w = &s->workers[i];
 		int rc = pthread_create(&w->thread, NULL, dx_worker_main, w);
@@ -253,7 +262,8 @@ int dx_server_start(dx_server *s, dx_diag *d)
 			return -rc;
 		}
 		if (s->view.m->pin_cpus)
-			dx_pin(w, cpus > 0 ? (unsigned)cpus : 1);
+			dx_pin(s, w, cpus > 0 ? (unsigned)cpus : 1,
+			       &pin_said);
 	}
 	s->started = true;
 	dx_registry_set_poster(s->view.reg, dx_server_post, s);
