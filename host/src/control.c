@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h> /* struct timeval, for SO_SNDTIMEO */
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
