@@ -30,8 +30,10 @@
 
 /* socket(family, type, 0), close-on-exec. The fd or a negative errno. */
 DX_SOCK_HIDDEN int dx_sock_open(int family, int type, int flags);
-/* accept(fd, NULL, NULL), the new socket close-on-exec. The fd or a
- * negative errno. */
+/* accept(fd, NULL, NULL), the new socket close-on-exec, and blocking
+ * unless flags has DX_SOCK_NONBLOCK whatever fd is (BSD's accept() would
+ * pass on fd's O_NONBLOCK; accept4 and Linux's accept do not). The fd or
+ * a negative errno. */
 DX_SOCK_HIDDEN int dx_sock_accept(int fd, int flags);
 
 #endif

@@ -11,15 +11,18 @@
 
 #include "sock.h"
 
-/* Mark a new socket; on failure close it. The fd or a negative errno. */
+/* Mark a new socket; on failure close it. The fd or a negative errno.
+ * O_NONBLOCK is set or cleared as flags say: BSD's and macOS's accept()
+ * hands out a socket that inherited the listening socket's. */
 static int dx_sock_mark(int fd, int flags)
 {
 	if (fd < 0)
 		return -errno;
 	int fl = fcntl(fd, F_GETFL);
 	int rc = fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fl < 0 ? -errno : 0;
-	if (rc == 0 && (flags & DX_SOCK_NONBLOCK) &&
-	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+	int want = flags & DX_SOCK_NONBLOCK ? fl | O_NONBLOCK
+					    : fl & ~O_NONBLOCK;
+	if (rc == 0 && want != fl && fcntl(fd, F_SETFL, want) < 0)
 		rc = -errno;
 #if !defined(MSG_NOSIGNAL) && defined(SO_NOSIGPIPE)
 	int one = 1;
