@@ -1,7 +1,7 @@
 /* pin.h - pinning a thread to one CPU (the manifest's pin_cpus). One
  * implementation per build (meson picks):
- *   pin_linux.c    pthread_setaffinity_np with a cpu_set_t.
- *   pin_freebsd.c  pthread_setaffinity_np with a cpuset_t.
+ *   pin_affinity.c pthread_setaffinity_np: Linux (a cpu_set_t) and
+ *                  FreeBSD (a cpuset_t).
  *   pin_none.c     nothing: -ENOTSUP (macOS has no way to pin a thread;
  *                  OpenBSD and NetBSD none dx uses; Linux with
  *                  -Dportable_fallbacks). */
