@@ -2,9 +2,9 @@
  *
  * Runs on the main thread, which has nothing else to do once the workers
  * serve: one poll() over the signals (SIGTERM, SIGINT, SIGHUP; sig.h), the
- * listening socket and up to DX_CTL_CLIENTS clients. Each request is one line, a JSON object
- * {"cmd": "status"}; each answer is one line, {"ok": true, ...} or
- * {"ok": false, "error": "..."}. */
+ * listening socket and up to DX_CTL_CLIENTS clients. Each request is one
+ * line, a JSON object {"cmd": "status"}; each answer is one line,
+ * {"ok": true, ...} or {"ok": false, "error": "..."}. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>

@@ -11,8 +11,7 @@ const bool dx_reuseport_balances = true;
 int dx_reuseport(int fd)
 {
 	int one = 1;
-	return setsockopt(fd, SOL_SOCKET, SO_REUSEPORT_LB, &one, sizeof one) <
-			       0
-		       ? -errno
-		       : 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT_LB, &one, sizeof one) < 0)
+		return -errno;
+	return 0;
 }

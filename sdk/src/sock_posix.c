@@ -20,8 +20,8 @@ static int dx_sock_mark(int fd, int flags)
 		return -errno;
 	int fl = fcntl(fd, F_GETFL);
 	int rc = fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fl < 0 ? -errno : 0;
-	int want = flags & DX_SOCK_NONBLOCK ? fl | O_NONBLOCK
-					    : fl & ~O_NONBLOCK;
+	int want = flags & DX_SOCK_NONBLOCK ? fl | O_NONBLOCK :
+					      fl & ~O_NONBLOCK;
 	if (rc == 0 && want != fl && fcntl(fd, F_SETFL, want) < 0)
 		rc = -errno;
 #if !defined(MSG_NOSIGNAL) && defined(SO_NOSIGPIPE)

@@ -40,9 +40,8 @@ START_TEST(test_pins)
 	ck_assert_int_gt(allowed(&cpu), 0);
 	ck_assert_int_eq(dx_pin_thread(pthread_self(), cpu), 0);
 	cpu_set_t now;
-	ck_assert_int_eq(pthread_getaffinity_np(pthread_self(), sizeof now,
-						&now),
-			 0);
+	ck_assert_int_eq(
+		pthread_getaffinity_np(pthread_self(), sizeof now, &now), 0);
 	ck_assert_int_eq(CPU_COUNT(&now), 1);
 	ck_assert(CPU_ISSET(cpu, &now));
 }

@@ -56,7 +56,8 @@ static int listen_unix(int *client)
 	ck_assert_int_eq(listen(l, 4), 0);
 	*client = dx_sock_open(AF_UNIX, SOCK_STREAM, 0);
 	ck_assert_int_ge(*client, 0);
-	ck_assert_int_eq(connect(*client, (struct sockaddr *)&addr, sizeof addr), 0);
+	ck_assert_int_eq(
+		connect(*client, (struct sockaddr *)&addr, sizeof addr), 0);
 	return l;
 }
 
@@ -65,7 +66,8 @@ START_TEST(test_open_flags)
 	int families[] = {AF_UNIX, AF_INET, AF_INET6};
 	for (size_t i = 0; i < 3; i++) {
 		int a = dx_sock_open(families[i], SOCK_STREAM, 0);
-		int b = dx_sock_open(families[i], SOCK_STREAM, DX_SOCK_NONBLOCK);
+		int b = dx_sock_open(families[i], SOCK_STREAM,
+				     DX_SOCK_NONBLOCK);
 		if (families[i] == AF_INET6 && a == -EAFNOSUPPORT)
 			continue; /* a machine without IPv6 */
 		ck_assert_int_ge(a, 0);
