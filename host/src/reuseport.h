@@ -5,8 +5,8 @@
  * elsewhere the workers share one listening socket (as they always do for
  * a unix socket) and the kernel hands each connection to one accept.
  * One implementation per build (meson picks):
- *   reuseport_linux.c    SO_REUSEPORT balances (Linux 3.9 and later).
- *   reuseport_freebsd.c  SO_REUSEPORT_LB balances (FreeBSD 12 and later).
+ *   reuseport_balance.c  SO_REUSEPORT balances (Linux 3.9 and later), or
+ *                        SO_REUSEPORT_LB does (FreeBSD 12 and later).
  *   reuseport_posix.c    nothing balances: macOS, OpenBSD, NetBSD (their
  *                        SO_REUSEPORT gives every connection to one
  *                        socket), and Linux with -Dportable_fallbacks. */

@@ -56,6 +56,14 @@ static int wait_next(dx_sig *s)
 	return dx_sig_next(s);
 }
 
+/* Nothing arrives within ms, and next answers 0 without blocking. */
+static void expect_none(dx_sig *s, int ms)
+{
+	struct pollfd p = {dx_sig_fd(s), POLLIN, 0};
+	ck_assert_int_eq(dx_sig_poll(s, &p, 1, ms), 0);
+	ck_assert_int_eq(dx_sig_next(s), 0);
+}
+
 START_TEST(test_pending_before_open)
 {
 	/* A SIGTERM that came before the control loop started is not lost. */
@@ -123,9 +131,7 @@ START_TEST(test_nothing_waits)
 {
 	/* No signal: the poll times out, next answers 0 without blocking. */
 	dx_sig *s = open_taken();
-	struct pollfd p = {dx_sig_fd(s), POLLIN, 0};
-	ck_assert_int_eq(dx_sig_poll(s, &p, 1, 0), 0);
-	ck_assert_int_eq(dx_sig_next(s), 0);
+	expect_none(s, 0);
 	dx_sig_close(s);
 }
 END_TEST
@@ -135,9 +141,7 @@ START_TEST(test_other_signal_not_taken)
 	/* SIGUSR1 is blocked but not asked for: it stays pending, unseen. */
 	dx_sig *s = open_taken();
 	ck_assert_int_eq(kill(getpid(), SIGUSR1), 0);
-	struct pollfd p = {dx_sig_fd(s), POLLIN, 0};
-	ck_assert_int_eq(dx_sig_poll(s, &p, 1, 100), 0);
-	ck_assert_int_eq(dx_sig_next(s), 0);
+	expect_none(s, 100);
 	sigset_t pend;
 	ck_assert_int_eq(sigpending(&pend), 0);
 	ck_assert_int_eq(sigismember(&pend, SIGUSR1), 1);
