@@ -19,7 +19,7 @@
 #define DX_SOCK_NONBLOCK 1
 
 /* send()'s flag against SIGPIPE. Where <sys/socket.h> lacks MSG_NOSIGNAL
- * (older macOS), it is 0 and dx_sock_open and dx_sock_accept set
+ * (macOS, depending on the SDK), it is 0 and dx_sock_open and dx_sock_accept set
  * SO_NOSIGPIPE on the socket instead; a socket made elsewhere (an IO
  * backend's accept) is that code's to mark. */
 #ifdef MSG_NOSIGNAL
