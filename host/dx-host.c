@@ -296,8 +296,8 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc < 0 ? 0 : rc;
 
-	/* Blocked before any thread starts, so only the control loop's
-	 * signalfd ever takes them. */
+	/* Blocked before any thread starts, so only the control loop ever
+	 * takes them (sig.h). */
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

@@ -15,6 +15,7 @@
 
 #include "dx_ctl_client.h"
 #include "manifest.h"
+#include "sock.h"
 
 static int dx_ctl_connect(const char *path, int *out)
 {
@@ -22,11 +23,12 @@ static int dx_ctl_connect(const char *path, int *out)
 	if (strlen(path) >= sizeof a.sun_path)
 		return ENAMETOOLONG;
 	strcpy(a.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+	int fd = dx_sock_open(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -fd;
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
 		int e = errno;
-		if (fd >= 0)
-			close(fd);
+		close(fd);
 		return e;
 	}
 	*out = fd;
@@ -59,8 +61,8 @@ int dx_ctl_ask(const char *path, const char *request, int timeout_ms,
 	if (rc)
 		return rc;
 	size_t n = strlen(request);
-	if (send(fd, request, n, MSG_NOSIGNAL) != (ssize_t)n ||
-	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
+	if (send(fd, request, n, DX_MSG_NOSIGNAL) != (ssize_t)n ||
+	    send(fd, "\n", 1, DX_MSG_NOSIGNAL) != 1) {
 		close(fd);
 		return EIO;
 	}

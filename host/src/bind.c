@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "bind.h"
+#include "reuseport.h"
+#include "sock.h"
 
 static int dx_sockaddr(const dx_listen *l, uint16_t port,
 		       struct sockaddr_storage *ss, socklen_t *len)
@@ -44,7 +46,7 @@ static int dx_sockaddr(const dx_listen *l, uint16_t port,
 int dx_port_free(const dx_listen *l, uint16_t port, dx_diag *d)
 {
 	int family = l->kind == DX_LISTEN_TCP4 ? AF_INET : AF_INET6;
-	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = dx_sock_open(family, SOCK_STREAM, 0);
 	if (fd < 0)
 		return 0; /* the real bind will say what is wrong */
 	int one = 1;
@@ -72,15 +74,15 @@ int dx_bind(const dx_listen *l, uint16_t *port, dx_diag *d)
 	int family = l->kind == DX_LISTEN_TCP4	 ? AF_INET
 		     : l->kind == DX_LISTEN_TCP6 ? AF_INET6
 						 : AF_UNIX;
-	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = dx_sock_open(family, SOCK_STREAM, DX_SOCK_NONBLOCK);
 	if (fd < 0) {
-		dx_diag_add(d, "listen %s: socket: %s", l->text, strerror(errno));
-		return -errno;
+		dx_diag_add(d, "listen %s: socket: %s", l->text, strerror(-fd));
+		return fd;
 	}
 	int one = 1;
 	if (family != AF_UNIX) {
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+		dx_reuseport(fd);
 	}
 	if (family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
@@ -106,4 +108,9 @@ int dx_bind(const dx_listen *l, uint16_t *port, dx_diag *d)
 		chmod(l->path, 0660);
 	}
 	return fd;
+}
+
+bool dx_bind_each(const dx_listen *l)
+{
+	return l->kind != DX_LISTEN_UNIX && dx_reuseport_balances;
 }

@@ -3,6 +3,7 @@
 #ifndef DX_HOST_BIND_H
 #define DX_HOST_BIND_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "diag.h"
@@ -16,5 +17,10 @@ int dx_port_free(const dx_listen *l, uint16_t port, dx_diag *d);
  * as the one bound, so every worker shares it. The fd, or negative with
  * the reason in d. */
 int dx_bind(const dx_listen *l, uint16_t *port, dx_diag *d);
+/* Whether every worker binds its own socket for l (dx_bind each) or the
+ * workers share worker 0's (a dup each): their own where the kernel
+ * spreads a TCP port's connections over them (reuseport.h), shared for a
+ * unix socket and where nothing spreads them. */
+bool dx_bind_each(const dx_listen *l);
 
 #endif

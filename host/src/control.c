@@ -1,19 +1,19 @@
 /* control.c - the control socket: JSON lines on a Unix socket (mode 0600).
  *
  * Runs on the main thread, which has nothing else to do once the workers
- * serve: one poll() over a signalfd (SIGTERM, SIGINT), the listening socket
- * and up to DX_CTL_CLIENTS clients. Each request is one line, a JSON object
- * {"cmd": "status"}; each answer is one line, {"ok": true, ...} or
- * {"ok": false, "error": "..."}. */
+ * serve: one poll() over the signals (SIGTERM, SIGINT, SIGHUP; sig.h), the
+ * listening socket and up to DX_CTL_CLIENTS clients. Each request is one
+ * line, a JSON object {"cmd": "status"}; each answer is one line,
+ * {"ok": true, ...} or {"ok": false, "error": "..."}. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h> /* struct timeval, for SO_SNDTIMEO */
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +23,8 @@
 #include "bgqueue.h"
 #include "control.h"
 #include "reload.h"
+#include "sig.h"
+#include "sock.h"
 #include "version.h"
 
 #define DX_CTL_CLIENTS 16
@@ -36,7 +38,7 @@ struct dx_ctl_client {
 
 struct dx_control {
 	int listen_fd; /* -1: no control socket */
-	int sig_fd;
+	dx_sig *sig;
 	char *path;
 	struct dx_ctl_client clients[DX_CTL_CLIENTS];
 };
@@ -45,10 +47,10 @@ static int dx_ctl_listen(const char *path, dx_diag *d)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int fd = dx_sock_open(AF_UNIX, SOCK_STREAM, DX_SOCK_NONBLOCK);
 	if (fd < 0) {
-		dx_diag_add(d, "control.socket %s: %s", path, strerror(errno));
-		return -errno;
+		dx_diag_add(d, "control.socket %s: %s", path, strerror(-fd));
+		return fd;
 	}
 	unlink(path); /* a socket left by a host that crashed */
 	/* umask so the socket is 0600 from birth, not after a chmod race. */
@@ -72,22 +74,18 @@ int dx_control_open(const char *path, dx_diag *d, dx_control **out)
 	c->listen_fd = -1;
 	for (int i = 0; i < DX_CTL_CLIENTS; i++)
 		c->clients[i].fd = -1;
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	c->sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
-	if (c->sig_fd < 0) {
-		dx_diag_add(d, "signalfd: %s", strerror(errno));
+	static const int signos[] = {SIGTERM, SIGINT, SIGHUP};
+	int rc = dx_sig_open(signos, sizeof signos / sizeof *signos, &c->sig);
+	if (rc < 0) {
+		dx_diag_add(d, "%s: %s", dx_sig_how, strerror(-rc));
 		free(c);
-		return -errno;
+		return rc;
 	}
 	if (path) {
 		c->path = strdup(path);
 		c->listen_fd = c->path ? dx_ctl_listen(path, d) : -ENOMEM;
 		if (c->listen_fd < 0) {
-			int rc = c->listen_fd;
+			rc = c->listen_fd;
 			c->listen_fd = -1;
 			dx_control_close(c);
 			return rc;
@@ -108,7 +106,7 @@ void dx_control_close(dx_control *c)
 		close(c->listen_fd);
 		unlink(c->path);
 	}
-	close(c->sig_fd);
+	dx_sig_close(c->sig);
 	free(c->path);
 	free(c);
 }
@@ -546,19 +544,19 @@ static void dx_ctl_write(int fd, const char *text)
 	 * the send timeout set at accept. */
 	size_t n = strlen(text), off = 0;
 	while (off < n) {
-		ssize_t w = send(fd, text + off, n - off, MSG_NOSIGNAL);
+		ssize_t w = send(fd, text + off, n - off, DX_MSG_NOSIGNAL);
 		if (w <= 0)
 			return;
 		off += (size_t)w;
 	}
-	send(fd, "\n", 1, MSG_NOSIGNAL);
+	send(fd, "\n", 1, DX_MSG_NOSIGNAL);
 }
 
 /* ---- the loop ---- */
 
 static void dx_ctl_accept(dx_control *c)
 {
-	int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	int fd = dx_sock_accept(c->listen_fd, 0);
 	if (fd < 0)
 		return;
 	for (int i = 0; i < DX_CTL_CLIENTS; i++) {
@@ -609,7 +607,7 @@ int dx_control_run(dx_control *c, const dx_control_ctx *x)
 	for (;;) {
 		struct pollfd p[2 + DX_CTL_CLIENTS];
 		int map[2 + DX_CTL_CLIENTS], n = 0;
-		p[n] = (struct pollfd){c->sig_fd, POLLIN, 0};
+		p[n] = (struct pollfd){dx_sig_fd(c->sig), POLLIN, 0};
 		map[n++] = -2;
 		if (c->listen_fd >= 0) {
 			p[n] = (struct pollfd){c->listen_fd, POLLIN, 0};
@@ -624,18 +622,19 @@ int dx_control_run(dx_control *c, const dx_control_ctx *x)
 		/* While an old plugin instance waits to be finalised, look
 		 * again every 20 ms; otherwise sleep until something comes. */
 		bool waiting = x->server && dx_server_reap(x->server) > 0;
-		if (poll(p, (nfds_t)n, waiting ? 20 : -1) < 0 && errno != EINTR)
+		if (dx_sig_poll(c->sig, p, (nfds_t)n, waiting ? 20 : -1) < 0 &&
+		    errno != EINTR)
 			return -errno;
 		bool drain = false;
 		for (int i = 0; i < n; i++) {
 			if (!p[i].revents)
 				continue;
 			if (map[i] == -2) {
-				struct signalfd_siginfo si;
-				if (read(c->sig_fd, &si, sizeof si) <= 0)
+				int signo = dx_sig_next(c->sig);
+				if (signo <= 0)
 					continue;
-				if (si.ssi_signo != SIGHUP)
-					return (int)si.ssi_signo;
+				if (signo != SIGHUP)
+					return signo;
 				dx_ctl_sighup(x);
 			} else if (map[i] == -1) {
 				dx_ctl_accept(c);

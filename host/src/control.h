@@ -16,7 +16,7 @@ typedef struct dx_control_ctx {
 	time_t started;
 } dx_control_ctx;
 
-/* Take SIGTERM and SIGINT through a signalfd (they must already be
+/* Take SIGTERM, SIGINT and SIGHUP through sig.h (they must already be
  * blocked in every thread) and, when path is not NULL, listen on it with
  * mode 0600. */
 int dx_control_open(const char *path, dx_diag *d, dx_control **out);

@@ -2,7 +2,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include "activate.h"
 #include "async.h"
 #include "bind.h"
+#include "pin.h"
 #include "server_int.h"
 
 /* The most IO facets "auto" considers. */
@@ -133,10 +133,11 @@ static int dx_bind_all(dx_server *s, dx_diag *d)
 		else if (port && dx_port_free(l, port, d) < 0)
 			return -EADDRINUSE;
 		for (unsigned k = 0; k < s->nworkers; k++) {
-			/* A unix socket has no SO_REUSEPORT, and a passed one
-			 * is one socket: the workers share it and the kernel
-			 * hands each connection to one accept. */
-			bool shared = l->kind == DX_LISTEN_UNIX || passed >= 0;
+			/* Shared (a unix socket, no SO_REUSEPORT that
+			 * balances, or a socket systemd passed, which is one
+			 * socket): the kernel hands each connection to one
+			 * accept. */
+			bool shared = !dx_bind_each(l) || passed >= 0;
 			int fd = shared && k ? dup(s->workers[0].listen_fds[i])
 				 : passed >= 0 ? passed
 					       : dx_bind(l, &port, d);
@@ -244,12 +245,17 @@ int dx_server_check(const dx_manifest *m, dx_registry *r, dx_diag *d,
 	return rc;
 }
 
-static void dx_pin(dx_worker *w, unsigned ncpu)
+/* Pin worker w; the first that cannot be pinned says why (*said). */
+static void dx_pin(dx_server *s, dx_worker *w, unsigned ncpu, bool *said)
 {
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(w->id % ncpu, &set);
-	pthread_setaffinity_np(w->thread, sizeof set, &set);
+	int rc = dx_pin_thread(w->thread, w->id % ncpu);
+	if (rc < 0 && !*said && (*said = true))
+		dx_registry_log(s->view.reg, DX_LOG_WARN,
+				"pin_cpus: workers run unpinned: %s",
+				rc == -ENOTSUP ? "this system has no way to pin "
+						 "a thread to a CPU that dx "
+						 "uses (docs/platforms.md)"
+					       : strerror(-rc));
 }
 
 /* host->post, once the workers run: worker -1 spreads by round robin. */
@@ -267,6 +273,7 @@ static int dx_server_post(void *target, int worker, void (*fn)(void *),
 int dx_server_start(dx_server *s, dx_diag *d)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	bool pin_said = false;
 	for (unsigned i = 0; i < s->nworkers; i++) {
 		dx_worker *w = &s->workers[i];
 		int rc = pthread_create(&w->thread, NULL, dx_worker_main, w);
@@ -277,7 +284,8 @@ int dx_server_start(dx_server *s, dx_diag *d)
 			return -rc;
 		}
 		if (s->view.m->pin_cpus)
-			dx_pin(w, cpus > 0 ? (unsigned)cpus : 1);
+			dx_pin(s, w, cpus > 0 ? (unsigned)cpus : 1,
+			       &pin_said);
 	}
 	s->started = true;
 	dx_registry_set_poster(s->view.reg, dx_server_post, s);

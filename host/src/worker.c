@@ -19,6 +19,7 @@
 #include "answer.h"
 #include "async.h"
 #include "conn.h"
+#include "sock.h"
 #include "timer.h"
 #include "worker.h"
 
@@ -63,7 +64,7 @@ static void dx_refuse(dx_worker *w, int fd)
 	f[8] = (uint8_t)DX_HBTP_CLOSE_OVERLOADED;
 	f[9] = (uint8_t)(DX_HBTP_CLOSE_OVERLOADED >> 8);
 	memcpy(f + 10, why, sizeof why - 1);
-	ssize_t n = send(fd, f, sizeof f, MSG_NOSIGNAL | MSG_DONTWAIT);
+	ssize_t n = send(fd, f, sizeof f, DX_MSG_NOSIGNAL | MSG_DONTWAIT);
 	(void)n;
 	close(fd);
 	dx_stat_add(&w->stats.refused, 1);

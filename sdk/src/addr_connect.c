@@ -18,6 +18,7 @@
 #include <dx/addr.h>
 
 #include "deadline.h"
+#include "sock.h"
 
 #define DX_ADDR_CANDIDATES 16
 
@@ -110,10 +111,9 @@ static int dx_addr_wait_connect(int fd, int64_t deadline)
 
 static int dx_sockaddr_connect_until(const dx_sockaddr *sa, int64_t deadline)
 {
-	int fd = socket(sa->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			0);
+	int fd = dx_sock_open(sa->family, SOCK_STREAM, DX_SOCK_NONBLOCK);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	const struct sockaddr *p =
 		(const struct sockaddr *)(const void *)sa->sa;
 	int rc = 0;

@@ -18,6 +18,7 @@
 #include <dx/client.h>
 
 #include "client_int.h"
+#include "sock.h"
 
 /* --- reading bytes --- */
 
@@ -79,7 +80,7 @@ static int dx_client_flush_until(dx_client *c, int64_t deadline)
 {
 	while (c->w_off < c->w.len) {
 		ssize_t k = send(c->fd, c->w.p + c->w_off, c->w.len - c->w_off,
-				 MSG_NOSIGNAL);
+				 DX_MSG_NOSIGNAL);
 		if (k > 0) {
 			c->w_off += (size_t)k;
 			continue;
