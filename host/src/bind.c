@@ -2,6 +2,7 @@
  * Main thread. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -113,4 +114,15 @@ int dx_bind(const dx_listen *l, uint16_t *port, dx_diag *d)
 bool dx_bind_each(const dx_listen *l)
 {
 	return l->kind != DX_LISTEN_UNIX && dx_reuseport_balances;
+}
+
+int dx_bind_share(int fd, const dx_listen *l, dx_diag *d)
+{
+	int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (copy >= 0)
+		return copy;
+	int e = errno;
+	dx_diag_add(d, "%s: cannot share the listening socket: %s", l->text,
+		    strerror(e));
+	return -e;
 }

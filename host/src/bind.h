@@ -22,5 +22,9 @@ int dx_bind(const dx_listen *l, uint16_t *port, dx_diag *d);
  * spreads a TCP port's connections over them (reuseport.h), shared for a
  * unix socket and where nothing spreads them. */
 bool dx_bind_each(const dx_listen *l);
+/* Another worker's copy of a shared listening fd, close-on-exec like
+ * every socket dx_bind makes, so a child a plugin starts (forge's tools)
+ * does not hold the listener open. The new fd, or -errno. */
+int dx_bind_share(int fd, const dx_listen *l, dx_diag *d);
 
 #endif

@@ -94,8 +94,9 @@ static int dx_listen_bind(dx_server *s, dx_listen_change *ch, size_t i,
 	else if (port && dx_port_free(l, port, d) < 0)
 		return -EADDRINUSE;
 	for (unsigned k = 0; k < s->nworkers; k++) {
-		int fd = !dx_bind_each(l) && k ? dup(ch->fds[0][i])
-					       : dx_bind(l, &port, d);
+		int fd = !dx_bind_each(l) && k
+				 ? dx_bind_share(ch->fds[0][i], l, d)
+				 : dx_bind(l, &port, d);
 		if (fd < 0)
 			return fd;
 		ch->fds[k][i] = fd;

@@ -138,7 +138,9 @@ static int dx_bind_all(dx_server *s, dx_diag *d)
 			 * socket): the kernel hands each connection to one
 			 * accept. */
 			bool shared = !dx_bind_each(l) || passed >= 0;
-			int fd = shared && k ? dup(s->workers[0].listen_fds[i])
+			int fd = shared && k ? dx_bind_share(
+						       s->workers[0].listen_fds[i],
+						       l, d)
 				 : passed >= 0 ? passed
 					       : dx_bind(l, &port, d);
 			if (fd < 0)

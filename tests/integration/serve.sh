@@ -34,6 +34,17 @@ check "dx-host logs ready" grep -q ready "$T/log"
 V4=$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9]*\) .*/\1/p' "$T/log")
 check "dx-host logs the port it bound for 127.0.0.1:0" test -n "$V4"
 
+# Every socket the host holds (listeners, the unix listener's per-worker
+# copies, the control socket) is close-on-exec: a child a plugin starts
+# must not keep a listener open.
+leaky=""
+for fd in /proc/"$HOST"/fd/*; do
+	case "$(readlink "$fd")" in socket:*) ;; *) continue ;; esac
+	flags=$(sed -n 's/^flags:[[:space:]]*//p' "/proc/$HOST/fdinfo/${fd##*/}")
+	(( (8#$flags & 8#2000000) != 0 )) || leaky="$leaky ${fd##*/}"
+done
+check "every socket of dx-host is close-on-exec (not:$leaky)" test -z "$leaky"
+
 run "$DX" call "$V4" hello v4
 expect_rc 0 "dx call over IPv4"
 expect_out '^hello, v4!$' "hello answers over IPv4"
