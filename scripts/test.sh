@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
 # test.sh - install what is missing, build, and run the whole test suite
 # twice: plain (build/) and under AddressSanitizer + UndefinedBehaviorSanitizer
-# (build-asan/); then build the libFuzzer targets with clang (build-fuzz/),
-# run each over its corpus and regressions, and fuzz each for a few seconds.
-# Any failed test, sanitizer report or fuzz crash fails the run.
+# (build-asan/); between them, the suites that exercise signals, accept and
+# listeners once more on the BSD/macOS fallbacks (build-portable/); then
+# build the libFuzzer targets with clang (build-fuzz/), run each over its
+# corpus and regressions, and fuzz each for a few seconds. Any failed test,
+# sanitizer report or fuzz crash fails the run.
 #
 # usage: scripts/test.sh
 #
 # Prints meson test's summary for each run and, last, one line
-# "N passed, N failed" over all three. Exits non-zero if anything failed.
-# DX_BUILD_DIR, DX_ASAN_BUILD_DIR and DX_FUZZ_BUILD_DIR override the build
-# directories; DX_FUZZ_SECONDS (default 10) is the fuzzing time per target
-# (0: none).
+# "N passed, N failed" over all of them. Exits non-zero if anything failed.
+# DX_BUILD_DIR, DX_PORTABLE_BUILD_DIR, DX_ASAN_BUILD_DIR and
+# DX_FUZZ_BUILD_DIR override the build directories; DX_FUZZ_SECONDS
+# (default 10) is the fuzzing time per target (0: none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PLAIN=${DX_BUILD_DIR:-build}
 ASAN=${DX_ASAN_BUILD_DIR:-build-asan}
+PORTABLE=${DX_PORTABLE_BUILD_DIR:-build-portable}
 FUZZ=${DX_FUZZ_BUILD_DIR:-build-fuzz}
 FUZZ_SECONDS=${DX_FUZZ_SECONDS:-10}
 LOGS=$(mktemp -d)
@@ -78,6 +81,14 @@ suite()
 
 TEST_ARGS=()
 suite plain "$PLAIN"
+
+# The BSD/macOS variants of the host's system-specific pieces (self-pipe
+# signals, accept + fcntl, one listening socket shared by the workers, no
+# pinning: docs/platforms.md), built on Linux and run through the suites
+# that exercise signals, accept, the control socket and listeners.
+TEST_ARGS=(--suite serve --suite reload --suite integration --suite unit
+	--suite hbtp --suite ops)
+suite portable "$PORTABLE" -Dportable_fallbacks=true
 
 # Sanitizers. abort_on_error/halt_on_error turn any report into a crash, so
 # the test fails; detect_leaks makes a leak a report. b_lundef=false: with
