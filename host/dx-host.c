@@ -12,6 +12,7 @@
 
 #include "boot.h"
 #include "control.h"
+#include "metrics_http.h"
 #include "server.h"
 #include "version.h"
 
@@ -149,6 +150,9 @@ static int dx_serve(const dx_manifest *m, dx_registry *r, dx_diag *d)
 		rc = dx_server_new(m, r, d, &s);
 	if (rc == 0 && s)
 		rc = dx_server_start(s, d);
+	dx_metrics_http *http = NULL;
+	if (rc == 0 && m->metrics_listen)
+		rc = dx_metrics_http_start(m->metrics_listen, r, s, d, &http);
 	if (rc == 0) {
 		dx_registry_log(r, DX_LOG_INFO, "ready: %zu plugin%s%s%s%s",
 				dx_registry_count(r),
@@ -166,6 +170,7 @@ static int dx_serve(const dx_manifest *m, dx_registry *r, dx_diag *d)
 				    "in-flight requests finishing"
 				  : "");
 	}
+	dx_metrics_http_stop(http); /* it reads the server's workers */
 	dx_server_free(s);
 	dx_control_close(ctl);
 	return rc;
