@@ -27,6 +27,7 @@ PACKAGES=(
 	libssl-dev           # forge tasks: SHA-256 (libcrypto)
 	clang-14             # fuzz targets (tests/fuzz, scripts/fuzz.sh)
 	libclang-rt-14-dev   # libclang_rt.fuzzer: -fsanitize=fuzzer
+	libmicrohttpd-dev prometheus # metrics.listen's HTTP server; promtool and a Prometheus server for tests/integration/metrics.sh
 )
 
 # The forge sync test runs s3rver, installed from the npm registry. Debian's
