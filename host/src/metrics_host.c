@@ -59,8 +59,12 @@ static void dx_write_host(dx_mtext *t, dx_metrics *m, dx_registry *r,
 			"serve with; one more per live change");
 	dx_mtext_sample_u64(t, "dx_generation", NULL,
 			    atomic_load(&m->generation));
+	/* Without a server nothing publishes, and nothing changes the
+	 * plugins either (every change needs one): the registry's count is
+	 * safe to read then. */
 	dx_mtext_family(t, "dx_plugins", "gauge", "plugins loaded");
-	dx_mtext_sample_u64(t, "dx_plugins", NULL, atomic_load(&m->plugins));
+	dx_mtext_sample_u64(t, "dx_plugins", NULL,
+			    s ? atomic_load(&m->plugins) : dx_registry_count(r));
 
 	static const char *const cn[] = {"command", "result"};
 	dx_mtext_family(t, "dx_reloads_total", "counter",

@@ -245,7 +245,7 @@ START_TEST(test_plugin_metrics)
 		      "metrics.observe \\\\ \"quoted\"\\nsecond line\n");
 	assert_has(s, "dx_plugin_metricsplug_v11_calls_total{plugin="
 		      "\"metricsplug_v11\"} 1\n");
-	assert_has(s, "dx_plugins 0\n"); /* nothing published: no server */
+	assert_has(s, "dx_plugins 2\n");
 	free(s);
 	dx_registry_free(r);
 }
