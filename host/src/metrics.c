@@ -316,10 +316,9 @@ void dx_metrics_change(dx_metrics *m, const char *command, bool ok)
 				  memory_order_relaxed);
 }
 
-int dx_metrics_route_set(dx_metrics *m, uint16_t id, const char *name,
-			 const char *plugin)
+/* Where route id is in m->routes, or would go (sorted by id). */
+static size_t dx_route_index(const dx_metrics *m, uint16_t id)
 {
-	pthread_mutex_lock(&m->lock);
 	size_t lo = 0, hi = m->route_count;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
@@ -328,6 +327,14 @@ int dx_metrics_route_set(dx_metrics *m, uint16_t id, const char *name,
 		else
 			hi = mid;
 	}
+	return lo;
+}
+
+int dx_metrics_route_set(dx_metrics *m, uint16_t id, const char *name,
+			 const char *plugin)
+{
+	pthread_mutex_lock(&m->lock);
+	size_t lo = dx_route_index(m, id);
 	if (lo == m->route_count || m->routes[lo].id != id) {
 		if (m->route_count == m->route_cap) {
 			size_t cap = m->route_cap ? 2 * m->route_cap : 16;
@@ -353,14 +360,7 @@ int dx_metrics_route_set(dx_metrics *m, uint16_t id, const char *name,
 
 const dx_mroute *dx_metrics_route_find(const dx_metrics *m, uint16_t id)
 {
-	size_t lo = 0, hi = m->route_count;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (m->routes[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	size_t lo = dx_route_index(m, id);
 	return lo < m->route_count && m->routes[lo].id == id ? &m->routes[lo]
 							     : NULL;
 }

@@ -114,14 +114,14 @@ int dx_metrics_http_start(const dx_listen *l, dx_registry *r,
 		dx_diag_add(d, "metrics.listen %s: expected HOST:PORT", l->text);
 		return DX_ECONFIG;
 	}
+	/* bind.c's messages start "listen ADDR: ": "metrics: " in front
+	 * says which listen. */
 	uint16_t port = l->port;
-	if (port && dx_port_free(l, port, d) < 0)
-		return -EADDRINUSE;
 	size_t before = d->count;
-	int fd = dx_bind(l, &port, d);
+	int fd = port && dx_port_free(l, port, d) < 0 ? -EADDRINUSE
+						      : dx_bind(l, &port, d);
 	if (fd < 0) {
-		if (d->count > before)
-			dx_diag_prefix(d, before, "metrics.listen");
+		dx_diag_prefix(d, before, "metrics");
 		return fd;
 	}
 	dx_metrics_http *h = calloc(1, sizeof *h);

@@ -17,9 +17,9 @@
 typedef struct dx_metrics_http dx_metrics_http;
 
 /* Bind l (TCP; its port 0 takes any) and serve. 0 with *out set, or
- * negative with the reason in d ("metrics.listen 127.0.0.1:9100:
- * Address already in use"). s may be NULL (no workers). Logs the address
- * bound. */
+ * negative with the reason in d ("metrics: listen 127.0.0.1:9464:
+ * address already in use by another process ..."). s may be NULL (no
+ * workers). Logs the address bound. */
 int dx_metrics_http_start(const dx_listen *l, dx_registry *r,
 			  const dx_server *s, dx_diag *d,
 			  dx_metrics_http **out);

@@ -61,6 +61,27 @@ expect_err 'metrics\.listen: expected HOST:PORT or \[IPV6\]:PORT' \
 	"metrics.listen refuses a Unix socket, saying what it takes"
 expect_err 'metrics\.port: unknown key' "an unknown key under metrics is an error"
 
+# A port another process holds is refused at start, by name.
+python3 -c 'import socket,sys,time
+s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen()
+print(s.getsockname()[1], flush=True); time.sleep(60)' >"$T/held" &
+HELD=$!
+BG_PIDS+=("$HELD")
+for _ in $(seq 200); do
+	[ -s "$T/held" ] && break
+	sleep 0.05
+done
+HPORT=$(cat "$T/held")
+cat >"$T/held.json" <<JSON
+{"dx": 1, "plugin_path": ["$DX_PLUGINS"], "listen": ["127.0.0.1:0"],
+ "metrics": {"listen": "127.0.0.1:$HPORT"}, "plugins": [{"name": "io_epoll"}]}
+JSON
+run "$DX_HOST" -m "$T/held.json"
+expect_rc 1 "a metrics port another process holds stops the start"
+expect_err "metrics: listen 127\.0\.0\.1:$HPORT: address already in use by another process" \
+	"and the refusal names metrics and the address"
+kill "$HELD" 2>/dev/null || true
+
 # --- a host with traffic --------------------------------------------------------
 
 cat >"$T/m.json" <<JSON
