@@ -192,7 +192,8 @@ static void dx_word_fadd(_Atomic uint64_t *p, double v, bool shared)
 {
 	uint64_t old = atomic_load_explicit(p, memory_order_relaxed);
 	if (!shared) {
-		atomic_store_explicit(p, dx_double_bits(dx_bits_double(old) + v),
+		atomic_store_explicit(p,
+				      dx_double_bits(dx_bits_double(old) + v),
 				      memory_order_relaxed);
 		return;
 	}
@@ -263,8 +264,8 @@ static void dx_write_histogram(dx_mtext *t, const struct dx_counter *c,
 			       const dx_mlabels *l)
 {
 	uint64_t stack[64];
-	uint64_t *counts = c->nb + 1 <= 64 ? stack
-					   : calloc(c->nb + 1, sizeof *counts);
+	uint64_t *counts = c->nb + 1 <= 64 ? stack :
+					     calloc(c->nb + 1, sizeof *counts);
 	if (!counts) {
 		t->failed = true;
 		return;
@@ -295,7 +296,8 @@ void dx_metrics_write_plugins(dx_metrics *m, dx_mtext *t)
 		dx_mlabels l = {names, values, 1};
 		dx_mtext_family(t, c->family, types[c->kind], c->help);
 		if (c->kind == DX_PM_COUNTER)
-			dx_mtext_sample_u64(t, c->family, &l, dx_pmetric_sum(c));
+			dx_mtext_sample_u64(t, c->family, &l,
+					    dx_pmetric_sum(c));
 		else if (c->kind == DX_PM_GAUGE)
 			dx_mtext_sample(t, c->family, &l,
 					dx_pmetric_gauge_get(c));
@@ -361,6 +363,6 @@ int dx_metrics_route_set(dx_metrics *m, uint16_t id, const char *name,
 const dx_mroute *dx_metrics_route_find(const dx_metrics *m, uint16_t id)
 {
 	size_t lo = dx_route_index(m, id);
-	return lo < m->route_count && m->routes[lo].id == id ? &m->routes[lo]
-							     : NULL;
+	return lo < m->route_count && m->routes[lo].id == id ? &m->routes[lo] :
+							       NULL;
 }

@@ -65,7 +65,7 @@ typedef struct dx_metrics {
 	pthread_mutex_t lock;
 	unsigned workers;
 	struct dx_counter *list, **tail; /* creation order */
-	dx_mroute *routes; /* sorted by id */
+	dx_mroute *routes;               /* sorted by id */
 	size_t route_count, route_cap;
 	/* Main-thread facts, stored when they change. */
 	_Atomic uint64_t generation;

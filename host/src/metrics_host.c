@@ -18,12 +18,13 @@
 #include "version.h"
 
 const uint64_t dx_wm_bounds_ns[DX_WM_BOUNDS] = {
-	100000,	   250000,    500000,	 1000000,    2500000,	5000000,
-	10000000,  25000000,  50000000,	 100000000,  250000000, 500000000,
+	100000,     250000,     500000,     1000000,    2500000,   5000000,
+	10000000,   25000000,   50000000,   100000000,  250000000, 500000000,
 	1000000000, 2500000000, 5000000000, 10000000000};
-const double dx_wm_bounds_s[DX_WM_BOUNDS] = {
-	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-	0.05,	0.1,	 0.25,	 0.5,	1,     2.5,   5,     10};
+const double dx_wm_bounds_s[DX_WM_BOUNDS] = {0.0001, 0.00025, 0.0005, 0.001,
+					     0.0025, 0.005,   0.01,   0.025,
+					     0.05,   0.1,     0.25,   0.5,
+					     1,      2.5,     5,      10};
 
 void dx_metrics_publish(dx_registry *r, const dx_gen *g)
 {
@@ -64,7 +65,8 @@ static void dx_write_host(dx_mtext *t, dx_metrics *m, dx_registry *r,
 	 * safe to read then. */
 	dx_mtext_family(t, "dx_plugins", "gauge", "plugins loaded");
 	dx_mtext_sample_u64(t, "dx_plugins", NULL,
-			    s ? atomic_load(&m->plugins) : dx_registry_count(r));
+			    s ? atomic_load(&m->plugins) :
+				dx_registry_count(r));
 
 	static const char *const cn[] = {"command", "result"};
 	dx_mtext_family(t, "dx_reloads_total", "counter",
@@ -91,7 +93,8 @@ static void dx_write_host(dx_mtext *t, dx_metrics *m, dx_registry *r,
 	dx_bg_stats bg;
 	dx_registry_bg_stats(r, &bg);
 	static const char *const dn[] = {"what"};
-	const char *dv[][1] = {{"background_task"}, {"deferred_answer"},
+	const char *dv[][1] = {{"background_task"},
+			       {"deferred_answer"},
 			       {"connection_refused"}};
 	uint64_t dval[] = {bg.dropped, dropped, st.refused};
 	dx_mtext_family(t, "dx_drops_total", "counter",
@@ -277,8 +280,8 @@ static void dx_write_route(dx_mtext *t, const dx_route_sum *a,
 
 /* Every route published (counts or not, so a query finds it from the
  * start), then what each worker counted. Under m->lock: the names. */
-static size_t dx_sum_routes(dx_route_sum *sums, size_t cap,
-			    const dx_metrics *m, const dx_server *s)
+static size_t dx_sum_routes(dx_route_sum *sums, size_t cap, const dx_metrics *m,
+			    const dx_server *s)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < m->route_count; i++)
@@ -297,8 +300,9 @@ static size_t dx_sum_routes(dx_route_sum *sums, size_t cap,
 				continue;
 			dx_route_sum *a = dx_route_of(sums, &n, cap, key);
 			/* Room runs out only past the table's: other. */
-			dx_route_add(a ? a : dx_route_of(sums, &n, cap,
-							 DX_KEY_OTHER),
+			dx_route_add(a ? a :
+					 dx_route_of(sums, &n, cap,
+						     DX_KEY_OTHER),
 				     r);
 		}
 	}
@@ -328,8 +332,7 @@ static void dx_write_routes(dx_mtext *t, dx_metrics *m, const dx_server *s)
 		dx_mtext_family(t, f[k].name, f[k].type, f[k].help);
 		for (size_t i = 0; i < n; i++)
 			if (sums[i].requests || sums[i].nstatus ||
-			    sums[i].status_other ||
-			    sums[i].key < DX_KEY_OTHER)
+			    sums[i].status_other || sums[i].key < DX_KEY_OTHER)
 				dx_write_route(t, &sums[i], m, k);
 	}
 	pthread_mutex_unlock(&m->lock);

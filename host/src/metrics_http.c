@@ -34,9 +34,8 @@ struct dx_metrics_http {
 	const dx_server *s;
 };
 
-static enum MHD_Result dx_http_send(struct MHD_Connection *conn,
-				    unsigned code, const char *type,
-				    char *body, size_t len)
+static enum MHD_Result dx_http_send(struct MHD_Connection *conn, unsigned code,
+				    const char *type, char *body, size_t len)
 {
 	struct MHD_Response *res = MHD_create_response_from_buffer(
 		len, body, MHD_RESPMEM_MUST_FREE);
@@ -50,13 +49,13 @@ static enum MHD_Result dx_http_send(struct MHD_Connection *conn,
 	return rc;
 }
 
-static enum MHD_Result dx_http_plain(struct MHD_Connection *conn,
-				     unsigned code, const char *text)
+static enum MHD_Result dx_http_plain(struct MHD_Connection *conn, unsigned code,
+				     const char *text)
 {
 	char *body = strdup(text);
 	return body ? dx_http_send(conn, code, "text/plain; charset=utf-8",
-				   body, strlen(body))
-		    : MHD_NO;
+				   body, strlen(body)) :
+		      MHD_NO;
 }
 
 static enum MHD_Result dx_http_handle(void *cls, struct MHD_Connection *conn,
@@ -83,8 +82,9 @@ static enum MHD_Result dx_http_handle(void *cls, struct MHD_Connection *conn,
 		return dx_http_plain(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 				     "only GET /metrics is served here\n");
 	if (strcmp(url, "/metrics"))
-		return dx_http_plain(conn, MHD_HTTP_NOT_FOUND,
-				     "not found; the metrics are at /metrics\n");
+		return dx_http_plain(
+			conn, MHD_HTTP_NOT_FOUND,
+			"not found; the metrics are at /metrics\n");
 	size_t len = 0;
 	char *text = dx_metrics_render(h->r, h->s, &len);
 	if (!text)
@@ -106,20 +106,20 @@ static void dx_http_log(void *cls, const char *fmt, va_list ap)
 }
 
 int dx_metrics_http_start(const dx_listen *l, dx_registry *r,
-			  const dx_server *s, dx_diag *d,
-			  dx_metrics_http **out)
+			  const dx_server *s, dx_diag *d, dx_metrics_http **out)
 {
 	*out = NULL;
 	if (l->kind == DX_LISTEN_UNIX) {
-		dx_diag_add(d, "metrics.listen %s: expected HOST:PORT", l->text);
+		dx_diag_add(d, "metrics.listen %s: expected HOST:PORT",
+			    l->text);
 		return DX_ECONFIG;
 	}
 	/* bind.c's messages start "listen ADDR: ": "metrics: " in front
 	 * says which listen. */
 	uint16_t port = l->port;
 	size_t before = d->count;
-	int fd = port && dx_port_free(l, port, d) < 0 ? -EADDRINUSE
-						      : dx_bind(l, &port, d);
+	int fd = port && dx_port_free(l, port, d) < 0 ? -EADDRINUSE :
+							dx_bind(l, &port, d);
 	if (fd < 0) {
 		dx_diag_prefix(d, before, "metrics");
 		return fd;
@@ -135,25 +135,28 @@ int dx_metrics_http_start(const dx_listen *l, dx_registry *r,
 			 MHD_USE_ERROR_LOG;
 	if (l->kind == DX_LISTEN_TCP6)
 		flags |= MHD_USE_IPv6;
-	h->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, dx_http_handle, h,
-		MHD_OPTION_EXTERNAL_LOGGER, dx_http_log, h,
-		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)DX_HTTP_CONNECTIONS,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)DX_HTTP_TIMEOUT_S,
-		MHD_OPTION_END);
+	h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, dx_http_handle, h,
+				     MHD_OPTION_EXTERNAL_LOGGER, dx_http_log, h,
+				     MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+				     MHD_OPTION_CONNECTION_LIMIT,
+				     (unsigned)DX_HTTP_CONNECTIONS,
+				     MHD_OPTION_CONNECTION_TIMEOUT,
+				     (unsigned)DX_HTTP_TIMEOUT_S,
+				     MHD_OPTION_END);
 	if (!h->daemon) {
-		dx_diag_add(d, "metrics.listen %s: libmicrohttpd could not "
-			       "start its daemon",
+		dx_diag_add(d,
+			    "metrics.listen %s: libmicrohttpd could not "
+			    "start its daemon",
 			    l->text);
 		close(fd);
 		free(h);
 		return -EIO;
 	}
-	dx_registry_log(r, DX_LOG_INFO,
-			"metrics on http://%s%s%s:%u/metrics (metrics.listen %s)",
-			l->kind == DX_LISTEN_TCP6 ? "[" : "", l->host,
-			l->kind == DX_LISTEN_TCP6 ? "]" : "", port, l->text);
+	dx_registry_log(
+		r, DX_LOG_INFO,
+		"metrics on http://%s%s%s:%u/metrics (metrics.listen %s)",
+		l->kind == DX_LISTEN_TCP6 ? "[" : "", l->host,
+		l->kind == DX_LISTEN_TCP6 ? "]" : "", port, l->text);
 	*out = h;
 	return 0;
 }

@@ -6,15 +6,15 @@
 #include "metrics_http.h"
 
 int dx_metrics_http_start(const dx_listen *l, dx_registry *r,
-			  const dx_server *s, dx_diag *d,
-			  dx_metrics_http **out)
+			  const dx_server *s, dx_diag *d, dx_metrics_http **out)
 {
 	(void)r;
 	(void)s;
 	*out = NULL;
-	dx_diag_add(d, "metrics.listen %s: this dx-host was built without "
-		       "libmicrohttpd (Debian: libmicrohttpd-dev); use dx ctl "
-		       "metrics, or rebuild with it",
+	dx_diag_add(d,
+		    "metrics.listen %s: this dx-host was built without "
+		    "libmicrohttpd (Debian: libmicrohttpd-dev); use dx ctl "
+		    "metrics, or rebuild with it",
 		    l->text);
 	return -ENOSYS;
 }

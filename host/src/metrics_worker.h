@@ -41,15 +41,16 @@ typedef struct dx_wm_route {
 typedef struct dx_wmetrics {
 	_Atomic uint64_t turns;
 	_Atomic uint64_t answers_dropped; /* deferred, client gone */
-	dx_wm_route unknown; /* ids no route serves */
-	dx_wm_route other;   /* routes past the table */
+	dx_wm_route unknown;              /* ids no route serves */
+	dx_wm_route other;                /* routes past the table */
 	dx_wm_route routes[DX_WM_ROUTES];
 } dx_wmetrics;
 
 /* One more, by the only writer. */
 static inline void dx_wm_inc(_Atomic uint64_t *p, uint64_t n)
 {
-	atomic_store_explicit(p, atomic_load_explicit(p, memory_order_relaxed) + n,
+	atomic_store_explicit(p,
+			      atomic_load_explicit(p, memory_order_relaxed) + n,
 			      memory_order_relaxed);
 }
 
@@ -61,13 +62,15 @@ static inline dx_wm_route *dx_wm_slot(dx_wmetrics *m, uint16_t id, int known)
 	uint32_t key = (uint32_t)id + 1;
 	for (unsigned i = 0; i < DX_WM_ROUTES; i++) {
 		dx_wm_route *r = &m->routes[(id + i) & (DX_WM_ROUTES - 1)];
-		uint32_t k = atomic_load_explicit(&r->key, memory_order_relaxed);
+		uint32_t k =
+			atomic_load_explicit(&r->key, memory_order_relaxed);
 		if (k == key)
 			return r;
 		if (k == 0) {
 			/* Release: a scrape that sees the key sees a slot
 			 * whose counters start at zero. */
-			atomic_store_explicit(&r->key, key, memory_order_release);
+			atomic_store_explicit(&r->key, key,
+					      memory_order_release);
 			return r;
 		}
 	}

@@ -30,7 +30,6 @@ struct mp {
 	const dx_host_api *host;
 };
 
-
 static int mp_observe(void *self, const dx_request *req, dx_response *res)
 {
 	struct mp *m = self;
@@ -60,14 +59,15 @@ static int mp_init(const dx_host_api *host, const dx_config *config,
 	if (DX_HAS(host, histogram)) {
 		m->last = host->gauge(host, "last_size",
 				      "the last body's length, in bytes");
-		m->sizes = host->histogram(host, "body_size",
-					   "bodies seen, in bytes", mp_bounds,
-					   sizeof mp_bounds / sizeof mp_bounds[0]);
+		m->sizes = host->histogram(
+			host, "body_size", "bodies seen, in bytes", mp_bounds,
+			sizeof mp_bounds / sizeof mp_bounds[0]);
 	}
 	if (!m->last || !m->sizes) {
 		free(m);
-		return host->fail(host, -ENOSYS, "this host has no gauges or "
-						 "histograms (ABI < 1.2)");
+		return host->fail(host, -ENOSYS,
+				  "this host has no gauges or "
+				  "histograms (ABI < 1.2)");
 	}
 #endif
 	if (!m->calls) {

@@ -42,10 +42,11 @@ START_TEST(test_escaping)
 	const char *values[] = {"we\"ird\\na\nme", ""};
 	dx_mlabels l = {names, values, 2};
 	dx_mtext_sample_u64(&t, "x_total", &l, 7);
-	ck_assert_str_eq(mt_text(&t),
-			 "# HELP x_total a \\\\ b \"c\"\\nd\n"
-			 "# TYPE x_total counter\n"
-			 "x_total{route=\"we\\\"ird\\\\na\\nme\",plugin=\"\"} 7\n");
+	ck_assert_str_eq(
+		mt_text(&t),
+		"# HELP x_total a \\\\ b \"c\"\\nd\n"
+		"# TYPE x_total counter\n"
+		"x_total{route=\"we\\\"ird\\\\na\\nme\",plugin=\"\"} 7\n");
 	/* Without labels, no braces; an empty help says the name. */
 	char *s = dx_mtext_done(&t, NULL);
 	free(s);
@@ -94,7 +95,8 @@ START_TEST(test_histogram)
 	/* No labels: le alone. */
 	dx_mtext_histogram(&t, "h", NULL, bounds, 1, counts, 0);
 	assert_has(mt_text(&t), "h_bucket{le=\"0.001\"} 3\n");
-	assert_has(mt_text(&t), "h_bucket{le=\"+Inf\"} 3\nh_sum 0\nh_count 3\n");
+	assert_has(mt_text(&t),
+		   "h_bucket{le=\"+Inf\"} 3\nh_sum 0\nh_count 3\n");
 	free(dx_mtext_done(&t, NULL));
 }
 END_TEST
@@ -136,13 +138,13 @@ START_TEST(test_cells)
 					     NULL, 0, &why));
 	ck_assert_ptr_nonnull(strstr(why, "another kind"));
 	const double bad[] = {5, 1};
-	ck_assert_ptr_null(dx_metrics_plugin(m, "p", "x", NULL,
-					     DX_PM_HISTOGRAM, bad, 2, &why));
+	ck_assert_ptr_null(dx_metrics_plugin(m, "p", "x", NULL, DX_PM_HISTOGRAM,
+					     bad, 2, &why));
 	ck_assert_ptr_nonnull(strstr(why, "ascending"));
 	/* Two "workers" (cells 1, 2), two other threads (cell 0), and a cell
 	 * past the workers, which goes to the shared one. */
-	struct adder a[5] = {{c, h, 1}, {c, h, 2}, {c, h, 0}, {c, h, 0},
-			     {c, h, 9}};
+	struct adder a[5] = {
+		{c, h, 1}, {c, h, 2}, {c, h, 0}, {c, h, 0}, {c, h, 9}};
 	pthread_t th[5];
 	for (int i = 0; i < 5; i++)
 		ck_assert_int_eq(pthread_create(&th[i], NULL, add_many, &a[i]),
@@ -188,7 +190,8 @@ static void call_route(dx_registry *r, uint16_t id, const char *body)
 	uint8_t buf[64];
 	dx_response res;
 	dx_response_init(&res, buf, sizeof buf, NULL, 0);
-	dx_request req = {.size = sizeof req, .route = id,
+	dx_request req = {.size = sizeof req,
+			  .route = id,
 			  .body = (const uint8_t *)body,
 			  .body_len = strlen(body)};
 	ck_assert_int_eq(ref->route->call(ref->self, &req, &res), 0);
@@ -214,11 +217,12 @@ START_TEST(test_plugin_metrics)
 	char *s = dx_metrics_render(r, NULL, &len);
 	ck_assert_ptr_nonnull(s);
 	ck_assert_uint_eq(len, strlen(s));
-	assert_has(s, "# HELP dx_plugin_metricsplug_calls_total calls to "
-		      "metrics.observe \\\\ \"quoted\"\\nsecond line\n"
-		      "# TYPE dx_plugin_metricsplug_calls_total counter\n"
-		      "dx_plugin_metricsplug_calls_total{plugin=\"metricsplug\"}"
-		      " 3\n");
+	assert_has(s,
+		   "# HELP dx_plugin_metricsplug_calls_total calls to "
+		   "metrics.observe \\\\ \"quoted\"\\nsecond line\n"
+		   "# TYPE dx_plugin_metricsplug_calls_total counter\n"
+		   "dx_plugin_metricsplug_calls_total{plugin=\"metricsplug\"}"
+		   " 3\n");
 	assert_has(s, "# HELP dx_plugin_metricsplug_last_size the last "
 		      "body's length, in bytes\n"
 		      "# TYPE dx_plugin_metricsplug_last_size gauge\n"
@@ -255,8 +259,9 @@ END_TEST
 static void each(void *ud, const char *name, const char *help, uint64_t v)
 {
 	if (strcmp(name, "metricsplug.calls") == 0) {
-		ck_assert_str_eq(help, "calls to metrics.observe \\ \"quoted\"\n"
-				       "second line");
+		ck_assert_str_eq(help,
+				 "calls to metrics.observe \\ \"quoted\"\n"
+				 "second line");
 		*(uint64_t *)ud = v + 1;
 	}
 }
