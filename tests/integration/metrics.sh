@@ -117,6 +117,8 @@ done
 expect_out '^ok$' "metricsplug's route answers"
 run "$DX" call "$V4" delay abc
 expect_rc 1 "a route's own 400"
+run "$DX" call "$V4" delay 30 later
+expect_out '^later$' "a deferred answer (delay answers after 30 ms)"
 
 # --- dx ctl metrics ------------------------------------------------------------
 
@@ -134,9 +136,17 @@ expect_out "^dx_route_latency_seconds_count\{route=\"echo\",plugin=\"routes_echo
 	"and $N latencies"
 expect_out '^dx_route_answers_total\{route="delay",plugin="routes_echo",status="400"\} 1$' \
 	"a 400 answer is counted under its status"
+expect_out '^dx_route_answers_total\{route="delay",plugin="routes_echo",status="200"\} 1$' \
+	"a deferred answer is counted when it completes"
+# The deferred one took at least 30 ms (its timer's), so at most the 400
+# is at or under 25 ms: latency runs until the deferred answer completes.
+expect_out '^dx_route_latency_seconds_bucket\{route="delay",plugin="routes_echo",le="0\.025"\} [01]$' \
+	"a deferred answer's latency runs until it completes"
+expect_out '^dx_route_latency_seconds_count\{route="delay",plugin="routes_echo"\} 2$' \
+	"both delay answers have a latency"
 expect_out '^# HELP dx_plugin_mw_ratelimit_allowed_total requests let through$' \
 	"mw_ratelimit's counter shows with its help text"
-expect_out "^dx_plugin_mw_ratelimit_allowed_total\{plugin=\"mw_ratelimit\"\} $((N + 4))\$" \
+expect_out "^dx_plugin_mw_ratelimit_allowed_total\{plugin=\"mw_ratelimit\"\} $((N + 5))\$" \
 	"and counts every request through the chain"
 expect_out '^# TYPE dx_plugin_metricsplug_body_size histogram$' \
 	"a plugin's own histogram is there"
