@@ -543,7 +543,7 @@ static char *dx_ctl_answer(const char *line, const dx_control_ctx *x,
 		*drain = true;
 	} else
 		o = dx_ctl_plugin(name, line, x);
-	if (name)
+	if (name) /* a live change's outcome: dx_reloads_total */
 		dx_metrics_change(dx_registry_metrics(x->reg), name,
 				  o && !cJSON_IsFalse(cJSON_GetObjectItem(o, "ok")));
 	if (o && !cJSON_HasObjectItem(o, "ok"))
