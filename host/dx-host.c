@@ -16,6 +16,7 @@
 #include "log.h"
 #include "notify.h"
 #include "sd.h"
+#include "metrics_http.h"
 #include "server.h"
 #include "version.h"
 
@@ -201,6 +202,9 @@ static int dx_serve(const dx_manifest *m, dx_registry *r, dx_diag *d,
 	dx_inherit_free(passed);
 	if (rc == 0 && s)
 		rc = dx_server_start(s, d);
+	dx_metrics_http *http = NULL;
+	if (rc == 0 && m->metrics_listen)
+		rc = dx_metrics_http_start(m->metrics_listen, r, s, d, &http);
 	if (rc == 0) {
 		dx_registry_log(r, DX_LOG_INFO, "ready: %zu plugin%s%s%s%s",
 				dx_registry_count(r),
@@ -220,6 +224,7 @@ static int dx_serve(const dx_manifest *m, dx_registry *r, dx_diag *d,
 				    "in-flight requests finishing"
 				  : "");
 	}
+	dx_metrics_http_stop(http); /* it reads the server's workers */
 	dx_server_free(s);
 	dx_control_close(ctl);
 	return rc;

@@ -33,6 +33,8 @@ PACKAGES=(
 	man-db               # the man page check: man --warnings (docs/man)
 	libsystemd-dev       # dx-host: sd_notify and socket activation (sd-daemon)
 	systemd              # tests/ops: systemd-socket-activate (no systemd as PID 1 needed)
+	libmicrohttpd-dev    # metrics.listen's HTTP server
+	prometheus           # tests/integration/metrics.sh: promtool and a real server
 )
 
 # The forge sync test runs s3rver, installed from the npm registry. Debian's
@@ -46,7 +48,7 @@ fi
 # first command, through setup.sh) leaves them out, so trying dx installs
 # no PostgreSQL server, compiler toolchain or node.
 TEST_ONLY=(check postgresql openssl clang-14 libclang-rt-14-dev nodejs npm
-	man-db systemd)
+	man-db systemd prometheus)
 
 always=0
 case "${1:-}" in

@@ -22,6 +22,8 @@ const char dx_ctl_usage[] =
 	"  status    uptime, workers, backend, listeners, connections, requests\n"
 	"  plugins   loaded plugins: name, version, ABI, facets, file\n"
 	"  stats     the host's counters and every plugin counter\n"
+	"  metrics   every metric in the Prometheus text format (what\n"
+	"            metrics.listen serves at GET /metrics)\n"
 	"  swap io BACKEND\n"
 	"            move every worker and its live connections to another IO\n"
 	"            backend (io_uring, epoll) without closing any\n"
@@ -144,6 +146,8 @@ static int dx_ctl_print(const char *cmd, const char *answer, bool json)
 		dx_ctl_print_plugins(o);
 	else if (strcmp(cmd, "stats") == 0)
 		dx_ctl_print_stats(o);
+	else if (strcmp(cmd, "metrics") == 0)
+		fputs(dx_json_str(o, "text", ""), stdout);
 	else if (strcmp(cmd, "swap") == 0)
 		printf("io backend: %s -> %s\n", dx_json_str(o, "from", ""),
 		       dx_json_str(o, "backend", ""));

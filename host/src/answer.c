@@ -18,6 +18,7 @@
 #include "answer.h"
 #include "async.h"
 #include "conn.h"
+#include "timer.h"
 #include "worker.h"
 
 /* The frame at c->out.p + start (its header, then payload to the end of
@@ -216,6 +217,7 @@ void dx_answer_deferred(dx_worker *w, dx_conn *c, const dx_pending *p,
 	};
 	if (p->chain)
 		dx_chain_after(p->chain, p->ran, &req, &res);
+	dx_wm_answer(w->wm, p->route, 1, res.status, dx_now_ns() - p->start_ns);
 	if (!p->expects_response) {
 		c->out.len = start;
 		return;

@@ -32,9 +32,11 @@
 #include "timer.h"
 #include "txn.h"
 
-/* Top-level keys only a restart can change (and members of two more). */
+/* Top-level keys only a restart can change (and members of two more).
+ * metrics: its HTTP endpoint is bound once, at start. */
 static const char *const dx_restart_keys[] = {
-	"workers", "pin_cpus", "control", "background", "plugin_path", NULL};
+	"workers",     "pin_cpus", "control", "background",
+	"plugin_path", "metrics",  NULL};
 
 static char *dx_json_text(const cJSON *v)
 {

@@ -22,6 +22,7 @@
 
 #include "bgqueue.h"
 #include "control.h"
+#include "metrics.h"
 #include "reload.h"
 #include "sig.h"
 #include "sock.h"
@@ -249,6 +250,17 @@ static cJSON *dx_ctl_stats(const dx_control_ctx *x)
 	return o;
 }
 
+/* The scrape as text: {"text": "# HELP ..."}; dx ctl metrics prints it. */
+static cJSON *dx_ctl_metrics(const dx_control_ctx *x)
+{
+	char *text = dx_metrics_render(x->reg, x->server, NULL);
+	cJSON *o = text ? cJSON_CreateObject() : NULL;
+	if (o)
+		cJSON_AddStringToObject(o, "text", text);
+	free(text);
+	return o;
+}
+
 static cJSON *dx_ctl_error(const char *why)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -463,6 +475,9 @@ static void dx_ctl_sighup(const dx_control_ctx *x)
 {
 	cJSON *o = x->server ? dx_ctl_apply(NULL, x) : NULL;
 	const cJSON *err = cJSON_GetObjectItemCaseSensitive(o, "error");
+	if (x->server)
+		dx_metrics_change(dx_registry_metrics(x->reg), "apply",
+				  !cJSON_IsString(err));
 	if (!x->server)
 		dx_registry_log(x->reg, DX_LOG_ERROR,
 				"SIGHUP: this host has no listeners; restart "
@@ -508,6 +523,8 @@ static char *dx_ctl_answer(const char *line, const dx_control_ctx *x,
 		o = dx_ctl_plugins(x);
 	else if (strcmp(name, "stats") == 0)
 		o = dx_ctl_stats(x);
+	else if (strcmp(name, "metrics") == 0)
+		o = dx_ctl_metrics(x);
 	else if (strcmp(name, "swap") == 0)
 		o = dx_ctl_swap(req, x);
 	else if (strcmp(name, "reload") == 0)
@@ -524,12 +541,15 @@ static char *dx_ctl_answer(const char *line, const dx_control_ctx *x,
 		*drain = true;
 	} else
 		o = dx_ctl_plugin(name, line, x);
+	if (name) /* a live change's outcome: dx_reloads_total */
+		dx_metrics_change(dx_registry_metrics(x->reg), name,
+				  o && !cJSON_IsFalse(cJSON_GetObjectItem(o, "ok")));
 	if (o && !cJSON_HasObjectItem(o, "ok"))
 		cJSON_AddBoolToObject(o, "ok", 1);
 	else if (!o)
 		o = dx_ctl_error(name ? "unknown command; use status, plugins, "
-					"stats, swap, reload, load, unload, "
-					"apply or drain"
+					"stats, metrics, swap, reload, load, "
+					"unload, apply or drain"
 				      : "expected a JSON object like {\"cmd\": "
 					"\"status\"}");
 	char *text = cJSON_PrintUnformatted(o);

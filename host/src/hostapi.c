@@ -170,47 +170,79 @@ static int api_worker_id(const dx_host_api *host)
 	return w ? (int)w->id : -1;
 }
 
+/* Metrics (metrics.h): found by name, so a reloaded build of a plugin
+ * picks up the values its predecessor left. A worker writes its own cell
+ * (cell id + 1), any other thread the shared cell 0. */
+static unsigned dx_metric_cell(void)
+{
+	const dx_worker *w = dx_worker_current;
+	return w ? w->id + 1 : 0;
+}
+
+static struct dx_counter *dx_metric(const dx_host_api *host, const char *name,
+				    const char *help, dx_pmetric_kind kind,
+				    const double *bounds, size_t nb)
+{
+	dx_plugin_entry *e = dx_entry(host);
+	const char *why = NULL;
+	struct dx_counter *c =
+		dx_metrics_plugin(e->reg->metrics, e->mod.desc->name, name,
+				  help, kind, bounds, nb, &why);
+	if (!c)
+		dx_registry_log(e->reg, DX_LOG_WARN, "%s: metric \"%s\": %s",
+				e->mod.desc->name, name ? name : "(null)",
+				why ? why : "out of memory");
+	return c;
+}
+
 static dx_counter *api_counter(const dx_host_api *host, const char *name,
 			       const char *help)
 {
-	dx_plugin_entry *e = dx_entry(host);
-	char *full = NULL;
-	if (asprintf(&full, "%s.%s", e->mod.desc->name, name) < 0)
-		return NULL;
-	/* Counters are found by name, so a reloaded build of a plugin picks
-	 * up the count its predecessor left. */
-	for (dx_counter *c = e->reg->counters; c; c = c->next) {
-		if (strcmp(c->name, full) == 0) {
-			free(full);
-			return c;
-		}
-	}
-	dx_counter *c = calloc(1, sizeof *c);
-	char *h = strdup(help ? help : "");
-	if (!c || !h) {
-		free(c);
-		free(h);
-		free(full);
-		return NULL;
-	}
-	c->name = full;
-	c->help = h;
-	atomic_init(&c->value, 0);
-	c->next = e->reg->counters;
-	e->reg->counters = c;
-	return c;
+	return dx_metric(host, name, help, DX_PM_COUNTER, NULL, 0);
 }
 
 static void api_counter_add(dx_counter *c, uint64_t n)
 {
-	/* Relaxed: a counter orders nothing, it only has to add up. */
-	atomic_fetch_add_explicit(&c->value, n, memory_order_relaxed);
+	dx_pmetric_add(c, dx_metric_cell(), n);
 }
 
 static uint64_t api_counter_get(const dx_counter *c)
 {
-	return atomic_load_explicit(&((dx_counter *)c)->value,
-				    memory_order_relaxed);
+	return dx_pmetric_sum(c);
+}
+
+static dx_gauge *api_gauge(const dx_host_api *host, const char *name,
+			   const char *help)
+{
+	return (dx_gauge *)dx_metric(host, name, help, DX_PM_GAUGE, NULL, 0);
+}
+
+static void api_gauge_set(dx_gauge *g, double v)
+{
+	dx_pmetric_gauge_set((struct dx_counter *)g, v);
+}
+
+static void api_gauge_add(dx_gauge *g, double v)
+{
+	dx_pmetric_gauge_add((struct dx_counter *)g, v);
+}
+
+static double api_gauge_get(const dx_gauge *g)
+{
+	return dx_pmetric_gauge_get((const struct dx_counter *)g);
+}
+
+static dx_histogram *api_histogram(const dx_host_api *host, const char *name,
+				   const char *help, const double *bounds,
+				   size_t count)
+{
+	return (dx_histogram *)dx_metric(host, name, help, DX_PM_HISTOGRAM,
+					 bounds, count);
+}
+
+static void api_histogram_observe(dx_histogram *h, double v)
+{
+	dx_pmetric_observe((struct dx_counter *)h, dx_metric_cell(), v);
 }
 
 static dx_pending *api_defer(const dx_host_api *host, const dx_request *req)
@@ -359,8 +391,8 @@ static int api_control(const dx_host_api *host, const char *cmd,
 	dx_plugin_entry *e = dx_entry(host);
 	dx_registry *r = e->reg;
 	static const char *const builtin[] = {
-		"status", "plugins", "stats", "swap",
-		"reload", "load",    "unload", "apply", "drain", NULL};
+		"status", "plugins", "stats", "swap",	 "reload",
+		"load",	  "unload",  "apply", "drain", "metrics", NULL};
 	for (size_t i = 0; builtin[i]; i++)
 		if (strcmp(builtin[i], cmd) == 0)
 			return -EEXIST;
@@ -464,6 +496,12 @@ void dx_hostapi_fill(dx_plugin_entry *e)
 		.stream_adopt = api_stream_adopt,
 		.config_file = api_config_file,
 		.dry_run = api_dry_run,
+		.gauge = api_gauge,
+		.gauge_set = api_gauge_set,
+		.gauge_add = api_gauge_add,
+		.gauge_get = api_gauge_get,
+		.histogram = api_histogram,
+		.histogram_observe = api_histogram_observe,
 	};
 }
 
@@ -495,6 +533,8 @@ const dx_host_api *dx_hostapi_offline(void)
 	a->stream_adopt = NULL;
 	a->config_file = NULL;
 	a->dry_run = NULL;
+	a->gauge = NULL;
+	a->histogram = NULL;
 	a->log = NULL;
 	return a;
 }

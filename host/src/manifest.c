@@ -315,7 +315,7 @@ static const char *const host_keys[] = {
 	"dx",       "plugin_path", "listen",           "workers",
 	"pin_cpus", "io",          "limits",           "control",
 	"plugins",  "middleware",  "route_middleware", "background",
-	NULL};
+	"metrics",  NULL};
 
 bool dx_manifest_host_key(const char *key)
 {
@@ -362,6 +362,7 @@ static void validate(mctx *c)
 	parse_limits(c, root);
 	parse_background(c, root);
 	dx_manifest_control(c, root);
+	dx_manifest_metrics(c, root);
 	dx_manifest_plugins(c, root);
 	dx_manifest_middleware(c, root);
 	check_sections(c, root);
@@ -522,6 +523,11 @@ void dx_manifest_free(dx_manifest *m)
 	free(m->listen);
 	free(m->io.backend);
 	free(m->control_socket);
+	if (m->metrics_listen) {
+		free(m->metrics_listen->text);
+		free(m->metrics_listen->host);
+		free(m->metrics_listen);
+	}
 	for (size_t i = 0; i < m->plugin_count; i++) {
 		dx_manifest_plugin_free(&m->plugins[i]);
 	}

@@ -99,6 +99,9 @@ typedef struct dx_manifest {
 	} limits;
 
 	char *control_socket; /* resolved path, or NULL for none */
+	/* metrics.listen: the HTTP endpoint for Prometheus (HOST:PORT), or
+	 * NULL for none (metrics_http.h). */
+	dx_listen *metrics_listen;
 
 	struct {
 		unsigned threads; /* background threads, default 1 */

@@ -35,9 +35,10 @@ struct stat;
 char *dx_manifest_stat(mctx *c, const cJSON *v, const char *path,
 		       struct stat *st, int *e);
 
-/* manifest_listen.c: listen, control.socket. */
+/* manifest_listen.c: listen, control.socket, metrics.listen. */
 void dx_manifest_listen(mctx *c, const cJSON *root);
 void dx_manifest_control(mctx *c, const cJSON *root);
+void dx_manifest_metrics(mctx *c, const cJSON *root);
 /* manifest_plugins.c: plugins, middleware, route_middleware. */
 void dx_manifest_plugins(mctx *c, const cJSON *root);
 void dx_manifest_middleware(mctx *c, const cJSON *root);

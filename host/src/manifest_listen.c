@@ -1,6 +1,6 @@
 /* manifest_listen.c - the manifest's addresses: listen (HOST:PORT,
- * [IPV6]:PORT, unix:PATH, read by libdx's dx_addr_parse) and
- * control.socket. */
+ * [IPV6]:PORT, unix:PATH, read by libdx's dx_addr_parse),
+ * control.socket and metrics.listen. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,4 +164,33 @@ void dx_manifest_control(mctx *c, const cJSON *root)
 	if (v && dx_jc_str(&c->jc, v, "control.socket"))
 		c->m->control_socket =
 			socket_path(c, "control.socket", v->valuestring);
+}
+
+/* "metrics": {"listen": "HOST:PORT"}: Prometheus's HTTP endpoint. TCP
+ * only (Prometheus scrapes over TCP); absent, or without listen: none. */
+void dx_manifest_metrics(mctx *c, const cJSON *root)
+{
+	static const char *const keys[] = {"listen", NULL};
+	const cJSON *mt = dx_jc_object(&c->jc, root, "", "metrics", keys);
+	const cJSON *v = mt ? dx_jc_get(mt, "listen") : NULL;
+	if (!v)
+		return;
+	dx_listen *l = calloc(1, sizeof *l);
+	if (!l) {
+		dx_jc_nomem(&c->jc);
+		return;
+	}
+	c->m->metrics_listen = l;
+	if (cJSON_IsString(v) && !strncmp(v->valuestring, "unix:", 5)) {
+		dx_jc_got(&c->jc, "metrics.listen", v,
+			  "HOST:PORT or [IPV6]:PORT (Prometheus scrapes over "
+			  "TCP), such as \"127.0.0.1:9464\"");
+		return;
+	}
+	listen_one(c, v, "metrics.listen", l);
+	for (size_t i = 0; l->host && i < c->m->listen_count; i++)
+		if (same_listen(&c->m->listen[i], l))
+			dx_jc_err(&c->jc, "metrics.listen",
+				  "\"%s\" is the same address as listen[%zu]",
+				  l->text, i);
 }

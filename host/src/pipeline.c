@@ -130,6 +130,7 @@ static void dx_call(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
 		.meta = meta, .peer = c->peer,
 		.route_name = ref ? ref->route->name : NULL, .ext = ext,
 	};
+	dx_wm_request(w->wm, id, ref != NULL);
 	bool stopped;
 	unsigned ran = dx_chain_before(chain, &req, &res, &stopped);
 	if (!stopped && dx_run_handler(w, c, ref, &req, &res) == DX_PENDING) {
@@ -139,6 +140,8 @@ static void dx_call(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
 		return;
 	}
 	dx_chain_after(chain, ran, &req, &res);
+	dx_wm_answer(w->wm, id, ref != NULL, res.status,
+		     dx_now_ns() - req.start_ns);
 	if (!(h->flags & DX_HBTP_EXPECTS_RESPONSE)) {
 		c->out.len = start; /* ClientEvent, or no answer asked */
 		return;

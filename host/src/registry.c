@@ -63,7 +63,11 @@ dx_registry *dx_registry_new(const dx_registry_opts *opts)
 	pthread_mutex_init(&r->dep_lock, NULL);
 	r->bg = dx_bgqueue_new(r->opts.bg_queue ? r->opts.bg_queue : 1024,
 			       dx_registry_bg_dropped, r);
-	if (!r->bg) {
+	r->metrics = dx_metrics_new(r->opts.workers);
+	if (!r->bg || !r->metrics) {
+		dx_metrics_free(r->metrics);
+		if (r->bg)
+			dx_bgqueue_free(r->bg);
 		free(r->routes);
 		free(r);
 		return NULL;
@@ -250,13 +254,7 @@ void dx_registry_free(dx_registry *r)
 	for (size_t i = 0; i < r->kept_count; i++)
 		cJSON_Delete(r->kept_json[i]);
 	free(r->kept_json);
-	while (r->counters) {
-		struct dx_counter *c = r->counters;
-		r->counters = c->next;
-		free(c->name);
-		free(c->help);
-		free(c);
-	}
+	dx_metrics_free(r->metrics);
 	dx_config_free(r->sections);
 	dx_config_free(r->manifest_dir);
 	for (size_t i = 0; i < r->kept_cfg_count; i++)
@@ -764,8 +762,10 @@ void dx_registry_each_counter(const dx_registry *r,
 					 const char *help, uint64_t value),
 			      void *ud)
 {
-	for (const struct dx_counter *c = r->counters; c; c = c->next)
-		fn(ud, c->name, c->help,
-		   atomic_load_explicit(&((struct dx_counter *)c)->value,
-					memory_order_relaxed));
+	dx_metrics_each_counter(r->metrics, fn, ud);
+}
+
+dx_metrics *dx_registry_metrics(const dx_registry *r)
+{
+	return r->metrics;
 }

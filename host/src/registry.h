@@ -104,6 +104,10 @@ void dx_registry_each_counter(const dx_registry *r,
 					 const char *help, uint64_t value),
 			      void *ud);
 
+/* The metrics store (metrics.h): plugins' metrics, route names. */
+struct dx_metrics;
+struct dx_metrics *dx_registry_metrics(const dx_registry *r);
+
 /* Route host->post to a running server (target NULL: stopped, posts are
  * refused). Posts made before the first call are delivered now. */
 typedef int (*dx_poster)(void *target, int worker, void (*fn)(void *),

@@ -8,6 +8,7 @@
 
 #include "bgqueue.h"
 #include "config.h"
+#include "metrics.h"
 #include "registry.h"
 
 /* One loaded plugin. Allocated on its own and never moved: the plugin keeps
@@ -64,13 +65,6 @@ typedef struct dx_plugin_entry {
 	struct dx_plugin_entry *next_retiring;
 } dx_plugin_entry;
 
-struct dx_counter {
-	struct dx_counter *next;
-	char *name; /* "<plugin>.<name>" */
-	char *help;
-	_Atomic uint64_t value;
-};
-
 typedef struct dx_facet_entry {
 	uint32_t kind;
 	const char *name;
@@ -108,7 +102,7 @@ struct dx_registry {
 	size_t facet_count;
 	size_t facet_cap;
 	dx_route_ref *routes; /* 65,536 slots, indexed by route id */
-	struct dx_counter *counters;
+	dx_metrics *metrics; /* plugins' metrics, route names (metrics.h) */
 	dx_bgqueue *bg;
 	const struct dx_manifest *manifest; /* for host->section */
 	/* Made on demand, freed with the registry: the manifest's root node

@@ -18,6 +18,7 @@
 #include "async.h"
 #include "bind.h"
 #include "pin.h"
+#include "metrics.h"
 #include "server_int.h"
 
 /* The most IO facets "auto" considers. */
@@ -183,7 +184,8 @@ static int dx_workers_new(dx_server *s, dx_diag *d)
 		w->listen_fds = calloc(m->listen_count ? m->listen_count : 1,
 				       sizeof *w->listen_fds);
 		w->scratch = malloc((size_t)m->limits.max_message);
-		if (!w->listen_fds || !w->scratch)
+		w->wm = calloc(1, sizeof *w->wm);
+		if (!w->listen_fds || !w->scratch || !w->wm)
 			return -ENOMEM;
 		p.worker = (int)i;
 		int rc = s->vt->create(s->vt_self, &p, &w->io);
@@ -227,6 +229,8 @@ int dx_server_new_passed(const dx_manifest *m, dx_registry *r,
 	if (rc == 0)
 		rc = dx_gen_build(m, r, 1, &g, d);
 	atomic_store(&s->view.gen, g);
+	if (rc == 0)
+		dx_metrics_publish(r, g);
 	if (rc < 0) {
 		if (rc == -ENOMEM)
 			dx_diag_add(d, "out of memory starting the server");
@@ -331,6 +335,7 @@ static void dx_worker_free(dx_worker *w)
 	dx_timer_heap_free(&w->timers);
 	free(w->listen_fds);
 	free(w->scratch);
+	free(w->wm);
 	pthread_mutex_destroy(&w->mbox_lock);
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "boot.h"
+#include "metrics.h"
 #include "server_int.h"
 #include "txn.h"
 
@@ -241,6 +242,7 @@ int dx_server_publish(dx_server *s, dx_gen *g, dx_diag *d)
 	old->replaced_by = g->id;
 	old->next = s->replaced;
 	s->replaced = old;
+	dx_metrics_publish(s->view.reg, g);
 	for (unsigned i = 0; i < s->nworkers; i++)
 		dx_worker_wake(&s->workers[i]);
 	for (int t = 0; t < DX_PUBLISH_WAIT_MS * 5; t++) {

@@ -380,6 +380,7 @@ bool dx_turn(dx_worker *w, bool *draining)
 	int n = w->vt->wait(w->io, w->cqes, sizeof w->cqes / sizeof w->cqes[0],
 			    dx_timers_wait_ms(w, DX_TICK_MS));
 	w->turn_ns = dx_now_ns();
+	dx_wm_inc(&w->wm->turns, 1);
 	dx_worker_adopt(w);
 	for (int i = 0; i < n; i++)
 		dx_on_cqe(w, &w->cqes[i]);

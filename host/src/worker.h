@@ -21,6 +21,7 @@
 
 #include "chain.h"
 #include "gen.h"
+#include "metrics_worker.h"
 #include "registry.h"
 #include "server.h"
 
@@ -139,6 +140,9 @@ typedef struct dx_worker {
 		_Atomic uint64_t n;
 	} fails[DX_ROUTE_FAILS];
 	_Atomic uint64_t fails_other;
+	/* Per route and loop counters for the scrape (metrics_worker.h):
+	 * written by this worker alone. */
+	struct dx_wmetrics *wm;
 	/* The failure log's rate limit (this worker's): the second, the
 	 * lines logged in it, and how many were not. */
 	uint64_t fail_log_sec;

@@ -625,7 +625,7 @@ START_TEST(test_refusals_keep_old)
 	const struct {
 		const char *what, *path, *must[3];
 	} cases[] = {
-		{"ABI 2", abi2, {"ABI 2.0", "1.1", "incompatible"}},
+		{"ABI 2", abi2, {"ABI 2.0", "1.2", "incompatible"}},
 		{"init fails", v3, {"init failed", "refuses to start", "3.0.0"}},
 		{"writable directory", wdir_so, {"writable by group or others"}},
 		{"writable file", wfile_so, {"writable by group or others"}},

@@ -89,8 +89,8 @@ static const struct refusal {
 	{"no_symbol", DX_ENOSYM, {"dx_plugin_v1", "DX_PLUGIN"}},
 	{"returns_null", DX_EMAGIC, {"dx_plugin_v1", "NULL"}},
 	{"bad_magic", DX_EMAGIC, {"magic", "0x32505844"}},
-	{"abi_major", DX_EABI, {"2.1", "1.1", "major"}},
-	{"abi_minor_newer", DX_EABI, {"1.2", "1.1", "newer"}},
+	{"abi_major", DX_EABI, {"2.2", "1.2", "major"}},
+	{"abi_minor_newer", DX_EABI, {"1.3", "1.2", "newer"}},
 	{"small_descriptor", DX_ESIZE, {"size 16", "1.0"}},
 	{"small_vtable", DX_ESIZE, {"vtable size 4", "1.0", "good_routes"}},
 	{"bad_name", DX_ENAME, {"\"Bad-Name\""}},
@@ -481,10 +481,10 @@ START_TEST(test_mem_prefix)
 	mem_expect(&m, DX_EMAGIC, "magic");
 	mem_init(&m);
 	m.p.abi_major = 0;
-	mem_expect(&m, DX_EABI, "0.1");
+	mem_expect(&m, DX_EABI, "0.2");
 	mem_init(&m);
 	m.p.abi_minor = DX_ABI_MINOR + 7;
-	mem_expect(&m, DX_EABI, "1.8");
+	mem_expect(&m, DX_EABI, "1.9");
 	mem_init(&m);
 	m.p.size = (uint32_t)DX_PLUGIN_V1_0_SIZE - 1;
 	mem_expect(&m, DX_ESIZE, "smaller than the ABI 1.0 size");

@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 #define DX_ABI_MAJOR 1
-#define DX_ABI_MINOR 1
+#define DX_ABI_MINOR 2
 
 /* The bytes 'D','X','P','1' in memory on a little-endian machine. */
 #define DX_PLUGIN_MAGIC                                                    \
@@ -92,6 +92,8 @@ typedef struct dx_facet_ref {
 typedef struct dx_host_api dx_host_api;
 typedef struct dx_config dx_config; /* a node of the manifest, host-owned */
 typedef struct dx_counter dx_counter;
+typedef struct dx_gauge dx_gauge;         /* ABI 1.2 */
+typedef struct dx_histogram dx_histogram; /* ABI 1.2 */
 typedef struct dx_pending dx_pending; /* a request answered later */
 typedef struct dx_watch dx_watch;     /* an fd watched on a worker loop */
 typedef struct dx_stream dx_stream;   /* pushes to one client's seq */
@@ -234,7 +236,12 @@ struct dx_host_api {
 	 * "<plugin>.<name>", owned by the host (it outlives the plugin, so a
 	 * reloaded build keeps counting). Create counters during init (main
 	 * thread); counter_add and counter_get are lock-free and may be called
-	 * from any thread. Returns NULL only on ENOMEM. */
+	 * from any thread (a worker adds to a cell of its own). help is kept
+	 * and shown: the HELP line of the Prometheus family
+	 * dx_plugin_<plugin>_<name>_total (docs/metrics.md). name is 1..63
+	 * bytes, best [a-z0-9_] (anything else becomes '_' in Prometheus).
+	 * Returns NULL on ENOMEM, or (logged) when the plugin already made a
+	 * gauge or histogram of that name. */
 	dx_counter *(*counter)(const dx_host_api *host, const char *name,
 			       const char *help);
 	void (*counter_add)(dx_counter *counter, uint64_t n);
@@ -358,6 +365,28 @@ struct dx_host_api {
 	 * Main thread, during init. */
 	bool (*dry_run)(const dx_host_api *host);
 
+	/* v1.2: check with DX_HAS(host, member) before calling. */
+
+	/* Metrics beside counter (docs/metrics.md), host-owned and kept
+	 * across a reload like counters; create them during init (main
+	 * thread). A gauge is a value that goes up and down
+	 * (dx_plugin_<plugin>_<name>); set, add and get are lock-free, any
+	 * thread. A histogram counts observations into buckets with the
+	 * upper bounds given (ascending, finite; copied), plus +Inf, and
+	 * keeps their sum (dx_plugin_<plugin>_<name>_bucket/_sum/_count);
+	 * observe is lock-free, any thread (a worker writes a cell of its
+	 * own). Both return NULL on ENOMEM, or (logged) on bad bounds or a
+	 * name the plugin already used for another kind or other bounds. */
+	dx_gauge *(*gauge)(const dx_host_api *host, const char *name,
+			   const char *help);
+	void (*gauge_set)(dx_gauge *gauge, double value);
+	void (*gauge_add)(dx_gauge *gauge, double delta);
+	double (*gauge_get)(const dx_gauge *gauge);
+	dx_histogram *(*histogram)(const dx_host_api *host, const char *name,
+				   const char *help, const double *bounds,
+				   size_t count);
+	void (*histogram_observe)(dx_histogram *histogram, double value);
+
 	/* Later versions append members here. */
 };
 
@@ -367,6 +396,9 @@ struct dx_host_api {
 #define DX_HOST_API_V1_1_SIZE                                              \
 	(offsetof(dx_host_api, dry_run) +                                  \
 	 sizeof(((dx_host_api *)0)->dry_run))
+#define DX_HOST_API_V1_2_SIZE                                              \
+	(offsetof(dx_host_api, histogram_observe) +                        \
+	 sizeof(((dx_host_api *)0)->histogram_observe))
 
 /* Fill .facets and .facet_count from a static array. */
 #define DX_FACETS(array)                                                   \
