@@ -46,12 +46,15 @@ int kit_start(dx_test_host *h)
 	pthread_mutex_init(&w->mbox_lock, NULL);
 	w->listen_fds = calloc(1, sizeof *w->listen_fds);
 	w->scratch = malloc((size_t)h->m->limits.max_message);
+	w->wm = calloc(1, sizeof *w->wm); /* its counters, as dx-host's */
 	dx_io_params p = {.size = sizeof p, .worker = 0};
-	int rc = w->listen_fds && w->scratch ? w->vt->create(NULL, &p, &w->io) :
-					       -ENOMEM;
+	int rc = w->listen_fds && w->scratch && w->wm
+			 ? w->vt->create(NULL, &p, &w->io)
+			 : -ENOMEM;
 	if (rc < 0) {
 		free(w->listen_fds);
 		free(w->scratch);
+		free(w->wm);
 		dx_timer_heap_free(&w->timers);
 		pthread_mutex_destroy(&w->mbox_lock);
 		return rc;
@@ -90,6 +93,7 @@ void kit_stop(dx_test_host *h)
 	dx_timer_heap_free(&w->timers);
 	free(w->listen_fds);
 	free(w->scratch);
+	free(w->wm);
 	pthread_mutex_destroy(&w->mbox_lock);
 	h->started = false;
 }
