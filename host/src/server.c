@@ -176,16 +176,7 @@ static int dx_workers_new(dx_server *s, dx_diag *d)
 	};
 	for (unsigned i = 0; i < s->nworkers; i++) {
 		dx_worker *w = &s->workers[i];
-		w->view = &s->view;
-		w->id = i;
-		dx_timer_heap_init(&w->timers, 0);
-		w->vt = s->vt;
-		pthread_mutex_init(&w->mbox_lock, NULL);
-		w->listen_fds = calloc(m->listen_count ? m->listen_count : 1,
-				       sizeof *w->listen_fds);
-		w->scratch = malloc((size_t)m->limits.max_message);
-		w->wm = calloc(1, sizeof *w->wm);
-		if (!w->listen_fds || !w->scratch || !w->wm)
+		if (dx_worker_setup(w, &s->view, i, s->vt, m->listen_count) < 0)
 			return -ENOMEM;
 		p.worker = (int)i;
 		int rc = s->vt->create(s->vt_self, &p, &w->io);
@@ -319,33 +310,13 @@ void dx_server_drain(dx_server *s)
 		pthread_join(s->workers[i].thread, NULL);
 }
 
-static void dx_worker_free(dx_worker *w)
-{
-	for (size_t i = 0; i < w->listen_count; i++)
-		if (w->listen_fds[i] >= 0)
-			close(w->listen_fds[i]);
-	if (w->io)
-		w->vt->destroy(w->io);
-	while (w->pending_free) {
-		dx_pending *p = w->pending_free;
-		w->pending_free = p->next;
-		dx_buf_free(&p->body);
-		free(p);
-	}
-	dx_timer_heap_free(&w->timers);
-	free(w->listen_fds);
-	free(w->scratch);
-	free(w->wm);
-	pthread_mutex_destroy(&w->mbox_lock);
-}
-
 void dx_server_free(dx_server *s)
 {
 	if (!s)
 		return;
 	dx_server_drain(s);
 	for (unsigned i = 0; s->workers && i < s->nworkers; i++)
-		dx_worker_free(&s->workers[i]);
+		dx_worker_release(&s->workers[i]);
 	/* The unix sockets open now: those the manifest in force lists. */
 	for (size_t i = 0; s->manifest && i < s->manifest->listen_count; i++)
 		if (s->manifest->listen[i].kind == DX_LISTEN_UNIX &&

@@ -407,6 +407,40 @@ bool dx_turn(dx_worker *w, bool *draining)
 	return w->live > 0 && now < w->drain_deadline_ns;
 }
 
+int dx_worker_setup(dx_worker *w, dx_server_view *view, unsigned id,
+		    const dx_io_vtable *vt, size_t nlisten)
+{
+	w->view = view;
+	w->id = id;
+	w->vt = vt;
+	dx_timer_heap_init(&w->timers, 0);
+	pthread_mutex_init(&w->mbox_lock, NULL);
+	w->listen_fds = calloc(nlisten ? nlisten : 1, sizeof *w->listen_fds);
+	w->scratch = malloc((size_t)view->m->limits.max_message);
+	w->wm = calloc(1, sizeof *w->wm);
+	return w->listen_fds && w->scratch && w->wm ? 0 : -ENOMEM;
+}
+
+void dx_worker_release(dx_worker *w)
+{
+	for (size_t i = 0; i < w->listen_count; i++)
+		if (w->listen_fds[i] >= 0)
+			close(w->listen_fds[i]);
+	if (w->io)
+		w->vt->destroy(w->io);
+	while (w->pending_free) {
+		dx_pending *p = w->pending_free;
+		w->pending_free = p->next;
+		dx_buf_free(&p->body);
+		free(p);
+	}
+	dx_timer_heap_free(&w->timers);
+	free(w->listen_fds);
+	free(w->scratch);
+	free(w->wm);
+	pthread_mutex_destroy(&w->mbox_lock);
+}
+
 void *dx_worker_main(void *arg)
 {
 	dx_worker *w = arg;

@@ -150,6 +150,17 @@ typedef struct dx_worker {
 	unsigned long fail_quiet;
 } dx_worker;
 
+/* Set up w (zeroed) as worker id of view with backend vt: its timers,
+ * mailbox lock, nlisten listening slots (the caller binds them and sets
+ * listen_count), scratch buffer for a whole message and metrics table; the
+ * backend instance is the caller's to create. 0 or -ENOMEM (then
+ * dx_worker_release cleans up). dx-host's workers and the test kit's. */
+int dx_worker_setup(dx_worker *w, dx_server_view *view, unsigned id,
+		    const dx_io_vtable *vt, size_t nlisten);
+/* Free what dx_worker_setup made and what the worker still holds: its
+ * listening fds, backend instance, pooled pending answers, timers. Its
+ * connections and async state must be gone already. */
+void dx_worker_release(dx_worker *w);
 /* The thread body: serve until w->drain and the grace period are over. */
 void *dx_worker_main(void *arg);
 /* One turn of w's loop on the calling thread (dx_worker_current must be

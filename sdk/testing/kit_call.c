@@ -39,24 +39,13 @@ int kit_start(dx_test_host *h)
 	dx_worker *w = &h->w;
 	h->view.m = h->m;
 	h->view.reg = h->reg;
-	w->view = &h->view;
-	w->id = 0;
-	w->vt = &kit_io_vtable;
-	dx_timer_heap_init(&w->timers, 0);
-	pthread_mutex_init(&w->mbox_lock, NULL);
-	w->listen_fds = calloc(1, sizeof *w->listen_fds);
-	w->scratch = malloc((size_t)h->m->limits.max_message);
-	w->wm = calloc(1, sizeof *w->wm); /* its counters, as dx-host's */
 	dx_io_params p = {.size = sizeof p, .worker = 0};
-	int rc = w->listen_fds && w->scratch && w->wm
-			 ? w->vt->create(NULL, &p, &w->io)
-			 : -ENOMEM;
+	int rc = dx_worker_setup(w, &h->view, 0, &kit_io_vtable, 0);
+	if (rc == 0)
+		rc = w->vt->create(NULL, &p, &w->io);
 	if (rc < 0) {
-		free(w->listen_fds);
-		free(w->scratch);
-		free(w->wm);
-		dx_timer_heap_free(&w->timers);
-		pthread_mutex_destroy(&w->mbox_lock);
+		dx_worker_release(w);
+		memset(w, 0, sizeof *w);
 		return rc;
 	}
 	kit_io_set_sink(w->io, kit_sink, h);
@@ -83,18 +72,8 @@ void kit_stop(dx_test_host *h)
 	dx_conn_free_all(w);
 	dx_async_free(w);
 	dx_worker_current = NULL;
-	while (w->pending_free) {
-		dx_pending *p = w->pending_free;
-		w->pending_free = p->next;
-		dx_buf_free(&p->body);
-		free(p);
-	}
-	w->vt->destroy(w->io);
-	dx_timer_heap_free(&w->timers);
-	free(w->listen_fds);
-	free(w->scratch);
-	free(w->wm);
-	pthread_mutex_destroy(&w->mbox_lock);
+	dx_worker_release(w);
+	memset(w, 0, sizeof *w);
 	h->started = false;
 }
 
