@@ -1,0 +1,78 @@
+/* kq_compat.h - what differs between the systems io_kqueue runs on:
+ * FreeBSD, macOS, and Linux's test emulation (tests/kqueue_emu, built with
+ * DX_KQUEUE_EMULATED). Everything else in the plugin is the kqueue(2) API
+ * as both FreeBSD and macOS document it. The differences, each handled in
+ * kq_compat.c or here and nowhere else:
+ *
+ * - accept4: FreeBSD (10+) and Linux have it; macOS does not, so there it
+ *   is accept() then fcntl(O_NONBLOCK) and fcntl(FD_CLOEXEC): two more
+ *   syscalls per connection, and a window in which a fork+exec elsewhere
+ *   in the process inherits the fd (the host does not fork workers).
+ * - SIGPIPE: FreeBSD and Linux take MSG_NOSIGNAL per send; macOS has no
+ *   MSG_NOSIGNAL and wants SO_NOSIGPIPE set once on the socket (done when
+ *   the fd is first used for a send).
+ * - MSG_MORE (DX_IO_SEND_MORE) is Linux only; on BSD the hint is dropped
+ *   (TCP_NOPUSH is per socket and would need a syscall to set and clear).
+ * - EVFILT_TIMER units: both default to milliseconds in data; FreeBSD has
+ *   NOTE_SECONDS, NOTE_MSECONDS, NOTE_USECONDS, NOTE_NSECONDS (11.0+),
+ *   macOS NOTE_SECONDS, NOTE_USECONDS, NOTE_NSECONDS and no NOTE_MSECONDS
+ *   (milliseconds are fflags 0 on both). data is intptr_t: on a 32-bit
+ *   system nanoseconds overflow after 2.1 s, so kq_timer_data picks the
+ *   finest unit whose count fits.
+ * - EV_DISPATCH exists on both but is not used: it would take an EV_ENABLE
+ *   change after every event, where EV_CLEAR (edge-triggered) takes none.
+ * - accept(2) errors that mean "retry" differ (ENONET, EPROTO are Linux's).
+ * - SO_REUSEPORT is the host's (it binds one listener per worker): Linux
+ *   and FreeBSD 12+ with SO_REUSEPORT_LB spread connections over them;
+ *   macOS and FreeBSD's plain SO_REUSEPORT do not (one listener gets
+ *   them), so there one worker accepts every connection.
+ *
+ * The emulation build also changes kq_probe: it is not a kernel kqueue
+ * and must not be picked by io.backend "auto" (see io_kqueue.c). */
+#ifndef KQ_COMPAT_H
+#define KQ_COMPAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/event.h>
+#include <time.h>
+
+#ifdef DX_KQUEUE_EMULATED
+#define KQ_EMULATED true
+#else
+#define KQ_EMULATED false
+#endif
+
+/* Every kevent() call of the plugin: kevent itself, but in the test
+ * build, where kq_count.c counts the calls (kq_count.h). */
+#ifdef DX_KQUEUE_EMULATED
+int kq_kevent(int kq, const struct kevent *chg, int nchg,
+	      struct kevent *evl, int nevl, const struct timespec *ts);
+#else
+#define kq_kevent kevent
+#endif
+
+/* A kqueue, close-on-exec: the fd or -errno. */
+int kq_open(void);
+
+/* accept a connection non-blocking and close-on-exec: fd or -1 (errno). */
+int kq_accept_nb(int listen_fd);
+
+/* Whether an accept(2) error means "try the next one" (the connection
+ * died in the queue, a network error) rather than ending the accept. */
+bool kq_accept_retry(int err);
+
+/* Flags for send(2): non-blocking, no SIGPIPE where a flag can say so,
+ * MSG_MORE where there is one and more was asked for. */
+int kq_send_flags(bool more);
+
+/* Make fd never raise SIGPIPE, where that is a socket option (macOS);
+ * 0 where kq_send_flags already sees to it. */
+int kq_nosigpipe(int fd);
+
+/* data and fflags of an EVFILT_TIMER firing ns from now (ns > 0). */
+void kq_timer_data(uint64_t ns, intptr_t *data, unsigned *fflags);
+
+#endif
