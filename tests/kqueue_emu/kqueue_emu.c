@@ -164,8 +164,10 @@ static int apply_changes(emu_kq *kq, const struct kevent *ch, int n,
 		if (err == 0 && !(ch[i].flags & EV_RECEIPT))
 			continue;
 		if (*room == 0) {
+			/* No room: a failed change fails the call; a receipt
+			 * stops it quietly. Later changes are not applied. */
 			if (err == 0)
-				continue; /* a receipt with no room: dropped */
+				return nerr;
 			errno = err;
 			return -1;
 		}
