@@ -77,7 +77,10 @@
  *   the number was reused; the memory of such a knote is kept until the
  *   number is next used in a change or the kqueue is closed and its
  *   number reused by kqueue(). A file still open elsewhere (dup, fork)
- *   after close() keeps feeding the (ignored) registration.
+ *   after close() keeps feeding the (ignored) registration. eventfd,
+ *   timerfd, signalfd and epoll fds all share one inode on Linux, so for
+ *   them a number closed and reused by another such fd is not noticed:
+ *   EV_DELETE their knotes before close().
  * - The socket error is consumed. Linux has no way to read a socket's
  *   pending error but getsockopt(SO_ERROR), which clears it. To report it
  *   in fflags with EV_EOF the emulation reads it then (only on EOF with
@@ -91,6 +94,9 @@
  * - kevent() takes a mutex, so unlike the real system call it is not
  *   async-signal-safe: do not call it (a wake's NOTE_TRIGGER) from a
  *   signal handler while testing on the emulation.
+ * - Regular files and directories cannot be watched (epoll refuses
+ *   them): EV_ADD fails with EPERM, where FreeBSD reports them always
+ *   readable.
  * - NOTE_LOWAT, NOTE_ABSTIME and the other filters (EVFILT_VNODE, _PROC,
  *   _SIGNAL, _AIO, _EMPTY...) are not implemented: EV_ADD fails with
  *   EINVAL. EV_FORCEONESHOT is refused the same way. SO_RCVLOWAT is
