@@ -36,8 +36,10 @@ static void kq_free(emu_kq *kq)
 	free(kq);
 }
 
-/* Free the entries whose fd was closed (or now names another file).
- * table_mu held. */
+/* Free the entries whose fd was closed or now names another file. Every
+ * epoll shares Linux's one anonymous inode, so a number reused by another
+ * epoll (or eventfd...) is not seen here; table_put frees such an entry
+ * when kqueue() gets that number. table_mu held. */
 static void table_sweep(void)
 {
 	for (size_t i = 0; i < table_len; i++) {
@@ -67,6 +69,10 @@ static int table_put(emu_kq *kq)
 		table = t;
 		table_len = n;
 	}
+	/* An entry already there is stale: its fd was closed, or the
+	 * kernel could not have handed the number out again. */
+	if (table[fd] != NULL)
+		kq_free(table[fd]);
 	table[fd] = kq;
 	return 0;
 }
@@ -164,8 +170,10 @@ static int apply_changes(emu_kq *kq, const struct kevent *ch, int n,
 		if (err == 0 && !(ch[i].flags & EV_RECEIPT))
 			continue;
 		if (*room == 0) {
+			/* No room: a failed change fails the call; a receipt
+			 * stops it quietly. Later changes are not applied. */
 			if (err == 0)
-				continue; /* a receipt with no room: dropped */
+				return nerr;
 			errno = err;
 			return -1;
 		}

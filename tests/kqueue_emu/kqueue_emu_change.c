@@ -5,8 +5,9 @@
  *
  * The order of the steps follows FreeBSD's kqueue_register: an absent
  * knote needs EV_ADD (else ENOENT); EV_DELETE drops it; otherwise udata
- * (unless EV_KEEPUDATA), fflags and data are updated, the knote enabled
- * or disabled, and, if enabled, activated so that the next collection
+ * (unless EV_KEEPUDATA), fflags and data are updated (the flags stay
+ * those of the EV_ADD that made it), the knote enabled or disabled, and,
+ * if enabled, activated so that the next collection
  * checks its condition (an EV_ENABLE or a re-add reports a condition that
  * holds, even with EV_CLEAR, as the kernel's f_event check does).
  */
@@ -324,8 +325,9 @@ static void user_touch(emu_knote *kn, const struct kevent *kev)
 /* Refuse what is not implemented before any state changes. */
 static int refuse(const struct kevent *kev)
 {
-	if (kev->flags & EV_FORCEONESHOT)
-		return EINVAL;
+	if ((kev->flags & EV_FORCEONESHOT) ||
+	    (kev->flags & (EV_ADD | EV_KEEPUDATA)) == (EV_ADD | EV_KEEPUDATA))
+		return EINVAL; /* the latter: kqueue(2), "not with EV_ADD" */
 	switch (kev->filter) {
 	case EVFILT_READ:
 	case EVFILT_WRITE:
@@ -368,11 +370,13 @@ int emu_apply(emu_kq *kq, const struct kevent *kev)
 		kn->sfflags = kev->fflags;
 		kn->sdata = kev->data;
 	}
-	/* Adding enables unless EV_DISABLE (kqueue(2)); EV_ENABLE enables. */
-	if (kev->flags & EV_DISABLE)
-		kn->disabled = true;
-	else if (kev->flags & (EV_ENABLE | EV_ADD))
+	/* A new knote starts enabled; afterwards only EV_ENABLE enables (a
+	 * re-add leaves a disabled knote disabled) and EV_ENABLE wins over
+	 * EV_DISABLE (FreeBSD's kqueue_register). */
+	if (kev->flags & EV_ENABLE)
 		kn->disabled = false;
+	else if (kev->flags & EV_DISABLE)
+		kn->disabled = true;
 	if (kn->disabled)
 		emu_dequeue(kn);
 	else

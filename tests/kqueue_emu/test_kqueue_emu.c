@@ -408,9 +408,11 @@ START_TEST(test_enable_disable)
 	wait_one(kq);
 	CHANGE_OK(kq, p[0], EVFILT_READ, EV_DISABLE, 0, 0, NULL);
 	expect_none(kq);
-	/* Re-adding modifies (udata) and enables; no duplicate. */
+	/* Re-adding modifies (udata) without enabling; no duplicate. */
 	int tag;
 	CHANGE_OK(kq, p[0], EVFILT_READ, EV_ADD, 0, 0, &tag);
+	expect_none(kq);
+	CHANGE_OK(kq, p[0], EVFILT_READ, EV_ENABLE | EV_KEEPUDATA, 0, 0, NULL);
 	struct kevent ev[2];
 	ck_assert_int_eq(wait_ms(kq, ev, 2, HANG_MS), 1);
 	ck_assert_ptr_eq(ev[0].udata, &tag);
@@ -453,6 +455,12 @@ START_TEST(test_refused)
 	ck_assert_int_eq(errno, EINVAL);
 	ck_assert_int_eq(change(-1, 1, EVFILT_USER, EV_ADD, 0, 0, NULL), -1);
 	ck_assert_int_eq(errno, EBADF);
+	ck_assert_int_eq(change(kq, 1, EVFILT_USER, EV_ADD | EV_KEEPUDATA, 0,
+				0, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(change(kq, p[0], EVFILT_READ, EV_ADD, NOTE_LOWAT, 1,
+				NULL), -1); /* not implemented */
+	ck_assert_int_eq(errno, EINVAL);
 	close(p[0]);
 	close(kq);
 }
@@ -507,6 +515,14 @@ START_TEST(test_receipt)
 	}
 	/* The pending read was not drained by that call. */
 	ck_assert_int_eq(wait_one(kq).filter, EVFILT_READ);
+	/* A receipt with no room to report it ends the call quietly. */
+	EV_SET(&ch[0], 3, EVFILT_USER, EV_ADD | EV_RECEIPT, 0, 0, NULL);
+	EV_SET(&ch[1], 4, EVFILT_USER, EV_ADD, 0, 0, NULL);
+	ck_assert_int_eq(kevent(kq, ch, 2, NULL, 0, NULL), 0);
+	CHANGE_OK(kq, 3, EVFILT_USER, EV_DELETE, 0, 0, NULL);
+	ck_assert_int_eq(change(kq, 4, EVFILT_USER, EV_DELETE, 0, 0, NULL),
+			 -1);
+	ck_assert_int_eq(errno, ENOENT);
 	close(p[0]);
 	close(p[1]);
 	close(kq);
@@ -727,6 +743,40 @@ START_TEST(test_user_from_thread)
 }
 END_TEST
 
+typedef struct adder {
+	int kq, fd;
+} adder;
+
+static void *add_later(void *arg)
+{
+	adder *a = arg;
+	struct timespec d = {0, 50000000};
+	nanosleep(&d, NULL);
+	struct kevent kev;
+	EV_SET(&kev, a->fd, EVFILT_READ, EV_ADD, 0, 0, NULL);
+	kevent(a->kq, &kev, 1, NULL, 0, NULL);
+	return NULL;
+}
+
+/* A knote added (already ready) by another thread wakes a waiter. */
+START_TEST(test_add_from_thread)
+{
+	int p[2];
+	nb_pipe(p);
+	put(p[1], 1);
+	adder a = {.kq = new_kq(), .fd = p[0]};
+	pthread_t t;
+	pthread_create(&t, NULL, add_later, &a);
+	struct kevent ev;
+	ck_assert_int_eq(kevent(a.kq, NULL, 0, &ev, 1, NULL), 1);
+	ck_assert_uint_eq(ev.ident, (uintptr_t)p[0]);
+	pthread_join(t, NULL);
+	close(p[0]);
+	close(p[1]);
+	close(a.kq);
+}
+END_TEST
+
 static Suite *emu_suite(void)
 {
 	Suite *s = suite_create("kqueue emulation");
@@ -758,6 +808,7 @@ static Suite *emu_suite(void)
 	tcase_add_test(tc, test_user_fflags);
 	tcase_add_test(tc, test_user_level_and_udata);
 	tcase_add_test(tc, test_user_from_thread);
+	tcase_add_test(tc, test_add_from_thread);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -23,21 +23,27 @@
  *   the eventlist as EV_ERROR with the errno in data (0 for a receipt);
  *   if any was reported kevent returns their number and collects no
  *   events (FreeBSD's kern_kevent). With no room left in the eventlist,
- *   a failing change makes kevent return -1 with errno, later changes
- *   unapplied. timeout NULL blocks, {0,0} polls; nevents 0 never waits.
+ *   a failing change makes kevent return -1 with errno, and a receipt
+ *   ends the call (returning the entries written); either way later
+ *   changes are not applied. timeout NULL blocks, {0,0} polls; nevents 0 never waits.
  *   EINTR when a signal interrupts the wait; EBADF for a bad kq;
  *   EINVAL for a bad timeout or negative counts. Thread-safe: any thread
  *   may change a kqueue (e.g. NOTE_TRIGGER) while another waits in it.
- * - Flags: EV_ADD (re-adding modifies: udata, fflags, data; it enables
- *   the knote unless EV_DISABLE), EV_DELETE (ENOENT when absent),
- *   EV_ENABLE, EV_DISABLE, EV_ONESHOT (deleted after delivery), EV_CLEAR
+ * - Flags: EV_ADD (a new knote starts enabled unless EV_DISABLE;
+ *   re-adding modifies udata, fflags and data but neither enables it nor
+ *   changes its EV_ONESHOT/EV_CLEAR/EV_DISPATCH, which stay those it was
+ *   added with: FreeBSD's kqueue_register), EV_DELETE (ENOENT when
+ *   absent), EV_ENABLE (wins over EV_DISABLE in one change), EV_DISABLE,
+ *   EV_ONESHOT (deleted after delivery), EV_CLEAR
  *   (state reset after delivery; reported again only after a change:
  *   new data, more room, a new trigger or expiry), EV_DISPATCH (disabled
  *   after delivery until EV_ENABLE), EV_RECEIPT, EV_KEEPUDATA, and on
  *   output EV_EOF and EV_ERROR. Without EV_CLEAR a knote is
  *   level-triggered: reported on every kevent while its condition holds.
  *   Every change to an existing knote replaces its udata (as on FreeBSD)
- *   unless EV_KEEPUDATA: pass the udata again with NOTE_TRIGGER.
+ *   unless EV_KEEPUDATA (refused with EV_ADD: EINVAL): pass the udata
+ *   again with NOTE_TRIGGER or EV_ENABLE, or add EV_KEEPUDATA (FreeBSD
+ *   12+; check that the target system has it).
  * - EVFILT_READ on sockets, pipes, other pollable fds: data = bytes
  *   readable (FIONREAD); for a listening TCP socket, the number of
  *   connections waiting in its accept queue (1 for other listeners).
@@ -71,7 +77,10 @@
  *   the number was reused; the memory of such a knote is kept until the
  *   number is next used in a change or the kqueue is closed and its
  *   number reused by kqueue(). A file still open elsewhere (dup, fork)
- *   after close() keeps feeding the (ignored) registration.
+ *   after close() keeps feeding the (ignored) registration. eventfd,
+ *   timerfd, signalfd and epoll fds all share one inode on Linux, so for
+ *   them a number closed and reused by another such fd is not noticed:
+ *   EV_DELETE their knotes before close().
  * - The socket error is consumed. Linux has no way to read a socket's
  *   pending error but getsockopt(SO_ERROR), which clears it. To report it
  *   in fflags with EV_EOF the emulation reads it then (only on EOF with
@@ -79,7 +88,15 @@
  *   recv()/getsockopt(SO_ERROR) on that socket sees no error (recv()
  *   returns 0). Take the error from fflags on EV_EOF, which is portable.
  * - A TCP socket that was never connected reads as EV_EOF (Linux polls
- *   it POLLHUP); register sockets after connect()/listen().
+ *   it POLLHUP); register sockets after connect()/listen(). Shutting down
+ *   one's own sending side (shutdown(SHUT_WR)) does not set EV_EOF on
+ *   EVFILT_WRITE (FreeBSD does); the peer's going does.
+ * - kevent() takes a mutex, so unlike the real system call it is not
+ *   async-signal-safe: do not call it (a wake's NOTE_TRIGGER) from a
+ *   signal handler while testing on the emulation.
+ * - Regular files and directories cannot be watched (epoll refuses
+ *   them): EV_ADD fails with EPERM, where FreeBSD reports them always
+ *   readable.
  * - NOTE_LOWAT, NOTE_ABSTIME and the other filters (EVFILT_VNODE, _PROC,
  *   _SIGNAL, _AIO, _EMPTY...) are not implemented: EV_ADD fails with
  *   EINVAL. EV_FORCEONESHOT is refused the same way. SO_RCVLOWAT is
