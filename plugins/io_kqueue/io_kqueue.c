@@ -149,6 +149,31 @@ void fd_idle_check(struct fdst *st)
 		st->reg = st->nosigpipe = false;
 }
 
+/* How many operations are armed on st (each will complete once). */
+size_t fd_ops(const struct fdst *st)
+{
+	size_t n = (size_t)st->acc_armed + st->recv_armed + st->poll_armed;
+	for (const struct sendop *s = st->sq_head; s; s = s->next)
+		n++;
+	return n;
+}
+
+/* Complete every operation on st with -err (a send that partly went out
+ * with its count). Only after ring_room(io, fd_ops(st)). */
+void fd_end_all(dx_io *io, struct fdst *st, int err)
+{
+	if (st->acc_armed)
+		post(io, DX_IO_ACCEPT, -err, st->acc_udata, 0);
+	if (st->poll_armed)
+		post(io, DX_IO_POLL, -err, st->poll_udata, 0);
+	if (st->recv_armed)
+		post(io, DX_IO_RECV, -err, st->recv_udata, 0);
+	st->acc_armed = st->poll_armed = st->recv_armed = false;
+	while (st->sq_head)
+		send_pop(io, st, st->sq_head->off ? (int32_t)st->sq_head->off :
+						    -err);
+}
+
 /* ---- receive buffers ---- */
 
 int buf_get(dx_io *io)
@@ -327,10 +352,7 @@ static int kq_detach(dx_io *io, int fd)
 	if ((size_t)fd >= io->nfds)
 		return 0;
 	struct fdst *st = &io->fds[fd];
-	size_t n = (size_t)st->acc_armed + st->recv_armed + st->poll_armed;
-	for (struct sendop *s = st->sq_head; s; s = s->next)
-		n++;
-	if (ring_room(io, n) < 0)
+	if (ring_room(io, fd_ops(st)) < 0)
 		return -ENOMEM; /* nothing cancelled */
 	if (st->kseen) {
 		size_t had = io->nchg;
@@ -342,15 +364,7 @@ static int kq_detach(dx_io *io, int fd)
 			return -EBUSY;
 		}
 	}
-	if (st->acc_armed)
-		post(io, DX_IO_ACCEPT, -ECANCELED, st->acc_udata, 0);
-	if (st->poll_armed)
-		post(io, DX_IO_POLL, -ECANCELED, st->poll_udata, 0);
-	if (st->recv_armed)
-		post(io, DX_IO_RECV, -ECANCELED, st->recv_udata, 0);
-	while (st->sq_head)
-		send_pop(io, st, st->sq_head->off ? (int32_t)st->sq_head->off :
-						    -ECANCELED);
+	fd_end_all(io, st, ECANCELED);
 	bool queued = st->queued; /* it may sit on the ready list */
 	*st = (struct fdst){.queued = queued};
 	return 0;

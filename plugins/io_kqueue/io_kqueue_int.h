@@ -115,6 +115,8 @@ void post(dx_io *io, uint8_t op, int32_t result, uint64_t udata,
 	  uint32_t flags);
 void ready_push(dx_io *io, int fd);
 void fd_idle_check(struct fdst *st);
+size_t fd_ops(const struct fdst *st);
+void fd_end_all(dx_io *io, struct fdst *st, int err);
 int buf_get(dx_io *io);
 void buf_put(dx_io *io, uint16_t id);
 

@@ -49,21 +49,9 @@ void fd_fail(dx_io *io, int fd, int err)
 	if (fd < 0 || (size_t)fd >= io->nfds)
 		return;
 	struct fdst *st = &io->fds[fd];
-	size_t n = (size_t)st->acc_armed + st->recv_armed + st->poll_armed;
-	for (struct sendop *s = st->sq_head; s; s = s->next)
-		n++;
-	if (ring_room(io, n) < 0)
+	if (ring_room(io, fd_ops(st)) < 0)
 		return; /* they stay armed, and unregistered */
-	if (st->acc_armed)
-		post(io, DX_IO_ACCEPT, -err, st->acc_udata, 0);
-	if (st->poll_armed)
-		post(io, DX_IO_POLL, -err, st->poll_udata, 0);
-	if (st->recv_armed)
-		post(io, DX_IO_RECV, -err, st->recv_udata, 0);
-	st->acc_armed = st->poll_armed = st->recv_armed = false;
-	while (st->sq_head)
-		send_pop(io, st, st->sq_head->off ? (int32_t)st->sq_head->off :
-						    -err);
+	fd_end_all(io, st, err);
 	fd_idle_check(st);
 }
 

@@ -17,6 +17,8 @@
  * At the end of each case the kernel must have taken the registrations: a
  * byte written to each socket with a recv armed comes back as a RECV
  * completion, and every cancelled operation completed with -ECANCELED.
+ * A second case: a change the kernel refuses (EV_ERROR) ends the fd's
+ * operations with its errno.
  *
  * The kernel here is tests/kqueue_emu; the calls are counted by the test
  * build of the plugin (kq_count.h: dx_kq_test_counts, read with dlsym),
@@ -338,6 +340,39 @@ START_TEST(test_batches)
 }
 END_TEST
 
+/* A change the kernel refuses comes back as EV_ERROR and ends the fd's
+ * operations with its errno: arm on a socket, close it before submit
+ * (what dx/io.h says not to do), and the EV_ADDs fail with EBADF. */
+START_TEST(test_refused_change)
+{
+	dx_io *io = io_new();
+	int sv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
+				    sv),
+			 0);
+	ck_assert_int_eq(vt->recv(io, sv[0], 1), 0);
+	ck_assert_int_eq(vt->poll(io, sv[0], DX_IO_POLLIN, 2), 0);
+	close(sv[0]);
+	ck_assert_int_eq(vt->submit(io), 2); /* READ and WRITE, both refused */
+	bool recv_end = false, poll_end = false;
+	dx_io_cqe c[8];
+	for (int tries = 0; tries < 100 && !(recv_end && poll_end); tries++) {
+		int n = vt->wait(io, c, 8, 10);
+		ck_assert_int_ge(n, 0);
+		for (int i = 0; i < n; i++) {
+			ck_assert_msg(c[i].result == -EBADF &&
+					      !(c[i].flags & DX_IO_F_MORE),
+				      "op %d: %d", c[i].op, c[i].result);
+			recv_end |= c[i].op == DX_IO_RECV;
+			poll_end |= c[i].op == DX_IO_POLL;
+		}
+	}
+	ck_assert(recv_end && poll_end);
+	close(sv[1]);
+	vt->destroy(io);
+}
+END_TEST
+
 static void log_sink(void *ud, int level, const char *who, const char *msg)
 {
 	(void)ud;
@@ -390,6 +425,7 @@ int main(void)
 	TCase *tc = tcase_create("changelists");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_batches);
+	tcase_add_test(tc, test_refused_change);
 	suite_add_tcase(s, tc);
 	int rc = dx_check_run(s);
 	dx_diag_clear(&d);
