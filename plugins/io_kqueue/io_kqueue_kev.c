@@ -44,7 +44,7 @@ int chg_push(dx_io *io, uintptr_t ident, short filter, unsigned short flags,
 /* Queue the change that keeps the kernel timer at the earliest deadline. */
 static void timer_sync(dx_io *io)
 {
-	uint64_t next = dx_timer_heap_next(&io->timers);
+	uint64_t next = dx_timer_heap_next(&io->rd.timers);
 	if (next == io->timer_armed ||
 	    (next == UINT64_MAX && !io->timer_armed))
 		return;
@@ -53,7 +53,7 @@ static void timer_sync(dx_io *io)
 			io->timer_armed = 0;
 		return;
 	}
-	uint64_t now = now_ns();
+	uint64_t now = rd_now_ns();
 	intptr_t data;
 	unsigned fflags;
 	/* Due already: the shortest wait the kernel takes. */
@@ -62,36 +62,6 @@ static void timer_sync(dx_io *io)
 		     fflags, data) == 0)
 		io->timer_armed = next;
 	/* else: the next flush tries again (the deadline still differs). */
-}
-
-int kq_timeout(dx_io *io, uint64_t ns, uint64_t udata)
-{
-	uint64_t now = now_ns(); /* counts from here, not from submit */
-	uint64_t dl = ns > UINT64_MAX - 1 - now ? UINT64_MAX - 1 : now + ns;
-	return dx_timer_heap_add(&io->timers, dl ? dl : 1, udata, NULL, NULL);
-}
-
-int kq_timeout_cancel(dx_io *io, uint64_t udata)
-{
-	if (!dx_timer_heap_has(&io->timers, udata))
-		return -ENOENT;
-	if (ring_room(io, 1) < 0)
-		return -ENOMEM;
-	dx_timer_heap_cancel(&io->timers, udata);
-	post(io, DX_IO_TIMEOUT, -ECANCELED, udata, 0);
-	return 0;
-}
-
-/* Complete every timer whose deadline has passed, earliest first. */
-static void timers_fire(dx_io *io, uint64_t now)
-{
-	dx_timer t;
-	while (io->timers.count && dx_timer_heap_next(&io->timers) <= now) {
-		if (ring_room(io, 1) < 0)
-			return;
-		dx_timer_heap_pop_due(&io->timers, now, &t);
-		post(io, DX_IO_TIMEOUT, 0, t.udata, 0);
-	}
 }
 
 /* ---- wake ---- */
@@ -108,13 +78,58 @@ int kq_wake(dx_io *io)
 
 static void on_wake(dx_io *io)
 {
-	if (ring_room(io, 1) == 0)
-		post(io, DX_IO_WAKE, 0, 0, 0);
+	if (rd_ring_room(&io->rd, 1) == 0)
+		rd_post(&io->rd, DX_IO_WAKE, 0, 0, 0);
 	else /* EV_CLEAR took the trigger: trigger again, next flush */
 		(void)chg_push(io, WAKE_IDENT, EVFILT_USER, 0, NOTE_TRIGGER, 0);
 }
 
 /* ---- one kevent() call ---- */
+
+/* ---- events ---- */
+
+/* An EVFILT_READ or EVFILT_WRITE event. With EV_EOF the peer shut down
+ * (read) or went (write), and fflags holds a socket error if there was
+ * one; either way reading goes on to EOF and writing to its error. */
+static void on_event(dx_io *io, const struct kevent *ev)
+{
+	int fd = (int)ev->ident;
+	struct rd *rd = &io->rd;
+	if (fd < 0 || (size_t)fd >= rd->nfds)
+		return; /* stale: an fd we no longer know */
+	struct rd_fd *st = &rd->fds[fd];
+	uint32_t rev = 0;
+	if (ev->filter == EVFILT_READ) {
+		st->rd_ready = true;
+		rev |= DX_IO_POLLIN;
+	} else {
+		st->wr_ready = true;
+		rev |= DX_IO_POLLOUT;
+	}
+	if (ev->flags & EV_EOF) {
+		st->hup = st->rd_ready = st->wr_ready = true;
+		rev |= DX_IO_POLLHUP;
+		if (ev->fflags)
+			rev |= DX_IO_POLLERR;
+	}
+	if (st->poll_armed)
+		st->poll_revents |= rev;
+	if (rd_has_work(st))
+		rd_ready_push(rd, fd);
+}
+
+/* The kernel refused to register fd (err): its operations end with it. */
+static void fd_fail(dx_io *io, int fd, int err)
+{
+	struct rd *rd = &io->rd;
+	if (fd < 0 || (size_t)fd >= rd->nfds)
+		return;
+	struct rd_fd *st = &rd->fds[fd];
+	if (rd_ring_room(rd, rd_fd_ops(st)) < 0)
+		return; /* they stay armed, and unregistered */
+	rd_end_all(rd, st, err);
+	rd_idle_check(st);
+}
 
 /* A change the kernel refused (EV_ERROR, errno in data). */
 static void on_change_error(dx_io *io, const struct kevent *ev)
@@ -129,9 +144,9 @@ static void on_change_error(dx_io *io, const struct kevent *ev)
 		return; /* deleted after it fired */
 	if (ev->filter == EVFILT_TIMER)
 		io->timer_armed = 0; /* not armed: the next flush retries */
-	io->host->log(io->host, DX_LOG_ERROR,
-		      "worker %d: kevent refused a change of filter %d: %s",
-		      io->worker, (int)ev->filter, strerror(err));
+	io->rd.host->log(io->rd.host, DX_LOG_ERROR,
+			 "worker %d: kevent refused a change of filter %d: %s",
+			 io->rd.worker, (int)ev->filter, strerror(err));
 }
 
 /* Give the changelist to the kernel and take up to evl_cap events,
@@ -162,7 +177,8 @@ static int kq_flush(dx_io *io, uint64_t timeout_ns, bool *intr)
 			on_wake(io);
 		else if (ev->filter == EVFILT_TIMER)
 			io->timer_armed = 0; /* EV_ONESHOT: gone */
-		else
+		else if (ev->filter == EVFILT_READ ||
+			 ev->filter == EVFILT_WRITE)
 			on_event(io, ev);
 	}
 	return 0;
@@ -185,11 +201,11 @@ int kq_submit(dx_io *io)
  * is waiting. Timers need no bound: the kernel timer wakes it. */
 static uint64_t sleep_ns(const dx_io *io, uint64_t now, uint64_t end)
 {
-	if (io->nready || io->ring_len)
+	if (io->rd.nready || io->rd.ring_len)
 		return 0;
 	uint64_t until = end;
-	if (io->backoff_until && io->backoff_until < until)
-		until = io->backoff_until;
+	if (io->rd.backoff_until && io->rd.backoff_until < until)
+		until = io->rd.backoff_until;
 	if (until == UINT64_MAX)
 		return UINT64_MAX;
 	return until > now ? until - now : 0;
@@ -199,27 +215,22 @@ int kq_wait_cqes(dx_io *io, dx_io_cqe *cqes, unsigned max, int timeout_ms)
 {
 	if (!cqes || !max)
 		return -EINVAL;
-	uint64_t now = now_ns();
+	struct rd *rd = &io->rd;
+	uint64_t now = rd_now_ns();
 	uint64_t end = timeout_ms < 0 ? UINT64_MAX :
 					now + (uint64_t)timeout_ms * 1000000u;
 	bool intr = false;
 	/* The first pass submits what is queued, whatever the ring holds.
 	 * Timers already due complete without asking the kernel. */
 	do {
-		timers_fire(io, now);
+		rd_timers_fire(rd, now);
 		int rc = kq_flush(io, sleep_ns(io, now, end), &intr);
 		if (rc < 0)
 			return rc;
-		now = now_ns();
-		timers_fire(io, now);
-		backoff_check(io, now);
-		run_ready(io);
-	} while (!io->ring_len && now < end && !intr);
-	unsigned k = 0;
-	for (; k < max && io->ring_len; k++) {
-		cqes[k] = io->ring[io->ring_head];
-		io->ring_head = (io->ring_head + 1) % io->ring_cap;
-		io->ring_len--;
-	}
-	return (int)k;
+		now = rd_now_ns();
+		rd_timers_fire(rd, now);
+		rd_backoff_check(rd, now);
+		rd_run_ready(rd);
+	} while (!rd->ring_len && now < end && !intr);
+	return (int)rd_reap(rd, cqes, max);
 }
