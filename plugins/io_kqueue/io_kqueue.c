@@ -85,13 +85,7 @@ static int kq_arm(struct rd *rd, int fd, struct rd_fd *st)
 	return 0;
 }
 
-static const struct rd_ops kq_ops = {
-	.arm = kq_arm,
-	.accept_nb = kq_accept_nb,
-	.accept_retry = kq_accept_retry,
-	.send_flags = kq_send_flags,
-	.prepare = kq_nosigpipe,
-};
+static const struct rd_ops kq_ops = {.arm = kq_arm};
 
 static int kq_accept(dx_io *io, int listen_fd, uint64_t udata)
 {

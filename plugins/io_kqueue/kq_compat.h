@@ -4,15 +4,9 @@
  * as both FreeBSD and macOS document it. The differences, each handled in
  * kq_compat.c or here and nowhere else:
  *
- * - accept4: FreeBSD (10+) and Linux have it; macOS does not, so there it
- *   is accept() then fcntl(O_NONBLOCK) and fcntl(FD_CLOEXEC): two more
- *   syscalls per connection, and a window in which a fork+exec elsewhere
- *   in the process inherits the fd (the host does not fork workers).
- * - SIGPIPE: FreeBSD and Linux take MSG_NOSIGNAL per send; macOS has no
- *   MSG_NOSIGNAL and wants SO_NOSIGPIPE set once on the socket (done when
- *   the fd is first used for a send).
- * - MSG_MORE (DX_IO_SEND_MORE) is Linux only; on BSD the hint is dropped
- *   (TCP_NOPUSH is per socket and would need a syscall to set and clear).
+ * - accept4, SIGPIPE (MSG_NOSIGNAL against SO_NOSIGPIPE), MSG_MORE and the
+ *   accept errors that mean "retry" are socket matters io_epoll shares:
+ *   plugins/io_ready/ready_sys.c.
  * - EVFILT_TIMER units: both default to milliseconds in data; FreeBSD has
  *   NOTE_SECONDS, NOTE_MSECONDS, NOTE_USECONDS, NOTE_NSECONDS (11.0+),
  *   macOS NOTE_SECONDS, NOTE_USECONDS, NOTE_NSECONDS and no NOTE_MSECONDS
@@ -21,7 +15,6 @@
  *   finest unit whose count fits.
  * - EV_DISPATCH exists on both but is not used: it would take an EV_ENABLE
  *   change after every event, where EV_CLEAR (edge-triggered) takes none.
- * - accept(2) errors that mean "retry" differ (ENONET, EPROTO are Linux's).
  * - SO_REUSEPORT is the host's (it binds one listener per worker): Linux
  *   and FreeBSD 12+ with SO_REUSEPORT_LB spread connections over them;
  *   macOS and FreeBSD's plain SO_REUSEPORT do not (one listener gets
@@ -56,21 +49,6 @@ int kq_kevent(int kq, const struct kevent *chg, int nchg,
 
 /* A kqueue, close-on-exec: the fd or -errno. */
 int kq_open(void);
-
-/* accept a connection non-blocking and close-on-exec: fd or -1 (errno). */
-int kq_accept_nb(int listen_fd);
-
-/* Whether an accept(2) error means "try the next one" (the connection
- * died in the queue, a network error) rather than ending the accept. */
-bool kq_accept_retry(int err);
-
-/* Flags for send(2): non-blocking, no SIGPIPE where a flag can say so,
- * MSG_MORE where there is one and more was asked for. */
-int kq_send_flags(bool more);
-
-/* Make fd never raise SIGPIPE, where that is a socket option (macOS);
- * 0 where kq_send_flags already sees to it. */
-int kq_nosigpipe(int fd);
 
 /* data and fflags of an EVFILT_TIMER firing ns from now (ns > 0). */
 void kq_timer_data(uint64_t ns, intptr_t *data, unsigned *fflags);

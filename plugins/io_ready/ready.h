@@ -52,7 +52,7 @@ struct rd_fd {
 	bool reg;      /* registered with the kernel API, as far as we know;
 			* cleared when the fd goes idle (rd_idle_check) */
 	bool seen;     /* the backend's: the kernel may hold state for it */
-	bool prepared; /* the backend's: per-socket setup done (idle clears) */
+	bool prepared; /* rd_sys_nosigpipe done (idle clears) */
 	bool queued;   /* on the ready list */
 	bool rd_ready; /* readable until a read says EAGAIN */
 	bool wr_ready; /* writable until a write says EAGAIN */
@@ -69,21 +69,24 @@ struct rd_fd {
 
 struct rd;
 
-/* What differs between systems; every member is required. */
+/* The backend's part of the core. */
 struct rd_ops {
-	/* Register fd with the kernel API when st->reg is false (set it):
-	 * 0 or a negative code. */
+	/* Register fd with the kernel API (st->reg is false): set st->reg,
+	 * return 0, or a negative code. */
 	int (*arm)(struct rd *rd, int fd, struct rd_fd *st);
-	/* accept(2) non-blocking and close-on-exec: fd, or -1 and errno. */
-	int (*accept_nb)(int listen_fd);
-	/* Whether an accept error means "try the next connection". */
-	bool (*accept_retry)(int err);
-	/* send(2) flags: non-blocking, no SIGPIPE, MSG_MORE if asked. */
-	int (*send_flags)(bool more);
-	/* Per-socket setup before the first send on fd (st->prepared is
-	 * set after it succeeds); NULL when there is none. */
-	int (*prepare)(int fd);
 };
+
+/* Socket calls whose form differs between systems (ready_sys.c). */
+/* accept(2) non-blocking and close-on-exec: fd, or -1 and errno. */
+int rd_sys_accept_nb(int listen_fd);
+/* Whether an accept error means "try the next connection". */
+bool rd_sys_accept_retry(int err);
+/* send(2) flags: non-blocking, no SIGPIPE where a flag says so, MSG_MORE
+ * where there is one and more was asked for. */
+int rd_sys_send_flags(bool more);
+/* Make fd never raise SIGPIPE where that is a socket option (macOS): 0 or
+ * a negative code; 0 and nothing done elsewhere. */
+int rd_sys_nosigpipe(int fd);
 
 struct rd {
 	const dx_host_api *host; /* logging */

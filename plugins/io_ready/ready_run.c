@@ -66,7 +66,7 @@ static void run_accept(struct rd *rd, int fd, struct rd_fd *st)
 	     n++) {
 		if (rd_ring_room(rd, 1) < 0)
 			return;
-		int c = rd->ops->accept_nb(fd);
+		int c = rd_sys_accept_nb(fd);
 		if (c >= 0) {
 			rd_post(rd, DX_IO_ACCEPT, c, st->acc_udata, DX_IO_F_MORE);
 			continue;
@@ -76,7 +76,7 @@ static void run_accept(struct rd *rd, int fd, struct rd_fd *st)
 			st->rd_ready = false;
 			return;
 		}
-		if (rd->ops->accept_retry(err))
+		if (rd_sys_accept_retry(err))
 			continue;
 		if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
 		    err == ENOMEM) {
@@ -164,10 +164,10 @@ static void send_pop(struct rd *rd, struct rd_fd *st, int32_t result)
 }
 
 /* Write buf from *off on, up to budget syscalls. */
-static int send_some(const struct rd_ops *ops, int fd, const uint8_t *buf,
-		     size_t len, size_t *off, uint32_t flags, int budget)
+static int send_some(int fd, const uint8_t *buf, size_t len, size_t *off,
+		     uint32_t flags, int budget)
 {
-	int how = ops->send_flags(flags & DX_IO_SEND_MORE);
+	int how = rd_sys_send_flags(flags & DX_IO_SEND_MORE);
 	for (; budget > 0; budget--) {
 		if (*off == len && len)
 			return SENT_ALL;
@@ -194,7 +194,7 @@ static void run_send(struct rd *rd, int fd, struct rd_fd *st)
 		if (rd_ring_room(rd, 1) < 0)
 			return;
 		struct rd_send *s = st->sq_head;
-		int rc = send_some(rd->ops, fd, s->buf, s->len, &s->off,
+		int rc = send_some(fd, s->buf, s->len, &s->off,
 				   s->flags, 4);
 		budget -= 4;
 		if (rc == SENT_ALL)
@@ -276,16 +276,16 @@ int rd_send(struct rd *rd, int fd, const void *buf, size_t len,
 		return fd < 0 ? -EBADF : -ENOMEM;
 	if (rd_ring_room(rd, 1) < 0)
 		return -ENOMEM;
-	if (!st->prepared && rd->ops->prepare) {
-		int rc = rd->ops->prepare(fd);
+	if (!st->prepared) {
+		int rc = rd_sys_nosigpipe(fd);
 		if (rc < 0)
 			return rc;
+		st->prepared = true;
 	}
-	st->prepared = true;
 	size_t off = 0;
 	int rc = SENT_AGAIN;
 	if (!st->sq_head) { /* nothing ahead of it: write now */
-		rc = send_some(rd->ops, fd, buf, len, &off, flags,
+		rc = send_some(fd, buf, len, &off, flags,
 			       RD_SEND_BUDGET);
 		if (rc == SENT_ALL || rc < 0) {
 			rd_post(rd, DX_IO_SEND, rc == SENT_ALL ? (int32_t)len :
