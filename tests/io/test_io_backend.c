@@ -3,10 +3,12 @@
  *
  *     test_io_backend io_epoll epoll
  *     test_io_backend io_uring io_uring
- *     test_io_backend io_kqueue kqueue '{"emulation": true}'
+ *     test_io_backend build/plugins/io_kqueue/io_kqueue_emu.so kqueue \
+ *         '{"emulation": true}'
  *
- * The optional third argument is the plugin's config (JSON), as a
- * manifest's plugins entry would give it.
+ * PLUGIN is a name, or a file when it has a '/'. The optional third
+ * argument is the plugin's config (JSON), as a manifest's plugins entry
+ * would give it.
  * It loads $DX_PLUGINS/<plugin>/<plugin>.so through the real loader and
  * registry, finds the IO facet by name and runs the same cases on real
  * sockets (127.0.0.1, ephemeral ports), pipes and threads. Exit 77 (meson's
@@ -1349,7 +1351,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	char path[4096];
-	snprintf(path, sizeof path, "%s/%s/%s.so", dir, plugin, plugin);
+	if (strchr(plugin, '/'))
+		snprintf(path, sizeof path, "%s", plugin);
+	else
+		snprintf(path, sizeof path, "%s/%s/%s.so", dir, plugin, plugin);
 	if (access(path, F_OK) != 0)
 		return skip(path, "not built (or not readable)");
 

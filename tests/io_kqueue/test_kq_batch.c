@@ -26,7 +26,7 @@
  * count (a kernel kqueue build).
  *
  * The seed is printed first; DX_TEST_SEED=N replays a run.
- * usage: test_kq_batch (DX_PLUGINS set) */
+ * usage: test_kq_batch [PLUGIN-FILE]  (default: DX_PLUGINS's io_kqueue) */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -380,15 +380,18 @@ static void log_sink(void *ud, int level, const char *who, const char *msg)
 	fprintf(stderr, "[%s] %s\n", who, msg);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const char *dir = getenv("DX_PLUGINS");
-	if (!dir || !*dir) {
+	if (argc < 2 && (!dir || !*dir)) {
 		fprintf(stderr, "DX_PLUGINS is not set: run through meson test\n");
 		return 2;
 	}
 	char path[4096];
-	snprintf(path, sizeof path, "%s/io_kqueue/io_kqueue.so", dir);
+	if (argc >= 2)
+		snprintf(path, sizeof path, "%s", argv[1]);
+	else
+		snprintf(path, sizeof path, "%s/io_kqueue/io_kqueue.so", dir);
 	cJSON *config = cJSON_Parse("{\"emulation\": true}");
 	dx_registry_opts ro = {.log = log_sink, .log_level = DX_LOG_WARN,
 			       .workers = 1};

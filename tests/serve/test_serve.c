@@ -14,9 +14,10 @@
  * within a few seconds (drain), with the witness receiving Close 1000.
  *
  * Exit 77 (skip) when the backend is not usable on this machine (the host
- * says "not usable") or its plugin is not built. io_kqueue gets the config
- * {"emulation": true}, which its Linux test build needs to serve (a kernel
- * kqueue ignores it).
+ * says "not usable") or its plugin is not built. io_kqueue is loaded from
+ * the file DX_IO_KQUEUE names when set (its Linux test build is not where
+ * plugin_path would find it), with the config {"emulation": true}, which
+ * that build needs to serve (a kernel kqueue ignores it).
  *
  * Env: DX_PLUGINS (the build's plugins dir). DX_SERVE_KEEP=1 keeps the
  * temp dir (manifest and host.log) for a look afterwards. */
@@ -1200,13 +1201,23 @@ static int start_host(void)
 			g_backend);
 		return 1;
 	}
-	if (!file_exists(plugins, want_plugin)) {
+	const char *kq_file = getenv("DX_IO_KQUEUE");
+	bool kqueue = strcmp(g_backend, "kqueue") == 0;
+	if (kqueue && kq_file && access(kq_file, F_OK) != 0) {
+		printf("SKIP: %s is not built\n", kq_file);
+		return 77;
+	}
+	if (!(kqueue && kq_file) && !file_exists(plugins, want_plugin)) {
 		printf("SKIP: plugin %s is not built in %s\n", want_plugin,
 		       plugins);
 		return 77;
 	}
 	bool have_uring = file_exists(plugins, "io_uring");
-	bool kqueue = strcmp(g_backend, "kqueue") == 0;
+	char kq_entry[600] = "";
+	if (kqueue)
+		snprintf(kq_entry, sizeof kq_entry,
+			 "{\"%s\": \"%s\", \"config\": {\"emulation\": true}}, ",
+			 kq_file ? "path" : "name", kq_file ? kq_file : "io_kqueue");
 
 	snprintf(g_dir, sizeof g_dir, "/tmp/dx-serve-%s-XXXXXX", g_backend);
 	if (!mkdtemp(g_dir)) {
@@ -1234,10 +1245,7 @@ static int start_host(void)
 		"{\"name\": \"routes_hello\"}, {\"name\": \"routes_echo\"}]}\n",
 		plugins, g_backend, MAX_FRAME, MAX_MESSAGE, MAX_CONNECTIONS,
 		HEADER_TIMEOUT_MS, g_ctl,
-		have_uring ? "{\"name\": \"io_uring\"}, " : "",
-		kqueue ? "{\"name\": \"io_kqueue\", \"config\": "
-			 "{\"emulation\": true}}, "
-		       : "");
+		have_uring ? "{\"name\": \"io_uring\"}, " : "", kq_entry);
 	fclose(f);
 
 	g_pid = fork();

@@ -10,8 +10,9 @@
  * exactly once, with its own bytes, on the connection it was sent on.
  * usage: test_swap DX_HOST [BACKEND...]  (default: io_uring epoll; the
  * host starts on the first, each swap goes to the next, round the list).
- * io_kqueue is loaded with {"emulation": true} when kqueue is named: its
- * Linux test build serves only with it. */
+ * io_kqueue is loaded with {"emulation": true} when kqueue is named (its
+ * Linux test build serves only with it), from the file DX_IO_KQUEUE names
+ * when set (that build is not where plugin_path would find it). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -219,17 +220,20 @@ int main(int argc, char **argv)
 	 * host must hold their answers unread, more than the default
 	 * limits.max_output lets it (it would stop reading, and both sides
 	 * would wait on each other, as backpressure means to). */
-	char extra[768], answer[1024] = "", want[96];
+	const char *kq_file = getenv("DX_IO_KQUEUE");
+	char kq_entry[600] = "";
+	if (kqueue)
+		snprintf(kq_entry, sizeof kq_entry,
+			 "{\"%s\":\"%s\",\"config\":{\"emulation\":true}},",
+			 kq_file ? "path" : "name", kq_file ? kq_file : "io_kqueue");
+	char extra[1400], answer[1024] = "", want[96];
 	snprintf(extra, sizeof extra,
 		 "\"plugin_path\":[\"%s\"],\"workers\":2,\"io\":"
 		 "{\"backend\":\"%s\"},\"limits\":{\"max_output\":"
 		 "67108864},\"plugins\":[{\"name\":"
 		 "\"io_epoll\"},%s%s{\"name\":\"routes_echo\"}]",
 		 getenv("DX_PLUGINS"), backends[0],
-		 uring ? "{\"name\":\"io_uring\"}," : "",
-		 kqueue ? "{\"name\":\"io_kqueue\",\"config\":"
-			  "{\"emulation\":true}},"
-			: "");
+		 uring ? "{\"name\":\"io_uring\"}," : "", kq_entry);
 	/* Only io_uring may be refused by a machine (the log says why):
 	 * another first backend that does not come up is a failure. */
 	int refused = strcmp(backends[0], "io_uring") ? 1 : 77;
