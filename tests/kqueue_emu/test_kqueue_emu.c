@@ -34,7 +34,7 @@ static int change(int kq, uintptr_t ident, short filter, unsigned short flags,
 	return kevent(kq, &kev, 1, NULL, 0, NULL);
 }
 
-#define CHANGE_OK(kq, id, filt, fl, ff, d, ud)                             \
+#define CHANGE_OK(kq, id, filt, fl, ff, d, ud)                                 \
 	ck_assert_int_eq(change(kq, id, filt, fl, ff, d, ud), 0)
 
 /* Wait up to ms for events; their number. */
@@ -82,7 +82,8 @@ static void nb_pair(int s[2])
 {
 	ck_assert_int_eq(socketpair(AF_UNIX,
 				    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-				    0, s), 0);
+				    0, s),
+			 0);
 }
 
 static int tcp_listener(struct sockaddr_in *a)
@@ -115,12 +116,43 @@ static void put(int fd, size_t n)
 	ck_assert_int_eq(write(fd, buf, n), (ssize_t)n);
 }
 
+/* A kqueue and a non-blocking pipe. */
+static int kq_pipe(int p[2])
+{
+	nb_pipe(p);
+	return new_kq();
+}
+
+/* The same with an EVFILT_READ knote (EV_ADD | flags) on p[0] and one
+ * byte written. */
+static int kq_pipe_read(int p[2], unsigned short flags)
+{
+	int kq = kq_pipe(p);
+	ck_assert_int_eq(
+		change(kq, p[0], EVFILT_READ, EV_ADD | flags, 0, 0, NULL), 0);
+	put(p[1], 1);
+	return kq;
+}
+
+static void close_all(int kq, const int p[2])
+{
+	close(p[0]);
+	close(p[1]);
+	close(kq);
+}
+
+/* The change fails with errno err. */
+#define CHANGE_FAILS(err, kq, id, filt, fl, ff, d, ud)                         \
+	do {                                                                   \
+		ck_assert_int_eq(change(kq, id, filt, fl, ff, d, ud), -1);     \
+		ck_assert_int_eq(errno, err);                                  \
+	} while (0)
+
 /* ---- the kqueue itself ---- */
 
 START_TEST(test_kq_is_fd)
 {
-	int kq = new_kq(), p[2];
-	nb_pipe(p);
+	int p[2], kq = kq_pipe(p);
 	struct pollfd pf = {.fd = kq, .events = POLLIN};
 	ck_assert_int_eq(poll(&pf, 1, 0), 0); /* nothing pending */
 	CHANGE_OK(kq, p[0], EVFILT_READ, EV_ADD, 0, 0, NULL);
@@ -188,8 +220,7 @@ END_TEST
 
 START_TEST(test_read_pipe_level)
 {
-	int kq = new_kq(), p[2];
-	nb_pipe(p);
+	int p[2], kq = kq_pipe(p);
 	int tag;
 	CHANGE_OK(kq, p[0], EVFILT_READ, EV_ADD, 0, 0, &tag);
 	expect_none(kq);
@@ -290,8 +321,7 @@ END_TEST
 
 START_TEST(test_write_pipe)
 {
-	int kq = new_kq(), p[2];
-	nb_pipe(p);
+	int p[2], kq = kq_pipe(p);
 	int size = fcntl(p[1], F_GETPIPE_SZ);
 	CHANGE_OK(kq, p[1], EVFILT_WRITE, EV_ADD, 0, 0, NULL);
 	struct kevent ev = wait_one(kq);
@@ -333,10 +363,7 @@ END_TEST
 
 START_TEST(test_clear)
 {
-	int kq = new_kq(), p[2];
-	nb_pipe(p);
-	CHANGE_OK(kq, p[0], EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, NULL);
-	put(p[1], 1);
+	int p[2], kq = kq_pipe_read(p, EV_CLEAR);
 	struct kevent ev = wait_one(kq);
 	ck_assert_int_eq(ev.data, 1);
 	ck_assert(ev.flags & EV_CLEAR);
@@ -353,37 +380,25 @@ START_TEST(test_clear)
 	put(s[1], 1);
 	ck_assert_int_eq(wait_one(kq).filter, EVFILT_READ);
 	expect_none(kq);
-	for (int i = 0; i < 2; i++) {
-		close(p[i]);
-		close(s[i]);
-	}
-	close(kq);
+	close(s[0]);
+	close(s[1]);
+	close_all(kq, p);
 }
 END_TEST
 
 START_TEST(test_oneshot)
 {
-	int kq = new_kq(), p[2];
-	nb_pipe(p);
-	CHANGE_OK(kq, p[0], EVFILT_READ, EV_ADD | EV_ONESHOT, 0, 0, NULL);
-	put(p[1], 1);
+	int p[2], kq = kq_pipe_read(p, EV_ONESHOT);
 	ck_assert(wait_one(kq).flags & EV_ONESHOT);
 	expect_none(kq); /* deleted after delivery */
-	ck_assert_int_eq(change(kq, p[0], EVFILT_READ, EV_DELETE, 0, 0, NULL),
-			 -1);
-	ck_assert_int_eq(errno, ENOENT);
-	close(p[0]);
-	close(p[1]);
-	close(kq);
+	CHANGE_FAILS(ENOENT, kq, p[0], EVFILT_READ, EV_DELETE, 0, 0, NULL);
+	close_all(kq, p);
 }
 END_TEST
 
 START_TEST(test_dispatch)
 {
-	int kq = new_kq(), p[2];
-	nb_pipe(p);
-	CHANGE_OK(kq, p[0], EVFILT_READ, EV_ADD | EV_DISPATCH, 0, 0, NULL);
-	put(p[1], 1);
+	int p[2], kq = kq_pipe_read(p, EV_DISPATCH);
 	wait_one(kq);
 	expect_none(kq); /* disabled after delivery */
 	put(p[1], 1);
@@ -391,16 +406,13 @@ START_TEST(test_dispatch)
 	CHANGE_OK(kq, p[0], EVFILT_READ, EV_ENABLE, 0, 0, NULL);
 	ck_assert_int_eq(wait_one(kq).data, 2);
 	expect_none(kq);
-	close(p[0]);
-	close(p[1]);
-	close(kq);
+	close_all(kq, p);
 }
 END_TEST
 
 START_TEST(test_enable_disable)
 {
-	int kq = new_kq(), p[2];
-	nb_pipe(p);
+	int p[2], kq = kq_pipe(p);
 	put(p[1], 1);
 	CHANGE_OK(kq, p[0], EVFILT_READ, EV_ADD | EV_DISABLE, 0, 0, NULL);
 	expect_none(kq); /* added disabled */
@@ -416,51 +428,34 @@ START_TEST(test_enable_disable)
 	struct kevent ev[2];
 	ck_assert_int_eq(wait_ms(kq, ev, 2, HANG_MS), 1);
 	ck_assert_ptr_eq(ev[0].udata, &tag);
-	close(p[0]);
-	close(p[1]);
-	close(kq);
+	close_all(kq, p);
 }
 END_TEST
 
 START_TEST(test_delete)
 {
-	int kq = new_kq(), p[2];
-	nb_pipe(p);
-	ck_assert_int_eq(change(kq, p[0], EVFILT_READ, EV_DELETE, 0, 0, NULL),
-			 -1);
-	ck_assert_int_eq(errno, ENOENT);
-	ck_assert_int_eq(change(kq, p[0], EVFILT_READ, EV_ENABLE, 0, 0, NULL),
-			 -1);
-	ck_assert_int_eq(errno, ENOENT);
+	int p[2], kq = kq_pipe(p);
+	CHANGE_FAILS(ENOENT, kq, p[0], EVFILT_READ, EV_DELETE, 0, 0, NULL);
+	CHANGE_FAILS(ENOENT, kq, p[0], EVFILT_READ, EV_ENABLE, 0, 0, NULL);
 	CHANGE_OK(kq, p[0], EVFILT_READ, EV_ADD, 0, 0, NULL);
 	put(p[1], 1);
 	CHANGE_OK(kq, p[0], EVFILT_READ, EV_DELETE, 0, 0, NULL);
 	expect_none(kq);
-	close(p[0]);
-	close(p[1]);
-	close(kq);
+	close_all(kq, p);
 }
 END_TEST
 
+/* A closed fd, a filter or flag not implemented, a bad kqueue. */
 START_TEST(test_refused)
 {
-	int kq = new_kq(), p[2];
-	nb_pipe(p);
+	int p[2], kq = kq_pipe(p);
 	close(p[1]);
-	ck_assert_int_eq(change(kq, p[1], EVFILT_READ, EV_ADD, 0, 0, NULL),
-			 -1);
-	ck_assert_int_eq(errno, EBADF);
-	ck_assert_int_eq(change(kq, p[0], EVFILT_VNODE, EV_ADD, 0, 0, NULL),
-			 -1);
-	ck_assert_int_eq(errno, EINVAL);
-	ck_assert_int_eq(change(-1, 1, EVFILT_USER, EV_ADD, 0, 0, NULL), -1);
-	ck_assert_int_eq(errno, EBADF);
-	ck_assert_int_eq(change(kq, 1, EVFILT_USER, EV_ADD | EV_KEEPUDATA, 0,
-				0, NULL), -1);
-	ck_assert_int_eq(errno, EINVAL);
-	ck_assert_int_eq(change(kq, p[0], EVFILT_READ, EV_ADD, NOTE_LOWAT, 1,
-				NULL), -1); /* not implemented */
-	ck_assert_int_eq(errno, EINVAL);
+	CHANGE_FAILS(EBADF, kq, p[1], EVFILT_READ, EV_ADD, 0, 0, NULL);
+	CHANGE_FAILS(EINVAL, kq, p[0], EVFILT_VNODE, EV_ADD, 0, 0, NULL);
+	CHANGE_FAILS(EBADF, -1, 1, EVFILT_USER, EV_ADD, 0, 0, NULL);
+	CHANGE_FAILS(EINVAL, kq, 1, EVFILT_USER, EV_ADD | EV_KEEPUDATA, 0, 0,
+		     NULL);
+	CHANGE_FAILS(EINVAL, kq, p[0], EVFILT_READ, EV_ADD, NOTE_LOWAT, 1, 0);
 	close(p[0]);
 	close(kq);
 }
@@ -471,8 +466,7 @@ END_TEST
  * in that call; with no room kevent fails at the bad change. */
 START_TEST(test_error_in_eventlist)
 {
-	int kq = new_kq(), p[2];
-	nb_pipe(p);
+	int p[2], kq = kq_pipe(p);
 	put(p[1], 1);
 	struct kevent ch[3], ev[4];
 	EV_SET(&ch[0], p[0], EVFILT_READ, EV_ADD, 0, 0, NULL);
@@ -489,19 +483,15 @@ START_TEST(test_error_in_eventlist)
 	EV_SET(&ch[2], 6, EVFILT_USER, EV_ADD, 0, 0, NULL);
 	ck_assert_int_eq(kevent(kq, ch, 3, NULL, 0, NULL), -1);
 	ck_assert_int_eq(errno, ENOENT);
-	ck_assert_int_eq(change(kq, 6, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL),
-			 -1); /* the change after the bad one was not applied */
-	ck_assert_int_eq(errno, ENOENT);
-	close(p[0]);
-	close(p[1]);
-	close(kq);
+	/* the change after the bad one was not applied */
+	CHANGE_FAILS(ENOENT, kq, 6, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL);
+	close_all(kq, p);
 }
 END_TEST
 
 START_TEST(test_receipt)
 {
-	int kq = new_kq(), p[2];
-	nb_pipe(p);
+	int p[2], kq = kq_pipe(p);
 	put(p[1], 1);
 	CHANGE_OK(kq, p[0], EVFILT_READ, EV_ADD, 0, 0, NULL); /* pending */
 	struct kevent ch[2], ev[4];
@@ -520,20 +510,15 @@ START_TEST(test_receipt)
 	EV_SET(&ch[1], 4, EVFILT_USER, EV_ADD, 0, 0, NULL);
 	ck_assert_int_eq(kevent(kq, ch, 2, NULL, 0, NULL), 0);
 	CHANGE_OK(kq, 3, EVFILT_USER, EV_DELETE, 0, 0, NULL);
-	ck_assert_int_eq(change(kq, 4, EVFILT_USER, EV_DELETE, 0, 0, NULL),
-			 -1);
-	ck_assert_int_eq(errno, ENOENT);
-	close(p[0]);
-	close(p[1]);
-	close(kq);
+	CHANGE_FAILS(ENOENT, kq, 4, EVFILT_USER, EV_DELETE, 0, 0, NULL);
+	close_all(kq, p);
 }
 END_TEST
 
 /* Changes apply in order and before events are collected. */
 START_TEST(test_changes_first)
 {
-	int kq = new_kq(), p[2];
-	nb_pipe(p);
+	int p[2], kq = kq_pipe(p);
 	put(p[1], 1);
 	struct kevent ch[3], ev[4];
 	EV_SET(&ch[0], p[0], EVFILT_READ, EV_ADD, 0, 0, NULL);
@@ -541,9 +526,7 @@ START_TEST(test_changes_first)
 	EV_SET(&ch[2], 7, EVFILT_USER, EV_DELETE, 0, 0, NULL);
 	ck_assert_int_eq(kevent(kq, ch, 3, ev, 4, NULL), 1);
 	ck_assert_int_eq(ev[0].filter, EVFILT_READ);
-	close(p[0]);
-	close(p[1]);
-	close(kq);
+	close_all(kq, p);
 }
 END_TEST
 
@@ -561,9 +544,7 @@ START_TEST(test_closed_fd_dropped)
 	ck_assert_int_eq(dup3(q[0], p[0], O_CLOEXEC), p[0]); /* reuse */
 	put(q[1], 1);
 	expect_none(kq);
-	ck_assert_int_eq(change(kq, p[0], EVFILT_READ, EV_DELETE, 0, 0, NULL),
-			 -1);
-	ck_assert_int_eq(errno, ENOENT);
+	CHANGE_FAILS(ENOENT, kq, p[0], EVFILT_READ, EV_DELETE, 0, 0, NULL);
 	CHANGE_OK(kq, p[0], EVFILT_READ, EV_ADD, 0, 0, NULL);
 	struct kevent ev = wait_one(kq);
 	ck_assert_ptr_null(ev.udata);
@@ -607,9 +588,8 @@ START_TEST(test_timer_oneshot)
 	ck_assert_int_eq(wait_one(kq).data, 1);
 	struct kevent ev;
 	ck_assert_int_eq(wait_ms(kq, &ev, 1, 100), 0);
-	ck_assert_int_eq(change(kq, 2, EVFILT_TIMER, EV_DELETE, 0, 0, NULL),
-			 -1); /* gone after delivery */
-	ck_assert_int_eq(errno, ENOENT);
+	/* gone after delivery */
+	CHANGE_FAILS(ENOENT, kq, 2, EVFILT_TIMER, EV_DELETE, 0, 0, NULL);
 	close(kq);
 }
 END_TEST
@@ -637,13 +617,9 @@ START_TEST(test_timer_units)
 		ck_assert_int_ge(now_ms() - t0, want - 1);
 	}
 	unsigned bad[] = {NOTE_SECONDS | NOTE_USECONDS, NOTE_ABSTIME};
-	for (size_t i = 0; i < 2; i++) {
-		ck_assert_int_eq(change(kq, 4, EVFILT_TIMER, EV_ADD, bad[i], 5,
-					NULL), -1);
-		ck_assert_int_eq(errno, EINVAL);
-	}
-	ck_assert_int_eq(change(kq, 4, EVFILT_TIMER, EV_ADD, 0, -1, NULL), -1);
-	ck_assert_int_eq(errno, EINVAL);
+	for (size_t i = 0; i < 2; i++)
+		CHANGE_FAILS(EINVAL, kq, 4, EVFILT_TIMER, EV_ADD, bad[i], 5, 0);
+	CHANGE_FAILS(EINVAL, kq, 4, EVFILT_TIMER, EV_ADD, 0, -1, NULL);
 	close(kq);
 }
 END_TEST

@@ -121,28 +121,28 @@ extern "C" {
 
 /* FreeBSD's layout (ext[] since FreeBSD 12; macOS has none: zero it). */
 struct kevent {
-	uintptr_t ident;       /* identifier for this event */
-	short filter;          /* filter for event */
-	unsigned short flags;  /* action flags for kqueue */
-	unsigned int fflags;   /* filter flag value */
-	int64_t data;          /* filter data value */
-	void *udata;           /* opaque user data identifier */
-	uint64_t ext[4];       /* extensions; zero */
+	uintptr_t ident;      /* identifier for this event */
+	short filter;         /* filter for event */
+	unsigned short flags; /* action flags for kqueue */
+	unsigned int fflags;  /* filter flag value */
+	int64_t data;         /* filter data value */
+	void *udata;          /* opaque user data identifier */
+	uint64_t ext[4];      /* extensions; zero */
 };
 
-#define EV_SET(kevp_, a, b, c, d, e, f)                                    \
-	do {                                                               \
-		struct kevent *dx_emu_kevp_ = (kevp_);                     \
-		dx_emu_kevp_->ident = (a);                                 \
-		dx_emu_kevp_->filter = (b);                                \
-		dx_emu_kevp_->flags = (c);                                 \
-		dx_emu_kevp_->fflags = (d);                                \
-		dx_emu_kevp_->data = (e);                                  \
-		dx_emu_kevp_->udata = (f);                                 \
-		dx_emu_kevp_->ext[0] = 0;                                  \
-		dx_emu_kevp_->ext[1] = 0;                                  \
-		dx_emu_kevp_->ext[2] = 0;                                  \
-		dx_emu_kevp_->ext[3] = 0;                                  \
+#define EV_SET(kevp_, a, b, c, d, e, f)                                        \
+	do {                                                                   \
+		struct kevent *dx_emu_kevp_ = (kevp_);                         \
+		dx_emu_kevp_->ident = (a);                                     \
+		dx_emu_kevp_->filter = (b);                                    \
+		dx_emu_kevp_->flags = (c);                                     \
+		dx_emu_kevp_->fflags = (d);                                    \
+		dx_emu_kevp_->data = (e);                                      \
+		dx_emu_kevp_->udata = (f);                                     \
+		dx_emu_kevp_->ext[0] = 0;                                      \
+		dx_emu_kevp_->ext[1] = 0;                                      \
+		dx_emu_kevp_->ext[2] = 0;                                      \
+		dx_emu_kevp_->ext[3] = 0;                                      \
 	} while (0)
 
 /* Filters. Only READ, WRITE, TIMER and USER are implemented. */
