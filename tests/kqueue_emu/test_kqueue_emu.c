@@ -327,7 +327,12 @@ START_TEST(test_delete)
 	put(p[1], 1);
 	CHANGE_OK(kq, p[0], EVFILT_READ, EV_DELETE, 0, 0, NULL);
 	expect_none(kq);
-	close_all(kq, p);
+	/* After close(), as on FreeBSD: EBADF (the knote went with it). */
+	CHANGE_OK(kq, p[1], EVFILT_WRITE, EV_ADD, 0, 0, NULL);
+	close(p[1]);
+	CHANGE_FAILS(EBADF, kq, p[1], EVFILT_WRITE, EV_DELETE, 0, 0, NULL);
+	close(p[0]);
+	close(kq);
 }
 END_TEST
 
