@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
-static emu_kq **table;  /* indexed by epfd */
+static emu_kq **table; /* indexed by epfd */
 static size_t table_len;
 
 static void kq_free(emu_kq *kq)
@@ -219,18 +219,17 @@ int kevent(int kqfd, const struct kevent *changelist, int nchanges,
 	if (nchanges < 0 || nevents < 0 ||
 	    (nchanges > 0 && changelist == NULL) ||
 	    (nevents > 0 && eventlist == NULL) ||
-	    (timeout != NULL &&
-	     (timeout->tv_sec < 0 || timeout->tv_nsec < 0 ||
-	      timeout->tv_nsec >= 1000000000))) {
+	    (timeout != NULL && (timeout->tv_sec < 0 || timeout->tv_nsec < 0 ||
+				 timeout->tv_nsec >= 1000000000))) {
 		errno = EINVAL;
 		return -1;
 	}
 	int64_t deadline = -1;
 	if (timeout != NULL) {
-		int64_t t = timeout->tv_sec > INT64_MAX / 1000000000 - 1
-				    ? INT64_MAX / 2
-				    : (int64_t)timeout->tv_sec * 1000000000 +
-					      timeout->tv_nsec;
+		int64_t t = timeout->tv_sec > INT64_MAX / 1000000000 - 1 ?
+				    INT64_MAX / 2 :
+				    (int64_t)timeout->tv_sec * 1000000000 +
+					    timeout->tv_nsec;
 		deadline = now_ns() + t;
 	}
 

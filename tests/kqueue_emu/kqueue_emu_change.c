@@ -68,8 +68,9 @@ static int fd_ep(emu_kq *kq, short filter)
 static int fd_register(emu_kq *kq, emu_fd *f, short filter)
 {
 	struct epoll_event ev = {
-		.events = filter == EVFILT_READ ? EPOLLIN | EPOLLRDHUP | EPOLLET
-						: EPOLLOUT | EPOLLET,
+		.events = filter == EVFILT_READ ?
+				  EPOLLIN | EPOLLRDHUP | EPOLLET :
+				  EPOLLOUT | EPOLLET,
 		.data.u64 = (uint64_t)f->gen << 32 | (uint32_t)f->fd,
 	};
 	if (epoll_ctl(fd_ep(kq, filter), EPOLL_CTL_ADD, f->fd, &ev) == 0)
@@ -250,7 +251,7 @@ static int id_knote(emu_kq *kq, const struct kevent *kev, emu_knote **out)
 	return 0;
 }
 
-#define TIMER_UNITS                                                        \
+#define TIMER_UNITS                                                            \
 	(NOTE_SECONDS | NOTE_MSECONDS | NOTE_USECONDS | NOTE_NSECONDS)
 
 /* Check a timer's fflags and data before anything changes. */
@@ -268,10 +269,10 @@ static int timer_check(const struct kevent *kev)
  * (FreeBSD's filt_timerattach). Undelivered expirations are dropped. */
 static int timer_arm(emu_knote *kn, const struct kevent *kev)
 {
-	int64_t unit = kev->fflags & NOTE_SECONDS    ? 1000000000
-		       : kev->fflags & NOTE_USECONDS ? 1000
-		       : kev->fflags & NOTE_NSECONDS ? 1
-						     : 1000000;
+	int64_t unit = kev->fflags & NOTE_SECONDS  ? 1000000000 :
+		       kev->fflags & NOTE_USECONDS ? 1000 :
+		       kev->fflags & NOTE_NSECONDS ? 1 :
+						     1000000;
 	int64_t v = kev->data;
 	if (v == 0 && !(kn->flags & EV_ONESHOT))
 		v = 1;
@@ -303,17 +304,10 @@ static void user_touch(emu_knote *kn, const struct kevent *kev)
 	if (kev->fflags & NOTE_TRIGGER)
 		kn->triggered = true;
 	switch (kev->fflags & NOTE_FFCTRLMASK) {
-	case NOTE_FFAND:
-		kn->sfflags &= ff;
-		break;
-	case NOTE_FFOR:
-		kn->sfflags |= ff;
-		break;
-	case NOTE_FFCOPY:
-		kn->sfflags = ff;
-		break;
-	default: /* NOTE_FFNOP */
-		break;
+	case NOTE_FFAND: kn->sfflags &= ff; break;
+	case NOTE_FFOR: kn->sfflags |= ff; break;
+	case NOTE_FFCOPY: kn->sfflags = ff; break;
+	default: /* NOTE_FFNOP */ break;
 	}
 	kn->sdata = kev->data;
 	/* FreeBSD resets on a change carrying EV_CLEAR, even with
@@ -332,16 +326,13 @@ static int refuse(const struct kevent *kev)
 	case EVFILT_READ:
 	case EVFILT_WRITE:
 		return (kev->flags & EV_ADD) &&
-				       (kev->fflags & (NOTE_LOWAT |
-						       NOTE_FILE_POLL))
-			       ? EINVAL
-			       : 0;
-	case EVFILT_TIMER:
-		return (kev->flags & EV_ADD) ? timer_check(kev) : 0;
-	case EVFILT_USER:
-		return 0;
-	default:
-		return EINVAL;
+				       (kev->fflags &
+					(NOTE_LOWAT | NOTE_FILE_POLL)) ?
+			       EINVAL :
+			       0;
+	case EVFILT_TIMER: return (kev->flags & EV_ADD) ? timer_check(kev) : 0;
+	case EVFILT_USER: return 0;
+	default: return EINVAL;
 	}
 }
 

@@ -50,18 +50,18 @@ struct emu_fd;
 typedef struct emu_knote {
 	uintptr_t ident;
 	short filter;
-	unsigned short flags;  /* EMU_KEPT_FLAGS */
-	unsigned int sfflags;  /* fflags as the caller set them */
-	int64_t sdata;         /* data as the caller set it */
+	unsigned short flags; /* EMU_KEPT_FLAGS */
+	unsigned int sfflags; /* fflags as the caller set them */
+	int64_t sdata;        /* data as the caller set it */
 	void *udata;
 	bool disabled;
-	bool queued;           /* on the active list */
+	bool queued;                   /* on the active list */
 	struct emu_knote *prev, *next; /* active list links */
 	struct emu_knote *hnext;       /* timer/user hash chain */
-	struct emu_fd *fd;     /* EVFILT_READ/WRITE: its fd's record */
-	int tfd;               /* EVFILT_TIMER: its timerfd */
-	int64_t count;         /* EVFILT_TIMER: undelivered expirations */
-	bool triggered;        /* EVFILT_USER */
+	struct emu_fd *fd;             /* EVFILT_READ/WRITE: its fd's record */
+	int tfd;                       /* EVFILT_TIMER: its timerfd */
+	int64_t count;  /* EVFILT_TIMER: undelivered expirations */
+	bool triggered; /* EVFILT_USER */
 } emu_knote;
 
 /* Per fd with a read or write knote: the file it named when registered
@@ -73,22 +73,22 @@ typedef struct emu_fd {
 	ino_t ino;
 	bool sock;
 	bool pipe;
-	uint32_t gen;          /* in the epoll data; stale events differ */
-	int err;               /* SO_ERROR consumed at EOF, or 0 */
+	uint32_t gen; /* in the epoll data; stale events differ */
+	int err;      /* SO_ERROR consumed at EOF, or 0 */
 	emu_knote *rd, *wr;
 } emu_fd;
 
 typedef struct emu_kq {
 	pthread_mutex_t mu;
 	int epfd, rd_ep, wr_ep, wake;
-	dev_t dev;             /* epfd's identity, to see it was closed */
+	dev_t dev; /* epfd's identity, to see it was closed */
 	ino_t ino;
 	bool wake_set;
 	uint32_t next_gen;
-	emu_fd **fds;          /* indexed by fd */
+	emu_fd **fds; /* indexed by fd */
 	size_t nfds;
 	emu_knote *hash[EMU_HASH];
-	emu_knote active;      /* list head (circular) */
+	emu_knote active; /* list head (circular) */
 } emu_kq;
 
 /* kqueue_emu_change.c */

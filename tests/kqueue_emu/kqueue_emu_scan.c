@@ -100,8 +100,7 @@ static bool fd_poll(emu_fd *f, short events, short *rev)
 	*rev = 0;
 	if (poll(&p, 1, 0) < 0 || (p.revents & POLLNVAL))
 		return false;
-	if (fstat(f->fd, &st) < 0 || st.st_dev != f->dev ||
-	    st.st_ino != f->ino)
+	if (fstat(f->fd, &st) < 0 || st.st_dev != f->dev || st.st_ino != f->ino)
 		return false;
 	*rev = p.revents;
 	return true;
@@ -128,14 +127,14 @@ static int64_t listen_backlog(emu_fd *f, short rev)
 	int on = 0;
 	socklen_t len = sizeof on;
 	if (!f->sock ||
-	    getsockopt(f->fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 ||
-	    !on)
+	    getsockopt(f->fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 || !on)
 		return -1;
 	struct tcp_info ti;
 	len = sizeof ti;
 	memset(&ti, 0, sizeof ti);
 	if (getsockopt(f->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
-	    len >= offsetof(struct tcp_info, tcpi_unacked) + sizeof ti.tcpi_unacked)
+	    len >= offsetof(struct tcp_info, tcpi_unacked) +
+			    sizeof ti.tcpi_unacked)
 		return ti.tcpi_unacked;
 	return (rev & POLLIN) ? 1 : 0;
 }
@@ -210,13 +209,9 @@ static int check(emu_knote *kn, struct kevent *ev)
 	ev->flags = kn->flags;
 	ev->udata = kn->udata;
 	switch (kn->filter) {
-	case EVFILT_READ:
-		return check_read(kn->fd, ev);
-	case EVFILT_WRITE:
-		return check_write(kn->fd, ev);
-	case EVFILT_TIMER:
-		ev->data = kn->count;
-		return kn->count > 0;
+	case EVFILT_READ: return check_read(kn->fd, ev);
+	case EVFILT_WRITE: return check_write(kn->fd, ev);
+	case EVFILT_TIMER: ev->data = kn->count; return kn->count > 0;
 	default: /* EVFILT_USER */
 		ev->fflags = kn->sfflags;
 		ev->data = kn->sdata;

@@ -25,8 +25,9 @@
  *   events (FreeBSD's kern_kevent). With no room left in the eventlist,
  *   a failing change makes kevent return -1 with errno, and a receipt
  *   ends the call (returning the entries written); either way later
- *   changes are not applied. timeout NULL blocks, {0,0} polls; nevents 0 never waits.
- *   EINTR when a signal interrupts the wait; EBADF for a bad kq;
+ *   changes are not applied. timeout NULL blocks, {0,0} polls; nevents
+ *   0 never waits. EINTR when a signal interrupts the wait; EBADF for a
+ *   bad kq;
  *   EINVAL for a bad timeout or negative counts. Thread-safe: any thread
  *   may change a kqueue (e.g. NOTE_TRIGGER) while another waits in it.
  * - Flags: EV_ADD (a new knote starts enabled unless EV_DISABLE;
@@ -72,15 +73,16 @@
  *   registered for (fstat: device and inode): a knote whose fd was
  *   closed or now names another file is dropped then, silently, as a
  *   real kqueue drops it at close(). So closing without EV_DELETE is
- *   fine, and a reused fd number gets fresh knotes on EV_ADD. What
- *   differs: EV_DELETE after close() may return 0 instead of EBADF when
- *   the number was reused; the memory of such a knote is kept until the
- *   number is next used in a change or the kqueue is closed and its
- *   number reused by kqueue(). A file still open elsewhere (dup, fork)
- *   after close() keeps feeding the (ignored) registration. eventfd,
- *   timerfd, signalfd and epoll fds all share one inode on Linux, so for
- *   them a number closed and reused by another such fd is not noticed:
- *   EV_DELETE their knotes before close().
+ *   fine, a reused fd number gets fresh knotes on EV_ADD, and EV_DELETE
+ *   after close() fails as on FreeBSD (EBADF; ENOENT once the number is
+ *   reused). What differs: such a knote's memory is kept until its
+ *   number is next used in a change or checked for delivery; a file
+ *   still open elsewhere (dup, fork) after close() keeps feeding its
+ *   (ignored) registration; and eventfd, timerfd, signalfd and epoll fds
+ *   all share one inode on Linux, so for them a number closed and reused
+ *   by another such fd is not noticed: EV_DELETE their knotes before
+ *   close(). A closed kqueue's own state (two inner epolls, an eventfd,
+ *   a timerfd per timer) is freed by the next kqueue() call.
  * - The socket error is consumed. Linux has no way to read a socket's
  *   pending error but getsockopt(SO_ERROR), which clears it. To report it
  *   in fflags with EV_EOF the emulation reads it then (only on EOF with
@@ -121,28 +123,28 @@ extern "C" {
 
 /* FreeBSD's layout (ext[] since FreeBSD 12; macOS has none: zero it). */
 struct kevent {
-	uintptr_t ident;       /* identifier for this event */
-	short filter;          /* filter for event */
-	unsigned short flags;  /* action flags for kqueue */
-	unsigned int fflags;   /* filter flag value */
-	int64_t data;          /* filter data value */
-	void *udata;           /* opaque user data identifier */
-	uint64_t ext[4];       /* extensions; zero */
+	uintptr_t ident;      /* identifier for this event */
+	short filter;         /* filter for event */
+	unsigned short flags; /* action flags for kqueue */
+	unsigned int fflags;  /* filter flag value */
+	int64_t data;         /* filter data value */
+	void *udata;          /* opaque user data identifier */
+	uint64_t ext[4];      /* extensions; zero */
 };
 
-#define EV_SET(kevp_, a, b, c, d, e, f)                                    \
-	do {                                                               \
-		struct kevent *dx_emu_kevp_ = (kevp_);                     \
-		dx_emu_kevp_->ident = (a);                                 \
-		dx_emu_kevp_->filter = (b);                                \
-		dx_emu_kevp_->flags = (c);                                 \
-		dx_emu_kevp_->fflags = (d);                                \
-		dx_emu_kevp_->data = (e);                                  \
-		dx_emu_kevp_->udata = (f);                                 \
-		dx_emu_kevp_->ext[0] = 0;                                  \
-		dx_emu_kevp_->ext[1] = 0;                                  \
-		dx_emu_kevp_->ext[2] = 0;                                  \
-		dx_emu_kevp_->ext[3] = 0;                                  \
+#define EV_SET(kevp_, a, b, c, d, e, f)                                        \
+	do {                                                                   \
+		struct kevent *dx_emu_kevp_ = (kevp_);                         \
+		dx_emu_kevp_->ident = (a);                                     \
+		dx_emu_kevp_->filter = (b);                                    \
+		dx_emu_kevp_->flags = (c);                                     \
+		dx_emu_kevp_->fflags = (d);                                    \
+		dx_emu_kevp_->data = (e);                                      \
+		dx_emu_kevp_->udata = (f);                                     \
+		dx_emu_kevp_->ext[0] = 0;                                      \
+		dx_emu_kevp_->ext[1] = 0;                                      \
+		dx_emu_kevp_->ext[2] = 0;                                      \
+		dx_emu_kevp_->ext[3] = 0;                                      \
 	} while (0)
 
 /* Filters. Only READ, WRITE, TIMER and USER are implemented. */
