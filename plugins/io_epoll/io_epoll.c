@@ -342,7 +342,7 @@ static int ep_probe(void *self, char *why, size_t why_len)
 }
 
 static int ep_init(const dx_host_api *host, const dx_config *config,
-		      void **self)
+		   void **self)
 {
 	static const char *const keys[] = {NULL};
 	int rc = host->config_keys(host, config, keys);

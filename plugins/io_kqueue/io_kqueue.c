@@ -189,11 +189,11 @@ static int kq_create(void *self, const dx_io_params *params, dx_io **out)
 	if (rc == 0)
 		rc = kq_start(io);
 	/* The changelist starts at queue_depth: the submission queue. */
-	uint32_t depth = params && params->size >= offsetof(dx_io_params,
-							    queue_depth) +
-							   sizeof params->queue_depth
-				 ? params->queue_depth
-				 : 0;
+	uint32_t depth =
+		params && params->size >= offsetof(dx_io_params, queue_depth) +
+						  sizeof params->queue_depth ?
+			params->queue_depth :
+			0;
 	io->chg_cap = io->evl_cap = depth > MIN_EVENTS ? depth : MIN_EVENTS;
 	io->chg = malloc(io->chg_cap * sizeof *io->chg);
 	io->evl = malloc(io->evl_cap * sizeof *io->evl);

@@ -45,11 +45,11 @@ int chg_push(dx_io *io, uintptr_t ident, short filter, unsigned short flags,
 static void timer_sync(dx_io *io)
 {
 	uint64_t next = dx_timer_heap_next(&io->rd.timers);
-	if (next == io->timer_armed ||
-	    (next == UINT64_MAX && !io->timer_armed))
+	if (next == io->timer_armed || (next == UINT64_MAX && !io->timer_armed))
 		return;
 	if (next == UINT64_MAX) {
-		if (chg_push(io, TIMER_IDENT, EVFILT_TIMER, EV_DELETE, 0, 0) == 0)
+		if (chg_push(io, TIMER_IDENT, EVFILT_TIMER, EV_DELETE, 0, 0) ==
+		    0)
 			io->timer_armed = 0;
 		return;
 	}
@@ -58,8 +58,8 @@ static void timer_sync(dx_io *io)
 	unsigned fflags;
 	/* Due already: the shortest wait the kernel takes. */
 	kq_timer_data(next > now ? next - now : 1, &data, &fflags);
-	if (chg_push(io, TIMER_IDENT, EVFILT_TIMER, EV_ADD | EV_ONESHOT,
-		     fflags, data) == 0)
+	if (chg_push(io, TIMER_IDENT, EVFILT_TIMER, EV_ADD | EV_ONESHOT, fflags,
+		     data) == 0)
 		io->timer_armed = next;
 	/* else: the next flush tries again (the deadline still differs). */
 }
@@ -158,7 +158,8 @@ static int kq_flush(dx_io *io, uint64_t timeout_ns, bool *intr)
 	struct timespec ts = {.tv_sec = (time_t)(timeout_ns / 1000000000u),
 			      .tv_nsec = (long)(timeout_ns % 1000000000u)};
 	int n = kq_kevent(io->kq, io->chg, (int)io->nchg, io->evl,
-		       (int)io->evl_cap, timeout_ns == UINT64_MAX ? NULL : &ts);
+			  (int)io->evl_cap,
+			  timeout_ns == UINT64_MAX ? NULL : &ts);
 	/* The kernel applies every change before it waits, so an EINTR
 	 * leaves none behind; another error is the kqueue's own (EBADF,
 	 * EFAULT), and there is nothing to resubmit to. */

@@ -41,8 +41,8 @@
 /* Every kevent() call of the plugin: kevent itself, but in the test
  * build, where kq_count.c counts the calls (kq_count.h). */
 #ifdef DX_KQUEUE_EMULATED
-int kq_kevent(int kq, const struct kevent *chg, int nchg,
-	      struct kevent *evl, int nevl, const struct timespec *ts);
+int kq_kevent(int kq, const struct kevent *chg, int nchg, struct kevent *evl,
+	      int nevl, const struct timespec *ts);
 #else
 #define kq_kevent kevent
 #endif

@@ -4,11 +4,11 @@
 #include "kq_compat.h"
 #include "kq_count.h"
 
-__attribute__((visibility("default"))) struct dx_kq_test_counts
-	dx_kq_test_counts;
+__attribute__((
+	visibility("default"))) struct dx_kq_test_counts dx_kq_test_counts;
 
-int kq_kevent(int kq, const struct kevent *chg, int nchg,
-	      struct kevent *evl, int nevl, const struct timespec *ts)
+int kq_kevent(int kq, const struct kevent *chg, int nchg, struct kevent *evl,
+	      int nevl, const struct timespec *ts)
 {
 	struct dx_kq_test_counts *c = &dx_kq_test_counts;
 	atomic_fetch_add_explicit(&c->calls, 1, memory_order_relaxed);

@@ -12,9 +12,9 @@
 #include <stdatomic.h>
 
 struct dx_kq_test_counts {
-	atomic_ulong calls;        /* kevent() calls */
-	atomic_ulong changes;      /* changes given, summed */
-	atomic_int last_nchanges;  /* nchanges of the latest call */
+	atomic_ulong calls;       /* kevent() calls */
+	atomic_ulong changes;     /* changes given, summed */
+	atomic_int last_nchanges; /* nchanges of the latest call */
 };
 
 #define DX_KQ_TEST_COUNTS_SYMBOL "dx_kq_test_counts"

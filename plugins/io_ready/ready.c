@@ -43,8 +43,8 @@ void rd_post(struct rd *rd, uint8_t op, int32_t result, uint64_t udata,
 	     uint32_t flags)
 {
 	size_t at = (rd->ring_head + rd->ring_len) % rd->ring_cap;
-	rd->ring[at] = (dx_io_cqe){.udata = udata, .result = result, .op = op,
-				   .flags = flags};
+	rd->ring[at] = (dx_io_cqe){
+		.udata = udata, .result = result, .op = op, .flags = flags};
 	rd->ring_len++;
 }
 
@@ -95,8 +95,8 @@ void rd_ready_push(struct rd *rd, int fd)
 bool rd_has_work(const struct rd_fd *st)
 {
 	return (st->poll_armed && (st->poll_check || st->poll_revents)) ||
-	       (st->rd_ready && ((st->acc_armed && !st->acc_backoff) ||
-				 st->recv_armed)) ||
+	       (st->rd_ready &&
+		((st->acc_armed && !st->acc_backoff) || st->recv_armed)) ||
 	       (st->wr_ready && st->sq_head);
 }
 
@@ -165,7 +165,8 @@ int rd_accept(struct rd *rd, int listen_fd, uint64_t udata)
 	if (fl < 0)
 		return listen_fd < 0 ? -EBADF : -errno;
 	/* accept4 has no per-call non-blocking flag: the listener's own. */
-	if (!(fl & O_NONBLOCK) && fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) < 0)
+	if (!(fl & O_NONBLOCK) &&
+	    fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return -errno;
 	struct rd_fd *st;
 	int rc = rd_fd_arm(rd, listen_fd, &st);
@@ -251,9 +252,9 @@ void rd_timers_fire(struct rd *rd, uint64_t now)
 /* ---- instances ---- */
 
 /* A member of params, or 0 when the caller's struct is too old for it. */
-#define PARAM(p, m)                                                        \
-	((p) && (p)->size >= offsetof(dx_io_params, m) + sizeof((p)->m) ?  \
-		 (p)->m :                                                  \
+#define PARAM(p, m)                                                            \
+	((p) && (p)->size >= offsetof(dx_io_params, m) + sizeof((p)->m) ?      \
+		 (p)->m :                                                      \
 		 0)
 
 int rd_init(struct rd *rd, const dx_host_api *host, const char *plugin,
@@ -264,8 +265,8 @@ int rd_init(struct rd *rd, const dx_host_api *host, const char *plugin,
 	uint32_t depth = PARAM(params, queue_depth);
 	count = count ? count : RD_DEFAULT_BUF_COUNT;
 	size = size ? size : RD_DEFAULT_BUF_SIZE;
-	*rd = (struct rd){.host = host, .worker = PARAM(params, worker),
-			  .ops = ops};
+	*rd = (struct rd){
+		.host = host, .worker = PARAM(params, worker), .ops = ops};
 	dx_timer_heap_init(&rd->timers, DX_TIMER_HEAP_BY_UDATA);
 	if (count > RD_MAX_BUF_COUNT || size > INT32_MAX)
 		return host->fail(host, -EINVAL,
@@ -292,8 +293,8 @@ void rd_free(struct rd *rd)
 {
 	/* Connections accepted but never handed out would leak. */
 	for (size_t i = 0; i < rd->ring_len; i++) {
-		const dx_io_cqe *c = &rd->ring[(rd->ring_head + i) %
-					       rd->ring_cap];
+		const dx_io_cqe *c =
+			&rd->ring[(rd->ring_head + i) % rd->ring_cap];
 		if (c->op == DX_IO_ACCEPT && c->result >= 0)
 			close(c->result);
 	}

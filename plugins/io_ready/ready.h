@@ -107,8 +107,8 @@ struct rd {
 	uint32_t nfree;
 	uint8_t *lent; /* per buffer: 1 while the host has it */
 
-	struct rd_send *spare; /* free send nodes */
-	dx_timer_heap timers;  /* by deadline, indexed by udata */
+	struct rd_send *spare;  /* free send nodes */
+	dx_timer_heap timers;   /* by deadline, indexed by udata */
 	uint64_t backoff_until; /* 0: no accept is backing off */
 };
 
@@ -149,8 +149,8 @@ int rd_fd_arm(struct rd *rd, int fd, struct rd_fd **out);
 int rd_accept(struct rd *rd, int listen_fd, uint64_t udata);
 int rd_recv(struct rd *rd, int fd, uint64_t udata);
 int rd_poll(struct rd *rd, int fd, uint32_t events, uint64_t udata);
-int rd_send(struct rd *rd, int fd, const void *buf, size_t len,
-	    uint64_t udata, uint32_t flags);
+int rd_send(struct rd *rd, int fd, const void *buf, size_t len, uint64_t udata,
+	    uint32_t flags);
 int rd_timeout(struct rd *rd, uint64_t ns, uint64_t udata);
 int rd_timeout_cancel(struct rd *rd, uint64_t udata);
 void rd_buf_release(struct rd *rd, uint16_t buf_id);

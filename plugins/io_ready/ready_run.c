@@ -43,12 +43,14 @@ static void run_poll(struct rd *rd, int fd, struct rd_fd *st)
 	if (st->poll_check) { /* armed: is it ready already? */
 		st->poll_check = false;
 		struct pollfd p = {.fd = fd};
-		p.events = (short)((st->poll_events & DX_IO_POLLIN ? POLLIN : 0) |
-				   (st->poll_events & DX_IO_POLLOUT ? POLLOUT
-								    : 0));
+		p.events =
+			(short)((st->poll_events & DX_IO_POLLIN ? POLLIN : 0) |
+				(st->poll_events & DX_IO_POLLOUT ? POLLOUT :
+								   0));
 		if (poll(&p, 1, 0) == 1) {
 			if (p.revents & POLLNVAL) {
-				rd_post(rd, DX_IO_POLL, -EBADF, st->poll_udata, 0);
+				rd_post(rd, DX_IO_POLL, -EBADF, st->poll_udata,
+					0);
 				st->poll_armed = false;
 				return;
 			}
@@ -57,7 +59,8 @@ static void run_poll(struct rd *rd, int fd, struct rd_fd *st)
 	}
 	rev &= st->poll_events | DX_IO_POLLERR | DX_IO_POLLHUP;
 	if (rev)
-		rd_post(rd, DX_IO_POLL, (int32_t)rev, st->poll_udata, DX_IO_F_MORE);
+		rd_post(rd, DX_IO_POLL, (int32_t)rev, st->poll_udata,
+			DX_IO_F_MORE);
 }
 
 static void run_accept(struct rd *rd, int fd, struct rd_fd *st)
@@ -68,7 +71,8 @@ static void run_accept(struct rd *rd, int fd, struct rd_fd *st)
 			return;
 		int c = rd_sys_accept_nb(fd);
 		if (c >= 0) {
-			rd_post(rd, DX_IO_ACCEPT, c, st->acc_udata, DX_IO_F_MORE);
+			rd_post(rd, DX_IO_ACCEPT, c, st->acc_udata,
+				DX_IO_F_MORE);
 			continue;
 		}
 		int err = errno;
@@ -81,11 +85,13 @@ static void run_accept(struct rd *rd, int fd, struct rd_fd *st)
 		if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
 		    err == ENOMEM) {
 			/* Out of resources: say so, retry later. */
-			rd_post(rd, DX_IO_ACCEPT, -err, st->acc_udata, DX_IO_F_MORE);
+			rd_post(rd, DX_IO_ACCEPT, -err, st->acc_udata,
+				DX_IO_F_MORE);
 			st->acc_backoff = true;
 			if (!rd->backoff_until)
 				rd->backoff_until =
-					rd_now_ns() + RD_ACCEPT_BACKOFF_MS * 1000000ull;
+					rd_now_ns() +
+					RD_ACCEPT_BACKOFF_MS * 1000000ull;
 			return;
 		}
 		/* EBADF, EINVAL (not listening), ENOTSOCK... */
@@ -108,7 +114,7 @@ static bool recv_one(struct rd *rd, int fd, struct rd_fd *st)
 	ssize_t r = recv(fd, buf, rd->buf_size, MSG_DONTWAIT);
 	if (r > 0) {
 		rd_post(rd, DX_IO_RECV, (int32_t)r, st->recv_udata,
-		     DX_IO_F_MORE | DX_IO_F_BUFFER);
+			DX_IO_F_MORE | DX_IO_F_BUFFER);
 		dx_io_cqe *c = &rd->ring[(rd->ring_head + rd->ring_len - 1) %
 					 rd->ring_cap];
 		c->data = buf;
@@ -194,8 +200,7 @@ static void run_send(struct rd *rd, int fd, struct rd_fd *st)
 		if (rd_ring_room(rd, 1) < 0)
 			return;
 		struct rd_send *s = st->sq_head;
-		int rc = send_some(fd, s->buf, s->len, &s->off,
-				   s->flags, 4);
+		int rc = send_some(fd, s->buf, s->len, &s->off, s->flags, 4);
 		budget -= 4;
 		if (rc == SENT_ALL)
 			send_pop(rd, st, (int32_t)s->len);
@@ -262,12 +267,12 @@ void rd_end_all(struct rd *rd, struct rd_fd *st, int err)
 		rd_post(rd, DX_IO_RECV, -err, st->recv_udata, 0);
 	st->acc_armed = st->poll_armed = st->recv_armed = false;
 	while (st->sq_head)
-		send_pop(rd, st, st->sq_head->off ? (int32_t)st->sq_head->off :
-						    -err);
+		send_pop(rd, st,
+			 st->sq_head->off ? (int32_t)st->sq_head->off : -err);
 }
 
-int rd_send(struct rd *rd, int fd, const void *buf, size_t len,
-	    uint64_t udata, uint32_t flags)
+int rd_send(struct rd *rd, int fd, const void *buf, size_t len, uint64_t udata,
+	    uint32_t flags)
 {
 	if (len > INT32_MAX) /* the result must fit the cqe */
 		return -EINVAL;
@@ -285,11 +290,12 @@ int rd_send(struct rd *rd, int fd, const void *buf, size_t len,
 	size_t off = 0;
 	int rc = SENT_AGAIN;
 	if (!st->sq_head) { /* nothing ahead of it: write now */
-		rc = send_some(fd, buf, len, &off, flags,
-			       RD_SEND_BUDGET);
+		rc = send_some(fd, buf, len, &off, flags, RD_SEND_BUDGET);
 		if (rc == SENT_ALL || rc < 0) {
-			rd_post(rd, DX_IO_SEND, rc == SENT_ALL ? (int32_t)len :
-						off ? (int32_t)off : rc,
+			rd_post(rd, DX_IO_SEND,
+				rc == SENT_ALL ? (int32_t)len :
+				off            ? (int32_t)off :
+						 rc,
 				udata, 0);
 			return 0;
 		}
@@ -307,8 +313,11 @@ int rd_send(struct rd *rd, int fd, const void *buf, size_t len,
 		rd_post(rd, DX_IO_SEND, (int32_t)off, udata, 0);
 		return 0;
 	}
-	*s = (struct rd_send){.buf = buf, .len = len, .off = off,
-			      .udata = udata, .flags = flags};
+	*s = (struct rd_send){.buf = buf,
+			      .len = len,
+			      .off = off,
+			      .udata = udata,
+			      .flags = flags};
 	if (st->sq_tail)
 		st->sq_tail->next = s;
 	else

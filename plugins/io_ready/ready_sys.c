@@ -59,8 +59,7 @@ bool rd_sys_accept_retry(int err)
 	case ENONET:
 #endif
 		return true;
-	default:
-		return false;
+	default: return false;
 	}
 }
 

@@ -52,8 +52,8 @@
 #include "registry.h"
 
 #define CASES 100
-#define SOCKS 24      /* sockets per case (BURST in a burst case) */
-#define BURST 160     /* 320 changes in one turn: past the first 256 */
+#define SOCKS 24  /* sockets per case (BURST in a burst case) */
+#define BURST 160 /* 320 changes in one turn: past the first 256 */
 #define PIPES 8
 #define TIMERS 32
 #define OPS_MAX 40
@@ -80,10 +80,10 @@ struct model {
 	bool timer_live[TIMERS]; /* timer j: 3600 + 60 j seconds away */
 	unsigned serial[TIMERS]; /* which timeout() made timer j */
 	unsigned next_serial;
-	unsigned armed;          /* the kernel timer's serial; 0: none */
-	unsigned pending;        /* changes queued this turn */
-	unsigned cancels_due;    /* -ECANCELED completions to come */
-	unsigned sends_due;      /* SEND completions to come */
+	unsigned armed;       /* the kernel timer's serial; 0: none */
+	unsigned pending;     /* changes queued this turn */
+	unsigned cancels_due; /* -ECANCELED completions to come */
+	unsigned sends_due;   /* SEND completions to come */
 };
 
 /* Over the run. */
@@ -92,8 +92,10 @@ static unsigned max_turn;
 
 static dx_io *io_new(void)
 {
-	dx_io_params p = {.size = sizeof p, .queue_depth = 256,
-			  .buf_count = 512, .buf_size = 4096}; /* > BURST */
+	dx_io_params p = {.size = sizeof p,
+			  .queue_depth = 256,
+			  .buf_count = 512,
+			  .buf_size = 4096}; /* > BURST */
 	dx_io *io = NULL;
 	int rc = vt->create(vself, &p, &io);
 	ck_assert_msg(rc == 0 && io, "create: %s", strerror(-rc));
@@ -108,10 +110,10 @@ static void model_open(struct model *m, int socks)
 		struct mfd *f = &m->f[m->nf++];
 		f->sock = i < socks;
 		int rc = f->sock ? socketpair(AF_UNIX,
-					       SOCK_STREAM | SOCK_NONBLOCK |
-						       SOCK_CLOEXEC,
-					       0, sv)
-				 : pipe2(sv, O_NONBLOCK | O_CLOEXEC);
+					      SOCK_STREAM | SOCK_NONBLOCK |
+						      SOCK_CLOEXEC,
+					      0, sv) :
+				   pipe2(sv, O_NONBLOCK | O_CLOEXEC);
 		ck_assert_msg(rc == 0, "socketpair/pipe: %s", strerror(errno));
 		f->fd = sv[0];
 		f->peer = sv[1];
@@ -274,8 +276,8 @@ static void settle(rng *r, int k, dx_io *io, struct model *m)
 			want++;
 		}
 	dx_io_cqe c[512];
-	for (int tries = 0; tries < 400 &&
-			    (got < want || m->cancels_due || m->sends_due);
+	for (int tries = 0;
+	     tries < 400 && (got < want || m->cancels_due || m->sends_due);
 	     tries++) {
 		ck_assert_int_ge(vt->submit(io), 0);
 		int n = vt->wait(io, c, 512, 5);
@@ -288,8 +290,8 @@ static void settle(rng *r, int k, dx_io *io, struct model *m)
 				continue;
 			}
 			FAILIF(c[i].result != 1 || c[i].data[0] != 'x', r, k,
-			       "recv on %llu: %d", (unsigned long long)c[i].udata,
-			       c[i].result);
+			       "recv on %llu: %d",
+			       (unsigned long long)c[i].udata, c[i].result);
 			vt->buf_release(io, c[i].buf_id);
 			got++;
 		}
@@ -347,9 +349,8 @@ START_TEST(test_refused_change)
 {
 	dx_io *io = io_new();
 	int sv[2];
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
-				    sv),
-			 0);
+	ck_assert_int_eq(
+		socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
 	ck_assert_int_eq(vt->recv(io, sv[0], 1), 0);
 	ck_assert_int_eq(vt->poll(io, sv[0], DX_IO_POLLIN, 2), 0);
 	close(sv[0]);
@@ -384,7 +385,8 @@ int main(int argc, char **argv)
 {
 	const char *dir = getenv("DX_PLUGINS");
 	if (argc < 2 && (!dir || !*dir)) {
-		fprintf(stderr, "DX_PLUGINS is not set: run through meson test\n");
+		fprintf(stderr,
+			"DX_PLUGINS is not set: run through meson test\n");
 		return 2;
 	}
 	char path[4096];
@@ -393,8 +395,8 @@ int main(int argc, char **argv)
 	else
 		snprintf(path, sizeof path, "%s/io_kqueue/io_kqueue.so", dir);
 	cJSON *config = cJSON_Parse("{\"emulation\": true}");
-	dx_registry_opts ro = {.log = log_sink, .log_level = DX_LOG_WARN,
-			       .workers = 1};
+	dx_registry_opts ro = {
+		.log = log_sink, .log_level = DX_LOG_WARN, .workers = 1};
 	dx_registry *reg = dx_registry_new(&ro);
 	dx_diag d = DX_DIAG_INIT;
 	dx_load_opts lo = {.allow_writable = true}; /* build dirs may be g+w */
