@@ -3,7 +3,12 @@
  *
  *     test_io_backend io_epoll epoll
  *     test_io_backend io_uring io_uring
+ *     test_io_backend build/plugins/io_kqueue/io_kqueue_emu.so kqueue \
+ *         '{"emulation": true}'
  *
+ * PLUGIN is a name, or a file when it has a '/'. The optional third
+ * argument is the plugin's config (JSON), as a manifest's plugins entry
+ * would give it.
  * It loads $DX_PLUGINS/<plugin>/<plugin>.so through the real loader and
  * registry, finds the IO facet by name and runs the same cases on real
  * sockets (127.0.0.1, ephemeral ports), pipes and threads. Exit 77 (meson's
@@ -29,6 +34,7 @@
 #include <unistd.h>
 
 #include <check.h>
+#include <cJSON.h>
 
 #include <dx/io.h>
 
@@ -1326,9 +1332,16 @@ static int skip(const char *what, const char *why)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s PLUGIN FACET (io_epoll epoll)\n",
+	if (argc != 3 && argc != 4) {
+		fprintf(stderr,
+			"usage: %s PLUGIN FACET [CONFIG-JSON] (io_epoll epoll)\n",
 			argv[0]);
+		return 2;
+	}
+	/* Lives as long as the registry (dx_registry_add). */
+	cJSON *config = argc == 4 ? cJSON_Parse(argv[3]) : NULL;
+	if (argc == 4 && !cJSON_IsObject(config)) {
+		fprintf(stderr, "config is not a JSON object: %s\n", argv[3]);
 		return 2;
 	}
 	const char *plugin = argv[1], *facet = argv[2];
@@ -1338,7 +1351,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	char path[4096];
-	snprintf(path, sizeof path, "%s/%s/%s.so", dir, plugin, plugin);
+	if (strchr(plugin, '/'))
+		snprintf(path, sizeof path, "%s", plugin);
+	else
+		snprintf(path, sizeof path, "%s/%s/%s.so", dir, plugin, plugin);
 	if (access(path, F_OK) != 0)
 		return skip(path, "not built (or not readable)");
 
@@ -1349,7 +1365,7 @@ int main(int argc, char **argv)
 	dx_load_opts lo = {.allow_writable = true}; /* build dirs may be g+w */
 	dx_module m;
 	if (dx_module_open(path, &lo, &m, &d) < 0 ||
-	    dx_registry_add(reg, &m, NULL, NULL, &d) < 0 ||
+	    dx_registry_add(reg, &m, config, "plugins[0].config", &d) < 0 ||
 	    dx_registry_init_all(reg, &d) < 0) {
 		dx_diag_print(&d, stderr, "test_io_backend");
 		return 1;
@@ -1378,5 +1394,6 @@ int main(int argc, char **argv)
 	int rc = dx_check_run(io_suite(name));
 	dx_diag_clear(&d);
 	dx_registry_free(reg);
+	cJSON_Delete(config);
 	return rc;
 }

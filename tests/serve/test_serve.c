@@ -2,7 +2,7 @@
  * "Bad input"; docs/protocol.md sections 11-13,
  * docs/architecture.md section 6).
  *
- *     test_serve BACKEND DX_HOST      (BACKEND: epoll or io_uring)
+ *     test_serve BACKEND DX_HOST  (BACKEND: epoll, io_uring or kqueue)
  *
  * main() starts one dx-host (fork/exec) with a manifest written to a
  * mkdtemp directory, listening on 127.0.0.1:0 (the port is read from the
@@ -14,7 +14,10 @@
  * within a few seconds (drain), with the witness receiving Close 1000.
  *
  * Exit 77 (skip) when the backend is not usable on this machine (the host
- * says "not usable") or its plugin is not built.
+ * says "not usable") or its plugin is not built. io_kqueue is loaded from
+ * the file DX_IO_KQUEUE names when set (its Linux test build is not where
+ * plugin_path would find it), with the config {"emulation": true}, which
+ * that build needs to serve (a kernel kqueue ignores it).
  *
  * Env: DX_PLUGINS (the build's plugins dir). DX_SERVE_KEEP=1 keeps the
  * temp dir (manifest and host.log) for a look afterwards. */
@@ -1190,18 +1193,31 @@ static int start_host(void)
 	const char *want_plugin = strcmp(g_backend, "epoll") == 0 ? "io_epoll"
 				  : strcmp(g_backend, "io_uring") == 0
 					  ? "io_uring"
+				  : strcmp(g_backend, "kqueue") == 0
+					  ? "io_kqueue"
 					  : NULL;
 	if (!want_plugin) {
 		fprintf(stderr, "test_serve: unknown backend \"%s\"\n",
 			g_backend);
 		return 1;
 	}
-	if (!file_exists(plugins, want_plugin)) {
+	const char *kq_file = getenv("DX_IO_KQUEUE");
+	bool kqueue = strcmp(g_backend, "kqueue") == 0;
+	if (kqueue && kq_file && access(kq_file, F_OK) != 0) {
+		printf("SKIP: %s is not built\n", kq_file);
+		return 77;
+	}
+	if (!(kqueue && kq_file) && !file_exists(plugins, want_plugin)) {
 		printf("SKIP: plugin %s is not built in %s\n", want_plugin,
 		       plugins);
 		return 77;
 	}
 	bool have_uring = file_exists(plugins, "io_uring");
+	char kq_entry[600] = "";
+	if (kqueue)
+		snprintf(kq_entry, sizeof kq_entry,
+			 "{\"%s\": \"%s\", \"config\": {\"emulation\": true}}, ",
+			 kq_file ? "path" : "name", kq_file ? kq_file : "io_kqueue");
 
 	snprintf(g_dir, sizeof g_dir, "/tmp/dx-serve-%s-XXXXXX", g_backend);
 	if (!mkdtemp(g_dir)) {
@@ -1225,11 +1241,11 @@ static int start_host(void)
 		"   \"max_connections\": %d, \"idle_timeout_ms\": 60000,\n"
 		"   \"header_timeout_ms\": %d},\n"
 		" \"control\": {\"socket\": \"%s\"},\n"
-		" \"plugins\": [{\"name\": \"io_epoll\"}, %s"
+		" \"plugins\": [{\"name\": \"io_epoll\"}, %s%s"
 		"{\"name\": \"routes_hello\"}, {\"name\": \"routes_echo\"}]}\n",
 		plugins, g_backend, MAX_FRAME, MAX_MESSAGE, MAX_CONNECTIONS,
 		HEADER_TIMEOUT_MS, g_ctl,
-		have_uring ? "{\"name\": \"io_uring\"}, " : "");
+		have_uring ? "{\"name\": \"io_uring\"}, " : "", kq_entry);
 	fclose(f);
 
 	g_pid = fork();

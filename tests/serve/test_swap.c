@@ -1,5 +1,6 @@
-/* test_swap - move live connections between io_epoll and io_uring, back and
- * forth, while requests are in flight, and lose none.
+/* test_swap - move live connections between io_epoll and io_uring (or the
+ * backends named after DX_HOST, in turn), back and forth, while requests
+ * are in flight, and lose none.
  *
  * Starts the real dx-host (2 workers) and four client threads. Each keeps a
  * pipeline of calls going: echo with a payload that names it (some 200 KiB,
@@ -7,7 +8,11 @@
  * pending in the host while it swaps. Meanwhile the main thread swaps the
  * backend 12 times through the control socket. Every call must be answered
  * exactly once, with its own bytes, on the connection it was sent on.
- * usage: test_swap DX_HOST */
+ * usage: test_swap DX_HOST [BACKEND...]  (default: io_uring epoll; the
+ * host starts on the first, each swap goes to the next, round the list).
+ * io_kqueue is loaded with {"emulation": true} when kqueue is named (its
+ * Linux test build serves only with it), from the file DX_IO_KQUEUE names
+ * when set (that build is not where plugin_path would find it). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -33,6 +38,8 @@
 #define HUGE (900 * 1024) /* the slow client's answers: under max_frame */
 
 static const char *dx_host;
+static const char *const *backends; /* swapped through in turn */
+static int nbackends;
 static struct dx_test_host host;
 static _Atomic bool stop;
 
@@ -166,7 +173,7 @@ START_TEST(test_swap_under_load)
 	}
 	for (int s = 0; s < SWAPS; s++) {
 		usleep(60000);
-		const char *to = s % 2 ? "io_uring" : "epoll";
+		const char *to = backends[(s + 1) % nbackends];
 		char req[128];
 		snprintf(req, sizeof req,
 			 "{\"cmd\":\"swap\",\"kind\":\"io\",\"name\":\"%s\"}\n",
@@ -194,33 +201,51 @@ END_TEST
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: test_swap DX_HOST\n");
+	if (argc < 2) {
+		fprintf(stderr, "usage: test_swap DX_HOST [BACKEND...]\n");
 		return 2;
 	}
 	dx_host = argv[1];
+	static const char *const uring_epoll[] = {"io_uring", "epoll"};
+	backends = argc > 2 ? (const char *const *)argv + 2 : uring_epoll;
+	nbackends = argc > 2 ? argc - 2 : 2;
+	bool kqueue = false, uring = false;
+	for (int i = 0; i < nbackends; i++) {
+		kqueue |= strcmp(backends[i], "kqueue") == 0;
+		uring |= strcmp(backends[i], "io_uring") == 0;
+	}
 	/* Start the host here, not in the (forked) test, so a machine
 	 * without io_uring is a skip (77), not a failure. The slow client
 	 * writes 16 calls of HUGE bytes before it reads an answer: the
 	 * host must hold their answers unread, more than the default
 	 * limits.max_output lets it (it would stop reading, and both sides
 	 * would wait on each other, as backpressure means to). */
-	char extra[512], answer[1024] = "";
+	const char *kq_file = getenv("DX_IO_KQUEUE");
+	char kq_entry[600] = "";
+	if (kqueue)
+		snprintf(kq_entry, sizeof kq_entry,
+			 "{\"%s\":\"%s\",\"config\":{\"emulation\":true}},",
+			 kq_file ? "path" : "name", kq_file ? kq_file : "io_kqueue");
+	char extra[1400], answer[1024] = "", want[96];
 	snprintf(extra, sizeof extra,
 		 "\"plugin_path\":[\"%s\"],\"workers\":2,\"io\":"
-		 "{\"backend\":\"io_uring\"},\"limits\":{\"max_output\":"
+		 "{\"backend\":\"%s\"},\"limits\":{\"max_output\":"
 		 "67108864},\"plugins\":[{\"name\":"
-		 "\"io_epoll\"},{\"name\":\"io_uring\"},{\"name\":"
-		 "\"routes_echo\"}]",
-		 getenv("DX_PLUGINS"));
+		 "\"io_epoll\"},%s%s{\"name\":\"routes_echo\"}]",
+		 getenv("DX_PLUGINS"), backends[0],
+		 uring ? "{\"name\":\"io_uring\"}," : "", kq_entry);
+	/* Only io_uring may be refused by a machine (the log says why):
+	 * another first backend that does not come up is a failure. */
+	int refused = strcmp(backends[0], "io_uring") ? 1 : 77;
 	if (dx_test_host_start(&host, dx_host, extra, NULL) < 0)
-		return 77; /* io_uring refused here (the log says why) */
+		return refused;
+	snprintf(want, sizeof want, "\"backend\":\"%s\"", backends[0]);
 	if (ctl("{\"cmd\":\"status\"}\n", answer, sizeof answer) < 0 ||
-	    !strstr(answer, "\"backend\":\"io_uring\"")) {
-		fprintf(stderr, "skip: dx-host is not on io_uring (%s)\n",
-			answer);
+	    !strstr(answer, want)) {
+		fprintf(stderr, "skip: dx-host is not on %s (%s)\n",
+			backends[0], answer);
 		dx_test_host_stop(&host);
-		return 77;
+		return refused;
 	}
 	Suite *s = suite_create("swap");
 	TCase *tc = tcase_create("live");
