@@ -285,11 +285,13 @@ static int timer_arm(emu_knote *kn, const struct kevent *kev)
 	};
 	if (!(kn->flags & EV_ONESHOT))
 		its.it_interval = its.it_value;
-	if (timerfd_settime(kn->tfd, 0, &its, NULL) < 0)
-		return errno;
+	/* Expirations of the old setting go first: drained after settime,
+	 * a short new one that expired in between would be lost. */
 	uint64_t drain;
 	while (read(kn->tfd, &drain, sizeof drain) > 0) {
 	}
+	if (timerfd_settime(kn->tfd, 0, &its, NULL) < 0)
+		return errno;
 	kn->count = 0;
 	kn->sfflags = kev->fflags;
 	kn->sdata = kev->data;

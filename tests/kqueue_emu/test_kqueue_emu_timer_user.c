@@ -46,6 +46,23 @@ START_TEST(test_timer_oneshot)
 }
 END_TEST
 
+/* A one-shot timer that is already due when it is added (1 ns, or 0:
+ * "fires at once") is delivered, every time: its expiry is not taken
+ * for a leftover of an earlier setting. */
+START_TEST(test_timer_due_at_once)
+{
+	int kq = new_kq();
+	for (int i = 0; i < 200; i++) {
+		CHANGE_OK(kq, 7, EVFILT_TIMER, EV_ADD | EV_ONESHOT,
+			  NOTE_NSECONDS, i % 2, NULL);
+		struct kevent ev = wait_one(kq);
+		ck_assert_int_eq((int)ev.ident, 7);
+		ck_assert_int_eq(ev.data, 1);
+	}
+	close(kq);
+}
+END_TEST
+
 /* The unit: milliseconds by default; a timer never fires early. */
 START_TEST(test_timer_units)
 {
@@ -209,6 +226,7 @@ void kqemu_add_timer_user_tests(TCase *tc)
 {
 	tcase_add_test(tc, test_timer_periodic);
 	tcase_add_test(tc, test_timer_oneshot);
+	tcase_add_test(tc, test_timer_due_at_once);
 	tcase_add_test(tc, test_timer_units);
 	tcase_add_test(tc, test_timer_dispatch_counts);
 	tcase_add_test(tc, test_user_fflags);
