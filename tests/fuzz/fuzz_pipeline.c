@@ -65,13 +65,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	view.m = m;
 	view.reg = r;
 	atomic_store(&view.gen, g);
-	w.view = &view;
+	/* dx-host's worker set-up (no backend: nothing is sent). */
+	if (dx_worker_setup(&w, &view, 0, NULL, 0) < 0)
+		return -1;
 	w.gen = g;
-	w.scratch = malloc(MAX_MESSAGE);
 	w.conns = slots;
 	w.conn_cap = 1;
-	dx_timer_heap_init(&w.timers, 0);
-	pthread_mutex_init(&w.mbox_lock, NULL);
 	dx_worker_current = &w;
 	/* A connection needs an fd for dx_conn_get to find it; it is never
 	 * read or written. */
