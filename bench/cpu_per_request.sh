@@ -13,9 +13,13 @@
 #   CLIENT_CPU=N    CPU for dx bench (default 1)
 #   CONFIGS="50x16 50x1"   connections x pipeline to measure
 #   SERVERS="io_uring epoll bare"
+#   BASE_BUILD=dir  also measure "base": dx-host on io_uring from another
+#                   build directory (before/after a change, same run)
 #   CALLGRIND=1     instead: user-space instructions per request under
 #                   valgrind --tool=callgrind (CG_REQUESTS answers, default
 #                   200000, per server and configuration)
+#   CG_KEEP=dir     with CALLGRIND=1, keep the dumps there
+#                   (callgrind.SERVER.CxP, for callgrind_annotate)
 #
 # CPU per request is the server process's utime+stime (/proc/PID/stat, all
 # threads) over the measured run, divided by the answers dx bench counted
@@ -29,7 +33,7 @@
 set -euo pipefail
 
 CONFIGS=${CONFIGS:-"50x16 50x1"}
-SERVERS=${SERVERS:-"io_uring epoll bare"}
+SERVERS=${SERVERS:-"io_uring epoll bare${BASE_BUILD:+ base}"}
 CG_REQUESTS=${CG_REQUESTS:-200000}
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -45,6 +49,10 @@ if [ "${CALLGRIND:-0}" = 1 ]; then
 	fi
 fi
 TCK=$(getconf CLK_TCK)
+if [ -n "${BASE_BUILD:-}" ]; then
+	case "$BASE_BUILD" in /*) ;; *) BASE_BUILD=$PWD/$BASE_BUILD ;; esac
+	[ -x "$BASE_BUILD/host/dx-host" ] || die "no dx-host in BASE_BUILD $BASE_BUILD"
+fi
 
 # start_server NAME PORT: on SERVER_CPU (under callgrind with CALLGRIND=1),
 # wait until it is ready; sets SERVER_PID.
@@ -61,20 +69,24 @@ start_server()
 		taskset -c "$SERVER_CPU" "${wrap[@]}" "$T/bare_echo" "$port" \
 			>"$log" 2>&1 </dev/null &
 	else
-		local plugin=$name
+		local plugin=$name backend=$name host=$DX_HOST plugins=$PLUGINS
 		[ "$name" = epoll ] && plugin=io_epoll
+		if [ "$name" = base ]; then
+			plugin=io_uring backend=io_uring
+			host=$BASE_BUILD/host/dx-host plugins=$BASE_BUILD/plugins
+		fi
 		cat >"$T/$name.json" <<-EOF
 			{
 			  "dx": 1,
-			  "plugin_path": ["$PLUGINS"],
+			  "plugin_path": ["$plugins"],
 			  "listen": ["127.0.0.1:$port"],
 			  "workers": 1,
 			  "pin_cpus": true,
-			  "io": {"backend": "$name"},
+			  "io": {"backend": "$backend"},
 			  "plugins": [{"name": "$plugin"}, {"name": "routes_echo"}]
 			}
 		EOF
-		taskset -c "$SERVER_CPU" "${wrap[@]}" "$DX_HOST" \
+		taskset -c "$SERVER_CPU" "${wrap[@]}" "$host" \
 			-m "$T/$name.json" >"$log" 2>&1 </dev/null &
 	fi
 	SERVER_PID=$!
@@ -83,11 +95,14 @@ start_server()
 		# does not count it as blocking): the other threads, the main
 		# one included, only run when the worker has used up its time
 		# slice, which takes traffic.
-		[ "${CALLGRIND:-0}" = 1 ] && [ "$name" = io_uring ] &&
+		if [ "${CALLGRIND:-0}" = 1 ] && [ "$name" != epoll ] &&
+			[ "$name" != bare ]; then
 			"$DX" bench --ping -c 5 -P 16 -d 1 --warmup 0 \
 				--timeout 30000 "127.0.0.1:$port" >/dev/null 2>&1 || true
+		fi
 		if grep -q 'ready' "$log"; then
-			if [ "$name" != bare ] && ! grep -q "backend $name" "$log"; then
+			if [ "$name" != bare ] && [ "$name" != base ] &&
+				! grep -q "backend $name" "$log"; then
 				cat "$log" >&2
 				die "dx-host did not start with backend $name"
 			fi
@@ -142,6 +157,7 @@ if [ "${CALLGRIND:-0}" = 1 ]; then
 				die "callgrind_control -d failed"
 			f=$(find "$T" -name "cg.$name.*.[0-9]*" | head -1)
 			[ -n "$f" ] || die "no callgrind dump for $name"
+			[ -z "${CG_KEEP:-}" ] || cp "$f" "$CG_KEEP/callgrind.$name.$cfg"
 			ir=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$f")
 			n=$(field requests <"$T/out")
 			printf '%s %s %s %s\n' "$name" "$cfg" "$ir" "$n" >>"$RES"

@@ -388,6 +388,8 @@ int uring_wait(dx_io *io, dx_io_cqe *out, unsigned max, int timeout_ms)
 	struct uring *u = (struct uring *)io;
 	if (!max)
 		return -EINVAL;
+	if (!uring_enter_ready(u))
+		return -EBADFD; /* not the worker's thread */
 	unsigned n = pend_drain(u, out, max);
 	unpark(u, out, max, &n);
 	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;

@@ -9,6 +9,7 @@
 #ifndef DX_URING_H
 #define DX_URING_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -83,6 +84,13 @@ struct uring {
 	bool cancel_fd; /* IORING_ASYNC_CANCEL_FD works */
 	bool send_zc;   /* IORING_OP_SEND_ZC works */
 	bool destroying;
+	/* Made on the main thread with IORING_SETUP_R_DISABLED: enabled by
+	 * the first call that enters the kernel (uring_enter_ready), on the
+	 * worker thread, which SINGLE_ISSUER then binds the ring to. */
+	bool disabled;
+	bool single_issuer; /* SINGLE_ISSUER (and DEFER_TASKRUN) took */
+	bool defer_taskrun;
+	pthread_t issuer; /* the thread that enabled it */
 
 	/* Operation records. */
 	struct op **chunks;
@@ -156,6 +164,7 @@ int32_t uring_defer_pop(struct uring *u);
 void uring_defer_drop(struct uring *u, int32_t idx);
 
 /* io_uring.c */
+bool uring_enter_ready(struct uring *u);
 struct io_uring_sqe *uring_sqe(struct uring *u);
 int uring_arm(struct uring *u, int32_t idx);
 int uring_arm_wake(struct uring *u);
@@ -183,5 +192,6 @@ struct uring_features {
 int uring_probe(char *why, size_t why_len, struct uring_features *f);
 bool uring_kernel_at_least(unsigned major, unsigned minor);
 bool uring_cancel_fd_works(struct io_uring *ring);
+bool uring_cancel_fd_supported(void);
 
 #endif
