@@ -142,18 +142,49 @@ struct uring {
 	uint32_t early_submitted; /* submitted by prep, reported by submit */
 };
 
-/* oprec.c */
+/* oprec.c; the lookups every CQE and every send make are inline here
+ * (the plugin is built without LTO: a call to another file is never
+ * inlined). */
 int uring_ops_init(struct uring *u);
 void uring_ops_free(struct uring *u);
-struct op *uring_op_get(struct uring *u, int32_t idx);
 int32_t uring_op_alloc(struct uring *u, uint8_t kind, int fd, uint64_t udata);
 void uring_op_release(struct uring *u, int32_t idx);
-uint64_t uring_op_ud(struct uring *u, int32_t idx);
-int32_t uring_op_from_ud(struct uring *u, uint64_t ud);
 int uring_fd_link(struct uring *u, int32_t idx);
 void uring_fd_unlink(struct uring *u, int32_t idx);
 int32_t uring_fd_first(const struct uring *u, int fd);
-struct fdst *uring_fdst(struct uring *u, int fd);
+struct fdst *uring_fdst_grow(struct uring *u, int fd);
+
+static inline struct op *uring_op_get(struct uring *u, int32_t idx)
+{
+	return &u->chunks[(uint32_t)idx >> OP_CHUNK_SHIFT]
+			 [(uint32_t)idx & (OP_CHUNK - 1)];
+}
+
+static inline uint64_t uring_op_ud(struct uring *u, int32_t idx)
+{
+	return (uint64_t)uring_op_get(u, idx)->gen << 32 | (uint32_t)idx;
+}
+
+/* The record a CQE's user_data names, or OP_NONE when it is stale (which
+ * would be a bug here: each record outlives its last CQE). */
+static inline int32_t uring_op_from_ud(struct uring *u, uint64_t ud)
+{
+	uint32_t idx = (uint32_t)ud;
+	if (idx >= u->nchunks << OP_CHUNK_SHIFT)
+		return OP_NONE;
+	struct op *op = uring_op_get(u, (int32_t)idx);
+	if (!op->kind || op->gen != (uint32_t)(ud >> 32))
+		return OP_NONE;
+	return (int32_t)idx;
+}
+
+/* Per-fd state (NULL when it cannot grow to fd). */
+static inline struct fdst *uring_fdst(struct uring *u, int fd)
+{
+	if ((uint32_t)fd < u->fd_cap)
+		return &u->fds[(uint32_t)fd];
+	return uring_fdst_grow(u, fd);
+}
 void uring_sendq_push(struct uring *u, int32_t idx);
 int32_t uring_sendq_pop(struct uring *u, int fd);
 int uring_tmo_add(struct uring *u, int32_t idx);
@@ -172,8 +203,6 @@ void uring_buf_flush(struct uring *u);
 void uring_buf_recycle(struct uring *u, uint16_t bid);
 
 /* reap.c */
-int uring_emit(struct uring *u, dx_io_cqe *out, unsigned max, unsigned *n,
-	       const dx_io_cqe *c);
 void uring_handle_cqe(struct uring *u, const struct io_uring_cqe *cqe,
 		      dx_io_cqe *out, unsigned max, unsigned *n);
 int uring_wait(dx_io *io, dx_io_cqe *cqes, unsigned max, int timeout_ms);
