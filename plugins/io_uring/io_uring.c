@@ -485,17 +485,16 @@ static int uring_send(dx_io *io, int fd, const void *buf, size_t len,
 		if (u->send_zc && len >= u->plug->zc_threshold)
 			op->flags |= OPF_ZC;
 	}
-	int rc = uring_fd_link(u, idx);
-	if (rc < 0) {
+	struct fdst *fs = uring_fdst(u, fd); /* not on the fd list: detach */
+	if (!fs) {
 		uring_op_release(u, idx);
-		return rc;
+		return -ENOMEM;
 	}
-	struct fdst *fs = &u->fds[fd];
 	if (fs->send != OP_NONE) {
 		uring_sendq_push(u, idx); /* goes when the one before is out */
 		return 0;
 	}
-	rc = uring_arm(u, idx);
+	int rc = uring_arm(u, idx);
 	if (rc < 0) {
 		uring_op_release(u, idx);
 		return rc;
@@ -577,10 +576,22 @@ static int uring_detach(dx_io *io, int fd)
 		if (!(op->flags & (OPF_DEFERRED | OPF_QUEUED | OPF_PARKED)))
 			in_kernel = true;
 	}
+	/* Sends are not on the fd list (it would cost a link and an unlink
+	 * per send): the one in flight and those queued behind it are in
+	 * the fd's send state. */
+	int32_t s = (uint32_t)fd < u->fd_cap ? u->fds[fd].send : OP_NONE;
+	if (s != OP_NONE) {
+		struct op *op = uring_op_get(u, s);
+		op->flags |= OPF_DETACHED;
+		if (!(op->flags & OPF_DEFERRED))
+			in_kernel = true;
+		for (int32_t q = u->fds[fd].sq_head; q != OP_NONE;
+		     q = uring_op_get(u, q)->next)
+			uring_op_get(u, q)->flags |= OPF_DETACHED;
+	}
 	/* A send that never reached the kernel completes here; the ones
 	 * queued behind the send in flight complete (-ECANCELED) right
 	 * after it does. */
-	int32_t s = (uint32_t)fd < u->fd_cap ? u->fds[fd].send : OP_NONE;
 	if (s != OP_NONE && (uring_op_get(u, s)->flags & OPF_DEFERRED)) {
 		struct op *op = uring_op_get(u, s);
 		uring_defer_drop(u, s);
@@ -607,6 +618,14 @@ static int uring_detach(dx_io *io, int fd)
 		if (!sqe)
 			return -EBUSY; /* the host calls detach again */
 		io_uring_prep_cancel64(sqe, uring_op_ud(u, i), 0);
+		io_uring_sqe_set_data64(sqe, UD_IGNORE);
+	}
+	s = u->fds[fd].send; /* fd < fd_cap: something was in the kernel */
+	if (s != OP_NONE && !(uring_op_get(u, s)->flags & OPF_DEFERRED)) {
+		struct io_uring_sqe *sqe = uring_sqe(u);
+		if (!sqe)
+			return -EBUSY;
+		io_uring_prep_cancel64(sqe, uring_op_ud(u, s), 0);
 		io_uring_sqe_set_data64(sqe, UD_IGNORE);
 	}
 	return 0;

@@ -70,7 +70,7 @@ struct op {
 #define UD_WAKE (UINT64_MAX - 1)
 
 struct fdst {
-	int32_t head;             /* list of records through fd_next */
+	int32_t head;             /* records (not sends) through fd_next */
 	int32_t send;             /* the send in flight (or deferred) */
 	int32_t sq_head, sq_tail; /* sends behind it, through op.next */
 };
@@ -98,10 +98,10 @@ struct uring {
 	int32_t free_head;
 	uint32_t live; /* records in use */
 
-	/* Per-fd state, indexed by fd: every record on the fd (so detach
-	 * finds them) and its sends, one in the kernel at a time and the rest
-	 * queued in order (two sends in flight on one socket may interleave
-	 * their bytes). */
+	/* Per-fd state, indexed by fd: every record on the fd but sends (so
+	 * detach finds them), and its sends, one in the kernel at a time and
+	 * the rest queued in order (two sends in flight on one socket may
+	 * interleave their bytes). */
 	struct fdst *fds;
 	uint32_t fd_cap;
 
