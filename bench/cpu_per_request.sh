@@ -58,7 +58,7 @@ fi
 # wait until it is ready; sets SERVER_PID.
 start_server()
 {
-	local name=$1 port=$2 log=$T/$1.log _ wrap=()
+	local name=$1 port=$2 log=$T/$1.log wrap=()
 	: >"$log"
 	if [ "${CALLGRIND:-0}" = 1 ]; then
 		rm -f "$T/cg.$name".*
@@ -90,29 +90,26 @@ start_server()
 			-m "$T/$name.json" >"$log" 2>&1 </dev/null &
 	fi
 	SERVER_PID=$!
-	for _ in $(seq 300); do
+	local check=$name traffic=
+	case $name in bare | base) check= ;; esac
+	if [ "${CALLGRIND:-0}" = 1 ] && [ "$name" != epoll ] &&
+		[ "$name" != bare ]; then
 		# valgrind 3.19 holds its big lock across io_uring_enter (it
 		# does not count it as blocking): the other threads, the main
 		# one included, only run when the worker has used up its time
 		# slice, which takes traffic.
-		if [ "${CALLGRIND:-0}" = 1 ] && [ "$name" != epoll ] &&
-			[ "$name" != bare ]; then
+		(for _ in $(seq 300); do
 			"$DX" bench --ping -c 5 -P 16 -d 1 --warmup 0 \
-				--timeout 30000 "127.0.0.1:$port" >/dev/null 2>&1 || true
-		fi
-		if grep -q 'ready' "$log"; then
-			if [ "$name" != bare ] && [ "$name" != base ] &&
-				! grep -q "backend $name" "$log"; then
-				cat "$log" >&2
-				die "dx-host did not start with backend $name"
-			fi
-			return 0
-		fi
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	cat "$log" >&2
-	die "$name did not start (log above)"
+				--timeout 30000 "127.0.0.1:$port" >/dev/null 2>&1 &&
+				exit 0
+			sleep 0.1
+		done) &
+		traffic=$!
+	fi
+	wait_ready "$name" "$log" ready "$check" 300
+	if [ -n "$traffic" ]; then
+		wait "$traffic" || true
+	fi
 }
 
 # utime + stime of SERVER_PID in clock ticks (the comm field may hold
@@ -184,29 +181,25 @@ fi
 RES=$T/results
 : >"$RES"
 say "bench: $ROUNDS rounds x {$SERVERS} x {$CONFIGS}, ${DURATION}s each after a ${WARMUP}s warm-up run"
-for round in $(seq "$ROUNDS"); do
-	for name in $SERVERS; do
-		PORT=$(free_port)
-		start_server "$name" "$PORT"
-		for cfg in $CONFIGS; do
-			c=${cfg%x*} p=${cfg#*x}
-			load "$c" "$p" -d "$WARMUP" --json >/dev/null ||
-				die "warm-up against $name failed: $(cat "$T/err")"
-			t0=$(cpu_ticks)
-			if ! out=$(load "$c" "$p" -d "$DURATION" --json); then
-				say "bench: round $round $name $cfg failed: $(cat "$T/err")"
-				continue
-			fi
-			t1=$(cpu_ticks)
-			n=$(field requests <<<"$out")
-			rps=$(field rps <<<"$out")
-			ns=$(awk -v d=$((t1 - t0)) -v t="$TCK" -v n="$n" 'BEGIN { printf "%.1f", (n > 0 ? d / t * 1e9 / n : 0) }')
-			printf '%s@%s %s %s\n' "$name" "$cfg" "$rps" "$ns" >>"$RES"
-			say "  round $round  $(printf '%-8s %-6s' "$name" "$cfg") $(printf '%10.0f req/s  %7.1f ns CPU/req' "$rps" "$ns")"
-		done
-		stop_server
-	done
-done
+# one_run NAME CFG C P ROUND: a warm-up run, then the measured one.
+one_run()
+{
+	local name=$1 cfg=$2 c=$3 p=$4 round=$5 t0 t1 out n rps ns
+	load "$c" "$p" -d "$WARMUP" --json >/dev/null ||
+		die "warm-up against $name failed: $(cat "$T/err")"
+	t0=$(cpu_ticks)
+	if ! out=$(load "$c" "$p" -d "$DURATION" --json); then
+		say "bench: round $round $name $cfg failed: $(cat "$T/err")"
+		return 0
+	fi
+	t1=$(cpu_ticks)
+	n=$(field requests <<<"$out")
+	rps=$(field rps <<<"$out")
+	ns=$(awk -v d=$((t1 - t0)) -v t="$TCK" -v n="$n" 'BEGIN { printf "%.1f", (n > 0 ? d / t * 1e9 / n : 0) }')
+	printf '%s@%s %s %s\n' "$name" "$cfg" "$rps" "$ns" >>"$RES"
+	say "  round $round  $(printf '%-8s %-6s' "$name" "$cfg") $(printf '%10.0f req/s  %7.1f ns CPU/req' "$rps" "$ns")"
+}
+bench_rounds "$SERVERS" "$CONFIGS" one_run
 
 # med NAME CFG COLUMN (2 requests/s, 3 ns CPU per request)
 med() { median "$RES" "$1@$2" "$3"; }
