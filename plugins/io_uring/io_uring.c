@@ -29,6 +29,13 @@
  *   without IORING_ASYNC_CANCEL_FD); each operation on fd completes once
  *   more, -ECANCELED (a send with bytes out reports that count).
  *
+ * - threads: create() makes the ring disabled; the first call that enters
+ *   the kernel (submit, wait, a full SQ) enables it, and with
+ *   SINGLE_ISSUER (kernels that take it) binds it to that thread, which
+ *   is the worker's: from then on submit() and wait() on any other thread
+ *   return -EBADFD, and destroy() there only closes the ring (the host
+ *   destroys at exit on the main thread, once the worker has gone).
+ *
  * Plugin config: {"zc_threshold": bytes (16384), "sqpoll_idle_ms": 100}.
  */
 #include <errno.h>
