@@ -23,6 +23,17 @@
 #                     the median of COLUMN over FILE's lines whose first
 #                     column is KEY ("" when there are none).
 #   free_port         a TCP port nobody listens on now.
+#   bench_rounds "SERVERS" "CONFIGS" FN
+#                     ROUNDS interleaved rounds: each starts every server
+#                     afresh (the script's start_server NAME PORT, with
+#                     PORT free), calls FN NAME CFG C P ROUND for each
+#                     configuration CxP, and stops it.
+#   wait_ready NAME LOG PATTERN [BACKEND [TRIES]]
+#                     wait until LOG matches PATTERN (grep -E), checking
+#                     every 0.1 s, TRIES times (100); with BACKEND, a
+#                     dx-host's log must also say "backend BACKEND". Dies
+#                     with the log when SERVER_PID exits or never gets
+#                     there.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-build}
@@ -92,6 +103,39 @@ median()
 			if (!NR) { print ""; exit }
 			if (NR % 2) print v[(NR + 1) / 2];
 			else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+wait_ready()
+{
+	local _
+	for _ in $(seq "${5:-100}"); do
+		if grep -Eq "$3" "$2"; then
+			if [ -n "${4:-}" ] && ! grep -q "backend $4" "$2"; then
+				cat "$2" >&2
+				die "dx-host did not start with backend $4"
+			fi
+			return 0
+		fi
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$2" >&2
+	die "$1 did not start (log above)"
+}
+
+bench_rounds()
+{
+	local round name cfg
+	for round in $(seq "$ROUNDS"); do
+		for name in $1; do
+			PORT=$(free_port)
+			start_server "$name" "$PORT"
+			for cfg in $2; do
+				"$3" "$name" "$cfg" "${cfg%x*}" "${cfg#*x}" "$round"
+			done
+			stop_server
+		done
+	done
 }
 
 bench_cleanup()

@@ -37,7 +37,7 @@ bench_init dx-bench
 # start_server BACKEND PORT: start it on SERVER_CPU, wait until it is ready.
 start_server()
 {
-	local backend=$1 port=$2 log=$T/$1.log _
+	local backend=$1 port=$2 log=$T/$1.log
 	: >"$log"
 	case "$backend" in
 	redis)
@@ -70,50 +70,34 @@ start_server()
 		SERVER_PID=$!
 		;;
 	esac
-	for _ in $(seq 100); do
-		if grep -Eq 'ready|Ready to accept' "$log"; then
-			if [ "$backend" != redis ] &&
-				! grep -q "backend $backend" "$log"; then
-				cat "$log" >&2
-				die "dx-host did not start with backend $backend"
-			fi
-			return 0
-		fi
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	cat "$log" >&2
-	die "$backend did not start (log above)"
+	local check=$backend
+	[ "$backend" = redis ] && check=
+	wait_ready "$backend" "$log" 'ready|Ready to accept' "$check"
 }
 
 RES=$T/results
 : >"$RES"
 BENCH_ARGS="-d $DURATION --warmup $WARMUP --cpu $CLIENT_CPU --json"
 say "bench: $ROUNDS rounds x {$BACKENDS} x {$CONFIGS}, ${DURATION}s + ${WARMUP}s warmup each"
-for round in $(seq "$ROUNDS"); do
-	for backend in $BACKENDS; do
-		port=$(free_port)
-		start_server "$backend" "$port"
-		for cfg in $CONFIGS; do
-			c=${cfg%x*} p=${cfg#*x}
-			proto=--ping
-			[ "$backend" = redis ] && proto=--resp
-			# shellcheck disable=SC2086
-			if out=$("$DX" bench $proto -c "$c" -P "$p" $BENCH_ARGS \
-				"127.0.0.1:$port" 2>"$T/err"); then
-				printf '%s %s %s %s %s\n' "$backend" "$cfg" \
-					"$(field rps <<<"$out")" \
-					"$(field p50_us <<<"$out")" \
-					"$(field p99_us <<<"$out")" >>"$RES"
-				say "  round $round  $(printf '%-8s %-6s' "$backend" "$cfg") $(tail -1 "$RES" | awk '{printf "%10.0f req/s  p50 %6.1f us  p99 %7.1f us", $3, $4, $5}')"
-			else
-				say "bench: round $round $backend $cfg failed: $(cat "$T/err")"
-			fi
-			[ -z "${RAW:-}" ] || printf '%s %s\n' "$backend" "$out" >>"$RAW"
-		done
-		stop_server
-	done
-done
+# one_run BACKEND CFG C P ROUND: one dx bench run against PORT.
+one_run()
+{
+	local backend=$1 cfg=$2 c=$3 p=$4 round=$5 proto=--ping out
+	[ "$backend" = redis ] && proto=--resp
+	# shellcheck disable=SC2086
+	if out=$("$DX" bench $proto -c "$c" -P "$p" $BENCH_ARGS \
+		"127.0.0.1:$PORT" 2>"$T/err"); then
+		printf '%s %s %s %s %s\n' "$backend" "$cfg" \
+			"$(field rps <<<"$out")" \
+			"$(field p50_us <<<"$out")" \
+			"$(field p99_us <<<"$out")" >>"$RES"
+		say "  round $round  $(printf '%-8s %-6s' "$backend" "$cfg") $(tail -1 "$RES" | awk '{printf "%10.0f req/s  p50 %6.1f us  p99 %7.1f us", $3, $4, $5}')"
+	else
+		say "bench: round $round $backend $cfg failed: $(cat "$T/err")"
+	fi
+	[ -z "${RAW:-}" ] || printf '%s %s\n' "$backend" "$out" >>"$RAW"
+}
+bench_rounds "$BACKENDS" "$CONFIGS" one_run
 
 # median BACKEND CFG COLUMN (3 rps, 4 p50, 5 p99)
 median()

@@ -29,6 +29,13 @@
  *   without IORING_ASYNC_CANCEL_FD); each operation on fd completes once
  *   more, -ECANCELED (a send with bytes out reports that count).
  *
+ * - threads: create() makes the ring disabled; the first call that enters
+ *   the kernel (submit, wait, a full SQ) enables it, and with
+ *   SINGLE_ISSUER (kernels that take it) binds it to that thread, which
+ *   is the worker's: from then on submit() and wait() on any other thread
+ *   return -EBADFD, and destroy() there only closes the ring (the host
+ *   destroys at exit on the main thread, once the worker has gone).
+ *
  * Plugin config: {"zc_threshold": bytes (16384), "sqpoll_idle_ms": 100}.
  */
 #include <errno.h>
@@ -39,6 +46,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,12 +56,43 @@
 
 /* --- SQEs ----------------------------------------------------------- */
 
+/* liburing 2.3 declares io_uring_enable_rings() but does not export it:
+ * the register call it makes. */
+static int ring_enable(struct io_uring *ring)
+{
+	long rc = syscall(__NR_io_uring_register, ring->ring_fd,
+			  IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+	return rc < 0 ? -errno : 0;
+}
+
+/* Whether this thread may enter the kernel on u's ring now: the first
+ * call enables a ring made disabled (create() runs on the main thread,
+ * and SINGLE_ISSUER binds the ring to whoever enables it, which must be
+ * the worker); after that, only that thread may enter. */
+bool uring_enter_ready(struct uring *u)
+{
+	if (u->disabled) {
+		int rc = ring_enable(&u->ring);
+		if (rc < 0) {
+			u->plug->host->log(u->plug->host, DX_LOG_ERROR,
+					   "worker %d: enabling the ring: "
+					   "%s",
+					   u->worker, strerror(-rc));
+			return false;
+		}
+		u->disabled = false;
+		u->issuer = pthread_self();
+		return true;
+	}
+	return !u->single_issuer || pthread_equal(u->issuer, pthread_self());
+}
+
 /* A free SQE; when the SQ is full, submit what is queued (counted for the
  * next submit()) and try again. NULL when still full (SQPOLL busy). */
 struct io_uring_sqe *uring_sqe(struct uring *u)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
-	if (sqe)
+	if (sqe || !uring_enter_ready(u))
 		return sqe;
 	uring_buf_flush(u);
 	int r = io_uring_submit(&u->ring);
@@ -182,50 +221,84 @@ static int buf_ring_setup(struct uring *u, const dx_io_params *p)
 
 /* --- create / destroy ----------------------------------------------- */
 
+/* Ring setup flags without SQPOLL, best first; the kernel refuses
+ * (-EINVAL) what it does not know, and the next is tried.
+ * - SINGLE_ISSUER | DEFER_TASKRUN (6.1): completion work (the TCP
+ *   receive of a multishot recv, ...) runs only when the worker enters
+ *   to wait, in one batch, instead of as task work that interrupts it;
+ *   and the ring skips the locking a shared ring needs. Created disabled
+ *   so the worker thread, not the main one, becomes its issuer.
+ * - COOP_TASKRUN | TASKRUN_FLAG (5.19): no IPI to run task work, and
+ *   liburing sees in the SQ flags when some is due.
+ * - COOP_TASKRUN alone, then nothing. */
+static const unsigned ring_modes[] = {
+	IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+		IORING_SETUP_R_DISABLED,
+	IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+	IORING_SETUP_COOP_TASKRUN,
+	0,
+};
+
+static int ring_init(struct uring *u, uint32_t qd, unsigned flags)
+{
+	struct io_uring_params ip;
+	memset(&ip, 0, sizeof ip);
+	/* Room for a completion per connection and then some: when the CQ
+	 * overflows the kernel ends multishot requests (re-armed in reap.c,
+	 * but each costs a round trip). */
+	ip.flags = IORING_SETUP_CQSIZE | flags;
+	ip.cq_entries = qd * 8 < 4096 ? 4096 : qd * 8;
+	if (flags & IORING_SETUP_SQPOLL)
+		ip.sq_thread_idle = u->plug->sqpoll_idle_ms;
+	return io_uring_queue_init_params(qd, &u->ring, &ip);
+}
+
+static const char *ring_mode_name(const struct uring *u)
+{
+	return u->sqpoll        ? "SQPOLL" :
+	       u->defer_taskrun ? "SINGLE_ISSUER+DEFER_TASKRUN" :
+				  "COOP_TASKRUN";
+}
+
 static int ring_setup(struct uring *u, const dx_io_params *p)
 {
 	const dx_host_api *h = u->plug->host;
 	uint32_t qd =
 		pow2_at_least(p->queue_depth ? p->queue_depth : 256, 8, 32768);
-	struct io_uring_params ip;
-	memset(&ip, 0, sizeof ip);
-	ip.flags = IORING_SETUP_CQSIZE;
-	/* Room for a completion per connection and then some: when the CQ
-	 * overflows the kernel ends multishot requests (re-armed in reap.c,
-	 * but each costs a round trip). */
-	ip.cq_entries = qd * 8 < 4096 ? 4096 : qd * 8;
+	unsigned flags = 0;
+	int rc = -EINVAL;
 	if (p->sqpoll) {
-		ip.flags |= IORING_SETUP_SQPOLL;
-		ip.sq_thread_idle = u->plug->sqpoll_idle_ms;
-	} else {
-		/* No IPIs to run task work: it runs when we enter. */
-		ip.flags |= IORING_SETUP_COOP_TASKRUN;
+		flags = IORING_SETUP_SQPOLL;
+		rc = ring_init(u, qd, flags);
+		if (rc < 0)
+			h->log(h, DX_LOG_WARN,
+			       "worker %d: SQPOLL refused (%s); running "
+			       "without it",
+			       p->worker, strerror(-rc));
 	}
-	int rc = io_uring_queue_init_params(qd, &u->ring, &ip);
-	if (rc < 0 && p->sqpoll) {
-		h->log(h, DX_LOG_WARN,
-		       "worker %d: SQPOLL refused (%s); running without it",
-		       p->worker, strerror(-rc));
-		memset(&ip, 0, sizeof ip);
-		ip.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN;
-		ip.cq_entries = qd * 8 < 4096 ? 4096 : qd * 8;
-		rc = io_uring_queue_init_params(qd, &u->ring, &ip);
-	}
-	if (rc == -EINVAL && (ip.flags & IORING_SETUP_COOP_TASKRUN)) {
-		ip.flags &= ~IORING_SETUP_COOP_TASKRUN;
-		rc = io_uring_queue_init_params(qd, &u->ring, &ip);
+	for (size_t i = 0; rc < 0 && i < sizeof ring_modes / sizeof *ring_modes;
+	     i++) {
+		flags = ring_modes[i];
+		rc = ring_init(u, qd, flags);
+		if (rc != -EINVAL)
+			break;
 	}
 	if (rc < 0)
 		return h->fail(h, rc, "worker %d: io_uring_queue_init: %s",
 			       p->worker, strerror(-rc));
 	u->ring_ok = true;
-	u->sqpoll = (ip.flags & IORING_SETUP_SQPOLL) != 0;
+	u->sqpoll = (flags & IORING_SETUP_SQPOLL) != 0;
+	u->disabled = (flags & IORING_SETUP_R_DISABLED) != 0;
+	u->single_issuer = (flags & IORING_SETUP_SINGLE_ISSUER) != 0;
+	u->defer_taskrun = (flags & IORING_SETUP_DEFER_TASKRUN) != 0;
 
 	struct io_uring_probe *pr = io_uring_get_probe_ring(&u->ring);
 	u->send_zc = pr && io_uring_opcode_supported(pr, IORING_OP_SEND_ZC);
 	if (pr)
 		io_uring_free_probe(pr);
-	u->cancel_fd = uring_cancel_fd_works(&u->ring);
+	/* A disabled ring takes no SQE yet: ask a throwaway one. */
+	u->cancel_fd = u->disabled ? uring_cancel_fd_supported() :
+				     uring_cancel_fd_works(&u->ring);
 	return 0;
 }
 
@@ -250,7 +323,15 @@ static void uring_destroy(dx_io *io)
 	if (!u)
 		return;
 	u->destroying = true;
-	if (u->ring_ok) {
+	if (u->ring_ok && (u->disabled || !uring_enter_ready(u))) {
+		/* Never enabled (nothing reached the kernel), or not the
+		 * issuer's thread (the host destroys on the main thread at
+		 * exit, after the worker has gone, which cancelled what it
+		 * had in flight): only closing the ring is left. */
+		if (u->br_registered)
+			io_uring_unregister_buf_ring(&u->ring, 0);
+		io_uring_queue_exit(&u->ring);
+	} else if (u->ring_ok) {
 		uring_drop_unsubmitted(u);
 		struct io_uring_sqe *sqe = uring_sqe(u);
 		if (sqe) {
@@ -333,10 +414,10 @@ static int uring_create(void *self, const dx_io_params *p, dx_io **out)
 		return rc;
 	}
 	h->log(h, DX_LOG_DEBUG,
-	       "worker %d: io_uring sq %u cq %u%s, %u buffers of %u bytes, "
+	       "worker %d: io_uring sq %u cq %u, %s, %u buffers of %u bytes, "
 	       "send_zc %s, cancel by fd %s",
 	       p->worker, u->ring.sq.ring_entries, u->ring.cq.ring_entries,
-	       u->sqpoll ? ", SQPOLL" : "", u->buf_count, u->buf_size,
+	       ring_mode_name(u), u->buf_count, u->buf_size,
 	       u->send_zc ? "yes" : "no", u->cancel_fd ? "yes" : "no");
 	*out = (dx_io *)u;
 	return 0;
@@ -411,17 +492,16 @@ static int uring_send(dx_io *io, int fd, const void *buf, size_t len,
 		if (u->send_zc && len >= u->plug->zc_threshold)
 			op->flags |= OPF_ZC;
 	}
-	int rc = uring_fd_link(u, idx);
-	if (rc < 0) {
+	struct fdst *fs = uring_fdst(u, fd); /* not on the fd list: detach */
+	if (!fs) {
 		uring_op_release(u, idx);
-		return rc;
+		return -ENOMEM;
 	}
-	struct fdst *fs = &u->fds[fd];
 	if (fs->send != OP_NONE) {
 		uring_sendq_push(u, idx); /* goes when the one before is out */
 		return 0;
 	}
-	rc = uring_arm(u, idx);
+	int rc = uring_arm(u, idx);
 	if (rc < 0) {
 		uring_op_release(u, idx);
 		return rc;
@@ -503,10 +583,22 @@ static int uring_detach(dx_io *io, int fd)
 		if (!(op->flags & (OPF_DEFERRED | OPF_QUEUED | OPF_PARKED)))
 			in_kernel = true;
 	}
+	/* Sends are not on the fd list (it would cost a link and an unlink
+	 * per send): the one in flight and those queued behind it are in
+	 * the fd's send state. */
+	int32_t s = (uint32_t)fd < u->fd_cap ? u->fds[fd].send : OP_NONE;
+	if (s != OP_NONE) {
+		struct op *op = uring_op_get(u, s);
+		op->flags |= OPF_DETACHED;
+		if (!(op->flags & OPF_DEFERRED))
+			in_kernel = true;
+		for (int32_t q = u->fds[fd].sq_head; q != OP_NONE;
+		     q = uring_op_get(u, q)->next)
+			uring_op_get(u, q)->flags |= OPF_DETACHED;
+	}
 	/* A send that never reached the kernel completes here; the ones
 	 * queued behind the send in flight complete (-ECANCELED) right
 	 * after it does. */
-	int32_t s = (uint32_t)fd < u->fd_cap ? u->fds[fd].send : OP_NONE;
 	if (s != OP_NONE && (uring_op_get(u, s)->flags & OPF_DEFERRED)) {
 		struct op *op = uring_op_get(u, s);
 		uring_defer_drop(u, s);
@@ -535,12 +627,22 @@ static int uring_detach(dx_io *io, int fd)
 		io_uring_prep_cancel64(sqe, uring_op_ud(u, i), 0);
 		io_uring_sqe_set_data64(sqe, UD_IGNORE);
 	}
+	s = u->fds[fd].send; /* fd < fd_cap: something was in the kernel */
+	if (s != OP_NONE && !(uring_op_get(u, s)->flags & OPF_DEFERRED)) {
+		struct io_uring_sqe *sqe = uring_sqe(u);
+		if (!sqe)
+			return -EBUSY;
+		io_uring_prep_cancel64(sqe, uring_op_ud(u, s), 0);
+		io_uring_sqe_set_data64(sqe, UD_IGNORE);
+	}
 	return 0;
 }
 
 static int uring_submit(dx_io *io)
 {
 	struct uring *u = (struct uring *)io;
+	if (!uring_enter_ready(u))
+		return -EBADFD; /* not the worker's thread */
 	uring_run_deferred(u);
 	uring_buf_flush(u);
 	uring_arm_wake(u);

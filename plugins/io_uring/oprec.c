@@ -36,12 +36,6 @@ void uring_ops_free(struct uring *u)
 	u->tmo_buckets = NULL;
 }
 
-struct op *uring_op_get(struct uring *u, int32_t idx)
-{
-	return &u->chunks[(uint32_t)idx >> OP_CHUNK_SHIFT]
-			 [(uint32_t)idx & (OP_CHUNK - 1)];
-}
-
 static int grow_chunks(struct uring *u)
 {
 	if (u->nchunks >= (INT32_MAX >> OP_CHUNK_SHIFT))
@@ -96,41 +90,21 @@ void uring_op_release(struct uring *u, int32_t idx)
 	u->live--;
 }
 
-uint64_t uring_op_ud(struct uring *u, int32_t idx)
-{
-	return (uint64_t)uring_op_get(u, idx)->gen << 32 | (uint32_t)idx;
-}
-
-/* The record a CQE's user_data names, or OP_NONE when it is stale (which
- * would be a bug here: each record outlives its last CQE). */
-int32_t uring_op_from_ud(struct uring *u, uint64_t ud)
-{
-	uint32_t idx = (uint32_t)ud;
-	if (idx >= u->nchunks << OP_CHUNK_SHIFT)
-		return OP_NONE;
-	struct op *op = uring_op_get(u, (int32_t)idx);
-	if (!op->kind || op->gen != (uint32_t)(ud >> 32))
-		return OP_NONE;
-	return (int32_t)idx;
-}
-
-/* Per-fd state; the array grows to the highest fd seen (rarely). */
-struct fdst *uring_fdst(struct uring *u, int fd)
+/* uring_fdst's slow path: the array grows to the highest fd seen
+ * (rarely). */
+struct fdst *uring_fdst_grow(struct uring *u, int fd)
 {
 	uint32_t f = (uint32_t)fd;
-	if (f >= u->fd_cap) {
-		uint32_t cap = u->fd_cap ? u->fd_cap : 64;
-		while (cap <= f)
-			cap *= 2;
-		struct fdst *a = realloc(u->fds, cap * sizeof *a);
-		if (!a)
-			return NULL;
-		for (uint32_t i = u->fd_cap; i < cap; i++)
-			a[i] = (struct fdst){OP_NONE, OP_NONE, OP_NONE,
-					     OP_NONE};
-		u->fds = a;
-		u->fd_cap = cap;
-	}
+	uint32_t cap = u->fd_cap ? u->fd_cap : 64;
+	while (cap <= f)
+		cap *= 2;
+	struct fdst *a = realloc(u->fds, cap * sizeof *a);
+	if (!a)
+		return NULL;
+	for (uint32_t i = u->fd_cap; i < cap; i++)
+		a[i] = (struct fdst){OP_NONE, OP_NONE, OP_NONE, OP_NONE};
+	u->fds = a;
+	u->fd_cap = cap;
 	return &u->fds[f];
 }
 

@@ -104,6 +104,31 @@ bool uring_cancel_fd_works(struct io_uring *ring)
 	return res != -EINVAL;
 }
 
+/* The same, on a ring of its own: for a caller whose ring cannot take
+ * SQEs yet (created disabled). */
+bool uring_cancel_fd_supported(void)
+{
+	struct io_uring ring;
+	if (io_uring_queue_init(2, &ring, 0) < 0)
+		return false;
+	bool ok = uring_cancel_fd_works(&ring);
+	io_uring_queue_exit(&ring);
+	return ok;
+}
+
+/* Whether the kernel takes SINGLE_ISSUER | DEFER_TASKRUN (6.1). */
+static bool defer_taskrun_works(void)
+{
+	struct io_uring ring;
+	struct io_uring_params ip;
+	memset(&ip, 0, sizeof ip);
+	ip.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+	if (io_uring_queue_init_params(2, &ring, &ip) < 0)
+		return false;
+	io_uring_queue_exit(&ring);
+	return true;
+}
+
 int uring_probe(char *why, size_t why_len, struct uring_features *f)
 {
 	char rel[128];
@@ -166,6 +191,7 @@ int uring_probe(char *why, size_t why_len, struct uring_features *f)
 			   rel);
 	return say(why, why_len, 0,
 		   "io_uring usable: kernel %s, kernel.io_uring_disabled=%s, "
-		   "SEND_ZC %s, cancel by fd %s",
-		   rel, dtext, zc ? "yes" : "no", cfd ? "yes" : "no");
+		   "SEND_ZC %s, cancel by fd %s, DEFER_TASKRUN %s",
+		   rel, dtext, zc ? "yes" : "no", cfd ? "yes" : "no",
+		   defer_taskrun_works() ? "yes" : "no");
 }

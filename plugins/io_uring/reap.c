@@ -12,7 +12,8 @@
 
 #include "uring.h"
 
-static int pend_push(struct uring *u, const dx_io_cqe *c)
+__attribute__((noinline)) static int pend_push(struct uring *u,
+						 const dx_io_cqe *c)
 {
 	if (u->pend_len == u->pend_cap) {
 		uint32_t cap = u->pend_cap * 2;
@@ -39,9 +40,9 @@ static int pend_push(struct uring *u, const dx_io_cqe *c)
 }
 
 /* Into out[] while there is room (and nothing older is pending), else
- * into the pending queue. */
-int uring_emit(struct uring *u, dx_io_cqe *out, unsigned max, unsigned *n,
-	       const dx_io_cqe *c)
+ * into the pending queue. Inline in this file: it runs for every CQE. */
+static inline int emit(struct uring *u, dx_io_cqe *out, unsigned max,
+		       unsigned *n, const dx_io_cqe *c)
 {
 	if (u->destroying)
 		return 0;
@@ -51,6 +52,7 @@ int uring_emit(struct uring *u, dx_io_cqe *out, unsigned max, unsigned *n,
 	}
 	return pend_push(u, c);
 }
+
 
 static unsigned pend_drain(struct uring *u, dx_io_cqe *out, unsigned max)
 {
@@ -71,7 +73,7 @@ static void emit_notif(struct uring *u, int32_t idx, dx_io_cqe *out,
 		       .result = 0,
 		       .op = DX_IO_SEND,
 		       .flags = DX_IO_F_NOTIF};
-	uring_emit(u, out, max, n, &c);
+	emit(u, out, max, n, &c);
 	uring_op_release(u, idx);
 }
 
@@ -88,7 +90,7 @@ static void complete_send(struct uring *u, int32_t idx, int32_t res,
 	dx_io_cqe c = {.udata = op->udata, .result = res, .op = DX_IO_SEND};
 	if (op->flags & OPF_ZC_HOST)
 		c.flags = DX_IO_F_MORE;
-	uring_emit(u, out, max, n, &c);
+	emit(u, out, max, n, &c);
 	if (!(op->flags & OPF_ZC_HOST))
 		uring_op_release(u, idx);
 	else if (op->notifs <= 0)
@@ -228,7 +230,7 @@ static void handle_recv(struct uring *u, int32_t idx,
 		u->parked = idx;
 		return;
 	}
-	uring_emit(u, out, max, n, &c);
+	emit(u, out, max, n, &c);
 	if (!more)
 		uring_op_release(u, idx);
 }
@@ -255,7 +257,7 @@ static void handle_wake(struct uring *u, const struct io_uring_cqe *cqe,
 		return;
 	if (cqe->res == (int)sizeof(uint64_t)) {
 		dx_io_cqe c = {.udata = 0, .result = 0, .op = DX_IO_WAKE};
-		uring_emit(u, out, max, n, &c);
+		emit(u, out, max, n, &c);
 	} else if (cqe->res != -EINTR && cqe->res != -EAGAIN) {
 		u->plug->host->log(u->plug->host, DX_LOG_ERROR,
 				   "worker %d: wake eventfd read: %s",
@@ -312,7 +314,7 @@ void uring_handle_cqe(struct uring *u, const struct io_uring_cqe *cqe,
 	}
 	if (more)
 		c.flags = DX_IO_F_MORE;
-	uring_emit(u, out, max, n, &c);
+	emit(u, out, max, n, &c);
 	if (!more)
 		uring_op_release(u, idx);
 }
@@ -340,7 +342,7 @@ static void unpark(struct uring *u, dx_io_cqe *out, unsigned max, unsigned *n)
 							 -ECANCELED :
 							 -ENOBUFS,
 				       .op = DX_IO_RECV};
-			uring_emit(u, out, max, n, &c);
+			emit(u, out, max, n, &c);
 			uring_op_release(u, idx);
 		}
 		idx = next;
@@ -388,6 +390,8 @@ int uring_wait(dx_io *io, dx_io_cqe *out, unsigned max, int timeout_ms)
 	struct uring *u = (struct uring *)io;
 	if (!max)
 		return -EINVAL;
+	if (!uring_enter_ready(u))
+		return -EBADFD; /* not the worker's thread */
 	unsigned n = pend_drain(u, out, max);
 	unpark(u, out, max, &n);
 	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;

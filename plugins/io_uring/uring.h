@@ -9,6 +9,7 @@
 #ifndef DX_URING_H
 #define DX_URING_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -69,7 +70,7 @@ struct op {
 #define UD_WAKE (UINT64_MAX - 1)
 
 struct fdst {
-	int32_t head;             /* list of records through fd_next */
+	int32_t head;             /* records (not sends) through fd_next */
 	int32_t send;             /* the send in flight (or deferred) */
 	int32_t sq_head, sq_tail; /* sends behind it, through op.next */
 };
@@ -83,6 +84,13 @@ struct uring {
 	bool cancel_fd; /* IORING_ASYNC_CANCEL_FD works */
 	bool send_zc;   /* IORING_OP_SEND_ZC works */
 	bool destroying;
+	/* Made on the main thread with IORING_SETUP_R_DISABLED: enabled by
+	 * the first call that enters the kernel (uring_enter_ready), on the
+	 * worker thread, which SINGLE_ISSUER then binds the ring to. */
+	bool disabled;
+	bool single_issuer; /* SINGLE_ISSUER (and DEFER_TASKRUN) took */
+	bool defer_taskrun;
+	pthread_t issuer; /* the thread that enabled it */
 
 	/* Operation records. */
 	struct op **chunks;
@@ -90,10 +98,10 @@ struct uring {
 	int32_t free_head;
 	uint32_t live; /* records in use */
 
-	/* Per-fd state, indexed by fd: every record on the fd (so detach
-	 * finds them) and its sends, one in the kernel at a time and the rest
-	 * queued in order (two sends in flight on one socket may interleave
-	 * their bytes). */
+	/* Per-fd state, indexed by fd: every record on the fd but sends (so
+	 * detach finds them), and its sends, one in the kernel at a time and
+	 * the rest queued in order (two sends in flight on one socket may
+	 * interleave their bytes). */
 	struct fdst *fds;
 	uint32_t fd_cap;
 
@@ -134,18 +142,49 @@ struct uring {
 	uint32_t early_submitted; /* submitted by prep, reported by submit */
 };
 
-/* oprec.c */
+/* oprec.c; the lookups every CQE and every send make are inline here
+ * (the plugin is built without LTO: a call to another file is never
+ * inlined). */
 int uring_ops_init(struct uring *u);
 void uring_ops_free(struct uring *u);
-struct op *uring_op_get(struct uring *u, int32_t idx);
 int32_t uring_op_alloc(struct uring *u, uint8_t kind, int fd, uint64_t udata);
 void uring_op_release(struct uring *u, int32_t idx);
-uint64_t uring_op_ud(struct uring *u, int32_t idx);
-int32_t uring_op_from_ud(struct uring *u, uint64_t ud);
 int uring_fd_link(struct uring *u, int32_t idx);
 void uring_fd_unlink(struct uring *u, int32_t idx);
 int32_t uring_fd_first(const struct uring *u, int fd);
-struct fdst *uring_fdst(struct uring *u, int fd);
+struct fdst *uring_fdst_grow(struct uring *u, int fd);
+
+static inline struct op *uring_op_get(struct uring *u, int32_t idx)
+{
+	return &u->chunks[(uint32_t)idx >> OP_CHUNK_SHIFT]
+			 [(uint32_t)idx & (OP_CHUNK - 1)];
+}
+
+static inline uint64_t uring_op_ud(struct uring *u, int32_t idx)
+{
+	return (uint64_t)uring_op_get(u, idx)->gen << 32 | (uint32_t)idx;
+}
+
+/* The record a CQE's user_data names, or OP_NONE when it is stale (which
+ * would be a bug here: each record outlives its last CQE). */
+static inline int32_t uring_op_from_ud(struct uring *u, uint64_t ud)
+{
+	uint32_t idx = (uint32_t)ud;
+	if (idx >= u->nchunks << OP_CHUNK_SHIFT)
+		return OP_NONE;
+	struct op *op = uring_op_get(u, (int32_t)idx);
+	if (!op->kind || op->gen != (uint32_t)(ud >> 32))
+		return OP_NONE;
+	return (int32_t)idx;
+}
+
+/* Per-fd state (NULL when it cannot grow to fd). */
+static inline struct fdst *uring_fdst(struct uring *u, int fd)
+{
+	if ((uint32_t)fd < u->fd_cap)
+		return &u->fds[(uint32_t)fd];
+	return uring_fdst_grow(u, fd);
+}
 void uring_sendq_push(struct uring *u, int32_t idx);
 int32_t uring_sendq_pop(struct uring *u, int fd);
 int uring_tmo_add(struct uring *u, int32_t idx);
@@ -156,6 +195,7 @@ int32_t uring_defer_pop(struct uring *u);
 void uring_defer_drop(struct uring *u, int32_t idx);
 
 /* io_uring.c */
+bool uring_enter_ready(struct uring *u);
 struct io_uring_sqe *uring_sqe(struct uring *u);
 int uring_arm(struct uring *u, int32_t idx);
 int uring_arm_wake(struct uring *u);
@@ -163,8 +203,6 @@ void uring_buf_flush(struct uring *u);
 void uring_buf_recycle(struct uring *u, uint16_t bid);
 
 /* reap.c */
-int uring_emit(struct uring *u, dx_io_cqe *out, unsigned max, unsigned *n,
-	       const dx_io_cqe *c);
 void uring_handle_cqe(struct uring *u, const struct io_uring_cqe *cqe,
 		      dx_io_cqe *out, unsigned max, unsigned *n);
 int uring_wait(dx_io *io, dx_io_cqe *cqes, unsigned max, int timeout_ms);
@@ -183,5 +221,6 @@ struct uring_features {
 int uring_probe(char *why, size_t why_len, struct uring_features *f);
 bool uring_kernel_at_least(unsigned major, unsigned minor);
 bool uring_cancel_fd_works(struct io_uring *ring);
+bool uring_cancel_fd_supported(void);
 
 #endif

@@ -356,6 +356,120 @@ START_TEST(test_detach)
 }
 END_TEST
 
+/* detach with a send in the kernel (blocked: nobody reads) and two more
+ * queued behind it on the same fd (sends are not on the fd's list of
+ * records, so detach finds them through the fd's send state): the first
+ * completes with the bytes that went out (or -ECANCELED), the queued two
+ * -ECANCELED, in order, and nothing else comes. */
+START_TEST(test_detach_queued_sends)
+{
+	int s, cli;
+	tcp_pair(&s, &cli, NULL);
+	int small = 16384;
+	setsockopt(s, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+	setsockopt(cli, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+	size_t len = 8u << 20;
+	uint8_t *data = calloc(1, len);
+	ck_assert_ptr_nonnull(data);
+	ck_assert_int_eq(vt->send(io, s, data, len, 20, 0), 0);
+	ck_assert_int_eq(vt->send(io, s, "ab", 2, 21, 0), 0);
+	ck_assert_int_eq(vt->send(io, s, "cd", 2, 22, 0), 0);
+	ck_assert_int_eq(vt->submit(io), 1); /* one send per fd in flight */
+	dx_io_cqe c;
+	ck_assert_int_eq(vt->wait(io, &c, 1, 50), 0); /* it is stuck */
+	ck_assert_int_eq(vt->detach(io, s), 0);
+	uint64_t next = 20;
+	for (int i = 0; i < 500 && next <= 22; i++) {
+		if (vt->wait(io, &c, 1, 10) != 1)
+			continue;
+		ck_assert_int_eq(c.op, DX_IO_SEND);
+		ck_assert_uint_eq(c.udata, next);
+		ck_assert_uint_eq(c.flags, 0);
+		if (next == 20)
+			ck_assert(c.result == -ECANCELED ||
+				  (c.result > 0 && (size_t)c.result < len));
+		else
+			ck_assert_int_eq(c.result, -ECANCELED);
+		next++;
+	}
+	ck_assert_uint_eq(next, 23);
+	ck_assert_int_eq(vt->wait(io, &c, 1, 50), 0); /* nothing more */
+	ck_assert_int_eq(vt->detach(io, s), 0);       /* nothing left */
+	free(data);
+	close(s);
+	close(cli);
+}
+END_TEST
+
+/* The host's pattern: an instance made on one thread, used only on
+ * another (which a SINGLE_ISSUER ring is bound to when it enables it),
+ * then destroyed on the first once the other has gone. */
+struct echo_worker {
+	dx_io *io;
+	int srv;
+	int ok;
+};
+
+static void *echo_worker_main(void *arg)
+{
+	struct echo_worker *e = arg;
+	if (vt->recv(e->io, e->srv, 1) != 0 || vt->submit(e->io) < 0)
+		return NULL;
+	for (int i = 0; i < 500 && e->ok < 2; i++) {
+		dx_io_cqe c[4];
+		int n = vt->wait(e->io, c, 4, 10);
+		if (n < 0)
+			return NULL;
+		for (int k = 0; k < n; k++) {
+			if (c[k].op == DX_IO_RECV && c[k].result == 4 &&
+			    (c[k].flags & DX_IO_F_BUFFER)) {
+				int rc = vt->send(e->io, e->srv, "pong", 4,
+						  2, 0);
+				vt->buf_release(e->io, c[k].buf_id);
+				if (rc != 0)
+					return NULL;
+				e->ok = 1;
+			} else if (c[k].op == DX_IO_SEND &&
+				   c[k].udata == 2 && c[k].result == 4) {
+				e->ok = 2;
+			}
+		}
+	}
+	return NULL;
+}
+
+START_TEST(test_used_on_another_thread)
+{
+	dx_io_params p = {.size = sizeof p, .queue_depth = 64, .worker = 1};
+	dx_io *io2;
+	ck_assert_int_eq(vt->create(vself, &p, &io2), 0);
+	int s, cli;
+	tcp_pair(&s, &cli, NULL);
+	struct echo_worker e = {.io = io2, .srv = s};
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, echo_worker_main, &e), 0);
+	ck_assert_int_eq(write(cli, "ping", 4), 4);
+	char buf[8];
+	ck_assert_int_eq(read(cli, buf, sizeof buf), 4);
+	ck_assert_int_eq(memcmp(buf, "pong", 4), 0);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(e.ok, 2);
+	vt->destroy(io2); /* the recv is still armed: must not hang */
+	close(s);
+	close(cli);
+}
+END_TEST
+
+START_TEST(test_probe_says_defer_taskrun)
+{
+	char why[256] = "";
+	ck_assert_int_eq(vt->probe(vself, why, sizeof why), 0);
+	ck_assert_msg(strstr(why, "DEFER_TASKRUN yes") ||
+			      strstr(why, "DEFER_TASKRUN no"),
+		      "%s", why);
+}
+END_TEST
+
 /* Two buffers of 16 bytes: the multishot recv runs out, ends with -ENOBUFS
  * (no MORE), and works again once buffers are back and recv re-armed. */
 START_TEST(test_enobufs)
@@ -512,6 +626,9 @@ int main(void)
 	tcase_add_test(tc, test_enobufs);
 	tcase_add_test(tc, test_one_at_a_time);
 	tcase_add_test(tc, test_sqpoll);
+	tcase_add_test(tc, test_detach_queued_sends);
+	tcase_add_test(tc, test_used_on_another_thread);
+	tcase_add_test(tc, test_probe_says_defer_taskrun);
 	suite_add_tcase(s, tc);
 	return dx_check_run(s);
 }
