@@ -12,6 +12,7 @@
 
 struct timing {
 	const dx_host_api *host;
+	dx_meta_key key; /* "x-response-time", checked once at init */
 };
 
 static void timing_after(void *self, const dx_request *req, dx_response *res)
@@ -20,7 +21,7 @@ static void timing_after(void *self, const dx_request *req, dx_response *res)
 	uint64_t now = t->host->now_ns(t->host, DX_CLOCK_MONOTONIC);
 	uint64_t us = now > req->start_ns ? (now - req->start_ns) / 1000 : 0;
 	/* Out of metadata room: the answer still goes, without the header. */
-	dx_response_meta_u64(res, "x-response-time", us);
+	dx_response_meta_key_u64(res, &t->key, us);
 }
 
 static int timing_init(const dx_host_api *host, const dx_config *config,
@@ -34,6 +35,7 @@ static int timing_init(const dx_host_api *host, const dx_config *config,
 	if (!t)
 		return host->fail(host, -ENOMEM, "out of memory");
 	t->host = host;
+	dx_meta_key_init(&t->key, "x-response-time");
 	*self = t;
 	return 0;
 }

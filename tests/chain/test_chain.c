@@ -109,7 +109,8 @@ START_TEST(test_chain_properties)
 				mws[i].stop = 1 + (int)rnd(2);
 			links[i] = (dx_chain_link){vt, &mws[i], "rec"};
 		}
-		dx_chain chain = {links, n};
+		dx_chain chain = {.links = links, .count = n};
+		ck_assert_int_eq(dx_chain_flatten(&chain), 0);
 		dx_ext ext[DX_REQUEST_EXT_MAX];
 		dx_request req = {.size = sizeof req, .ext = ext};
 		uint8_t body[512];
@@ -126,6 +127,7 @@ START_TEST(test_chain_properties)
 					t.handler_saw_all = false;
 		}
 		dx_chain_after(&chain, ran, &req, &res);
+		dx_chain_free(&chain); /* the hook arrays; links are ours */
 
 		/* The expected trace, from the model. */
 		int want[3 * MAXLEN + 2], w = 0;
@@ -177,7 +179,7 @@ END_TEST
 
 START_TEST(test_empty_chain)
 {
-	dx_chain chain = {NULL, 0};
+	dx_chain chain = {.links = NULL, .count = 0};
 	dx_request req = {.size = sizeof req};
 	dx_response res = {.size = sizeof res};
 	bool stopped = true;

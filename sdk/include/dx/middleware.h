@@ -41,6 +41,32 @@ typedef struct dx_middleware_vtable {
 	void (*after)(void *self, const dx_request *req, dx_response *res);
 } dx_middleware_vtable;
 
+/* A response metadata key checked once (at init), then written on every
+ * request without looking at it again: dx_response_meta validates its key
+ * and measures it on each call, which on the per-request path of a
+ * middleware costs more than the rest of the entry. bytes holds the
+ * entry's front as it goes on the wire (u8 key length, then the key);
+ * len is 1 + the key's length, 0 for a key that was refused. Fill it with
+ * dx_meta_key_init and treat it as read-only afterwards: any number of
+ * threads may write responses with one key at once. */
+typedef struct dx_meta_key {
+	uint32_t len;
+	uint8_t bytes[1 + 255];
+} dx_meta_key;
+
+/* 0, or -EINVAL when key is not a valid metadata key (lowercase ASCII
+ * letters, digits, - _ ., 1..255 bytes); then k->len is 0 and every write
+ * with it is refused (-EINVAL). */
+int dx_meta_key_init(dx_meta_key *k, const char *key);
+/* dx_response_meta with a key dx_meta_key_init accepted: 0, -EINVAL (a
+ * refused key, a value over 65,535 bytes) or -E2BIG (no room left, or
+ * DX_HBTP_META_MAX entries already). */
+int dx_response_meta_key(dx_response *res, const dx_meta_key *k,
+			 const void *value, size_t len);
+/* The same with value as a decimal number. */
+int dx_response_meta_key_u64(dx_response *res, const dx_meta_key *k,
+			     uint64_t value);
+
 #define DX_MIDDLEWARE_VTABLE_V1_0_SIZE                                     \
 	(offsetof(dx_middleware_vtable, after) +                           \
 	 sizeof(((dx_middleware_vtable *)0)->after))
