@@ -82,8 +82,13 @@ static auth_verdict bearer(const uint8_t *h, size_t n, const char **tok,
 	if (!h)
 		return AUTH_MISSING;
 	const char *s = (const char *)h;
-	if (n < 6 || strncasecmp(s, "bearer", 6) != 0 ||
-	    (n > 6 && s[6] != ' '))
+	/* The scheme without strncasecmp: | 0x20 lowers a letter, and no
+	 * byte but the letter's two cases lowers to it. */
+	static const char scheme[6] = "bearer";
+	unsigned diff = n < 6;
+	for (size_t i = 0; !diff && i < 6; i++)
+		diff |= (unsigned)((s[i] | 0x20) ^ scheme[i]);
+	if (diff || (n > 6 && s[6] != ' '))
 		return AUTH_BAD_HEADER;
 	size_t i = 6, end = n;
 	while (i < end && s[i] == ' ')
@@ -117,9 +122,13 @@ static auth_verdict authenticate(struct auth *a, const dx_request *req,
 				 const auth_entry **out, const char **missing)
 {
 	auth_cache *c = cache_for(a, req);
-	uint64_t hash = auth_hash(a->seed, tok, len);
+	uint64_t hash = 0;
 	double now = (double)a->host->now_ns(a->host, DX_CLOCK_REALTIME) / 1e9;
-	auth_entry *e = auth_cache_find(c, hash, tok, len);
+	auth_entry *e = auth_cache_last(c, tok, len);
+	if (!e) {
+		hash = auth_hash(a->seed, tok, len);
+		e = auth_cache_find(c, hash, tok, len);
+	}
 	if (e) {
 		auth_verdict v = auth_check_time(&a->policy, e->claims.exp,
 						 e->claims.nbf, now);

@@ -72,14 +72,35 @@ int dx_response_meta(dx_response *res, const char *key, const void *value,
 	return rc < 0 ? rc : dx_response_meta_put(res, k.bytes, k.len, value, len);
 }
 
-/* value in decimal at the end of buf[20]; returns where it starts. */
+/* value in decimal at the end of buf[20]; returns where it starts.
+ * Digits from the end, two at a time: no printf on the per-request
+ * path, and half the divisions. */
 static size_t dx_u64_digits(char buf[20], uint64_t value)
 {
-	/* Digits from the end: no printf on the per-request path. */
+	static const char pairs[201] = "00010203040506070809"
+				       "10111213141516171819"
+				       "20212223242526272829"
+				       "30313233343536373839"
+				       "40414243444546474849"
+				       "50515253545556575859"
+				       "60616263646566676869"
+				       "70717273747576777879"
+				       "80818283848586878889"
+				       "90919293949596979899";
 	size_t i = 20;
-	do
-		buf[--i] = (char)('0' + value % 10);
-	while ((value /= 10) != 0);
+	while (value >= 100) {
+		unsigned d = (unsigned)(value % 100) * 2;
+		value /= 100;
+		buf[--i] = pairs[d + 1];
+		buf[--i] = pairs[d];
+	}
+	if (value >= 10) {
+		unsigned d = (unsigned)value * 2;
+		buf[--i] = pairs[d + 1];
+		buf[--i] = pairs[d];
+	} else {
+		buf[--i] = (char)('0' + value);
+	}
 	return i;
 }
 
