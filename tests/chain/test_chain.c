@@ -6,6 +6,7 @@
  * position skips the handler and the rest; extensions set by one are seen
  * by the later ones and by the handler. The seed is printed in every
  * failure; DX_TEST_SEED replays it. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,6 +191,44 @@ START_TEST(test_empty_chain)
 }
 END_TEST
 
+/* Keys checked once: the entry is the one dx_response_meta writes, a bad
+ * key is refused at init and at every write, numbers come out in decimal
+ * whatever their digit count. */
+START_TEST(test_meta_key)
+{
+	dx_meta_key k, bad;
+	ck_assert_int_eq(dx_meta_key_init(&k, "x-response-time"), 0);
+	ck_assert_int_eq(dx_meta_key_init(&bad, "X-Upper"), -EINVAL);
+	ck_assert_int_eq(dx_meta_key_init(&bad, ""), -EINVAL);
+	uint8_t m1[512], m2[512];
+	dx_response a, b;
+	dx_response_init(&a, NULL, 0, m1, sizeof m1);
+	dx_response_init(&b, NULL, 0, m2, sizeof m2);
+	static const uint64_t nums[] = {0, 7, 10, 99, 100, 12345, 1000000,
+					UINT64_MAX};
+	for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+		ck_assert_int_eq(dx_response_meta_key_u64(&a, &k, nums[i]), 0);
+		char want[32];
+		int n = snprintf(want, sizeof want, "%" PRIu64, nums[i]);
+		ck_assert_int_eq(dx_response_meta(&b, "x-response-time", want,
+						  (size_t)n),
+				 0);
+	}
+	ck_assert_uint_eq(a.meta_len, b.meta_len);
+	ck_assert_uint_eq(a.meta_count, b.meta_count);
+	ck_assert(memcmp(m1, m2, a.meta_len) == 0);
+	ck_assert_int_eq(dx_response_meta_key(&a, &bad, "v", 1), -EINVAL);
+	ck_assert_int_eq(dx_response_meta_key_u64(&a, &bad, 1), -EINVAL);
+	ck_assert_uint_eq(a.meta_len, b.meta_len);
+	/* No room: -E2BIG, nothing written. */
+	dx_response tiny;
+	uint8_t m3[8];
+	dx_response_init(&tiny, NULL, 0, m3, sizeof m3);
+	ck_assert_int_eq(dx_response_meta_key_u64(&tiny, &k, 1), -E2BIG);
+	ck_assert_uint_eq(tiny.meta_len, 0);
+}
+END_TEST
+
 int main(void)
 {
 	const char *env = getenv("DX_TEST_SEED");
@@ -199,6 +238,7 @@ int main(void)
 	TCase *tc = tcase_create("properties");
 	tcase_add_test(tc, test_chain_properties);
 	tcase_add_test(tc, test_empty_chain);
+	tcase_add_test(tc, test_meta_key);
 	suite_add_tcase(s, tc);
 	return dx_check_run(s);
 }
