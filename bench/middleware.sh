@@ -139,7 +139,7 @@ callgrind_run()
 	write_manifest "$1"
 	: >"$log"
 	taskset -c "$SERVER_CPU" valgrind --tool=callgrind \
-		--callgrind-out-file="$out" --collect-atstart=no \
+		--callgrind-out-file="$out" --instr-atstart=no --collect-atstart=no \
 		--toggle-collect=dx_turn --compress-strings=no \
 		"$DX_HOST" -m "$T/manifest.json" >"$log" 2>&1 </dev/null &
 	SERVER_PID=$!
@@ -153,16 +153,16 @@ callgrind_run()
 	[ -n "$PORT" ] || { cat "$log" >&2; die "dx-host under callgrind did not start"; }
 	# A first round unmeasured: what runs once (the token's one
 	# verification, OpenSSL's first use, buffers growing) is not a
-	# per-request cost. It goes into a dump of its own (OUT.1), and the
-	# counters start again from zero for the file read below (OUT).
+	# per-request cost: it runs before callgrind instruments anything,
+	# which it starts doing only then (one profile, whole names).
 	# shellcheck disable=SC2086
 	"$DX" bench --route echo -s 16 $LOAD -n 2000 --warmup 0 \
 		--cpu "$CLIENT_CPU" --timeout 30000 --json \
 		--meta "authorization=Bearer $TOKEN" "127.0.0.1:$PORT" \
 		>/dev/null 2>"$T/err" ||
 		say "bench: callgrind ${CONFIGS[$1]%%|*} (warmup): $(cat "$T/err")"
-	callgrind_control -d "$SERVER_PID" >/dev/null ||
-		die "callgrind_control -d $SERVER_PID failed"
+	callgrind_control -i on "$SERVER_PID" >/dev/null ||
+		die "callgrind_control -i on $SERVER_PID failed"
 	# shellcheck disable=SC2086
 	"$DX" bench --route echo -s 16 $LOAD -n "$CALLGRIND" --warmup 0 \
 		--cpu "$CLIENT_CPU" --timeout 30000 --json \

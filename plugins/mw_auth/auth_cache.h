@@ -35,6 +35,11 @@ typedef struct auth_cache {
 	 * comparing it with the request's costs less than hashing the
 	 * request's token to find its set. NULL with caching off. */
 	auth_entry *last;
+	/* The wall clock (seconds) as read at monotonic time mono_at (a
+	 * request's start_ns; 0: never), for exp and nbf (see wall_now in
+	 * mw_auth.c). */
+	uint64_t mono_at;
+	double wall_at;
 	/* With caching off (0 entries) the last verified claims live here
 	 * until the next verification on this worker. */
 	auth_entry scratch;

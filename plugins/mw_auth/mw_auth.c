@@ -82,13 +82,18 @@ static auth_verdict bearer(const uint8_t *h, size_t n, const char **tok,
 	if (!h)
 		return AUTH_MISSING;
 	const char *s = (const char *)h;
-	/* The scheme without strncasecmp: | 0x20 lowers a letter, and no
-	 * byte but the letter's two cases lowers to it. */
-	static const char scheme[6] = "bearer";
-	unsigned diff = n < 6;
-	for (size_t i = 0; !diff && i < 6; i++)
-		diff |= (unsigned)((s[i] | 0x20) ^ scheme[i]);
-	if (diff || (n > 6 && s[6] != ' '))
+	/* The scheme in two loads, without strncasecmp: | 0x20 lowers a
+	 * letter, and no byte but the letter's two cases lowers to it. */
+	if (n < 6)
+		return AUTH_BAD_HEADER;
+	uint32_t w4, s4;
+	uint16_t w2, s2;
+	memcpy(&w4, s, 4);
+	memcpy(&w2, s + 4, 2);
+	memcpy(&s4, "bear", 4);
+	memcpy(&s2, "er", 2);
+	if ((w4 | 0x20202020u) != s4 || (uint16_t)(w2 | 0x2020u) != s2 ||
+	    (n > 6 && s[6] != ' '))
 		return AUTH_BAD_HEADER;
 	size_t i = 6, end = n;
 	while (i < end && s[i] == ' ')
@@ -116,6 +121,27 @@ static auth_cache *cache_for(struct auth *a, const dx_request *req)
 	return &a->caches[w];
 }
 
+/* Seconds since the epoch, for exp and nbf. The host read the monotonic
+ * clock when it decoded the request (req->start_ns); the wall clock is
+ * read again only when that moved on by a millisecond since this worker
+ * last read it (or went back): a millisecond is nothing beside the
+ * leeway, and a wall-clock step shows within one. A request made without
+ * start_ns (by hand, outside a worker) reads it every time. */
+#define WALL_REREAD_NS 1000000u
+static double wall_now(struct auth *a, auth_cache *c, const dx_request *req)
+{
+	uint64_t m = req->start_ns;
+	if (m && c->mono_at && m >= c->mono_at &&
+	    m - c->mono_at < WALL_REREAD_NS)
+		return c->wall_at;
+	double now = (double)a->host->now_ns(a->host, DX_CLOCK_REALTIME) / 1e9;
+	if (m) {
+		c->mono_at = m;
+		c->wall_at = now;
+	}
+	return now;
+}
+
 /* A cached verdict, or a fresh verification that fills the cache. */
 static auth_verdict authenticate(struct auth *a, const dx_request *req,
 				 const char *tok, size_t len,
@@ -123,7 +149,7 @@ static auth_verdict authenticate(struct auth *a, const dx_request *req,
 {
 	auth_cache *c = cache_for(a, req);
 	uint64_t hash = 0;
-	double now = (double)a->host->now_ns(a->host, DX_CLOCK_REALTIME) / 1e9;
+	double now = wall_now(a, c, req);
 	auth_entry *e = auth_cache_last(c, tok, len);
 	if (!e) {
 		hash = auth_hash(a->seed, tok, len);
