@@ -90,6 +90,14 @@ start_server()
 	start_host "$T/manifest.json" "$T/host.log"
 }
 
+# The server's user + system CPU so far, in clock ticks (/proc/PID/stat
+# fields 14 and 15; the command name in field 2 has no spaces here).
+HZ=$(getconf CLK_TCK)
+server_cpu_ticks()
+{
+	awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"
+}
+
 # target NAME RATIO: "met"/"missed" against issue 13's target for the row
 # (RATIO: percent of none), or "" for rows without one.
 target()
@@ -112,13 +120,20 @@ BENCH_ARGS="--route echo -s 16 $LOAD -d $DURATION --warmup $WARMUP --cpu $CLIENT
 for round in $(seq "$ROUNDS"); do
 	for i in "${!CONFIGS[@]}"; do
 		start_server "$i"
+		cpu0=$(server_cpu_ticks)
 		# shellcheck disable=SC2086
 		if out=$("$DX" bench $BENCH_ARGS --meta "authorization=Bearer $TOKEN" \
 			"127.0.0.1:$PORT" 2>"$T/err"); then
-			printf '%s %s %s %s\n' "$i" "$(field rps <<<"$out")" \
+			cpu1=$(server_cpu_ticks)
+			printf '%s %s %s %s %s\n' "$i" "$(field rps <<<"$out")" \
 				"$(field p50_us <<<"$out")" \
-				"$(field p99_us <<<"$out")" >>"$RES"
-			say "  round $round  $(printf '%-24s' "${CONFIGS[$i]%%|*}") $(tail -1 "$RES" | awk '{printf "%10.0f req/s  p50 %6.1f us  p99 %7.1f us", $2, $3, $4}')"
+				"$(field p99_us <<<"$out")" \
+				"$(awk -v c="$((cpu1 - cpu0))" -v hz="$HZ" \
+					-v r="$(field rps <<<"$out")" \
+					-v s="$DURATION" -v w="$WARMUP" 'BEGIN {
+					n = r * (s + w)
+					printf "%.0f", (n > 0 ? c / hz * 1e9 / n : 0) }')" >>"$RES"
+			say "  round $round  $(printf '%-24s' "${CONFIGS[$i]%%|*}") $(tail -1 "$RES" | awk '{printf "%10.0f req/s  p50 %6.1f us  p99 %7.1f us  cpu %5.0f ns/req", $2, $3, $4, $5}')"
 		else
 			say "bench: round $round ${CONFIGS[$i]%%|*} failed: $(cat "$T/err")"
 		fi
@@ -213,21 +228,28 @@ if [ "$ROUNDS" -gt 0 ]; then
 	echo "runs: median of $ROUNDS interleaved rounds, ${DURATION}s each after ${WARMUP}s warmup"
 	echo "client: dx bench $BENCH_ARGS --meta 'authorization=Bearer <HS256 token>' ADDR"
 	echo
-	printf '| %-24s | %12s | %8s | %8s | %8s | %14s | %-17s |\n' middleware "req/s" "vs none" "p50 us" "p99 us" "ns/req extra" "target"
-	printf '|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..26})" "$(printf -- '-%.0s' {1..13})-" "$(printf -- '-%.0s' {1..10})" "$(printf -- '-%.0s' {1..10})" "$(printf -- '-%.0s' {1..10})" "$(printf -- '-%.0s' {1..16})" "$(printf -- '-%.0s' {1..19})"
+	cpubase=$(median "$RES" 0 5)
+	printf '| %-24s | %12s | %8s | %8s | %8s | %14s | %-17s | %11s | %8s | %-17s |\n' middleware "req/s" "vs none" "p50 us" "p99 us" "ns/req extra" "target" "cpu ns/req" "vs none" "target (by cpu)"
+	printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..26})" "$(printf -- '-%.0s' {1..13})-" "$(printf -- '-%.0s' {1..10})" "$(printf -- '-%.0s' {1..10})" "$(printf -- '-%.0s' {1..10})" "$(printf -- '-%.0s' {1..16})" "$(printf -- '-%.0s' {1..19})" "$(printf -- '-%.0s' {1..13})" "$(printf -- '-%.0s' {1..10})" "$(printf -- '-%.0s' {1..19})"
 	for i in "${!CONFIGS[@]}"; do
 		rps=$(median "$RES" "$i" 2)
 		[ -n "$rps" ] || continue
 		n=${CONFIGS[$i]%%|*}
-		awk -v n="$n" -v r="$rps" -v b="$base" \
+		cpu=$(median "$RES" "$i" 5)
+		awk -v n="$n" -v r="$rps" -v b="$base" -v cpu="$cpu" -v cb="$cpubase" \
 			-v p50="$(median "$RES" "$i" 3)" -v p99="$(median "$RES" "$i" 4)" \
-			-v t="$(target "$n" "$(awk -v r="$rps" -v b="$base" 'BEGIN { print 100 * r / b }')")" 'BEGIN {
+			-v t="$(target "$n" "$(awk -v r="$rps" -v b="$base" 'BEGIN { print 100 * r / b }')")" \
+			-v tc="$(target "$n" "$(awk -v c="$cpu" -v b="$cpubase" 'BEGIN { print (c > 0 ? 100 * b / c : 0) }')")" 'BEGIN {
 			extra = (r > 0 && b > 0) ? 1e9 / r - 1e9 / b : 0
-			printf "| %-24s | %12.0f | %7.1f%% | %8.1f | %8.1f | %14.0f | %-17s |\n",
-				n, r, 100 * r / b, p50, p99, extra, t }'
+			printf "| %-24s | %12.0f | %7.1f%% | %8.1f | %8.1f | %14.0f | %-17s | %11.0f | %7.1f%% | %-17s |\n",
+				n, r, 100 * r / b, p50, p99, extra, t, cpu,
+				(cpu > 0 ? 100 * cb / cpu : 0), tc }'
 	done
 	echo
 	echo "(ns/req extra: 1e9/rps - 1e9/rps(none), the server's added time per request on one worker;"
+	echo " cpu ns/req: the server's utime + stime over the run (warmup included) / (req/s x"
+	echo " (DURATION + WARMUP)); its 'vs none' is cpu(none) / cpu(row), the throughput a worker"
+	echo " bound by its own CPU would keep, which other processes on the machine move less than req/s;"
 	echo " target: issue 13's bound on the throughput lost to the middleware, on this run's medians)"
 fi
 if [ "$CALLGRIND" -gt 0 ]; then

@@ -200,13 +200,29 @@ START_TEST(test_meta_key)
 	ck_assert_int_eq(dx_meta_key_init(&k, "x-response-time"), 0);
 	ck_assert_int_eq(dx_meta_key_init(&bad, "X-Upper"), -EINVAL);
 	ck_assert_int_eq(dx_meta_key_init(&bad, ""), -EINVAL);
-	uint8_t m1[512], m2[512];
+	/* Every digit count, at both of its ends. */
+	uint64_t nums[64];
+	size_t count = 0;
+	nums[count++] = 0;
+	for (uint64_t p = 10;; p *= 10) {
+		nums[count++] = p - 1;
+		nums[count++] = p;
+		if (p > UINT64_MAX / 10)
+			break;
+	}
+	nums[count++] = 12345;
+	nums[count++] = UINT64_MAX;
+	uint8_t m1[1024], m2[1024];
 	dx_response a, b;
 	dx_response_init(&a, NULL, 0, m1, sizeof m1);
 	dx_response_init(&b, NULL, 0, m2, sizeof m2);
-	static const uint64_t nums[] = {0, 7, 10, 99, 100, 12345, 1000000,
-					UINT64_MAX};
-	for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+	for (size_t i = 0; i < count; i++) {
+		if (i == DX_HBTP_META_MAX) { /* a response holds no more */
+			ck_assert_uint_eq(a.meta_len, b.meta_len);
+			ck_assert(memcmp(m1, m2, a.meta_len) == 0);
+			dx_response_init(&a, NULL, 0, m1, sizeof m1);
+			dx_response_init(&b, NULL, 0, m2, sizeof m2);
+		}
 		ck_assert_int_eq(dx_response_meta_key_u64(&a, &k, nums[i]), 0);
 		char want[32];
 		int n = snprintf(want, sizeof want, "%" PRIu64, nums[i]);
