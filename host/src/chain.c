@@ -1,9 +1,18 @@
 /* chain.c - building the middleware chain's arrays, and a stopped chain's
- * answer (running it is inline in chain.h). */
+ * answer (running it is inline in chain.h). A middleware asking for
+ * well-known metadata (host_meta) gets an after entry the host serves
+ * itself, in the place its own after hook has: the order of metadata in
+ * an answer is that of the after hooks, as when a plugin wrote it. */
 #include <errno.h>
 #include <stdlib.h>
 
 #include "chain.h"
+
+const dx_meta_key dx_chain_time_key = {
+	.len = 16,
+	.bytes = "\x0f"
+		 "x-response-time",
+};
 
 int dx_chain_flatten(dx_chain *c)
 {
@@ -13,7 +22,8 @@ int dx_chain_flatten(dx_chain *c)
 	if (!c->count)
 		return 0;
 	c->befores = calloc(c->count, sizeof *c->befores);
-	c->afters = calloc(c->count, sizeof *c->afters);
+	/* One more for the host's x-response-time. */
+	c->afters = calloc(c->count + 1, sizeof *c->afters);
 	if (!c->befores || !c->afters) {
 		free(c->befores);
 		free(c->afters);
@@ -27,11 +37,23 @@ int dx_chain_flatten(dx_chain *c)
 			c->befores[c->nbefore++] = (dx_chain_before_hook){
 				l->vt->before, l->self, i};
 	}
+	/* The first link asking for x-response-time gets the host's entry
+	 * (one per answer, however many ask), after its own after hook. */
+	unsigned timing = c->count;
+	for (unsigned i = 0; i < c->count && timing == c->count; i++) {
+		const dx_middleware_vtable *vt = c->links[i].vt;
+		if (DX_HAS(vt, host_meta) &&
+		    (vt->host_meta & DX_MW_META_RESPONSE_TIME))
+			timing = i;
+	}
 	for (unsigned i = c->count; i-- > 0;) {
 		const dx_chain_link *l = &c->links[i];
 		if (DX_HAS(l->vt, after))
 			c->afters[c->nafter++] = (dx_chain_after_hook){
 				l->vt->after, l->self, i};
+		if (i == timing)
+			c->afters[c->nafter++] =
+				(dx_chain_after_hook){NULL, NULL, i};
 	}
 	return 0;
 }

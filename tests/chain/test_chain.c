@@ -78,15 +78,15 @@ static void rec_after(void *self, const dx_request *req, dx_response *res)
 	m->t->ev[m->t->n++] = -m->index - 1;
 }
 
-static const dx_middleware_vtable vt_both = {sizeof vt_both, rec_before,
-					     rec_after};
-static const dx_middleware_vtable vt_before = {sizeof vt_before, rec_before,
-					       NULL};
-static const dx_middleware_vtable vt_after = {sizeof vt_after, NULL,
-					      rec_after};
+static const dx_middleware_vtable vt_both = {
+	.size = sizeof vt_both, .before = rec_before, .after = rec_after};
+static const dx_middleware_vtable vt_before = {
+	.size = sizeof vt_before, .before = rec_before, .after = NULL};
+static const dx_middleware_vtable vt_after = {
+	.size = sizeof vt_after, .before = NULL, .after = rec_after};
 /* An older plugin's vtable: only the size member, no hooks at all. */
-static const dx_middleware_vtable vt_tiny = {sizeof(uint32_t), rec_before,
-					     rec_after};
+static const dx_middleware_vtable vt_tiny = {
+	.size = sizeof(uint32_t), .before = rec_before, .after = rec_after};
 
 START_TEST(test_chain_properties)
 {
@@ -127,7 +127,7 @@ START_TEST(test_chain_properties)
 				    !dx_request_ext_get(&req, mws[i].key, NULL))
 					t.handler_saw_all = false;
 		}
-		dx_chain_after(&chain, ran, &req, &res);
+		dx_chain_after(&chain, ran, &req, &res, 0);
 		dx_chain_free(&chain); /* the hook arrays; links are ours */
 
 		/* The expected trace, from the model. */
@@ -186,7 +186,7 @@ START_TEST(test_empty_chain)
 	bool stopped = true;
 	ck_assert_uint_eq(dx_chain_before(&chain, &req, &res, &stopped), 0);
 	ck_assert(!stopped);
-	dx_chain_after(&chain, 0, &req, &res);
+	dx_chain_after(&chain, 0, &req, &res, 0);
 	ck_assert_uint_eq(res.status, 0);
 }
 END_TEST
@@ -245,6 +245,83 @@ START_TEST(test_meta_key)
 }
 END_TEST
 
+/* host_meta (ABI 1.3): the first link asking for x-response-time gets
+ * the host's entry, written in its place among the after hooks (the
+ * metadata order is the after order, as when a plugin wrote it) when the
+ * link ran; a vtable built against 1.2 (its size ends before host_meta)
+ * asks for nothing, whatever lies past its end. */
+struct tag {
+	char key[8];
+};
+
+static void tag_after(void *self, const dx_request *req, dx_response *res)
+{
+	struct tag *t = self;
+	ck_assert_int_eq(dx_response_meta(res, t->key, "", 0), 0);
+}
+
+static const dx_middleware_vtable vt_tag = {.size = sizeof vt_tag,
+					    .after = tag_after};
+static const dx_middleware_vtable vt_time = {
+	.size = sizeof vt_time, .host_meta = DX_MW_META_RESPONSE_TIME};
+static const dx_middleware_vtable vt_time_v12 = {
+	.size = DX_MIDDLEWARE_VTABLE_V1_0_SIZE, .after = tag_after,
+	.host_meta = DX_MW_META_RESPONSE_TIME};
+
+START_TEST(test_chain_response_time)
+{
+	for (int k = 0; k < CASES; k++) {
+		struct tag tags[MAXLEN];
+		dx_chain_link links[MAXLEN];
+		unsigned kinds[MAXLEN];
+		unsigned n = 1 + rnd(MAXLEN);
+		int first = -1;
+		for (unsigned i = 0; i < n; i++) {
+			kinds[i] = rnd(3);
+			const dx_middleware_vtable *vt =
+				kinds[i] == 0 ? &vt_time
+				: kinds[i] == 1 ? &vt_time_v12
+						: &vt_tag;
+			if (kinds[i] == 0 && first < 0)
+				first = (int)i;
+			snprintf(tags[i].key, sizeof tags[i].key, "t%u", i);
+			links[i] = (dx_chain_link){vt, &tags[i], "tag"};
+		}
+		dx_chain chain = {.links = links, .count = n};
+		ck_assert_int_eq(dx_chain_flatten(&chain), 0);
+		unsigned ran = rnd(n + 1);
+		dx_request req = {.size = sizeof req, .start_ns = 1000000};
+		uint8_t meta[1024];
+		dx_response res;
+		dx_response_init(&res, NULL, 0, meta, sizeof meta);
+		dx_chain_after(&chain, ran, &req, &res, 1000000 + 42999);
+		/* The model: the entries in after order, last link first. */
+		uint8_t want[1024];
+		dx_response model;
+		dx_response_init(&model, NULL, 0, want, sizeof want);
+		for (unsigned i = ran; i-- > 0;) {
+			if (kinds[i] != 0)
+				dx_response_meta(&model, tags[i].key, "", 0);
+			else if ((int)i == first)
+				dx_response_meta(&model, "x-response-time",
+						 "42", 2);
+		}
+		ck_assert_msg(res.meta_len == model.meta_len &&
+				      res.meta_count == model.meta_count &&
+				      memcmp(meta, want, res.meta_len) == 0,
+			      "seed %" PRIu64 " case %d: ran %u of %u, first "
+			      "timing link %d: metadata not in after order",
+			      seed, k, ran, n, first);
+		dx_chain_free(&chain);
+	}
+	/* The host's constant key is the one dx_meta_key_init makes. */
+	dx_meta_key k;
+	ck_assert_int_eq(dx_meta_key_init(&k, "x-response-time"), 0);
+	ck_assert_uint_eq(k.len, dx_chain_time_key.len);
+	ck_assert(memcmp(k.bytes, dx_chain_time_key.bytes, k.len) == 0);
+}
+END_TEST
+
 int main(void)
 {
 	const char *env = getenv("DX_TEST_SEED");
@@ -255,6 +332,7 @@ int main(void)
 	tcase_add_test(tc, test_chain_properties);
 	tcase_add_test(tc, test_empty_chain);
 	tcase_add_test(tc, test_meta_key);
+	tcase_add_test(tc, test_chain_response_time);
 	suite_add_tcase(s, tc);
 	return dx_check_run(s);
 }

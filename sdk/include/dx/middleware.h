@@ -27,6 +27,14 @@
 extern "C" {
 #endif
 
+/* Well-known metadata the host writes itself (host_meta, ABI 1.3), for
+ * less than a hook costs: no call, the clock reading it takes for its own
+ * metrics, a key checked once.
+ *   DX_MW_META_RESPONSE_TIME  x-response-time: whole microseconds from
+ *                             req->start_ns to the host's encoding of the
+ *                             answer (after every after hook). */
+#define DX_MW_META_RESPONSE_TIME 0x1u
+
 /* A before's return: go on, or stop (res holds the answer). */
 #define DX_MW_CONTINUE 0
 #define DX_MW_STOP 1
@@ -39,6 +47,11 @@ typedef struct dx_middleware_vtable {
 	/* res is the answer about to be sent (status 0: RpcResponse). May be
 	 * NULL. */
 	void (*after)(void *self, const dx_request *req, dx_response *res);
+	/* ABI 1.3: DX_MW_META_* bits, metadata the host adds to every answer
+	 * this middleware's after would see (its link ran: the rule above),
+	 * once every after hook has run; 0: none. Read with DX_HAS: a vtable
+	 * built against 1.2 or older has none. */
+	uint32_t host_meta;
 } dx_middleware_vtable;
 
 /* A response metadata key checked once (at init), then written on every
