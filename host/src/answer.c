@@ -138,20 +138,33 @@ static int dx_res_reserve(dx_response *res, size_t extra)
 	return 0;
 }
 
-/* Move the n bytes at p up by by bytes (the room for the metadata block
- * and status in front of an answer's body). A body of at most 32 bytes,
- * the common small answer, goes through 32 bytes of stack in two fixed
- * copies the compiler inlines: no call for what is a few moves. The
- * caller guarantees room for 32 bytes at p and at p + by. */
-static void dx_answer_shift(uint8_t *p, size_t n, size_t by, size_t room)
+/* [u16 block_len, metadata][u16 status][body] at p, from the body's n
+ * bytes at p and the metadata block; room: the bytes c->out has from p.
+ * The common small answer (body and metadata of at most DX_ANSWER_SMALL
+ * bytes each) goes through fixed-size copies the compiler inlines, in an order
+ * that lets each overrun be overwritten by what comes next: the body to
+ * the stack, the metadata over it, the body back after the metadata. */
+#define DX_ANSWER_SMALL 32
+
+static void dx_answer_front(uint8_t *p, size_t n, const dx_response *res,
+			    size_t meta, size_t status, size_t room)
 {
-	if (n <= 32 && room >= by + 32) {
-		uint8_t tmp[32];
-		memcpy(tmp, p, 32);
-		memcpy(p + by, tmp, 32);
-		return;
+	size_t by = meta + status;
+	if (n <= DX_ANSWER_SMALL && res->meta_len <= DX_ANSWER_SMALL &&
+	    res->meta_cap >= DX_ANSWER_SMALL && room >= by + DX_ANSWER_SMALL &&
+	    room >= 2 + DX_ANSWER_SMALL) {
+		uint8_t tmp[DX_ANSWER_SMALL];
+		memcpy(tmp, p, DX_ANSWER_SMALL);
+		if (meta)
+			memcpy(p + 2, res->meta, DX_ANSWER_SMALL);
+		memcpy(p + by, tmp, DX_ANSWER_SMALL);
+	} else {
+		memmove(p + by, p, n);
+		if (meta)
+			memcpy(p + 2, res->meta, res->meta_len);
 	}
-	memmove(p + by, p, n);
+	if (meta)
+		dx_hbtp_put_le16(p, (uint16_t)res->meta_len);
 }
 
 /* The answer's body sits at start + 8 (header room); frame it in place:
@@ -173,12 +186,8 @@ void dx_answer_end(dx_worker *w, dx_conn *c, size_t start, uint16_t seq,
 	}
 	uint8_t *body = c->out.p + start + DX_HBTP_HEADER_SIZE;
 	if (meta || status)
-		dx_answer_shift(body, len, meta + status,
+		dx_answer_front(body, len, res, meta, status,
 				c->out.cap - c->out.len);
-	if (meta) {
-		dx_hbtp_put_le16(body, (uint16_t)res->meta_len);
-		memcpy(body + 2, res->meta, res->meta_len);
-	}
 	if (status) {
 		dx_hbtp_put_le16(body + meta, res->status);
 		atomic_fetch_add_explicit(&w->stats.errors, 1,

@@ -7,12 +7,19 @@
 #include <stdlib.h>
 
 #include "chain.h"
+#include "meta_u64.h"
 
 const dx_meta_key dx_chain_time_key = {
 	.len = 16,
 	.bytes = "\x0f"
 		 "x-response-time",
 };
+
+void dx_chain_time(dx_response *res, uint64_t ns)
+{
+	(void)dx_meta_put_u64(res, dx_chain_time_key.bytes,
+			      sizeof "x-response-time", ns / 1000);
+}
 
 int dx_chain_flatten(dx_chain *c)
 {
