@@ -70,50 +70,38 @@ static inline size_t dx_u64_digits(uint64_t value)
 	unsigned bits = 0;
 	for (uint64_t v = value; v >>= 1;)
 		bits++;
-/* An entry of front (n bytes: u8 key length, key, already checked) and
- * value in decimal: 0, or -E2BIG (no room left, or DX_HBTP_META_MAX
- * entries already). */
-static inline int dx_meta_put_u64(dx_response *res, const uint8_t *front,
-				  size_t n, uint64_t value)
-{
-	size_t digits = dx_u64_digits(value);
-	size_t need = n + 2 + digits;
-	if (!res->meta || res->meta_cap - res->meta_len < need ||
-	    res->meta_count >= DX_HBTP_META_MAX)
-		return -E2BIG;
-	uint8_t *p = res->meta + res->meta_len;
-	memcpy(p, front, n);
-	p[n] = (uint8_t)digits;
-	p[n + 1] = 0;
-	dx_u64_put(p + need, value);
-	res->meta_len += need;
-	res->meta_count++;
-	return 0;
-}
-
 #endif
 	unsigned guess = ((bits + 1) * 1233u) >> 12; /* 0..19 */
 	return guess + (value >= pow10[guess]);
 }
 
+/* need bytes taken at the end of res's metadata for one entry, or NULL
+ * when there is no room left or DX_HBTP_META_MAX entries already. */
+static inline uint8_t *dx_meta_take(dx_response *res, size_t need)
+{
+	if (!res->meta || res->meta_cap - res->meta_len < need ||
+	    res->meta_count >= DX_HBTP_META_MAX)
+		return NULL;
+	uint8_t *p = res->meta + res->meta_len;
+	res->meta_len += need;
+	res->meta_count++;
+	return p;
+}
+
 /* An entry of front (n bytes: u8 key length, key, already checked) and
- * value in decimal: 0, or -E2BIG (no room left, or DX_HBTP_META_MAX
- * entries already). */
+ * value in decimal: 0, or -E2BIG (see dx_meta_take). */
 static inline int dx_meta_put_u64(dx_response *res, const uint8_t *front,
 				  size_t n, uint64_t value)
 {
 	size_t digits = dx_u64_digits(value);
 	size_t need = n + 2 + digits;
-	if (!res->meta || res->meta_cap - res->meta_len < need ||
-	    res->meta_count >= DX_HBTP_META_MAX)
+	uint8_t *p = dx_meta_take(res, need);
+	if (!p)
 		return -E2BIG;
-	uint8_t *p = res->meta + res->meta_len;
 	memcpy(p, front, n);
 	p[n] = (uint8_t)digits;
 	p[n + 1] = 0;
 	dx_u64_put(p + need, value);
-	res->meta_len += need;
-	res->meta_count++;
 	return 0;
 }
 

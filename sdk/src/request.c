@@ -51,18 +51,14 @@ static int dx_response_meta_put(dx_response *res, const uint8_t *front,
 {
 	if (len > 0xFFFF)
 		return -EINVAL;
-	size_t need = n + 2 + len;
-	if (!res->meta || res->meta_cap - res->meta_len < need ||
-	    res->meta_count >= DX_HBTP_META_MAX)
+	uint8_t *p = dx_meta_take(res, n + 2 + len);
+	if (!p)
 		return -E2BIG;
-	uint8_t *p = res->meta + res->meta_len;
 	memcpy(p, front, n);
 	p[n] = (uint8_t)len;
 	p[n + 1] = (uint8_t)(len >> 8);
 	if (len)
 		memcpy(p + n + 2, value, len);
-	res->meta_len += need;
-	res->meta_count++;
 	return 0;
 }
 
