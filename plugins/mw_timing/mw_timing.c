@@ -1,14 +1,16 @@
 /* mw_timing - adds x-response-time to every answer, errors included.
  *
  * The time runs from the request's decode (req->start_ns, taken by the
- * host) to the host's encoding of the answer, after every after hook; the
- * value is whole microseconds in decimal. The host writes it itself
- * (DX_MW_META_RESPONSE_TIME in host_meta, ABI 1.3): with the clock reading
- * it takes for its own metrics and a key checked once, that costs less
- * than a hook that reads the clock and writes the entry. The rule of an
- * after hook holds: an answer gets it when this middleware's link ran (a
- * before earlier in the chain that stops it leaves it out), so put
- * mw_timing first in "middleware" for the figure to cover the others.
+ * host) to the moment the host starts the after hooks (the befores and
+ * the handler included); the value is whole microseconds in decimal. The
+ * host writes it itself (DX_MW_META_RESPONSE_TIME in host_meta, ABI 1.3),
+ * in the place this middleware's after hook would have written it, with
+ * the clock reading it takes for its own metrics and a key checked once:
+ * that costs less than a hook that reads the clock and writes the entry.
+ * The rule of an after hook holds: an answer gets it when this
+ * middleware's link ran (a before earlier in the chain that stops it
+ * leaves it out), so put mw_timing first in "middleware" for the figure
+ * to cover the others' befores.
  * A host older than 1.3 refuses this build (ABI minor newer than its own).
  */
 #include <dx/middleware.h>

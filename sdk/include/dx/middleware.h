@@ -31,8 +31,9 @@ extern "C" {
  * less than a hook costs: no call, the clock reading it takes for its own
  * metrics, a key checked once.
  *   DX_MW_META_RESPONSE_TIME  x-response-time: whole microseconds from
- *                             req->start_ns to the host's encoding of the
- *                             answer (after every after hook). */
+ *                             req->start_ns to the moment the after hooks
+ *                             start (handler and befores included), put
+ *                             where this middleware's after would write. */
 #define DX_MW_META_RESPONSE_TIME 0x1u
 
 /* A before's return: go on, or stop (res holds the answer). */
