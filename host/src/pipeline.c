@@ -139,9 +139,10 @@ static void dx_call(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
 		c->out.len = start;
 		return;
 	}
-	dx_chain_after(chain, ran, &req, &res);
-	dx_wm_answer(w->wm, id, ref != NULL, res.status,
-		     dx_now_ns() - req.start_ns);
+	/* One clock reading for x-response-time and the metrics. */
+	uint64_t now = dx_now_ns();
+	dx_chain_after(chain, ran, &req, &res, now);
+	dx_wm_answer(w->wm, id, ref != NULL, res.status, now - req.start_ns);
 	if (!(h->flags & DX_HBTP_EXPECTS_RESPONSE)) {
 		c->out.len = start; /* ClientEvent, or no answer asked */
 		return;

@@ -39,6 +39,19 @@ static auth_entry *set_of(auth_cache *c, uint64_t hash)
 	return &c->slots[(size_t)(hash % c->sets) * c->ways];
 }
 
+auth_entry *auth_cache_last(auth_cache *c, const char *token, size_t len)
+{
+	auth_entry *e = c->last;
+	/* The slot may hold another token by now (evicted, refilled) or
+	 * none (dropped): its bytes decide, as in a lookup. */
+	if (e && e->used && e->token_len == len &&
+	    memcmp(e->token, token, len) == 0) {
+		e->used = ++c->tick;
+		return e;
+	}
+	return NULL;
+}
+
 auth_entry *auth_cache_find(auth_cache *c, uint64_t hash, const char *token,
 			    size_t len)
 {
@@ -50,6 +63,7 @@ auth_entry *auth_cache_find(auth_cache *c, uint64_t hash, const char *token,
 		if (e->used && e->hash == hash && e->token_len == len &&
 		    memcmp(e->token, token, len) == 0) {
 			e->used = ++c->tick;
+			c->last = e;
 			return e;
 		}
 	}
@@ -79,6 +93,8 @@ auth_entry *auth_cache_put(auth_cache *c, uint64_t hash, const char *token,
 	e->claims = *claims;
 	memset(claims, 0, sizeof *claims);
 	e->used = ++c->tick;
+	if (c->slots)
+		c->last = e;
 	return e;
 }
 

@@ -30,6 +30,16 @@ typedef struct auth_cache {
 	auth_entry *slots; /* sets * ways */
 	unsigned sets, ways;
 	uint64_t tick;
+	/* The entry the last hit or store was for: a worker sees one token
+	 * many times in a row (one client's pipelined requests), and
+	 * comparing it with the request's costs less than hashing the
+	 * request's token to find its set. NULL with caching off. */
+	auth_entry *last;
+	/* The wall clock (seconds) as read at monotonic time mono_at (a
+	 * request's start_ns; 0: never), for exp and nbf (see wall_now in
+	 * mw_auth.c). */
+	uint64_t mono_at;
+	double wall_at;
 	/* With caching off (0 entries) the last verified claims live here
 	 * until the next verification on this worker. */
 	auth_entry scratch;
@@ -40,6 +50,9 @@ typedef struct auth_cache {
 int auth_cache_init(auth_cache *c, unsigned entries);
 void auth_cache_fini(auth_cache *c);
 
+/* The last entry found or stored if it holds exactly this token (no
+ * hash needed), or NULL. Marks it used. */
+auth_entry *auth_cache_last(auth_cache *c, const char *token, size_t len);
 /* The entry holding exactly this token, or NULL. Marks it used. */
 auth_entry *auth_cache_find(auth_cache *c, uint64_t hash, const char *token,
 			    size_t len);

@@ -82,7 +82,17 @@ static auth_verdict bearer(const uint8_t *h, size_t n, const char **tok,
 	if (!h)
 		return AUTH_MISSING;
 	const char *s = (const char *)h;
-	if (n < 6 || strncasecmp(s, "bearer", 6) != 0 ||
+	/* The scheme in two loads, without strncasecmp: | 0x20 lowers a
+	 * letter, and no byte but the letter's two cases lowers to it. */
+	if (n < 6)
+		return AUTH_BAD_HEADER;
+	uint32_t w4, s4;
+	uint16_t w2, s2;
+	memcpy(&w4, s, 4);
+	memcpy(&w2, s + 4, 2);
+	memcpy(&s4, "bear", 4);
+	memcpy(&s2, "er", 2);
+	if ((w4 | 0x20202020u) != s4 || (uint16_t)(w2 | 0x2020u) != s2 ||
 	    (n > 6 && s[6] != ' '))
 		return AUTH_BAD_HEADER;
 	size_t i = 6, end = n;
@@ -111,15 +121,40 @@ static auth_cache *cache_for(struct auth *a, const dx_request *req)
 	return &a->caches[w];
 }
 
+/* Seconds since the epoch, for exp and nbf. The host read the monotonic
+ * clock when it decoded the request (req->start_ns); the wall clock is
+ * read again only when that moved on by a millisecond since this worker
+ * last read it (or went back): a millisecond is nothing beside the
+ * leeway, and a wall-clock step shows within one. A request made without
+ * start_ns (by hand, outside a worker) reads it every time. */
+#define WALL_REREAD_NS 1000000u
+static double wall_now(struct auth *a, auth_cache *c, const dx_request *req)
+{
+	uint64_t m = req->start_ns;
+	if (m && c->mono_at && m >= c->mono_at &&
+	    m - c->mono_at < WALL_REREAD_NS)
+		return c->wall_at;
+	double now = (double)a->host->now_ns(a->host, DX_CLOCK_REALTIME) / 1e9;
+	if (m) {
+		c->mono_at = m;
+		c->wall_at = now;
+	}
+	return now;
+}
+
 /* A cached verdict, or a fresh verification that fills the cache. */
 static auth_verdict authenticate(struct auth *a, const dx_request *req,
 				 const char *tok, size_t len,
 				 const auth_entry **out, const char **missing)
 {
 	auth_cache *c = cache_for(a, req);
-	uint64_t hash = auth_hash(a->seed, tok, len);
-	double now = (double)a->host->now_ns(a->host, DX_CLOCK_REALTIME) / 1e9;
-	auth_entry *e = auth_cache_find(c, hash, tok, len);
+	uint64_t hash = 0;
+	double now = wall_now(a, c, req);
+	auth_entry *e = auth_cache_last(c, tok, len);
+	if (!e) {
+		hash = auth_hash(a->seed, tok, len);
+		e = auth_cache_find(c, hash, tok, len);
+	}
 	if (e) {
 		auth_verdict v = auth_check_time(&a->policy, e->claims.exp,
 						 e->claims.nbf, now);
@@ -166,11 +201,29 @@ static int refuse(struct auth *a, dx_response *res, auth_verdict v,
 	return rc < 0 ? rc : DX_MW_STOP;
 }
 
+/* The authorization value, or NULL: dx_request_meta with the key's length
+ * known (no strlen per request; a fixed-size compare the compiler
+ * inlines). */
+static const uint8_t *authorization(const dx_request *req, uint16_t *len)
+{
+	static const char key[] = "authorization";
+	const dx_hbtp_meta *m = req->meta;
+	for (unsigned i = 0; m && i < m->count; i++) {
+		const dx_hbtp_meta_entry *e = &m->e[i];
+		if (e->key_len == sizeof key - 1 &&
+		    memcmp(e->key, key, sizeof key - 1) == 0) {
+			*len = e->value_len;
+			return e->value;
+		}
+	}
+	return NULL;
+}
+
 static int auth_before(void *self, dx_request *req, dx_response *res)
 {
 	struct auth *a = self;
 	uint16_t hlen = 0;
-	const uint8_t *h = dx_request_meta(req, "authorization", &hlen);
+	const uint8_t *h = authorization(req, &hlen);
 	const char *tok = NULL, *missing = "";
 	size_t len = 0;
 	const auth_entry *e = NULL;

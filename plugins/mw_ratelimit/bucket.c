@@ -154,13 +154,24 @@ static void dx_rl_evict(dx_rl_table *t, uint64_t now, dx_rl_result *out)
 	dx_rl_delete(t, victim);
 }
 
+uint64_t dx_rl_key_hash(const dx_rl_table *t, const void *key, size_t len)
+{
+	return dx_rl_hash(t->seed, key, len);
+}
+
 void dx_rl_take(dx_rl_table *t, const dx_rl_params *p, const void *key,
 		size_t len, uint64_t now, dx_rl_result *out)
+{
+	dx_rl_take_hashed(t, p, key, len, dx_rl_hash(t->seed, key, len), now,
+			  out);
+}
+
+void dx_rl_take_hashed(dx_rl_table *t, const dx_rl_params *p, const void *key,
+		       size_t len, uint64_t h, uint64_t now, dx_rl_result *out)
 {
 	const uint8_t *k = key;
 	out->evicted = out->evicted_idle = false;
 	out->evicted_len = 0;
-	uint64_t h = dx_rl_hash(t->seed, k, len);
 	size_t empty = 0;
 	size_t i = dx_rl_find(t, h, k, len, &empty);
 	if (i == DX_RL_NONE) {

@@ -83,6 +83,13 @@ size_t dx_rl_table_bytes(const dx_rl_table *t);
 void dx_rl_take(dx_rl_table *t, const dx_rl_params *p, const void *key,
 		size_t len, uint64_t now, dx_rl_result *out);
 
+/* dx_rl_take with key's hash already known: h is what dx_rl_key_hash
+ * gave for this key and this table (a caller that sees the same key
+ * again keeps it instead of hashing the key once more). */
+void dx_rl_take_hashed(dx_rl_table *t, const dx_rl_params *p, const void *key,
+		       size_t len, uint64_t h, uint64_t now, dx_rl_result *out);
+uint64_t dx_rl_key_hash(const dx_rl_table *t, const void *key, size_t len);
+
 /* Whole tokens key's bucket holds at now, without taking one (burst for a
  * key the table does not hold). */
 uint32_t dx_rl_peek(const dx_rl_table *t, const dx_rl_params *p,

@@ -44,7 +44,6 @@
 
 #include "bucket.h"
 
-#define RL_EXT_REMAINING "ratelimit.remaining"
 #define RL_META_REMAINING "x-ratelimit-remaining"
 #define RL_META_RESET "x-ratelimit-reset"
 #define RL_SUB_EXT "jwt.sub"
@@ -56,14 +55,25 @@
 
 enum rl_key_kind { RL_KEY_PEER_IP, RL_KEY_PEER, RL_KEY_JWT_SUB };
 
+/* The last peer key a worker made, kept because a connection's pipelined
+ * requests come one after the other: the same peer string gives the
+ * same key and hash without parsing and hashing it again. Peers longer
+ * than this are not kept. */
+#define RL_PEER_KEEP 64
+
 /* One worker's state, on its own cache lines. */
 struct rl_worker {
 	_Alignas(64) dx_rl_table table;
-	/* The value of the RL_EXT_REMAINING extension an allowed request
-	 * carries from before to after. Requests on one worker run their
-	 * chains one after the other (an answer that comes later runs its
-	 * after hooks without extensions), so one slot per worker does. */
-	uint32_t remaining;
+	/* The last peer (its bytes, not its pointer: a connection's peer
+	 * string is reused by the next connection), the key kind it was
+	 * turned into (a reload may hand these tables to a build with
+	 * another "key"), and the key and hash it gave. */
+	uint32_t peer_len; /* 0: none kept */
+	uint32_t key_len;
+	enum rl_key_kind kind;
+	uint64_t hash;
+	char peer[RL_PEER_KEEP];
+	uint8_t key[RL_PEER_KEEP + 1];
 };
 
 /* What a reload hands the new build (see rl_export). */
@@ -91,6 +101,7 @@ struct rl {
 	 * only): the last one finalised frees it. */
 	unsigned *w_refs;
 	struct rl_state state; /* what rl_export handed out */
+	dx_meta_key meta_remaining, meta_reset; /* checked at init */
 	dx_counter *allowed, *limited, *evicted, *evicted_active;
 };
 
@@ -184,19 +195,47 @@ static struct rl_worker *rl_worker(struct rl *rl, const dx_request *req)
 	return &rl->w[dx_rl_index(rl->workers, req->worker)];
 }
 
-static void rl_meta_u64(dx_response *res, const char *key, uint64_t v)
+static void rl_meta_u64(dx_response *res, const dx_meta_key *key, uint64_t v)
 {
 	/* -E2BIG (no room left) only loses the header, never the answer. */
-	(void)dx_response_meta_u64(res, key, v);
+	(void)dx_response_meta_key_u64(res, key, v);
 }
 
+/* Take a token for req: its key, and the hash of it (kept per worker for
+ * the next request of the same peer). */
+static void rl_take(struct rl *rl, struct rl_worker *w, const dx_request *req,
+		    uint64_t now, dx_rl_result *r)
+{
+	const char *peer = req->peer;
+	size_t pn = rl->key != RL_KEY_JWT_SUB && peer ? strlen(peer) : 0;
+	if (pn && pn == w->peer_len && w->kind == rl->key &&
+	    memcmp(peer, w->peer, pn) == 0) {
+		dx_rl_take_hashed(&w->table, &rl->params, w->key, w->key_len,
+				  w->hash, now, r);
+		return;
+	}
+	uint8_t key[RL_KEY_CAP];
+	size_t n = rl_key(rl, req, key, false);
+	uint64_t h = dx_rl_key_hash(&w->table, key, n);
+	if (pn && pn < RL_PEER_KEEP && n <= RL_PEER_KEEP + 1) {
+		memcpy(w->peer, peer, pn);
+		memcpy(w->key, key, n);
+		w->peer_len = (uint32_t)pn;
+		w->key_len = (uint32_t)n;
+		w->kind = rl->key;
+		w->hash = h;
+	}
+	dx_rl_take_hashed(&w->table, &rl->params, key, n, h, now, r);
+}
+
+/* An allowed request's x-ratelimit-remaining goes into res here, not in
+ * after: the before knows the figure, and after then has nothing to look
+ * up for an answer made in line. */
 static int rl_before(void *self, dx_request *req, dx_response *res)
 {
 	struct rl *rl = self;
 	if (!rl_applies(rl, req))
 		return DX_MW_CONTINUE;
-	uint8_t key[RL_KEY_CAP];
-	size_t n = rl_key(rl, req, key, false);
 	struct rl_worker *w = rl_worker(rl, req);
 	const dx_host_api *host = rl->host;
 	dx_rl_result r;
@@ -205,7 +244,7 @@ static int rl_before(void *self, dx_request *req, dx_response *res)
 	 * request made by hand without it (a tool, a test) reads the clock. */
 	uint64_t now = req->start_ns ? req->start_ns
 				     : host->now_ns(host, DX_CLOCK_MONOTONIC);
-	dx_rl_take(&w->table, &rl->params, key, n, now, &r);
+	rl_take(rl, w, req, now, &r);
 	if (r.evicted) {
 		host->counter_add(rl->evicted, 1);
 		if (!r.evicted_idle)
@@ -213,10 +252,7 @@ static int rl_before(void *self, dx_request *req, dx_response *res)
 	}
 	if (r.allowed) {
 		host->counter_add(rl->allowed, 1);
-		w->remaining = r.remaining;
-		/* No room for the extension: after looks the bucket up. */
-		(void)dx_request_ext_set(req, RL_EXT_REMAINING, &w->remaining,
-					 sizeof w->remaining);
+		rl_meta_u64(res, &rl->meta_remaining, r.remaining);
 		return DX_MW_CONTINUE;
 	}
 	host->counter_add(rl->limited, 1);
@@ -225,32 +261,27 @@ static int rl_before(void *self, dx_request *req, dx_response *res)
 				   (unsigned long long)ms);
 	if (rc < 0)
 		return rc;
-	rl_meta_u64(res, RL_META_REMAINING, 0);
-	rl_meta_u64(res, RL_META_RESET, ms);
+	rl_meta_u64(res, &rl->meta_remaining, 0);
+	rl_meta_u64(res, &rl->meta_reset, ms);
 	return DX_MW_STOP;
 }
 
+/* Only for an answer completed later (DX_PENDING): the host hands after
+ * a new response, and the request without extensions (req->ext NULL);
+ * report what the bucket holds now. An answer made in line got its
+ * figure from before. */
 static void rl_after(void *self, const dx_request *req, dx_response *res)
 {
 	struct rl *rl = self;
-	if (!rl_applies(rl, req) ||
-	    dx_response_meta_find(res, RL_META_REMAINING, NULL))
+	if (req->ext || !rl_applies(rl, req))
 		return;
-	size_t len = 0;
-	const uint32_t *rem = dx_request_ext_get(req, RL_EXT_REMAINING, &len);
-	if (rem && len == sizeof *rem) {
-		rl_meta_u64(res, RL_META_REMAINING, *rem);
-		return;
-	}
-	/* An answer completed later (its extensions are gone): report what
-	 * the bucket holds now. */
 	uint8_t key[RL_KEY_CAP];
 	size_t n = rl_key(rl, req, key, true);
 	if (!n)
 		return;
 	struct rl_worker *w = rl_worker(rl, req);
 	const dx_host_api *host = rl->host;
-	rl_meta_u64(res, RL_META_REMAINING,
+	rl_meta_u64(res, &rl->meta_remaining,
 		    dx_rl_peek(&w->table, &rl->params, key, n,
 			       host->now_ns(host, DX_CLOCK_MONOTONIC)));
 }
@@ -401,6 +432,8 @@ static int rl_init(const dx_host_api *host, const dx_config *cfg, void **self)
 	if (!rl)
 		return host->fail(host, -ENOMEM, "out of memory");
 	rl->host = host;
+	dx_meta_key_init(&rl->meta_remaining, RL_META_REMAINING);
+	dx_meta_key_init(&rl->meta_reset, RL_META_RESET);
 	int rc = rl_config(rl, host, cfg);
 	if (rc == 0)
 		rc = rl_tables(rl, host);

@@ -2,7 +2,10 @@
 #include <errno.h>
 #include <string.h>
 
+#include <dx/middleware.h>
 #include <dx/routes.h>
+
+#include "meta_u64.h"
 
 const uint8_t *dx_request_meta(const dx_request *req, const char *key,
 			       uint16_t *len)
@@ -42,35 +45,62 @@ const void *dx_request_ext_get(const dx_request *req, const char *key,
 	return NULL;
 }
 
+/* One entry whose front (u8 key length, key: n bytes) is checked. */
+static int dx_response_meta_put(dx_response *res, const uint8_t *front,
+				size_t n, const void *value, size_t len)
+{
+	if (len > 0xFFFF)
+		return -EINVAL;
+	uint8_t *p = dx_meta_take(res, n + 2 + len);
+	if (!p)
+		return -E2BIG;
+	memcpy(p, front, n);
+	p[n] = (uint8_t)len;
+	p[n + 1] = (uint8_t)(len >> 8);
+	if (len)
+		memcpy(p + n + 2, value, len);
+	return 0;
+}
+
 int dx_response_meta(dx_response *res, const char *key, const void *value,
 		     size_t len)
 {
-	size_t klen = strlen(key);
-	if (!dx_hbtp_key_valid(key, klen) || len > 0xFFFF)
-		return -EINVAL;
-	size_t need = 1 + klen + 2 + len;
-	if (!res->meta || res->meta_cap - res->meta_len < need ||
-	    res->meta_count >= DX_HBTP_META_MAX)
-		return -E2BIG;
-	uint8_t *p = res->meta + res->meta_len;
-	p[0] = (uint8_t)klen;
-	memcpy(p + 1, key, klen);
-	p[1 + klen] = (uint8_t)len;
-	p[2 + klen] = (uint8_t)(len >> 8);
-	if (len)
-		memcpy(p + 3 + klen, value, len);
-	res->meta_len += need;
-	res->meta_count++;
-	return 0;
+	dx_meta_key k;
+	int rc = dx_meta_key_init(&k, key);
+	return rc < 0 ? rc : dx_response_meta_put(res, k.bytes, k.len, value, len);
 }
 
 int dx_response_meta_u64(dx_response *res, const char *key, uint64_t value)
 {
-	/* Digits from the end: no printf on the per-request path. */
-	char buf[20];
-	size_t i = sizeof buf;
-	do
-		buf[--i] = (char)('0' + value % 10);
-	while ((value /= 10) != 0);
-	return dx_response_meta(res, key, buf + i, sizeof buf - i);
+	uint8_t buf[20];
+	uint8_t *d = dx_u64_put(buf + sizeof buf, value);
+	return dx_response_meta(res, key, d, (size_t)(buf + sizeof buf - d));
+}
+
+int dx_meta_key_init(dx_meta_key *k, const char *key)
+{
+	size_t n = strlen(key);
+	k->len = 0;
+	if (!dx_hbtp_key_valid(key, n))
+		return -EINVAL;
+	k->bytes[0] = (uint8_t)n;
+	memcpy(k->bytes + 1, key, n);
+	k->len = (uint32_t)(1 + n);
+	return 0;
+}
+
+int dx_response_meta_key(dx_response *res, const dx_meta_key *k,
+			 const void *value, size_t len)
+{
+	if (!k->len)
+		return -EINVAL;
+	return dx_response_meta_put(res, k->bytes, k->len, value, len);
+}
+
+int dx_response_meta_key_u64(dx_response *res, const dx_meta_key *k,
+			     uint64_t value)
+{
+	if (!k->len)
+		return -EINVAL;
+	return dx_meta_put_u64(res, k->bytes, k->len, value);
 }

@@ -6,6 +6,7 @@
  * position skips the handler and the rest; extensions set by one are seen
  * by the later ones and by the handler. The seed is printed in every
  * failure; DX_TEST_SEED replays it. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,15 +78,15 @@ static void rec_after(void *self, const dx_request *req, dx_response *res)
 	m->t->ev[m->t->n++] = -m->index - 1;
 }
 
-static const dx_middleware_vtable vt_both = {sizeof vt_both, rec_before,
-					     rec_after};
-static const dx_middleware_vtable vt_before = {sizeof vt_before, rec_before,
-					       NULL};
-static const dx_middleware_vtable vt_after = {sizeof vt_after, NULL,
-					      rec_after};
+static const dx_middleware_vtable vt_both = {
+	.size = sizeof vt_both, .before = rec_before, .after = rec_after};
+static const dx_middleware_vtable vt_before = {
+	.size = sizeof vt_before, .before = rec_before, .after = NULL};
+static const dx_middleware_vtable vt_after = {
+	.size = sizeof vt_after, .before = NULL, .after = rec_after};
 /* An older plugin's vtable: only the size member, no hooks at all. */
-static const dx_middleware_vtable vt_tiny = {sizeof(uint32_t), rec_before,
-					     rec_after};
+static const dx_middleware_vtable vt_tiny = {
+	.size = sizeof(uint32_t), .before = rec_before, .after = rec_after};
 
 START_TEST(test_chain_properties)
 {
@@ -109,7 +110,8 @@ START_TEST(test_chain_properties)
 				mws[i].stop = 1 + (int)rnd(2);
 			links[i] = (dx_chain_link){vt, &mws[i], "rec"};
 		}
-		dx_chain chain = {links, n};
+		dx_chain chain = {.links = links, .count = n};
+		ck_assert_int_eq(dx_chain_flatten(&chain), 0);
 		dx_ext ext[DX_REQUEST_EXT_MAX];
 		dx_request req = {.size = sizeof req, .ext = ext};
 		uint8_t body[512];
@@ -125,7 +127,8 @@ START_TEST(test_chain_properties)
 				    !dx_request_ext_get(&req, mws[i].key, NULL))
 					t.handler_saw_all = false;
 		}
-		dx_chain_after(&chain, ran, &req, &res);
+		dx_chain_after(&chain, ran, &req, &res, 0);
+		dx_chain_free(&chain); /* the hook arrays; links are ours */
 
 		/* The expected trace, from the model. */
 		int want[3 * MAXLEN + 2], w = 0;
@@ -177,14 +180,145 @@ END_TEST
 
 START_TEST(test_empty_chain)
 {
-	dx_chain chain = {NULL, 0};
+	dx_chain chain = {.links = NULL, .count = 0};
 	dx_request req = {.size = sizeof req};
 	dx_response res = {.size = sizeof res};
 	bool stopped = true;
 	ck_assert_uint_eq(dx_chain_before(&chain, &req, &res, &stopped), 0);
 	ck_assert(!stopped);
-	dx_chain_after(&chain, 0, &req, &res);
+	dx_chain_after(&chain, 0, &req, &res, 0);
 	ck_assert_uint_eq(res.status, 0);
+}
+END_TEST
+
+/* Keys checked once: the entry is the one dx_response_meta writes, a bad
+ * key is refused at init and at every write, numbers come out in decimal
+ * whatever their digit count. */
+START_TEST(test_meta_key)
+{
+	dx_meta_key k, bad;
+	ck_assert_int_eq(dx_meta_key_init(&k, "x-response-time"), 0);
+	ck_assert_int_eq(dx_meta_key_init(&bad, "X-Upper"), -EINVAL);
+	ck_assert_int_eq(dx_meta_key_init(&bad, ""), -EINVAL);
+	/* Every digit count, at both of its ends. */
+	uint64_t nums[64];
+	size_t count = 0;
+	nums[count++] = 0;
+	for (uint64_t p = 10;; p *= 10) {
+		nums[count++] = p - 1;
+		nums[count++] = p;
+		if (p > UINT64_MAX / 10)
+			break;
+	}
+	nums[count++] = 12345;
+	nums[count++] = UINT64_MAX;
+	uint8_t m1[1024], m2[1024];
+	dx_response a, b;
+	dx_response_init(&a, NULL, 0, m1, sizeof m1);
+	dx_response_init(&b, NULL, 0, m2, sizeof m2);
+	for (size_t i = 0; i < count; i++) {
+		if (i == DX_HBTP_META_MAX) { /* a response holds no more */
+			ck_assert_uint_eq(a.meta_len, b.meta_len);
+			ck_assert(memcmp(m1, m2, a.meta_len) == 0);
+			dx_response_init(&a, NULL, 0, m1, sizeof m1);
+			dx_response_init(&b, NULL, 0, m2, sizeof m2);
+		}
+		ck_assert_int_eq(dx_response_meta_key_u64(&a, &k, nums[i]), 0);
+		char want[32];
+		int n = snprintf(want, sizeof want, "%" PRIu64, nums[i]);
+		ck_assert_int_eq(dx_response_meta(&b, "x-response-time", want,
+						  (size_t)n),
+				 0);
+	}
+	ck_assert_uint_eq(a.meta_len, b.meta_len);
+	ck_assert_uint_eq(a.meta_count, b.meta_count);
+	ck_assert(memcmp(m1, m2, a.meta_len) == 0);
+	ck_assert_int_eq(dx_response_meta_key(&a, &bad, "v", 1), -EINVAL);
+	ck_assert_int_eq(dx_response_meta_key_u64(&a, &bad, 1), -EINVAL);
+	ck_assert_uint_eq(a.meta_len, b.meta_len);
+	/* No room: -E2BIG, nothing written. */
+	dx_response tiny;
+	uint8_t m3[8];
+	dx_response_init(&tiny, NULL, 0, m3, sizeof m3);
+	ck_assert_int_eq(dx_response_meta_key_u64(&tiny, &k, 1), -E2BIG);
+	ck_assert_uint_eq(tiny.meta_len, 0);
+}
+END_TEST
+
+/* host_meta (ABI 1.3): the first link asking for x-response-time gets
+ * the host's entry, written in its place among the after hooks (the
+ * metadata order is the after order, as when a plugin wrote it) when the
+ * link ran; a vtable built against 1.2 (its size ends before host_meta)
+ * asks for nothing, whatever lies past its end. */
+struct tag {
+	char key[8];
+};
+
+static void tag_after(void *self, const dx_request *req, dx_response *res)
+{
+	struct tag *t = self;
+	ck_assert_int_eq(dx_response_meta(res, t->key, "", 0), 0);
+}
+
+static const dx_middleware_vtable vt_tag = {.size = sizeof vt_tag,
+					    .after = tag_after};
+static const dx_middleware_vtable vt_time = {
+	.size = sizeof vt_time, .host_meta = DX_MW_META_RESPONSE_TIME};
+static const dx_middleware_vtable vt_time_v12 = {
+	.size = DX_MIDDLEWARE_VTABLE_V1_0_SIZE, .after = tag_after,
+	.host_meta = DX_MW_META_RESPONSE_TIME};
+
+START_TEST(test_chain_response_time)
+{
+	for (int k = 0; k < CASES; k++) {
+		struct tag tags[MAXLEN];
+		dx_chain_link links[MAXLEN];
+		unsigned kinds[MAXLEN];
+		unsigned n = 1 + rnd(MAXLEN);
+		int first = -1;
+		for (unsigned i = 0; i < n; i++) {
+			kinds[i] = rnd(3);
+			const dx_middleware_vtable *vt =
+				kinds[i] == 0 ? &vt_time
+				: kinds[i] == 1 ? &vt_time_v12
+						: &vt_tag;
+			if (kinds[i] == 0 && first < 0)
+				first = (int)i;
+			snprintf(tags[i].key, sizeof tags[i].key, "t%u", i);
+			links[i] = (dx_chain_link){vt, &tags[i], "tag"};
+		}
+		dx_chain chain = {.links = links, .count = n};
+		ck_assert_int_eq(dx_chain_flatten(&chain), 0);
+		unsigned ran = rnd(n + 1);
+		dx_request req = {.size = sizeof req, .start_ns = 1000000};
+		uint8_t meta[1024];
+		dx_response res;
+		dx_response_init(&res, NULL, 0, meta, sizeof meta);
+		dx_chain_after(&chain, ran, &req, &res, 1000000 + 42999);
+		/* The model: the entries in after order, last link first. */
+		uint8_t want[1024];
+		dx_response model;
+		dx_response_init(&model, NULL, 0, want, sizeof want);
+		for (unsigned i = ran; i-- > 0;) {
+			if (kinds[i] != 0)
+				dx_response_meta(&model, tags[i].key, "", 0);
+			else if ((int)i == first)
+				dx_response_meta(&model, "x-response-time",
+						 "42", 2);
+		}
+		ck_assert_msg(res.meta_len == model.meta_len &&
+				      res.meta_count == model.meta_count &&
+				      memcmp(meta, want, res.meta_len) == 0,
+			      "seed %" PRIu64 " case %d: ran %u of %u, first "
+			      "timing link %d: metadata not in after order",
+			      seed, k, ran, n, first);
+		dx_chain_free(&chain);
+	}
+	/* The host's constant key is the one dx_meta_key_init makes. */
+	dx_meta_key k;
+	ck_assert_int_eq(dx_meta_key_init(&k, "x-response-time"), 0);
+	ck_assert_uint_eq(k.len, dx_chain_time_key.len);
+	ck_assert(memcmp(k.bytes, dx_chain_time_key.bytes, k.len) == 0);
 }
 END_TEST
 
@@ -197,6 +331,8 @@ int main(void)
 	TCase *tc = tcase_create("properties");
 	tcase_add_test(tc, test_chain_properties);
 	tcase_add_test(tc, test_empty_chain);
+	tcase_add_test(tc, test_meta_key);
+	tcase_add_test(tc, test_chain_response_time);
 	suite_add_tcase(s, tc);
 	return dx_check_run(s);
 }

@@ -15,6 +15,20 @@
 #include <dx/plugin.h>
 #include <dx/routes.h>
 
+/* The host's ABI as the loader prints it ("1.3"), and the one newer minor
+ * the abi_minor_newer plugin is built with: spelled from DX_ABI_MINOR so
+ * the expected messages follow a minor bump. */
+#define TL_STR_(x) #x
+#define TL_STR(x) TL_STR_(x)
+#define TL_HOST_ABI TL_STR(DX_ABI_MAJOR) "." TL_STR(DX_ABI_MINOR)
+#if DX_ABI_MINOR == 2
+#define TL_NEWER 3
+#elif DX_ABI_MINOR == 3
+#define TL_NEWER 4
+#else
+#error "tell TL_NEWER the minor after DX_ABI_MINOR"
+#endif
+
 #include "check_main.h"
 #include "loader.h"
 #include "testplug.h"
@@ -89,8 +103,8 @@ static const struct refusal {
 	{"no_symbol", DX_ENOSYM, {"dx_plugin_v1", "DX_PLUGIN"}},
 	{"returns_null", DX_EMAGIC, {"dx_plugin_v1", "NULL"}},
 	{"bad_magic", DX_EMAGIC, {"magic", "0x32505844"}},
-	{"abi_major", DX_EABI, {"2.2", "1.2", "major"}},
-	{"abi_minor_newer", DX_EABI, {"1.3", "1.2", "newer"}},
+	{"abi_major", DX_EABI, {"2." TL_STR(DX_ABI_MINOR), TL_HOST_ABI, "major"}},
+	{"abi_minor_newer", DX_EABI, {"1." TL_STR(TL_NEWER), TL_HOST_ABI, "newer"}},
 	{"small_descriptor", DX_ESIZE, {"size 16", "1.0"}},
 	{"small_vtable", DX_ESIZE, {"vtable size 4", "1.0", "good_routes"}},
 	{"bad_name", DX_ENAME, {"\"Bad-Name\""}},
@@ -481,10 +495,13 @@ START_TEST(test_mem_prefix)
 	mem_expect(&m, DX_EMAGIC, "magic");
 	mem_init(&m);
 	m.p.abi_major = 0;
-	mem_expect(&m, DX_EABI, "0.2");
+	char want[16]; /* the versions as the loader prints them */
+	snprintf(want, sizeof want, "0.%d", DX_ABI_MINOR);
+	mem_expect(&m, DX_EABI, want);
 	mem_init(&m);
 	m.p.abi_minor = DX_ABI_MINOR + 7;
-	mem_expect(&m, DX_EABI, "1.9");
+	snprintf(want, sizeof want, "1.%d", DX_ABI_MINOR + 7);
+	mem_expect(&m, DX_EABI, want);
 	mem_init(&m);
 	m.p.size = (uint32_t)DX_PLUGIN_V1_0_SIZE - 1;
 	mem_expect(&m, DX_ESIZE, "smaller than the ABI 1.0 size");

@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 #define DX_ABI_MAJOR 1
-#define DX_ABI_MINOR 2
+#define DX_ABI_MINOR 3
 
 /* The bytes 'D','X','P','1' in memory on a little-endian machine. */
 #define DX_PLUGIN_MAGIC                                                    \
