@@ -154,7 +154,7 @@ static void dx_pipeline_call(dx_worker *w, dx_conn *c,
 			     const dx_hbtp_header *h, const dx_hbtp_meta *meta,
 			     const uint8_t *body, size_t len)
 {
-	atomic_fetch_add_explicit(&w->stats.requests, 1, memory_order_relaxed);
+	dx_stat_add(&w->stats.requests, 1);
 	if (len < 2) {
 		dx_answer_error(w, c, h->seq, 400,
 				"%s body of %zu bytes is shorter than its "

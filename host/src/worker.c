@@ -28,11 +28,6 @@
 
 _Thread_local dx_worker *dx_worker_current;
 
-static void dx_stat_add(_Atomic uint64_t *s, uint64_t n)
-{
-	atomic_fetch_add_explicit(s, n, memory_order_relaxed);
-}
-
 void dx_worker_wake(dx_worker *w)
 {
 	pthread_mutex_lock(&w->mbox_lock);
