@@ -29,6 +29,7 @@
 
 #include "dl.h"
 #include "loader_fs.h"
+#include "loader_win.h"
 
 /* The rights that let a holder change what gets loaded from a file or a
  * directory. FILE_WRITE_DATA and FILE_APPEND_DATA are FILE_ADD_FILE and
@@ -176,9 +177,7 @@ static bool dx_sid_trusted(PSID sid, PSID owner)
 	       IsWellKnownSid(sid, WinBuiltinAdministratorsSid);
 }
 
-/* Who, besides the trusted, the DACL lets write: 1 with the name in who,
- * or 0. */
-static int dx_dacl_writer(PACL dacl, PSID owner, char *who, size_t len)
+int dx_dacl_writer(PACL dacl, PSID owner, char *who, size_t len)
 {
 	if (!dacl) {
 		snprintf(who, len, "everyone (it has no DACL)");
