@@ -69,6 +69,12 @@ export DX_LINUX_BUILD=$PWD/$LINUX
 export WINEPREFIX=$PWD/$WIN/wineprefix
 export WINEDEBUG=-all
 export WINEDLLOVERRIDES='mscoree,mshtml='
+# The prefix is made once here, before meson runs the tests side by side.
+if [ ! -f "$WINEPREFIX/system.reg" ]; then
+	echo "test-windows: creating the wine prefix $WINEPREFIX"
+	wine wineboot --init >/dev/null 2>&1 || true
+	wineserver -w 2>/dev/null || true
+fi
 LOG=$(mktemp)
 trap 'rm -f "$LOG"' EXIT
 set +e
