@@ -162,6 +162,7 @@ int dx_addr_connect(const dx_addr *a, int timeout_ms, char *err, size_t errlen)
 	}
 	if (rc < 0)
 		dx_addr_err(err, errlen, "connect to %s: %s", a->text,
-			    rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
+			    rc == -ETIMEDOUT ? "timed out" :
+					       dx_sock_strerror(-rc));
 	return rc;
 }

@@ -38,7 +38,7 @@ static int dx_client_read_once(dx_client *c)
 	}
 	if (k == -EAGAIN || k == -EINTR)
 		return 0;
-	dx_client_fail(c, (int)k, "recv: %s", strerror((int)-k));
+	dx_client_fail(c, (int)k, "recv: %s", dx_sock_strerror((int)-k));
 	return dx_client_kill(c, (int)k);
 }
 
@@ -56,7 +56,7 @@ static int dx_client_fill(dx_client *c, int64_t deadline)
 				c, rc, "%s",
 				rc == -ETIMEDOUT ?
 					"timed out waiting for the server" :
-					strerror(-rc));
+					dx_sock_strerror(-rc));
 	}
 }
 
@@ -79,7 +79,7 @@ static int dx_client_flush_until(dx_client *c, int64_t deadline)
 		}
 		if (k < 0 && k != -EAGAIN && k != -EINTR) {
 			dx_client_fail(c, (int)k, "send: %s",
-				       strerror((int)-k));
+				       dx_sock_strerror((int)-k));
 			return dx_client_kill(c, (int)k);
 		}
 		/* Read while the peer is not reading: it may be waiting for
@@ -93,7 +93,7 @@ static int dx_client_flush_until(dx_client *c, int64_t deadline)
 				c, rc, "%s",
 				rc == -ETIMEDOUT ?
 					"timed out writing to the server" :
-					strerror(-rc));
+					dx_sock_strerror(-rc));
 		if ((rev & POLLIN) && room && (rc = dx_client_read_once(c)) < 0)
 			return rc;
 	}

@@ -86,5 +86,9 @@ DX_SOCK_HIDDEN int dx_sock_connect(int fd, const void *sa, uint32_t len);
 DX_SOCK_HIDDEN int dx_sock_error(int fd);
 /* TCP_NODELAY on (requests are small: no Nagle delay); failure ignored. */
 DX_SOCK_HIDDEN void dx_sock_nodelay(int fd);
+/* strerror(err) for a positive errno value. On Windows the socket codes
+ * (ECONNREFUSED, ETIMEDOUT...), which the C runtime calls "Unknown
+ * error", get glibc's words. Static text; any thread. */
+DX_SOCK_HIDDEN const char *dx_sock_strerror(int err);
 
 #endif

@@ -2,6 +2,7 @@
  * calls themselves, errno negated. Built with sock_accept4.c or
  * sock_posix.c. */
 #include <errno.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "sock.h"
@@ -50,6 +51,11 @@ int dx_sock_error(int fd)
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
 		soerr = errno;
 	return -soerr;
+}
+
+const char *dx_sock_strerror(int err)
+{
+	return strerror(err);
 }
 
 void dx_sock_nodelay(int fd)

@@ -6,6 +6,7 @@
  * give, so the client's logic is the same on both. */
 #include <errno.h>
 #include <limits.h>
+#include <string.h>
 
 #include "sock.h"
 
@@ -71,6 +72,38 @@ static int dx_wsa_errno(int e)
 		return EMSGSIZE;
 	default:
 		return EIO;
+	}
+}
+
+const char *dx_sock_strerror(int err)
+{
+	switch (err) {
+	case EINPROGRESS:
+		return "Operation now in progress";
+	case ECONNRESET:
+		return "Connection reset by peer";
+	case ECONNREFUSED:
+		return "Connection refused";
+	case ECONNABORTED:
+		return "Software caused connection abort";
+	case ETIMEDOUT:
+		return "Connection timed out";
+	case ENETUNREACH:
+		return "Network is unreachable";
+	case EHOSTUNREACH:
+		return "No route to host";
+	case EAFNOSUPPORT:
+		return "Address family not supported by protocol";
+	case EADDRINUSE:
+		return "Address already in use";
+	case EADDRNOTAVAIL:
+		return "Cannot assign requested address";
+	case ENOBUFS:
+		return "No buffer space available";
+	case EMSGSIZE:
+		return "Message too long";
+	default:
+		return strerror(err); /* the C runtime knows the older codes */
 	}
 }
 

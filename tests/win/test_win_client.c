@@ -135,6 +135,10 @@ static void refused(void)
 	WT_CHECK(rc == -ECONNREFUSED, "connect %s: rc %d: %s", to, rc, err);
 	WT_ASSERT(c == NULL);
 	WT_STR_HAS(err, to);
+	/* In words, not the C runtime's "Unknown error" for socket codes. */
+	WT_STR_HAS(err, "Connection refused");
+	WT_STR_HAS(dx_strerror(-ETIMEDOUT), "timed out");
+	WT_STR_HAS(dx_strerror(-ENOENT), "No such file");
 	/* A name that does not parse: the address rules' message. */
 	rc = dx_client_connect("no port here", 1000, &c, err, sizeof err);
 	WT_INT_EQ(rc, -EINVAL);
