@@ -31,7 +31,7 @@ int dx_loader_perms(char *real, const char *file, dx_diag *d);
  * mtime and loaded_at, and map it: out->handle (and out->copy when a
  * private copy is mapped). 0; a negated errno with the message in d; or
  * DX_ENOTSO with the system's reason in why and nothing in d. */
-int dx_loader_map(const char *real, const char *path, dx_module *out,
-		  char *why, size_t whylen, dx_diag *d);
+int dx_loader_map(const char *real, const char *path, dx_module *out, char *why,
+		  size_t whylen, dx_diag *d);
 
 #endif

@@ -34,8 +34,8 @@
 /* The rights that let a holder change what gets loaded from a file or a
  * directory. FILE_WRITE_DATA and FILE_APPEND_DATA are FILE_ADD_FILE and
  * FILE_ADD_SUBDIRECTORY on a directory. */
-#define DX_WRITE_RIGHTS                                                    \
-	(FILE_WRITE_DATA | FILE_APPEND_DATA | FILE_DELETE_CHILD | DELETE |  \
+#define DX_WRITE_RIGHTS                                                        \
+	(FILE_WRITE_DATA | FILE_APPEND_DATA | FILE_DELETE_CHILD | DELETE |     \
 	 WRITE_DAC | WRITE_OWNER | GENERIC_WRITE | GENERIC_ALL)
 
 static int dx_win_errno(DWORD e)
@@ -45,28 +45,22 @@ static int dx_win_errno(DWORD e)
 	case ERROR_PATH_NOT_FOUND:
 	case ERROR_INVALID_NAME:
 	case ERROR_INVALID_DRIVE:
-	case ERROR_BAD_NETPATH:
-		return ENOENT;
-	case ERROR_ACCESS_DENIED:
-		return EACCES;
+	case ERROR_BAD_NETPATH: return ENOENT;
+	case ERROR_ACCESS_DENIED: return EACCES;
 	case ERROR_SHARING_VIOLATION:
-	case ERROR_LOCK_VIOLATION:
-		return EBUSY;
+	case ERROR_LOCK_VIOLATION: return EBUSY;
 	case ERROR_NOT_ENOUGH_MEMORY:
-	case ERROR_OUTOFMEMORY:
-		return ENOMEM;
-	case ERROR_FILENAME_EXCED_RANGE:
-		return ENAMETOOLONG;
-	default:
-		return EIO;
+	case ERROR_OUTOFMEMORY: return ENOMEM;
+	case ERROR_FILENAME_EXCED_RANGE: return ENAMETOOLONG;
+	default: return EIO;
 	}
 }
 
 /* UTF-8 to a malloc'd UTF-16 string, or NULL. */
 static wchar_t *dx_wide(const char *s)
 {
-	int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1,
-				    NULL, 0);
+	int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL,
+				    0);
 	wchar_t *w = n > 0 ? malloc((size_t)n * sizeof *w) : NULL;
 	if (w && MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w,
 				     n) != n) {
@@ -81,7 +75,8 @@ static char *dx_narrow(const wchar_t *w)
 {
 	int n = WideCharToMultiByte(CP_UTF8, 0, w, -1, NULL, 0, NULL, NULL);
 	char *s = n > 0 ? malloc((size_t)n) : NULL;
-	if (s && WideCharToMultiByte(CP_UTF8, 0, w, -1, s, n, NULL, NULL) != n) {
+	if (s &&
+	    WideCharToMultiByte(CP_UTF8, 0, w, -1, s, n, NULL, NULL) != n) {
 		free(s);
 		s = NULL;
 	}
@@ -262,8 +257,8 @@ static int64_t dx_unix_time(FILETIME ft)
 	return (int64_t)(t / 10000000u) - INT64_C(11644473600);
 }
 
-int dx_loader_map(const char *real, const char *path, dx_module *out,
-		  char *why, size_t whylen, dx_diag *d)
+int dx_loader_map(const char *real, const char *path, dx_module *out, char *why,
+		  size_t whylen, dx_diag *d)
 {
 	/* Held until the DLL is mapped: it shares reading only, so the file
 	 * cannot be written, renamed over or deleted meanwhile. */
@@ -287,8 +282,9 @@ int dx_loader_map(const char *real, const char *path, dx_module *out,
 	if (again != INVALID_HANDLE_VALUE)
 		CloseHandle(again);
 	if (!same) {
-		dx_diag_add(d, "%s: the file was replaced while it was being "
-			       "loaded; try again",
+		dx_diag_add(d,
+			    "%s: the file was replaced while it was being "
+			    "loaded; try again",
 			    path);
 		CloseHandle(h);
 		return -EAGAIN;

@@ -31,79 +31,47 @@ int dx_sock_init(void)
 static int dx_wsa_errno(int e)
 {
 	switch (e) {
-	case WSAEWOULDBLOCK:
-		return EAGAIN;
-	case WSAEINPROGRESS:
-		return EINPROGRESS;
-	case WSAEINTR:
-		return EINTR;
-	case WSAECONNRESET:
-		return ECONNRESET;
-	case WSAECONNREFUSED:
-		return ECONNREFUSED;
-	case WSAECONNABORTED:
-		return ECONNABORTED;
-	case WSAETIMEDOUT:
-		return ETIMEDOUT;
-	case WSAENETUNREACH:
-		return ENETUNREACH;
-	case WSAEHOSTUNREACH:
-		return EHOSTUNREACH;
+	case WSAEWOULDBLOCK: return EAGAIN;
+	case WSAEINPROGRESS: return EINPROGRESS;
+	case WSAEINTR: return EINTR;
+	case WSAECONNRESET: return ECONNRESET;
+	case WSAECONNREFUSED: return ECONNREFUSED;
+	case WSAECONNABORTED: return ECONNABORTED;
+	case WSAETIMEDOUT: return ETIMEDOUT;
+	case WSAENETUNREACH: return ENETUNREACH;
+	case WSAEHOSTUNREACH: return EHOSTUNREACH;
 	case WSAENOTCONN:
-	case WSAESHUTDOWN:
-		return EPIPE;
+	case WSAESHUTDOWN: return EPIPE;
 	case WSAEAFNOSUPPORT:
-	case WSAEPFNOSUPPORT:
-		return EAFNOSUPPORT;
-	case WSAEADDRINUSE:
-		return EADDRINUSE;
-	case WSAEADDRNOTAVAIL:
-		return EADDRNOTAVAIL;
-	case WSAEMFILE:
-		return EMFILE;
-	case WSAENOBUFS:
-		return ENOBUFS;
+	case WSAEPFNOSUPPORT: return EAFNOSUPPORT;
+	case WSAEADDRINUSE: return EADDRINUSE;
+	case WSAEADDRNOTAVAIL: return EADDRNOTAVAIL;
+	case WSAEMFILE: return EMFILE;
+	case WSAENOBUFS: return ENOBUFS;
 	case WSAEINVAL:
-	case WSAEFAULT:
-		return EINVAL;
-	case WSAENOTSOCK:
-		return EBADF;
-	case WSAEMSGSIZE:
-		return EMSGSIZE;
-	default:
-		return EIO;
+	case WSAEFAULT: return EINVAL;
+	case WSAENOTSOCK: return EBADF;
+	case WSAEMSGSIZE: return EMSGSIZE;
+	default: return EIO;
 	}
 }
 
 const char *dx_sock_strerror(int err)
 {
 	switch (err) {
-	case EINPROGRESS:
-		return "Operation now in progress";
-	case ECONNRESET:
-		return "Connection reset by peer";
-	case ECONNREFUSED:
-		return "Connection refused";
-	case ECONNABORTED:
-		return "Software caused connection abort";
-	case ETIMEDOUT:
-		return "Connection timed out";
-	case ENETUNREACH:
-		return "Network is unreachable";
-	case EHOSTUNREACH:
-		return "No route to host";
-	case EAFNOSUPPORT:
-		return "Address family not supported by protocol";
-	case EADDRINUSE:
-		return "Address already in use";
-	case EADDRNOTAVAIL:
-		return "Cannot assign requested address";
-	case ENOBUFS:
-		return "No buffer space available";
-	case EMSGSIZE:
-		return "Message too long";
-	default:
-		return strerror(err); /* the C runtime knows the older codes */
+	case EINPROGRESS: return "Operation now in progress";
+	case ECONNRESET: return "Connection reset by peer";
+	case ECONNREFUSED: return "Connection refused";
+	case ECONNABORTED: return "Software caused connection abort";
+	case ETIMEDOUT: return "Connection timed out";
+	case ENETUNREACH: return "Network is unreachable";
+	case EHOSTUNREACH: return "No route to host";
+	case EAFNOSUPPORT: return "Address family not supported by protocol";
+	case EADDRINUSE: return "Address already in use";
+	case EADDRNOTAVAIL: return "Cannot assign requested address";
+	case ENOBUFS: return "No buffer space available";
+	case EMSGSIZE: return "Message too long";
+	default: return strerror(err); /* the C runtime knows the older codes */
 	}
 }
 

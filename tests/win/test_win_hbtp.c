@@ -30,8 +30,7 @@ static void frame_round_trip(void)
 	WT_INT_EQ(h.length, 5);
 	WT_ASSERT(body == out + 8 && memcmp(body, "hello", 5) == 0);
 	WT_INT_EQ(dx_hbtp_frame_split(out, (size_t)n, 4, &h, &body), -E2BIG);
-	WT_INT_EQ(dx_hbtp_frame_write(out, 12, DX_HBTP_PING, 0, 0, "hello",
-				      5),
+	WT_INT_EQ(dx_hbtp_frame_write(out, 12, DX_HBTP_PING, 0, 0, "hello", 5),
 		  -E2BIG);
 	WT_STR_HAS(dx_hbtp_opcode_name(DX_HBTP_RPC_CALL), "RpcCall");
 }
@@ -90,8 +89,8 @@ static void reassembly(void)
 		  DX_HBTP_REASM_MORE);
 	h.flags = DX_HBTP_FINAL;
 	h.length = 3;
-	WT_INT_EQ(dx_hbtp_reasm_push(&r, &h, (const uint8_t *)"efg", &out,
-				     &msg, &len),
+	WT_INT_EQ(dx_hbtp_reasm_push(&r, &h, (const uint8_t *)"efg", &out, &msg,
+				     &len),
 		  DX_HBTP_REASM_COMPLETE);
 	WT_INT_EQ(len, 7);
 	WT_ASSERT(memcmp(msg, "abcdefg", 7) == 0);

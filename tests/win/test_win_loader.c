@@ -282,8 +282,7 @@ static void set_dacl(const char *path, DWORD rights, bool null_dacl,
 		 (unsigned long)e);
 }
 
-static void restore_dacl(const char *path, PSECURITY_DESCRIPTOR sd,
-			 PACL old)
+static void restore_dacl(const char *path, PSECURITY_DESCRIPTOR sd, PACL old)
 {
 	DWORD e = SetNamedSecurityInfoA((LPSTR)path, SE_FILE_OBJECT,
 					DACL_SECURITY_INFORMATION, NULL, NULL,
@@ -426,8 +425,7 @@ static PSID well_known(WELL_KNOWN_SID_TYPE type)
 }
 
 /* A DACL of one allow entry (sid, mask, flags), in buf. */
-static PACL one_entry(void *buf, DWORD len, PSID sid, DWORD mask,
-		      DWORD flags)
+static PACL one_entry(void *buf, DWORD len, PSID sid, DWORD mask, DWORD flags)
 {
 	PACL acl = buf;
 	WT_ASSERT(InitializeAcl(acl, len, ACL_REVISION));
@@ -447,9 +445,9 @@ static void dacl_rule(void)
 	PSID admins = well_known(WinBuiltinAdministratorsSid);
 	PSID guests = well_known(WinBuiltinGuestsSid);
 	static const DWORD writes[] = {
-		FILE_WRITE_DATA, FILE_APPEND_DATA, FILE_DELETE_CHILD, DELETE,
-		WRITE_DAC, WRITE_OWNER, GENERIC_WRITE, GENERIC_ALL,
-		FILE_ALL_ACCESS,
+		FILE_WRITE_DATA, FILE_APPEND_DATA, FILE_DELETE_CHILD,
+		DELETE,          WRITE_DAC,        WRITE_OWNER,
+		GENERIC_WRITE,   GENERIC_ALL,      FILE_ALL_ACCESS,
 	};
 	union {
 		ACL acl;
@@ -531,8 +529,7 @@ int main(void)
 		return 2;
 	}
 	*sep = '\0';
-	snprintf(routes_dir, sizeof routes_dir, "%s\\..\\..\\plugins",
-		 exe_dir);
+	snprintf(routes_dir, sizeof routes_dir, "%s\\..\\..\\plugins", exe_dir);
 	static const wt_test tests[] = {
 		{"good_loads", good_loads},
 		{"refusal_classes", refusal_classes},

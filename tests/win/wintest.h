@@ -20,24 +20,24 @@ extern const char *wt_case;
 /* Report a failed check and leave the case. */
 void wt_fail(const char *file, int line, const char *fmt, ...) DX_PRINTF(3, 4);
 
-#define WT_CHECK(cond, ...)                                                 \
-	do {                                                                \
-		if (!(cond))                                                \
-			wt_fail(__FILE__, __LINE__, __VA_ARGS__);          \
+#define WT_CHECK(cond, ...)                                                    \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			wt_fail(__FILE__, __LINE__, __VA_ARGS__);              \
 	} while (0)
 /* cond must hold; the message says what was expected and what came. */
 #define WT_ASSERT(cond) WT_CHECK(cond, "%s", #cond)
-#define WT_INT_EQ(a, b)                                                     \
-	do {                                                                \
-		long long wt_a = (long long)(a), wt_b = (long long)(b);     \
-		WT_CHECK(wt_a == wt_b, "%s == %s: %lld != %lld", #a, #b,    \
-			 wt_a, wt_b);                                       \
+#define WT_INT_EQ(a, b)                                                        \
+	do {                                                                   \
+		long long wt_a = (long long)(a), wt_b = (long long)(b);        \
+		WT_CHECK(wt_a == wt_b, "%s == %s: %lld != %lld", #a, #b, wt_a, \
+			 wt_b);                                                \
 	} while (0)
-#define WT_STR_HAS(hay, needle)                                             \
-	do {                                                                \
-		const char *wt_h = (hay), *wt_n = (needle);                 \
-		WT_CHECK(wt_h && strstr(wt_h, wt_n), "\"%s\" lacks \"%s\"", \
-			 wt_h ? wt_h : "(null)", wt_n);                     \
+#define WT_STR_HAS(hay, needle)                                                \
+	do {                                                                   \
+		const char *wt_h = (hay), *wt_n = (needle);                    \
+		WT_CHECK(wt_h &&strstr(wt_h, wt_n), "\"%s\" lacks \"%s\"",     \
+			 wt_h ? wt_h : "(null)", wt_n);                        \
 	} while (0)
 
 typedef struct wt_test {
