@@ -35,6 +35,7 @@ PACKAGES=(
 	systemd              # tests/ops: systemd-socket-activate (no systemd as PID 1 needed)
 	libmicrohttpd-dev    # metrics.listen's HTTP server
 	prometheus           # tests/integration/metrics.sh: promtool and a real server
+	gcc-mingw-w64-x86-64 wine wine64 # scripts/test-windows.sh: cross build, run under wine
 )
 
 # The forge sync test runs s3rver, installed from the npm registry. Debian's
@@ -48,7 +49,7 @@ fi
 # first command, through setup.sh) leaves them out, so trying dx installs
 # no PostgreSQL server, compiler toolchain or node.
 TEST_ONLY=(check postgresql openssl clang-14 libclang-rt-14-dev nodejs npm
-	man-db systemd prometheus)
+	man-db systemd prometheus gcc-mingw-w64-x86-64 wine wine64)
 
 always=0
 case "${1:-}" in

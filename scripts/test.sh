@@ -2,7 +2,9 @@
 # test.sh - install what is missing, build, and run the whole test suite
 # twice: plain (build/) and under AddressSanitizer + UndefinedBehaviorSanitizer
 # (build-asan/); between them, the suites that exercise signals, accept and
-# listeners once more on the BSD/macOS fallbacks (build-portable/); then
+# listeners once more on the BSD/macOS fallbacks (build-portable/), and the
+# Windows cross build's tests under wine (build-win/, scripts/
+# test-windows.sh); then
 # build the libFuzzer targets with clang (build-fuzz/), run each over its
 # corpus and regressions, and fuzz each for a few seconds. Any failed test,
 # sanitizer report or fuzz crash fails the run.
@@ -89,6 +91,26 @@ suite plain "$PLAIN"
 TEST_ARGS=(--suite serve --suite reload --suite integration --suite unit
 	--suite hbtp --suite ops)
 suite portable "$PORTABLE" -Dportable_fallbacks=true
+
+# Windows: the mingw-w64 cross build (build-win/) and its tests under wine
+# (scripts/test-windows.sh: libdx's codec and client, the loader with
+# DLLs); the client test talks to the plain build's dx-host.
+echo "=== windows: cross build and wine tests"
+set +e
+DX_BUILD_DIR=$PLAIN scripts/test-windows.sh 2>&1 | tee "$LOGS/windows.log"
+set -e
+line=$(grep '^[0-9]* passed, [0-9]* failed$' "$LOGS/windows.log" | tail -n 1)
+if [ -z "$line" ]; then
+	ok=0
+	fail=1 # test-windows.sh itself failed (no summary)
+else
+	ok=${line%% passed*}
+	fail=${line#*passed, }
+	fail=${fail%% failed}
+fi
+echo "=== windows: $ok passed, $fail failed"
+TOTAL_OK=$((TOTAL_OK + ok))
+TOTAL_FAIL=$((TOTAL_FAIL + fail))
 
 # Sanitizers. abort_on_error/halt_on_error turn any report into a crash, so
 # the test fails; detect_leaks makes a leak a report. b_lundef=false: with

@@ -1,5 +1,6 @@
 /* dl_win.c - dx_dl_* over LoadLibrary/GetProcAddress. Compiled on Windows only. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,15 +12,34 @@ const char dx_dl_suffix[] = ".dll";
 
 void *dx_dl_open(const char *path, char *err, size_t errlen)
 {
+	/* Only a full path: a bare name would be looked up along the DLL
+	 * search path, and the file checked might not be the file loaded. */
+	bool full = (path[0] && path[1] == ':' &&
+		     (path[2] == '\\' || path[2] == '/')) ||
+		    (path[0] == '\\' && path[1] == '\\');
+	int n = full ? MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path,
+					   -1, NULL, 0) :
+		       0;
+	wchar_t *w = n > 0 ? malloc((size_t)n * sizeof *w) : NULL;
+	if (!w || MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1,
+				      w, n) != n) {
+		snprintf(err, errlen, "%s", full ? "out of memory, or not UTF-8" :
+					 "not a full path (C:\\...)");
+		free(w);
+		return NULL;
+	}
 	/* LOAD_WITH_ALTERED_SEARCH_PATH: the plugin's own directory is searched
-	 * for its dependencies, as RPATH $ORIGIN would be on ELF. */
-	HMODULE h = LoadLibraryExA(path, NULL, LOAD_WITH_ALTERED_SEARCH_PATH);
+	 * first for its dependencies (libdx), as RPATH $ORIGIN would be on
+	 * ELF. */
+	HMODULE h = LoadLibraryExW(w, NULL, LOAD_WITH_ALTERED_SEARCH_PATH);
+	free(w);
 	if (!h) {
 		DWORD code = GetLastError();
 		char msg[256] = "";
 		FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM |
 				       FORMAT_MESSAGE_IGNORE_INSERTS,
 			       NULL, code, 0, msg, sizeof msg, NULL);
+		msg[strcspn(msg, "\r\n")] = '\0';
 		snprintf(err, errlen, "LoadLibrary error %lu: %s",
 			 (unsigned long)code, msg);
 	}

@@ -4,12 +4,8 @@
  * layout we know before the versions are checked, so magic, ABI and size are
  * read first and nothing past the prefix is touched until they pass. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <dx/io.h>
 #include <dx/middleware.h>
@@ -17,6 +13,7 @@
 
 #include "dl.h"
 #include "loader.h"
+#include "loader_fs.h"
 
 /* The largest number of facets or routes one plugin may declare: a bound
  * that stops a corrupt count from walking off into unmapped memory. */
@@ -43,62 +40,12 @@ size_t dx_facet_min_size(uint32_t kind)
 	}
 }
 
-static int dx_perm_check_one(const char *what, const char *path,
-			     const char *file, dx_diag *d)
-{
-	struct stat st;
-	if (stat(path, &st) < 0) {
-		int e = errno;
-		dx_diag_add(d, "%s: cannot stat %s %s: %s", file, what, path,
-			    strerror(e));
-		return -e;
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		dx_diag_add(d,
-			    "%s: refusing to load: its %s %s is writable by "
-			    "group or others (mode %04o); run chmod go-w on it, "
-			    "or set \"allow_writable\": true for this plugin "
-			    "in the manifest",
-			    file, what, path, (unsigned)(st.st_mode & 07777));
-		return DX_EUNSAFE;
-	}
-	return 0;
-}
-
-/* The permission rule for a path realpath() already resolved. */
-static int dx_perms_real(char *real, const char *file, dx_diag *d)
-{
-	/* Check the file dlopen will map, and the directory it sits in:
-	 * whoever can write there can replace the file. */
-	int rc = dx_perm_check_one("file", real, file, d);
-	if (rc < 0)
-		return rc;
-	char *slash = strrchr(real, '/');
-	char saved = slash ? slash[slash == real] : '\0';
-	if (slash)
-		slash[slash == real] = '\0'; /* "/x.so" -> "/" */
-	rc = dx_perm_check_one("directory", real, file, d);
-	if (slash)
-		slash[slash == real] = saved;
-	return rc;
-}
-
-static char *dx_resolve(const char *path, dx_diag *d, int *rc)
-{
-	char *real = realpath(path, NULL);
-	if (!real) {
-		*rc = -errno;
-		dx_diag_add(d, "%s: cannot open: %s", path, strerror(-*rc));
-	}
-	return real;
-}
-
 int dx_module_check_perms(const char *path, dx_diag *d)
 {
 	int rc = 0;
-	char *real = dx_resolve(path, d, &rc);
+	char *real = dx_loader_resolve(path, d, &rc);
 	if (real)
-		rc = dx_perms_real(real, path, d);
+		rc = dx_loader_perms(real, path, d);
 	free(real);
 	return rc;
 }
@@ -350,56 +297,6 @@ static int dx_module_resolve(dx_module *m, dx_diag *d)
 	return dx_descriptor_check(m->desc, m->path, d);
 }
 
-/* Open real for reading and make sure it is the file whose permissions
- * were checked (not one renamed over it since). fd, or negative. */
-static int dx_open_checked(const char *real, const char *path, dx_module *out,
-			   dx_diag *d)
-{
-	struct stat before, st;
-	int fd = open(real, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || stat(real, &before) < 0 || fstat(fd, &st) < 0) {
-		int e = errno;
-		dx_diag_add(d, "%s: cannot open: %s", path, strerror(e));
-		if (fd >= 0)
-			close(fd);
-		return -e;
-	}
-	if (st.st_dev != before.st_dev || st.st_ino != before.st_ino) {
-		dx_diag_add(d, "%s: the file was replaced while it was being "
-			       "loaded; try again",
-			    path);
-		close(fd);
-		return -EAGAIN;
-	}
-	out->size = (uint64_t)st.st_size;
-	out->mtime = (int64_t)st.st_mtime;
-	out->loaded_at = (int64_t)time(NULL);
-	return fd;
-}
-
-/* dlopen a private copy of fd; when the copy cannot find its own
- * dependencies (an $ORIGIN run path), the file itself. */
-static void *dx_map(int fd, const char *real, dx_module *out, char *why,
-		    size_t len)
-{
-	char cwhy[512];
-	if (dx_dl_private_copy(fd, real, &out->copy, cwhy, sizeof cwhy) < 0)
-		return dx_dl_open(real, why, len);
-	void *h = dx_dl_open(out->copy, why, len);
-	if (h) {
-		/* Mapped: the name is no longer needed, and nothing is left
-		 * behind if the process is killed. */
-		dx_dl_private_remove(out->copy);
-		return h;
-	}
-	if (!strstr(why, "cannot open shared object file"))
-		return NULL;
-	dx_dl_private_remove(out->copy);
-	free(out->copy);
-	out->copy = NULL;
-	return dx_dl_open(real, why, len);
-}
-
 int dx_module_open(const char *path, const dx_load_opts *opts, dx_module *out,
 		   dx_diag *d)
 {
@@ -408,30 +305,23 @@ int dx_module_open(const char *path, const dx_load_opts *opts, dx_module *out,
 	 * for dlopen: given a bare "x.so", dlopen would search the library
 	 * path and could map a file that was never checked. */
 	int rc = 0;
-	char *real = dx_resolve(path, d, &rc);
+	char *real = dx_loader_resolve(path, d, &rc);
 	if (!real)
 		return rc;
 	if (!opts || !opts->allow_writable)
-		rc = dx_perms_real(real, path, d);
+		rc = dx_loader_perms(real, path, d);
 	out->path = rc == 0 ? strdup(path) : NULL;
 	if (rc == 0 && !out->path) {
 		dx_diag_add(d, "%s: out of memory", path);
 		rc = -ENOMEM;
 	}
-	int fd = rc == 0 ? dx_open_checked(real, path, out, d) : -1;
-	if (rc == 0 && fd < 0)
-		rc = fd;
-	char why[512];
+	char why[512] = "";
 	if (rc == 0) {
-		out->handle = dx_map(fd, real, out, why, sizeof why);
-		if (!out->handle) {
+		rc = dx_loader_map(real, path, out, why, sizeof why, d);
+		if (rc == DX_ENOTSO)
 			dx_diag_add(d, "%s: not a loadable shared object: %s",
 				    path, why);
-			rc = DX_ENOTSO;
-		}
 	}
-	if (fd >= 0)
-		close(fd);
 	free(real);
 	if (rc == 0)
 		rc = dx_module_resolve(out, d);

@@ -47,7 +47,9 @@ typedef struct dx_load_opts {
  * hand back the object already loaded for a path or inode it knows). A
  * plugin whose own dependencies are found through $ORIGIN cannot be
  * mapped from the copy: then the file itself is mapped (copy NULL), and
- * such a plugin can be reloaded only from a new file. */
+ * such a plugin can be reloaded only from a new file. On Windows
+ * (loader_win.c) the file itself is always mapped (copy NULL), by its full
+ * path, while a handle that shares reading only keeps writers out. */
 int dx_module_open(const char *path, const dx_load_opts *opts, dx_module *out,
 		   dx_diag *d);
 /* Unload (after the plugin's fini, if it was initialised). */

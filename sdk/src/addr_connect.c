@@ -1,21 +1,14 @@
 /* addr_connect.c - resolving and connecting to the addresses of
- * dx/addr.h (POSIX sockets). Every wait is a poll() bounded by what is
- * left of the caller's timeout. */
+ * dx/addr.h, through sock.h (POSIX sockets or Winsock). Every wait is a
+ * poll bounded by what is left of the caller's timeout. */
 #include <errno.h>
 #include <limits.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <dx/addr.h>
+#include <dx/plugin.h> /* DX_PRINTF */
 
 #include "deadline.h"
 #include "sock.h"
@@ -27,7 +20,7 @@ _Static_assert(sizeof(((dx_sockaddr *)0)->sa) >=
 	       "dx_sockaddr holds any socket address");
 
 static void dx_addr_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+	DX_PRINTF(3, 4);
 static void dx_addr_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	if (!errlen)
@@ -43,6 +36,12 @@ int dx_addr_resolve(const dx_addr *a, dx_sockaddr *out, int n, char *err,
 {
 	if (n < 1)
 		return -EINVAL;
+	int rc = dx_sock_init(); /* Winsock: before getaddrinfo */
+	if (rc < 0) {
+		dx_addr_err(err, errlen, "%s: sockets cannot be used",
+			    a->text);
+		return rc;
+	}
 	if (a->kind == DX_ADDR_UNIX) {
 		struct sockaddr_un sun = {.sun_family = AF_UNIX};
 		size_t pl = strlen(a->path);
@@ -93,20 +92,17 @@ int dx_addr_resolve(const dx_addr *a, dx_sockaddr *out, int n, char *err,
 static int dx_addr_wait_connect(int fd, int64_t deadline)
 {
 	for (;;) {
-		struct pollfd p = {.fd = fd, .events = POLLOUT};
-		int n = poll(&p, 1, dx_deadline_left(deadline));
+		short rev;
+		int n = dx_sock_poll(fd, POLLOUT, dx_deadline_left(deadline),
+				     &rev);
 		if (n == 0)
 			return -ETIMEDOUT;
 		if (n > 0)
 			break;
-		if (errno != EINTR)
-			return -errno;
+		if (n != -EINTR)
+			return n;
 	}
-	int soerr = 0;
-	socklen_t len = sizeof soerr;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
-		soerr = errno;
-	return -soerr;
+	return dx_sock_error(fd);
 }
 
 static int dx_sockaddr_connect_until(const dx_sockaddr *sa, int64_t deadline)
@@ -118,9 +114,9 @@ static int dx_sockaddr_connect_until(const dx_sockaddr *sa, int64_t deadline)
 		(const struct sockaddr *)(const void *)sa->sa;
 	int rc = 0;
 	for (;;) {
-		if (connect(fd, p, (socklen_t)sa->len) == 0)
+		rc = dx_sock_connect(fd, p, sa->len);
+		if (rc == 0)
 			break;
-		rc = -errno;
 		if (rc == -EINTR)
 			continue;
 		if (rc == -EINPROGRESS) {
@@ -128,20 +124,21 @@ static int dx_sockaddr_connect_until(const dx_sockaddr *sa, int64_t deadline)
 			break;
 		}
 		/* A Unix listener with a full backlog says EAGAIN at once and
-		 * poll cannot wait for room: retry every millisecond. */
+		 * poll cannot wait for room: retry every millisecond (a
+		 * poll of fd -1, which POSIX poll skips, is a 1 ms sleep;
+		 * Windows has no Unix sockets to get here with). */
+		short rev;
 		if (rc != -EAGAIN || sa->family != AF_UNIX ||
 		    dx_deadline_left(deadline) == 0)
 			break;
-		poll(NULL, 0, 1);
+		dx_sock_poll(-1, 0, 1, &rev);
 	}
 	if (rc < 0) {
-		close(fd);
+		dx_sock_close(fd);
 		return rc;
 	}
-	if (sa->family != AF_UNIX) {
-		int one = 1; /* requests are small: no Nagle delay */
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	}
+	if (sa->family != AF_UNIX)
+		dx_sock_nodelay(fd);
 	return fd;
 }
 
@@ -165,6 +162,7 @@ int dx_addr_connect(const dx_addr *a, int timeout_ms, char *err, size_t errlen)
 	}
 	if (rc < 0)
 		dx_addr_err(err, errlen, "connect to %s: %s", a->text,
-			    rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
+			    rc == -ETIMEDOUT ? "timed out" :
+					       dx_sock_strerror(-rc));
 	return rc;
 }

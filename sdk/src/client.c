@@ -2,22 +2,21 @@
  * dx/addr.h), limits, closing, and the helpers client_send.c and
  * client_recv.c share.
  *
- * The socket is non-blocking and every wait is a poll() with what is left
- * of the caller's timeout, so no call blocks longer than it was told. */
+ * The socket is non-blocking and every wait is a poll (sock.h) with what
+ * is left of the caller's timeout, so no call blocks longer than it was
+ * told. */
 #include <errno.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <dx/addr.h>
 #include <dx/client.h>
 
 #include "client_int.h"
+#include "sock.h"
 
 /* --- small helpers --- */
 
@@ -45,20 +44,18 @@ const char *dx_op_name(uint8_t opcode)
 	return name ? name : "frame";
 }
 
-/* poll() one fd for events until deadline: 1 ready, -ETIMEDOUT, -errno. */
+/* Poll one fd for events until deadline: 1 ready, -ETIMEDOUT, -errno. */
 int dx_wait_fd(int fd, short events, int64_t deadline, short *revents)
 {
 	for (;;) {
-		struct pollfd p = {.fd = fd, .events = events};
-		int n = poll(&p, 1, dx_deadline_left(deadline));
-		if (n > 0) {
-			*revents = p.revents;
+		int n = dx_sock_poll(fd, events, dx_deadline_left(deadline),
+				     revents);
+		if (n > 0)
 			return 1;
-		}
 		if (n == 0)
 			return -ETIMEDOUT;
-		if (errno != EINTR)
-			return -errno;
+		if (n != -EINTR)
+			return n;
 	}
 }
 
@@ -118,7 +115,7 @@ void dx_client_close(dx_client *c)
 	if (!c)
 		return;
 	if (c->fd >= 0)
-		close(c->fd);
+		dx_sock_close(c->fd);
 	dx_client_release_held(c);
 	while (c->q_head) {
 		struct dx_kept *k = c->q_head;

@@ -11,10 +11,15 @@
 
 #include <dx/buf.h>
 #include <dx/client.h>
+#include <dx/plugin.h> /* DX_PRINTF */
 
 #include "deadline.h"
 
+#ifdef _WIN32
+#define DX_CLIENT_HIDDEN /* PE has no ELF visibility (see sock.h) */
+#else
 #define DX_CLIENT_HIDDEN __attribute__((visibility("hidden")))
+#endif
 
 #define DX_CLIENT_READ_CHUNK 65536u
 
@@ -52,7 +57,7 @@ struct dx_client {
 };
 
 DX_CLIENT_HIDDEN int dx_client_fail(dx_client *c, int code, const char *fmt,
-				    ...) __attribute__((format(printf, 3, 4)));
+				    ...) DX_PRINTF(3, 4);
 DX_CLIENT_HIDDEN int dx_client_kill(dx_client *c, int code);
 DX_CLIENT_HIDDEN const char *dx_op_name(uint8_t opcode);
 DX_CLIENT_HIDDEN int dx_wait_fd(int fd, short events, int64_t deadline,

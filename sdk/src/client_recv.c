@@ -2,18 +2,10 @@
  * inflation, and the bounded queue of messages for other seqs. */
 #include <errno.h>
 #include <limits.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <dx/client.h>
 
@@ -34,7 +26,7 @@ static int dx_client_read_once(dx_client *c)
 	}
 	if (dx_buf_reserve(&c->r, DX_CLIENT_READ_CHUNK))
 		return dx_client_fail(c, -ENOMEM, "out of memory");
-	ssize_t k = recv(c->fd, c->r.p + c->r.len, c->r.cap - c->r.len, 0);
+	long k = dx_sock_recv(c->fd, c->r.p + c->r.len, c->r.cap - c->r.len);
 	if (k > 0) {
 		c->r.len += (size_t)k;
 		return 1;
@@ -44,10 +36,10 @@ static int dx_client_read_once(dx_client *c)
 			       "the server closed the connection");
 		return dx_client_kill(c, -ECONNRESET);
 	}
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+	if (k == -EAGAIN || k == -EINTR)
 		return 0;
-	dx_client_fail(c, -errno, "recv: %s", strerror(errno));
-	return dx_client_kill(c, -errno);
+	dx_client_fail(c, (int)k, "recv: %s", dx_sock_strerror((int)-k));
+	return dx_client_kill(c, (int)k);
 }
 
 /* Read until at least one byte came, or deadline. */
@@ -64,7 +56,7 @@ static int dx_client_fill(dx_client *c, int64_t deadline)
 				c, rc, "%s",
 				rc == -ETIMEDOUT ?
 					"timed out waiting for the server" :
-					strerror(-rc));
+					dx_sock_strerror(-rc));
 	}
 }
 
@@ -79,16 +71,16 @@ static size_t dx_client_read_ahead(const dx_client *c)
 static int dx_client_flush_until(dx_client *c, int64_t deadline)
 {
 	while (c->w_off < c->w.len) {
-		ssize_t k = send(c->fd, c->w.p + c->w_off, c->w.len - c->w_off,
-				 DX_MSG_NOSIGNAL);
+		long k = dx_sock_send(c->fd, c->w.p + c->w_off,
+				      c->w.len - c->w_off);
 		if (k > 0) {
 			c->w_off += (size_t)k;
 			continue;
 		}
-		if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-		    errno != EINTR) {
-			dx_client_fail(c, -errno, "send: %s", strerror(errno));
-			return dx_client_kill(c, -errno);
+		if (k < 0 && k != -EAGAIN && k != -EINTR) {
+			dx_client_fail(c, (int)k, "send: %s",
+				       dx_sock_strerror((int)-k));
+			return dx_client_kill(c, (int)k);
 		}
 		/* Read while the peer is not reading: it may be waiting for
 		 * us to take its answers before it takes more requests. */
@@ -101,7 +93,7 @@ static int dx_client_flush_until(dx_client *c, int64_t deadline)
 				c, rc, "%s",
 				rc == -ETIMEDOUT ?
 					"timed out writing to the server" :
-					strerror(-rc));
+					dx_sock_strerror(-rc));
 		if ((rev & POLLIN) && room && (rc = dx_client_read_once(c)) < 0)
 			return rc;
 	}

@@ -7,14 +7,14 @@
 
 #include <limits.h>
 #include <stdint.h>
-#include <time.h>
 
-static inline int64_t dx_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+/* A monotonic clock in milliseconds, one file per system:
+ * clock_posix.c (CLOCK_MONOTONIC), clock_win.c (GetTickCount64). */
+#ifdef _WIN32
+int64_t dx_now_ms(void);
+#else
+__attribute__((visibility("hidden"))) int64_t dx_now_ms(void);
+#endif
 
 /* timeout_ms < 0 is forever (deadline -1). */
 static inline int64_t dx_deadline(int timeout_ms)

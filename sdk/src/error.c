@@ -4,6 +4,8 @@
 
 #include <dx/error.h>
 
+#include "sock.h"
+
 struct dx_err_entry {
 	int code;
 	const char *name;
@@ -56,7 +58,8 @@ const char *dx_strerror(int code)
 	if (e)
 		return e->text;
 	if (code < 0 && code > -4096)
-		return strerror(-code); /* glibc: static text for known codes */
+		return dx_sock_strerror(-code); /* strerror, and on Windows
+						  * the socket codes' text */
 	return "unknown error";
 }
 

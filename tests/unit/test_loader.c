@@ -15,23 +15,10 @@
 #include <dx/plugin.h>
 #include <dx/routes.h>
 
-/* The host's ABI as the loader prints it ("1.3"), and the one newer minor
- * the abi_minor_newer plugin is built with: spelled from DX_ABI_MINOR so
- * the expected messages follow a minor bump. */
-#define TL_STR_(x) #x
-#define TL_STR(x) TL_STR_(x)
-#define TL_HOST_ABI TL_STR(DX_ABI_MAJOR) "." TL_STR(DX_ABI_MINOR)
-#if DX_ABI_MINOR == 2
-#define TL_NEWER 3
-#elif DX_ABI_MINOR == 3
-#define TL_NEWER 4
-#else
-#error "tell TL_NEWER the minor after DX_ABI_MINOR"
-#endif
-
 #include "check_main.h"
 #include "loader.h"
 #include "testplug.h"
+#include "tp_refusals.h"
 #include "testutil.h"
 
 /* The test plugins are loaded from the build tree, whose mode depends on
@@ -93,29 +80,6 @@ START_TEST(test_good_loads)
 }
 END_TEST
 
-/* One row per refusal class: the plugin, the code, and what the message
- * must say besides the file's name. */
-static const struct refusal {
-	const char *plugin;
-	int code;
-	const char *says[3];
-} refusals[] = {
-	{"no_symbol", DX_ENOSYM, {"dx_plugin_v1", "DX_PLUGIN"}},
-	{"returns_null", DX_EMAGIC, {"dx_plugin_v1", "NULL"}},
-	{"bad_magic", DX_EMAGIC, {"magic", "0x32505844"}},
-	{"abi_major", DX_EABI, {"2." TL_STR(DX_ABI_MINOR), TL_HOST_ABI, "major"}},
-	{"abi_minor_newer", DX_EABI, {"1." TL_STR(TL_NEWER), TL_HOST_ABI, "newer"}},
-	{"small_descriptor", DX_ESIZE, {"size 16", "1.0"}},
-	{"small_vtable", DX_ESIZE, {"vtable size 4", "1.0", "good_routes"}},
-	{"bad_name", DX_ENAME, {"\"Bad-Name\""}},
-	{"no_version", DX_ENAME, {"no_version", "version"}},
-	{"dup_facet", DX_EDUP, {"dup_facet_svc", "twice"}},
-	{"reserved_facet", DX_EFACET, {"reserved", "kind 6"}},
-	{"unknown_kind", DX_EFACET, {"unknown", "kind 99"}},
-	{"route_id_zero", DX_ENAME, {"id 0", "route_id_zero.ping"}},
-	{"dup_route_id", DX_EDUP, {"id 100", "share an id"}},
-	{"bad_route_name", DX_ENAME, {"\"Bad.route\"", "invalid name"}},
-};
 #define N_REFUSALS (int)(sizeof refusals / sizeof refusals[0])
 
 START_TEST(test_refusal)

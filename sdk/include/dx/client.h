@@ -28,7 +28,9 @@
  * values from the socket. dx_client_error() describes the last one.
  *
  * Threads: a client is not thread-safe; use one per thread. No global
- * state. POSIX only (sockets). timeout_ms < 0 waits forever.
+ * state. POSIX sockets, or Winsock on Windows (started by the first
+ * connect; dx_client_fd is then a SOCKET cast to int; no unix: addresses
+ * under wine, which lacks AF_UNIX). timeout_ms < 0 waits forever.
  */
 #ifndef DX_CLIENT_H
 #define DX_CLIENT_H

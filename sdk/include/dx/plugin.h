@@ -51,7 +51,12 @@ extern "C" {
 #define DX_EXPORT
 #endif
 
-#if defined(__GNUC__)
+/* mingw-w64: the host and libdx format with mingw's C99 printf
+ * (__USE_MINGW_ANSI_STDIO), so formats are checked as GNU's (%zu), not as
+ * msvcrt's, which plain "printf" means there. */
+#if defined(__MINGW32__)
+#define DX_PRINTF(fmt, args) __attribute__((format(gnu_printf, fmt, args)))
+#elif defined(__GNUC__)
 #define DX_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 #else
 #define DX_PRINTF(fmt, args)

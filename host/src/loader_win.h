@@ -1,0 +1,20 @@
+/* loader_win.h - the DACL rule of loader_win.c, on its own for the Windows
+ * tests: under wine a file's DACL is made from its Unix mode, so the rights
+ * a mode cannot hold (WRITE_DAC, WRITE_OWNER, DELETE, an entry for a
+ * named user, a NULL DACL) can be tested only on DACLs built in memory.
+ * Windows only; any thread. */
+#ifndef DX_HOST_LOADER_WIN_H
+#define DX_HOST_LOADER_WIN_H
+
+#include <stddef.h>
+
+#include <windows.h>
+
+/* Whether dacl (NULL: no DACL, everyone may do anything) lets anyone but
+ * owner, SYSTEM and Administrators write, add or delete files, or change
+ * the DACL or the owner: 1 with that SID named in who ("S-1-1-0
+ * (\Everyone)"), else 0. Inherit-only entries and deny entries are not
+ * weighed. */
+int dx_dacl_writer(PACL dacl, PSID owner, char *who, size_t len);
+
+#endif
