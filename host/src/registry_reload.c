@@ -132,6 +132,31 @@ static void dx_registry_bury(dx_registry *r, dx_plugin_entry *e)
 	*pp = e;
 }
 
+/* The state of from handed to to: from exports, to imports. 0, or the
+ * failure, with *why the reason the side that failed gave (through
+ * host->fail, into its own errors), else the code's text. */
+static int dx_handoff(dx_plugin_entry *from, dx_plugin_entry *to,
+		      const char **why)
+{
+	const void *data = NULL;
+	size_t len = 0;
+	size_t had_from = from->errors.count, had_to = to->errors.count;
+	int rc = from->mod.desc->handoff_export(from->self, &data, &len);
+	const dx_plugin_entry *failed = from;
+	if (rc == 0) {
+		to->handoff_from = from->mod.desc->version;
+		rc = to->mod.desc->handoff_import(to->self, data, len);
+		to->handoff_from = NULL;
+		failed = to;
+	}
+	bool said = failed->errors.count >
+		    (failed == from ? had_from : had_to);
+	*why = rc == 0 ? NULL
+	       : said  ? dx_diag_last(&failed->errors)
+		       : dx_strerror(rc);
+	return rc;
+}
+
 /* init, then the handoff: old exports, e imports. */
 static int dx_reload_init(dx_registry *r, dx_plugin_entry *e,
 			  dx_plugin_entry *old, bool *handoff, dx_diag *d)
@@ -146,20 +171,12 @@ static int dx_reload_init(dx_registry *r, dx_plugin_entry *e,
 	*handoff = o->handoff_export && p->handoff_import;
 	if (!*handoff)
 		return 0;
-	const void *data = NULL;
-	size_t len = 0;
-	rc = o->handoff_export(old->self, &data, &len);
-	if (rc == 0) {
-		e->handoff_from = o->version;
-		rc = p->handoff_import(e->self, data, len);
-		e->handoff_from = NULL;
-	}
+	const char *why;
+	rc = dx_handoff(old, e, &why);
 	if (rc != 0) {
 		dx_diag_add(d, "plugin \"%s\" %s -> %s (%s): state handoff "
 			       "failed: %s",
-			    p->name, o->version, p->version, e->mod.path,
-			    e->errors.count ? dx_diag_last(&e->errors)
-					    : dx_strerror(rc));
+			    p->name, o->version, p->version, e->mod.path, why);
 		return rc < 0 ? rc : DX_EINIT;
 	}
 	return 0;
@@ -277,9 +294,6 @@ static void dx_handoff_back(dx_registry *r, dx_plugin_entry *e,
 			    dx_plugin_entry *old)
 {
 	const dx_plugin *p = e->mod.desc, *o = old->mod.desc;
-	const void *data = NULL;
-	size_t len = 0;
-	dx_diag_clear(&old->errors);
 	if (!p->handoff_export || !o->handoff_import) {
 		dx_registry_log(r, DX_LOG_ERROR,
 				"plugin \"%s\" %s -> %s: the state cannot go "
@@ -290,19 +304,12 @@ static void dx_handoff_back(dx_registry *r, dx_plugin_entry *e,
 				p->handoff_export ? "import" : "export");
 		return;
 	}
-	int rc = p->handoff_export(e->self, &data, &len);
-	if (rc == 0) {
-		old->handoff_from = p->version;
-		rc = o->handoff_import(old->self, data, len);
-		old->handoff_from = NULL;
-	}
-	if (rc != 0)
+	const char *why;
+	if (dx_handoff(e, old, &why) != 0)
 		dx_registry_log(r, DX_LOG_ERROR,
 				"plugin \"%s\" %s -> %s: giving the state back "
 				"failed: %s; the old instance serves without it",
-				o->name, p->version, o->version,
-				old->errors.count ? dx_diag_last(&old->errors)
-						  : dx_strerror(rc));
+				o->name, p->version, o->version, why);
 }
 
 void dx_registry_rollback(dx_registry *r, dx_plugin_entry *e, bool handoff)
