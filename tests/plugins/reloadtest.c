@@ -24,8 +24,16 @@
  *   RT_INIT_FAILS        init always fails (host->fail)
  *   RT_HANDMADE          write the descriptor by hand, with RT_ABI_MAJOR
  *                        and RT_ABI_MINOR in its prefix (a loader refusal)
+ *   RT_HANDOFF           a state handoff (tests/reload/test_paths.c): the
+ *                        state is a call count and how many imports it
+ *                        went through; route rt_state (303) counts a call
+ *                        and answers "TAG n=COUNT imports=IMPORTS". Config
+ *                        "export_fails" (bool): its handoff_export fails,
+ *                        with a reason (host->fail), so a test sees a
+ *                        handback that cannot be made.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,9 +52,21 @@
 
 #define RT_SLOW_MAX_MS 60000u
 
+/* What a handoff carries (RT_HANDOFF). */
+struct rt_state {
+	unsigned long count;   /* rt_state calls, across the builds */
+	unsigned long imports; /* handoffs this state went through */
+};
+
 struct rt {
 	const dx_host_api *host;
 	char *fini_file; /* malloc'd, or NULL */
+	/* RT_HANDOFF: the state, what export hands out (stable until the
+	 * next export), and whether export refuses. The handoff runs on the
+	 * main thread, rt_state on a worker: the tests call rt_state one
+	 * call at a time and never during a handoff. */
+	struct rt_state state, out;
+	bool export_fails;
 };
 
 /* One rt_slow in flight: owned by its timer, freed when it fires. */
@@ -167,12 +187,17 @@ static int rt_init(const dx_host_api *host, const dx_config *config,
 			  "reloadtest " RT_VERSION
 			  " refuses to start (a test build)");
 #else
-	static const char *const keys[] = {"fini_file", NULL};
+	static const char *const keys[] = {"fini_file", "export_fails", NULL};
 	int rc = host->config_keys(host, config, keys);
 	if (rc < 0)
 		return rc;
 	const char *fini_file = NULL;
 	rc = host->config_str(host, config, "fini_file", NULL, &fini_file);
+	if (rc < 0)
+		return rc;
+	bool export_fails = false;
+	rc = host->config_bool(host, config, "export_fails", false,
+			       &export_fails);
 	if (rc < 0)
 		return rc;
 	struct rt *rt = calloc(1, sizeof *rt);
@@ -181,6 +206,7 @@ static int rt_init(const dx_host_api *host, const dx_config *config,
 		return host->fail(host, -ENOMEM, "out of memory");
 	}
 	rt->host = host;
+	rt->export_fails = export_fails;
 	*self = rt;
 	return 0;
 #endif
@@ -194,10 +220,49 @@ static void rt_fini(void *self)
 	free(rt);
 }
 
+#ifdef RT_HANDOFF
+static int rt_state_call(void *self, const dx_request *req, dx_response *res)
+{
+	(void)req;
+	struct rt *rt = self;
+	char out[96];
+	int n = snprintf(out, sizeof out, RT_TAG " n=%lu imports=%lu",
+			 ++rt->state.count, rt->state.imports);
+	return dx_response_write(res, out, (size_t)n);
+}
+
+static int rt_export(void *self, const void **data, size_t *len)
+{
+	struct rt *rt = self;
+	if (rt->export_fails)
+		return rt->host->fail(rt->host, -EIO,
+				      "reloadtest " RT_VERSION
+				      " refuses to export (export_fails)");
+	rt->out = rt->state;
+	*data = &rt->out;
+	*len = sizeof rt->out;
+	return 0;
+}
+
+static int rt_import(void *self, const void *data, size_t len)
+{
+	struct rt *rt = self;
+	if (len != sizeof rt->state)
+		return rt->host->fail(rt->host, -EINVAL,
+				      "reloadtest: a state of %zu bytes", len);
+	memcpy(&rt->state, data, len);
+	rt->state.imports++;
+	return 0;
+}
+#endif
+
 static const dx_route rt_routes[] = {
 	{.id = 300, .name = "rt_version", .call = rt_version_call},
 	{.id = 301, .name = "rt_slow", .call = rt_slow_call},
 	{.id = 302, .name = "rt_later", .call = rt_later_call},
+#ifdef RT_HANDOFF
+	{.id = 303, .name = "rt_state", .call = rt_state_call},
+#endif
 };
 
 static const dx_routes_vtable rt_routes_vt = DX_ROUTES(rt_routes);
@@ -211,7 +276,10 @@ static const dx_facet rt_facets[] = {
 	.description = "live-reload test plugin (build " RT_TAG ")",           \
 	DX_FACETS(rt_facets), .init = rt_init, .fini = rt_fini
 
-#ifndef RT_HANDMADE
+#ifdef RT_HANDOFF
+DX_PLUGIN(RT_FIELDS, .handoff_export = rt_export,
+	  .handoff_import = rt_import)
+#elif !defined(RT_HANDMADE)
 DX_PLUGIN(RT_FIELDS)
 #else
 #ifndef RT_ABI_MAJOR
