@@ -14,6 +14,10 @@
  *             reason under "io.backend" (the swap is the last step, so
  *             the others were made and must be undone); generation,
  *             plugins, listeners and backend are as they were.
+ *   unixpath  an apply adding a unix listener where another process
+ *             listens, or where a file that is no socket is, is refused
+ *             and leaves that socket serving and that file as it was; a
+ *             refused apply leaves no socket file of its own behind.
  *   cycle     rt_peer_a and rt_peer_b (tests/plugins/rtpeer.c) use each
  *             other from the start (every init sees every loaded
  *             plugin's facets); reloading either is refused in bounded
@@ -38,6 +42,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -416,9 +421,20 @@ START_TEST(test_apply_from_no_listeners)
 	cJSON *ls = cJSON_GetObjectItemCaseSensitive(m, "listen");
 	ck_assert_int_eq(cJSON_GetArraySize(ls), 0);
 
+	/* A listener that is no address: refused by its JSON path, and the
+	 * host still has none. */
+	cJSON_AddItemToArray(ls, cJSON_CreateString("no-such-address"));
+	cJSON *a = tp_apply(m, "l0.json", raw);
+	const char *e = rt_str(a, "error");
+	ck_assert_msg(!rt_ok(a) && e && strstr(e, "listen[0]"),
+		      "apply with a bad listener: %s", raw);
+	cJSON_Delete(a);
+	ck_assert_int_eq(tp_listeners(list, sizeof list, raw), 0);
+	cJSON_DeleteItemFromArray(ls, 0);
+
 	/* Add one: served. */
 	cJSON_AddItemToArray(ls, cJSON_CreateString("127.0.0.1:0"));
-	cJSON *a = tp_apply(m, "l1.json", raw);
+	a = tp_apply(m, "l1.json", raw);
 	ck_assert_msg(rt_ok(a), "apply adding a listener: %s", raw);
 	cJSON_Delete(a);
 	ck_assert_int_eq(tp_listeners(list, sizeof list, raw), 1);
@@ -528,6 +544,88 @@ START_TEST(test_apply_backend_refused)
 	cJSON_Delete(a);
 	cJSON_Delete(m);
 	tp_expect_at(before.addr, TP_ROUTE_VERSION, "v2");
+	free(raw);
+	tp_passed();
+}
+END_TEST
+
+/* --- unixpath -------------------------------------------------------- */
+
+/* m with "unix:PATH" added to its listeners. */
+static cJSON *tp_with_unix(const char *path)
+{
+	cJSON *m = tp_manifest();
+	char text[PATH_MAX + 8];
+	snprintf(text, sizeof text, "unix:%s", path);
+	cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(m, "listen"),
+			     cJSON_CreateString(text));
+	return m;
+}
+
+START_TEST(test_apply_unix_path_taken)
+{
+	char *raw = malloc(TP_RAW);
+	struct tp_snapshot before;
+	tp_snap(&before, raw);
+
+	/* Another process's live socket. */
+	char theirs[96];
+	snprintf(theirs, sizeof theirs, "%s/theirs.sock", work);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", theirs);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	ck_assert_int_eq(listen(fd, 8), 0);
+	cJSON *m = tp_with_unix(theirs);
+	cJSON *a = tp_apply(m, "u1.json", raw);
+	const char *e = rt_str(a, "error");
+	ck_assert_msg(!rt_ok(a) && e && strstr(e, theirs),
+		      "apply taking another process's socket: %s", raw);
+	cJSON_Delete(a);
+	cJSON_Delete(m);
+	tp_same(&before, "after the apply taking a live socket", raw);
+	int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_msg(connect(c, (struct sockaddr *)&sa, sizeof sa) == 0,
+		      "%s no longer reaches its listener: %s", theirs,
+		      strerror(errno));
+	close(c);
+	close(fd);
+
+	/* A file that is no socket. */
+	char file[128];
+	snprintf(file, sizeof file, "%s/notes.txt", work);
+	FILE *f = fopen(file, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("keep me\n", f);
+	fclose(f);
+	m = tp_with_unix(file);
+	a = tp_apply(m, "u2.json", raw);
+	e = rt_str(a, "error");
+	ck_assert_msg(!rt_ok(a) && e && strstr(e, file),
+		      "apply binding over a regular file: %s", raw);
+	cJSON_Delete(a);
+	cJSON_Delete(m);
+	struct stat st;
+	ck_assert_msg(stat(file, &st) == 0 && S_ISREG(st.st_mode) &&
+			      st.st_size == 8,
+		      "%s was removed or changed by a refused apply", file);
+	tp_same(&before, "after the apply over a regular file", raw);
+
+	/* A free path in an apply refused later (its backend): no socket
+	 * file is left there. */
+	char fresh[128];
+	snprintf(fresh, sizeof fresh, "%s/fresh.sock", work);
+	m = tp_with_unix(fresh);
+	cJSON_ReplaceItemInObjectCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(m, "io"), "backend",
+		cJSON_CreateString("nosuch"));
+	a = tp_apply(m, "u3.json", raw);
+	ck_assert_msg(!rt_ok(a), "apply naming backend nosuch: %s", raw);
+	cJSON_Delete(a);
+	cJSON_Delete(m);
+	ck_assert_msg(access(fresh, F_OK) < 0,
+		      "a refused apply left %s behind", fresh);
+	tp_same(&before, "after the refused apply with a free path", raw);
 	free(raw);
 	tp_passed();
 }
@@ -746,6 +844,8 @@ int main(int argc, char **argv)
 		test_apply_from_no_listeners);
 	tp_case(s, "backend", setup_tcp, tp_teardown,
 		test_apply_backend_refused);
+	tp_case(s, "unixpath", setup_tcp, tp_teardown,
+		test_apply_unix_path_taken);
 	tp_case(s, "cycle", setup_cycle, tp_teardown, test_cascade_cycle);
 	tp_case(s, "handback", setup_handback, tp_teardown,
 		test_handback_on_abort);
