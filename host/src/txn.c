@@ -67,18 +67,42 @@ static bool dx_has_io(const dx_plugin *desc)
 	return false;
 }
 
+/* The reload step of t that made e, or NULL. */
+static const dx_txn_step *dx_txn_made(const dx_txn *t,
+				      const dx_plugin_entry *e)
+{
+	for (size_t i = 0; i < t->count; i++)
+		if (t->steps[i].kind == DX_STEP_RELOAD && t->steps[i].e == e)
+			return &t->steps[i];
+	return NULL;
+}
+
 /* Each of a plugin's users is reloaded after it, so their new instances
- * look up its new build. A reload that comes back to where it started
- * (plugins that use each other) stops after a bound. */
+ * look up its new build. A user that this transaction itself made, still
+ * using the instance now replaced, means the reload came back to where it
+ * started: plugins that use each other, which no order of reloads can
+ * replace (each new instance would use the other's old one). That is
+ * refused at once, naming both; a bound on the steps backs it up. */
 static int dx_txn_cascade(dx_txn *t, dx_plugin_entry *old, dx_diag *d)
 {
 	dx_registry *r = t->s->view.reg;
 	dx_plugin_entry *users[64];
 	size_t n = dx_registry_users_of(r, old, users, 64);
+	const char *was = dx_entry_module(old)->desc->name;
+	for (size_t i = 0; i < n && i < 64; i++) {
+		if (!dx_txn_made(t, users[i]))
+			continue;
+		dx_diag_add(d, "reload: %s and %s are in a cycle of plugins "
+			       "that use each other; none of them can be "
+			       "replaced while the others are loaded: restart "
+			       "the host to change them",
+			    dx_entry_module(users[i])->desc->name, was);
+		return DX_ESTATE;
+	}
 	if (n > 64 || t->count > 4 * dx_registry_count(r) + 8) {
 		dx_diag_add(d, "reload %s: too many plugins use it, or they "
 			       "use each other in a cycle; restart the host",
-			    dx_entry_module(old)->desc->name);
+			    was);
 		return DX_ESTATE;
 	}
 	for (size_t i = 0; i < n; i++) {
