@@ -21,7 +21,7 @@
  *   cycle     rt_peer_a and rt_peer_b (tests/plugins/rtpeer.c) use each
  *             other from the start (every init sees every loaded
  *             plugin's facets); reloading either is refused in bounded
- *             time, naming the cycle, twice, and plugins and answers are
+ *             time, naming the cycle and both plugins, twice, and plugins and answers are
  *             as they were; unloading one is refused while the other
  *             uses it.
  *   handback  reloadtest_h1 (a state handoff) moved to h2 in an apply that
@@ -653,8 +653,11 @@ START_TEST(test_cascade_cycle)
 				  NULL, raw);
 		printf("reload in a cycle: %s\n", raw);
 		const char *e = rt_str(a, "error");
-		ck_assert_msg(!rt_ok(a) && e && strstr(e, "cycle"),
-			      "reload of a plugin in a cycle (round %d): %s",
+		ck_assert_msg(!rt_ok(a) && e && strstr(e, "cycle") &&
+				      strstr(e, "rt_peer_a") &&
+				      strstr(e, "rt_peer_b"),
+			      "reload of a plugin in a cycle (round %d): wanted "
+			      "a refusal naming the cycle and both plugins: %s",
 			      round, raw);
 		cJSON_Delete(a);
 		tp_plugins_text(after, sizeof after, raw);
