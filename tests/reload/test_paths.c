@@ -38,8 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -52,6 +50,7 @@
 #include <dx/plugin.h>
 
 #include "../unit/check_main.h"
+#include "rt_apply.h"
 #include "rt_ctl.h"
 
 #define TP_RAW 32768         /* room for a control answer */
@@ -155,48 +154,20 @@ static void tp_dump(void)
  * shown when the case did not pass or the host did not stop well. */
 static void tp_teardown(void)
 {
-	char mark[96];
-	snprintf(mark, sizeof mark, "%s/passed", work);
-	bool passed = work[0] && access(mark, F_OK) == 0;
+	bool passed = rt_marked_passed(work);
 	bool ok = true;
 	if (host_pid > 0) {
-		int st = 0;
-		pid_t w = 0;
-		kill(host_pid, SIGTERM);
-		for (int i = 0; i < 600 && w == 0; i++) {
-			w = waitpid(host_pid, &st, WNOHANG);
-			if (w == 0)
-				usleep(25000);
-		}
-		ok = w == host_pid && WIFEXITED(st) && !WEXITSTATUS(st);
-		if (w != host_pid) {
-			fprintf(stderr, "dx-host did not stop within 15 s of "
-					"SIGTERM: killed\n");
-			kill(host_pid, SIGKILL);
-			waitpid(host_pid, &st, 0);
-		} else if (!ok) {
-			fprintf(stderr, "dx-host did not exit 0 on SIGTERM (%s %d)\n",
-				WIFSIGNALED(st) ? "signal" : "status",
-				WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
-		}
+		ok = rt_host_stop(host_pid);
 		teardown_failed |= !ok;
 	}
 	if (!ok || !passed)
 		tp_dump();
-	char cmd[160];
-	snprintf(cmd, sizeof cmd, "chmod -R u+rwx '%s'; rm -rf '%s'", work,
-		 work);
-	if (work[0] && system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", work);
+	rt_work_remove(work);
 }
 
 static void tp_passed(void)
 {
-	char mark[96];
-	snprintf(mark, sizeof mark, "%s/passed", work);
-	FILE *f = fopen(mark, "w");
-	if (f)
-		fclose(f);
+	rt_mark_passed(work);
 }
 
 /* io_epoll and reloadtest's file at path (with config, JSON text). */
@@ -208,31 +179,34 @@ static void tp_plugins(char *out, size_t n, const char *path,
 		 path, config);
 }
 
-static void setup_nolisten(void)
+/* A host on listen (JSON array text) with io_epoll and the plugin at
+ * so, no config. */
+static void tp_start_one(const char *listen, const char *so)
 {
 	char p[2 * PATH_MAX];
-	tp_plugins(p, sizeof p, v1, "{}");
-	tp_start("[]", p, NULL);
+	tp_plugins(p, sizeof p, so, "{}");
+	tp_start(listen, p, NULL);
+}
+
+static void setup_nolisten(void)
+{
+	tp_start_one("[]", v1);
 }
 
 static void setup_tcp(void)
 {
-	char p[2 * PATH_MAX];
-	tp_plugins(p, sizeof p, v1, "{}");
-	tp_start("[\"127.0.0.1:0\"]", p, NULL);
+	tp_start_one("[\"127.0.0.1:0\"]", v1);
 }
 
 static void setup_handback(void)
 {
-	char p[2 * PATH_MAX];
-	tp_plugins(p, sizeof p, h1, "{}");
-	tp_start("[\"127.0.0.1:0\"]", p, NULL);
+	tp_start_one("[\"127.0.0.1:0\"]", h1);
 }
 
 static void setup_cycle(void)
 {
 	char p[3 * PATH_MAX];
-	/* a first: it finds no rt_peer_b; b finds a and uses it. */
+	/* Each init finds the other: they use each other. */
 	snprintf(p, sizeof p,
 		 "[{\"name\":\"io_epoll\"},{\"path\":\"%s\"},{\"path\":\"%s\"}]",
 		 peer_a, peer_b);
@@ -278,16 +252,9 @@ static cJSON *tp_cmd(const char *cmd, const char *name, const char *path,
 /* The host's listeners (from status) into out, one a line; how many. */
 static int tp_listeners(char *out, size_t n, char *raw)
 {
-	cJSON *st = tp_cmd("status", NULL, NULL, raw);
-	const cJSON *l, *arr = cJSON_GetObjectItemCaseSensitive(st, "listen");
-	size_t at = 0;
-	out[0] = '\0';
-	cJSON_ArrayForEach(l, arr)
-		if (cJSON_IsString(l) && at < n)
-			at += (size_t)snprintf(out + at, n - at, "%s\n",
-					       l->valuestring);
-	int count = cJSON_GetArraySize(arr);
-	cJSON_Delete(st);
+	ck_assert_msg(host_up, "the dx-host did not start (its log is above)");
+	int count = rt_ctl_listeners(ctl, out, n, raw, TP_RAW);
+	ck_assert_msg(count >= 0, "{\"cmd\":\"status\"}: %s", raw);
 	return count;
 }
 
@@ -371,21 +338,14 @@ static cJSON *tp_manifest(void)
 	return m;
 }
 
-/* Write m to work/NAME and {"cmd":"apply","path":...} it. */
+/* Write m to work/NAME and {"cmd":"apply","path":...} it; the answer
+ * goes to the test's output too. */
 static cJSON *tp_apply(const cJSON *m, const char *name, char *raw)
 {
 	char path[128];
 	snprintf(path, sizeof path, "%s/%s", work, name);
-	char *text = cJSON_Print(m);
-	FILE *f = fopen(path, "w");
-	ck_assert_msg(f && text && fputs(text, f) >= 0 && fclose(f) == 0,
-		      "%s: %s", path, strerror(errno));
-	cJSON_free(text);
-	cJSON *req = cJSON_CreateObject();
-	cJSON_AddStringToObject(req, "cmd", "apply");
-	cJSON_AddStringToObject(req, "path", path);
-	cJSON *a = rt_ctl(ctl, req, raw, TP_RAW);
-	cJSON_Delete(req);
+	ck_assert_msg(host_up, "the dx-host did not start (its log is above)");
+	cJSON *a = rt_ctl_apply(ctl, path, m, raw, TP_RAW);
 	ck_assert_msg(a != NULL, "apply %s: %s", path, raw);
 	printf("apply %s: %s\n", name, raw);
 	fflush(stdout);
@@ -705,15 +665,9 @@ START_TEST(test_handback_on_abort)
 	tp_tcp_addr(addr, sizeof addr, raw);
 	tp_expect_at(addr, TP_ROUTE_STATE, "h1 n=1 imports=0");
 	tp_expect_at(addr, TP_ROUTE_STATE, "h1 n=2 imports=0");
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof sa;
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-	ck_assert_int_eq(listen(fd, 1), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
 	char taken[64];
-	snprintf(taken, sizeof taken, "127.0.0.1:%u", ntohs(sa.sin_port));
+	int fd = rt_take_port(taken, sizeof taken);
+	ck_assert_msg(fd >= 0, "a port of our own: %s", strerror(errno));
 
 	/* h2 imports h1's state, the apply fails after: h1 gets it back
 	 * from h2 (a second import). */

@@ -53,6 +53,7 @@
 
 #include "../serve/test_host.h"
 #include "../unit/check_main.h"
+#include "rt_apply.h"
 #include "rt_ctl.h"
 #include "rt_load.h"
 
@@ -134,50 +135,21 @@ static void host_setup(void)
 static void host_teardown(void)
 {
 	(void)dx_test_host_stop; /* its wait has no bound: this one's has */
-	char mark[96];
-	snprintf(mark, sizeof mark, "%s/passed", work);
-	bool passed = access(mark, F_OK) == 0;
+	bool passed = rt_marked_passed(work);
 	if (host_up) {
-		int st = 0;
-		pid_t w = 0;
-		kill(host.pid, SIGTERM);
-		for (int i = 0; i < 600; i++) {
-			w = waitpid(host.pid, &st, WNOHANG);
-			if (w != 0)
-				break;
-			usleep(25000);
-		}
-		bool ok = w == host.pid && WIFEXITED(st) && !WEXITSTATUS(st);
-		if (w != host.pid) {
-			fprintf(stderr, "dx-host did not stop within 15 s of "
-					"SIGTERM: killed\n");
-			kill(host.pid, SIGKILL);
-			waitpid(host.pid, &st, 0);
-		} else if (!ok) {
-			fprintf(stderr, "dx-host did not exit 0 on SIGTERM (%s %d)\n",
-				WIFSIGNALED(st) ? "signal" : "status",
-				WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
-		}
+		bool ok = rt_host_stop(host.pid);
 		if (!ok || !passed)
 			dx_test_host_dump(&host);
 		teardown_failed |= !ok;
 	}
 	dx_test_host_clean(&host); /* its dir stays when it did not start */
-	char cmd[256];
-	snprintf(cmd, sizeof cmd, "chmod -R u+rwx '%s'; rm -rf '%s'", work,
-		 work);
-	if (work[0] && system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", work);
+	rt_work_remove(work);
 }
 
 /* The case's last step: tells the teardown not to show the log. */
 static void rt_passed(void)
 {
-	char mark[96];
-	snprintf(mark, sizeof mark, "%s/passed", work);
-	FILE *f = fopen(mark, "w");
-	if (f)
-		fclose(f);
+	rt_mark_passed(work);
 }
 
 /* --- helpers (in the test's fork: they assert) ------------------------ */
@@ -946,16 +918,7 @@ static cJSON *rt_apply(const cJSON *m, const char *name, char *raw)
 {
 	char path[128];
 	snprintf(path, sizeof path, "%s/%s", work, name);
-	char *text = cJSON_Print(m);
-	FILE *f = fopen(path, "w");
-	ck_assert_msg(f && text && fputs(text, f) >= 0 && fclose(f) == 0,
-		      "%s: %s", path, strerror(errno));
-	cJSON_free(text);
-	cJSON *req = cJSON_CreateObject();
-	cJSON_AddStringToObject(req, "cmd", "apply");
-	cJSON_AddStringToObject(req, "path", path);
-	cJSON *a = rt_ctl(host.ctl, req, raw, RT_RAW);
-	cJSON_Delete(req);
+	cJSON *a = rt_ctl_apply(host.ctl, path, m, raw, RT_RAW);
 	ck_assert_msg(a != NULL, "apply %s: %s", path, raw);
 	return a;
 }
@@ -1113,16 +1076,9 @@ END_TEST
  * per line); how many. */
 static int rt_listeners(char *out, size_t n, char *raw)
 {
-	cJSON *st = rt_cmd("status", NULL, NULL, raw);
-	const cJSON *l, *arr = cJSON_GetObjectItemCaseSensitive(st, "listen");
-	size_t at = 0;
-	out[0] = '\0';
-	cJSON_ArrayForEach(l, arr)
-		if (cJSON_IsString(l) && at < n)
-			at += (size_t)snprintf(out + at, n - at, "%s\n",
-					       l->valuestring);
-	int count = cJSON_GetArraySize(arr);
-	cJSON_Delete(st);
+	ck_assert_msg(host_up, "the dx-host did not start (its log is above)");
+	int count = rt_ctl_listeners(host.ctl, out, n, raw, RT_RAW);
+	ck_assert_msg(count >= 0, "{\"cmd\":\"status\"}: %s", raw);
 	return count;
 }
 
@@ -1186,15 +1142,9 @@ START_TEST(test_apply_listen)
 	rt_version_at(tcp, "v1");
 
 	/* A port another process holds: refused whole. */
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof sa;
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-	ck_assert_int_eq(listen(fd, 1), 0);
-	getsockname(fd, (struct sockaddr *)&sa, &len);
 	char taken[64];
-	snprintf(taken, sizeof taken, "127.0.0.1:%u", ntohs(sa.sin_port));
+	int fd = rt_take_port(taken, sizeof taken);
+	ck_assert_msg(fd >= 0, "a port of our own: %s", strerror(errno));
 	cJSON_AddItemToArray(ls, cJSON_CreateString(taken));
 	double gen = rt_plugin_generation("1.0.0", "before the refused apply");
 	a = rt_apply(m, "l4.json", raw);
