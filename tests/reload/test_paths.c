@@ -28,6 +28,8 @@
  *             fails later: h1 gets its state back (it went through two
  *             imports); when h2's export fails, the host logs why, and h1
  *             serves on with its own state.
+ *   export_fails  a reload from an instance whose export fails is
+ *             refused with that instance's reason; it serves on.
  *   tmpdir    with TMPDIR unwritable the loader cannot make its private
  *             copy: plugins load from their own file, reloads still move
  *             between builds.
@@ -201,6 +203,14 @@ static void setup_tcp(void)
 static void setup_handback(void)
 {
 	tp_start_one("[\"127.0.0.1:0\"]", h1);
+}
+
+/* h1 whose export fails: no reload can hand its state on. */
+static void setup_export_fails(void)
+{
+	char p[2 * PATH_MAX];
+	tp_plugins(p, sizeof p, h1, "{\"export_fails\":true}");
+	tp_start("[\"127.0.0.1:0\"]", p, NULL);
 }
 
 static void setup_cycle(void)
@@ -709,6 +719,27 @@ START_TEST(test_handback_on_abort)
 }
 END_TEST
 
+/* The old instance's export fails: the reload is refused with the
+ * exporter's own reason, and h1 serves on with its state. */
+START_TEST(test_handoff_export_refused)
+{
+	char *raw = malloc(TP_RAW);
+	char addr[64];
+	tp_tcp_addr(addr, sizeof addr, raw);
+	tp_expect_at(addr, TP_ROUTE_STATE, "h1 n=1 imports=0");
+	cJSON *a = tp_cmd("reload", "reloadtest", h2, raw);
+	const char *e = rt_str(a, "error");
+	ck_assert_msg(!rt_ok(a) && e &&
+			      strstr(e, "state handoff failed: reloadtest "
+					"1.1.0 refuses to export"),
+		      "reload from an instance whose export fails: %s", raw);
+	cJSON_Delete(a);
+	tp_expect_at(addr, TP_ROUTE_STATE, "h1 n=2 imports=0");
+	free(raw);
+	tp_passed();
+}
+END_TEST
+
 /* --- tmpdir ------------------------------------------------------------ */
 
 /* Whether the host maps a file whose path holds needle
@@ -806,6 +837,8 @@ int main(int argc, char **argv)
 	tp_case(s, "cycle", setup_cycle, tp_teardown, test_cascade_cycle);
 	tp_case(s, "handback", setup_handback, tp_teardown,
 		test_handback_on_abort);
+	tp_case(s, "export_fails", setup_export_fails, tp_teardown,
+		test_handoff_export_refused);
 	tp_case(s, "tmpdir", setup_tmpdir, teardown_tmpdir,
 		test_unwritable_tmpdir);
 	int rc = dx_check_run(s);
