@@ -126,3 +126,34 @@ int dx_bind_share(int fd, const dx_listen *l, dx_diag *d)
 		    strerror(e));
 	return -e;
 }
+
+/* bind.h; used where apply adds a unix listener. */
+int dx_bind_unix_claim(const dx_listen *l, dx_diag *d)
+{
+	struct stat st;
+	if (lstat(l->path, &st) < 0)
+		return 0; /* nothing there (else bind says what is wrong) */
+	if (!S_ISSOCK(st.st_mode)) {
+		dx_diag_add(d, "listen %s: %s exists and is not a socket; "
+			       "remove it or pick another path",
+			    l->text, l->path);
+		return -EEXIST;
+	}
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	snprintf(a.sun_path, sizeof a.sun_path, "%s", l->path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	/* Connected, or its backlog is full: someone listens there. */
+	bool live = fd >= 0 && (connect(fd, (struct sockaddr *)&a, sizeof a) ==
+					0 ||
+				errno == EAGAIN);
+	if (fd >= 0)
+		close(fd);
+	if (live) {
+		dx_diag_add(d, "listen %s: another process listens on %s "
+			       "(another dx-host?); stop it or pick another path",
+			    l->text, l->path);
+		return -EADDRINUSE;
+	}
+	unlink(l->path);
+	return 0;
+}

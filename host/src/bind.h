@@ -22,6 +22,12 @@ int dx_bind(const dx_listen *l, uint16_t *port, dx_diag *d);
  * spreads a TCP port's connections over them (reuseport.h), shared for a
  * unix socket and where nothing spreads them. */
 bool dx_bind_each(const dx_listen *l);
+/* The path of a unix listener may hold a stale socket (a crash left it),
+ * which goes. Anything else there is not the host's to take: a socket
+ * someone listens on (another dx-host, any process) or a file that is no
+ * socket; then -EADDRINUSE or -EEXIST with the reason in d, and the path
+ * is left alone. 0 when the path is free to bind. */
+int dx_bind_unix_claim(const dx_listen *l, dx_diag *d);
 /* Another worker's copy of a shared listening fd, close-on-exec like
  * every socket dx_bind makes, so a child a plugin starts (forge's tools)
  * does not hold the listener open. The new fd, or -errno. */

@@ -48,7 +48,7 @@ static void dx_strv_free(char **v, size_t n)
 
 /* close_new: the change was not made; the listeners it bound are closed
  * and the socket files of its unix ones removed (they are the host's:
- * dx_unix_claim made sure). */
+ * dx_bind_unix_claim made sure). */
 static void dx_change_free(dx_server *s, dx_listen_change *ch, bool close_new)
 {
 	for (size_t i = ch->first; close_new && ch->addrs && i < ch->n; i++)
@@ -93,48 +93,13 @@ static char *dx_addr_text(const dx_listen *l, uint16_t port)
 	return n < 0 ? NULL : a;
 }
 
-/* The path of a unix listener apply adds may hold a stale socket (a
- * crash left it), which goes, as at startup. Anything else there is not
- * the host's to take: a socket someone listens on (another dx-host, any
- * process) or a file that is no socket; apply refuses then, and leaves it
- * alone. 0, or the refusal in d. */
-static int dx_unix_claim(const dx_listen *l, dx_diag *d)
-{
-	struct stat st;
-	if (lstat(l->path, &st) < 0)
-		return 0; /* nothing there (else bind says what is wrong) */
-	if (!S_ISSOCK(st.st_mode)) {
-		dx_diag_add(d, "listen %s: %s exists and is not a socket; "
-			       "remove it or pick another path",
-			    l->text, l->path);
-		return -EEXIST;
-	}
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	snprintf(a.sun_path, sizeof a.sun_path, "%s", l->path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	/* Connected, or its backlog is full: someone listens there. */
-	bool live = fd >= 0 && (connect(fd, (struct sockaddr *)&a, sizeof a) ==
-					0 ||
-				errno == EAGAIN);
-	if (fd >= 0)
-		close(fd);
-	if (live) {
-		dx_diag_add(d, "listen %s: another process listens on %s "
-			       "(another dx-host?); stop it or pick another path",
-			    l->text, l->path);
-		return -EADDRINUSE;
-	}
-	unlink(l->path);
-	return 0;
-}
-
 /* Bind l for every worker into slot i of ch. */
 static int dx_listen_bind(dx_server *s, dx_listen_change *ch, size_t i,
 			  const dx_listen *l, dx_diag *d)
 {
 	uint16_t port = l->port;
 	if (l->kind == DX_LISTEN_UNIX) {
-		int rc = dx_unix_claim(l, d);
+		int rc = dx_bind_unix_claim(l, d);
 		if (rc < 0)
 			return rc;
 	} else if (port && dx_port_free(l, port, d) < 0) {
