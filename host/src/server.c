@@ -129,9 +129,13 @@ static int dx_bind_all(dx_server *s, dx_diag *d)
 					"listen %s: serving the socket systemd "
 					"passed (fd %d), shared by the workers",
 					l->text, passed);
-		else if (l->kind == DX_LISTEN_UNIX)
-			unlink(l->path); /* a stale socket from a crash */
-		else if (port && dx_port_free(l, port, d) < 0)
+		else if (l->kind == DX_LISTEN_UNIX) {
+			/* A stale socket from a crash goes; a live one or a
+			 * file that is no socket is not ours to take. */
+			int rc = dx_bind_unix_claim(l, d);
+			if (rc < 0)
+				return rc;
+		} else if (port && dx_port_free(l, port, d) < 0)
 			return -EADDRINUSE;
 		for (unsigned k = 0; k < s->nworkers; k++) {
 			/* Shared (a unix socket, no SO_REUSEPORT that
@@ -317,12 +321,15 @@ void dx_server_free(dx_server *s)
 	dx_server_drain(s);
 	for (unsigned i = 0; s->workers && i < s->nworkers; i++)
 		dx_worker_release(&s->workers[i]);
-	/* The unix sockets open now: those the manifest in force lists. */
-	for (size_t i = 0; s->manifest && i < s->manifest->listen_count; i++)
-		if (s->manifest->listen[i].kind == DX_LISTEN_UNIX &&
-		    !dx_inherit_owns_path(s->inherited,
-					  s->manifest->listen[i].path))
-			unlink(s->manifest->listen[i].path);
+	/* The unix sockets this host bound and serves now (addrs: set once
+	 * a listener is bound; apply replaces them with the listeners in
+	 * force), not every path the manifest lists: a start refused at a
+	 * path another process holds must not remove that process's
+	 * socket. systemd's stay too. */
+	for (size_t i = 0; i < s->naddrs; i++)
+		if (s->addrs[i] && strncmp(s->addrs[i], "unix:", 5) == 0 &&
+		    !dx_inherit_owns_path(s->inherited, s->addrs[i] + 5))
+			unlink(s->addrs[i] + 5);
 	dx_inherit_free(s->inherited);
 	for (size_t i = 0; i < s->naddrs; i++)
 		free(s->addrs[i]);

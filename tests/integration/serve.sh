@@ -53,6 +53,40 @@ run "$DX" call "unix:$T/hbtp.sock" hello unix
 expect_rc 0 "dx call over the Unix socket"
 expect_out '^hello, unix!$' "hello answers over the Unix socket"
 
+# A unix listener's path is taken at startup only from a stale socket: a
+# second host naming the first one's live socket, or a regular file, is
+# refused naming the path, and what is there stays.
+unix_host()
+{
+	cat >"$T/u.json" <<JSON
+{"dx": 1, "plugin_path": ["$DX_PLUGINS"], "listen": ["unix:$1"],
+ "workers": 1, "control": {"socket": "u.sock"},
+ "plugins": [{"name": "io_epoll"}, {"name": "routes_hello"}]}
+JSON
+	run timeout 20 "$DX_HOST" -m "$T/u.json"
+}
+unix_host "$T/hbtp.sock"
+expect_rc 1 "a second host on the first one's live unix socket stops"
+expect_err "another process listens on $T/hbtp.sock" "and says another process listens there"
+run "$DX" call "unix:$T/hbtp.sock" hello still
+expect_out '^hello, still!$' "the first host still serves on its socket"
+echo keep >"$T/file.sock"
+unix_host "$T/file.sock"
+expect_rc 1 "a unix listener on a regular file stops the start"
+expect_err "$T/file.sock exists and is not a socket" "and names the file"
+check "the file is left as it was" grep -qx keep "$T/file.sock"
+python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$T/stale.sock"
+unix_host "$T/stale.sock" &
+STALE=$!
+for _ in $(seq 100); do
+	"$DX" call "unix:$T/stale.sock" hello stale >/dev/null 2>&1 && break
+	sleep 0.05
+done
+run "$DX" call "unix:$T/stale.sock" hello stale
+expect_out '^hello, stale!$' "a stale socket file (nobody listens) is replaced and served"
+run "$DX" ctl --socket "$T/u.sock" drain
+wait "$STALE" || true
+
 if [ "$V6" = 1 ]; then
 	V6ADDR=$(sed -n 's/.*listening on \(\[::1\]:[0-9]*\) .*/\1/p' "$T/log")
 	run "$DX" call "$V6ADDR" hello v6
