@@ -32,6 +32,28 @@ int dx_request_ext_set(dx_request *req, const char *key, const void *value,
 	return 0;
 }
 
+int dx_request_ext_set_n(dx_request *req, const dx_ext *ext, unsigned n)
+{
+	if (!req->ext)
+		return -ENOSPC;
+	unsigned had = req->ext_count;
+	if (had == 0) {
+		/* Nothing set yet, and the caller's keys differ: no compare
+		 * at all (the common case: one middleware sets them all). */
+		unsigned m = n > DX_REQUEST_EXT_MAX ? DX_REQUEST_EXT_MAX : n;
+		memcpy(req->ext, ext, m * sizeof *ext);
+		req->ext_count = m;
+		return m < n ? -ENOSPC : 0;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		int rc = dx_request_ext_set(req, ext[i].key, ext[i].value,
+					    ext[i].len);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 const void *dx_request_ext_get(const dx_request *req, const char *key,
 			       size_t *len)
 {
