@@ -41,7 +41,8 @@ int dx_request_ext_set_n(dx_request *req, const dx_ext *ext, unsigned n)
 		/* Nothing set yet, and the caller's keys differ: no compare
 		 * at all (the common case: one middleware sets them all). */
 		unsigned m = n > DX_REQUEST_EXT_MAX ? DX_REQUEST_EXT_MAX : n;
-		memcpy(req->ext, ext, m * sizeof *ext);
+		for (unsigned i = 0; i < m; i++) /* n is small: no memcpy */
+			req->ext[i] = ext[i];
 		req->ext_count = m;
 		return m < n ? -ENOSPC : 0;
 	}
