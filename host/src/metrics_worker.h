@@ -86,8 +86,7 @@ static inline void dx_wm_request(dx_wm_route *r)
 
 /* Its answer in slot r: status (0: RpcResponse, counted as 200), ns since
  * it started. */
-static inline void dx_wm_answer_in(dx_wm_route *r, uint16_t status,
-				   uint64_t ns)
+static inline void dx_wm_answer_in(dx_wm_route *r, uint16_t status, uint64_t ns)
 {
 	uint32_t s = status ? status : 200;
 	unsigned i = 0;

@@ -189,8 +189,8 @@ static int set_claims(dx_request *req, const auth_entry *e)
 		{"jwt.sub", e->claims.sub, e->claims.sub_len},
 		{"jwt.claims", e->claims.json, e->claims.json_len},
 	};
-	return e->claims.sub ? dx_request_ext_set_n(req, ext, 2)
-			     : dx_request_ext_set_n(req, ext + 1, 1);
+	return e->claims.sub ? dx_request_ext_set_n(req, ext, 2) :
+			       dx_request_ext_set_n(req, ext + 1, 1);
 }
 
 static int refuse(struct auth *a, dx_response *res, auth_verdict v,

@@ -357,9 +357,9 @@ START_TEST(test_ext_set_n)
 			 -ENOSPC);
 	ck_assert_uint_eq(req.ext_count, DX_REQUEST_EXT_MAX);
 	dx_request empty = {.size = sizeof empty, .ext = store};
-	ck_assert_int_eq(
-		dx_request_ext_set_n(&empty, many, DX_REQUEST_EXT_MAX + 1),
-		-ENOSPC);
+	ck_assert_int_eq(dx_request_ext_set_n(&empty, many,
+					      DX_REQUEST_EXT_MAX + 1),
+			 -ENOSPC);
 	ck_assert_uint_eq(empty.ext_count, DX_REQUEST_EXT_MAX);
 	ck_assert_ptr_eq(dx_request_ext_get(&empty, "k15", NULL), &a);
 	ck_assert_ptr_null(dx_request_ext_get(&empty, "k16", NULL));
