@@ -162,18 +162,6 @@ struct dx_counter *dx_metrics_plugin(dx_metrics *m, const char *plugin,
 	return c;
 }
 
-/* n added to *p: by its only writer (a worker's cell) with a load and a
- * store, else with an atomic add. */
-static void dx_word_add(_Atomic uint64_t *p, uint64_t n, bool shared)
-{
-	if (shared)
-		atomic_fetch_add_explicit(p, n, memory_order_relaxed);
-	else
-		atomic_store_explicit(
-			p, atomic_load_explicit(p, memory_order_relaxed) + n,
-			memory_order_relaxed);
-}
-
 static double dx_bits_double(uint64_t u)
 {
 	double d;
@@ -201,13 +189,6 @@ static void dx_word_fadd(_Atomic uint64_t *p, double v, bool shared)
 		p, &old, dx_double_bits(dx_bits_double(old) + v),
 		memory_order_relaxed, memory_order_relaxed))
 		;
-}
-
-void dx_pmetric_add(struct dx_counter *c, unsigned cell, uint64_t n)
-{
-	if (cell >= c->ncells)
-		cell = 0;
-	dx_word_add(&c->words[cell * c->stride], n, cell == 0);
 }
 
 uint64_t dx_pmetric_sum(const struct dx_counter *c)

@@ -77,18 +77,17 @@ static inline dx_wm_route *dx_wm_slot(dx_wmetrics *m, uint16_t id, int known)
 	return &m->other;
 }
 
-/* A request for route id reached the pipeline. */
-static inline void dx_wm_request(dx_wmetrics *m, uint16_t id, int known)
+/* A request reached the pipeline: r is its route's slot (dx_wm_slot),
+ * looked up once for the request and its answer. */
+static inline void dx_wm_request(dx_wm_route *r)
 {
-	dx_wm_inc(&dx_wm_slot(m, id, known)->requests, 1);
+	dx_wm_inc(&r->requests, 1);
 }
 
-/* Its answer: status (0: RpcResponse, counted as 200), ns since it
- * started. */
-static inline void dx_wm_answer(dx_wmetrics *m, uint16_t id, int known,
-				uint16_t status, uint64_t ns)
+/* Its answer in slot r: status (0: RpcResponse, counted as 200), ns since
+ * it started. */
+static inline void dx_wm_answer_in(dx_wm_route *r, uint16_t status, uint64_t ns)
 {
-	dx_wm_route *r = dx_wm_slot(m, id, known);
 	uint32_t s = status ? status : 200;
 	unsigned i = 0;
 	for (; i < DX_WM_STATUSES; i++) {
@@ -108,6 +107,14 @@ static inline void dx_wm_answer(dx_wmetrics *m, uint16_t id, int known,
 		b++;
 	dx_wm_inc(&r->buckets[b], 1);
 	dx_wm_inc(&r->sum_ns, ns);
+}
+
+/* The answer of a request for route id (a deferred one, whose slot was
+ * not kept). */
+static inline void dx_wm_answer(dx_wmetrics *m, uint16_t id, int known,
+				uint16_t status, uint64_t ns)
+{
+	dx_wm_answer_in(dx_wm_slot(m, id, known), status, ns);
 }
 
 #endif

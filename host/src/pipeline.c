@@ -130,7 +130,8 @@ static void dx_call(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
 		.meta = meta, .peer = c->peer,
 		.route_name = ref ? ref->route->name : NULL, .ext = ext,
 	};
-	dx_wm_request(w->wm, id, ref != NULL);
+	dx_wm_route *slot = dx_wm_slot(w->wm, id, ref != NULL);
+	dx_wm_request(slot);
 	bool stopped;
 	unsigned ran = dx_chain_before(chain, &req, &res, &stopped);
 	if (!stopped && dx_run_handler(w, c, ref, &req, &res) == DX_PENDING) {
@@ -142,7 +143,7 @@ static void dx_call(dx_worker *w, dx_conn *c, const dx_hbtp_header *h,
 	/* One clock reading for x-response-time and the metrics. */
 	uint64_t now = dx_now_ns();
 	dx_chain_after(chain, ran, &req, &res, now);
-	dx_wm_answer(w->wm, id, ref != NULL, res.status, now - req.start_ns);
+	dx_wm_answer_in(slot, res.status, now - req.start_ns);
 	if (!(h->flags & DX_HBTP_EXPECTS_RESPONSE)) {
 		c->out.len = start; /* ClientEvent, or no answer asked */
 		return;

@@ -270,10 +270,24 @@ static int rl_before(void *self, dx_request *req, dx_response *res)
  * a new response, and the request without extensions (req->ext NULL);
  * report what the bucket holds now. An answer made in line got its
  * figure from before. */
+static void rl_after_deferred(struct rl *rl, const dx_request *req,
+			      dx_response *res);
+
+/* The check alone, so the common return (an answer made in line) costs a
+ * compare: with the work in the same function, the compiler saved six
+ * registers and made a 344-byte frame before the check (callgrind: 18
+ * instructions per request for nothing). */
 static void rl_after(void *self, const dx_request *req, dx_response *res)
 {
-	struct rl *rl = self;
-	if (req->ext || !rl_applies(rl, req))
+	if (!req->ext)
+		rl_after_deferred(self, req, res);
+}
+
+/* Not inlined into rl_after: see there. */
+__attribute__((noinline)) static void
+rl_after_deferred(struct rl *rl, const dx_request *req, dx_response *res)
+{
+	if (!rl_applies(rl, req))
 		return;
 	uint8_t key[RL_KEY_CAP];
 	size_t n = rl_key(rl, req, key, true);

@@ -322,6 +322,52 @@ START_TEST(test_chain_response_time)
 }
 END_TEST
 
+/* dx_request_ext_set_n: n keys at once, as n dx_request_ext_set would
+ * (a key set before, even as another pointer, is replaced, not doubled). */
+START_TEST(test_ext_set_n)
+{
+	dx_ext store[DX_REQUEST_EXT_MAX];
+	dx_request req = {.size = sizeof req, .ext = store};
+	int a = 1, b = 2, c = 3;
+	const dx_ext two[2] = {{"jwt.sub", &a, 1}, {"jwt.claims", &b, 2}};
+	ck_assert_int_eq(dx_request_ext_set_n(&req, two, 2), 0);
+	ck_assert_uint_eq(req.ext_count, 2);
+	size_t len = 0;
+	ck_assert_ptr_eq(dx_request_ext_get(&req, "jwt.sub", &len), &a);
+	ck_assert_uint_eq(len, 1);
+	ck_assert_ptr_eq(dx_request_ext_get(&req, "jwt.claims", &len), &b);
+	ck_assert_uint_eq(len, 2);
+	/* Set again: the same key in another buffer replaces, a new one is
+	 * added. */
+	char key[] = "jwt.sub";
+	const dx_ext more[2] = {{key, &c, 3}, {"reqid", &a, 4}};
+	ck_assert_int_eq(dx_request_ext_set_n(&req, more, 2), 0);
+	ck_assert_uint_eq(req.ext_count, 3);
+	ck_assert_ptr_eq(dx_request_ext_get(&req, "jwt.sub", &len), &c);
+	ck_assert_uint_eq(len, 3);
+	ck_assert_ptr_eq(dx_request_ext_get(&req, "reqid", &len), &a);
+	/* No room: -ENOSPC, whether the request had some set or none. */
+	static char keys[DX_REQUEST_EXT_MAX + 1][8];
+	dx_ext many[DX_REQUEST_EXT_MAX + 1];
+	for (unsigned i = 0; i <= DX_REQUEST_EXT_MAX; i++) {
+		snprintf(keys[i], sizeof keys[i], "k%u", i);
+		many[i] = (dx_ext){keys[i], &a, 0};
+	}
+	ck_assert_int_eq(dx_request_ext_set_n(&req, many, DX_REQUEST_EXT_MAX),
+			 -ENOSPC);
+	ck_assert_uint_eq(req.ext_count, DX_REQUEST_EXT_MAX);
+	dx_request empty = {.size = sizeof empty, .ext = store};
+	ck_assert_int_eq(dx_request_ext_set_n(&empty, many,
+					      DX_REQUEST_EXT_MAX + 1),
+			 -ENOSPC);
+	ck_assert_uint_eq(empty.ext_count, DX_REQUEST_EXT_MAX);
+	ck_assert_ptr_eq(dx_request_ext_get(&empty, "k15", NULL), &a);
+	ck_assert_ptr_null(dx_request_ext_get(&empty, "k16", NULL));
+	dx_request none = {.size = sizeof none};
+	ck_assert_int_eq(dx_request_ext_set_n(&none, two, 2), -ENOSPC);
+}
+END_TEST
+
 int main(void)
 {
 	const char *env = getenv("DX_TEST_SEED");
@@ -333,6 +379,7 @@ int main(void)
 	tcase_add_test(tc, test_empty_chain);
 	tcase_add_test(tc, test_meta_key);
 	tcase_add_test(tc, test_chain_response_time);
+	tcase_add_test(tc, test_ext_set_n);
 	suite_add_tcase(s, tc);
 	return dx_check_run(s);
 }

@@ -129,6 +129,11 @@ const uint8_t *dx_request_meta(const dx_request *req, const char *key,
  * its value. Middleware only (before hooks). */
 int dx_request_ext_set(dx_request *req, const char *key, const void *value,
 		       size_t len);
+/* Set n extensions at once, as dx_request_ext_set would one by one; the
+ * n keys must differ from each other. Cheaper than n calls: when none is
+ * set yet (the first middleware to set any), nothing is compared. 0, or
+ * -ENOSPC (entries before the one that did not fit are set). */
+int dx_request_ext_set_n(dx_request *req, const dx_ext *ext, unsigned n);
 /* Extension key's value (and *len), or NULL. */
 const void *dx_request_ext_get(const dx_request *req, const char *key,
 			       size_t *len);
