@@ -22,6 +22,11 @@ typedef struct dx_module {
 	 * name /proc/PID/maps shows, the file itself already removed), or
 	 * NULL when the file itself is mapped (see dx_module_open). */
 	char *copy;
+	/* Why the file itself is mapped when a private copy was wanted ("" when
+	 * a copy is mapped, or the system makes none): the registry warns,
+	 * since a build written over the file in place then reaches the
+	 * running code. */
+	char in_place[256];
 	/* The file as checked: size, mtime, and when it was loaded. */
 	uint64_t size;
 	int64_t mtime;

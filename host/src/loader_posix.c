@@ -97,8 +97,12 @@ static void *dx_map(int fd, const char *real, dx_module *out, char *why,
 		    size_t len)
 {
 	char cwhy[512];
-	if (dx_dl_private_copy(fd, real, &out->copy, cwhy, sizeof cwhy) < 0)
+	if (dx_dl_private_copy(fd, real, &out->copy, cwhy, sizeof cwhy) < 0) {
+		snprintf(out->in_place, sizeof out->in_place,
+			 "no private copy: %.*s",
+			 (int)(sizeof out->in_place - 20), cwhy);
 		return dx_dl_open(real, why, len);
+	}
 	void *h = dx_dl_open(out->copy, why, len);
 	if (h) {
 		/* Mapped: the name is no longer needed, and nothing is left
@@ -111,6 +115,9 @@ static void *dx_map(int fd, const char *real, dx_module *out, char *why,
 	dx_dl_private_remove(out->copy);
 	free(out->copy);
 	out->copy = NULL;
+	snprintf(out->in_place, sizeof out->in_place,
+		 "its private copy cannot find the libraries it needs (an "
+		 "$ORIGIN run path)");
 	return dx_dl_open(real, why, len);
 }
 

@@ -464,6 +464,18 @@ int dx_registry_add(dx_registry *r, dx_module *m, const cJSON *config,
 	return dx_registry_add_routes(r, m, config, config_path, NULL, NULL, d);
 }
 
+void dx_entry_warn_in_place(const dx_plugin_entry *e)
+{
+	if (e->mod.in_place[0])
+		dx_registry_log(e->reg, DX_LOG_WARN,
+				"plugin \"%s\" %s: %s is mapped in place (%s): a "
+				"build written over that file in place would "
+				"reach the running code; install new builds by "
+				"renaming over it",
+				e->mod.desc->name, e->mod.desc->version,
+				e->mod.path, e->mod.in_place);
+}
+
 int dx_registry_add_routes(dx_registry *r, dx_module *m, const cJSON *config,
 			   const char *config_path, const cJSON *routes,
 			   const char *routes_path, dx_diag *d)
@@ -477,6 +489,7 @@ int dx_registry_add_routes(dx_registry *r, dx_module *m, const cJSON *config,
 	e->reg = r;
 	e->mod = *m;
 	memset(m, 0, sizeof *m); /* ours now */
+	dx_entry_warn_in_place(e);
 	e->config = dx_config_new(config, config_path ? config_path : "config");
 	e->config_json = config;
 	e->routes_json = routes;

@@ -129,6 +129,8 @@ void dx_entry_free(dx_plugin_entry *e);
 int dx_entry_routes(dx_plugin_entry *e, const cJSON *routes,
 		    const char *routes_path, dx_diag *d);
 void dx_init_failure(const dx_plugin_entry *e, int rc, dx_diag *d);
+/* Warn when e maps its file in place (loader.h, in_place). */
+void dx_entry_warn_in_place(const dx_plugin_entry *e);
 void dx_registry_ctl_drop(dx_registry *r, const dx_plugin_entry *owner);
 /* Is e replaced or unloaded, waiting to be finalised? */
 bool dx_registry_is_retiring(const dx_registry *r, const dx_plugin_entry *e);

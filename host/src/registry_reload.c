@@ -203,6 +203,7 @@ int dx_registry_prepare(dx_registry *r, int index, dx_module *m,
 	e->reg = r;
 	e->mod = *m;
 	memset(m, 0, sizeof *m);
+	dx_entry_warn_in_place(e);
 	e->config_json = conf ? conf->config : old->config_json;
 	e->config = dx_config_new(e->config_json,
 				  conf ? conf->config_path

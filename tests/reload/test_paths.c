@@ -782,6 +782,10 @@ START_TEST(test_unwritable_tmpdir)
 	tp_expect_at(addr, TP_ROUTE_VERSION, "v1");
 	ck_assert_msg(!tp_maps("/dx-reloadtest"),
 		      "a private copy is mapped though TMPDIR is unwritable");
+	/* Not silently: each load says the file is mapped in place. */
+	ck_assert_msg(tp_log_has("is mapped in place (no private copy: ", 0) &&
+			      tp_log_has("install new builds by renaming", 0),
+		      "no warning that the plugin is mapped in place");
 	free(raw);
 	tp_passed();
 }
