@@ -232,20 +232,22 @@ static void clear_state(emu_knote *kn)
 
 int emu_scan(emu_kq *kq, struct kevent *out, int max)
 {
-	emu_knote todo, again;
-	todo.next = todo.prev = &todo;
+	/* unseen: the active knotes this call has not looked at yet;
+	 * again: level-triggered ones it delivered, checked next call. */
+	emu_knote unseen, again;
+	unseen.next = unseen.prev = &unseen;
 	again.next = again.prev = &again;
 	/* Take the list: level-triggered knotes go back at the end. */
 	if (kq->active.next != &kq->active) {
-		todo.next = kq->active.next;
-		todo.prev = kq->active.prev;
-		todo.next->prev = &todo;
-		todo.prev->next = &todo;
+		unseen.next = kq->active.next;
+		unseen.prev = kq->active.prev;
+		unseen.next->prev = &unseen;
+		unseen.prev->next = &unseen;
 		kq->active.next = kq->active.prev = &kq->active;
 	}
 	int n = 0;
-	while (todo.next != &todo && n < max) {
-		emu_knote *kn = todo.next;
+	while (unseen.next != &unseen && n < max) {
+		emu_knote *kn = unseen.next;
 		kn->prev->next = kn->next;
 		kn->next->prev = kn->prev;
 		kn->prev = kn->next = kn;
@@ -278,9 +280,9 @@ int emu_scan(emu_kq *kq, struct kevent *out, int max)
 		}
 	}
 	/* What was not looked at stays first, then the level-triggered. */
-	while (todo.next != &todo) {
-		emu_knote *kn = todo.next;
-		todo.next = kn->next;
+	while (unseen.next != &unseen) {
+		emu_knote *kn = unseen.next;
+		unseen.next = kn->next;
 		kn->queued = false;
 		emu_enqueue(kq, kn);
 	}
