@@ -4,6 +4,7 @@
  * opcodes this backend needs. Main thread. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/utsname.h>
@@ -105,14 +106,21 @@ bool uring_cancel_fd_works(struct io_uring *ring)
 }
 
 /* The same, on a ring of its own: for a caller whose ring cannot take
- * SQEs yet (created disabled). */
+ * SQEs yet (created disabled). The answer is the kernel's, so it is asked
+ * once per process, not once per worker's ring. */
 bool uring_cancel_fd_supported(void)
 {
+	static _Atomic int known; /* 0: not asked; 1: no; 2: yes */
+	int k = atomic_load(&known);
+	if (k)
+		return k == 2;
 	struct io_uring ring;
-	if (io_uring_queue_init(2, &ring, 0) < 0)
-		return false;
-	bool ok = uring_cancel_fd_works(&ring);
-	io_uring_queue_exit(&ring);
+	bool ok = io_uring_queue_init(2, &ring, 0) == 0;
+	if (ok) {
+		ok = uring_cancel_fd_works(&ring);
+		io_uring_queue_exit(&ring);
+		atomic_store(&known, ok ? 2 : 1);
+	}
 	return ok;
 }
 
