@@ -25,10 +25,9 @@
  * c->out) cut into frames of at most max_frame payload bytes, in place:
  * the first keeps the header's flags but FINAL, the last has only FINAL.
  * The chunks move back to front, each to where its header leaves room. */
-static int dx_answer_split(dx_conn *c, size_t start, uint32_t max_frame)
+static int dx_answer_split(dx_conn *c, size_t start, uint32_t max_frame,
+			   dx_hbtp_header h)
 {
-	dx_hbtp_header h;
-	dx_hbtp_header_decode(c->out.p + start, &h);
 	size_t len = h.length, n = (len + max_frame - 1) / max_frame;
 	int rc = dx_buf_reserve(&c->out, (n - 1) * DX_HBTP_HEADER_SIZE);
 	if (rc < 0)
@@ -51,16 +50,17 @@ static int dx_answer_split(dx_conn *c, size_t start, uint32_t max_frame)
 	return 0;
 }
 
-/* The frame just appended at start: split when it passes max_frame. */
-static int dx_answer_fit(dx_worker *w, dx_conn *c, size_t start)
+/* The frame just appended at start with header h: split when it passes
+ * max_frame. On failure (out of memory) the frame is taken back. */
+static int dx_answer_fit(dx_worker *w, dx_conn *c, size_t start,
+			 const dx_hbtp_header *hp)
 {
 	uint32_t max_frame = (uint32_t)w->gen->limits.max_frame;
-	dx_hbtp_header h;
-	dx_hbtp_header_decode(c->out.p + start, &h);
+	dx_hbtp_header h = *hp;
 	if (h.length <= max_frame || h.opcode == DX_HBTP_PING ||
 	    h.opcode == DX_HBTP_PONG || h.opcode == DX_HBTP_CLOSE)
 		return 0;
-	int rc = dx_answer_split(c, start, max_frame);
+	int rc = dx_answer_split(c, start, max_frame, h);
 	if (rc < 0)
 		c->out.len = start;
 	return rc;
@@ -83,7 +83,7 @@ int dx_answer_frame(dx_worker *w, dx_conn *c, uint8_t opcode, uint16_t seq,
 	if (len)
 		memcpy(p + DX_HBTP_HEADER_SIZE + extra, body, len);
 	c->out.len += DX_HBTP_HEADER_SIZE + extra + len;
-	rc = dx_answer_fit(w, c, start);
+	rc = dx_answer_fit(w, c, start, &h);
 	dx_conn_want_flush(w, c);
 	return rc;
 }
@@ -199,7 +199,12 @@ void dx_answer_end(dx_worker *w, dx_conn *c, size_t start, uint16_t seq,
 			    seq, (uint32_t)len};
 	dx_hbtp_header_encode(&h, c->out.p + start);
 	c->out.len = start + DX_HBTP_HEADER_SIZE + len;
-	dx_answer_fit(w, c, start);
+	if (dx_answer_fit(w, c, start, &h) < 0) {
+		/* The answer is gone: the client would wait for it forever. */
+		dx_answer_close(w, c, DX_HBTP_CLOSE_OVERLOADED,
+				"out of memory");
+		return;
+	}
 	dx_conn_want_flush(w, c);
 }
 
