@@ -101,6 +101,16 @@ expect_err()
 	fi
 }
 
+# expect_no_out RE DESC: no stdout line of the last run matches RE.
+expect_no_out()
+{
+	if grep -Eq -- "$1" <<<"$OUT"; then
+		fail "$2" "no stdout line matching /$1/" "$(grep -E -m1 -- "$1" <<<"$OUT")"
+	else
+		pass "$2"
+	fi
+}
+
 expect_no_err()
 {
 	if grep -Eq -- "$1" <<<"$ERR"; then

@@ -98,7 +98,7 @@ for kind in routes middleware service io; do
 	run "$DX" plugin inspect "$dir/build/$name.so"
 	expect_rc 0 "$kind: dx plugin inspect"
 	expect_no_err . "$kind: inspect says nothing on stderr"
-	check "$kind: no route-id warning" bash -c '! grep -q "^warning" <<<"$1"' _ "$OUT"
+	expect_no_out '^warning' "$kind: no route-id warning"
 	sock=unix:$dir/build/$name.sock
 	case $kind in
 	routes)
