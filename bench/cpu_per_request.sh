@@ -112,9 +112,6 @@ start_server()
 	fi
 }
 
-# utime + stime of SERVER_PID in clock ticks (the comm field may hold
-# spaces: read after its closing parenthesis).
-cpu_ticks() { sed 's/.*) //' "/proc/$SERVER_PID/stat" | awk '{ print $12 + $13 }'; }
 
 # load C P ARGS...: dx bench against PORT; its JSON line on stdout.
 load()
@@ -187,12 +184,12 @@ one_run()
 	local name=$1 cfg=$2 c=$3 p=$4 round=$5 t0 t1 out n rps ns
 	load "$c" "$p" -d "$WARMUP" --json >/dev/null ||
 		die "warm-up against $name failed: $(cat "$T/err")"
-	t0=$(cpu_ticks)
+	t0=$(cpu_ticks "$SERVER_PID")
 	if ! out=$(load "$c" "$p" -d "$DURATION" --json); then
 		say "bench: round $round $name $cfg failed: $(cat "$T/err")"
 		return 0
 	fi
-	t1=$(cpu_ticks)
+	t1=$(cpu_ticks "$SERVER_PID")
 	n=$(field requests <<<"$out")
 	rps=$(field rps <<<"$out")
 	ns=$(awk -v d=$((t1 - t0)) -v t="$TCK" -v n="$n" 'BEGIN { printf "%.1f", (n > 0 ? d / t * 1e9 / n : 0) }')

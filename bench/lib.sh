@@ -185,3 +185,8 @@ bench_init()
 	trap bench_cleanup EXIT
 	trap 'exit 130' INT TERM
 }
+
+# cpu_ticks PID: utime + stime of PID so far, in clock ticks (CLK_TCK a
+# second). The comm field may hold spaces: read after its closing
+# parenthesis.
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }

@@ -90,13 +90,8 @@ start_server()
 	start_host "$T/manifest.json" "$T/host.log"
 }
 
-# The server's user + system CPU so far, in clock ticks (/proc/PID/stat
-# fields 14 and 15; the command name in field 2 has no spaces here).
+# The server's user + system CPU so far: cpu_ticks (lib.sh), CLK_TCK a second.
 HZ=$(getconf CLK_TCK)
-server_cpu_ticks()
-{
-	awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"
-}
 
 # target NAME RATIO: "met"/"missed" against issue 13's target for the row
 # (RATIO: percent of none), or "" for rows without one.
@@ -120,11 +115,11 @@ BENCH_ARGS="--route echo -s 16 $LOAD -d $DURATION --warmup $WARMUP --cpu $CLIENT
 for round in $(seq "$ROUNDS"); do
 	for i in "${!CONFIGS[@]}"; do
 		start_server "$i"
-		cpu0=$(server_cpu_ticks)
+		cpu0=$(cpu_ticks "$SERVER_PID")
 		# shellcheck disable=SC2086
 		if out=$("$DX" bench $BENCH_ARGS --meta "authorization=Bearer $TOKEN" \
 			"127.0.0.1:$PORT" 2>"$T/err"); then
-			cpu1=$(server_cpu_ticks)
+			cpu1=$(cpu_ticks "$SERVER_PID")
 			printf '%s %s %s %s %s\n' "$i" "$(field rps <<<"$out")" \
 				"$(field p50_us <<<"$out")" \
 				"$(field p99_us <<<"$out")" \
