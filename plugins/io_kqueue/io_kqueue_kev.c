@@ -84,8 +84,6 @@ static void on_wake(dx_io *io)
 		(void)chg_push(io, WAKE_IDENT, EVFILT_USER, 0, NOTE_TRIGGER, 0);
 }
 
-/* ---- one kevent() call ---- */
-
 /* ---- events ---- */
 
 /* An EVFILT_READ or EVFILT_WRITE event. With EV_EOF the peer shut down
@@ -222,9 +220,10 @@ int kq_wait_cqes(dx_io *io, dx_io_cqe *cqes, unsigned max, int timeout_ms)
 					now + (uint64_t)timeout_ms * 1000000u;
 	bool intr = false;
 	/* The first pass submits what is queued, whatever the ring holds.
-	 * Timers already due complete without asking the kernel. */
+	 * Timers already due complete without asking the kernel (later
+	 * passes fire them at the end of the one before). */
+	rd_timers_fire(rd, now);
 	do {
-		rd_timers_fire(rd, now);
 		int rc = kq_flush(io, sleep_ns(io, now, end), &intr);
 		if (rc < 0)
 			return rc;
