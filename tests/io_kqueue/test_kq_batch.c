@@ -381,6 +381,37 @@ static void log_sink(void *ud, int level, const char *who, const char *msg)
 	fprintf(stderr, "[%s] %s\n", who, msg);
 }
 
+static char g_path[4096]; /* the plugin under test */
+
+/* The test build refuses to serve unless its config says it is the
+ * emulation: its probe says so, so that io.backend "auto" passes it by. */
+START_TEST(test_probe_refuses_without_emulation)
+{
+	dx_registry_opts ro = {
+		.log = log_sink, .log_level = DX_LOG_WARN, .workers = 1};
+	dx_registry *reg = dx_registry_new(&ro);
+	dx_diag d = DX_DIAG_INIT;
+	dx_load_opts lo = {.allow_writable = true};
+	dx_module m;
+	ck_assert_int_eq(dx_module_open(g_path, &lo, &m, &d), 0);
+	dx_facet_ref ref;
+	ck_assert_int_eq(dx_registry_add(reg, &m, NULL, "plugins[0].config",
+					 &d),
+			 0);
+	ck_assert_int_eq(dx_registry_init_all(reg, &d), 0);
+	ck_assert_int_eq(dx_registry_lookup(reg, DX_FACET_IO, "kqueue", &ref),
+			 0);
+	const dx_io_vtable *v = ref.vtable;
+	char why[512] = "";
+	ck_assert_int_eq(v->probe(ref.self, why, sizeof why), -ENOTSUP);
+	ck_assert_msg(strstr(why, "emulation of kqueue on epoll") &&
+			      strstr(why, "\"emulation\": true"),
+		      "probe said: %s", why);
+	dx_registry_free(reg);
+	dx_diag_clear(&d);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	const char *dir = getenv("DX_PLUGINS");
@@ -394,6 +425,7 @@ int main(int argc, char **argv)
 		snprintf(path, sizeof path, "%s", argv[1]);
 	else
 		snprintf(path, sizeof path, "%s/io_kqueue/io_kqueue.so", dir);
+	snprintf(g_path, sizeof g_path, "%s", path);
 	cJSON *config = cJSON_Parse("{\"emulation\": true}");
 	dx_registry_opts ro = {
 		.log = log_sink, .log_level = DX_LOG_WARN, .workers = 1};
@@ -431,6 +463,7 @@ int main(int argc, char **argv)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_batches);
 	tcase_add_test(tc, test_refused_change);
+	tcase_add_test(tc, test_probe_refuses_without_emulation);
 	suite_add_tcase(s, tc);
 	int rc = dx_check_run(s);
 	dx_diag_clear(&d);
