@@ -103,9 +103,9 @@ int dx_response_meta(dx_response *res, const char *key, const void *value,
 
 int dx_response_meta_u64(dx_response *res, const char *key, uint64_t value)
 {
-	uint8_t buf[20];
-	uint8_t *d = dx_u64_put(buf + sizeof buf, value);
-	return dx_response_meta(res, key, d, (size_t)(buf + sizeof buf - d));
+	dx_meta_key k;
+	int rc = dx_meta_key_init(&k, key);
+	return rc < 0 ? rc : dx_response_meta_key_u64(res, &k, value);
 }
 
 int dx_meta_key_init(dx_meta_key *k, const char *key)
