@@ -7,6 +7,7 @@
 #include <windows.h>
 
 #include "dl.h"
+#include "loader_win.h"
 
 const char dx_dl_suffix[] = ".dll";
 
@@ -17,12 +18,8 @@ void *dx_dl_open(const char *path, char *err, size_t errlen)
 	bool full = (path[0] && path[1] == ':' &&
 		     (path[2] == '\\' || path[2] == '/')) ||
 		    (path[0] == '\\' && path[1] == '\\');
-	int n = full ? MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path,
-					   -1, NULL, 0) :
-		       0;
-	wchar_t *w = n > 0 ? malloc((size_t)n * sizeof *w) : NULL;
-	if (!w || MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1,
-				      w, n) != n) {
+	wchar_t *w = full ? dx_wide(path) : NULL;
+	if (!w) {
 		snprintf(err, errlen, "%s", full ? "out of memory, or not UTF-8" :
 					 "not a full path (C:\\...)");
 		free(w);

@@ -56,8 +56,7 @@ static int dx_win_errno(DWORD e)
 	}
 }
 
-/* UTF-8 to a malloc'd UTF-16 string, or NULL. */
-static wchar_t *dx_wide(const char *s)
+wchar_t *dx_wide(const char *s)
 {
 	int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL,
 				    0);

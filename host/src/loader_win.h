@@ -16,5 +16,8 @@
  * (\Everyone)"), else 0. Inherit-only entries and deny entries are not
  * weighed. */
 int dx_dacl_writer(PACL dacl, PSID owner, char *who, size_t len);
+/* UTF-8 to a malloc'd UTF-16 string, or NULL (not UTF-8, out of memory):
+ * the form every wide Windows call takes (loader_win.c, dl_win.c). */
+wchar_t *dx_wide(const char *s);
 
 #endif
