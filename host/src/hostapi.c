@@ -61,13 +61,12 @@ static int api_config_file(const dx_host_api *host, const dx_config *cfg,
 		return rc;
 	char *abs = NULL;
 	char **kept = realloc(e->paths, (e->path_count + 1) * sizeof *kept);
-	if (!kept || asprintf(&abs, "%s/%s", m->dir, s) < 0) {
-		if (kept)
-			e->paths = kept;
+	if (kept)
+		e->paths = kept;
+	if (!kept || !(abs = dx_path_join(m->dir, s))) {
 		dx_diag_add(&e->errors, "out of memory");
 		return -ENOMEM;
 	}
-	e->paths = kept;
 	e->paths[e->path_count++] = abs;
 	*out = abs;
 	return 0;

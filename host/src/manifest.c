@@ -49,11 +49,23 @@ bool dx_manifest_push_str(mctx *c, char ***v, size_t *n, char *s)
 	return true;
 }
 
-char *dx_manifest_join(mctx *c, const char *dir, const char *name)
+/* "/" between dir and a name, unless dir ends in one. */
+static const char *dx_path_sep(const char *dir)
 {
 	size_t n = strlen(dir);
-	bool slash = n && dir[n - 1] == '/';
-	return dx_jc_fmt(&c->jc, "%s%s%s", dir, slash ? "" : "/", name);
+	return n && dir[n - 1] == '/' ? "" : "/";
+}
+
+char *dx_path_join(const char *dir, const char *name)
+{
+	char *p = NULL;
+	return asprintf(&p, "%s%s%s", dir, dx_path_sep(dir), name) < 0 ? NULL
+									: p;
+}
+
+char *dx_manifest_join(mctx *c, const char *dir, const char *name)
+{
+	return dx_jc_fmt(&c->jc, "%s%s%s", dir, dx_path_sep(dir), name);
 }
 
 char *dx_manifest_resolve(mctx *c, const char *p)

@@ -148,5 +148,8 @@ int dx_manifest_plugin_parse(const dx_manifest *m, const cJSON *v,
 			     const char *jpath, dx_manifest_plugin *out,
 			     dx_diag *d);
 void dx_manifest_plugin_free(dx_manifest_plugin *pl);
+/* dir and name joined ("dir/name", one slash even when dir ends in one,
+ * as relative paths of the manifest are resolved): malloc'd, or NULL. */
+char *dx_path_join(const char *dir, const char *name);
 
 #endif
