@@ -14,8 +14,7 @@ static const char *const dx_level_names[] = {"error", "warn", "info", "debug"};
 
 /* This thread's request id: set by the pipeline around one request,
  * pointing into its metadata (log.h). */
-static _Thread_local const uint8_t *dx_log_rid;
-static _Thread_local uint16_t dx_log_rid_len;
+static _Thread_local const dx_hbtp_meta *dx_log_meta;
 
 int dx_log_format_parse(const char *name, dx_log_format *out)
 {
@@ -194,12 +193,19 @@ void dx_log_stderr(void *ud, int level, const char *who, const char *msg)
 	const dx_log_format *f = ud;
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
+	/* The request's id is looked up only when a line is written, not
+	 * for every request that carries metadata. */
+	uint16_t rid_len = 0;
+	const uint8_t *rid =
+		dx_log_meta ? dx_hbtp_meta_get(dx_log_meta, "x-request-id",
+					       &rid_len)
+			    : NULL;
 	/* Room for a 2 KiB message escaped six bytes a byte, and the rest. */
 	char buf[16384];
 	size_t n = dx_log_line(buf, sizeof buf, f ? *f : DX_LOG_FORMAT_TEXT,
 			       (uint64_t)now.tv_sec * 1000000000u +
 				       (uint64_t)now.tv_nsec,
-			       level, who, msg, dx_log_rid, dx_log_rid_len);
+			       level, who, msg, rid, rid_len);
 	/* One write: lines from several threads never interleave. */
 	for (size_t at = 0; at < n;) {
 		ssize_t w = write(STDERR_FILENO, buf + at, n - at);
@@ -213,30 +219,24 @@ void dx_log_stderr(void *ud, int level, const char *who, const char *msg)
 
 bool dx_log_request_begin(const dx_hbtp_meta *meta)
 {
-	uint16_t len;
-	const uint8_t *v = dx_hbtp_meta_get(meta, "x-request-id", &len);
-	if (!v)
+	if (!meta->count)
 		return false;
-	dx_log_rid = v;
-	dx_log_rid_len = len;
+	dx_log_meta = meta;
 	return true;
 }
 
 void dx_log_request_end(void)
 {
-	dx_log_rid = NULL;
-	dx_log_rid_len = 0;
+	dx_log_meta = NULL;
 }
 
 void dx_log_request_suspend(dx_log_request *saved)
 {
-	saved->id = dx_log_rid;
-	saved->len = dx_log_rid_len;
+	saved->meta = dx_log_meta;
 	dx_log_request_end();
 }
 
 void dx_log_request_resume(const dx_log_request *saved)
 {
-	dx_log_rid = saved->id;
-	dx_log_rid_len = saved->len;
+	dx_log_meta = saved->meta;
 }

@@ -58,9 +58,10 @@ size_t dx_log_line(char *buf, size_t cap, dx_log_format f, uint64_t realtime_ns,
  * and a NUL into out. */
 void dx_log_timestamp(uint64_t realtime_ns, char out[25]);
 
-/* Worker thread, around one request: when meta carries x-request-id, it
- * becomes this thread's request id and true is returned (call
- * dx_log_request_end after the request); false otherwise. */
+/* Worker thread, around one request: when it has metadata, lines this
+ * thread logs until dx_log_request_end carry its x-request-id, looked up
+ * when a line is written (true: call dx_log_request_end after the
+ * request); false when there is no metadata to look in. */
 bool dx_log_request_begin(const dx_hbtp_meta *meta);
 void dx_log_request_end(void);
 
@@ -68,8 +69,7 @@ void dx_log_request_end(void);
  * several): suspend takes this thread's request id away into *saved,
  * resume puts it back. */
 typedef struct dx_log_request {
-	const uint8_t *id;
-	uint16_t len;
+	const dx_hbtp_meta *meta;
 } dx_log_request;
 void dx_log_request_suspend(dx_log_request *saved);
 void dx_log_request_resume(const dx_log_request *saved);

@@ -174,7 +174,7 @@ static void dx_pipeline_call(dx_worker *w, dx_conn *c,
 		return;
 	}
 	/* Lines logged while it runs carry its x-request-id (log.h). */
-	bool tagged = meta->count && dx_log_request_begin(meta);
+	bool tagged = dx_log_request_begin(meta);
 	dx_call(w, c, h, meta, id, body + 2, len - 2);
 	if (tagged)
 		dx_log_request_end();
