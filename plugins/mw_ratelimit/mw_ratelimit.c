@@ -43,6 +43,7 @@
 #include <dx/routes.h>
 
 #include "bucket.h"
+#include "rl_mem.h"
 
 #define RL_META_REMAINING "x-ratelimit-remaining"
 #define RL_META_RESET "x-ratelimit-reset"
@@ -404,10 +405,10 @@ static void rl_free(struct rl *rl)
 	if (rl->w_refs && --*rl->w_refs == 0) {
 		for (unsigned i = 0; i <= rl->workers; i++)
 			dx_rl_table_free(&rl->w[i].table);
-		free(rl->w);
+		dx_rl_aligned_free(rl->w);
 		free(rl->w_refs);
 	} else if (!rl->w_refs) {
-		free(rl->w); /* tables not made yet (init failed) */
+		dx_rl_aligned_free(rl->w); /* tables not made yet (init failed) */
 	}
 	free(rl->routes);
 	free(rl);
@@ -418,7 +419,7 @@ static int rl_tables(struct rl *rl, const dx_host_api *host)
 	size_t max_keys = rl->max_keys;
 	unsigned workers = host->worker_count(host);
 	size_t bytes = ((size_t)workers + 1) * sizeof *rl->w;
-	rl->w = aligned_alloc(_Alignof(struct rl_worker), bytes);
+	rl->w = dx_rl_aligned_alloc(_Alignof(struct rl_worker), bytes);
 	if (!rl->w)
 		return host->fail(host, -ENOMEM, "out of memory");
 	memset(rl->w, 0, bytes);
