@@ -23,10 +23,10 @@ poll) WAIT=poll ;;
 *) echo "bench_smoke.sh: LOOP is epoll or poll, not $3" >&2; exit 2 ;;
 esac
 
-# start_host NAME LISTEN...: a dx-host serving routes_echo on LISTEN
+# bench_host NAME LISTEN...: a dx-host serving routes_echo on LISTEN
 # ($T/NAME.json, its log $T/NAME.log); sets HOST_PID and ADDR (its
 # 127.0.0.1 port). Ends the test if the host does not start.
-start_host()
+bench_host()
 {
 	local name=$1 listen
 	shift
@@ -37,26 +37,18 @@ start_host()
  "io": {"backend": "epoll"},
  "plugins": [{"name": "io_epoll"}, {"name": "routes_echo"}]}
 EOF
-	"$DX_HOST" -m "$T/$name.json" >"$T/$name.log" 2>&1 </dev/null &
-	HOST_PID=$!
-	BG_PIDS+=("$HOST_PID")
-	for _ in $(seq 100); do
-		grep -q 'ready' "$T/$name.log" && break
-		kill -0 "$HOST_PID" 2>/dev/null || break
-		sleep 0.1
-	done
+	start_host "$T/$name.log" "$DX_HOST" -m "$T/$name.json"
+	HOST_PID=$HOST
 	ADDR=$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9]*\) .*/\1/p' \
 		"$T/$name.log" | head -1)
-	LAST_CMD="$DX_HOST -m $T/$name.json"
 	if [ -z "$ADDR" ] || ! grep -q ready "$T/$name.log"; then
-		ERR=$(cat "$T/$name.log")
 		fail "dx-host starts for the bench" "ready and a 127.0.0.1 port" "none"
 		finish
 		exit # finish's status: a failure
 	fi
 }
 
-start_host bench 127.0.0.1:0 unix:bench.sock
+bench_host bench 127.0.0.1:0 unix:bench.sock
 
 run "$DX" bench -c 2 -P 4 -d 1 --warmup 0.2 "$ADDR"
 expect_rc 0 "dx bench --ping for 1 s"
@@ -101,7 +93,7 @@ expect_err 'cannot connect to unix:' "the error names the Unix socket"
 # A host killed under load: every connection ends at once, inside the
 # loop's waits (the poll loop repacks its set as each goes); dx bench says
 # so and exits 1 long before -d runs out.
-start_host killed 127.0.0.1:0
+bench_host killed 127.0.0.1:0
 LAST_CMD="$DX bench -c 8 -P 4 -t 2 -d 30 --warmup 0 $ADDR (host killed after 1 s)"
 set +e
 "$DX" bench -c 8 -P 4 -t 2 -d 30 --warmup 0 "$ADDR" >"$T/.out" 2>"$T/.err" </dev/null &

@@ -35,17 +35,37 @@ check()
 	rc=$?
 	tr -d '\r' <"$T/raw" >"$T/out"
 	set -e
-	if [ "$rc" -eq "$want" ] && grep -Eq -- "$re" "$T/out"; then
+	local ok=1
+	[ "$rc" -eq "$want" ] && grep -Eq -- "$re" "$T/out" && ok=0
+	tally "$desc" "$ok" "command:  dx.exe $*" \
+		"expected: exit $want, output matching /$re/" \
+		"got:      exit $rc, output:"
+}
+
+# also DESC OUT_RE: the last check's output matches OUT_RE too.
+also()
+{
+	local ok=1
+	grep -Eq -- "$2" "$T/out" && ok=0
+	tally "$1" "$ok" \
+		"expected: the last check's output matching /$2/, got:"
+}
+
+# tally DESC OK DETAIL...: count a check (OK 0: passed); a failure prints
+# the DETAIL lines and the output of the last command run.
+tally()
+{
+	local desc=$1 ok=$2
+	shift 2
+	if [ "$ok" -eq 0 ]; then
 		PASSED=$((PASSED + 1))
 		echo "ok: $desc"
-	else
-		FAILED=$((FAILED + 1))
-		echo "FAIL: $desc"
-		echo "  command:  dx.exe $*"
-		echo "  expected: exit $want, output matching /$re/"
-		echo "  got:      exit $rc, output:"
-		sed 's/^/  | /' "$T/out"
+		return
 	fi
+	FAILED=$((FAILED + 1))
+	echo "FAIL: $desc"
+	printf '  %s\n' "$@"
+	sed 's/^/  | /' "$T/out"
 }
 
 check "dx call ROUTE ARGS answers" 0 '^over wine$' \
@@ -76,20 +96,6 @@ check "dx ctl says it is not on Windows yet" 2 'not on Windows yet' \
 	ctl status
 check "dx forge says it is not on Windows yet" 2 'not on Windows yet' \
 	forge list
-
-# also DESC OUT_RE: the last check's output matches OUT_RE too.
-also()
-{
-	if grep -Eq -- "$2" "$T/out"; then
-		PASSED=$((PASSED + 1))
-		echo "ok: $1"
-	else
-		FAILED=$((FAILED + 1))
-		echo "FAIL: $1"
-		echo "  expected: the last check's output matching /$2/, got:"
-		sed 's/^/  | /' "$T/out"
-	fi
-}
 
 # dx bench: the poll loop (WSAPoll) against the Linux host, the report as
 # on Linux with the wait call named "poll".
