@@ -2,7 +2,9 @@
  *
  * In the spirit of redis-benchmark and wrk. Every thread runs its own lean
  * event loop over its share of the connections: non-blocking sockets and
- * epoll, one read and one write buffer per connection, a whole pipeline
+ * epoll (poll() on the BSDs, macOS, Windows and with
+ * -Dportable_fallbacks: dx_bench_wait_*.c), one read and one write buffer
+ * per connection, a whole pipeline
  * batch written with one send(), responses parsed incrementally, and the
  * pipeline refilled as answers come so each connection keeps P requests
  * outstanding. dx_client is not used on the hot path (it is used once to
@@ -68,26 +70,13 @@ const char dx_bench_usage[] =
 	"  dx bench -c 1 --route echo -s 64 127.0.0.1:7070\n"
 	"  dx bench --resp -c 50 -P 16 127.0.0.1:6379\n";
 
-#ifndef __linux__
-
-int dx_cmd_bench(int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "dx bench: needs Linux (epoll) for now\n");
-	return 1;
-}
-
-#else
-
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include <dx/addr.h>
 
 #include "dx_bench.h"
+#include "sock.h"
 
 /* Connect every connection, run the threads for the warmup and the
  * measurement, join them, report. Returns the exit status. */
@@ -140,7 +129,7 @@ static int bench_run(const bopts *o, int route)
 		if (fd < 0) {
 			fprintf(stderr,
 				"dx bench: cannot connect to %s: %s%s\n",
-				o->addr, strerror(-fd),
+				o->addr, dx_sock_strerror(-fd),
 				i ? "" : " (is a server listening there?)");
 			if (i)
 				fprintf(stderr,
@@ -150,7 +139,7 @@ static int bench_run(const bopts *o, int route)
 			goto out;
 		}
 		if (bench_conn_init(&conns[i], &sh, fd) < 0) {
-			close(fd);
+			dx_sock_close(fd);
 			fprintf(stderr, "dx bench: out of memory\n");
 			goto out;
 		}
@@ -187,8 +176,7 @@ static int bench_run(const bopts *o, int route)
 	}
 	pthread_t pt;
 	bprogress_arg pa = {ts, started, &sh, start};
-	bool live = started == o->threads && !o->json &&
-		    isatty(STDOUT_FILENO) &&
+	bool live = started == o->threads && !o->json && bench_sys_live() &&
 		    pthread_create(&pt, NULL, bench_progress_main, &pa) == 0;
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(ts[i].thread, NULL);
@@ -218,7 +206,7 @@ int dx_cmd_bench(int argc, char **argv)
 		free(o.body);
 		return rc < 0 ? 0 : rc;
 	}
-	signal(SIGPIPE, SIG_IGN);
+	bench_sys_init();
 	int route = 0;
 	if (o.mode == B_ROUTE && (route = bench_route_id(&o)) < 0) {
 		free(o.body);
@@ -228,5 +216,3 @@ int dx_cmd_bench(int argc, char **argv)
 	free(o.body);
 	return rc;
 }
-
-#endif /* __linux__ */

@@ -1,6 +1,9 @@
 /* dx_bench.h - private to `dx bench` (tools/dx_bench*.c): the options,
  * the latency histogram, the per-connection and per-thread state, and the
- * functions one file of the tool calls in another. Linux only (epoll).
+ * functions one file of the tool calls in another. Every system: what
+ * differs by system is behind the readiness layer (bwait: epoll on Linux,
+ * poll() elsewhere) and the bench_sys_* calls, a file each that
+ * tools/meson.build picks.
  *
  * Threads: a bthread and its bconns belong to the thread running
  * bench_thread on it until it is joined; bshared is read by all, its stop
@@ -69,7 +72,7 @@ typedef struct bopts {
 	bool json;
 	int timeout_ms;
 	int cpus[256];
-	unsigned ncpus;
+	unsigned ncpus; /* each of cpus below BENCH_CPU_MAX */
 	dx_hbtp_meta_writer meta; /* --meta entries (meta.len 0: none) */
 	uint8_t meta_buf[65537];
 	uint8_t *body; /* --body-hex (body_len bytes), or NULL */
@@ -83,6 +86,11 @@ static inline uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* --cpu's bound: glibc's CPU_SETSIZE, the same on every system so a
+ * list means the same everywhere (pinning where the system cannot is
+ * skipped, bench_sys_pin). */
+#define BENCH_CPU_MAX 1024
+
 /* dx_bench_opts.c: 0, -1 after --help, or 2 after a usage error
  * (printed). */
 int bench_parse(int argc, char **argv, bopts *o);
@@ -90,8 +98,9 @@ int bench_parse(int argc, char **argv, bopts *o);
 /* ---- connections and threads --------------------------------------------- */
 
 typedef struct bconn {
-	int fd;
+	int fd; /* sock.h's: a SOCKET cast to int on Windows */
 	bool dead, want_out;
+	unsigned wslot; /* the readiness layer's own (dx_bench_wait_poll.c) */
 	uint8_t *rbuf;
 	size_t rlen, rcap;
 	uint8_t *wbuf;
@@ -125,7 +134,8 @@ typedef struct bthread {
 	bhist hist;
 	uint64_t ok, errors, unexpected, closed, lost;
 	uint64_t outstanding;
-	uint64_t nrecv, nsend, nwait;  /* syscalls, warmup included */
+	uint64_t nrecv, nsend, nwait;  /* syscalls, warmup included; nwait
+					  counts bench_wait calls */
 	uint64_t t_last;               /* last measured answer */
 	atomic_uint_fast64_t progress; /* answers so far, warmup included */
 	char why[256];                 /* first connection-level trouble */
@@ -150,6 +160,50 @@ uint8_t *bench_build_request(const bopts *o, int route, size_t *len,
 
 /* dx_bench_loop.c: the thread's main; arg is its bthread. */
 void *bench_thread(void *arg);
+
+/* ---- readiness: dx_bench_wait_epoll.c or dx_bench_wait_poll.c ------------ */
+
+/* One bench thread's set of its connections, level-triggered: each live
+ * connection is watched for input (and errors and hang-ups), and for room
+ * to write while bench_wait_out says so. Belongs to that thread. */
+typedef struct bwait bwait;
+
+/* The wait call, as the report names it ("epoll_wait", "poll"). */
+extern const char bench_wait_name[];
+
+/* A set watching every connection of t for input; NULL with t->why set
+ * when it cannot be made. */
+bwait *bench_wait_open(bthread *t);
+/* Watch c for room to write too (out), or no longer. */
+void bench_wait_out(bwait *w, bconn *c, bool out);
+/* Stop watching c; before its socket is closed. */
+void bench_wait_forget(bwait *w, bconn *c);
+/* Wait up to timeout_ms for readiness: how many connections are ready
+ * (0: timed out), or a negative errno (-EINTR: wait again). */
+int bench_wait(bwait *w, int timeout_ms);
+/* The next connection the last bench_wait found ready, *in set when it
+ * has input (or an error or hang-up: recv tells which) rather than only
+ * room; NULL after the last. bench_wait_forget may be called on the one
+ * returned before the next call. */
+bconn *bench_wait_next(bwait *w, bool *in);
+void bench_wait_close(bwait *w);
+
+/* ---- the system: dx_bench_sys_posix.c or dx_bench_sys_win.c --------------- */
+
+/* Once, before connecting: SIGPIPE ignored (POSIX), Winsock started for
+ * the calls compiled into dx.exe (Windows). */
+void bench_sys_init(void);
+/* Whether stdout takes the live progress line ("\r\033[K"): a terminal
+ * (POSIX), a console with escape sequences on (Windows). */
+bool bench_sys_live(void);
+/* Pin the calling thread to cpu, best effort: where the system cannot
+ * (pin.h's -ENOTSUP, a CPU past Windows' first 64), the thread runs
+ * unpinned, as a failed pin always did. */
+void bench_sys_pin(int cpu);
+/* poll() (WSAPoll on Windows, whose struct pollfd is WSAPOLLFD): as
+ * poll, but a negative errno on failure. */
+struct pollfd;
+int bench_sys_poll(struct pollfd *p, unsigned n, int timeout_ms);
 
 /* dx_bench_report.c */
 void *bench_progress_main(void *arg);

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cJSON.h>
 #include <dx/addr.h>
@@ -11,6 +10,7 @@
 #include <dx/hbtp.h>
 
 #include "dx_bench.h"
+#include "sock.h"
 
 /* ---- addresses and connecting --------------------------------------------- */
 
@@ -111,7 +111,7 @@ int bench_conn_init(bconn *c, const bshared *sh, int fd)
 void bench_conn_free(bconn *c)
 {
 	if (c->fd >= 0 && !c->dead)
-		close(c->fd);
+		dx_sock_close(c->fd);
 	free(c->rbuf);
 	free(c->wbuf);
 	free(c->ts);

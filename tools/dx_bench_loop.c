@@ -1,25 +1,23 @@
-/* dx_bench_loop.c - `dx bench`'s per-thread event loop: epoll over the
- * thread's connections, pipelines topped up, answers parsed (HBTP or RESP)
- * and timed. */
+/* dx_bench_loop.c - `dx bench`'s per-thread event loop: the readiness
+ * layer (bwait: epoll or poll) over the thread's connections, pipelines
+ * topped up, answers parsed (HBTP or RESP) and timed. Sockets through
+ * sock.h, so the loop is the same on every system. */
 #include <errno.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <dx/client.h>
 #include <dx/hbtp.h>
 
 #include "dx_bench.h"
+#include "sock.h"
 
-static void conn_kill(bthread *t, bconn *c, int ep, const char *fmt, ...)
+static void conn_kill(bthread *t, bconn *c, bwait *w, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-static void conn_kill(bthread *t, bconn *c, int ep, const char *fmt, ...)
+static void conn_kill(bthread *t, bconn *c, bwait *w, const char *fmt, ...)
 {
 	if (c->dead)
 		return;
@@ -29,8 +27,8 @@ static void conn_kill(bthread *t, bconn *c, int ep, const char *fmt, ...)
 		vsnprintf(t->why, sizeof t->why, fmt, ap);
 		va_end(ap);
 	}
-	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
+	bench_wait_forget(w, c);
+	dx_sock_close(c->fd);
 	c->fd = -1;
 	c->dead = true;
 	t->alive--;
@@ -50,7 +48,7 @@ static inline uint64_t allowance(const bthread *t, bool measuring)
 }
 
 /* Top the connection's pipeline up and send what is queued. */
-static void conn_fill(bthread *t, bconn *c, int ep, uint64_t now,
+static void conn_fill(bthread *t, bconn *c, bwait *w, uint64_t now,
 		      bool measuring)
 {
 	const bshared *sh = t->sh;
@@ -64,9 +62,9 @@ static void conn_fill(bthread *t, bconn *c, int ep, uint64_t now,
 			c->wlen -= c->woff;
 			c->woff = 0;
 		}
-		uint8_t *w = c->wbuf + c->wlen;
-		for (unsigned i = 0; i < want; i++, w += sh->req_len) {
-			memcpy(w, sh->req, sh->req_len);
+		uint8_t *at = c->wbuf + c->wlen;
+		for (unsigned i = 0; i < want; i++, at += sh->req_len) {
+			memcpy(at, sh->req, sh->req_len);
 			if (sh->o->mode == B_RESP) {
 				c->ts[c->tail++ & (sh->ring - 1)] = now;
 				continue;
@@ -74,7 +72,7 @@ static void conn_fill(bthread *t, bconn *c, int ep, uint64_t now,
 			unsigned slot = c->free[--c->nfree];
 			c->used[slot] = 1;
 			c->ts[slot] = now;
-			dx_hbtp_put_le16(w + 2, c->seq[slot]);
+			dx_hbtp_put_le16(at + 2, c->seq[slot]);
 		}
 		c->wlen += (size_t)want * sh->req_len;
 		c->outstanding += want;
@@ -82,12 +80,10 @@ static void conn_fill(bthread *t, bconn *c, int ep, uint64_t now,
 	}
 	if (c->woff == c->wlen)
 		return;
-	ssize_t n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff,
-			 MSG_NOSIGNAL | MSG_DONTWAIT);
+	long n = dx_sock_send(c->fd, c->wbuf + c->woff, c->wlen - c->woff);
 	t->nsend++;
-	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-	    errno != EINTR) {
-		conn_kill(t, c, ep, "send: %s", strerror(errno));
+	if (n < 0 && n != -EAGAIN && n != -EINTR) {
+		conn_kill(t, c, w, "send: %s", dx_sock_strerror((int)-n));
 		return;
 	}
 	if (n > 0)
@@ -96,10 +92,7 @@ static void conn_fill(bthread *t, bconn *c, int ep, uint64_t now,
 		c->woff = c->wlen = 0;
 	bool out = c->wlen != 0;
 	if (out != c->want_out) {
-		struct epoll_event ev = {.events = EPOLLIN |
-						   (out ? EPOLLOUT : 0),
-					 .data.ptr = c};
-		epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+		bench_wait_out(w, c, out);
 		c->want_out = out;
 	}
 }
@@ -137,7 +130,7 @@ static void hbtp_answer(bthread *t, bconn *c, const dx_hbtp_header *h,
 
 /* Parse what is in rbuf; 0, or -1 when the connection must end (its
  * reason recorded). */
-static int parse_hbtp(bthread *t, bconn *c, int ep, uint64_t now,
+static int parse_hbtp(bthread *t, bconn *c, bwait *w, uint64_t now,
 		      bool measuring)
 {
 	const bool ping = t->sh->o->mode == B_PING;
@@ -147,7 +140,7 @@ static int parse_hbtp(bthread *t, bconn *c, int ep, uint64_t now,
 		dx_hbtp_header h;
 		dx_hbtp_header_decode(c->rbuf + off, &h);
 		if (h.length > DX_CLIENT_MAX_MESSAGE) {
-			conn_kill(t, c, ep,
+			conn_kill(t, c, w,
 				  "a frame of %u bytes (opcode 0x%02x): the "
 				  "stream is not HBTP?",
 				  h.length, h.opcode);
@@ -161,7 +154,7 @@ static int parse_hbtp(bthread *t, bconn *c, int ep, uint64_t now,
 				off = 0;
 				uint8_t *nb = realloc(c->rbuf, total);
 				if (!nb) {
-					conn_kill(t, c, ep, "out of memory");
+					conn_kill(t, c, w, "out of memory");
 					return -1;
 				}
 				c->rbuf = nb;
@@ -207,7 +200,7 @@ static int parse_hbtp(bthread *t, bconn *c, int ep, uint64_t now,
 		case DX_HBTP_CLOSE: {
 			unsigned code = h.length >= 2 ? dx_hbtp_le16(body) : 0;
 			int tl = h.length > 2 ? (int)(h.length - 2) : 0;
-			conn_kill(t, c, ep, "the server sent Close %u: %.*s",
+			conn_kill(t, c, w, "the server sent Close %u: %.*s",
 				  code, tl > 120 ? 120 : tl,
 				  (const char *)body + 2);
 			return -1;
@@ -224,7 +217,7 @@ static int parse_hbtp(bthread *t, bconn *c, int ep, uint64_t now,
 
 /* RESP: "+PONG\r\n", or "$N\r\n<N bytes>\r\n" for PING with an argument;
  * "-ERR ...\r\n" counts as an error. */
-static int parse_resp(bthread *t, bconn *c, int ep, uint64_t now,
+static int parse_resp(bthread *t, bconn *c, bwait *w, uint64_t now,
 		      bool measuring)
 {
 	size_t off = 0;
@@ -244,14 +237,14 @@ static int parse_resp(bthread *t, bconn *c, int ep, uint64_t now,
 		} else if (p[0] == '-') {
 			ok = false;
 		} else if (p[0] != '+') {
-			conn_kill(t, c, ep,
+			conn_kill(t, c, w,
 				  "an answer that is not RESP (\"%.*s\")",
 				  (int)(line > 40 ? 40 : line), p);
 			return -1;
 		}
 		if (avail < total) {
 			if (total > c->rcap) {
-				conn_kill(t, c, ep, "a RESP answer too big");
+				conn_kill(t, c, w, "a RESP answer too big");
 				return -1;
 			}
 			break;
@@ -273,30 +266,30 @@ static int parse_resp(bthread *t, bconn *c, int ep, uint64_t now,
 	return 0;
 }
 
-static void conn_read(bthread *t, bconn *c, int ep, bool measuring,
+static void conn_read(bthread *t, bconn *c, bwait *w, bool measuring,
 		      uint64_t *nowp)
 {
 	for (;;) {
-		ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen,
-				 MSG_DONTWAIT);
+		long n = dx_sock_recv(c->fd, c->rbuf + c->rlen,
+				      c->rcap - c->rlen);
 		t->nrecv++;
 		if (n == 0) {
-			conn_kill(t, c, ep, "the server closed the connection");
+			conn_kill(t, c, w, "the server closed the connection");
 			return;
 		}
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK ||
-			    errno == EINTR)
+			if (n == -EAGAIN || n == -EINTR)
 				return;
-			conn_kill(t, c, ep, "recv: %s", strerror(errno));
+			conn_kill(t, c, w, "recv: %s",
+				  dx_sock_strerror((int)-n));
 			return;
 		}
 		uint64_t now = *nowp = now_ns();
 		size_t room = c->rcap - c->rlen;
 		c->rlen += (size_t)n;
 		int rc = t->sh->o->mode == B_RESP ?
-				 parse_resp(t, c, ep, now, measuring) :
-				 parse_hbtp(t, c, ep, now, measuring);
+				 parse_resp(t, c, w, now, measuring) :
+				 parse_hbtp(t, c, w, now, measuring);
 		if (rc < 0 || (size_t)n < room)
 			return; /* drained (level-triggered brings the rest) */
 	}
@@ -306,28 +299,15 @@ void *bench_thread(void *arg)
 {
 	bthread *t = arg;
 	bshared *sh = t->sh;
-	if (t->cpu >= 0) {
-		cpu_set_t set;
-		CPU_ZERO(&set);
-		CPU_SET(t->cpu, &set);
-		pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-	}
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-	if (ep < 0) {
-		snprintf(t->why, sizeof t->why, "epoll_create1: %s",
-			 strerror(errno));
-		return NULL;
-	}
-	for (unsigned i = 0; i < t->nconns; i++) {
-		struct epoll_event ev = {.events = EPOLLIN,
-					 .data.ptr = &t->conns[i]};
-		epoll_ctl(ep, EPOLL_CTL_ADD, t->conns[i].fd, &ev);
-	}
+	if (t->cpu >= 0)
+		bench_sys_pin(t->cpu);
+	bwait *w = bench_wait_open(t);
+	if (!w)
+		return NULL; /* t->why says why */
 	uint64_t now = now_ns();
 	bool measuring = now >= sh->t_measure;
 	for (unsigned i = 0; i < t->nconns; i++)
-		conn_fill(t, &t->conns[i], ep, now, measuring);
-	struct epoll_event evs[256];
+		conn_fill(t, &t->conns[i], w, now, measuring);
 	uint64_t answers = 0, last_progress = now;
 	const uint64_t stall = (uint64_t)sh->o->timeout_ms * 1000000ull;
 	while (t->alive &&
@@ -340,9 +320,9 @@ void *bench_thread(void *arg)
 				       0;
 		if (tmo > 100)
 			tmo = 100;
-		int n = epoll_wait(ep, evs, 256, tmo);
+		int n = bench_wait(w, tmo);
 		t->nwait++;
-		if (n < 0 && errno != EINTR)
+		if (n < 0 && n != -EINTR)
 			break;
 		now = now_ns();
 		if (!measuring && now >= sh->t_measure)
@@ -350,18 +330,19 @@ void *bench_thread(void *arg)
 		if (sh->t_end && now >= sh->t_end)
 			break;
 		uint64_t before = t->ok + t->errors;
-		for (int i = 0; i < n; i++) {
-			bconn *c = evs[i].data.ptr;
+		bconn *c;
+		bool in;
+		while ((c = bench_wait_next(w, &in))) {
 			if (c->dead)
 				continue;
-			if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+			if (in) {
 				unsigned o0 = c->outstanding;
-				conn_read(t, c, ep, measuring, &now);
+				conn_read(t, c, w, measuring, &now);
 				if (c->dead)
 					continue;
 				answers += o0 - c->outstanding;
 			}
-			conn_fill(t, c, ep, now, measuring);
+			conn_fill(t, c, w, now, measuring);
 		}
 		if (t->ok + t->errors != before || n > 0)
 			last_progress = now;
@@ -379,6 +360,6 @@ void *bench_thread(void *arg)
 			break;
 		}
 	}
-	close(ep);
+	bench_wait_close(w);
 	return NULL;
 }

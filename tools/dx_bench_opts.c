@@ -1,7 +1,6 @@
 /* dx_bench_opts.c - `dx bench`'s command line into a bopts. */
 #include <errno.h>
 #include <getopt.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,13 +51,13 @@ static int parse_cpus(const char *s, bopts *o)
 	while (*p) {
 		char *end;
 		long a = strtol(p, &end, 10), b;
-		if (end == p || a < 0 || a >= CPU_SETSIZE)
+		if (end == p || a < 0 || a >= BENCH_CPU_MAX)
 			goto bad;
 		b = a;
 		p = end;
 		if (*p == '-') {
 			b = strtol(p + 1, &end, 10);
-			if (end == p + 1 || b < a || b >= CPU_SETSIZE)
+			if (end == p + 1 || b < a || b >= BENCH_CPU_MAX)
 				goto bad;
 			p = end;
 		}
