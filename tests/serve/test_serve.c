@@ -2,7 +2,7 @@
  * "Bad input"; docs/protocol.md sections 11-13,
  * docs/architecture.md section 6).
  *
- *     test_serve BACKEND DX_HOST  (BACKEND: epoll, io_uring or kqueue)
+ *     test_serve BACKEND DX_HOST  (BACKEND: epoll, io_uring, kqueue or iocp)
  *
  * main() starts one dx-host (fork/exec) with a manifest written to a
  * mkdtemp directory, listening on 127.0.0.1:0 (the port is read from the
@@ -18,6 +18,15 @@
  * the file DX_IO_KQUEUE names when set (its Linux test build is not where
  * plugin_path would find it), with the config {"emulation": true}, which
  * that build needs to serve (a kernel kqueue ignores it).
+ *
+ * BACKEND iocp runs the Windows build (tests/win/serve.sh): DX_HOST is a
+ * script that runs dx-host.exe under wine, DX_PLUGINS the cross build's
+ * plugins (DLLs), and the control channel is a named pipe this Linux
+ * process cannot open, so stats come from the command DX_SERVE_CTL names
+ * (dx.exe ctl under wine; " --socket PATH --json stats" is appended), and
+ * the shutdown case sends SIGINT, which wine delivers to the host as
+ * CTRL_C_EVENT (there is no SIGTERM on Windows); every assertion is the
+ * same.
  *
  * Env: DX_PLUGINS (the build's plugins dir). DX_SERVE_KEEP=1 keeps the
  * temp dir (manifest and host.log) for a look afterwards. */
@@ -60,6 +69,7 @@
 
 static const char *g_backend;
 static const char *g_host_exe;
+static bool g_win; /* dx-host.exe under wine: backend iocp */
 static char g_dir[256];
 static char g_log[300];
 static char g_ctl[300];
@@ -132,9 +142,62 @@ static const char *msg_str(const dx_client_msg *m)
 /* ---- the control socket ---- */
 
 /* {"cmd":"stats"} -> host.NAME for each name; false if not reachable. */
+/* The stats answer's host counters; false (said why) when it has none. */
+static bool stats_parse(const char *buf, uint64_t *accepted, uint64_t *refused,
+			uint64_t *connections)
+{
+	bool ok = false;
+	cJSON *o = cJSON_Parse(buf);
+	const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "host");
+	const cJSON *ac = cJSON_GetObjectItemCaseSensitive(h, "accepted");
+	const cJSON *re = cJSON_GetObjectItemCaseSensitive(h, "refused");
+	const cJSON *co = cJSON_GetObjectItemCaseSensitive(h, "connections");
+	if (cJSON_IsNumber(ac) && cJSON_IsNumber(re) && cJSON_IsNumber(co)) {
+		if (accepted)
+			*accepted = (uint64_t)ac->valuedouble;
+		if (refused)
+			*refused = (uint64_t)re->valuedouble;
+		if (connections)
+			*connections = (uint64_t)co->valuedouble;
+		ok = true;
+	} else {
+		fprintf(stderr, "control: unexpected stats answer: %s\n", buf);
+	}
+	cJSON_Delete(o);
+	return ok;
+}
+
+/* dx-host.exe's stats through DX_SERVE_CTL (its pipe is Windows'). */
+static bool ctl_stats_cmd(uint64_t *accepted, uint64_t *refused,
+			  uint64_t *connections)
+{
+	const char *ctl = getenv("DX_SERVE_CTL");
+	if (!ctl) {
+		fprintf(stderr, "test_serve: backend iocp needs DX_SERVE_CTL\n");
+		return false;
+	}
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd, "%s --socket '%s' --json stats", ctl, g_ctl);
+	FILE *p = popen(cmd, "r");
+	if (!p)
+		return false;
+	char buf[16384];
+	size_t len = fread(buf, 1, sizeof buf - 1, p);
+	buf[len] = '\0';
+	int st = pclose(p);
+	if (st != 0) {
+		fprintf(stderr, "test_serve: %s: status %d: %s\n", cmd, st, buf);
+		return false;
+	}
+	return stats_parse(buf, accepted, refused, connections);
+}
+
+/* {"cmd":"stats"} -> host.NAME for each name; false if not reachable. */
 static bool ctl_stats(uint64_t *accepted, uint64_t *refused,
 		      uint64_t *connections)
 {
+	if (g_win)
+		return ctl_stats_cmd(accepted, refused, connections);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return false;
@@ -163,24 +226,7 @@ static bool ctl_stats(uint64_t *accepted, uint64_t *refused,
 			break;
 	}
 	buf[len] = '\0';
-	cJSON *o = cJSON_Parse(buf);
-	const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "host");
-	const cJSON *ac = cJSON_GetObjectItemCaseSensitive(h, "accepted");
-	const cJSON *re = cJSON_GetObjectItemCaseSensitive(h, "refused");
-	const cJSON *co = cJSON_GetObjectItemCaseSensitive(h, "connections");
-	if (cJSON_IsNumber(ac) && cJSON_IsNumber(re) && cJSON_IsNumber(co)) {
-		if (accepted)
-			*accepted = (uint64_t)ac->valuedouble;
-		if (refused)
-			*refused = (uint64_t)re->valuedouble;
-		if (connections)
-			*connections = (uint64_t)co->valuedouble;
-		ok = true;
-	} else {
-		fprintf(stderr, "control socket: unexpected stats answer: %s\n",
-			buf);
-	}
-	cJSON_Delete(o);
+	ok = stats_parse(buf, accepted, refused, connections);
 out:
 	close(fd);
 	return ok;
@@ -1107,9 +1153,12 @@ START_TEST(shutdown_drains)
 	ck_assert_int_eq(dx_client_flush(c, T_MS), 0);
 	sleep_ms(50);
 	pid_t pid = g_pid;
-	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	/* Windows has no SIGTERM: wine turns SIGINT into CTRL_C_EVENT. */
+	int stop = g_win ? SIGINT : SIGTERM;
+	const char *stop_name = g_win ? "SIGINT" : "SIGTERM";
+	ck_assert_int_eq(kill(pid, stop), 0);
 	expect_response(c, seq, "late", 4,
-			"delay \"300 late\", in flight at SIGTERM");
+			"delay \"300 late\", in flight at the stop signal");
 	dx_client_msg m;
 	int rc = dx_client_recv(c, &m, T_MS);
 	ck_assert_msg(rc == 0 && m.opcode == DX_HBTP_CLOSE &&
@@ -1127,12 +1176,12 @@ START_TEST(shutdown_drains)
 	uint64_t deadline = now_ms() + 8000;
 	while (host_alive() && now_ms() < deadline)
 		sleep_ms(20);
-	ck_assert_msg(g_pid < 0, "dx-host still running 8 s after SIGTERM; "
-		      "log:\n%s", log_tail());
+	ck_assert_msg(g_pid < 0, "dx-host still running 8 s after %s; "
+		      "log:\n%s", stop_name, log_tail());
 	ck_assert_msg(WIFEXITED(g_status) && WEXITSTATUS(g_status) == 0,
-		      "dx-host after SIGTERM: %s (expected exit status 0); "
+		      "dx-host after %s: %s (expected exit status 0); "
 		      "log:\n%s",
-		      describe_status(g_status), log_tail());
+		      stop_name, describe_status(g_status), log_tail());
 	/* Under ASan/UBSan the host reports to stderr, which is its log. */
 	char *log = slurp(g_log);
 	static const char *const bad[] = {"runtime error", "Sanitizer",
@@ -1141,7 +1190,8 @@ START_TEST(shutdown_drains)
 		ck_assert_msg(!strstr(log, bad[i]),
 			      "dx-host's log holds \"%s\":\n%s", bad[i], log);
 	free(log);
-	printf("  ok: SIGTERM -> in-flight answered, Close 1000, exit 0\n");
+	printf("  ok: %s -> in-flight answered, Close 1000, exit 0\n",
+	       stop_name);
 }
 END_TEST
 
@@ -1154,6 +1204,9 @@ static bool file_exists(const char *dir, const char *name)
 	if (access(p, R_OK) == 0)
 		return true;
 	snprintf(p, sizeof p, "%s/%s.so", dir, name);
+	if (access(p, R_OK) == 0)
+		return true;
+	snprintf(p, sizeof p, "%s/%s/%s.dll", dir, name, name);
 	return access(p, R_OK) == 0;
 }
 
@@ -1195,6 +1248,7 @@ static int start_host(void)
 					  ? "io_uring"
 				  : strcmp(g_backend, "kqueue") == 0
 					  ? "io_kqueue"
+				  : g_win ? "io_iocp"
 					  : NULL;
 	if (!want_plugin) {
 		fprintf(stderr, "test_serve: unknown backend \"%s\"\n",
@@ -1241,10 +1295,10 @@ static int start_host(void)
 		"   \"max_connections\": %d, \"idle_timeout_ms\": 60000,\n"
 		"   \"header_timeout_ms\": %d},\n"
 		" \"control\": {\"socket\": \"%s\"},\n"
-		" \"plugins\": [{\"name\": \"io_epoll\"}, %s%s"
+		" \"plugins\": [{\"name\": \"%s\"}, %s%s"
 		"{\"name\": \"routes_hello\"}, {\"name\": \"routes_echo\"}]}\n",
 		plugins, g_backend, MAX_FRAME, MAX_MESSAGE, MAX_CONNECTIONS,
-		HEADER_TIMEOUT_MS, g_ctl,
+		HEADER_TIMEOUT_MS, g_ctl, g_win ? "io_iocp" : "io_epoll",
 		have_uring ? "{\"name\": \"io_uring\"}, " : "", kq_entry);
 	fclose(f);
 
@@ -1344,11 +1398,13 @@ static Suite *serve_suite(void)
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		fprintf(stderr, "usage: test_serve epoll|io_uring DX_HOST\n");
+		fprintf(stderr,
+			"usage: test_serve epoll|io_uring|kqueue|iocp DX_HOST\n");
 		return 2;
 	}
 	g_backend = argv[1];
 	g_host_exe = argv[2];
+	g_win = strcmp(g_backend, "iocp") == 0;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
 
