@@ -20,6 +20,12 @@
 /* The longest request line, its newline included, plus one. */
 #define DX_CTL_LINE 4096
 
+/* Why a host refuses a control.socket another process serves, on every
+ * system, after "control.socket PATH: ". */
+#define DX_CTL_BUSY                                                            \
+	"another process serves it (a dx-host with the same "                  \
+	"control.socket?); stop that one, or name another control.socket"
+
 /* A client's bytes not yet answered: at most one partial line. */
 typedef struct dx_ctl_line {
 	size_t len;

@@ -33,6 +33,20 @@ struct dx_control {
 	struct dx_ctl_client clients[DX_CTL_CLIENTS];
 };
 
+/* Whether a process accepts connections on the socket at a: a host that
+ * serves it now, whose socket must not be taken over (a file left by a
+ * host that crashed refuses the connection). Two hosts starting in the
+ * same instant can both find it free; the later bind wins. */
+static bool dx_ctl_live(const struct sockaddr_un *a)
+{
+	int fd = dx_sock_open(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0)
+		return false;
+	bool live = connect(fd, (const struct sockaddr *)a, sizeof *a) == 0;
+	close(fd);
+	return live;
+}
+
 static int dx_ctl_listen(const char *path, dx_diag *d)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
@@ -41,6 +55,11 @@ static int dx_ctl_listen(const char *path, dx_diag *d)
 	if (fd < 0) {
 		dx_diag_add(d, "control.socket %s: %s", path, strerror(-fd));
 		return fd;
+	}
+	if (dx_ctl_live(&a)) {
+		dx_diag_add(d, "control.socket %s: " DX_CTL_BUSY, path);
+		close(fd);
+		return -EADDRINUSE;
 	}
 	unlink(path); /* a socket left by a host that crashed */
 	/* umask so the socket is 0600 from birth, not after a chmod race. */
