@@ -13,6 +13,7 @@
 #include <cJSON.h>
 
 #include "bgqueue.h"
+#include "control.h"
 #include "control_int.h"
 #include "metrics.h"
 #include "reload.h"

@@ -13,7 +13,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "control.h"
+/* control.h's; only the name here, so the pipe's test can include this
+ * without the host's headers. */
+typedef struct dx_control_ctx dx_control_ctx;
 
 /* Clients served at once; one more is told "too many control clients". */
 #define DX_CTL_CLIENTS 16
@@ -25,6 +27,9 @@
 #define DX_CTL_BUSY                                                            \
 	"another process serves it (a dx-host with the same "                  \
 	"control.socket?); stop that one, or name another control.socket"
+
+/* The line a client is sent when DX_CTL_CLIENTS are connected. */
+#define DX_CTL_FULL "{\"ok\":false,\"error\":\"too many control clients\"}"
 
 /* A client's bytes not yet answered: at most one partial line. */
 typedef struct dx_ctl_line {

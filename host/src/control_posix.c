@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "control_int.h"
 #include "reload.h" /* dx_server_reap */
 #include "sig.h"
@@ -154,7 +155,7 @@ static void dx_ctl_accept(dx_control *c)
 		c->clients[i].in.len = 0;
 		return;
 	}
-	dx_ctl_write(fd, "{\"ok\":false,\"error\":\"too many control clients\"}");
+	dx_ctl_write(fd, DX_CTL_FULL);
 	close(fd);
 }
 
