@@ -112,7 +112,7 @@ cp "$PLUGINS/routes_echo/routes_echo.dll" "$T/sub/plugs/"
 printf '%s\n' '{"dx": 1, "plugin_path": ["plugs"], "listen": [],
  "plugins": [{"name": "routes_echo"}]}' >"$T/sub/rel.json"
 WINPATH="Z:${T//\//\\}\\sub\\rel.json"
-check "a C:\\ path to the manifest, a plugin_path relative to it" 0 \
+check "a drive-letter path with backslashes, plugin_path relative to it" 0 \
 	"^routes_echo .* Z:/.*/sub/plugs/routes_echo\.dll  facets" \
 	-m "$WINPATH" --check
 
@@ -149,6 +149,102 @@ if [ "$rc" -eq 1 ] && grep -q 'LISTEN_FDS: passed listening sockets .* are not s
 else
 	fail "LISTEN_FDS is refused on Windows" "got: exit $rc, output:"
 	sed 's/^/  | /' "$T/out"
+fi
+
+# wine has no AF_UNIX: the refusal names the entry and the system's reason.
+manifest unix "{\"dx\": 1, \"plugin_path\": [\"$PLUGINS\"],
+ \"listen\": [\"unix:$T/x.sock\"], \"plugins\": [{\"name\": \"routes_echo\"}]}"
+check "a unix: listener under wine is refused, naming it and why" 1 \
+	"listen unix:$T/x\.sock: socket: Address family not supported by protocol \(this system has no unix sockets; listen on HOST:PORT instead\)" \
+	-m unix.json
+
+# Serving: two workers share one listening socket (bind_win.c) through
+# io_iocp, found along plugin_path by "auto".
+manifest serve "{\"dx\": 1, \"plugin_path\": [\"$PLUGINS\"],
+ \"listen\": [\"127.0.0.1:0\"], \"workers\": 2,
+ \"plugins\": [{\"name\": \"routes_echo\"}]}"
+wine "$HOST" -m serve.json >"$T/host.log" 2>&1 </dev/null &
+HOST_PID=$!
+# Generous: the first start in a fresh wine prefix takes seconds.
+for _ in $(seq 600); do
+	grep -q 'ready' "$T/host.log" && break
+	kill -0 "$HOST_PID" 2>/dev/null || break
+	sleep 0.1
+done
+tr -d '\r' <"$T/host.log" >"$T/log"
+ADDR=$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9]*\) (2 workers, backend iocp)$/\1/p' \
+	"$T/log" | head -1)
+if [ -z "$ADDR" ]; then
+	fail "dx-host.exe serves on 127.0.0.1 with 2 workers, backend iocp" \
+		"its log:"
+	sed 's/^/  | /' "$T/log"
+	echo "host_exe.sh: $PASSED passed, $FAILED failed"
+	exit 1
+fi
+ok "dx-host.exe serves on $ADDR with 2 workers, backend iocp"
+if grep -q 'io.backend auto: using iocp (the only IO backend loaded)$' \
+	"$T/log"; then
+	ok "auto says which backend it took and why"
+else
+	fail "auto says which backend it took and why" "its log:"
+	sed 's/^/  | /' "$T/log"
+fi
+
+# lcheck DESC WANT_RC OUT_RE CMD...: a Linux command against the host.
+lcheck()
+{
+	local desc=$1 want=$2 re=$3 rc
+	shift 3
+	set +e
+	timeout 120 "$@" >"$T/out" 2>&1 </dev/null
+	rc=$?
+	set -e
+	if [ "$rc" -eq "$want" ] && grep -Eq -- "$re" "$T/out"; then
+		ok "$desc"
+	else
+		fail "$desc" "command:  $*" \
+			"expected: exit $want, output matching /$re/" \
+			"got:      exit $rc, output:"
+		sed 's/^/  | /' "$T/out"
+	fi
+}
+lcheck "Linux dx call echo through dx-host.exe" 0 '^over wine$' \
+	"$DX" call "$ADDR" echo "over wine"
+lcheck "Linux dx call --routes lists routes_echo's" 0 '"echo"' \
+	"$DX" call "$ADDR" --routes
+lcheck "Linux dx bench, echo, 8 connections x pipeline 4: 0 errors" 0 \
+	' answered, 0 errors$' \
+	"$DX" bench -c 8 -P 4 -d 1 --warmup 0.2 --route echo -s 64 "$ADDR"
+lcheck "Linux dx bench, ping, 50 connections: 0 errors" 0 \
+	' answered, 0 errors$' "$DX" bench -c 50 -d 1 --warmup 0.2 "$ADDR"
+
+# A second host on the same port: its listener would share nothing with
+# the first (SO_EXCLUSIVEADDRUSE), and the port check says who has it.
+manifest second "{\"dx\": 1, \"plugin_path\": [\"$PLUGINS\"],
+ \"listen\": [\"$ADDR\"], \"plugins\": [{\"name\": \"routes_echo\"}]}"
+check "a second dx-host.exe on the same port is refused" 1 \
+	"listen $ADDR: address already in use by another process \(another dx-host\?\)" \
+	-m second.json
+
+# wine turns SIGINT into the console's Ctrl+C: the host drains and exits 0.
+kill -INT "$HOST_PID"
+set +e
+for _ in $(seq 300); do
+	kill -0 "$HOST_PID" 2>/dev/null || break
+	sleep 0.1
+done
+wait "$HOST_PID"
+rc=$?
+set -e
+HOST_PID=
+tr -d '\r' <"$T/host.log" >"$T/log"
+if [ "$rc" -eq 0 ] && grep -q 'SIGINT: draining' "$T/log" &&
+	grep -q 'plugins finalised in reverse order; bye' "$T/log"; then
+	ok "Ctrl+C (SIGINT through wine) drains and exits 0"
+else
+	fail "Ctrl+C (SIGINT through wine) drains and exits 0" \
+		"got: exit $rc, log:"
+	sed 's/^/  | /' "$T/log"
 fi
 
 echo "host_exe.sh: $PASSED passed, $FAILED failed"
