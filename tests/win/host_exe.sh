@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # host_exe.sh - dx-host.exe under wine: --help, --version, --check on a
-# good manifest, a bad manifest's messages (the file, the JSON path or
-# line:column), a plugin that is not there, the refusals before serving
-# (no IO plugin, LISTEN_FDS, a unix: listener wine cannot open), and
-# serving routes_echo on 127.0.0.1 through io_iocp, driven from Linux by
-# the Linux build's `dx call` and `dx bench` (0 errors), with the line
-# that says which backend "auto" took and why.
+# good manifest (and one named by a drive-letter path with backslashes), a
+# bad manifest's messages (the file, the JSON path or line:column), a
+# plugin that is not there, the refusals before serving (no IO plugin,
+# LISTEN_FDS, a unix: listener wine cannot open, a port another host has),
+# and serving routes_echo on 127.0.0.1 through io_iocp with two pinned
+# workers on one shared socket, driven from Linux by the Linux build's
+# `dx call` and `dx bench` (0 errors), with the line that says which
+# backend "auto" took and why, then Ctrl+C's drain.
 #
 # usage (from meson test):
 #   host_exe.sh DX_HOST_EXE DX_DLL_DIR PLUGINS_DIR
@@ -159,9 +161,9 @@ check "a unix: listener under wine is refused, naming it and why" 1 \
 	-m unix.json
 
 # Serving: two workers share one listening socket (bind_win.c) through
-# io_iocp, found along plugin_path by "auto".
+# io_iocp, found along plugin_path by "auto", each pinned to a CPU.
 manifest serve "{\"dx\": 1, \"plugin_path\": [\"$PLUGINS\"],
- \"listen\": [\"127.0.0.1:0\"], \"workers\": 2,
+ \"listen\": [\"127.0.0.1:0\"], \"workers\": 2, \"pin_cpus\": true,
  \"plugins\": [{\"name\": \"routes_echo\"}]}"
 wine "$HOST" -m serve.json >"$T/host.log" 2>&1 </dev/null &
 HOST_PID=$!
@@ -188,6 +190,24 @@ if grep -q 'io.backend auto: using iocp (the only IO backend loaded)$' \
 else
 	fail "auto says which backend it took and why" "its log:"
 	sed 's/^/  | /' "$T/log"
+fi
+
+# pin_win.c: wine runs each Windows thread as a Linux thread and maps
+# SetThreadAffinityMask onto its affinity, which /proc shows: worker 0 on
+# CPU 0, worker 1 on CPU 1, every other thread on all of them.
+if [ "$(nproc)" -lt 2 ]; then
+	echo "skip: pin_cpus needs two CPUs to tell pinned threads apart"
+else
+	pinned=$(cat /proc/"$HOST_PID"/task/*/status 2>/dev/null |
+		sed -n 's/^Cpus_allowed_list:[[:space:]]*\([0-9]*\)$/\1/p' |
+		sort | tr '\n' ' ')
+	if [ "$pinned" = "0 1 " ] && ! grep -q 'unpinned' "$T/log"; then
+		ok "pin_cpus pins the two workers to CPUs 0 and 1"
+	else
+		fail "pin_cpus pins the two workers to CPUs 0 and 1" \
+			"threads pinned to one CPU: '$pinned'; log:"
+		sed 's/^/  | /' "$T/log"
+	fi
 fi
 
 # lcheck DESC WANT_RC OUT_RE CMD...: a Linux command against the host.
