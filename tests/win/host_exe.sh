@@ -58,28 +58,35 @@ fail()
 	done
 }
 
-# check DESC WANT_RC OUT_RE ARGS...: dx-host.exe ARGS under wine; its exit
-# status must be WANT_RC and its stdout + stderr must match the extended
-# regex OUT_RE. The output lands in $T/out (CRs dropped: the C runtime
-# ends text lines with CRLF). Into a file, not a pipe: a wineserver this
-# starts would hold a pipe open for seconds after.
-check()
+# expect DESC WANT_RC OUT_RE CMD...: run CMD; its exit status must be
+# WANT_RC and its stdout + stderr must match the extended regex OUT_RE.
+# The output lands in $T/out (CRs dropped: the C runtime ends text lines
+# with CRLF). Into a file, not a pipe: a wineserver this starts would hold
+# a pipe open for seconds after. Bounded generously, to catch a hang.
+expect()
 {
 	local desc=$1 want=$2 re=$3 rc
 	shift 3
 	set +e
-	wine "$HOST" "$@" >"$T/raw" 2>&1 </dev/null
+	timeout 120 "$@" >"$T/raw" 2>&1 </dev/null
 	rc=$?
 	set -e
 	tr -d '\r' <"$T/raw" >"$T/out"
 	if [ "$rc" -eq "$want" ] && grep -Eq -- "$re" "$T/out"; then
 		ok "$desc"
 	else
-		fail "$desc" "command:  dx-host.exe $*" \
+		fail "$desc" "command:  $*" \
 			"expected: exit $want, output matching /$re/" \
 			"got:      exit $rc, output:"
 		sed 's/^/  | /' "$T/out"
 	fi
+}
+# check DESC WANT_RC OUT_RE ARGS...: expect of dx-host.exe ARGS under wine.
+check()
+{
+	local desc=$1 want=$2 re=$3
+	shift 3
+	expect "$desc" "$want" "$re" wine "$HOST" "$@"
 }
 
 # manifest NAME JSON: $T/NAME.json.
@@ -141,17 +148,9 @@ manifest noio "{\"dx\": 1, \"plugin_path\": [\"$T/noio\"],
 check "listening without an IO plugin is refused, saying why" 1 \
 	'listen: serving needs an IO backend plugin, and none is in plugins or along plugin_path' \
 	-m noio.json
-set +e
-LISTEN_FDS=1 LISTEN_PID=1 wine "$HOST" -m good.json >"$T/raw" 2>&1 </dev/null
-rc=$?
-set -e
-tr -d '\r' <"$T/raw" >"$T/out"
-if [ "$rc" -eq 1 ] && grep -q 'LISTEN_FDS: passed listening sockets .* are not supported on this system' "$T/out"; then
-	ok "LISTEN_FDS is refused on Windows"
-else
-	fail "LISTEN_FDS is refused on Windows" "got: exit $rc, output:"
-	sed 's/^/  | /' "$T/out"
-fi
+expect "LISTEN_FDS is refused on Windows" 1 \
+	'LISTEN_FDS: passed listening sockets .* are not supported on this system' \
+	env LISTEN_FDS=1 LISTEN_PID=1 wine "$HOST" -m good.json
 
 # wine has no AF_UNIX: the refusal names the entry and the system's reason.
 manifest unix "{\"dx\": 1, \"plugin_path\": [\"$PLUGINS\"],
@@ -210,32 +209,14 @@ else
 	fi
 fi
 
-# lcheck DESC WANT_RC OUT_RE CMD...: a Linux command against the host.
-lcheck()
-{
-	local desc=$1 want=$2 re=$3 rc
-	shift 3
-	set +e
-	timeout 120 "$@" >"$T/out" 2>&1 </dev/null
-	rc=$?
-	set -e
-	if [ "$rc" -eq "$want" ] && grep -Eq -- "$re" "$T/out"; then
-		ok "$desc"
-	else
-		fail "$desc" "command:  $*" \
-			"expected: exit $want, output matching /$re/" \
-			"got:      exit $rc, output:"
-		sed 's/^/  | /' "$T/out"
-	fi
-}
-lcheck "Linux dx call echo through dx-host.exe" 0 '^over wine$' \
+expect "Linux dx call echo through dx-host.exe" 0 '^over wine$' \
 	"$DX" call "$ADDR" echo "over wine"
-lcheck "Linux dx call --routes lists routes_echo's" 0 '"echo"' \
+expect "Linux dx call --routes lists routes_echo's" 0 '"echo"' \
 	"$DX" call "$ADDR" --routes
-lcheck "Linux dx bench, echo, 8 connections x pipeline 4: 0 errors" 0 \
+expect "Linux dx bench, echo, 8 connections x pipeline 4: 0 errors" 0 \
 	' answered, 0 errors$' \
 	"$DX" bench -c 8 -P 4 -d 1 --warmup 0.2 --route echo -s 64 "$ADDR"
-lcheck "Linux dx bench, ping, 50 connections: 0 errors" 0 \
+expect "Linux dx bench, ping, 50 connections: 0 errors" 0 \
 	' answered, 0 errors$' "$DX" bench -c 50 -d 1 --warmup 0.2 "$ADDR"
 
 # A second host on the same port: its listener would share nothing with
