@@ -212,14 +212,15 @@ static PSID user_sid(void)
 	return copy;
 }
 
-static void test_dacl_owner_only(void)
+/* The pipe's DACL, read back from a client's handle: protected, the user
+ * as owner, FILE_ALL_ACCESS for the user and SYSTEM, no other entry. */
+static void check_dacl(const char *name)
 {
-	struct srv *x = srv_start();
 	wchar_t wname[300];
-	MultiByteToWideChar(CP_UTF8, 0, x->name, -1, wname, 300);
+	MultiByteToWideChar(CP_UTF8, 0, name, -1, wname, 300);
 	HANDLE h = CreateFileW(wname, GENERIC_READ | GENERIC_WRITE, 0, NULL,
 			       OPEN_EXISTING, 0, NULL);
-	WT_CHECK(h != INVALID_HANDLE_VALUE, "open %s: error %lu", x->name,
+	WT_CHECK(h != INVALID_HANDLE_VALUE, "open %s: error %lu", name,
 		 GetLastError());
 	PSID owner = NULL;
 	PACL dacl = NULL;
@@ -228,6 +229,7 @@ static void test_dacl_owner_only(void)
 				  OWNER_SECURITY_INFORMATION |
 					  DACL_SECURITY_INFORMATION,
 				  &owner, NULL, &dacl, NULL, &sd);
+	CloseHandle(h);
 	WT_CHECK(e == ERROR_SUCCESS, "GetSecurityInfo: error %lu", e);
 	PSID me = user_sid();
 	char sys_buf[SECURITY_MAX_SID_SIZE];
@@ -258,7 +260,12 @@ static void test_dacl_owner_only(void)
 		 sys_seen);
 	LocalFree(sd);
 	free(me);
-	CloseHandle(h);
+}
+
+static void test_dacl_owner_only(void)
+{
+	struct srv *x = srv_start();
+	check_dacl(x->name);
 	srv_stop(x);
 }
 
@@ -345,7 +352,16 @@ static void test_client_errors(void)
 	srv_stop(x);
 }
 
-int main(void)
+/* `test_win_pipe dacl PIPE`: only the DACL check, on a pipe another
+ * process serves (tests/win/control.sh, on dx-host.exe's). */
+static const char *dacl_of;
+
+static void test_dacl_of_host(void)
+{
+	check_dacl(dacl_of);
+}
+
+int main(int argc, char **argv)
 {
 	static const wt_test tests[] = {
 		{"name_rule", test_name_rule},
@@ -355,5 +371,10 @@ int main(void)
 		{"too_many_clients", test_too_many_clients},
 		{"client_errors", test_client_errors},
 	};
+	static const wt_test dacl[] = {{"dacl_of_host", test_dacl_of_host}};
+	if (argc == 3 && strcmp(argv[1], "dacl") == 0) {
+		dacl_of = argv[2];
+		return wt_run("test_win_pipe dacl", dacl, 1);
+	}
 	return wt_run("test_win_pipe", tests, sizeof tests / sizeof *tests);
 }
