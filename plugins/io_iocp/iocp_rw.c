@@ -1,0 +1,318 @@
+/* iocp_rw.c - recv, send and detach over overlapped WSARecv/WSASend.
+ *
+ * recv is multishot by re-posting: while armed, one WSARecv is in flight
+ * into a free lent buffer; each packet with bytes becomes a completion
+ * (DX_IO_F_MORE | DX_IO_F_BUFFER) and the next WSARecv goes out into
+ * another free buffer. When the host holds every buffer the recv ends
+ * with -ENOBUFS (dx/io.h). One WSARecv per socket at a time also keeps
+ * one busy connection from starving the others: each gets a buffer per
+ * round of the port's FIFO.
+ *
+ * send keeps its socket's sends in order: only the queue's head is in
+ * flight, in WSASends of up to IC_SEND_CHUNK bytes, the rest of a short
+ * write posted again; its completion (len) comes once every byte is out.
+ * An error ends the head with the bytes that went out (or -errno) and
+ * every send queued behind it with the error.
+ *
+ * detach cancels with CancelIoEx, naming each OVERLAPPED (never the whole
+ * handle: another instance may own the socket's next operations). A
+ * cancelled recv that had already taken bytes hands them over first; a
+ * cancelled send reports the bytes that went out: Windows and wine give
+ * the count of a cancelled WSASend (checked under wine 8: an 8 MiB send
+ * cancelled after 270848 bytes reported 270848, and the peer read
+ * exactly those). Sends queued behind the head end with -ECANCELED at
+ * once. The socket's entry leaves the table and drains. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "iocp.h"
+
+static SOCKET sock_of(int fd)
+{
+	return (SOCKET)(intptr_t)fd;
+}
+
+/* A finished record's outcome: 0 or a negative errno, and the bytes it
+ * moved (a cancelled or failed send may have moved some). */
+static int ov_outcome(SOCKET s, struct ic_ov *o, size_t *bytes)
+{
+	DWORD n = 0, flags = 0;
+	BOOL ok = WSAGetOverlappedResult(s, &o->ov, &n, FALSE, &flags);
+	int rc = ok ? 0 : -ic_errno((DWORD)WSAGetLastError());
+	if (!ok && rc == -EBADF) /* the socket is gone: the status stays */
+		rc = o->ov.Internal == (ULONG_PTR)0xC0000120L ? -ECANCELED :
+							       -EBADF;
+	*bytes = ok || rc != -EBADF ? n : (size_t)o->ov.InternalHigh;
+	return rc;
+}
+
+/* ---- recv ---- */
+
+static void recv_end(dx_io *io, struct ic_sock *k, int32_t result)
+{
+	k->recv_armed = false;
+	ic_post(io, DX_IO_RECV, result, k->recv_udata, 0);
+}
+
+/* The next WSARecv of an armed recv. */
+static void recv_post(dx_io *io, struct ic_sock *k)
+{
+	if (!io->nfree) {
+		recv_end(io, k, -ENOBUFS);
+		return;
+	}
+	uint16_t b = io->free_ids[--io->nfree];
+	int rc = ic_ov_prepare(&k->recv_op, IC_OP_RECV, k->foreign, io->port);
+	if (rc < 0) {
+		io->free_ids[io->nfree++] = b;
+		recv_end(io, k, rc);
+		return;
+	}
+	k->recv_buf = b;
+	WSABUF wb = {.len = io->buf_size,
+		     .buf = (char *)io->bufs + (size_t)b * io->buf_size};
+	DWORD flags = 0;
+	if (WSARecv(k->s, &wb, 1, NULL, &flags, &k->recv_op.ov, NULL) != 0 &&
+	    WSAGetLastError() != WSA_IO_PENDING) {
+		rc = -ic_errno((DWORD)WSAGetLastError());
+		ic_ov_unprepare(&k->recv_op);
+		io->free_ids[io->nfree++] = b;
+		recv_end(io, k, rc);
+		return;
+	}
+	/* Done at once or pending, the packet comes through the port. */
+	io->busy++;
+	if (ic_ov_issued(&k->recv_op) < 0)
+		io->host->log(io->host, DX_LOG_WARN,
+			      "worker %d: a thread-pool wait failed; the "
+			      "recv completes late",
+			      io->worker);
+}
+
+int ic_recv(dx_io *io, int fd, uint64_t udata)
+{
+	struct ic_sock *k;
+	int rc = ic_sock_get(io, sock_of(fd), &k);
+	if (rc < 0)
+		return rc;
+	if (k->recv_armed)
+		return -EALREADY;
+	if ((rc = ic_sock_bind(io, &k)) < 0 || (rc = ic_ring_room(io, 2)) < 0) {
+		ic_sock_check(io, k);
+		return rc;
+	}
+	k->recv_armed = true;
+	k->recv_udata = udata;
+	io->queued++;
+	if (!k->recv_op.busy)
+		recv_post(io, k);
+	return 0;
+}
+
+void ic_recv_done(dx_io *io, struct ic_sock *k)
+{
+	size_t n;
+	int rc = ov_outcome(k->s, &k->recv_op, &n);
+	uint16_t b = k->recv_buf;
+	bool ended = k->recv_ended; /* detached while in flight */
+	k->recv_ended = false;
+	if (ended || k->recv_armed) {
+		if (rc == 0 && n > 0) {
+			/* Bytes first, even when detached: they were read. */
+			ic_post_data(io, (int32_t)n, k->recv_udata,
+				     DX_IO_F_MORE, b);
+			if (ended)
+				ic_post(io, DX_IO_RECV, -ECANCELED,
+					k->recv_udata, 0);
+			else
+				recv_post(io, k);
+		} else {
+			io->free_ids[io->nfree++] = b;
+			/* 0: end of stream. */
+			if (ended)
+				ic_post(io, DX_IO_RECV, rc, k->recv_udata, 0);
+			else
+				recv_end(io, k, rc);
+		}
+	} else {
+		io->free_ids[io->nfree++] = b; /* destroy: nobody to tell */
+	}
+	ic_sock_check(io, k);
+}
+
+/* ---- send ---- */
+
+static struct ic_send *send_new(dx_io *io)
+{
+	struct ic_send *q = io->spare;
+	if (q)
+		io->spare = q->next;
+	else
+		q = malloc(sizeof *q);
+	return q;
+}
+
+void ic_send_free(dx_io *io, struct ic_send *q)
+{
+	q->next = io->spare;
+	io->spare = q;
+}
+
+/* Complete the head with result and drop it. */
+static void send_pop(dx_io *io, struct ic_sock *k, int32_t result)
+{
+	struct ic_send *q = k->sq_head;
+	k->sq_head = q->next;
+	if (!k->sq_head)
+		k->sq_tail = NULL;
+	ic_post(io, DX_IO_SEND, result, q->udata, 0);
+	ic_send_free(io, q);
+}
+
+/* End the head with what went out, and everything behind it with err. */
+static void send_fail(dx_io *io, struct ic_sock *k, int err)
+{
+	size_t off = k->sq_head->off;
+	send_pop(io, k, off ? (int32_t)off : err);
+	while (k->sq_head)
+		send_pop(io, k, err);
+}
+
+/* Put the head's next piece in flight (empty sends complete at once). */
+static void send_post(dx_io *io, struct ic_sock *k)
+{
+	while (k->sq_head && k->sq_head->off == k->sq_head->len)
+		send_pop(io, k, (int32_t)k->sq_head->len);
+	struct ic_send *q = k->sq_head;
+	if (!q)
+		return;
+	int rc = ic_ov_prepare(&k->send_op, IC_OP_SEND, k->foreign, io->port);
+	if (rc < 0) {
+		send_fail(io, k, rc);
+		return;
+	}
+	size_t n = q->len - q->off;
+	WSABUF wb = {.len = (ULONG)(n > IC_SEND_CHUNK ? IC_SEND_CHUNK : n),
+		     .buf = (char *)(uintptr_t)(q->buf + q->off)};
+	if (WSASend(k->s, &wb, 1, NULL, 0, &k->send_op.ov, NULL) != 0 &&
+	    WSAGetLastError() != WSA_IO_PENDING) {
+		rc = -ic_errno((DWORD)WSAGetLastError());
+		ic_ov_unprepare(&k->send_op);
+		send_fail(io, k, rc);
+		return;
+	}
+	io->busy++;
+	if (ic_ov_issued(&k->send_op) < 0)
+		io->host->log(io->host, DX_LOG_WARN,
+			      "worker %d: a thread-pool wait failed; the "
+			      "send completes late",
+			      io->worker);
+}
+
+int ic_send(dx_io *io, int fd, const void *buf, size_t len, uint64_t udata,
+	    uint32_t flags)
+{
+	(void)flags; /* SEND_ZC: a hint; SEND_MORE: no Windows equivalent */
+	if (len > INT32_MAX)
+		return -EINVAL; /* the result must fit */
+	struct ic_sock *k;
+	int rc = ic_sock_get(io, sock_of(fd), &k);
+	if (rc < 0)
+		return rc;
+	struct ic_send *q = NULL;
+	if ((rc = ic_sock_bind(io, &k)) < 0 ||
+	    (rc = ic_ring_room(io, 1)) < 0 || !(q = send_new(io))) {
+		ic_sock_check(io, k);
+		return rc < 0 ? rc : -ENOMEM;
+	}
+	*q = (struct ic_send){.buf = buf, .len = len, .udata = udata};
+	if (k->sq_tail)
+		k->sq_tail->next = q;
+	else
+		k->sq_head = q;
+	k->sq_tail = q;
+	io->queued++;
+	if (!k->send_op.busy)
+		send_post(io, k);
+	return 0;
+}
+
+void ic_send_done(dx_io *io, struct ic_sock *k)
+{
+	size_t n;
+	int rc = ov_outcome(k->s, &k->send_op, &n);
+	struct ic_send *q = k->sq_head;
+	if (!q) {
+		ic_sock_check(io, k); /* destroy emptied the queue */
+		return;
+	}
+	q->off += n;
+	bool cancelled = !k->in_table; /* detached while in flight */
+	if (rc == 0 && n == 0 && q->off < q->len)
+		rc = -EPIPE; /* no progress: nothing more will go */
+	if (rc < 0)
+		send_fail(io, k, rc);
+	else if (cancelled && q->off < q->len)
+		send_fail(io, k, -ECANCELED);
+	else if (!cancelled)
+		send_post(io, k); /* the rest, or the next send */
+	else
+		send_pop(io, k, (int32_t)q->len);
+	ic_sock_check(io, k);
+}
+
+/* ---- detach ---- */
+
+void ic_rw_cancel(struct ic_sock *k)
+{
+	if (k->recv_op.busy)
+		CancelIoEx((HANDLE)k->s, &k->recv_op.ov);
+	if (k->send_op.busy)
+		CancelIoEx((HANDLE)k->s, &k->send_op.ov);
+}
+
+int ic_detach(dx_io *io, int fd)
+{
+	SOCKET s = sock_of(fd);
+	if (s == INVALID_SOCKET)
+		return -EBADF;
+	struct ic_sock *k = ic_sock_find(io, s);
+	if (!k)
+		return 0;
+	/* One completion per armed operation, and each queued send. */
+	size_t need = 3;
+	for (struct ic_send *q = k->sq_head; q; q = q->next)
+		need++;
+	if (ic_ring_room(io, need) < 0)
+		return -ENOMEM; /* nothing cancelled */
+	if (k->acc_armed)
+		ic_accept_detach(io, k);
+	if (k->poll_armed)
+		ic_poll_cancel(io, k);
+	if (k->recv_armed) {
+		k->recv_armed = false;
+		if (k->recv_op.busy)
+			k->recv_ended = true; /* its packet posts the end */
+		else
+			ic_post(io, DX_IO_RECV, -ECANCELED, k->recv_udata, 0);
+	}
+	/* Behind the head: never started. */
+	if (k->sq_head) {
+		struct ic_send *q = k->sq_head->next;
+		k->sq_head->next = NULL;
+		k->sq_tail = k->sq_head;
+		while (q) {
+			struct ic_send *next = q->next;
+			ic_post(io, DX_IO_SEND, -ECANCELED, q->udata, 0);
+			ic_send_free(io, q);
+			q = next;
+		}
+		if (!k->send_op.busy)
+			send_fail(io, k, -ECANCELED);
+	}
+	ic_rw_cancel(k);
+	ic_sock_unlink(io, k);
+	ic_sock_check(io, k);
+	io->queued++;
+	return 0;
+}
