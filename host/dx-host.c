@@ -1,20 +1,21 @@
 /* dx-host - read a manifest, load and initialise its plugins, serve HBTP
- * on one worker per core until SIGTERM or SIGINT, then drain and finalise.
+ * on one worker per core until SIGTERM or SIGINT (on Windows a console
+ * control event) or dx ctl drain, then drain and finalise.
  * --check validates everything (manifest, plugins, backend) and exits. */
 #include <getopt.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "activate.h"
 #include "boot.h"
 #include "control.h"
+#include "cpus.h"
 #include "log.h"
 #include "notify.h"
+#include "proc.h"
 #include "sd.h"
 #include "metrics_http.h"
 #include "server.h"
@@ -42,12 +43,9 @@ static const char dx_host_usage[] =
 	"  -V, --version        the host's version and plugin ABI\n"
 	"\n"
 	"Exit status: 0 success, 1 a bad manifest or a plugin that failed to\n"
-	"load or initialise (each reason is printed), 2 a usage error.\n"
-	"Signals: SIGTERM or SIGINT finalise plugins in reverse order and exit 0.\n"
-	"SIGHUP re-reads the manifest and applies what changed (dx ctl apply).\n"
-	"systemd: Type=notify (READY=1, RELOADING=1, STOPPING=1, STATUS=) and\n"
-	"socket activation (passed sockets serve the listen entries with the\n"
-	"same address); --version says whether this build has them.\n"
+	"load or initialise (each reason is printed), 2 a usage error.\n";
+/* ...then proc.h's dx_proc_help, then this. */
+static const char dx_host_example[] =
 	"\n"
 	"Example:\n"
 	"  dx-host -m examples/hello.json --check\n";
@@ -108,7 +106,11 @@ static int dx_host_parse(int argc, char **argv, struct dx_host_args *a)
 				return 2;
 			}
 			break;
-		case 'h': fputs(dx_host_usage, stdout); return -1;
+		case 'h':
+			fputs(dx_host_usage, stdout);
+			fputs(dx_proc_help, stdout);
+			fputs(dx_host_example, stdout);
+			return -1;
 		case 'V':
 			printf("dx-host %s (plugin ABI %d.%d)\nsystemd: %s%s\n",
 			       DX_VERSION, DX_ABI_MAJOR, DX_ABI_MINOR,
@@ -233,12 +235,11 @@ static int dx_serve(const dx_manifest *m, dx_registry *r, dx_diag *d,
 static int dx_host_run(const struct dx_host_args *a, const dx_manifest *m,
 		       dx_inherited *passed)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	dx_registry_opts ro = {
 		.log = dx_log_stderr,
 		.log_ud = (void *)&a->log_format,
 		.log_level = a->log_level,
-		.workers = m->workers ? m->workers : (unsigned)(cpus > 0 ? cpus : 1),
+		.workers = m->workers ? m->workers : dx_cpus(),
 		.bg_threads = m->background.threads,
 		.bg_queue = m->background.queue,
 		.dry_run = a->check,
@@ -301,14 +302,8 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc < 0 ? 0 : rc;
 
-	/* Blocked before any thread starts, so only the control loop ever
-	 * takes them (sig.h). */
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	/* Signals blocked (POSIX) before any thread starts. */
+	dx_proc_init();
 
 	/* Sockets a socket unit passed: taken before any plugin can start a
 	 * thread or a child (activate.h). */

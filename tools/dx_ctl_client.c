@@ -1,39 +1,18 @@
 /* dx_ctl_client.c - talk to a running host's control socket (see
- * dx_ctl_client.h). */
+ * dx_ctl_client.h), over the system's transport (dx_ctl_conn.h). */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "diag.h"
 #include <cJSON.h>
 
 #include "dx_ctl_client.h"
+#include "dx_ctl_conn.h"
 #include "manifest.h"
-#include "sock.h"
-
-static int dx_ctl_connect(const char *path, int *out)
-{
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	if (strlen(path) >= sizeof a.sun_path)
-		return ENAMETOOLONG;
-	strcpy(a.sun_path, path);
-	int fd = dx_sock_open(AF_UNIX, SOCK_STREAM, 0);
-	if (fd < 0)
-		return -fd;
-	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-		int e = errno;
-		close(fd);
-		return e;
-	}
-	*out = fd;
-	return 0;
-}
+#include "sock.h" /* dx_sock_strerror: the socket errnos in words on Windows too */
 
 long long dx_ms_now(void)
 {
@@ -57,23 +36,22 @@ double dx_json_num(const cJSON *o, const char *k)
 int dx_ctl_ask(const char *path, const char *request, int timeout_ms,
 	       char **answer)
 {
-	int fd = -1, rc = dx_ctl_connect(path, &fd);
+	long long deadline = dx_ms_now() + timeout_ms;
+	dx_ctl_conn *c;
+	int rc = dx_ctl_conn_open(path, timeout_ms, &c);
 	if (rc)
 		return rc;
-	size_t n = strlen(request);
-	if (send(fd, request, n, DX_MSG_NOSIGNAL) != (ssize_t)n ||
-	    send(fd, "\n", 1, DX_MSG_NOSIGNAL) != 1) {
-		close(fd);
+	if (dx_ctl_conn_send(c, request, strlen(request)) ||
+	    dx_ctl_conn_send(c, "\n", 1)) {
+		dx_ctl_conn_close(c);
 		return EIO;
 	}
 	size_t len = 0, cap = 65536;
 	char *buf = malloc(cap);
 	rc = buf ? ETIMEDOUT : ENOMEM;
-	long long deadline = dx_ms_now() + timeout_ms;
-	struct pollfd p = {fd, POLLIN, 0};
 	while (buf) {
 		long long left = deadline - dx_ms_now();
-		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+		if (left <= 0)
 			break;
 		if (len + 1 == cap) {
 			char *b = realloc(buf, cap * 2);
@@ -84,7 +62,9 @@ int dx_ctl_ask(const char *path, const char *request, int timeout_ms,
 			buf = b;
 			cap *= 2;
 		}
-		ssize_t r = recv(fd, buf + len, cap - 1 - len, 0);
+		long r = dx_ctl_conn_recv(c, buf + len, cap - 1 - len, (int)left);
+		if (r == -ETIMEDOUT)
+			break;
 		if (r <= 0) {
 			rc = EPIPE;
 			break;
@@ -98,7 +78,7 @@ int dx_ctl_ask(const char *path, const char *request, int timeout_ms,
 			break;
 		}
 	}
-	close(fd);
+	dx_ctl_conn_close(c);
 	if (rc)
 		free(buf);
 	else
@@ -129,7 +109,9 @@ char *dx_ctl_socket_of(const char *file, const char *who)
 
 void dx_ctl_print_error(const char *who, const char *path, int e)
 {
-	fprintf(stderr, "%s: %s: %s%s\n", who, path, strerror(e),
+	char where[600];
+	dx_ctl_conn_where(path, where, sizeof where);
+	fprintf(stderr, "%s: %s: %s%s\n", who, where, dx_sock_strerror(e),
 		e == ENOENT || e == ECONNREFUSED
 			? " (is dx-host running with this control.socket?)"
 			: "");

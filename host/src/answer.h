@@ -22,7 +22,7 @@ int dx_answer_frame(dx_worker *w, dx_conn *c, uint8_t opcode, uint16_t seq,
 		    uint16_t status, const void *body, size_t len);
 /* An RpcError with a printf-style message (cut at 255 bytes). */
 int dx_answer_error(dx_worker *w, dx_conn *c, uint16_t seq, uint16_t status,
-		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+		    const char *fmt, ...) DX_PRINTF(5, 6);
 
 /* Start an answer in c->out, after room for its header: res is the
  * handler's view of it (its metadata room is the worker's). false when out

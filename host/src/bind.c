@@ -1,15 +1,10 @@
-/* bind.c - listening sockets for the manifest's listen entries (bind.h).
- * Main thread. */
-#include <arpa/inet.h>
+/* bind.c - listening sockets for the manifest's listen entries (bind.h),
+ * over sock.h: what is the same on every system. bind_posix.c and
+ * bind_win.c hold what is not (sharing a socket among the workers, and a
+ * unix socket's file). Main thread. */
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include "bind.h"
 #include "reuseport.h"
@@ -50,15 +45,14 @@ int dx_port_free(const dx_listen *l, uint16_t port, dx_diag *d)
 	int fd = dx_sock_open(family, SOCK_STREAM, 0);
 	if (fd < 0)
 		return 0; /* the real bind will say what is wrong */
-	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	dx_sock_set_on(fd, SOL_SOCKET, DX_SO_LISTEN_ADDR);
 	if (family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+		dx_sock_set_on(fd, IPPROTO_IPV6, IPV6_V6ONLY);
 	struct sockaddr_storage ss;
 	socklen_t len;
 	dx_sockaddr(l, port, &ss, &len);
-	int rc = bind(fd, (struct sockaddr *)&ss, len) < 0 ? -errno : 0;
-	close(fd);
+	int rc = dx_sock_bind(fd, &ss, (uint32_t)len);
+	dx_sock_close(fd);
 	if (rc == -EADDRINUSE)
 		dx_diag_add(d,
 			    "listen %s: address already in use by another "
@@ -77,27 +71,35 @@ int dx_bind(const dx_listen *l, uint16_t *port, dx_diag *d)
 						 : AF_UNIX;
 	int fd = dx_sock_open(family, SOCK_STREAM, DX_SOCK_NONBLOCK);
 	if (fd < 0) {
-		dx_diag_add(d, "listen %s: socket: %s", l->text, strerror(-fd));
+		/* Windows before 10 (1803), and wine, have no AF_UNIX. */
+		dx_diag_add(d, "listen %s: socket: %s%s", l->text,
+			    dx_sock_strerror(-fd),
+			    family == AF_UNIX && fd == -EAFNOSUPPORT
+				    ? " (this system has no unix sockets; "
+				      "listen on HOST:PORT instead)"
+				    : "");
 		return fd;
 	}
-	int one = 1;
 	if (family != AF_UNIX) {
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		dx_sock_set_on(fd, SOL_SOCKET, DX_SO_LISTEN_ADDR);
 		dx_reuseport(fd);
 	}
 	if (family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+		dx_sock_set_on(fd, IPPROTO_IPV6, IPV6_V6ONLY);
 	struct sockaddr_storage ss;
 	socklen_t len;
 	dx_sockaddr(l, *port, &ss, &len);
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {
-		int e = errno;
-		dx_diag_add(d, "listen %s: %s%s", l->text, strerror(e),
-			    e == EADDRINUSE ? " (another process has it; pick "
-					      "another port in listen)"
-					    : "");
-		close(fd);
-		return -e;
+	int rc = dx_sock_bind(fd, &ss, (uint32_t)len);
+	if (rc == 0)
+		rc = dx_sock_listen(fd, 4096);
+	if (rc < 0) {
+		dx_diag_add(d, "listen %s: %s%s", l->text,
+			    dx_sock_strerror(-rc),
+			    rc == -EADDRINUSE ? " (another process has it; "
+						"pick another port in listen)"
+					      : "");
+		dx_sock_close(fd);
+		return rc;
 	}
 	if (family != AF_UNIX) {
 		len = sizeof ss;
@@ -106,7 +108,7 @@ int dx_bind(const dx_listen *l, uint16_t *port, dx_diag *d)
 				      ? ((struct sockaddr_in *)&ss)->sin_port
 				      : ((struct sockaddr_in6 *)&ss)->sin6_port);
 	} else {
-		chmod(l->path, 0660);
+		dx_bind_unix_bound(l);
 	}
 	return fd;
 }
@@ -116,44 +118,17 @@ bool dx_bind_each(const dx_listen *l)
 	return l->kind != DX_LISTEN_UNIX && dx_reuseport_balances;
 }
 
-int dx_bind_share(int fd, const dx_listen *l, dx_diag *d)
-{
-	int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (copy >= 0)
-		return copy;
-	int e = errno;
-	dx_diag_add(d, "%s: cannot share the listening socket: %s", l->text,
-		    strerror(e));
-	return -e;
-}
-
 /* bind.h; used where apply adds a unix listener. */
 int dx_bind_unix_claim(const dx_listen *l, dx_diag *d)
 {
-	struct stat st;
-	if (lstat(l->path, &st) < 0)
-		return 0; /* nothing there (else bind says what is wrong) */
-	if (!S_ISSOCK(st.st_mode)) {
+	int rc = dx_bind_unix_file(l->path);
+	if (rc == -EEXIST)
 		dx_diag_add(d, "listen %s: %s exists and is not a socket; "
 			       "remove it or pick another path",
 			    l->text, l->path);
-		return -EEXIST;
-	}
-	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	snprintf(a.sun_path, sizeof a.sun_path, "%s", l->path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	/* Connected, or its backlog is full: someone listens there. */
-	bool live = fd >= 0 && (connect(fd, (struct sockaddr *)&a, sizeof a) ==
-					0 ||
-				errno == EAGAIN);
-	if (fd >= 0)
-		close(fd);
-	if (live) {
+	else if (rc == -EADDRINUSE)
 		dx_diag_add(d, "listen %s: another process listens on %s "
 			       "(another dx-host?); stop it or pick another path",
 			    l->text, l->path);
-		return -EADDRINUSE;
-	}
-	unlink(l->path);
-	return 0;
+	return rc;
 }

@@ -11,11 +11,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "async.h"
 #include "conn.h"
 #include "pipeline.h"
+#include "sock.h"
 #include "timer.h"
 #include "worker.h"
 
@@ -143,7 +143,7 @@ void dx_conn_close(dx_worker *w, dx_conn *c)
 	 * a multishot recv left armed would keep the socket open after
 	 * close(). */
 	w->vt->submit(w->io);
-	close(c->fd);
+	dx_sock_close(c->fd);
 	c->fd = -1;
 	c->gen = (c->gen + 1) & 0xFFFFFFu;
 	dx_hbtp_reasm_reset(&c->reasm);

@@ -12,6 +12,7 @@
 
 #include "hostapi_offline.h"
 #include "manifest.h"
+#include "path.h"
 #include "registry_int.h"
 #include "async.h"
 #include "timer.h"
@@ -57,7 +58,7 @@ static int api_config_file(const dx_host_api *host, const dx_config *cfg,
 	int rc = dx_config_get_str(cfg, key, def, &s, &e->errors);
 	*out = s;
 	const dx_manifest *m = e->reg->manifest;
-	if (rc < 0 || !s || s[0] == '/' || !m || !m->dir)
+	if (rc < 0 || !s || dx_path_root(s) || !m || !m->dir)
 		return rc;
 	char *abs = NULL;
 	char **kept = realloc(e->paths, (e->path_count + 1) * sizeof *kept);

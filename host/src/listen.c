@@ -19,9 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 
 #include "activate.h"
 #include "async.h"
@@ -58,7 +55,7 @@ static void dx_change_free(dx_server *s, dx_listen_change *ch, bool close_new)
 		for (size_t i = ch->first; close_new && ch->fds[k] && i < ch->n;
 		     i++)
 			if (ch->fds[k][i] >= 0)
-				close(ch->fds[k][i]);
+				dx_bind_close(ch->fds[k][i]);
 		free(ch->fds[k]);
 	}
 	free(ch->fds);
@@ -207,7 +204,7 @@ static void dx_listen_on_worker(void *arg)
 		/* Draining: it closed its listeners; the new ones go too. */
 		for (size_t i = j->first; i < j->n; i++)
 			if (j->fds[i] >= 0)
-				close(j->fds[i]);
+				dx_bind_close(j->fds[i]);
 		free(j->fds);
 		free(j);
 		return;
@@ -217,7 +214,7 @@ static void dx_listen_on_worker(void *arg)
 			/* Its accept in flight completes cancelled, and is not
 			 * armed again: the slot is closed. */
 			w->vt->detach(w->io, w->listen_fds[i]);
-			close(w->listen_fds[i]);
+			dx_bind_close(w->listen_fds[i]);
 		}
 	size_t old = w->listen_count;
 	free(w->listen_fds);
@@ -251,7 +248,7 @@ void dx_listen_commit(dx_server *s, dx_listen_change *ch)
 		 * table; the new sockets are closed below for it alone. */
 		for (size_t i = ch->first; i < ch->n; i++)
 			if (ch->fds[k][i] >= 0)
-				close(ch->fds[k][i]);
+				dx_bind_close(ch->fds[k][i]);
 		dx_registry_log(s->view.reg, DX_LOG_ERROR,
 				"worker %u keeps its old listeners: out of "
 				"memory",

@@ -128,21 +128,29 @@ static char *dx_final_path(HANDLE h)
 	return s;
 }
 
-char *dx_loader_resolve(const char *path, dx_diag *d, int *rc)
+char *dx_full_path(const char *path, int *err)
 {
 	HANDLE h = dx_open_file(path, false);
 	if (h == INVALID_HANDLE_VALUE) {
-		*rc = -dx_win_errno(GetLastError());
-		dx_diag_add(d, "%s: cannot open: %s", path, strerror(-*rc));
+		*err = dx_win_errno(GetLastError());
 		return NULL;
 	}
 	char *real = dx_final_path(h);
 	CloseHandle(h);
-	if (!real) {
-		*rc = -ENOMEM;
+	*err = real ? 0 : ENOMEM;
+	return real;
+}
+
+char *dx_loader_resolve(const char *path, dx_diag *d, int *rc)
+{
+	int e;
+	char *real = dx_full_path(path, &e);
+	*rc = -e;
+	if (!real && e == ENOMEM)
 		dx_diag_add(d, "%s: cannot open: cannot resolve its full path",
 			    path);
-	}
+	else if (!real)
+		dx_diag_add(d, "%s: cannot open: %s", path, strerror(e));
 	return real;
 }
 

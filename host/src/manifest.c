@@ -14,7 +14,6 @@
  * root, which the manifest owns. Nothing here is global; one call, one
  * context. */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +25,7 @@
 
 #include "dl.h"
 #include "manifest_int.h"
+#include "path.h"
 
 #ifndef DX_DEFAULT_PLUGIN_DIR
 #error "DX_DEFAULT_PLUGIN_DIR must come from the build (host/meson.build)"
@@ -49,11 +49,11 @@ bool dx_manifest_push_str(mctx *c, char ***v, size_t *n, char *s)
 	return true;
 }
 
-/* "/" between dir and a name, unless dir ends in one. */
+/* "/" between dir and a name, unless dir ends in a separator. */
 static const char *dx_path_sep(const char *dir)
 {
 	size_t n = strlen(dir);
-	return n && dir[n - 1] == '/' ? "" : "/";
+	return n && dx_path_is_sep(dir[n - 1]) ? "" : "/";
 }
 
 char *dx_path_join(const char *dir, const char *name)
@@ -70,7 +70,7 @@ char *dx_manifest_join(mctx *c, const char *dir, const char *name)
 
 char *dx_manifest_resolve(mctx *c, const char *p)
 {
-	return p[0] == '/' ? dx_jc_strdup(&c->jc, p) :
+	return dx_path_root(p) ? dx_jc_strdup(&c->jc, p) :
 			     dx_manifest_join(c, c->m->dir, p);
 }
 
@@ -88,7 +88,7 @@ bool dx_manifest_is_file(const char *p)
 
 char *dx_manifest_canonical(mctx *c, char *p)
 {
-	char *r = p ? realpath(p, NULL) : NULL;
+	char *r = p ? dx_path_real(p) : NULL;
 	if (!r)
 		return p;
 	free(p);
@@ -168,7 +168,7 @@ static void default_plugin_path(mctx *c)
 	char *dir = NULL;
 	if (exe) {
 		char *rel = dx_manifest_join(c, exe, DX_DEFAULT_PLUGIN_DIR_REL);
-		dir = rel ? realpath(rel, NULL) : NULL;
+		dir = rel ? dx_path_real(rel) : NULL;
 		free(rel);
 		free(exe);
 	}
@@ -392,7 +392,7 @@ const cJSON *dx_manifest_section(const dx_manifest *m, const char *key)
 static bool set_source(mctx *c, const char *file, const char *dir)
 {
 	c->m->file = dx_jc_strdup(&c->jc, file ? file : "");
-	c->m->dir = realpath(dir && *dir ? dir : ".", NULL);
+	c->m->dir = dx_path_real(dir && *dir ? dir : ".");
 	if (!c->m->dir)
 		dx_jc_err(&c->jc, "", "cannot use directory %s: %s",
 			  dir && *dir ? dir : ".", strerror(errno));
@@ -467,7 +467,7 @@ static int read_all(int fd, char **text, size_t *len)
 static int read_file(const char *file, char **text, size_t *len)
 {
 	struct stat st;
-	int e = 0, fd = open(file, O_RDONLY | O_CLOEXEC);
+	int e = 0, fd = dx_path_open(file);
 	if (fd < 0)
 		return errno;
 	if (fstat(fd, &st) != 0)
@@ -480,15 +480,25 @@ static int read_file(const char *file, char **text, size_t *len)
 	return e;
 }
 
+size_t dx_path_dir_len(const char *p)
+{
+	size_t root = dx_path_root(p), n = strlen(p);
+	while (n > root && !dx_path_is_sep(p[n - 1]))
+		n--;
+	/* The separator before the last part goes, the root's stays. */
+	return n > root ? n - 1 : root;
+}
+
 /* The directory part of file ("." when it has none). */
 static char *dir_of(const char *file)
 {
-	const char *slash = strrchr(file, '/');
-	if (!slash)
-		return strdup(".");
-	if (slash == file)
-		return strdup("/");
-	return strndup(file, (size_t)(slash - file));
+	size_t n = dx_path_dir_len(file);
+	char *dir = malloc(n ? n + 1 : 2);
+	if (dir) {
+		memcpy(dir, n ? file : ".", n ? n : 1);
+		dir[n ? n : 1] = '\0';
+	}
+	return dir;
 }
 
 int dx_manifest_load(const char *file, dx_manifest **out, dx_diag *d)

@@ -24,6 +24,9 @@ char *dx_manifest_join(mctx *c, const char *dir, const char *name);
  * never from wherever the host happened to be started. */
 char *dx_manifest_resolve(mctx *c, const char *p);
 bool dx_manifest_is_dir(const char *p);
+/* The length of p's directory part: up to its last separator (path.h),
+ * which is kept only when it is the root's; 0 when p has none. */
+size_t dx_path_dir_len(const char *p);
 bool dx_manifest_is_file(const char *p);
 /* The canonical form of an existing path, falling back to p itself. */
 char *dx_manifest_canonical(mctx *c, char *p);

@@ -4,12 +4,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include <dx/addr.h>
 
 #include "manifest_int.h"
+#include "path.h"
+#include "sock.h"
 
 #define SUN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
@@ -21,26 +21,31 @@ static char *socket_path(mctx *c, const char *path, const char *given)
 	char *abs = dx_manifest_resolve(c, given);
 	if (!abs)
 		return NULL;
-	char *slash = strrchr(abs, '/'); /* abs is absolute: there is one */
-	if (!slash[1]) {
+	size_t n = strlen(abs);
+	if (dx_path_is_sep(abs[n - 1])) {
 		dx_jc_err(&c->jc, path,
 			  "%s names a directory; expected a socket file path",
 			  abs);
 		free(abs);
 		return NULL;
 	}
-	*slash = '\0';
-	char *dir = realpath(*abs ? abs : "/", NULL);
+	/* abs is absolute: a separator comes before its last part. */
+	const char *base = abs + n;
+	while (!dx_path_is_sep(base[-1]))
+		base--;
+	char *parent = dx_jc_fmt(&c->jc, "%.*s", (int)dx_path_dir_len(abs),
+				 abs);
+	char *dir = parent ? dx_path_real(parent) : NULL;
 	char *full = NULL;
-	if (!dir)
-		dx_jc_err(&c->jc, path, "socket directory %s: %s",
-			  *abs ? abs : "/",
+	if (parent && !dir) /* no parent: out of memory, said */
+		dx_jc_err(&c->jc, path, "socket directory %s: %s", parent,
 			  errno == ENOENT ? "does not exist" : strerror(errno));
-	else if (!dx_manifest_is_dir(dir))
+	else if (dir && !dx_manifest_is_dir(dir))
 		dx_jc_err(&c->jc, path,
 			  "socket directory %s is not a directory", dir);
-	else
-		full = dx_manifest_join(c, dir, slash + 1);
+	else if (dir)
+		full = dx_manifest_join(c, dir, base);
+	free(parent);
 	if (full && strlen(full) > SUN_PATH_MAX) {
 		dx_jc_err(&c->jc, path,
 			  "socket path %s is %zu bytes; a Unix socket path "

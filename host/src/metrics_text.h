@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <dx/plugin.h> /* DX_PRINTF */
+
 typedef struct dx_mtext {
 	char *p;
 	size_t len, cap;
@@ -33,7 +35,7 @@ typedef struct dx_mlabels {
 void dx_mtext_init(dx_mtext *t);
 /* printf into the buffer, unescaped. */
 void dx_mtext_printf(dx_mtext *t, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	DX_PRINTF(2, 3);
 /* The # HELP and # TYPE lines of family name ("counter", "gauge",
  * "histogram"). */
 void dx_mtext_family(dx_mtext *t, const char *name, const char *type,

@@ -2,6 +2,7 @@
  * implementation per build (meson picks):
  *   pin_affinity.c pthread_setaffinity_np: Linux (a cpu_set_t) and
  *                  FreeBSD (a cpuset_t).
+ *   pin_win.c      SetThreadAffinityMask: Windows.
  *   pin_none.c     nothing: -ENOTSUP (macOS has no way to pin a thread;
  *                  OpenBSD and NetBSD none dx uses; Linux with
  *                  -Dportable_fallbacks). */

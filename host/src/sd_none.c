@@ -1,9 +1,9 @@
 /* sd_none.c - sd.h in a build without libsystemd: nothing is sent, and
  * sockets passed by a socket unit are refused (sd.h) rather than ignored,
- * since the host would then try to bind addresses systemd holds. */
+ * since the host would then try to bind addresses systemd holds. Windows
+ * builds it too (no systemd there; activate_none.c words the refusal). */
 #include <errno.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 
 #include "sd.h"
 

@@ -1,13 +1,8 @@
 /* server.c - pick the backend, bind the listeners, run the workers. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cJSON.h>
@@ -17,6 +12,7 @@
 #include "activate.h"
 #include "async.h"
 #include "bind.h"
+#include "cpus.h"
 #include "pin.h"
 #include "metrics.h"
 #include "server_int.h"
@@ -169,8 +165,7 @@ static int dx_bind_all(dx_server *s, dx_diag *d)
 static int dx_workers_new(dx_server *s, dx_diag *d)
 {
 	const dx_manifest *m = s->view.m;
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	s->nworkers = m->workers ? m->workers : (unsigned)(cpus > 0 ? cpus : 1);
+	s->nworkers = m->workers ? m->workers : dx_cpus();
 	s->workers = calloc(s->nworkers, sizeof *s->workers);
 	if (!s->workers)
 		return -ENOMEM;
@@ -273,7 +268,7 @@ static int dx_server_post(void *target, int worker, void (*fn)(void *),
 
 int dx_server_start(dx_server *s, dx_diag *d)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned cpus = dx_cpus();
 	bool pin_said = false;
 	for (unsigned i = 0; i < s->nworkers; i++) {
 		dx_worker *w = &s->workers[i];
@@ -285,8 +280,7 @@ int dx_server_start(dx_server *s, dx_diag *d)
 			return -rc;
 		}
 		if (s->view.m->pin_cpus)
-			dx_pin(s, w, cpus > 0 ? (unsigned)cpus : 1,
-			       &pin_said);
+			dx_pin(s, w, cpus, &pin_said);
 	}
 	s->started = true;
 	dx_registry_set_poster(s->view.reg, dx_server_post, s);

@@ -5,19 +5,15 @@
  * timers, close idle or trickling connections and those whose output does
  * not move (conn.c's write timeout), then flush every connection
  * that has answers to send (one send per connection per turn: batching). */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "answer.h"
 #include "async.h"
+#include "bind.h"
 #include "conn.h"
 #include "sock.h"
 #include "timer.h"
@@ -59,9 +55,9 @@ static void dx_refuse(dx_worker *w, int fd)
 	f[8] = (uint8_t)DX_HBTP_CLOSE_OVERLOADED;
 	f[9] = (uint8_t)(DX_HBTP_CLOSE_OVERLOADED >> 8);
 	memcpy(f + 10, why, sizeof why - 1);
-	ssize_t n = send(fd, f, sizeof f, DX_MSG_NOSIGNAL | MSG_DONTWAIT);
+	long n = dx_sock_send_nowait(fd, f, sizeof f);
 	(void)n;
-	close(fd);
+	dx_sock_close(fd);
 	dx_stat_add(&w->stats.refused, 1);
 }
 
@@ -97,8 +93,7 @@ static void dx_peer_name(dx_worker *w, dx_conn *c, int fd, char *out, size_t n)
 		   (zc == DX_ZC_AUTO && !dx_peer_local(&ss));
 	if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
 		return;
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	dx_sock_nodelay(fd);
 	if (ss.ss_family == AF_INET) {
 		const struct sockaddr_in *a = (const void *)&ss;
 		inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
@@ -255,7 +250,7 @@ static void dx_begin_drain(dx_worker *w)
 		if (w->listen_fds[i] < 0)
 			continue;
 		w->vt->detach(w->io, w->listen_fds[i]);
-		close(w->listen_fds[i]);
+		dx_bind_close(w->listen_fds[i]);
 		w->listen_fds[i] = -1;
 	}
 	w->listen_count = 0;
@@ -420,7 +415,7 @@ void dx_worker_release(dx_worker *w)
 {
 	for (size_t i = 0; i < w->listen_count; i++)
 		if (w->listen_fds[i] >= 0)
-			close(w->listen_fds[i]);
+			dx_bind_close(w->listen_fds[i]);
 	if (w->io)
 		w->vt->destroy(w->io);
 	while (w->pending_free) {

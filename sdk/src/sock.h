@@ -32,6 +32,7 @@
 /* PE has no ELF visibility; the names stay out of every installed header. */
 #define DX_SOCK_HIDDEN
 #else
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -39,6 +40,19 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #define DX_SOCK_HIDDEN __attribute__((visibility("hidden")))
+#endif
+
+/* The option a listener sets before bind. POSIX's SO_REUSEADDR lets the
+ * host bind its port again at once after a restart (connections of the
+ * last run may linger in TIME_WAIT) and lets no other process take a port
+ * that is listened on. Windows' SO_REUSEADDR would let any process bind
+ * the same port and take connections: there it is SO_EXCLUSIVEADDRUSE,
+ * what Microsoft advises for servers (how it meets TIME_WAIT on a restart
+ * was not checked on Windows; under wine a second bind is refused). */
+#ifdef _WIN32
+#define DX_SO_LISTEN_ADDR SO_EXCLUSIVEADDRUSE
+#else
+#define DX_SO_LISTEN_ADDR SO_REUSEADDR
 #endif
 
 /* flags for dx_sock_open and dx_sock_accept */
@@ -86,6 +100,16 @@ DX_SOCK_HIDDEN int dx_sock_connect(int fd, const void *sa, uint32_t len);
 DX_SOCK_HIDDEN int dx_sock_error(int fd);
 /* TCP_NODELAY on (requests are small: no Nagle delay); failure ignored. */
 DX_SOCK_HIDDEN void dx_sock_nodelay(int fd);
+/* bind(), listen(): 0 or a negative errno. */
+DX_SOCK_HIDDEN int dx_sock_bind(int fd, const void *sa, uint32_t len);
+DX_SOCK_HIDDEN int dx_sock_listen(int fd, int backlog);
+/* setsockopt(fd, level, name) to the int 1 (SO_REUSEADDR, IPV6_V6ONLY,
+ * SO_REUSEPORT...): 0 or a negative errno. */
+DX_SOCK_HIDDEN int dx_sock_set_on(int fd, int level, int name);
+/* One send() that never blocks, whatever the socket's mode (MSG_DONTWAIT;
+ * on Windows the socket is made non-blocking first): for a last word to a
+ * socket about to be closed. As dx_sock_send. */
+DX_SOCK_HIDDEN long dx_sock_send_nowait(int fd, const void *buf, size_t n);
 /* strerror(err) for a positive errno value. On Windows the socket codes
  * (ECONNREFUSED, ETIMEDOUT...), which the C runtime calls "Unknown
  * error", get glibc's words. Static text; any thread. */

@@ -63,3 +63,25 @@ void dx_sock_nodelay(int fd)
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
+
+int dx_sock_bind(int fd, const void *sa, uint32_t len)
+{
+	return bind(fd, sa, (socklen_t)len) < 0 ? -errno : 0;
+}
+
+int dx_sock_listen(int fd, int backlog)
+{
+	return listen(fd, backlog) < 0 ? -errno : 0;
+}
+
+int dx_sock_set_on(int fd, int level, int name)
+{
+	int one = 1;
+	return setsockopt(fd, level, name, &one, sizeof one) < 0 ? -errno : 0;
+}
+
+long dx_sock_send_nowait(int fd, const void *buf, size_t n)
+{
+	ssize_t k = send(fd, buf, n, DX_MSG_NOSIGNAL | MSG_DONTWAIT);
+	return k < 0 ? (errno == EWOULDBLOCK ? -EAGAIN : -errno) : (long)k;
+}

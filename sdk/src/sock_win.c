@@ -52,6 +52,8 @@ static int dx_wsa_errno(int e)
 	case WSAEFAULT: return EINVAL;
 	case WSAENOTSOCK: return EBADF;
 	case WSAEMSGSIZE: return EMSGSIZE;
+	/* bind: a port another socket holds with SO_EXCLUSIVEADDRUSE. */
+	case WSAEACCES: return EACCES;
 	default: return EIO;
 	}
 }
@@ -167,4 +169,33 @@ void dx_sock_nodelay(int fd)
 	BOOL one = TRUE;
 	setsockopt((SOCKET)fd, IPPROTO_TCP, TCP_NODELAY, (const char *)&one,
 		   sizeof one);
+}
+
+int dx_sock_bind(int fd, const void *sa, uint32_t len)
+{
+	return bind((SOCKET)fd, sa, (int)len) == 0 ? 0 : dx_sock_fail();
+}
+
+int dx_sock_listen(int fd, int backlog)
+{
+	return listen((SOCKET)fd, backlog) == 0 ? 0 : dx_sock_fail();
+}
+
+int dx_sock_set_on(int fd, int level, int name)
+{
+	/* Winsock's boolean options are DWORDs (BOOL): an int 1 is one. */
+	BOOL one = TRUE;
+	return setsockopt((SOCKET)fd, level, name, (const char *)&one,
+			  sizeof one) == 0
+		       ? 0
+		       : dx_sock_fail();
+}
+
+long dx_sock_send_nowait(int fd, const void *buf, size_t n)
+{
+	/* No MSG_DONTWAIT in Winsock: the socket becomes non-blocking, which
+	 * is all right for one about to be closed. */
+	u_long nb = 1;
+	ioctlsocket((SOCKET)fd, FIONBIO, &nb);
+	return dx_sock_send(fd, buf, n);
 }

@@ -1,0 +1,60 @@
+/* path_win.c - path.h on Windows: both separators, drive letters and
+ * UNC roots; the final path of a handle (loader_win.c's dx_full_path)
+ * with '/' between its parts. Under wine a Unix path such as /tmp/x is
+ * taken on the current drive, which wine maps to the Unix root (Z:), so
+ * it names the same file; Windows itself has no such drive. */
+#include <errno.h>
+#include <fcntl.h>
+#include <io.h>
+#include <stdlib.h>
+
+#include "loader_win.h"
+#include "path.h"
+
+bool dx_path_is_sep(char c)
+{
+	return c == '/' || c == '\\';
+}
+
+size_t dx_path_root(const char *p)
+{
+	if (((p[0] >= 'A' && p[0] <= 'Z') || (p[0] >= 'a' && p[0] <= 'z')) &&
+	    p[1] == ':' && dx_path_is_sep(p[2]))
+		return 3;
+	if (dx_path_is_sep(p[0]) && dx_path_is_sep(p[1])) {
+		/* \\server\share\: the share is part of the root. */
+		size_t n = 2, parts = 0;
+		while (p[n] && parts < 2)
+			parts += dx_path_is_sep(p[n++]);
+		return n;
+	}
+	return dx_path_is_sep(p[0]);
+}
+
+char *dx_path_real(const char *p)
+{
+	int e;
+	char *r = dx_full_path(p, &e);
+	if (!r) {
+		errno = e;
+		return NULL;
+	}
+	for (char *s = r; *s; s++)
+		if (*s == '\\')
+			*s = '/';
+	return r;
+}
+
+int dx_path_open(const char *p)
+{
+	wchar_t *w = dx_wide(p);
+	if (!w) {
+		errno = EINVAL; /* not UTF-8 */
+		return -1;
+	}
+	int fd = _wopen(w, _O_RDONLY | _O_BINARY | _O_NOINHERIT);
+	int e = errno;
+	free(w);
+	errno = e;
+	return fd;
+}
