@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # control.sh - dx-host.exe's control pipe under wine, driven by dx.exe ctl:
 # the pipe named in the startup log; status, plugins, stats, metrics,
-# reload, apply and swap answered over it (--socket, DX_SOCKET and -m);
+# reload, apply, unload, load and swap answered over it (--socket,
+# DX_SOCKET and -m); raw lines (pipelined, split, not JSON, too long);
 # the pipe's DACL read back (owner and SYSTEM only); a second host on the
 # same control.socket refused with the Linux message; SIGINT from Linux
 # reaching the host as CTRL_C_EVENT (what wine does: its console handler
@@ -164,6 +165,13 @@ check "dx ctl swap to a backend that is not there says why" 1 \
 check "an unknown command over the pipe: the host's answer" 1 \
 	'unknown command; use status, plugins' \
 	"$DX" ctl --socket c.sock bogus
+check "dx ctl unload routes_hello" 0 '^unload routes_hello ' \
+	"$DX" ctl --socket c.sock unload routes_hello
+check "dx ctl load --name routes_hello" 0 '^load routes_hello .*routes_hello\.dll' \
+	"$DX" ctl --socket c.sock load --name routes_hello
+check "raw lines: pipelined, split, not JSON, too long" 0 \
+	'test_win_pipe host: 1 cases passed, 0 failed' \
+	"$PIPETEST" host "$PIPE"
 check "the pipe's DACL: the owner and SYSTEM only" 0 \
 	'test_win_pipe dacl: 1 cases passed, 0 failed' \
 	"$PIPETEST" dacl "$PIPE"
