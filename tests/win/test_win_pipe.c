@@ -66,7 +66,7 @@ struct srv {
 	char buf[DX_PIPE_CLIENTS][DX_CTL_LINE];
 	size_t len[DX_PIPE_CLIENTS];
 	volatile LONG gone; /* clients seen leaving */
-	bool mute;	    /* read, never answer */
+	bool mute;          /* read, never answer */
 };
 
 /* Answer every line {"echo": LINE, "client": K}. */
@@ -76,8 +76,8 @@ static void srv_lines(struct srv *x, int k)
 	while ((nl = memchr(x->buf[k], '\n', x->len[k]))) {
 		*nl = '\0';
 		char answer[DX_CTL_LINE + 64];
-		snprintf(answer, sizeof answer, "{\"echo\": \"%s\", \"client\": %d}",
-			 x->buf[k], k);
+		snprintf(answer, sizeof answer,
+			 "{\"echo\": \"%s\", \"client\": %d}", x->buf[k], k);
 		if (!x->mute)
 			dx_pipe_srv_write(x->s, k, answer);
 		size_t used = (size_t)(nl + 1 - x->buf[k]);
@@ -331,7 +331,8 @@ static void test_too_many_clients(void)
 static void test_client_errors(void)
 {
 	dx_ctl_conn *c = NULL;
-	WT_INT_EQ(dx_ctl_conn_open("\\\\.\\pipe\\dx-test-nobody-here", 1000, &c),
+	WT_INT_EQ(dx_ctl_conn_open("\\\\.\\pipe\\dx-test-nobody-here", 1000,
+				   &c),
 		  ENOENT);
 	char where[600];
 	dx_ctl_conn_where("C:\\srv\\dx.sock", where, sizeof where);
@@ -395,7 +396,8 @@ static void test_host_lines(void)
 	free(lng);
 	WT_INT_EQ(e, 0);
 	read_line(c, line, sizeof line);
-	WT_CHECK(strcmp(line, "{\"ok\":false,\"error\":\"line too long\"}") == 0,
+	WT_CHECK(strcmp(line, "{\"ok\":false,\"error\":\"line too long\"}") ==
+			 0,
 		 "got %s", line);
 	WT_INT_EQ(dx_ctl_conn_recv(c, line, sizeof line, 10000), 0);
 	dx_ctl_conn_close(c);
