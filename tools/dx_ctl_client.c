@@ -62,7 +62,8 @@ int dx_ctl_ask(const char *path, const char *request, int timeout_ms,
 			buf = b;
 			cap *= 2;
 		}
-		long r = dx_ctl_conn_recv(c, buf + len, cap - 1 - len, (int)left);
+		long r = dx_ctl_conn_recv(c, buf + len, cap - 1 - len,
+					  (int)left);
 		if (r == -ETIMEDOUT)
 			break;
 		if (r <= 0) {

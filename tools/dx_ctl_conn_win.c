@@ -23,22 +23,17 @@ static int dx_ctl_conn_errno(DWORD e)
 {
 	switch (e) {
 	case ERROR_FILE_NOT_FOUND:
-	case ERROR_PATH_NOT_FOUND:
-		return ENOENT; /* no host serves the pipe */
+	case ERROR_PATH_NOT_FOUND: return ENOENT; /* no host serves the pipe */
 	case ERROR_ACCESS_DENIED:
 		return EACCES; /* another user's host: the DACL says no */
 	case ERROR_PIPE_BUSY:
-	case ERROR_SEM_TIMEOUT:
-		return ETIMEDOUT;
+	case ERROR_SEM_TIMEOUT: return ETIMEDOUT;
 	case ERROR_BROKEN_PIPE:
 	case ERROR_NO_DATA:
-	case ERROR_PIPE_NOT_CONNECTED:
-		return EPIPE;
+	case ERROR_PIPE_NOT_CONNECTED: return EPIPE;
 	case ERROR_INVALID_NAME:
-	case ERROR_BAD_PATHNAME:
-		return EINVAL;
-	default:
-		return EIO;
+	case ERROR_BAD_PATHNAME: return EINVAL;
+	default: return EIO;
 	}
 }
 
@@ -61,11 +56,11 @@ int dx_ctl_conn_open(const char *path, int timeout_ms, dx_ctl_conn **out)
 	for (;;) {
 		/* SECURITY_IDENTIFICATION: whoever serves the name may learn
 		 * who we are, never act as us. */
-		c->h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE, 0, NULL,
-				   OPEN_EXISTING,
-				   FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT |
-					   SECURITY_IDENTIFICATION,
-				   NULL);
+		c->h = CreateFileW(
+			w, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
+			FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT |
+				SECURITY_IDENTIFICATION,
+			NULL);
 		if (c->h != INVALID_HANDLE_VALUE)
 			break;
 		DWORD e = GetLastError();

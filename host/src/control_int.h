@@ -45,8 +45,8 @@ typedef void dx_ctl_send_fn(void *ud, const char *text);
  * DX_CTL_LINE - 1 - l->len): answer every complete line through send, in
  * order; *drain is set by a drain command. false when the client is to
  * be closed: its line outgrew DX_CTL_LINE, and it was told so. */
-bool dx_ctl_take(dx_ctl_line *l, size_t n, const dx_control_ctx *x,
-		 bool *drain, dx_ctl_send_fn *send, void *ud);
+bool dx_ctl_take(dx_ctl_line *l, size_t n, const dx_control_ctx *x, bool *drain,
+		 dx_ctl_send_fn *send, void *ud);
 
 /* SIGHUP's work (POSIX only; Windows has `dx ctl apply`): apply the
  * host's manifest and log how it went. */

@@ -50,12 +50,12 @@ int dx_pipe_name(const char *path, char *out, size_t cap)
 		wchar_t *full = n ? malloc(n * sizeof *full) : NULL;
 		bool ok = full && GetFullPathNameW(w, n, full, NULL) < n;
 		int head = snprintf(out, cap, "%sdx-", dx_pipe_prefix);
-		int got = ok && (size_t)head < cap
-				  ? WideCharToMultiByte(CP_UTF8, 0, full, -1,
-							out + head,
-							(int)(cap - (size_t)head),
-							NULL, NULL)
-				  : 0;
+		int got = ok && (size_t)head < cap ?
+				  WideCharToMultiByte(CP_UTF8, 0, full, -1,
+						      out + head,
+						      (int)(cap - (size_t)head),
+						      NULL, NULL) :
+				  0;
 		free(full);
 		free(w);
 		if (!ok)
@@ -219,8 +219,8 @@ int dx_pipe_srv_open(const char *name, const char *what, const char *full,
 		      (s->wov.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL));
 	for (int i = 0; i < DX_PIPE_CLIENTS; i++) {
 		s->c[i].h = INVALID_HANDLE_VALUE;
-		events = events && (s->c[i].ov.hEvent =
-					    CreateEventW(NULL, TRUE, FALSE, NULL));
+		events = events && (s->c[i].ov.hEvent = CreateEventW(
+					    NULL, TRUE, FALSE, NULL));
 	}
 	DWORD e = !events ? GetLastError() : 0;
 	if (!e && !(s->wname = dx_wide(name)))
@@ -327,8 +327,8 @@ int dx_pipe_srv_read(dx_pipe_srv *s, int client, void *buf, size_t cap)
 static int dx_pipe_accept(dx_pipe_srv *s, int *client)
 {
 	DWORD got;
-	if (!s->connected && !GetOverlappedResult(s->listen, &s->lov, &got,
-						  FALSE)) {
+	if (!s->connected &&
+	    !GetOverlappedResult(s->listen, &s->lov, &got, FALSE)) {
 		DisconnectNamedPipe(s->listen); /* it left already */
 		dx_pipe_listen(s);
 		return DX_PIPE_NONE;
@@ -350,8 +350,8 @@ static int dx_pipe_accept(dx_pipe_srv *s, int *client)
 	return DX_PIPE_NONE;
 }
 
-int dx_pipe_srv_wait(dx_pipe_srv *s, HANDLE wake, int timeout_ms,
-		     int *client, size_t *n)
+int dx_pipe_srv_wait(dx_pipe_srv *s, HANDLE wake, int timeout_ms, int *client,
+		     size_t *n)
 {
 	HANDLE h[2 + DX_PIPE_CLIENTS];
 	int map[2 + DX_PIPE_CLIENTS], count = 0;
@@ -372,9 +372,10 @@ int dx_pipe_srv_wait(dx_pipe_srv *s, HANDLE wake, int timeout_ms,
 		map[count++] = i;
 	}
 	DWORD r = count ? WaitForMultipleObjects((DWORD)count, h, FALSE,
-						 timeout_ms < 0 ? INFINITE
-								: (DWORD)timeout_ms)
-			: (Sleep((DWORD)timeout_ms), WAIT_TIMEOUT);
+						 timeout_ms < 0 ?
+							 INFINITE :
+							 (DWORD)timeout_ms) :
+			  (Sleep((DWORD)timeout_ms), WAIT_TIMEOUT);
 	if (r == WAIT_TIMEOUT)
 		return DX_PIPE_NONE;
 	if (r >= WAIT_OBJECT_0 + (DWORD)count)

@@ -67,8 +67,8 @@ enum {
 
 /* Wait up to timeout_ms (-1: no limit) for wake (an event; NULL: none),
  * a client, or a read. One of the enum above, or a negative errno. */
-int dx_pipe_srv_wait(dx_pipe_srv *s, HANDLE wake, int timeout_ms,
-		     int *client, size_t *n);
+int dx_pipe_srv_wait(dx_pipe_srv *s, HANDLE wake, int timeout_ms, int *client,
+		     size_t *n);
 /* Read up to cap bytes from the client into buf, which must stay valid
  * until dx_pipe_srv_wait reports the read or the client is dropped. 0,
  * or -EPIPE for a client gone (its slot is free). */

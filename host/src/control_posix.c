@@ -165,7 +165,8 @@ static void dx_ctl_read(struct dx_ctl_client *k, const dx_control_ctx *x,
 {
 	dx_ctl_line *l = &k->in;
 	ssize_t n = recv(k->fd, l->buf + l->len, sizeof l->buf - 1 - l->len, 0);
-	if (n <= 0 || !dx_ctl_take(l, (size_t)n, x, drain, dx_ctl_send, &k->fd)) {
+	if (n <= 0 ||
+	    !dx_ctl_take(l, (size_t)n, x, drain, dx_ctl_send, &k->fd)) {
 		close(k->fd);
 		k->fd = -1;
 	}

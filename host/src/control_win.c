@@ -33,7 +33,7 @@
 
 struct dx_control {
 	dx_pipe_srv *pipe; /* NULL: no control.socket */
-	HANDLE wake;	   /* set by the console handler */
+	HANDLE wake;       /* set by the console handler */
 	volatile LONG signo;
 	volatile LONG event; /* the console event, for the log */
 	dx_ctl_line in[DX_CTL_CLIENTS];
@@ -44,12 +44,11 @@ static dx_control *dx_ctl_open_one; /* the handler's, under dx_ctl_lock */
 
 static BOOL WINAPI dx_ctl_console(DWORD ev)
 {
-	int signo = ev == CTRL_C_EVENT			? SIGINT
-		    : ev == CTRL_BREAK_EVENT ||
-				    ev == CTRL_CLOSE_EVENT ||
-				    ev == CTRL_SHUTDOWN_EVENT
-			? SIGTERM
-			: 0;
+	int signo = ev == CTRL_C_EVENT ? SIGINT :
+		    ev == CTRL_BREAK_EVENT || ev == CTRL_CLOSE_EVENT ||
+				    ev == CTRL_SHUTDOWN_EVENT ?
+					 SIGTERM :
+					 0;
 	if (!signo)
 		return FALSE; /* the next handler's (or the default) */
 	AcquireSRWLockShared(&dx_ctl_lock);
@@ -99,14 +98,14 @@ int dx_control_open(const char *path, dx_diag *d, dx_control **out)
 		snprintf(what, sizeof what, "control.socket %s", path);
 		int rc = dx_pipe_name(path, name, sizeof name);
 		if (rc < 0)
-			dx_diag_add(d, "%s: %s", what,
-				    rc == -ENAMETOOLONG
-					    ? "too long for a pipe name (256 "
-					      "characters with \\\\.\\pipe\\dx-); "
-					      "use a shorter path or name the "
-					      "pipe: \\\\.\\pipe\\NAME"
-					    : "not a path Windows can make "
-					      "absolute");
+			dx_diag_add(
+				d, "%s: %s", what,
+				rc == -ENAMETOOLONG ?
+					"too long for a pipe name (256 "
+					"characters with \\\\.\\pipe\\dx-); "
+					"use a shorter path" :
+					"not a path Windows can make "
+					"absolute");
 		else
 			rc = dx_pipe_srv_open(name, what, DX_CTL_FULL, d,
 					      &c->pipe);
@@ -150,7 +149,8 @@ static void dx_ctl_send(void *ud, const char *text)
 static void dx_ctl_arm(dx_control *c, int k)
 {
 	dx_ctl_line *l = &c->in[k];
-	dx_pipe_srv_read(c->pipe, k, l->buf + l->len, sizeof l->buf - 1 - l->len);
+	dx_pipe_srv_read(c->pipe, k, l->buf + l->len,
+			 sizeof l->buf - 1 - l->len);
 }
 
 static const char *dx_ctl_event_name(LONG ev)
@@ -182,8 +182,7 @@ int dx_control_run(dx_control *c, const dx_control_ctx *x)
 		bool waiting = x->server && dx_server_reap(x->server) > 0;
 		int timeout = waiting ? 20 : -1;
 		if (!c->pipe) {
-			WaitForSingleObject(c->wake,
-					    waiting ? 20 : INFINITE);
+			WaitForSingleObject(c->wake, waiting ? 20 : INFINITE);
 			continue;
 		}
 		int k = -1;

@@ -18,6 +18,16 @@ M=$T/m.json
 echo '{"dx": 1, "listen": [], "control": {"socket": "c.sock"}, "plugins": []}' >"$M"
 SOCK=$T/c.sock
 
+# drain PID WHO: dx ctl drain on the socket; the host PID exits 0.
+drain()
+{
+	local rc=0
+	run "$DX" ctl --socket "$SOCK" drain
+	expect_rc 0 "dx ctl drain ($2)"
+	wait "$1" || rc=$?
+	check "$2 exits 0 after drain (got $rc)" [ "$rc" -eq 0 ]
+}
+
 start_host "$T/first.log" "$DX_HOST" -m "$M"
 FIRST=$HOST
 expect_err 'ready: 0 plugins, no listeners, control socket' "the first host is ready"
@@ -31,11 +41,7 @@ run "$DX" ctl --socket "$SOCK" status
 expect_rc 0 "the first host still answers on its socket"
 expect_out "pid +\\(?$FIRST|version .*\\(pid $FIRST\\)" "the answer is the first host's"
 
-run "$DX" ctl --socket "$SOCK" drain
-expect_rc 0 "dx ctl drain"
-rc=0
-wait "$FIRST" || rc=$?
-check "the first host exits 0 after drain (got $rc)" [ "$rc" -eq 0 ]
+drain "$FIRST" "the first host"
 
 # A host killed with SIGKILL leaves its socket file: the next host takes it.
 start_host "$T/killed.log" "$DX_HOST" -m "$M"
@@ -44,10 +50,6 @@ wait "$HOST" 2>/dev/null || true
 check "a killed host leaves its socket behind" [ -S "$SOCK" ]
 start_host "$T/next.log" "$DX_HOST" -m "$M"
 expect_err 'ready:' "a host starts over the socket a killed one left"
-run "$DX" ctl --socket "$SOCK" drain
-expect_rc 0 "and answers on it"
-rc=0
-wait "$HOST" || rc=$?
-check "and exits 0 after drain (got $rc)" [ "$rc" -eq 0 ]
+drain "$HOST" "the host on the socket a killed one left"
 
 finish

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # control.sh - dx-host.exe's control pipe under wine, driven by dx.exe ctl:
 # the pipe named in the startup log; status, plugins, stats, metrics,
-# reload, apply and swap answered over it (--socket, DX_SOCKET and -m);
+# reload, apply, unload, load and swap answered over it (--socket,
+# DX_SOCKET and -m); raw lines (pipelined, split, not JSON, too long);
 # the pipe's DACL read back (owner and SYSTEM only); a second host on the
 # same control.socket refused with the Linux message; SIGINT from Linux
 # reaching the host as CTRL_C_EVENT (what wine does: its console handler
@@ -22,6 +23,8 @@ DLL_DIR=${4:?$usage}
 PLUGINS=$(realpath "${5:?$usage}")
 LINUX=${DX_LINUX_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/build}
 export WINEPATH="Z:$DLL_DIR"
+# dx ctl's own deadline (5 s) made generous: wine on a busy machine.
+SLOW=(--timeout 60000)
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/dx-win-control.XXXXXXXX")
 PIDS=()
@@ -135,11 +138,11 @@ ADDR=$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9]*\).*/\1/p' "$T/host.txt" |
 	head -1)
 
 check "dx ctl --socket status" 0 '^backend +iocp' \
-	"$DX" ctl --socket c.sock status
+	"$DX" ctl "${SLOW[@]}" --socket c.sock status
 check "dx ctl status by the pipe's own name" 0 '^version +[0-9.]+ \(pid [0-9]+\)' \
-	"$DX" ctl --socket "$PIPE" status
+	"$DX" ctl "${SLOW[@]}" --socket "$PIPE" status
 DX_SOCKET=c.sock check "dx ctl plugins (DX_SOCKET)" 0 \
-	'^routes_echo .*routes_echo\.dll' "$DX" ctl plugins
+	'^routes_echo .*routes_echo\.dll' "$DX" ctl "${SLOW[@]}" plugins
 # A request from Linux, for the stats to count.
 if [ -n "$ADDR" ] && "$LINUX/tools/dx" call "$ADDR" echo counted >/dev/null; then
 	ok "the Linux dx call reaches dx-host.exe at $ADDR"
@@ -147,23 +150,30 @@ else
 	fail "the Linux dx call reaches dx-host.exe at ${ADDR:-(no address logged)}"
 fi
 check "dx ctl -m stats counts it" 0 '^host +requests +[1-9]' \
-	"$DX" ctl -m m.json stats
+	"$DX" ctl "${SLOW[@]}" -m m.json stats
 check "dx ctl metrics" 0 '^# TYPE dx_requests_total counter' \
-	"$DX" ctl --socket c.sock metrics
+	"$DX" ctl "${SLOW[@]}" --socket c.sock metrics
 check "dx ctl reload routes_echo" 0 \
 	'^routes_echo: .* -> .*routes_echo\.dll.*generation 2' \
-	"$DX" ctl --socket c.sock reload routes_echo
+	"$DX" ctl "${SLOW[@]}" --socket c.sock reload routes_echo
 write_manifest ', {"name": "routes_hello"}'
 check "dx ctl apply loads the plugin the manifest gained" 0 \
 	'^applied .*m\.json: generation [0-9]+, 1 change' \
-	"$DX" ctl --socket c.sock apply
+	"$DX" ctl "${SLOW[@]}" --socket c.sock apply
 DX_SOCKET=c.sock check "and plugins lists it" 0 '^routes_hello ' \
-	"$DX" ctl plugins
+	"$DX" ctl "${SLOW[@]}" plugins
 check "dx ctl swap to a backend that is not there says why" 1 \
-	'^dx ctl swap: .*no_such' "$DX" ctl --socket c.sock swap io no_such
+	'^dx ctl swap: .*no_such' "$DX" ctl "${SLOW[@]}" --socket c.sock swap io no_such
 check "an unknown command over the pipe: the host's answer" 1 \
 	'unknown command; use status, plugins' \
-	"$DX" ctl --socket c.sock bogus
+	"$DX" ctl "${SLOW[@]}" --socket c.sock bogus
+check "dx ctl unload routes_hello" 0 '^unload routes_hello ' \
+	"$DX" ctl "${SLOW[@]}" --socket c.sock unload routes_hello
+check "dx ctl load --name routes_hello" 0 '^load routes_hello .*routes_hello\.dll' \
+	"$DX" ctl "${SLOW[@]}" --socket c.sock load --name routes_hello
+check "raw lines: pipelined, split, not JSON, too long" 0 \
+	'test_win_pipe host: 1 cases passed, 0 failed' \
+	"$PIPETEST" host "$PIPE"
 check "the pipe's DACL: the owner and SYSTEM only" 0 \
 	'test_win_pipe dacl: 1 cases passed, 0 failed' \
 	"$PIPETEST" dacl "$PIPE"
@@ -172,7 +182,7 @@ check "a second host on the same control.socket stops, saying why" 1 \
 	"control\\.socket Z:/.*/c\\.sock: pipe .*dx-Z:/.*/c\\.sock: another process serves it \\(a dx-host with the same control\\.socket\\?\\)" \
 	"$HOST" -m m.json
 check "and the first still answers" 0 '^plugins +3' \
-	"$DX" ctl --socket c.sock status
+	"$DX" ctl "${SLOW[@]}" --socket c.sock status
 
 # SIGINT from Linux: wine raises CTRL_C_EVENT in the process, and the
 # console handler stops the host as SIGINT does on Linux. (SIGTERM is not
@@ -184,12 +194,12 @@ if start_host "$T/int.log" int.json; then
 		"$T/int.log" 'CTRL_C_EVENT: stopping as for SIGINT'
 fi
 
-check "dx ctl drain" 0 '^drain: done' "$DX" ctl --socket c.sock drain
+check "dx ctl drain" 0 '^drain: done' "$DX" ctl "${SLOW[@]}" --socket c.sock drain
 wait_exit "$H1" "the host drains and exits 0" "$T/host.log" \
 	'dx ctl drain: draining'
 check "dx ctl with the host gone says nobody serves the pipe" 1 \
 	'c\.sock \(pipe .*\): No such file or directory \(is dx-host running' \
-	"$DX" ctl --socket c.sock status
+	"$DX" ctl "${SLOW[@]}" --socket c.sock status
 
 echo "control.sh: $PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

@@ -563,6 +563,322 @@ static void test_wake(void)
 	vt->destroy(io);
 }
 
+static void test_timeouts(void)
+{
+	enum { N = 50 };
+	dx_io *io = io_new(0, 0);
+	uint64_t t0 = now_ms();
+	uint64_t ms[N];
+	for (int i = 0; i < N; i++) {
+		ms[i] = 5 + (uint64_t)(i * 37) % 120;
+		ARM(vt->timeout(io, ms[i] * 1000000u, (uint64_t)(1000 + i)));
+	}
+	ARM(vt->timeout(io, 0, 1));
+	/* Cancel the odd ones due after 60 ms: they cannot have fired. */
+	bool cancel[N];
+	int ncancel = 0;
+	for (int i = 0; i < N; i++) {
+		cancel[i] = i % 2 && ms[i] > 60;
+		if (cancel[i]) {
+			ARM(vt->timeout_cancel(io, (uint64_t)(1000 + i)));
+			ncancel++;
+		}
+	}
+	WT_INT_EQ(vt->timeout_cancel(io, 999), -ENOENT);
+	int done = 0, cancelled = 0;
+	bool zero = false, seen[N] = {0};
+	dx_io_cqe c[16];
+	UNTIL(done == N && zero, 5000, "every timer")
+	{
+		int n = io_wait(io, c, 16, 200);
+		uint64_t t = now_ms() - t0;
+		for (int i = 0; i < n; i++) {
+			WT_INT_EQ(c[i].op, DX_IO_TIMEOUT);
+			if (c[i].udata == 1) {
+				WT_INT_EQ(c[i].result, 0);
+				zero = true;
+				continue;
+			}
+			int k = (int)c[i].udata - 1000;
+			WT_ASSERT(k >= 0 && k < N && !seen[k]);
+			seen[k] = true;
+			done++;
+			if (cancel[k]) {
+				WT_INT_EQ(c[i].result, -ECANCELED);
+				cancelled++;
+				continue;
+			}
+			WT_INT_EQ(c[i].result, 0);
+			WT_CHECK(t + 1 >= ms[k], "timer %d (%llu ms) at %llu ms",
+				 k, (unsigned long long)ms[k],
+				 (unsigned long long)t);
+		}
+	}
+	WT_INT_EQ(cancelled, ncancel);
+	WT_INT_EQ(io_wait(io, c, 16, 10), 0);
+	vt->destroy(io);
+}
+
+/* Poll a socket no port holds: POLLIN once per readiness when the host
+ * reads to EAGAIN, POLLOUT, detach; the socket is still on no port. */
+static void test_poll(void)
+{
+	dx_io *io = io_new(0, 0);
+	SOCKET a, b;
+	tcp_pair(&a, &b, 0);
+	u_long nb = 1;
+	WT_INT_EQ(ioctlsocket(a, FIONBIO, &nb), 0);
+	ARM(vt->poll(io, fd_of(a), DX_IO_POLLIN, 5));
+	dx_io_cqe c[8];
+	WT_INT_EQ(io_wait(io, c, 8, 20), 0);
+	char x = 'x', y;
+	for (int round = 0; round < 3; round++) {
+		WT_INT_EQ(send(b, &x, 1, 0), 1);
+		int got = 0;
+		UNTIL(got, 2000, "POLLIN")
+		{
+			int n = io_wait(io, c, 8, 100);
+			for (int i = 0; i < n; i++) {
+				WT_INT_EQ(c[i].op, DX_IO_POLL);
+				WT_INT_EQ(c[i].udata, 5);
+				WT_ASSERT(c[i].result & DX_IO_POLLIN);
+				WT_ASSERT(c[i].flags & DX_IO_F_MORE);
+				got++;
+			}
+		}
+		WT_INT_EQ(recv(a, &y, 1, 0), 1);
+		WT_INT_EQ(io_wait(io, c, 8, 20), 0);
+	}
+	ARM(vt->poll(io, fd_of(b), DX_IO_POLLOUT, 6));
+	int got = 0;
+	UNTIL(got, 2000, "POLLOUT")
+	{
+		int n = io_wait(io, c, 8, 100);
+		for (int i = 0; i < n; i++) {
+			WT_INT_EQ(c[i].udata, 6);
+			WT_ASSERT(c[i].result & DX_IO_POLLOUT);
+			got++;
+		}
+	}
+	/* The peer's shutdown reads as POLLIN (end of stream). */
+	shutdown(b, SD_SEND);
+	got = 0;
+	UNTIL(got, 2000, "POLLIN at end of stream")
+	{
+		int n = io_wait(io, c, 8, 100);
+		for (int i = 0; i < n; i++)
+			if (c[i].udata == 5) {
+				WT_ASSERT(c[i].result & DX_IO_POLLIN);
+				got++;
+			}
+	}
+	WT_INT_EQ(vt->detach(io, fd_of(a)), 0);
+	WT_INT_EQ(vt->detach(io, fd_of(b)), 0);
+	bool end5 = false, end6 = false;
+	UNTIL(end5 && end6, 2000, "the cancelled polls")
+	{
+		int n = io_wait(io, c, 8, 100);
+		for (int i = 0; i < n; i++) {
+			WT_INT_EQ(c[i].op, DX_IO_POLL);
+			if (c[i].flags & DX_IO_F_MORE)
+				continue;
+			WT_INT_EQ(c[i].result, -ECANCELED);
+			if (c[i].udata == 5)
+				end5 = true;
+			else
+				end6 = true;
+		}
+	}
+	/* Polling never tied the socket to a port. */
+	HANDLE port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
+	WT_ASSERT(CreateIoCompletionPort((HANDLE)a, port, 1, 0) == port);
+	CloseHandle(port);
+	closesocket(a);
+	closesocket(b);
+	vt->destroy(io);
+}
+
+/* One stream through io: bytes received in order, end of stream, and
+ * the send's completion. */
+struct stream {
+	uint64_t got;
+	bool eof;
+	bool recv_ended; /* -ECANCELED or -ENOBUFS after a detach */
+	bool sent_done;
+	int32_t sent;
+};
+
+static void pump(dx_io *io, SOCKET s, uint64_t udata, struct stream *st,
+		 bool detached)
+{
+	dx_io_cqe c[64];
+	int n = io_wait(io, c, 64, 50);
+	for (int i = 0; i < n; i++) {
+		if (c[i].op == DX_IO_SEND) {
+			WT_ASSERT(!st->sent_done);
+			st->sent_done = true;
+			st->sent = c[i].result;
+			continue;
+		}
+		WT_INT_EQ(c[i].op, DX_IO_RECV);
+		if (c[i].result == -ENOBUFS && !detached) {
+			ARM(vt->recv(io, fd_of(s), udata));
+		} else if (c[i].result == 0) {
+			st->eof = true;
+			st->recv_ended = true;
+		} else if (c[i].result < 0) {
+			WT_CHECK(detached && (c[i].result == -ECANCELED ||
+					      c[i].result == -ENOBUFS),
+				 "recv: %d", c[i].result);
+			st->recv_ended = true;
+		} else {
+			WT_CHECK(pat_check(41, st->got, c[i].data,
+					   (size_t)c[i].result),
+				 "bytes differ at %llu",
+				 (unsigned long long)st->got);
+			st->got += (uint64_t)c[i].result;
+			vt->buf_release(io, c[i].buf_id);
+		}
+	}
+}
+
+/* detach on one instance, arm on another, and back: the socket changes
+ * ports (natively where Windows can, event-signalled under wine), the
+ * streams both ways go on, no byte lost or doubled. */
+static void test_detach_and_move(void)
+{
+	enum { NIN = 2 << 20, NOUT = 8 << 20 };
+	SOCKET a, b;
+	tcp_pair(&a, &b, 64 * 1024);
+	uint8_t *out = malloc(NOUT);
+	WT_ASSERT(out != NULL);
+	pat_fill(42, 0, out, NOUT);
+	struct peer w = {.s = b, .salt = 41, .total = NIN, .shut = true};
+	struct peer r = {.s = b, .salt = 42, .start_ms = 300};
+	peer_start(&w, writer_main);
+	peer_start(&r, reader_main);
+	dx_io *io[2] = {io_new(16, 16384), io_new(16, 16384)};
+	struct stream st = {0};
+	uint64_t sent = 0;
+	/* io0, io1, io0 again, then io1 to the end. */
+	for (int hop = 0; hop < 4; hop++) {
+		dx_io *cur = io[hop % 2];
+		ARM(vt->recv(cur, fd_of(a), 1));
+		st.sent_done = st.recv_ended = false;
+		ARM(vt->send(cur, fd_of(a), out + sent, NOUT - sent, 2, 0));
+		if (hop == 3) {
+			UNTIL(st.eof && st.sent_done, 20000, "the rest")
+				pump(cur, a, 1, &st, false);
+			WT_INT_EQ(st.sent, NOUT - sent);
+			break;
+		}
+		uint64_t want = st.got + 128 * 1024;
+		UNTIL(st.got >= want || st.eof, 5000, "bytes on this hop")
+			pump(cur, a, 1, &st, false);
+		WT_INT_EQ(vt->detach(cur, fd_of(a)), 0);
+		UNTIL(st.recv_ended && st.sent_done, 5000,
+		      "the cancelled operations")
+			pump(cur, a, 1, &st, true);
+		WT_CHECK(st.sent >= 0 || st.sent == -ECANCELED, "send: %d",
+			 st.sent);
+		if (st.sent > 0)
+			sent += (uint64_t)st.sent;
+		dx_io_cqe c[4];
+		WT_INT_EQ(io_wait(cur, c, 4, 10), 0);
+	}
+	WT_INT_EQ(st.got, NIN);
+	shutdown(a, SD_SEND);
+	peer_join(&w);
+	peer_join(&r);
+	WT_ASSERT(w.ok);
+	WT_ASSERT(r.ok);
+	WT_INT_EQ(r.done, NOUT);
+	vt->destroy(io[0]);
+	vt->destroy(io[1]);
+	free(out);
+	closesocket(a);
+	closesocket(b);
+}
+
+/* Four instances arm accept on one listening socket, as the host's
+ * workers do on Windows: each gets connections; one detaches and one is
+ * destroyed while connections keep coming, and none is lost. */
+static void test_shared_listener(void)
+{
+	enum { K = 4, N = 400 };
+	dx_io *io[K];
+	for (int i = 0; i < K; i++)
+		io[i] = io_new(0, 0);
+	uint16_t port;
+	SOCKET l = listener(&port);
+	for (int i = 0; i < K; i++)
+		ARM(vt->accept(io[i], fd_of(l), 100 + (uint64_t)i));
+	static SOCKET cli[N];
+	int per[K] = {0}, total = 0;
+	bool live[K] = {true, true, true, true};
+	for (int i = 0; i < N; i++) {
+		cli[i] = connect_to(port);
+		if (i == N / 4) {
+			/* Instance 1 stops accepting: its end comes, and
+			 * handoffs already on its port go to the others. */
+			WT_INT_EQ(vt->detach(io[1], fd_of(l)), 0);
+		}
+		if (i == N / 2) {
+			vt->destroy(io[2]);
+			live[2] = false;
+		}
+		for (int k = 0; k < K; k++) {
+			if (!live[k])
+				continue;
+			dx_io_cqe c[32];
+			int n = io_wait(io[k], c, 32, 0);
+			for (int j = 0; j < n; j++) {
+				WT_INT_EQ(c[j].op, DX_IO_ACCEPT);
+				WT_INT_EQ(c[j].udata, 100 + (uint64_t)k);
+				if (c[j].result == -ECANCELED) {
+					WT_INT_EQ(k, 1);
+					continue;
+				}
+				WT_CHECK(c[j].result >= 0, "accept: %d",
+					 c[j].result);
+				closesocket((SOCKET)(intptr_t)c[j].result);
+				per[k]++;
+				total++;
+			}
+		}
+	}
+	UNTIL(total == N, 10000, "every connection")
+	{
+		for (int k = 0; k < K; k++) {
+			if (!live[k])
+				continue;
+			dx_io_cqe c[32];
+			int n = io_wait(io[k], c, 32, 10);
+			for (int j = 0; j < n; j++) {
+				WT_INT_EQ(c[j].op, DX_IO_ACCEPT);
+				if (c[j].result == -ECANCELED)
+					continue;
+				WT_CHECK(c[j].result >= 0, "accept: %d",
+					 c[j].result);
+				closesocket((SOCKET)(intptr_t)c[j].result);
+				per[k]++;
+				total++;
+			}
+		}
+	}
+	for (int k = 0; k < K; k++)
+		WT_CHECK(per[k] > 0 || k == 2, "instance %d accepted none", k);
+	/* Round-robin: the two that stayed to the end took most. */
+	WT_CHECK(per[0] >= N / 8 && per[3] >= N / 8, "%d %d %d %d", per[0],
+		 per[1], per[2], per[3]);
+	for (int k = 0; k < K; k++)
+		if (live[k])
+			vt->destroy(io[k]);
+	for (int i = 0; i < N; i++)
+		closesocket(cli[i]);
+	closesocket(l);
+}
+
 /* ---- main ---- */
 
 static const wt_test tests[] = {
@@ -572,6 +888,10 @@ static const wt_test tests[] = {
 	{"recv_enobufs", test_recv_enobufs},
 	{"send", test_send},
 	{"wake", test_wake},
+	{"timeouts", test_timeouts},
+	{"poll", test_poll},
+	{"detach_and_move", test_detach_and_move},
+	{"shared_listener", test_shared_listener},
 };
 
 int main(int argc, char **argv)

@@ -66,7 +66,7 @@ struct srv {
 	char buf[DX_PIPE_CLIENTS][DX_CTL_LINE];
 	size_t len[DX_PIPE_CLIENTS];
 	volatile LONG gone; /* clients seen leaving */
-	bool mute;	    /* read, never answer */
+	bool mute;          /* read, never answer */
 };
 
 /* Answer every line {"echo": LINE, "client": K}. */
@@ -76,8 +76,8 @@ static void srv_lines(struct srv *x, int k)
 	while ((nl = memchr(x->buf[k], '\n', x->len[k]))) {
 		*nl = '\0';
 		char answer[DX_CTL_LINE + 64];
-		snprintf(answer, sizeof answer, "{\"echo\": \"%s\", \"client\": %d}",
-			 x->buf[k], k);
+		snprintf(answer, sizeof answer,
+			 "{\"echo\": \"%s\", \"client\": %d}", x->buf[k], k);
 		if (!x->mute)
 			dx_pipe_srv_write(x->s, k, answer);
 		size_t used = (size_t)(nl + 1 - x->buf[k]);
@@ -331,7 +331,8 @@ static void test_too_many_clients(void)
 static void test_client_errors(void)
 {
 	dx_ctl_conn *c = NULL;
-	WT_INT_EQ(dx_ctl_conn_open("\\\\.\\pipe\\dx-test-nobody-here", 1000, &c),
+	WT_INT_EQ(dx_ctl_conn_open("\\\\.\\pipe\\dx-test-nobody-here", 1000,
+				   &c),
 		  ENOENT);
 	char where[600];
 	dx_ctl_conn_where("C:\\srv\\dx.sock", where, sizeof where);
@@ -361,6 +362,47 @@ static void test_dacl_of_host(void)
 	check_dacl(dacl_of);
 }
 
+/* `test_win_pipe host PIPE`: control.c's framing through control_win.c,
+ * on a dx-host.exe's pipe: two requests in one write and one split over
+ * two, answered in order; a line that is not JSON; a line too long,
+ * answered before the host lets the client go (closed, not
+ * disconnected, so the answer is still there to read). */
+static const char *host_pipe;
+
+static void test_host_lines(void)
+{
+	dx_ctl_conn *c = connect_to(host_pipe);
+	char line[DX_CTL_LINE];
+	const char *two = "{\"cmd\": \"status\"}\n{\"cmd\": \"plugins\"}\n";
+	WT_INT_EQ(dx_ctl_conn_send(c, two, strlen(two)), 0);
+	read_line(c, line, sizeof line);
+	WT_STR_HAS(line, "\"uptime_s\":");
+	WT_STR_HAS(line, "\"ok\":true");
+	read_line(c, line, sizeof line);
+	WT_STR_HAS(line, "\"plugins\":[");
+	const char *head = "{\"cmd\": \"st", *tail = "ats\"}\n";
+	WT_INT_EQ(dx_ctl_conn_send(c, head, strlen(head)), 0);
+	Sleep(50);
+	WT_INT_EQ(dx_ctl_conn_send(c, tail, strlen(tail)), 0);
+	read_line(c, line, sizeof line);
+	WT_STR_HAS(line, "\"background\":{");
+	WT_INT_EQ(dx_ctl_conn_send(c, "status\n", 7), 0);
+	read_line(c, line, sizeof line);
+	WT_STR_HAS(line, "{\"ok\":false,\"error\":\"expected a JSON object");
+	char *lng = malloc(DX_CTL_LINE + 100);
+	WT_ASSERT(lng != NULL);
+	memset(lng, 'x', DX_CTL_LINE + 100);
+	int e = dx_ctl_conn_send(c, lng, DX_CTL_LINE + 100);
+	free(lng);
+	WT_INT_EQ(e, 0);
+	read_line(c, line, sizeof line);
+	WT_CHECK(strcmp(line, "{\"ok\":false,\"error\":\"line too long\"}") ==
+			 0,
+		 "got %s", line);
+	WT_INT_EQ(dx_ctl_conn_recv(c, line, sizeof line, 10000), 0);
+	dx_ctl_conn_close(c);
+}
+
 int main(int argc, char **argv)
 {
 	static const wt_test tests[] = {
@@ -372,9 +414,14 @@ int main(int argc, char **argv)
 		{"client_errors", test_client_errors},
 	};
 	static const wt_test dacl[] = {{"dacl_of_host", test_dacl_of_host}};
+	static const wt_test host[] = {{"host_lines", test_host_lines}};
 	if (argc == 3 && strcmp(argv[1], "dacl") == 0) {
 		dacl_of = argv[2];
 		return wt_run("test_win_pipe dacl", dacl, 1);
+	}
+	if (argc == 3 && strcmp(argv[1], "host") == 0) {
+		host_pipe = argv[2];
+		return wt_run("test_win_pipe host", host, 1);
 	}
 	return wt_run("test_win_pipe", tests, sizeof tests / sizeof *tests);
 }
