@@ -7,7 +7,8 @@
 # and serving routes_echo on 127.0.0.1 through io_iocp with two pinned
 # workers on one shared socket, driven from Linux by the Linux build's
 # `dx call` and `dx bench` (0 errors), with the line that says which
-# backend "auto" took and why, then Ctrl+C's drain.
+# backend "auto" took and why; mw_timing.dll and mw_ratelimit.dll in a
+# second host's chain; then Ctrl+C's drain.
 #
 # usage (from meson test):
 #   host_exe.sh DX_HOST_EXE DX_DLL_DIR PLUGINS_DIR
@@ -30,12 +31,14 @@ export WINEPATH="Z:$DLL_DIR"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/dx-win-hostexe.XXXXXXXX")
 HOST_PID=
+MW_PID=
 cleanup()
 {
-	if [ -n "$HOST_PID" ]; then
-		kill -KILL "$HOST_PID" 2>/dev/null || true
-		wait "$HOST_PID" 2>/dev/null || true
-	fi
+	local p
+	for p in $HOST_PID $MW_PID; do
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -226,6 +229,39 @@ manifest second "{\"dx\": 1, \"plugin_path\": [\"$PLUGINS\"],
 check "a second dx-host.exe on the same port is refused" 1 \
 	"listen $ADDR: address already in use by another process \(another dx-host\?\)" \
 	-m second.json
+
+# The middleware DLLs (mw_auth is Linux-only: no mingw libjwt): a second
+# host on its own port with mw_timing and mw_ratelimit (a burst of 2 per
+# client, refilled once a minute): the first calls carry both headers,
+# the third is refused 429 with the bucket's reset time.
+manifest mw "{\"dx\": 1, \"plugin_path\": [\"$PLUGINS\"],
+ \"listen\": [\"127.0.0.1:0\"], \"workers\": 1,
+ \"plugins\": [{\"name\": \"routes_echo\"}, {\"name\": \"mw_timing\"},
+  {\"name\": \"mw_ratelimit\", \"config\": {\"rate\": 0.0167, \"burst\": 2}}],
+ \"middleware\": [\"mw_timing\", \"mw_ratelimit\"]}"
+wine "$HOST" -m mw.json >"$T/mw.log" 2>&1 </dev/null &
+MW_PID=$!
+for _ in $(seq 600); do
+	grep -q 'ready' "$T/mw.log" && break
+	kill -0 "$MW_PID" 2>/dev/null || break
+	sleep 0.1
+done
+MW_ADDR=$(tr -d '\r' <"$T/mw.log" |
+	sed -n 's/.*listening on \(127\.0\.0\.1:[0-9]*\) .*/\1/p' | head -1)
+if [ -z "$MW_ADDR" ]; then
+	fail "dx-host.exe serves with mw_timing.dll and mw_ratelimit.dll" "its log:"
+	tr -d '\r' <"$T/mw.log" | sed 's/^/  | /'
+else
+	expect "mw_timing.dll: the answer carries x-response-time" 0 \
+		'^< x-response-time: [0-9]+$' "$DX" call "$MW_ADDR" echo one
+	expect "mw_ratelimit.dll: the answer carries x-ratelimit-remaining 0" 0 \
+		'^< x-ratelimit-remaining: 0$' "$DX" call "$MW_ADDR" echo two
+	expect "mw_ratelimit.dll: past the burst the call is refused 429" 1 \
+		'429' "$DX" call "$MW_ADDR" echo three
+fi
+kill -INT "$MW_PID" 2>/dev/null || true
+wait "$MW_PID" 2>/dev/null || true
+MW_PID=
 
 # wine turns SIGINT into the console's Ctrl+C: the host drains and exits 0.
 kill -INT "$HOST_PID"
