@@ -8,8 +8,8 @@
  *   iocp_sock.c    the per-instance socket table, which port a socket
  *                  belongs to (and what to do when it is another's),
  *                  overlapped records, Windows errors as errno values
- *   iocp_rw.c      recv (WSARecv into lent buffers) and send (WSASend in
- *                  order), detach
+ *   iocp_rw.c      recv (zero-byte WSARecv, then recv into a lent
+ *                  buffer) and send (WSASend in order), detach
  *   iocp_poll.c    poll over IOCTL_AFD_POLL on a helper socket
  *   iocp_accept.c  the per-plugin acceptor (AcceptEx on its own port and
  *                  thread) and the instances' side of accept
@@ -103,11 +103,9 @@ struct ic_sock {
 	bool in_table;
 	bool foreign; /* its I/O is event-signalled (struct ic_ov) */
 	bool bound;   /* native or foreign decided (ic_sock_bind) */
-	/* recv: multishot while armed; one WSARecv at a time. */
+	/* recv: multishot while armed; a zero-byte WSARecv in flight. */
 	bool recv_armed;
-	bool recv_ended; /* detached: its end is posted when the op returns */
 	uint64_t recv_udata;
-	uint16_t recv_buf;
 	struct ic_ov recv_op;
 	/* send: in order, the head in flight. */
 	struct ic_send *sq_head, *sq_tail;

@@ -178,7 +178,7 @@ static void cancel_accepts(struct ic_listener *l)
 /* Free l once nothing refers to it. */
 static void listener_check(struct acceptor *acc, struct ic_listener *l)
 {
-	if (l->nsubs || l->posted || (l->npending && !acc->stopping))
+	if (l->posted || (!acc->stopping && (l->nsubs || l->npending)))
 		return;
 	for (size_t i = 0; i < l->npending; i++)
 		closesocket(l->pending[i]);
