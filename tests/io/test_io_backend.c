@@ -30,174 +30,12 @@
 #include <time.h>
 
 #include <check.h>
-#include <cJSON.h>
 
 #include <dx/io.h>
 
 #include "check_main.h"
-#include "diag.h"
+#include "io_case.h"
 #include "io_sys.h"
-#include "loader.h"
-#include "registry.h"
-
-static const dx_io_vtable *vt;
-static void *vself;
-
-/* ---- helpers ---- */
-
-static dx_io *io_new(uint32_t buf_count, uint32_t buf_size)
-{
-	dx_io_params p = {.size = sizeof p,
-			  .queue_depth = 256,
-			  .buf_count = buf_count,
-			  .buf_size = buf_size};
-	dx_io *io = NULL;
-	int rc = vt->create(vself, &p, &io);
-	ck_assert_msg(rc == 0 && io, "create: %s", strerror(-rc));
-	return io;
-}
-
-/* Submit and wait; a sane count. */
-static int io_wait(dx_io *io, dx_io_cqe *c, unsigned max, int ms)
-{
-	ck_assert_int_ge(vt->submit(io), 0);
-	int n = vt->wait(io, c, max, ms);
-	ck_assert_msg(n >= 0 && (unsigned)n <= max, "wait: %d", n);
-	return n;
-}
-
-/* Queue an operation; on -EBUSY (queue full) submit and retry. */
-#define ARM(io, call)                                                      \
-	do {                                                               \
-		int rc_;                                                   \
-		while ((rc_ = (call)) == -EBUSY)                           \
-			ck_assert_int_ge(vt->submit(io), 0);               \
-		ck_assert_msg(rc_ == 0, "%s: %s", #call, strerror(-rc_));  \
-	} while (0)
-
-/* Loop until cond, failing after ms. */
-#define UNTIL(cond, ms, what)                                              \
-	for (uint64_t end_ = now_us() + (uint64_t)(ms) * 1000u; !(cond);   \
-	     ck_assert_msg(now_us() < end_, "timed out waiting for %s",   \
-			   what))
-
-/* Byte i of stream salt: a counter stream, so a lost, duplicated or
- * reordered byte shows. */
-static uint8_t pat(uint32_t salt, uint64_t i)
-{
-	uint32_t w = (uint32_t)(i >> 2) * 2654435761u + salt;
-	return (uint8_t)(w >> (8 * (i & 3)));
-}
-
-static void pat_fill(uint32_t salt, uint64_t at, uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = pat(salt, at + i);
-}
-
-static bool pat_check(uint32_t salt, uint64_t at, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != pat(salt, at + i))
-			return false;
-	return true;
-}
-
-static uint64_t fnv(uint64_t h, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 0x100000001b3u;
-	return h;
-}
-#define FNV0 0xcbf29ce484222325u
-
-/* ---- peer threads ---- */
-
-struct peer {
-	int fd;
-	uint32_t salt;
-	uint64_t total;    /* writer: bytes to write; reader: max to read */
-	unsigned delay_us; /* between chunks */
-	size_t chunk;
-	atomic_int go;     /* reader: start when set (if wait_go) */
-	bool wait_go;
-	bool shut;         /* writer: shutdown(SHUT_WR) when done */
-	/* results */
-	uint64_t done;
-	uint64_t sum;
-	bool ok;
-	pthread_t th;
-};
-
-static void *writer_main(void *arg)
-{
-	struct peer *p = arg;
-	uint8_t buf[9000];
-	uint64_t seed = p->salt;
-	p->ok = true;
-	while (p->done < p->total) {
-		seed = seed * 6364136223846793005u + 1442695040888963407u;
-		size_t n = p->chunk ? p->chunk : 1 + (seed >> 33) % sizeof buf;
-		if (n > sizeof buf)
-			n = sizeof buf;
-		if (n > p->total - p->done)
-			n = (size_t)(p->total - p->done);
-		pat_fill(p->salt, p->done, buf, n);
-		size_t off = 0;
-		while (off < n) {
-			long w = sys_write(p->fd, buf + off, n - off);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0) {
-				p->ok = false;
-				return NULL;
-			}
-			off += (size_t)w;
-		}
-		p->done += n;
-		if (p->delay_us)
-			sys_usleep(p->delay_us);
-	}
-	if (p->shut)
-		sys_shut_wr(p->fd);
-	return NULL;
-}
-
-static void *reader_main(void *arg)
-{
-	struct peer *p = arg;
-	uint8_t buf[65536];
-	size_t chunk = p->chunk && p->chunk < sizeof buf ? p->chunk :
-							     sizeof buf;
-	while (p->wait_go && !atomic_load(&p->go))
-		sys_usleep(1000);
-	p->ok = true;
-	p->sum = FNV0;
-	for (;;) {
-		long r = sys_read(p->fd, buf, chunk);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		if (!pat_check(p->salt, p->done, buf, (size_t)r))
-			p->ok = false;
-		p->sum = fnv(p->sum, buf, (size_t)r);
-		p->done += (uint64_t)r;
-		if (p->delay_us)
-			sys_usleep(p->delay_us);
-	}
-	return NULL;
-}
-
-static void peer_start(struct peer *p, void *(*fn)(void *))
-{
-	ck_assert_int_eq(pthread_create(&p->th, NULL, fn, p), 0);
-}
-
-static void peer_join(struct peer *p)
-{
-	ck_assert_int_eq(pthread_join(p->th, NULL), 0);
-}
 
 /* ---- cases ---- */
 
@@ -1227,22 +1065,6 @@ static Suite *io_suite(const char *name)
 	return s;
 }
 
-/* ---- loading the backend ---- */
-
-static void log_sink(void *ud, int level, const char *who, const char *msg)
-{
-	(void)ud;
-	(void)level;
-	fprintf(stderr, "[%s] %s\n", who, msg);
-}
-
-/* Meson's SKIP, with the reason. */
-static int skip(const char *what, const char *why)
-{
-	fprintf(stderr, "SKIP: %s: %s\n", what, why);
-	return 77;
-}
-
 int main(int argc, char **argv)
 {
 	if (argc != 3 && argc != 4) {
@@ -1251,57 +1073,16 @@ int main(int argc, char **argv)
 			argv[0]);
 		return 2;
 	}
-	/* Lives as long as the registry (dx_registry_add). */
-	cJSON *config = argc == 4 ? cJSON_Parse(argv[3]) : NULL;
-	if (argc == 4 && !cJSON_IsObject(config)) {
-		fprintf(stderr, "config is not a JSON object: %s\n", argv[3]);
-		return 2;
-	}
-	const char *plugin = argv[1], *facet = argv[2];
-	const char *dir = getenv("DX_PLUGINS");
-	if (!dir || !*dir) {
-		fprintf(stderr, "DX_PLUGINS is not set: run through meson test\n");
-		return 2;
-	}
-	char path[4096];
-	if (strchr(plugin, '/'))
-		snprintf(path, sizeof path, "%s", plugin);
-	else
-		snprintf(path, sizeof path, "%s/%s/%s%s", dir, plugin, plugin,
-			 sys_dl_suffix);
-	if (!sys_file_exists(path))
-		return skip(path, "not built (or not readable)");
-
-	dx_registry_opts ro = {.log = log_sink, .log_level = DX_LOG_WARN,
-			       .workers = 1};
-	dx_registry *reg = dx_registry_new(&ro);
-	dx_diag d = DX_DIAG_INIT;
-	dx_load_opts lo = {.allow_writable = true}; /* build dirs may be g+w */
-	dx_module m;
-	if (dx_module_open(path, &lo, &m, &d) < 0 ||
-	    dx_registry_add(reg, &m, config, "plugins[0].config", &d) < 0 ||
-	    dx_registry_init_all(reg, &d) < 0) {
-		dx_diag_print(&d, stderr, "test_io_backend");
-		return 1;
-	}
-	dx_facet_ref ref;
-	if (dx_registry_lookup(reg, DX_FACET_IO, facet, &ref) < 0) {
-		fprintf(stderr, "%s: no IO facet \"%s\"\n", path, facet);
-		return 1;
-	}
-	vt = ref.vtable;
-	vself = ref.self;
-	char why[512] = "";
-	if (vt->probe(vself, why, sizeof why) < 0)
-		return skip(facet, why[0] ? why : "probe says unusable");
-
+	struct io_backend b;
+	int rc = io_backend_open(&b, argv[1], argv[2],
+				 argc == 4 ? argv[3] : NULL);
+	if (rc)
+		return rc;
 	sys_setup();
 
 	char name[128];
-	snprintf(name, sizeof name, "io backend %s", facet);
-	int rc = dx_check_run(io_suite(name));
-	dx_diag_clear(&d);
-	dx_registry_free(reg);
-	cJSON_Delete(config);
+	snprintf(name, sizeof name, "io backend %s", argv[2]);
+	rc = dx_check_run(io_suite(name));
+	io_backend_close(&b);
 	return rc;
 }
