@@ -182,10 +182,12 @@ void ic_drain(dx_io *io);
 int ic_errno(DWORD err);
 /* Issue bookkeeping around a WSARecv/WSASend/AcceptEx/DeviceIoControl:
  * prepare the OVERLAPPED (foreign: the event), then, once the call said
- * pending or done, ic_ov_issued (foreign: register the wait). A call that
+ * pending or done, ic_ov_issued on the handle it went to (foreign:
+ * register the wait; if that fails, the operation is cancelled and
+ * reported all the same, and the error returned). A call that
  * failed at once: ic_ov_unprepare. 0 or a negative errno. */
 int ic_ov_prepare(struct ic_ov *o, uint8_t kind, bool foreign, HANDLE port);
-int ic_ov_issued(struct ic_ov *o);
+int ic_ov_issued(struct ic_ov *o, HANDLE h);
 void ic_ov_unprepare(struct ic_ov *o);
 /* The packet came: release the wait (foreign). */
 void ic_ov_done(struct ic_ov *o);

@@ -138,7 +138,7 @@ static void poll_issue(dx_io *io, struct ic_sock *k)
 		return;
 	}
 	io->busy++;
-	ic_ov_issued(&k->poll_op);
+	ic_ov_issued(&k->poll_op, (HANDLE)h); /* never foreign */
 }
 
 int ic_poll(dx_io *io, int fd, uint32_t events, uint64_t udata)

@@ -79,10 +79,10 @@ static void recv_post(dx_io *io, struct ic_sock *k)
 	}
 	/* Done at once or pending, the packet comes through the port. */
 	io->busy++;
-	if (ic_ov_issued(&k->recv_op) < 0)
+	if (ic_ov_issued(&k->recv_op, (HANDLE)k->s) < 0)
 		io->host->log(io->host, DX_LOG_WARN,
 			      "worker %d: a thread-pool wait failed; the "
-			      "recv completes late",
+			      "recv was cancelled",
 			      io->worker);
 }
 
@@ -203,10 +203,10 @@ static void send_post(dx_io *io, struct ic_sock *k)
 		return;
 	}
 	io->busy++;
-	if (ic_ov_issued(&k->send_op) < 0)
+	if (ic_ov_issued(&k->send_op, (HANDLE)k->s) < 0)
 		io->host->log(io->host, DX_LOG_WARN,
 			      "worker %d: a thread-pool wait failed; the "
-			      "send completes late",
+			      "send was cancelled",
 			      io->worker);
 }
 
