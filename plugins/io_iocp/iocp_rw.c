@@ -86,18 +86,30 @@ static void recv_post(dx_io *io, struct ic_sock *k)
 			      io->worker);
 }
 
-int ic_recv(dx_io *io, int fd, uint64_t udata)
+/* fd's entry, on a port, with room for n completions: 0 and *out, or a
+ * negative code (nothing changed). */
+static int sock_for(dx_io *io, int fd, size_t n, struct ic_sock **out)
 {
 	struct ic_sock *k;
 	int rc = ic_sock_get(io, sock_of(fd), &k);
 	if (rc < 0)
 		return rc;
-	if (k->recv_armed)
-		return -EALREADY;
-	if ((rc = ic_sock_bind(io, &k)) < 0 || (rc = ic_ring_room(io, 2)) < 0) {
+	if ((rc = ic_sock_bind(io, &k)) < 0 || (rc = ic_ring_room(io, n)) < 0) {
 		ic_sock_check(io, k);
 		return rc;
 	}
+	*out = k;
+	return 0;
+}
+
+int ic_recv(dx_io *io, int fd, uint64_t udata)
+{
+	struct ic_sock *k;
+	int rc = sock_for(io, fd, 2, &k);
+	if (rc < 0)
+		return rc;
+	if (k->recv_armed)
+		return -EALREADY;
 	k->recv_armed = true;
 	k->recv_udata = udata;
 	io->queued++;
@@ -217,14 +229,13 @@ int ic_send(dx_io *io, int fd, const void *buf, size_t len, uint64_t udata,
 	if (len > INT32_MAX)
 		return -EINVAL; /* the result must fit */
 	struct ic_sock *k;
-	int rc = ic_sock_get(io, sock_of(fd), &k);
+	int rc = sock_for(io, fd, 1, &k);
 	if (rc < 0)
 		return rc;
-	struct ic_send *q = NULL;
-	if ((rc = ic_sock_bind(io, &k)) < 0 ||
-	    (rc = ic_ring_room(io, 1)) < 0 || !(q = send_new(io))) {
+	struct ic_send *q = send_new(io);
+	if (!q) {
 		ic_sock_check(io, k);
-		return rc < 0 ? rc : -ENOMEM;
+		return -ENOMEM;
 	}
 	*q = (struct ic_send){.buf = buf, .len = len, .udata = udata};
 	if (k->sq_tail)

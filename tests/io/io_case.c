@@ -35,6 +35,22 @@ dx_io *io_new(uint32_t buf_count, uint32_t buf_size)
 	return io;
 }
 
+void tcp_pair(int *a, int *b, int bufsz)
+{
+	uint16_t port;
+	int l = listener(&port);
+	*b = connect_to(port);
+	set_nb(l, false);
+	*a = sys_accept(l);
+	ck_assert_int_ge(*a, 0);
+	sys_close(l);
+	set_nb(*a, true);
+	if (bufsz > 0) {
+		set_bufs(*a, bufsz);
+		set_bufs(*b, bufsz);
+	}
+}
+
 int io_wait(dx_io *io, dx_io_cqe *c, unsigned max, int ms)
 {
 	ck_assert_int_ge(vt->submit(io), 0);

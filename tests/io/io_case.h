@@ -42,6 +42,10 @@ int io_backend_open(struct io_backend *b, const char *plugin,
 		    const char *facet, const char *config_json);
 void io_backend_close(struct io_backend *b);
 
+/* A connected TCP pair: *a non-blocking (the backend's side), *b
+ * blocking (a peer thread's). bufsz > 0 shrinks both sides' buffers. */
+void tcp_pair(int *a, int *b, int bufsz);
+
 /* An instance with buf_count buffers of buf_size bytes (0: defaults). */
 dx_io *io_new(uint32_t buf_count, uint32_t buf_size);
 /* Submit and wait; a sane count. */

@@ -26,14 +26,12 @@ void set_bufs(int fd, int bytes);
 int listener(uint16_t *port);
 /* A blocking socket connected to 127.0.0.1:port. */
 int connect_to(uint16_t port);
-/* A connected TCP pair: *a non-blocking (the backend's side), *b
- * blocking (a peer thread's). bufsz > 0 shrinks both sides' buffers. */
-void tcp_pair(int *a, int *b, int bufsz);
 /* Whether fd is still open. */
 bool fd_open(int fd);
 /* fd is a socket (fails the case otherwise). */
 void assert_socket(int fd);
-/* accept() on l as it is (blocking or not): the fd, or negative. */
+/* accept() on l as it is (blocking or not), the new socket
+ * close-on-exec (not inheritable): the fd, or negative. */
 int sys_accept(int l);
 /* A non-blocking pipe: p[0] reads what p[1] writes. */
 void make_pipe(int p[2]);

@@ -70,22 +70,6 @@ int connect_to(uint16_t port)
 	return fd;
 }
 
-void tcp_pair(int *a, int *b, int bufsz)
-{
-	uint16_t port;
-	int l = listener(&port);
-	*b = connect_to(port);
-	set_nb(l, false);
-	*a = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-	ck_assert_int_ge(*a, 0);
-	close(l);
-	set_nb(*a, true);
-	if (bufsz > 0) {
-		set_bufs(*a, bufsz);
-		set_bufs(*b, bufsz);
-	}
-}
-
 bool fd_open(int fd)
 {
 	return fcntl(fd, F_GETFD) != -1;
@@ -100,7 +84,7 @@ void assert_socket(int fd)
 
 int sys_accept(int l)
 {
-	return accept(l, NULL, NULL);
+	return accept4(l, NULL, NULL, SOCK_CLOEXEC);
 }
 
 void make_pipe(int p[2])

@@ -14,6 +14,7 @@
 
 #include <check.h>
 
+#include "io_case.h"
 #include "io_sys.h"
 
 const char sys_dl_suffix[] = ".dll";
@@ -98,22 +99,6 @@ int connect_to(uint16_t port)
 	ck_assert_msg(connect(sock(fd), (struct sockaddr *)&a, sizeof a) == 0,
 		      "connect: Winsock error %d", WSAGetLastError());
 	return fd;
-}
-
-void tcp_pair(int *a, int *b, int bufsz)
-{
-	uint16_t port;
-	int l = listener(&port);
-	*b = connect_to(port);
-	set_nb(l, false);
-	*a = sys_accept(l);
-	ck_assert_int_ge(*a, 0);
-	sys_close(l);
-	set_nb(*a, true);
-	if (bufsz > 0) {
-		set_bufs(*a, bufsz);
-		set_bufs(*b, bufsz);
-	}
 }
 
 /* Every fd of these tests is a socket: open while Winsock knows it. */
