@@ -44,9 +44,9 @@ long sys_read(int fd, void *buf, size_t n);
 void sys_shut_wr(int fd);
 void sys_close(int fd);
 
-/* Raise a signal whose handler calls vt->wake(io): true, or false with
+/* Raise a signal whose handler calls backend->wake(io): true, or false with
  * the reason printed where there are no such signals (Windows). */
-bool wake_by_signal(const dx_io_vtable *vt, dx_io *io);
+bool wake_by_signal(const dx_io_vtable *backend, dx_io *io);
 
 /* Once, before the cases: Winsock's start; more fds and SIGPIPE ignored
  * elsewhere. */

@@ -120,9 +120,9 @@ static void on_usr1(int sig)
 	sig_vt->wake(sig_io);
 }
 
-bool wake_by_signal(const dx_io_vtable *vt, dx_io *io)
+bool wake_by_signal(const dx_io_vtable *backend, dx_io *io)
 {
-	sig_vt = vt;
+	sig_vt = backend;
 	sig_io = io;
 	struct sigaction sa = {.sa_handler = on_usr1};
 	ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0);

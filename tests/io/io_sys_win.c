@@ -167,9 +167,9 @@ void sys_close(int fd)
 	closesocket(sock(fd));
 }
 
-bool wake_by_signal(const dx_io_vtable *vt, dx_io *io)
+bool wake_by_signal(const dx_io_vtable *backend, dx_io *io)
 {
-	(void)vt;
+	(void)backend;
 	(void)io;
 	printf("SKIP (part of test_wake): a wake from a signal handler: "
 	       "Windows has no SIGUSR1 (a console control handler runs on a "
