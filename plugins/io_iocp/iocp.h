@@ -42,6 +42,9 @@
 #define IC_DEQUEUE 128               /* entries per GQCSEx call */
 #define IC_ACCEPT_POSTS 32           /* AcceptEx pre-posted per listener */
 
+/* An OVERLAPPED's Internal when the operation was cancelled. */
+#define IC_STATUS_CANCELLED 0xC0000120u
+
 /* Completion keys: what a dequeued packet is. */
 #define IC_KEY_IO 1u      /* an overlapped operation on a socket of ours */
 #define IC_KEY_FOREIGN 2u /* the same, posted by a pool wait (ic_ov) */

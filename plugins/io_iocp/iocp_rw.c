@@ -44,10 +44,14 @@ static int ov_outcome(SOCKET s, struct ic_ov *o, size_t *bytes)
 	DWORD n = 0, flags = 0;
 	BOOL ok = WSAGetOverlappedResult(s, &o->ov, &n, FALSE, &flags);
 	int rc = ok ? 0 : -ic_errno((DWORD)WSAGetLastError());
-	if (!ok && rc == -EBADF) /* the socket is gone: the status stays */
-		rc = o->ov.Internal == (ULONG_PTR)0xC0000120L ? -ECANCELED :
-							       -EBADF;
-	*bytes = ok || rc != -EBADF ? n : (size_t)o->ov.InternalHigh;
+	if (!ok && rc == -EBADF) {
+		/* The socket was closed without a detach before its packet
+		 * was dequeued: the kernel's status (an NTSTATUS) says. */
+		ULONG_PTR st = o->ov.Internal;
+		rc = st == 0 ? 0 : st == IC_STATUS_CANCELLED ? -ECANCELED : -EBADF;
+		n = (DWORD)o->ov.InternalHigh;
+	}
+	*bytes = n;
 	return rc;
 }
 
