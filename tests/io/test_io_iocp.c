@@ -6,7 +6,9 @@
  * connections keep coming; a connection moved between instances and back
  * (a socket is tied to one completion port: under wine it runs
  * event-signalled on the second instance, natively again on the first);
- * and poll, which never ties the polled socket to a port. Loads
+ * a new acceptor on a listening socket an old one took; poll, which
+ * never ties the polled socket to a port; a reset as -ECONNRESET; and
+ * destroy with every kind of operation in flight. Loads
  * $DX_PLUGINS/io_iocp/io_iocp.dll through the real loader and registry;
  * runs under wine. */
 #include <errno.h>
@@ -285,6 +287,116 @@ START_TEST(test_poll_leaves_socket_free)
 }
 END_TEST
 
+/* Accept n connections on io (armed with udata 7): their sockets. */
+static void accept_n(dx_io *io, int n, int *out)
+{
+	int got = 0;
+	dx_io_cqe c[16];
+	UNTIL(got == n, 5000, "the accepts")
+	{
+		int k = io_wait(io, c, 16, 100);
+		for (int i = 0; i < k; i++) {
+			ck_assert_int_eq(c[i].op, DX_IO_ACCEPT);
+			ck_assert_msg(c[i].result >= 0, "accept: %d",
+				      c[i].result);
+			ck_assert_int_lt(got, n);
+			out[got++] = c[i].result;
+		}
+	}
+}
+
+/* The last instance goes, and the acceptor with it; a new one arms the
+ * same listening socket, which is still tied to the old acceptor's port:
+ * the new acceptor's AcceptEx run foreign (under wine) and connections
+ * come all the same. */
+START_TEST(test_acceptor_again)
+{
+	uint16_t port;
+	int l = listener(&port);
+	int cli[4], srv[4];
+	for (int round = 0; round < 2; round++) {
+		dx_io *io = io_new(0, 0);
+		ARM(io, vt->accept(io, l, 7));
+		cli[2 * round] = connect_to(port);
+		cli[2 * round + 1] = connect_to(port);
+		accept_n(io, 2, &srv[2 * round]);
+		vt->destroy(io); /* the acceptor stops: no instance left */
+	}
+	for (int i = 0; i < 4; i++) {
+		sys_close(cli[i]);
+		sys_close(srv[i]);
+	}
+	sys_close(l);
+}
+END_TEST
+
+/* A reset connection ends the recv with -ECONNRESET, as on Linux. */
+START_TEST(test_reset_is_econnreset)
+{
+	dx_io *io = io_new(0, 0);
+	int a, b;
+	tcp_pair(&a, &b, 0);
+	ARM(io, vt->recv(io, a, 3));
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	ck_assert_int_eq(setsockopt(sk(b), SOL_SOCKET, SO_LINGER,
+				    (const char *)&lg, sizeof lg),
+			 0);
+	sys_close(b); /* an RST, not a FIN */
+	int32_t result = 1;
+	dx_io_cqe c[4];
+	UNTIL(result <= 0, 2000, "the end of the recv")
+	{
+		int n = io_wait(io, c, 4, 100);
+		for (int i = 0; i < n; i++) {
+			ck_assert_int_eq(c[i].op, DX_IO_RECV);
+			ck_assert(!(c[i].flags & DX_IO_F_MORE));
+			result = c[i].result;
+		}
+	}
+	ck_assert_int_eq(result, -ECONNRESET);
+	vt->destroy(io);
+	sys_close(a);
+}
+END_TEST
+
+/* destroy with everything armed and a send half out: it returns (every
+ * cancelled operation came back before the memory went), and the
+ * sockets stay open and usable. */
+START_TEST(test_destroy_busy)
+{
+	enum { LEN = 8 << 20 };
+	dx_io *io = io_new(4, 4096);
+	int a, b, p[2];
+	tcp_pair(&a, &b, 64 * 1024);
+	make_pipe(p);
+	uint16_t port;
+	int l = listener(&port);
+	uint8_t *out = malloc(LEN);
+	ck_assert_ptr_nonnull(out);
+	pat_fill(9, 0, out, LEN);
+	ARM(io, vt->accept(io, l, 1));
+	ARM(io, vt->recv(io, a, 2));
+	ARM(io, vt->send(io, a, out, LEN, 3, 0));
+	ARM(io, vt->poll(io, p[0], DX_IO_POLLIN, 4));
+	ARM(io, vt->timeout(io, 60ull * 1000000000u, 5));
+	int c1 = connect_to(port); /* accepted, never reaped */
+	dx_io_cqe c[8];
+	io_wait(io, c, 8, 50);
+	uint64_t t0 = now_us();
+	vt->destroy(io);
+	ck_assert_uint_lt(now_us() - t0, 10000000); /* a hang guard */
+	ck_assert(fd_open(a) && fd_open(p[0]) && fd_open(l));
+	ck_assert_int_eq(sys_write(b, "x", 1), 1);
+	free(out);
+	sys_close(c1);
+	sys_close(a);
+	sys_close(b);
+	sys_close(p[0]);
+	sys_close(p[1]);
+	sys_close(l);
+}
+END_TEST
+
 static Suite *iocp_suite(void)
 {
 	Suite *s = suite_create("io_iocp");
@@ -293,6 +405,9 @@ static Suite *iocp_suite(void)
 	tcase_add_test(tc, test_shared_listener);
 	tcase_add_test(tc, test_move_and_back);
 	tcase_add_test(tc, test_poll_leaves_socket_free);
+	tcase_add_test(tc, test_acceptor_again);
+	tcase_add_test(tc, test_reset_is_econnreset);
+	tcase_add_test(tc, test_destroy_busy);
 	suite_add_tcase(s, tc);
 	return s;
 }
