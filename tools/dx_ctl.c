@@ -11,12 +11,15 @@
 
 #include "dx_cmd.h"
 #include "dx_ctl_client.h"
+#include "path.h" /* dx_path_real: realpath, or its Windows equal */
 
 const char dx_ctl_usage[] =
 	"usage: dx ctl [--socket PATH | -m MANIFEST] [--json] COMMAND\n"
 	"\n"
 	"Ask a running dx-host through its control socket (the manifest's\n"
-	"control.socket; a Unix socket, mode 0600).\n"
+	"control.socket; a Unix socket, mode 0600; on Windows the named pipe\n"
+	"\\\\.\\pipe\\dx-PATH, PATH absolute with '/' for '\\', or the\n"
+	"value itself when it starts with \\\\.\\pipe\\).\n"
 	"\n"
 	"commands:\n"
 	"  status    uptime, workers, backend, listeners, connections, requests\n"
@@ -56,7 +59,8 @@ const char dx_ctl_usage[] =
 	"            new instance is initialised before anything is published;\n"
 	"            if anything fails nothing changes and every reason is\n"
 	"            printed. Keys only a restart changes (workers, listen,\n"
-	"            ...) are refused by name. SIGHUP does the same\n"
+	"            ...) are refused by name. SIGHUP does the same (not on\n"
+	"            Windows, which has no signals but the console's)\n"
 	"  drain     stop accepting, send Close, finish in-flight requests,\n"
 	"            finalise plugins and exit 0\n"
 	"\n"
@@ -234,7 +238,7 @@ static int dx_ctl_load_entry(cJSON *req, const char *json, const char *name,
 		pl = cJSON_CreateObject();
 		if (name)
 			cJSON_AddStringToObject(pl, "name", name);
-		char *abs = path ? realpath(path, NULL) : NULL;
+		char *abs = path ? dx_path_real(path) : NULL;
 		if (path && !abs) {
 			fprintf(stderr, "dx ctl load: %s: %s\n", path,
 				strerror(errno));
@@ -357,7 +361,7 @@ int dx_cmd_ctl(int argc, char **argv)
 	char *file = NULL;
 	if (apply && nargs == 2) {
 		/* Made absolute: the host resolves from its own directory. */
-		if (!(file = realpath(argv[optind + 1], NULL))) {
+		if (!(file = dx_path_real(argv[optind + 1]))) {
 			fprintf(stderr, "dx ctl apply: %s: %s\n",
 				argv[optind + 1], strerror(errno));
 			cJSON_Delete(req);
@@ -371,7 +375,7 @@ int dx_cmd_ctl(int argc, char **argv)
 		cJSON_AddStringToObject(req, "name", argv[optind + 1]);
 		/* The host resolves paths from its own directory: send ours
 		 * made absolute. */
-		if (nargs == 3 && !(file = realpath(argv[optind + 2], NULL))) {
+		if (nargs == 3 && !(file = dx_path_real(argv[optind + 2]))) {
 			fprintf(stderr, "dx ctl reload: %s: %s\n",
 				argv[optind + 2], strerror(errno));
 			cJSON_Delete(req);

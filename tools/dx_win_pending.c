@@ -1,25 +1,10 @@
 /* dx_win_pending.c - the dx tool's commands that do not run on Windows
  * yet, each saying why (README, "Windows"), so dx.exe has the same command
- * table as dx. Built on Windows only, in place of dx_ctl.c, dx_ctl_client.c,
- * dx_plugin_new.c and forge's cli. */
+ * table as dx. Built on Windows only, in place of dx_plugin_new.c and
+ * forge's cli. */
 #include <stdio.h>
 
 #include "dx_cmd.h"
-
-const char dx_ctl_usage[] =
-	"usage: dx ctl ...\n"
-	"\n"
-	"Not on Windows yet: dx-host's control channel is a Unix socket\n"
-	"(mode 0600); on Windows it is to be a named pipe with an owner-only\n"
-	"DACL, together with dx-host.exe.\n";
-
-int dx_cmd_ctl(int argc, char **argv)
-{
-	fputs("dx ctl: not on Windows yet (no dx-host.exe and no control "
-	      "pipe to talk to)\n",
-	      stderr);
-	return 2;
-}
 
 const char dx_forge_usage[] =
 	"usage: dx forge ...\n"

@@ -86,14 +86,20 @@ static int dx_pick_backend(dx_server *s, dx_diag *d)
 		at += (size_t)snprintf(order + at, sizeof order - at, "%s%s",
 				       i ? ", " : "", names[i]);
 	for (size_t i = 0; i < n; i++) {
-		if (dx_try_backend(s, names[i], d, true) == 0) {
+		if (dx_try_backend(s, names[i], d, true) < 0)
+			continue;
+		if (n == 1)
+			dx_registry_log(s->view.reg, DX_LOG_INFO,
+					"io.backend auto: using %s (the only "
+					"IO backend loaded)",
+					names[i]);
+		else
 			dx_registry_log(s->view.reg, DX_LOG_INFO,
 					"io.backend auto: using %s (the first "
 					"usable of %s: native completions "
 					"before emulated, then by name)",
 					names[i], order);
-			return 0;
-		}
+		return 0;
 	}
 	dx_diag_add(d,
 		    "io.backend: \"auto\" found no usable IO backend%s%s; "

@@ -1,7 +1,8 @@
 /* sock.h - sockets and accepted connections born close-on-exec (and
  * non-blocking when asked), on systems with and without SOCK_CLOEXEC and
- * accept4, and on Windows; and the few socket calls libdx's client makes,
- * with errors as negative errno values everywhere. One implementation per
+ * accept4, and on Windows; and the few socket calls libdx's client and
+ * the host's listeners make, with errors as negative errno values
+ * everywhere. One implementation per
  * build (meson picks):
  *   sock_accept4.c  the flags to socket() and accept4(): Linux, FreeBSD,
  *                   NetBSD, OpenBSD, DragonFly.

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # host_exe.sh - dx-host.exe under wine: --help, --version, --check on a
-# good manifest, a bad manifest's messages (the file, the JSON path or
-# line:column), a plugin that is not there, the refusals before serving
-# (no IO plugin, LISTEN_FDS, a unix: listener wine cannot open), and
-# serving routes_echo on 127.0.0.1 through io_iocp, driven from Linux by
-# the Linux build's `dx call` and `dx bench` (0 errors), with the line
-# that says which backend "auto" took and why.
+# good manifest (and one named by a drive-letter path with backslashes), a
+# bad manifest's messages (the file, the JSON path or line:column), a
+# plugin that is not there, the refusals before serving (no IO plugin,
+# LISTEN_FDS, a unix: listener wine cannot open, a port another host has),
+# and serving routes_echo on 127.0.0.1 through io_iocp with two pinned
+# workers on one shared socket, driven from Linux by the Linux build's
+# `dx call` and `dx bench` (0 errors), with the line that says which
+# backend "auto" took and why, then Ctrl+C's drain.
 #
 # usage (from meson test):
 #   host_exe.sh DX_HOST_EXE DX_DLL_DIR PLUGINS_DIR
@@ -56,28 +58,35 @@ fail()
 	done
 }
 
-# check DESC WANT_RC OUT_RE ARGS...: dx-host.exe ARGS under wine; its exit
-# status must be WANT_RC and its stdout + stderr must match the extended
-# regex OUT_RE. The output lands in $T/out (CRs dropped: the C runtime
-# ends text lines with CRLF). Into a file, not a pipe: a wineserver this
-# starts would hold a pipe open for seconds after.
-check()
+# expect DESC WANT_RC OUT_RE CMD...: run CMD; its exit status must be
+# WANT_RC and its stdout + stderr must match the extended regex OUT_RE.
+# The output lands in $T/out (CRs dropped: the C runtime ends text lines
+# with CRLF). Into a file, not a pipe: a wineserver this starts would hold
+# a pipe open for seconds after. Bounded generously, to catch a hang.
+expect()
 {
 	local desc=$1 want=$2 re=$3 rc
 	shift 3
 	set +e
-	wine "$HOST" "$@" >"$T/raw" 2>&1 </dev/null
+	timeout 120 "$@" >"$T/raw" 2>&1 </dev/null
 	rc=$?
 	set -e
 	tr -d '\r' <"$T/raw" >"$T/out"
 	if [ "$rc" -eq "$want" ] && grep -Eq -- "$re" "$T/out"; then
 		ok "$desc"
 	else
-		fail "$desc" "command:  dx-host.exe $*" \
+		fail "$desc" "command:  $*" \
 			"expected: exit $want, output matching /$re/" \
 			"got:      exit $rc, output:"
 		sed 's/^/  | /' "$T/out"
 	fi
+}
+# check DESC WANT_RC OUT_RE ARGS...: expect of dx-host.exe ARGS under wine.
+check()
+{
+	local desc=$1 want=$2 re=$3
+	shift 3
+	expect "$desc" "$want" "$re" wine "$HOST" "$@"
 }
 
 # manifest NAME JSON: $T/NAME.json.
@@ -112,7 +121,7 @@ cp "$PLUGINS/routes_echo/routes_echo.dll" "$T/sub/plugs/"
 printf '%s\n' '{"dx": 1, "plugin_path": ["plugs"], "listen": [],
  "plugins": [{"name": "routes_echo"}]}' >"$T/sub/rel.json"
 WINPATH="Z:${T//\//\\}\\sub\\rel.json"
-check "a C:\\ path to the manifest, a plugin_path relative to it" 0 \
+check "a drive-letter path with backslashes, plugin_path relative to it" 0 \
 	"^routes_echo .* Z:/.*/sub/plugs/routes_echo\.dll  facets" \
 	-m "$WINPATH" --check
 
@@ -139,16 +148,104 @@ manifest noio "{\"dx\": 1, \"plugin_path\": [\"$T/noio\"],
 check "listening without an IO plugin is refused, saying why" 1 \
 	'listen: serving needs an IO backend plugin, and none is in plugins or along plugin_path' \
 	-m noio.json
+expect "LISTEN_FDS is refused on Windows" 1 \
+	'LISTEN_FDS: passed listening sockets .* are not supported on this system' \
+	env LISTEN_FDS=1 LISTEN_PID=1 wine "$HOST" -m good.json
+
+# wine has no AF_UNIX: the refusal names the entry and the system's reason.
+manifest unix "{\"dx\": 1, \"plugin_path\": [\"$PLUGINS\"],
+ \"listen\": [\"unix:$T/x.sock\"], \"plugins\": [{\"name\": \"routes_echo\"}]}"
+check "a unix: listener under wine is refused, naming it and why" 1 \
+	"listen unix:$T/x\.sock: socket: Address family not supported by protocol \(this system has no unix sockets; listen on HOST:PORT instead\)" \
+	-m unix.json
+
+# Serving: two workers share one listening socket (bind_win.c) through
+# io_iocp, found along plugin_path by "auto", each pinned to a CPU.
+manifest serve "{\"dx\": 1, \"plugin_path\": [\"$PLUGINS\"],
+ \"listen\": [\"127.0.0.1:0\"], \"workers\": 2, \"pin_cpus\": true,
+ \"plugins\": [{\"name\": \"routes_echo\"}]}"
+wine "$HOST" -m serve.json >"$T/host.log" 2>&1 </dev/null &
+HOST_PID=$!
+# Generous: the first start in a fresh wine prefix takes seconds.
+for _ in $(seq 600); do
+	grep -q 'ready' "$T/host.log" && break
+	kill -0 "$HOST_PID" 2>/dev/null || break
+	sleep 0.1
+done
+tr -d '\r' <"$T/host.log" >"$T/log"
+ADDR=$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9]*\) (2 workers, backend iocp)$/\1/p' \
+	"$T/log" | head -1)
+if [ -z "$ADDR" ]; then
+	fail "dx-host.exe serves on 127.0.0.1 with 2 workers, backend iocp" \
+		"its log:"
+	sed 's/^/  | /' "$T/log"
+	echo "host_exe.sh: $PASSED passed, $FAILED failed"
+	exit 1
+fi
+ok "dx-host.exe serves on $ADDR with 2 workers, backend iocp"
+if grep -q 'io.backend auto: using iocp (the only IO backend loaded)$' \
+	"$T/log"; then
+	ok "auto says which backend it took and why"
+else
+	fail "auto says which backend it took and why" "its log:"
+	sed 's/^/  | /' "$T/log"
+fi
+
+# pin_win.c: wine runs each Windows thread as a Linux thread and maps
+# SetThreadAffinityMask onto its affinity, which /proc shows: worker 0 on
+# CPU 0, worker 1 on CPU 1, every other thread on all of them.
+if [ "$(nproc)" -lt 2 ]; then
+	echo "skip: pin_cpus needs two CPUs to tell pinned threads apart"
+else
+	pinned=$(cat /proc/"$HOST_PID"/task/*/status 2>/dev/null |
+		sed -n 's/^Cpus_allowed_list:[[:space:]]*\([0-9]*\)$/\1/p' |
+		sort | tr '\n' ' ')
+	if [ "$pinned" = "0 1 " ] && ! grep -q 'unpinned' "$T/log"; then
+		ok "pin_cpus pins the two workers to CPUs 0 and 1"
+	else
+		fail "pin_cpus pins the two workers to CPUs 0 and 1" \
+			"threads pinned to one CPU: '$pinned'; log:"
+		sed 's/^/  | /' "$T/log"
+	fi
+fi
+
+expect "Linux dx call echo through dx-host.exe" 0 '^over wine$' \
+	"$DX" call "$ADDR" echo "over wine"
+expect "Linux dx call --routes lists routes_echo's" 0 '"echo"' \
+	"$DX" call "$ADDR" --routes
+expect "Linux dx bench, echo, 8 connections x pipeline 4: 0 errors" 0 \
+	' answered, 0 errors$' \
+	"$DX" bench -c 8 -P 4 -d 1 --warmup 0.2 --route echo -s 64 "$ADDR"
+expect "Linux dx bench, ping, 50 connections: 0 errors" 0 \
+	' answered, 0 errors$' "$DX" bench -c 50 -d 1 --warmup 0.2 "$ADDR"
+
+# A second host on the same port: its listener would share nothing with
+# the first (SO_EXCLUSIVEADDRUSE), and the port check says who has it.
+manifest second "{\"dx\": 1, \"plugin_path\": [\"$PLUGINS\"],
+ \"listen\": [\"$ADDR\"], \"plugins\": [{\"name\": \"routes_echo\"}]}"
+check "a second dx-host.exe on the same port is refused" 1 \
+	"listen $ADDR: address already in use by another process \(another dx-host\?\)" \
+	-m second.json
+
+# wine turns SIGINT into the console's Ctrl+C: the host drains and exits 0.
+kill -INT "$HOST_PID"
 set +e
-LISTEN_FDS=1 LISTEN_PID=1 wine "$HOST" -m good.json >"$T/raw" 2>&1 </dev/null
+for _ in $(seq 300); do
+	kill -0 "$HOST_PID" 2>/dev/null || break
+	sleep 0.1
+done
+wait "$HOST_PID"
 rc=$?
 set -e
-tr -d '\r' <"$T/raw" >"$T/out"
-if [ "$rc" -eq 1 ] && grep -q 'LISTEN_FDS: passed listening sockets .* are not supported on this system' "$T/out"; then
-	ok "LISTEN_FDS is refused on Windows"
+HOST_PID=
+tr -d '\r' <"$T/host.log" >"$T/log"
+if [ "$rc" -eq 0 ] && grep -q 'SIGINT: draining' "$T/log" &&
+	grep -q 'plugins finalised in reverse order; bye' "$T/log"; then
+	ok "Ctrl+C (SIGINT through wine) drains and exits 0"
 else
-	fail "LISTEN_FDS is refused on Windows" "got: exit $rc, output:"
-	sed 's/^/  | /' "$T/out"
+	fail "Ctrl+C (SIGINT through wine) drains and exits 0" \
+		"got: exit $rc, log:"
+	sed 's/^/  | /' "$T/log"
 fi
 
 echo "host_exe.sh: $PASSED passed, $FAILED failed"

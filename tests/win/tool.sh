@@ -2,8 +2,8 @@
 # tool.sh - dx.exe under wine: `dx call` against a Linux dx-host (a route
 # by name, --ping, --routes, an unknown route, a refused connection),
 # `dx plugin inspect` on DLLs of the cross build (a good one, a refused
-# one with the loader's message and exit 1), and the commands that do not
-# run on Windows yet saying so (exit 2).
+# one with the loader's message and exit 1), dx ctl with no host on its
+# pipe, and the commands that do not run on Windows yet saying so (exit 2).
 #
 # usage (from meson test): tool.sh DX_EXE DX_DLL_DIR PLUGINS_DIR TEST_PLUGINS_DIR
 set -euo pipefail
@@ -70,8 +70,11 @@ check "dx plugin inspect a refused DLL: the loader's message" 1 \
 	plugin inspect "$(win "$TPLUGINS/bad_magic.dll")" --allow-writable
 check "dx plugin ids" 0 '1024\.\.65535' plugin ids
 check "dx version" 0 '^dx [0-9.]+ \(plugin ABI [0-9]+\.[0-9]+\)$' version
-check "dx ctl says it is not on Windows yet" 2 'not on Windows yet' \
-	ctl status
+# dx ctl runs on Windows (tests/win/control.sh drives it against
+# dx-host.exe): with no host on the pipe it says so, naming the pipe.
+check "dx ctl with no host on the pipe says so" 1 \
+	'nobody\.sock \(pipe \\\\\.\\pipe\\dx-Z:/.*/nobody\.sock\): No such file or directory \(is dx-host running' \
+	ctl --socket "$T/nobody.sock" status
 check "dx forge says it is not on Windows yet" 2 'not on Windows yet' \
 	forge list
 check "dx bench says what it needs" 1 'needs Linux \(epoll\)' \

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# control.sh - dx-host.exe's control pipe under wine, driven by dx.exe ctl:
+# the pipe named in the startup log; status, plugins, stats, metrics,
+# reload, apply and swap answered over it (--socket, DX_SOCKET and -m);
+# the pipe's DACL read back (owner and SYSTEM only); a second host on the
+# same control.socket refused with the Linux message; SIGINT from Linux
+# reaching the host as CTRL_C_EVENT (what wine does: its console handler
+# runs and the host drains); `dx ctl drain` ending the host with exit 0;
+# and dx ctl afterwards saying nobody serves the pipe.
+#
+# usage (from meson test):
+#   control.sh DX_HOST_EXE DX_EXE TEST_WIN_PIPE_EXE DX_DLL_DIR PLUGINS_DIR
+# The Linux build ($DX_LINUX_BUILD, else build/) sends the request the
+# stats count.
+set -euo pipefail
+
+usage="usage: control.sh DX_HOST_EXE DX_EXE TEST_WIN_PIPE_EXE DX_DLL_DIR PLUGINS_DIR"
+HOST=$(realpath "${1:?$usage}") # meson passes them relative to the build dir
+DX=$(realpath "${2:?$usage}")
+PIPETEST=$(realpath "${3:?$usage}")
+DLL_DIR=${4:?$usage}
+PLUGINS=$(realpath "${5:?$usage}")
+LINUX=${DX_LINUX_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/build}
+export WINEPATH="Z:$DLL_DIR"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/dx-win-control.XXXXXXXX")
+PIDS=()
+cleanup()
+{
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+cd "$T" # c.sock and the manifests are named relative to it
+
+PASSED=0
+FAILED=0
+ok()
+{
+	PASSED=$((PASSED + 1))
+	echo "ok: $1"
+}
+fail()
+{
+	FAILED=$((FAILED + 1))
+	echo "FAIL: $1"
+	shift
+	printf '  %s\n' "$@"
+}
+# check DESC WANT_RC OUT_RE CMD...: run CMD under wine (stdout and stderr
+# into a file, not a pipe: a wineserver it starts would hold a pipe open;
+# CR dropped: the C runtime writes CRLF), compare the exit status and
+# search the output for the extended regex OUT_RE.
+check()
+{
+	local desc=$1 want=$2 re=$3 rc
+	shift 3
+	set +e
+	wine "$@" >"$T/raw" 2>&1 </dev/null
+	rc=$?
+	set -e
+	tr -d '\r' <"$T/raw" >"$T/out"
+	if [ "$rc" -eq "$want" ] && grep -Eq -- "$re" "$T/out"; then
+		ok "$desc"
+	else
+		fail "$desc" "command:  $*" "expected: exit $want, output matching /$re/" \
+			"got:      exit $rc, output:"
+		sed 's/^/  | /' "$T/out"
+	fi
+}
+# start_host LOG MANIFEST: dx-host.exe in the background; waits up to 60 s
+# for its "control pipe" line. Sets HOST_PID.
+start_host()
+{
+	wine "$HOST" -m "$2" >"$1" 2>&1 </dev/null &
+	HOST_PID=$!
+	PIDS+=("$HOST_PID")
+	for _ in $(seq 600); do
+		grep -q 'control pipe' "$1" && return 0
+		kill -0 "$HOST_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	fail "dx-host.exe starts ($2)" "log:"
+	sed 's/^/  | /' "$1"
+	return 1
+}
+# wait_exit PID DESC: the host's exit status is 0 within 60 s, and it
+# logged what the regex LOG_RE says.
+wait_exit()
+{
+	local pid=$1 desc=$2 log=$3 re=$4 rc=0
+	for _ in $(seq 600); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	wait "$pid" || rc=$?
+	tr -d '\r' <"$log" >"$log.txt"
+	if [ "$rc" -eq 0 ] && grep -Eq -- "$re" "$log.txt"; then
+		ok "$desc"
+	else
+		fail "$desc" "expected: exit 0 and a log line matching /$re/" \
+			"got:      exit $rc, log:"
+		sed 's/^/  | /' "$log.txt"
+	fi
+}
+
+write_manifest()
+{
+	cat >"$T/m.json" <<JSON
+{"dx": 1,
+ "plugin_path": ["$PLUGINS/io_iocp", "$PLUGINS/routes_echo", "$PLUGINS/routes_hello"],
+ "listen": ["127.0.0.1:0"], "workers": 1,
+ "control": {"socket": "c.sock"},
+ "plugins": [{"name": "io_iocp"}, {"name": "routes_echo"}$1]}
+JSON
+}
+write_manifest ""
+PIPE="\\\\.\\pipe\\dx-Z:$T/c.sock"
+
+start_host "$T/host.log" m.json
+H1=$HOST_PID
+tr -d '\r' <"$T/host.log" >"$T/host.txt"
+if grep -Fq "control pipe $PIPE" "$T/host.txt"; then
+	ok "the startup log names the pipe ($PIPE)"
+else
+	fail "the startup log names the pipe" "expected: control pipe $PIPE" \
+		"got:"
+	sed 's/^/  | /' "$T/host.txt"
+fi
+ADDR=$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9]*\).*/\1/p' "$T/host.txt" |
+	head -1)
+
+check "dx ctl --socket status" 0 '^backend +iocp' \
+	"$DX" ctl --socket c.sock status
+check "dx ctl status by the pipe's own name" 0 '^version +[0-9.]+ \(pid [0-9]+\)' \
+	"$DX" ctl --socket "$PIPE" status
+DX_SOCKET=c.sock check "dx ctl plugins (DX_SOCKET)" 0 \
+	'^routes_echo .*routes_echo\.dll' "$DX" ctl plugins
+# A request from Linux, for the stats to count.
+if [ -n "$ADDR" ] && "$LINUX/tools/dx" call "$ADDR" echo counted >/dev/null; then
+	ok "the Linux dx call reaches dx-host.exe at $ADDR"
+else
+	fail "the Linux dx call reaches dx-host.exe at ${ADDR:-(no address logged)}"
+fi
+check "dx ctl -m stats counts it" 0 '^host +requests +[1-9]' \
+	"$DX" ctl -m m.json stats
+check "dx ctl metrics" 0 '^# TYPE dx_requests_total counter' \
+	"$DX" ctl --socket c.sock metrics
+check "dx ctl reload routes_echo" 0 \
+	'^routes_echo: .* -> .*routes_echo\.dll.*generation 2' \
+	"$DX" ctl --socket c.sock reload routes_echo
+write_manifest ', {"name": "routes_hello"}'
+check "dx ctl apply loads the plugin the manifest gained" 0 \
+	'^applied .*m\.json: generation [0-9]+, 1 change' \
+	"$DX" ctl --socket c.sock apply
+DX_SOCKET=c.sock check "and plugins lists it" 0 '^routes_hello ' \
+	"$DX" ctl plugins
+check "dx ctl swap to a backend that is not there says why" 1 \
+	'^dx ctl swap: .*no_such' "$DX" ctl --socket c.sock swap io no_such
+check "an unknown command over the pipe: the host's answer" 1 \
+	'unknown command; use status, plugins' \
+	"$DX" ctl --socket c.sock bogus
+check "the pipe's DACL: the owner and SYSTEM only" 0 \
+	'test_win_pipe dacl: 1 cases passed, 0 failed' \
+	"$PIPETEST" dacl "$PIPE"
+
+check "a second host on the same control.socket stops, saying why" 1 \
+	"control\\.socket Z:/.*/c\\.sock: pipe .*dx-Z:/.*/c\\.sock: another process serves it \\(a dx-host with the same control\\.socket\\?\\)" \
+	"$HOST" -m m.json
+check "and the first still answers" 0 '^plugins +3' \
+	"$DX" ctl --socket c.sock status
+
+# SIGINT from Linux: wine raises CTRL_C_EVENT in the process, and the
+# console handler stops the host as SIGINT does on Linux. (SIGTERM is not
+# passed on: wine ends the process at once, no handler runs.)
+sed 's/"c\.sock"/"int.sock"/' m.json >int.json
+if start_host "$T/int.log" int.json; then
+	kill -INT "$HOST_PID"
+	wait_exit "$HOST_PID" "SIGINT under wine: CTRL_C_EVENT, drained, exit 0" \
+		"$T/int.log" 'CTRL_C_EVENT: stopping as for SIGINT'
+fi
+
+check "dx ctl drain" 0 '^drain: done' "$DX" ctl --socket c.sock drain
+wait_exit "$H1" "the host drains and exits 0" "$T/host.log" \
+	'dx ctl drain: draining'
+check "dx ctl with the host gone says nobody serves the pipe" 1 \
+	'c\.sock \(pipe .*\): No such file or directory \(is dx-host running' \
+	"$DX" ctl --socket c.sock status
+
+echo "control.sh: $PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
