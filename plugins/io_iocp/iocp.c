@@ -12,7 +12,7 @@
  *           its own port and thread, shared by the instances, which all
  *           arm the same listening socket on Windows), handed round-robin
  *           to the instances that armed it. Multishot.
- *   recv    WSARecv into the lent buffers, one at a time per socket,
+ *   recv    a zero-byte WSARecv, then recv() into a lent buffer,
  *           re-posted while armed (multishot); -ENOBUFS while the host
  *           holds every buffer (iocp_rw.c).
  *   send    WSASend, in order per socket, a completion for len once every

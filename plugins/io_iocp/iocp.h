@@ -8,8 +8,8 @@
  *   iocp_sock.c    the per-instance socket table, which port a socket
  *                  belongs to (and what to do when it is another's),
  *                  overlapped records, Windows errors as errno values
- *   iocp_rw.c      recv (WSARecv into lent buffers) and send (WSASend in
- *                  order), detach
+ *   iocp_rw.c      recv (zero-byte WSARecv, then recv into a lent
+ *                  buffer) and send (WSASend in order), detach
  *   iocp_poll.c    poll over IOCTL_AFD_POLL on a helper socket
  *   iocp_accept.c  the per-plugin acceptor (AcceptEx on its own port and
  *                  thread) and the instances' side of accept
@@ -41,6 +41,9 @@
 #define IC_SEND_CHUNK (1u << 20)     /* bytes per WSASend */
 #define IC_DEQUEUE 128               /* entries per GQCSEx call */
 #define IC_ACCEPT_POSTS 32           /* AcceptEx pre-posted per listener */
+
+/* An OVERLAPPED's Internal when the operation was cancelled. */
+#define IC_STATUS_CANCELLED 0xC0000120u
 
 /* Completion keys: what a dequeued packet is. */
 #define IC_KEY_IO 1u      /* an overlapped operation on a socket of ours */
@@ -103,11 +106,9 @@ struct ic_sock {
 	bool in_table;
 	bool foreign; /* its I/O is event-signalled (struct ic_ov) */
 	bool bound;   /* native or foreign decided (ic_sock_bind) */
-	/* recv: multishot while armed; one WSARecv at a time. */
+	/* recv: multishot while armed; a zero-byte WSARecv in flight. */
 	bool recv_armed;
-	bool recv_ended; /* detached: its end is posted when the op returns */
 	uint64_t recv_udata;
-	uint16_t recv_buf;
 	struct ic_ov recv_op;
 	/* send: in order, the head in flight. */
 	struct ic_send *sq_head, *sq_tail;
@@ -184,10 +185,12 @@ void ic_drain(dx_io *io);
 int ic_errno(DWORD err);
 /* Issue bookkeeping around a WSARecv/WSASend/AcceptEx/DeviceIoControl:
  * prepare the OVERLAPPED (foreign: the event), then, once the call said
- * pending or done, ic_ov_issued (foreign: register the wait). A call that
+ * pending or done, ic_ov_issued on the handle it went to (foreign:
+ * register the wait; if that fails, the operation is cancelled and
+ * reported all the same, and the error returned). A call that
  * failed at once: ic_ov_unprepare. 0 or a negative errno. */
 int ic_ov_prepare(struct ic_ov *o, uint8_t kind, bool foreign, HANDLE port);
-int ic_ov_issued(struct ic_ov *o);
+int ic_ov_issued(struct ic_ov *o, HANDLE h);
 void ic_ov_unprepare(struct ic_ov *o);
 /* The packet came: release the wait (foreign). */
 void ic_ov_done(struct ic_ov *o);

@@ -163,7 +163,8 @@ static void post_accepts(struct acceptor *acc, struct ic_listener *l)
 			break;
 		}
 		l->posted++;
-		ic_ov_issued(&op->o);
+		if (ic_ov_issued(&op->o, (HANDLE)l->s) < 0)
+			break; /* the pool is short of threads: no more */
 	}
 }
 
@@ -178,7 +179,7 @@ static void cancel_accepts(struct ic_listener *l)
 /* Free l once nothing refers to it. */
 static void listener_check(struct acceptor *acc, struct ic_listener *l)
 {
-	if (l->nsubs || l->posted || (l->npending && !acc->stopping))
+	if (l->posted || (!acc->stopping && (l->nsubs || l->npending)))
 		return;
 	for (size_t i = 0; i < l->npending; i++)
 		closesocket(l->pending[i]);
@@ -357,6 +358,13 @@ int ic_accept(dx_io *io, int listen_fd, uint64_t udata)
 		}
 		l->subs = subs;
 		l->subs_cap = cap;
+	}
+	if (!l->nsubs && !l->posted && (rc = ic_bind(acc->port, acc->serial, s,
+						      &l->foreign)) < 0) {
+		/* Idle since its last subscriber left: the number may name
+		 * a new socket (closed and made again), so bind afresh. */
+		listener_check(acc, l);
+		goto out;
 	}
 	l->subs[l->nsubs++] = io;
 	l->err = 0; /* try again: it may listen now */

@@ -138,7 +138,7 @@ static void poll_issue(dx_io *io, struct ic_sock *k)
 		return;
 	}
 	io->busy++;
-	ic_ov_issued(&k->poll_op);
+	ic_ov_issued(&k->poll_op, (HANDLE)h); /* never foreign */
 }
 
 int ic_poll(dx_io *io, int fd, uint32_t events, uint64_t udata)
@@ -171,7 +171,7 @@ void ic_poll_done(dx_io *io, struct ic_sock *k)
 	}
 	NTSTATUS st = (NTSTATUS)k->poll_op.ov.Internal;
 	if (st != 0) {
-		poll_end(io, k, st == (NTSTATUS)0xC0000120L ? -ECANCELED : -EIO);
+		poll_end(io, k, st == (NTSTATUS)IC_STATUS_CANCELLED ? -ECANCELED : -EIO);
 	} else if (k->poll_out.events & AFD_POLL_LOCAL_CLOSE) {
 		poll_end(io, k, -EBADF); /* the socket was closed */
 	} else {

@@ -1,12 +1,17 @@
 /* iocp_rw.c - recv, send and detach over overlapped WSARecv/WSASend.
  *
- * recv is multishot by re-posting: while armed, one WSARecv is in flight
- * into a free lent buffer; each packet with bytes becomes a completion
- * (DX_IO_F_MORE | DX_IO_F_BUFFER) and the next WSARecv goes out into
- * another free buffer. When the host holds every buffer the recv ends
- * with -ENOBUFS (dx/io.h). One WSARecv per socket at a time also keeps
- * one busy connection from starving the others: each gets a buffer per
- * round of the port's FIFO.
+ * recv is multishot by re-posting: while armed, one zero-byte WSARecv is
+ * in flight; when it completes, one recv() reads into a free lent buffer,
+ * which becomes a completion (DX_IO_F_MORE | DX_IO_F_BUFFER), and the
+ * zero-byte read goes out again. Why zero bytes (libuv's way): a
+ * WSARecv with a real buffer pins it until bytes come, so a thousand idle
+ * connections would hold a thousand buffers and the recv would end with
+ * -ENOBUFS while the host holds none, which dx/io.h rules out; the
+ * zero-byte read takes a buffer only when there are bytes for it. When
+ * the host holds every buffer the recv ends with -ENOBUFS. One read per
+ * socket per round of the port's FIFO keeps one busy connection from
+ * starving the others. Wine 8 completes a pending zero-byte WSARecv when
+ * bytes or the end of the stream arrive, as Windows does (checked).
  *
  * send keeps its socket's sends in order: only the queue's head is in
  * flight, in WSASends of up to IC_SEND_CHUNK bytes, the rest of a short
@@ -16,8 +21,8 @@
  *
  * detach cancels with CancelIoEx, naming each OVERLAPPED (never the whole
  * handle: another instance may own the socket's next operations). A
- * cancelled recv that had already taken bytes hands them over first; a
- * cancelled send reports the bytes that went out: Windows and wine give
+ * recv ends with -ECANCELED at once (its zero-byte read holds no bytes);
+ * a cancelled send reports the bytes that went out: Windows and wine give
  * the count of a cancelled WSASend (checked under wine 8: an 8 MiB send
  * cancelled after 270848 bytes reported 270848, and the peer read
  * exactly those). Sends queued behind the head end with -ECANCELED at
@@ -39,10 +44,14 @@ static int ov_outcome(SOCKET s, struct ic_ov *o, size_t *bytes)
 	DWORD n = 0, flags = 0;
 	BOOL ok = WSAGetOverlappedResult(s, &o->ov, &n, FALSE, &flags);
 	int rc = ok ? 0 : -ic_errno((DWORD)WSAGetLastError());
-	if (!ok && rc == -EBADF) /* the socket is gone: the status stays */
-		rc = o->ov.Internal == (ULONG_PTR)0xC0000120L ? -ECANCELED :
-							       -EBADF;
-	*bytes = ok || rc != -EBADF ? n : (size_t)o->ov.InternalHigh;
+	if (!ok && rc == -EBADF) {
+		/* The socket was closed without a detach before its packet
+		 * was dequeued: the kernel's status (an NTSTATUS) says. */
+		ULONG_PTR st = o->ov.Internal;
+		rc = st == 0 ? 0 : st == IC_STATUS_CANCELLED ? -ECANCELED : -EBADF;
+		n = (DWORD)o->ov.InternalHigh;
+	}
+	*bytes = n;
 	return rc;
 }
 
@@ -54,53 +63,57 @@ static void recv_end(dx_io *io, struct ic_sock *k, int32_t result)
 	ic_post(io, DX_IO_RECV, result, k->recv_udata, 0);
 }
 
-/* The next WSARecv of an armed recv. */
+/* The zero-byte WSARecv of an armed recv: it completes when bytes (or
+ * the end of the stream, or an error) are there, holding no buffer. */
 static void recv_post(dx_io *io, struct ic_sock *k)
 {
-	if (!io->nfree) {
-		recv_end(io, k, -ENOBUFS);
-		return;
-	}
-	uint16_t b = io->free_ids[--io->nfree];
 	int rc = ic_ov_prepare(&k->recv_op, IC_OP_RECV, k->foreign, io->port);
 	if (rc < 0) {
-		io->free_ids[io->nfree++] = b;
 		recv_end(io, k, rc);
 		return;
 	}
-	k->recv_buf = b;
-	WSABUF wb = {.len = io->buf_size,
-		     .buf = (char *)io->bufs + (size_t)b * io->buf_size};
+	WSABUF wb = {.len = 0, .buf = NULL};
 	DWORD flags = 0;
 	if (WSARecv(k->s, &wb, 1, NULL, &flags, &k->recv_op.ov, NULL) != 0 &&
 	    WSAGetLastError() != WSA_IO_PENDING) {
 		rc = -ic_errno((DWORD)WSAGetLastError());
 		ic_ov_unprepare(&k->recv_op);
-		io->free_ids[io->nfree++] = b;
 		recv_end(io, k, rc);
 		return;
 	}
 	/* Done at once or pending, the packet comes through the port. */
 	io->busy++;
-	if (ic_ov_issued(&k->recv_op) < 0)
+	if (ic_ov_issued(&k->recv_op, (HANDLE)k->s) < 0)
 		io->host->log(io->host, DX_LOG_WARN,
 			      "worker %d: a thread-pool wait failed; the "
-			      "recv completes late",
+			      "recv was cancelled",
 			      io->worker);
 }
 
-int ic_recv(dx_io *io, int fd, uint64_t udata)
+/* fd's entry, on a port, with room for n completions: 0 and *out, or a
+ * negative code (nothing changed). */
+static int sock_for(dx_io *io, int fd, size_t n, struct ic_sock **out)
 {
 	struct ic_sock *k;
 	int rc = ic_sock_get(io, sock_of(fd), &k);
 	if (rc < 0)
 		return rc;
-	if (k->recv_armed)
-		return -EALREADY;
-	if ((rc = ic_sock_bind(io, &k)) < 0 || (rc = ic_ring_room(io, 2)) < 0) {
+	if ((rc = ic_sock_bind(io, &k)) < 0 || (rc = ic_ring_room(io, n)) < 0) {
 		ic_sock_check(io, k);
 		return rc;
 	}
+	*out = k;
+	return 0;
+}
+
+int ic_recv(dx_io *io, int fd, uint64_t udata)
+{
+	struct ic_sock *k;
+	int rc = sock_for(io, fd, 2, &k);
+	if (rc < 0)
+		return rc;
+	if (k->recv_armed)
+		return -EALREADY;
 	k->recv_armed = true;
 	k->recv_udata = udata;
 	io->queued++;
@@ -109,33 +122,37 @@ int ic_recv(dx_io *io, int fd, uint64_t udata)
 	return 0;
 }
 
+/* Bytes are there: one recv() into a free buffer (one only: the socket
+ * may be blocking; a full buffer says more may wait, and the next
+ * zero-byte read then completes at once, after the other sockets'
+ * packets: fair). */
 void ic_recv_done(dx_io *io, struct ic_sock *k)
 {
 	size_t n;
 	int rc = ov_outcome(k->s, &k->recv_op, &n);
-	uint16_t b = k->recv_buf;
-	bool ended = k->recv_ended; /* detached while in flight */
-	k->recv_ended = false;
-	if (ended || k->recv_armed) {
-		if (rc == 0 && n > 0) {
-			/* Bytes first, even when detached: they were read. */
-			ic_post_data(io, (int32_t)n, k->recv_udata,
-				     DX_IO_F_MORE, b);
-			if (ended)
-				ic_post(io, DX_IO_RECV, -ECANCELED,
-					k->recv_udata, 0);
-			else
-				recv_post(io, k);
+	if (!k->recv_armed) {
+		ic_sock_check(io, k); /* detached: its end is posted */
+		return;
+	}
+	if (rc < 0) {
+		recv_end(io, k, rc);
+	} else if (!io->nfree) {
+		recv_end(io, k, -ENOBUFS);
+	} else {
+		uint16_t b = io->free_ids[--io->nfree];
+		int got = recv(k->s, (char *)io->bufs + (size_t)b * io->buf_size,
+			       (int)io->buf_size, 0);
+		int e = got < 0 ? WSAGetLastError() : 0;
+		if (got > 0) {
+			ic_post_data(io, got, k->recv_udata, DX_IO_F_MORE, b);
+			recv_post(io, k);
 		} else {
 			io->free_ids[io->nfree++] = b;
-			/* 0: end of stream. */
-			if (ended)
-				ic_post(io, DX_IO_RECV, rc, k->recv_udata, 0);
+			if (e == WSAEWOULDBLOCK)
+				recv_post(io, k); /* nothing after all */
 			else
-				recv_end(io, k, rc);
+				recv_end(io, k, got == 0 ? 0 : -ic_errno((DWORD)e));
 		}
-	} else {
-		io->free_ids[io->nfree++] = b; /* destroy: nobody to tell */
 	}
 	ic_sock_check(io, k);
 }
@@ -202,10 +219,10 @@ static void send_post(dx_io *io, struct ic_sock *k)
 		return;
 	}
 	io->busy++;
-	if (ic_ov_issued(&k->send_op) < 0)
+	if (ic_ov_issued(&k->send_op, (HANDLE)k->s) < 0)
 		io->host->log(io->host, DX_LOG_WARN,
 			      "worker %d: a thread-pool wait failed; the "
-			      "send completes late",
+			      "send was cancelled",
 			      io->worker);
 }
 
@@ -216,14 +233,13 @@ int ic_send(dx_io *io, int fd, const void *buf, size_t len, uint64_t udata,
 	if (len > INT32_MAX)
 		return -EINVAL; /* the result must fit */
 	struct ic_sock *k;
-	int rc = ic_sock_get(io, sock_of(fd), &k);
+	int rc = sock_for(io, fd, 1, &k);
 	if (rc < 0)
 		return rc;
-	struct ic_send *q = NULL;
-	if ((rc = ic_sock_bind(io, &k)) < 0 ||
-	    (rc = ic_ring_room(io, 1)) < 0 || !(q = send_new(io))) {
+	struct ic_send *q = send_new(io);
+	if (!q) {
 		ic_sock_check(io, k);
-		return rc < 0 ? rc : -ENOMEM;
+		return -ENOMEM;
 	}
 	*q = (struct ic_send){.buf = buf, .len = len, .udata = udata};
 	if (k->sq_tail)
@@ -289,13 +305,8 @@ int ic_detach(dx_io *io, int fd)
 		ic_accept_detach(io, k);
 	if (k->poll_armed)
 		ic_poll_cancel(io, k);
-	if (k->recv_armed) {
-		k->recv_armed = false;
-		if (k->recv_op.busy)
-			k->recv_ended = true; /* its packet posts the end */
-		else
-			ic_post(io, DX_IO_RECV, -ECANCELED, k->recv_udata, 0);
-	}
+	if (k->recv_armed) /* no bytes are in flight: the end is now */
+		recv_end(io, k, -ECANCELED);
 	/* Behind the head: never started. */
 	if (k->sq_head) {
 		struct ic_send *q = k->sq_head->next;

@@ -122,7 +122,7 @@ static VOID CALLBACK ic_ov_fired(PVOID arg, BOOLEAN timed_out)
 	PostQueuedCompletionStatus(o->port, 0, IC_KEY_FOREIGN, &o->ov);
 }
 
-int ic_ov_issued(struct ic_ov *o)
+int ic_ov_issued(struct ic_ov *o, HANDLE h)
 {
 	o->busy = true;
 	if (!o->foreign)
@@ -132,9 +132,12 @@ int ic_ov_issued(struct ic_ov *o)
 					 WT_EXECUTEONLYONCE |
 						 WT_EXECUTEINWAITTHREAD)) {
 		/* The operation is under way and nothing would report it:
-		 * cancel it and wait here (rare: out of resources). */
+		 * cancel it, wait for it here and post it ourselves (rare:
+		 * the pool is out of resources). It completes cancelled,
+		 * or with what it did before the cancel. */
 		int rc = -ic_errno(GetLastError());
 		o->wait = NULL;
+		CancelIoEx(h, &o->ov);
 		WaitForSingleObject(o->ev, INFINITE);
 		PostQueuedCompletionStatus(o->port, 0, IC_KEY_FOREIGN, &o->ov);
 		return rc;

@@ -5,274 +5,37 @@
  *     test_io_backend io_uring io_uring
  *     test_io_backend build/plugins/io_kqueue/io_kqueue_emu.so kqueue \
  *         '{"emulation": true}'
+ *     test_io_backend.exe io_iocp iocp        (Windows, under wine)
  *
  * PLUGIN is a name, or a file when it has a '/'. The optional third
  * argument is the plugin's config (JSON), as a manifest's plugins entry
  * would give it.
- * It loads $DX_PLUGINS/<plugin>/<plugin>.so through the real loader and
- * registry, finds the IO facet by name and runs the same cases on real
- * sockets (127.0.0.1, ephemeral ports), pipes and threads. Exit 77 (meson's
+ * It loads $DX_PLUGINS/<plugin>/<plugin>.so (.dll on Windows) through the
+ * real loader and registry, finds the IO facet by name and runs the same
+ * cases on real sockets (127.0.0.1, ephemeral ports), pipes and threads.
+ * What differs by system is io_sys.h's (on Windows a pipe is a loopback
+ * TCP pair, and the wake from a signal handler is skipped: no signals);
+ * on Windows, Check is tests/io/win/check.h, a shim of the part used. Exit 77 (meson's
  * SKIP) when the plugin is not built or its probe says it is unusable here.
  *
  * Only what dx/io.h promises is checked; where it leaves room (whether an
  * fd must be non-blocking, what timeout_cancel returns) the cases avoid
  * depending on it. */
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <check.h>
-#include <cJSON.h>
 
 #include <dx/io.h>
 
 #include "check_main.h"
-#include "diag.h"
-#include "loader.h"
-#include "registry.h"
-
-static const dx_io_vtable *vt;
-static void *vself;
-
-/* ---- helpers ---- */
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static dx_io *io_new(uint32_t buf_count, uint32_t buf_size)
-{
-	dx_io_params p = {.size = sizeof p,
-			  .queue_depth = 256,
-			  .buf_count = buf_count,
-			  .buf_size = buf_size};
-	dx_io *io = NULL;
-	int rc = vt->create(vself, &p, &io);
-	ck_assert_msg(rc == 0 && io, "create: %s", strerror(-rc));
-	return io;
-}
-
-/* Submit and wait; a sane count. */
-static int io_wait(dx_io *io, dx_io_cqe *c, unsigned max, int ms)
-{
-	ck_assert_int_ge(vt->submit(io), 0);
-	int n = vt->wait(io, c, max, ms);
-	ck_assert_msg(n >= 0 && (unsigned)n <= max, "wait: %d", n);
-	return n;
-}
-
-/* Queue an operation; on -EBUSY (queue full) submit and retry. */
-#define ARM(io, call)                                                      \
-	do {                                                               \
-		int rc_;                                                   \
-		while ((rc_ = (call)) == -EBUSY)                           \
-			ck_assert_int_ge(vt->submit(io), 0);               \
-		ck_assert_msg(rc_ == 0, "%s: %s", #call, strerror(-rc_));  \
-	} while (0)
-
-/* Loop until cond, failing after ms. */
-#define UNTIL(cond, ms, what)                                              \
-	for (uint64_t end_ = now_us() + (uint64_t)(ms) * 1000u; !(cond);   \
-	     ck_assert_msg(now_us() < end_, "timed out waiting for %s",   \
-			   what))
-
-/* Byte i of stream salt: a counter stream, so a lost, duplicated or
- * reordered byte shows. */
-static uint8_t pat(uint32_t salt, uint64_t i)
-{
-	uint32_t w = (uint32_t)(i >> 2) * 2654435761u + salt;
-	return (uint8_t)(w >> (8 * (i & 3)));
-}
-
-static void pat_fill(uint32_t salt, uint64_t at, uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = pat(salt, at + i);
-}
-
-static bool pat_check(uint32_t salt, uint64_t at, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != pat(salt, at + i))
-			return false;
-	return true;
-}
-
-static uint64_t fnv(uint64_t h, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 0x100000001b3u;
-	return h;
-}
-#define FNV0 0xcbf29ce484222325u
-
-static void set_nb(int fd, bool on)
-{
-	int fl = fcntl(fd, F_GETFL);
-	ck_assert_int_ge(fl, 0);
-	fl = on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
-	ck_assert_int_eq(fcntl(fd, F_SETFL, fl), 0);
-}
-
-static void set_bufs(int fd, int bytes)
-{
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
-}
-
-/* A non-blocking listening socket on 127.0.0.1, ephemeral port. */
-static int listener(uint16_t *port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			0);
-	ck_assert_int_ge(fd, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-	ck_assert_int_eq(listen(fd, 1024), 0);
-	socklen_t len = sizeof a;
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	*port = ntohs(a.sin_port);
-	return fd;
-}
-
-static int connect_to(uint16_t port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ge(fd, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_port = htons(port),
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	ck_assert_msg(connect(fd, (struct sockaddr *)&a, sizeof a) == 0,
-		      "connect: %s", strerror(errno));
-	return fd;
-}
-
-/* A connected TCP pair: *a non-blocking (the backend's side), *b
- * blocking (a peer thread's). bufsz > 0 shrinks both sides' buffers. */
-static void tcp_pair(int *a, int *b, int bufsz)
-{
-	uint16_t port;
-	int l = listener(&port);
-	*b = connect_to(port);
-	set_nb(l, false);
-	*a = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-	ck_assert_int_ge(*a, 0);
-	close(l);
-	set_nb(*a, true);
-	if (bufsz > 0) {
-		set_bufs(*a, bufsz);
-		set_bufs(*b, bufsz);
-	}
-}
-
-static bool fd_open(int fd)
-{
-	return fcntl(fd, F_GETFD) != -1;
-}
-
-/* ---- peer threads ---- */
-
-struct peer {
-	int fd;
-	uint32_t salt;
-	uint64_t total;    /* writer: bytes to write; reader: max to read */
-	unsigned delay_us; /* between chunks */
-	size_t chunk;
-	atomic_int go;     /* reader: start when set (if wait_go) */
-	bool wait_go;
-	bool shut;         /* writer: shutdown(SHUT_WR) when done */
-	/* results */
-	uint64_t done;
-	uint64_t sum;
-	bool ok;
-	pthread_t th;
-};
-
-static void *writer_main(void *arg)
-{
-	struct peer *p = arg;
-	uint8_t buf[9000];
-	uint64_t seed = p->salt;
-	p->ok = true;
-	while (p->done < p->total) {
-		seed = seed * 6364136223846793005u + 1442695040888963407u;
-		size_t n = p->chunk ? p->chunk : 1 + (seed >> 33) % sizeof buf;
-		if (n > sizeof buf)
-			n = sizeof buf;
-		if (n > p->total - p->done)
-			n = (size_t)(p->total - p->done);
-		pat_fill(p->salt, p->done, buf, n);
-		size_t off = 0;
-		while (off < n) {
-			ssize_t w = write(p->fd, buf + off, n - off);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0) {
-				p->ok = false;
-				return NULL;
-			}
-			off += (size_t)w;
-		}
-		p->done += n;
-		if (p->delay_us)
-			usleep(p->delay_us);
-	}
-	if (p->shut)
-		shutdown(p->fd, SHUT_WR);
-	return NULL;
-}
-
-static void *reader_main(void *arg)
-{
-	struct peer *p = arg;
-	uint8_t buf[65536];
-	size_t chunk = p->chunk && p->chunk < sizeof buf ? p->chunk :
-							     sizeof buf;
-	while (p->wait_go && !atomic_load(&p->go))
-		usleep(1000);
-	p->ok = true;
-	p->sum = FNV0;
-	for (;;) {
-		ssize_t r = read(p->fd, buf, chunk);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		if (!pat_check(p->salt, p->done, buf, (size_t)r))
-			p->ok = false;
-		p->sum = fnv(p->sum, buf, (size_t)r);
-		p->done += (uint64_t)r;
-		if (p->delay_us)
-			usleep(p->delay_us);
-	}
-	return NULL;
-}
-
-static void peer_start(struct peer *p, void *(*fn)(void *))
-{
-	ck_assert_int_eq(pthread_create(&p->th, NULL, fn, p), 0);
-}
-
-static void peer_join(struct peer *p)
-{
-	ck_assert_int_eq(pthread_join(p->th, NULL), 0);
-}
+#include "io_case.h"
+#include "io_sys.h"
 
 /* ---- cases ---- */
 
@@ -310,9 +73,7 @@ START_TEST(test_accept_multishot)
 			ck_assert_msg(c[i].result >= 0, "accept: %s",
 				      strerror(-c[i].result));
 			ck_assert(c[i].flags & DX_IO_F_MORE);
-			struct stat st;
-			ck_assert_int_eq(fstat(c[i].result, &st), 0);
-			ck_assert(S_ISSOCK(st.st_mode));
+			assert_socket(c[i].result);
 			ck_assert_int_lt(nsrv, 50);
 			srv[nsrv++] = c[i].result;
 		}
@@ -338,15 +99,15 @@ START_TEST(test_accept_multishot)
 	/* Still a working listener. */
 	int x = connect_to(port);
 	set_nb(l, false);
-	int y = accept(l, NULL, NULL);
+	int y = sys_accept(l);
 	ck_assert_int_ge(y, 0);
-	close(x);
-	close(y);
+	sys_close(x);
+	sys_close(y);
 	for (int i = 0; i < 50; i++) {
-		close(cli[i]);
-		close(srv[i]);
+		sys_close(cli[i]);
+		sys_close(srv[i]);
 	}
-	close(l);
+	sys_close(l);
 	vt->destroy(io);
 }
 END_TEST
@@ -398,8 +159,8 @@ START_TEST(test_recv_multishot)
 	ck_assert(w.ok);
 	ck_assert_uint_eq(got, 1u << 20);
 	ck_assert_int_ge(completions, 256); /* 4 KiB buffers */
-	close(a);
-	close(b);
+	sys_close(a);
+	sys_close(b);
 	vt->destroy(io);
 }
 END_TEST
@@ -457,7 +218,7 @@ START_TEST(test_recv_enobufs)
 	UNTIL(eof, 2000, "the rest and EOF")
 	{
 		if (got == TOTAL && !shut) {
-			shutdown(b, SHUT_WR);
+			sys_shut_wr(b);
 			shut = true;
 		}
 		int n = io_wait(io, c, 16, 100);
@@ -483,8 +244,8 @@ START_TEST(test_recv_enobufs)
 		}
 	}
 	ck_assert_uint_eq(got, TOTAL);
-	close(a);
-	close(b);
+	sys_close(a);
+	sys_close(b);
 	vt->destroy(io);
 }
 END_TEST
@@ -532,13 +293,13 @@ START_TEST(test_recv_fairness)
 	uint64_t backlog = 0;
 	for (;;) {
 		pat_fill(61, backlog, chunk, sizeof chunk);
-		ssize_t w = write(pa, chunk, sizeof chunk);
+		long w = sys_write(pa, chunk, sizeof chunk);
 		if (w <= 0)
 			break;
 		backlog += (uint64_t)w;
 	}
 	ck_assert_uint_ge(backlog, 128 * 1024);
-	ck_assert_int_eq(write(pb, "hello", 5), 5);
+	ck_assert_int_eq(sys_write(pb, "hello", 5), 5);
 	ARM(io, vt->recv(io, a, 1));
 	ARM(io, vt->recv(io, b, 2));
 	uint64_t got = 0, got_before_b = UINT64_MAX;
@@ -569,10 +330,10 @@ START_TEST(test_recv_fairness)
 		      (unsigned long long)got_before_b,
 		      (unsigned long long)backlog);
 	vt->destroy(io);
-	close(a);
-	close(pa);
-	close(b);
-	close(pb);
+	sys_close(a);
+	sys_close(pa);
+	sys_close(b);
+	sys_close(pb);
 }
 END_TEST
 
@@ -588,14 +349,14 @@ START_TEST(test_send_large_slow_reader)
 	struct peer r = {.fd = b, .salt = 21, .chunk = 32768, .delay_us = 100};
 	peer_start(&r, reader_main);
 	ck_assert_int_eq(send_all(io, a, buf, LEN, 0), LEN);
-	shutdown(a, SHUT_WR);
+	sys_shut_wr(a);
 	peer_join(&r);
 	ck_assert_uint_eq(r.done, LEN);
 	ck_assert(r.ok);
 	ck_assert_uint_eq(r.sum, fnv(FNV0, buf, LEN));
 	free(buf);
-	close(a);
-	close(b);
+	sys_close(a);
+	sys_close(b);
 	vt->destroy(io);
 }
 END_TEST
@@ -614,13 +375,13 @@ START_TEST(test_send_zc_hint)
 	struct peer r = {.fd = b, .salt = 22};
 	peer_start(&r, reader_main);
 	ck_assert_int_eq(send_all(io, a, buf, LEN, DX_IO_SEND_ZC), LEN);
-	shutdown(a, SHUT_WR);
+	sys_shut_wr(a);
 	peer_join(&r);
 	ck_assert_uint_eq(r.done, LEN);
 	ck_assert(r.ok);
 	free(buf);
-	close(a);
-	close(b);
+	sys_close(a);
+	sys_close(b);
 	vt->destroy(io);
 }
 END_TEST
@@ -662,13 +423,13 @@ START_TEST(test_send_order)
 			next++;
 		}
 	}
-	shutdown(a, SHUT_WR);
+	sys_shut_wr(a);
 	peer_join(&r);
 	ck_assert_uint_eq(r.done, total);
 	ck_assert(r.ok);
 	free(buf);
-	close(a);
-	close(b);
+	sys_close(a);
+	sys_close(b);
 	vt->destroy(io);
 }
 END_TEST
@@ -677,13 +438,13 @@ START_TEST(test_poll_pipe)
 {
 	dx_io *io = io_new(0, 0);
 	int p[2];
-	ck_assert_int_eq(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	make_pipe(p);
 	ARM(io, vt->poll(io, p[0], DX_IO_POLLIN, 5));
 	dx_io_cqe c[8];
 	ck_assert_int_eq(io_wait(io, c, 8, 20), 0); /* empty: nothing */
 	char x = 'x', y;
 	for (int round = 0; round < 3; round++) {
-		ck_assert_int_eq(write(p[1], &x, 1), 1);
+		ck_assert_int_eq(sys_write(p[1], &x, 1), 1);
 		int got = 0;
 		UNTIL(got, 2000, "POLLIN")
 		{
@@ -697,7 +458,7 @@ START_TEST(test_poll_pipe)
 				got++;
 			}
 		}
-		ck_assert_int_eq(read(p[0], &y, 1), 1);
+		ck_assert_int_eq(sys_read(p[0], &y, 1), 1);
 		ck_assert_int_eq(io_wait(io, c, 8, 20), 0);
 	}
 	/* POLLOUT on the write end, which is ready now. */
@@ -735,8 +496,8 @@ START_TEST(test_poll_pipe)
 		}
 	}
 	ck_assert(fd_open(p[0]) && fd_open(p[1]));
-	close(p[0]);
-	close(p[1]);
+	sys_close(p[0]);
+	sys_close(p[1]);
 	vt->destroy(io);
 }
 END_TEST
@@ -915,16 +676,9 @@ struct waker {
 static void *waker_main(void *arg)
 {
 	struct waker *w = arg;
-	usleep(w->delay_us);
+	sys_usleep(w->delay_us);
 	vt->wake(w->io);
 	return NULL;
-}
-
-static dx_io *sig_io;
-static void on_usr1(int sig)
-{
-	(void)sig;
-	vt->wake(sig_io);
 }
 
 static void expect_wake(dx_io *io, int ms)
@@ -957,12 +711,9 @@ START_TEST(test_wake)
 	expect_wake(io, -1);
 	dx_io_cqe c[4];
 	ck_assert_int_eq(io_wait(io, c, 4, 10), 0);
-	/* From a signal handler. */
-	sig_io = io;
-	struct sigaction sa = {.sa_handler = on_usr1};
-	ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0);
-	raise(SIGUSR1);
-	expect_wake(io, -1);
+	/* From a signal handler (where there are signals). */
+	if (wake_by_signal(vt, io))
+		expect_wake(io, -1);
 	vt->destroy(io);
 }
 END_TEST
@@ -1064,7 +815,7 @@ START_TEST(test_detach_and_move)
 	}
 #undef TAKE_DATA
 	ck_assert_uint_eq(got, IN);
-	shutdown(a, SHUT_WR);
+	sys_shut_wr(a);
 	peer_join(&w);
 	peer_join(&r);
 	ck_assert(w.ok);
@@ -1073,8 +824,8 @@ START_TEST(test_detach_and_move)
 	vt->destroy(io1);
 	vt->destroy(io2);
 	free(out);
-	close(a);
-	close(b);
+	sys_close(a);
+	sys_close(b);
 }
 END_TEST
 
@@ -1085,12 +836,12 @@ START_TEST(test_max_one)
 	dx_io *io = io_new(0, 0);
 	int a, b, p[2];
 	tcp_pair(&a, &b, 0);
-	ck_assert_int_eq(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	make_pipe(p);
 	uint8_t msg[3000];
 	pat_fill(51, 0, msg, sizeof msg);
-	ck_assert_int_eq(write(b, msg, sizeof msg), (ssize_t)sizeof msg);
-	shutdown(b, SHUT_WR);
-	ck_assert_int_eq(write(p[1], "x", 1), 1);
+	ck_assert_int_eq(sys_write(b, msg, sizeof msg), (long)sizeof msg);
+	sys_shut_wr(b);
+	ck_assert_int_eq(sys_write(p[1], "x", 1), 1);
 	for (int i = 0; i < T; i++)
 		ARM(io, vt->timeout(io, 0, (uint64_t)(100 + i)));
 	ARM(io, vt->recv(io, a, 8));
@@ -1151,10 +902,10 @@ START_TEST(test_max_one)
 	ck_assert_int_ge(calls, T + 4);
 	ck_assert_int_eq(sends, 1);
 	vt->destroy(io);
-	close(a);
-	close(b);
-	close(p[0]);
-	close(p[1]);
+	sys_close(a);
+	sys_close(b);
+	sys_close(p[0]);
+	sys_close(p[1]);
 }
 END_TEST
 
@@ -1196,7 +947,7 @@ static void echo_server_step(dx_io *srv, int l, int *eofs, int *accepted)
 			if (c[i].result == -ENOBUFS) {
 				ARM(srv, vt->recv(srv, fd, c[i].udata));
 			} else if (c[i].result == 0) {
-				close(fd);
+				sys_close(fd);
 				(*eofs)++;
 			} else {
 				ck_assert_msg(c[i].result > 0, "recv: %s",
@@ -1273,7 +1024,7 @@ START_TEST(test_echo_1000)
 			if (e->got == e->len) {
 				e->done = true;
 				done++;
-				shutdown(e->fd, SHUT_WR);
+				sys_shut_wr(e->fd);
 			}
 		}
 	}
@@ -1282,10 +1033,10 @@ START_TEST(test_echo_1000)
 	vt->destroy(srv);
 	vt->destroy(cli);
 	for (int i = 0; i < CONNS; i++) {
-		close(cl[i].fd);
+		sys_close(cl[i].fd);
 		free(cl[i].msg);
 	}
-	close(l);
+	sys_close(l);
 }
 END_TEST
 
@@ -1314,22 +1065,6 @@ static Suite *io_suite(const char *name)
 	return s;
 }
 
-/* ---- loading the backend ---- */
-
-static void log_sink(void *ud, int level, const char *who, const char *msg)
-{
-	(void)ud;
-	(void)level;
-	fprintf(stderr, "[%s] %s\n", who, msg);
-}
-
-/* Meson's SKIP, with the reason. */
-static int skip(const char *what, const char *why)
-{
-	fprintf(stderr, "SKIP: %s: %s\n", what, why);
-	return 77;
-}
-
 int main(int argc, char **argv)
 {
 	if (argc != 3 && argc != 4) {
@@ -1338,62 +1073,16 @@ int main(int argc, char **argv)
 			argv[0]);
 		return 2;
 	}
-	/* Lives as long as the registry (dx_registry_add). */
-	cJSON *config = argc == 4 ? cJSON_Parse(argv[3]) : NULL;
-	if (argc == 4 && !cJSON_IsObject(config)) {
-		fprintf(stderr, "config is not a JSON object: %s\n", argv[3]);
-		return 2;
-	}
-	const char *plugin = argv[1], *facet = argv[2];
-	const char *dir = getenv("DX_PLUGINS");
-	if (!dir || !*dir) {
-		fprintf(stderr, "DX_PLUGINS is not set: run through meson test\n");
-		return 2;
-	}
-	char path[4096];
-	if (strchr(plugin, '/'))
-		snprintf(path, sizeof path, "%s", plugin);
-	else
-		snprintf(path, sizeof path, "%s/%s/%s.so", dir, plugin, plugin);
-	if (access(path, F_OK) != 0)
-		return skip(path, "not built (or not readable)");
-
-	dx_registry_opts ro = {.log = log_sink, .log_level = DX_LOG_WARN,
-			       .workers = 1};
-	dx_registry *reg = dx_registry_new(&ro);
-	dx_diag d = DX_DIAG_INIT;
-	dx_load_opts lo = {.allow_writable = true}; /* build dirs may be g+w */
-	dx_module m;
-	if (dx_module_open(path, &lo, &m, &d) < 0 ||
-	    dx_registry_add(reg, &m, config, "plugins[0].config", &d) < 0 ||
-	    dx_registry_init_all(reg, &d) < 0) {
-		dx_diag_print(&d, stderr, "test_io_backend");
-		return 1;
-	}
-	dx_facet_ref ref;
-	if (dx_registry_lookup(reg, DX_FACET_IO, facet, &ref) < 0) {
-		fprintf(stderr, "%s: no IO facet \"%s\"\n", path, facet);
-		return 1;
-	}
-	vt = ref.vtable;
-	vself = ref.self;
-	char why[512] = "";
-	if (vt->probe(vself, why, sizeof why) < 0)
-		return skip(facet, why[0] ? why : "probe says unusable");
-
-	/* 1000 connections are 2000 fds and more. */
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	signal(SIGPIPE, SIG_IGN);
+	struct io_backend b;
+	int rc = io_backend_open(&b, argv[1], argv[2],
+				 argc == 4 ? argv[3] : NULL);
+	if (rc)
+		return rc;
+	sys_setup();
 
 	char name[128];
-	snprintf(name, sizeof name, "io backend %s", facet);
-	int rc = dx_check_run(io_suite(name));
-	dx_diag_clear(&d);
-	dx_registry_free(reg);
-	cJSON_Delete(config);
+	snprintf(name, sizeof name, "io backend %s", argv[2]);
+	rc = dx_check_run(io_suite(name));
+	io_backend_close(&b);
 	return rc;
 }
