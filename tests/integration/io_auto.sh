@@ -36,7 +36,10 @@ else
 	expect_err 'io\.backend auto: using epoll \(the only IO backend loaded\)$' \
 		"auto says epoll is the only IO backend loaded"
 fi
-expect_no_err 'kqueue|iocp' "auto names no backend this build lacks"
+# Only auto's own lines: the plugin files' paths are the checkout's, which
+# may hold any word.
+expect_no_err 'io\.backend auto:.*(kqueue|iocp)' \
+	"auto names no backend this build lacks"
 
 cat >"$T/one.json" <<JSON
 {"dx": 1, "plugin_path": ["$DX_PLUGINS"], "listen": ["127.0.0.1:0"],
