@@ -26,70 +26,30 @@ export WINEPATH="Z:$DLL_DIR"
 # dx ctl's own deadline (5 s) made generous: wine on a busy machine.
 SLOW=(--timeout 60000)
 
+# shellcheck source=tests/win/lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+
 T=$(mktemp -d "${TMPDIR:-/tmp}/dx-win-control.XXXXXXXX")
 PIDS=()
 cleanup()
 {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
+	stop_pids
 	rm -rf "$T"
 }
 trap cleanup EXIT
 cd "$T" # c.sock and the manifests are named relative to it
 
-PASSED=0
-FAILED=0
-ok()
-{
-	PASSED=$((PASSED + 1))
-	echo "ok: $1"
-}
-fail()
-{
-	FAILED=$((FAILED + 1))
-	echo "FAIL: $1"
-	shift
-	printf '  %s\n' "$@"
-}
-# check DESC WANT_RC OUT_RE CMD...: run CMD under wine (stdout and stderr
-# into a file, not a pipe: a wineserver it starts would hold a pipe open;
-# CR dropped: the C runtime writes CRLF), compare the exit status and
-# search the output for the extended regex OUT_RE.
+# check DESC WANT_RC OUT_RE CMD...: expect of CMD under wine.
 check()
 {
-	local desc=$1 want=$2 re=$3 rc
+	local desc=$1 want=$2 re=$3
 	shift 3
-	set +e
-	wine "$@" >"$T/raw" 2>&1 </dev/null
-	rc=$?
-	set -e
-	tr -d '\r' <"$T/raw" >"$T/out"
-	if [ "$rc" -eq "$want" ] && grep -Eq -- "$re" "$T/out"; then
-		ok "$desc"
-	else
-		fail "$desc" "command:  $*" "expected: exit $want, output matching /$re/" \
-			"got:      exit $rc, output:"
-		sed 's/^/  | /' "$T/out"
-	fi
+	expect "$desc" "$want" "$re" wine "$@"
 }
-# start_host LOG MANIFEST: dx-host.exe in the background; waits up to 60 s
-# for its "control pipe" line. Sets HOST_PID.
+# start_host LOG MANIFEST: dx-host.exe until its "control pipe" line.
 start_host()
 {
-	wine "$HOST" -m "$2" >"$1" 2>&1 </dev/null &
-	HOST_PID=$!
-	PIDS+=("$HOST_PID")
-	for _ in $(seq 600); do
-		grep -q 'control pipe' "$1" && return 0
-		kill -0 "$HOST_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	fail "dx-host.exe starts ($2)" "log:"
-	sed 's/^/  | /' "$1"
-	return 1
+	start_wine_host "$1" "$2" 'control pipe'
 }
 # wait_exit PID DESC: the host's exit status is 0 within 60 s, and it
 # logged what the regex LOG_RE says.
@@ -101,6 +61,7 @@ wait_exit()
 		sleep 0.1
 	done
 	wait "$pid" || rc=$?
+	reaped "$pid"
 	tr -d '\r' <"$log" >"$log.txt"
 	if [ "$rc" -eq 0 ] && grep -Eq -- "$re" "$log.txt"; then
 		ok "$desc"
@@ -201,5 +162,4 @@ check "dx ctl with the host gone says nobody serves the pipe" 1 \
 	'c\.sock \(pipe .*\): No such file or directory \(is dx-host running' \
 	"$DX" ctl "${SLOW[@]}" --socket c.sock status
 
-echo "control.sh: $PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+finish control.sh

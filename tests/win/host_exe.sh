@@ -29,61 +29,19 @@ if [ ! -x "$DX" ]; then
 fi
 export WINEPATH="Z:$DLL_DIR"
 
+# shellcheck source=tests/win/lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+
 T=$(mktemp -d "${TMPDIR:-/tmp}/dx-win-hostexe.XXXXXXXX")
-HOST_PID=
-MW_PID=
+PIDS=()
 cleanup()
 {
-	local p
-	for p in $HOST_PID $MW_PID; do
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
+	stop_pids
 	rm -rf "$T"
 }
 trap cleanup EXIT
 cd "$T" # the manifests are named relative to it, as a user would
 
-PASSED=0
-FAILED=0
-ok()
-{
-	PASSED=$((PASSED + 1))
-	echo "ok: $1"
-}
-fail()
-{
-	FAILED=$((FAILED + 1))
-	echo "FAIL: $1"
-	shift
-	for line in "$@"; do
-		echo "  $line"
-	done
-}
-
-# expect DESC WANT_RC OUT_RE CMD...: run CMD; its exit status must be
-# WANT_RC and its stdout + stderr must match the extended regex OUT_RE.
-# The output lands in $T/out (CRs dropped: the C runtime ends text lines
-# with CRLF). Into a file, not a pipe: a wineserver this starts would hold
-# a pipe open for seconds after. Bounded generously, to catch a hang.
-expect()
-{
-	local desc=$1 want=$2 re=$3 rc
-	shift 3
-	set +e
-	timeout 120 "$@" >"$T/raw" 2>&1 </dev/null
-	rc=$?
-	set -e
-	tr -d '\r' <"$T/raw" >"$T/out"
-	if [ "$rc" -eq "$want" ] && grep -Eq -- "$re" "$T/out"; then
-		ok "$desc"
-	else
-		fail "$desc" "command:  $*" \
-			"expected: exit $want, output matching /$re/" \
-			"got:      exit $rc, output:"
-		sed 's/^/  | /' "$T/out"
-	fi
-}
 # check DESC WANT_RC OUT_RE ARGS...: expect of dx-host.exe ARGS under wine.
 check()
 {
@@ -167,14 +125,7 @@ check "a unix: listener under wine is refused, naming it and why" 1 \
 manifest serve "{\"dx\": 1, \"plugin_path\": [\"$PLUGINS\"],
  \"listen\": [\"127.0.0.1:0\"], \"workers\": 2, \"pin_cpus\": true,
  \"plugins\": [{\"name\": \"routes_echo\"}]}"
-wine "$HOST" -m serve.json >"$T/host.log" 2>&1 </dev/null &
-HOST_PID=$!
-# Generous: the first start in a fresh wine prefix takes seconds.
-for _ in $(seq 600); do
-	grep -q 'ready' "$T/host.log" && break
-	kill -0 "$HOST_PID" 2>/dev/null || break
-	sleep 0.1
-done
+start_wine_host "$T/host.log" serve.json 'ready' || true
 tr -d '\r' <"$T/host.log" >"$T/log"
 ADDR=$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9]*\) (2 workers, backend iocp)$/\1/p' \
 	"$T/log" | head -1)
@@ -182,7 +133,7 @@ if [ -z "$ADDR" ]; then
 	fail "dx-host.exe serves on 127.0.0.1 with 2 workers, backend iocp" \
 		"its log:"
 	sed 's/^/  | /' "$T/log"
-	echo "host_exe.sh: $PASSED passed, $FAILED failed"
+	finish host_exe.sh
 	exit 1
 fi
 ok "dx-host.exe serves on $ADDR with 2 workers, backend iocp"
@@ -239,13 +190,10 @@ manifest mw "{\"dx\": 1, \"plugin_path\": [\"$PLUGINS\"],
  \"plugins\": [{\"name\": \"routes_echo\"}, {\"name\": \"mw_timing\"},
   {\"name\": \"mw_ratelimit\", \"config\": {\"rate\": 0.0167, \"burst\": 2}}],
  \"middleware\": [\"mw_timing\", \"mw_ratelimit\"]}"
-wine "$HOST" -m mw.json >"$T/mw.log" 2>&1 </dev/null &
-MW_PID=$!
-for _ in $(seq 600); do
-	grep -q 'ready' "$T/mw.log" && break
-	kill -0 "$MW_PID" 2>/dev/null || break
-	sleep 0.1
-done
+SERVE_PID=$HOST_PID
+start_wine_host "$T/mw.log" mw.json 'ready' || true
+MW_PID=$HOST_PID
+HOST_PID=$SERVE_PID
 MW_ADDR=$(tr -d '\r' <"$T/mw.log" |
 	sed -n 's/.*listening on \(127\.0\.0\.1:[0-9]*\) .*/\1/p' | head -1)
 if [ -z "$MW_ADDR" ]; then
@@ -261,7 +209,7 @@ else
 fi
 kill -INT "$MW_PID" 2>/dev/null || true
 wait "$MW_PID" 2>/dev/null || true
-MW_PID=
+reaped "$MW_PID"
 
 # wine turns SIGINT into the console's Ctrl+C: the host drains and exits 0.
 kill -INT "$HOST_PID"
@@ -273,7 +221,7 @@ done
 wait "$HOST_PID"
 rc=$?
 set -e
-HOST_PID=
+reaped "$HOST_PID"
 tr -d '\r' <"$T/host.log" >"$T/log"
 if [ "$rc" -eq 0 ] && grep -q 'SIGINT: draining' "$T/log" &&
 	grep -q 'plugins finalised in reverse order; bye' "$T/log"; then
@@ -284,5 +232,4 @@ else
 	sed 's/^/  | /' "$T/log"
 fi
 
-echo "host_exe.sh: $PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+finish host_exe.sh
