@@ -207,6 +207,23 @@ static bool ended_within(int fd, int ms)
 	return false;
 }
 
+/* Wait up to ms for host h's write_timeouts count to pass was (the sweep
+ * closed a connection whose output did not move): the count then. The
+ * host's count, not the client's socket, says when: when the host had
+ * read all of a connection's input (its pusher stopped early, e.g. on a
+ * busy machine), its close is a FIN queued behind answers the client
+ * never reads, not a reset the client sees at once. */
+static uint64_t closes_after(const struct dx_test_host *h, uint64_t was,
+			     int ms)
+{
+	uint64_t end = now_ms() + (uint64_t)ms, n = was;
+	while (n == was && now_ms() < end) {
+		usleep(50000);
+		n = stat_of(h, "write_timeouts");
+	}
+	return n;
+}
+
 /* ---- the bystander: echo calls all along, each answered ---- */
 
 struct bystander {
@@ -475,16 +492,8 @@ START_TEST(test_idle_close_stuck)
 	 * a host without backpressure would take all of it. */
 	push_until_held(p, 48ull * MiB, false);
 	uint64_t quiet = now_ms();
-	/* limits.idle_timeout_ms is 1 s; the write timeout is off. The
-	 * host's count says when it closed: the client cannot always see
-	 * it at once, for when the host had read all its input (the pusher
-	 * stopped early, e.g. on a busy machine) the close is a FIN queued
-	 * behind answers this client never reads, not a reset. */
-	uint64_t now_closes = closes;
-	while (now_closes == closes && now_ms() - quiet < 1000 + 6000) {
-		usleep(50000);
-		now_closes = stat_of(&host_b, "write_timeouts");
-	}
+	/* limits.idle_timeout_ms is 1 s; the write timeout is off. */
+	uint64_t now_closes = closes_after(&host_b, closes, 1000 + 6000);
 	uint64_t took = now_ms() - quiet;
 	ck_assert_msg(now_closes == closes + 1,
 		      "not closed %llu ms after it went quiet (idle timeout "
@@ -567,10 +576,16 @@ START_TEST(test_apply_write_timeout)
 	p->fd = connect_raw(&host_c);
 	push_until_held(p, 48ull * MiB, true);
 	uint64_t quiet = now_ms();
-	ck_assert_msg(closed_within(p->fd, 300 + 5000),
-		      "not closed %llu ms after the host stopped reading",
-		      (unsigned long long)(now_ms() - quiet));
-	ck_assert_uint_eq(stat_of(&host_c, "write_timeouts"), timeouts + 1);
+	uint64_t now_closes = closes_after(&host_c, timeouts, 300 + 5000);
+	ck_assert_msg(now_closes == timeouts + 1,
+		      "not closed %llu ms after the host stopped reading: "
+		      "write_timeouts %llu -> %llu",
+		      (unsigned long long)(now_ms() - quiet),
+		      (unsigned long long)timeouts,
+		      (unsigned long long)now_closes);
+	ck_assert_msg(ended_within(p->fd, 10000),
+		      "the host counts the connection closed, but the client "
+		      "saw neither a reset nor the end of stream in 10 s");
 	close(p->fd);
 	free(p);
 }
