@@ -128,6 +128,8 @@ static void dx_ctl_write(int fd, const char *text)
 	size_t n = strlen(text), off = 0;
 	while (off < n) {
 		ssize_t w = send(fd, text + off, n - off, DX_MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
 		if (w <= 0)
 			return;
 		off += (size_t)w;
@@ -165,6 +167,10 @@ static void dx_ctl_read(struct dx_ctl_client *k, const dx_control_ctx *x,
 {
 	dx_ctl_line *l = &k->in;
 	ssize_t n = recv(k->fd, l->buf + l->len, sizeof l->buf - 1 - l->len, 0);
+	/* A signal outside the ones sig.h holds: poll says when to read
+	 * again, and the client stays. */
+	if (n < 0 && errno == EINTR)
+		return;
 	if (n <= 0 ||
 	    !dx_ctl_take(l, (size_t)n, x, drain, dx_ctl_send, &k->fd)) {
 		close(k->fd);
