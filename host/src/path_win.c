@@ -2,11 +2,17 @@
  * UNC roots; the final path of a handle (loader_win.c's dx_full_path)
  * with '/' between its parts. Under wine a Unix path such as /tmp/x is
  * taken on the current drive, which wine maps to the Unix root (Z:), so
- * it names the same file; Windows itself has no such drive. */
+ * it names the same file; Windows itself has no such drive. A value
+ * starting with \\.\pipe\ is a named pipe's name (dx_path_pipe), never
+ * resolved as a file: the pipe file system's root opens, but has no final
+ * path to give back. */
 #include <errno.h>
 #include <fcntl.h>
 #include <io.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <windows.h>
 
 #include "loader_win.h"
 #include "path.h"
@@ -57,4 +63,23 @@ int dx_path_open(const char *p)
 	free(w);
 	errno = e;
 	return fd;
+}
+
+int dx_path_pipe(const char *p)
+{
+	static const char pre[] = "\\\\.\\pipe\\";
+	size_t n = sizeof pre - 1;
+	if (strncmp(p, pre, n) != 0 && strncmp(p, "//./pipe/", n) != 0)
+		return DX_PATH_PIPE_NO;
+	if (!p[n])
+		return DX_PATH_PIPE_EMPTY;
+	if (strchr(p + n, '\\'))
+		return DX_PATH_PIPE_SEP;
+	/* The whole name, as the system counts it: UTF-16 units. */
+	int units = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, p, -1,
+					NULL, 0);
+	if (units <= 0)
+		return DX_PATH_PIPE_UTF8;
+	return units - 1 > DX_PATH_PIPE_MAX ? DX_PATH_PIPE_LONG :
+					      DX_PATH_PIPE_OK;
 }
