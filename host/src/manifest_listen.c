@@ -161,40 +161,6 @@ void dx_manifest_listen(mctx *c, const cJSON *root)
 	}
 }
 
-/* control.socket naming a Windows pipe itself (path.h's dx_path_pipe):
- * kept as it is when the system takes the name, else reported. */
-static char *pipe_name(mctx *c, const char *s, int kind)
-{
-	static const char at[] = "control.socket";
-	switch (kind) {
-	case DX_PATH_PIPE_OK: return dx_jc_strdup(&c->jc, s);
-	case DX_PATH_PIPE_EMPTY:
-		dx_jc_err(&c->jc, at,
-			  "\"%s\" names no pipe; put the pipe's name after "
-			  "\\\\.\\pipe\\ (such as \\\\.\\pipe\\dx-myapp), or give "
-			  "a file path",
-			  s);
-		break;
-	case DX_PATH_PIPE_SEP:
-		dx_jc_err(&c->jc, at,
-			  "pipe name \"%s\" holds a backslash after "
-			  "\\\\.\\pipe\\; a pipe's name may hold any character "
-			  "but a backslash (use / instead)",
-			  s);
-		break;
-	case DX_PATH_PIPE_LONG:
-		dx_jc_err(&c->jc, at,
-			  "pipe name \"%s\" is too long: Windows takes at most "
-			  "%d characters, \\\\.\\pipe\\ included; use a "
-			  "shorter one",
-			  s, DX_PATH_PIPE_MAX);
-		break;
-	default:
-		dx_jc_err(&c->jc, at, "pipe name \"%s\" is not UTF-8", s);
-	}
-	return NULL;
-}
-
 void dx_manifest_control(mctx *c, const cJSON *root)
 {
 	static const char *const keys[] = {"socket", NULL};
@@ -204,9 +170,13 @@ void dx_manifest_control(mctx *c, const cJSON *root)
 		return;
 	const char *s = v->valuestring;
 	int kind = dx_path_pipe(s);
-	c->m->control_socket = kind == DX_PATH_PIPE_NO ?
-				       socket_path(c, "control.socket", s) :
-				       pipe_name(c, s, kind);
+	if (kind == DX_PATH_PIPE_NO)
+		c->m->control_socket = socket_path(c, "control.socket", s);
+	else if (kind == DX_PATH_PIPE_OK) /* Windows: the pipe's own name */
+		c->m->control_socket = dx_jc_strdup(&c->jc, s);
+	else
+		dx_jc_err(&c->jc, "control.socket", "pipe name \"%s\" %s", s,
+			  dx_path_pipe_why(kind));
 }
 
 /* "metrics": {"listen": "HOST:PORT"}: Prometheus's HTTP endpoint. TCP

@@ -47,5 +47,9 @@ enum {
  * (control_pipe_win.h). On POSIX nothing is: there a backslash is a
  * character of a file name, and DX_PATH_PIPE_NO comes back always. */
 int dx_path_pipe(const char *p);
+/* What is wrong with a pipe name dx_path_pipe found wrong (kind is what
+ * it returned), as words to follow "pipe name NAME": "names no pipe;
+ * ...". Only Windows is asked (POSIX gives NULL: it finds none). */
+const char *dx_path_pipe_why(int kind);
 
 #endif

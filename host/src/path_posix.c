@@ -29,3 +29,9 @@ int dx_path_pipe(const char *p)
 	(void)p;
 	return DX_PATH_PIPE_NO;
 }
+
+const char *dx_path_pipe_why(int kind)
+{
+	(void)kind;
+	return NULL;
+}

@@ -83,3 +83,22 @@ int dx_path_pipe(const char *p)
 	return units - 1 > DX_PATH_PIPE_MAX ? DX_PATH_PIPE_LONG :
 					      DX_PATH_PIPE_OK;
 }
+
+_Static_assert(DX_PATH_PIPE_MAX == 256, "dx_path_pipe_why says 256");
+
+const char *dx_path_pipe_why(int kind)
+{
+	switch (kind) {
+	case DX_PATH_PIPE_EMPTY:
+		return "names no pipe; put the pipe's name after \\\\.\\pipe\\ "
+		       "(such as \\\\.\\pipe\\dx-myapp), or give a file path";
+	case DX_PATH_PIPE_SEP:
+		return "holds a backslash after \\\\.\\pipe\\; a pipe's name may "
+		       "hold any character but a backslash (use / instead)";
+	case DX_PATH_PIPE_LONG:
+		return "is too long: Windows takes at most 256 characters, "
+		       "\\\\.\\pipe\\ included; use a shorter one";
+	case DX_PATH_PIPE_UTF8: return "is not UTF-8";
+	default: return NULL;
+	}
+}

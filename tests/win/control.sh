@@ -193,15 +193,18 @@ fi
 # -m says the same.
 pipe_manifest bad1.json '\\.\pipe\'
 check "control.socket \\\\.\\pipe\\ alone: refused" 1 \
-	'bad1\.json: control\.socket: "\\\\\.\\pipe\\" names no pipe; put the pipe.s name after' \
+	'bad1\.json: control\.socket: pipe name "\\\\\.\\pipe\\" names no pipe; put the pipe.s name after' \
 	"$HOST" -m bad1.json
 check "and dx ctl -m says the same" 1 \
-	'^dx ctl: control\.socket: "\\\\\.\\pipe\\" names no pipe' \
+	'^dx ctl: control\.socket: pipe name "\\\\\.\\pipe\\" names no pipe' \
 	"$DX" ctl "${SLOW[@]}" -m bad1.json status
 pipe_manifest bad2.json '\\.\pipe\dx\test'
 check "control.socket with a backslash in the pipe's name: refused" 1 \
 	'control\.socket: pipe name "\\\\\.\\pipe\\dx\\test" holds a backslash after' \
 	"$HOST" -m bad2.json
+check "dx ctl --socket with such a name says what is wrong" 1 \
+	'^dx ctl: pipe name \\\\\.\\pipe\\dx\\test holds a backslash after .*: Invalid argument$' \
+	"$DX" ctl "${SLOW[@]}" --socket '\\.\pipe\dx\test' status
 pipe_manifest bad3.json "//./pipe/$(printf 'x%.0s' $(seq 248))"
 check "control.socket with a pipe name over 256 characters: refused" 1 \
 	'control\.socket: pipe name "//\./pipe/x+" is too long: Windows takes at most 256' \
