@@ -2,10 +2,11 @@
  * UNC roots; the final path of a handle (loader_win.c's dx_full_path)
  * with '/' between its parts. Under wine a Unix path such as /tmp/x is
  * taken on the current drive, which wine maps to the Unix root (Z:), so
- * it names the same file; Windows itself has no such drive. A value
- * starting with \\.\pipe\ is a named pipe's name (dx_path_pipe), never
- * resolved as a file: the pipe file system's root opens, but has no final
- * path to give back. */
+ * it names the same file; Windows itself has no such drive. A
+ * control.socket starting with \\.\pipe\ is a named pipe's own name
+ * (dx_path_pipe), never resolved as a file: the pipe file system's root
+ * opens, but has no final path to give back (dx_path_real says ENODEV,
+ * for a unix: listen address under it, say). */
 #include <errno.h>
 #include <fcntl.h>
 #include <io.h>
