@@ -129,8 +129,12 @@ void dx_ctl_conn_close(dx_ctl_conn *c)
 void dx_ctl_conn_where(const char *path, char *out, size_t cap)
 {
 	char name[4 * DX_PIPE_NAME_MAX + 1];
-	if (dx_pipe_name(path, name, sizeof name) < 0 ||
-	    strcmp(name, path) == 0)
+	int kind = dx_path_pipe(path);
+	if (kind != DX_PATH_PIPE_NO && kind != DX_PATH_PIPE_OK)
+		snprintf(out, cap, "pipe name %s %s", path,
+			 dx_path_pipe_why(kind));
+	else if (dx_pipe_name(path, name, sizeof name) < 0 ||
+		 strcmp(name, path) == 0)
 		snprintf(out, cap, "%s", path);
 	else
 		snprintf(out, cap, "%s (pipe %s)", path, name);

@@ -35,10 +35,11 @@ static int dx_pipe_units(const char *s)
 int dx_pipe_name(const char *path, char *out, size_t cap)
 {
 	size_t plen = sizeof dx_pipe_prefix - 1;
-	bool as_is = strncmp(path, dx_pipe_prefix, plen) == 0 ||
-		     strncmp(path, "//./pipe/", plen) == 0;
-	if (as_is) {
-		if (!path[plen])
+	int kind = dx_path_pipe(path);
+	if (kind != DX_PATH_PIPE_NO) {
+		if (kind == DX_PATH_PIPE_LONG)
+			return -ENAMETOOLONG;
+		if (kind != DX_PATH_PIPE_OK)
 			return -EINVAL;
 		if (strlen(path) >= cap)
 			return -ENAMETOOLONG;

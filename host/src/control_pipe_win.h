@@ -4,7 +4,9 @@
  *
  * The name rule, the same for dx-host.exe and dx.exe:
  *   - a value that starts with \\.\pipe\ (or //./pipe/) is the pipe's
- *     name as it is;
+ *     name as it is (path.h's dx_path_pipe: something after the prefix,
+ *     no backslash in it, at most DX_PIPE_NAME_MAX UTF-16 units); the
+ *     manifest refuses any other such value with the reason;
  *   - any other value is a file path: made absolute from the current
  *     directory (the manifest's are already), every backslash turned into
  *     a slash (a pipe name may hold any character but a backslash), after
@@ -33,16 +35,18 @@
 #include <windows.h>
 
 #include "diag.h"
+#include "path.h" /* DX_PATH_PIPE_MAX, dx_path_pipe */
 
 /* Clients at once: control_int.h's DX_CTL_CLIENTS. */
 #define DX_PIPE_CLIENTS 16
 /* The longest pipe name Windows takes, in UTF-16 units. */
-#define DX_PIPE_NAME_MAX 256
+#define DX_PIPE_NAME_MAX DX_PATH_PIPE_MAX
 
 /* The pipe that control.socket's value path names (the rule above), as
  * UTF-8 in out (cap bytes). 0; -ENAMETOOLONG for a name over
- * DX_PIPE_NAME_MAX (or over cap); -EINVAL for an empty name, a path that
- * is not UTF-8 or that the system cannot make absolute. */
+ * DX_PIPE_NAME_MAX (or over cap); -EINVAL for an empty name, a pipe name
+ * holding a backslash after \\.\pipe\, a path that is not UTF-8 or that
+ * the system cannot make absolute. */
 int dx_pipe_name(const char *path, char *out, size_t cap);
 
 typedef struct dx_pipe_srv dx_pipe_srv;

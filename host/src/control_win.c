@@ -97,7 +97,12 @@ int dx_control_open(const char *path, dx_diag *d, dx_control **out)
 		char name[4 * DX_PIPE_NAME_MAX + 1], what[4200];
 		snprintf(what, sizeof what, "control.socket %s", path);
 		int rc = dx_pipe_name(path, name, sizeof name);
-		if (rc < 0)
+		int kind = dx_path_pipe(path); /* the manifest checked it */
+		if (rc < 0 && kind != DX_PATH_PIPE_NO &&
+		    kind != DX_PATH_PIPE_OK)
+			dx_diag_add(d, "%s: pipe name %s", what,
+				    dx_path_pipe_why(kind));
+		else if (rc < 0)
 			dx_diag_add(
 				d, "%s: %s", what,
 				rc == -ENAMETOOLONG ?

@@ -105,13 +105,19 @@ static HANDLE dx_open_file(const char *path, bool exclusive)
 	return h;
 }
 
-/* The final path of an open file, without the \\?\ prefix, malloc'd. */
+/* The final path of an open file, without the \\?\ prefix, malloc'd;
+ * NULL with GetLastError saying why (a handle on something with no path
+ * on a volume, such as the pipe file system's root, has none). */
 static char *dx_final_path(HANDLE h)
 {
 	DWORD n = GetFinalPathNameByHandleW(h, NULL, 0, VOLUME_NAME_DOS);
-	wchar_t *w = n ? malloc(((size_t)n + 1) * sizeof *w) : NULL;
-	if (!w)
+	if (!n)
 		return NULL;
+	wchar_t *w = malloc(((size_t)n + 1) * sizeof *w);
+	if (!w) {
+		SetLastError(ERROR_NOT_ENOUGH_MEMORY);
+		return NULL;
+	}
 	DWORD got = GetFinalPathNameByHandleW(h, w, n + 1, VOLUME_NAME_DOS);
 	char *s = NULL;
 	if (got && got <= n) {
@@ -123,6 +129,10 @@ static char *dx_final_path(HANDLE h)
 			p += 4;
 		}
 		s = dx_narrow(p);
+		if (!s)
+			SetLastError(ERROR_NOT_ENOUGH_MEMORY);
+	} else if (got) { /* it grew between the two calls */
+		SetLastError(ERROR_FILENAME_EXCED_RANGE);
 	}
 	free(w);
 	return s;
@@ -136,8 +146,13 @@ char *dx_full_path(const char *path, int *err)
 		return NULL;
 	}
 	char *real = dx_final_path(h);
+	int e = real ? 0 : dx_win_errno(GetLastError());
 	CloseHandle(h);
-	*err = real ? 0 : ENOMEM;
+	/* It opened, yet has no path on a volume: a device, or the pipe
+	 * file system's root, \\.\pipe\ (wine says ERROR_GEN_FAILURE;
+	 * Windows, not checked here, another error with no errno of its
+	 * own). */
+	*err = e == EIO ? ENODEV : e;
 	return real;
 }
 

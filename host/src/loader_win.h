@@ -18,8 +18,9 @@
 int dx_dacl_writer(PACL dacl, PSID owner, char *who, size_t len);
 /* The final path of the file or directory path names (links resolved, no
  * \\?\ prefix, '\' between its parts), malloc'd; NULL with *err a
- * positive errno (ENOENT when nothing is there). loader_win.c's resolving,
- * and path_win.c's. */
+ * positive errno: ENOENT when nothing is there, ENODEV when something is
+ * but has no path on a volume (a device, \\.\pipe\), ENOMEM only when
+ * memory ran out. loader_win.c's resolving, and path_win.c's. */
 char *dx_full_path(const char *path, int *err);
 /* UTF-8 to a malloc'd UTF-16 string, or NULL (not UTF-8, out of memory):
  * the form every wide Windows call takes (loader_win.c, dl_win.c). */

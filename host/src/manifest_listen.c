@@ -166,9 +166,17 @@ void dx_manifest_control(mctx *c, const cJSON *root)
 	static const char *const keys[] = {"socket", NULL};
 	const cJSON *ctl = dx_jc_object(&c->jc, root, "", "control", keys);
 	const cJSON *v = ctl ? dx_jc_get(ctl, "socket") : NULL;
-	if (v && dx_jc_str(&c->jc, v, "control.socket"))
-		c->m->control_socket =
-			socket_path(c, "control.socket", v->valuestring);
+	if (!v || !dx_jc_str(&c->jc, v, "control.socket"))
+		return;
+	const char *s = v->valuestring;
+	int kind = dx_path_pipe(s);
+	if (kind == DX_PATH_PIPE_NO)
+		c->m->control_socket = socket_path(c, "control.socket", s);
+	else if (kind == DX_PATH_PIPE_OK) /* Windows: the pipe's own name */
+		c->m->control_socket = dx_jc_strdup(&c->jc, s);
+	else
+		dx_jc_err(&c->jc, "control.socket", "pipe name \"%s\" %s", s,
+			  dx_path_pipe_why(kind));
 }
 
 /* "metrics": {"listen": "HOST:PORT"}: Prometheus's HTTP endpoint. TCP

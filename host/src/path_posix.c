@@ -23,3 +23,15 @@ int dx_path_open(const char *p)
 {
 	return open(p, O_RDONLY | O_CLOEXEC);
 }
+
+int dx_path_pipe(const char *p)
+{
+	(void)p;
+	return DX_PATH_PIPE_NO;
+}
+
+const char *dx_path_pipe_why(int kind)
+{
+	(void)kind;
+	return NULL;
+}

@@ -555,6 +555,32 @@ START_TEST(test_good_shapes)
 }
 END_TEST
 
+/* On Linux a backslash is a character of a file name: a control.socket
+ * that names a Windows pipe (\\.\pipe\NAME) is a socket file of that
+ * name in the manifest's directory, as any relative name is; even the
+ * prefix alone, which Windows refuses as naming no pipe. */
+START_TEST(test_good_pipe_name_is_a_path)
+{
+	/* JSON-escaped, and as the file's name. */
+	static const char *const names[] = {
+		"\\\\\\\\.\\\\pipe\\\\dx-test", "\\\\\\\\.\\\\pipe\\\\"};
+	static const char *const files[] = {"\\\\.\\pipe\\dx-test",
+					    "\\\\.\\pipe\\"};
+	char text[256], want[PATH_MAX], tmp[PATH_MAX];
+	ck_assert_ptr_nonnull(realpath("/tmp", tmp));
+	for (size_t i = 0; i < 2; i++) {
+		fmt(text, sizeof text,
+		    "{\"dx\": 1, \"listen\": [],"
+		    " \"control\": {\"socket\": \"%s\"}}",
+		    names[i]);
+		dx_manifest *m = parse_good(text, "/tmp");
+		fmt(want, sizeof want, "%s/%s", tmp, files[i]);
+		ck_assert_str_eq(m->control_socket, want);
+		dx_manifest_free(m);
+	}
+}
+END_TEST
+
 static void write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -620,6 +646,7 @@ static Suite *manifest_suite(void)
 	tcase_add_test(good, test_good_defaults);
 	tcase_add_test(good, test_good_shapes);
 	tcase_add_test(good, test_good_real_plugin);
+	tcase_add_test(good, test_good_pipe_name_is_a_path);
 	suite_add_tcase(s, good);
 	return s;
 }

@@ -4,7 +4,11 @@
 # reload, apply, unload, load and swap answered over it (--socket,
 # DX_SOCKET and -m); raw lines (pipelined, split, not JSON, too long);
 # the pipe's DACL read back (owner and SYSTEM only); a second host on the
-# same control.socket refused with the Linux message; SIGINT from Linux
+# same control.socket refused with the Linux message; a control.socket of
+# \\.\pipe\NAME served as that very pipe and reached by --socket and -m,
+# and bad pipe names (the prefix alone, a backslash, over 256 characters)
+# refused naming control.socket; a unix: listen under \\.\pipe\ refused
+# with the real reason; SIGINT from Linux
 # reaching the host as CTRL_C_EVENT (what wine does: its console handler
 # runs and the host drains); `dx ctl drain` ending the host with exit 0;
 # and dx ctl afterwards saying nobody serves the pipe.
@@ -154,6 +158,65 @@ if start_host "$T/int.log" int.json; then
 	wait_exit "$HOST_PID" "SIGINT under wine: CTRL_C_EVENT, drained, exit 0" \
 		"$T/int.log" 'CTRL_C_EVENT: stopping as for SIGINT'
 fi
+
+# control.socket naming the pipe itself: \\.\pipe\NAME is used as it is,
+# by dx-host.exe and by dx ctl (--socket, and -m reading the manifest).
+NP="\\\\.\\pipe\\dx-test-$$"
+json_str() { printf '"%s"' "${1//\\/\\\\}"; } # a JSON string of $1
+pipe_manifest() { # FILE VALUE: a manifest with control.socket VALUE
+	printf '{"dx": 1, "listen": [], "control": {"socket": %s}}\n' \
+		"$(json_str "$2")" >"$1"
+}
+pipe_manifest p.json "$NP"
+if start_host "$T/p.log" p.json; then
+	tr -d '\r' <"$T/p.log" >"$T/p.txt"
+	if grep -Fxq "control pipe $NP" <(sed 's/^.*: //' "$T/p.txt"); then
+		ok "control.socket $NP: the startup log names that very pipe"
+	else
+		fail "control.socket $NP: the startup log names that very pipe" \
+			"expected a line ending: control pipe $NP" "got:"
+		sed 's/^/  | /' "$T/p.txt"
+	fi
+	check "dx ctl --socket $NP status" 0 '^version +[0-9.]+ \(pid [0-9]+\)' \
+		"$DX" ctl "${SLOW[@]}" --socket "$NP" status
+	check "dx ctl -m (control.socket $NP) status" 0 '^plugins +0' \
+		"$DX" ctl "${SLOW[@]}" -m p.json status
+	P_PID=$HOST_PID
+	check "a second host on the same pipe name stops, saying why" 1 \
+		'control\.socket .*: pipe .*dx-test-[0-9]+: another process serves it' \
+		"$HOST" -m p.json
+	check "dx ctl -m drain" 0 '^drain: done' "$DX" ctl "${SLOW[@]}" -m p.json drain
+	wait_exit "$P_PID" "the pipe-named host drains and exits 0" "$T/p.log" \
+		'dx ctl drain: draining'
+fi
+# Bad pipe names stop the start, the message naming control.socket; dx ctl
+# -m says the same.
+pipe_manifest bad1.json '\\.\pipe\'
+check "control.socket \\\\.\\pipe\\ alone: refused" 1 \
+	'bad1\.json: control\.socket: pipe name "\\\\\.\\pipe\\" names no pipe; put the pipe.s name after' \
+	"$HOST" -m bad1.json
+check "and dx ctl -m says the same" 1 \
+	'^dx ctl: control\.socket: pipe name "\\\\\.\\pipe\\" names no pipe' \
+	"$DX" ctl "${SLOW[@]}" -m bad1.json status
+pipe_manifest bad2.json '\\.\pipe\dx\test'
+check "control.socket with a backslash in the pipe's name: refused" 1 \
+	'control\.socket: pipe name "\\\\\.\\pipe\\dx\\test" holds a backslash after' \
+	"$HOST" -m bad2.json
+check "dx ctl --socket with such a name says what is wrong" 1 \
+	'^dx ctl: pipe name \\\\\.\\pipe\\dx\\test holds a backslash after .*: Invalid argument$' \
+	"$DX" ctl "${SLOW[@]}" --socket '\\.\pipe\dx\test' status
+pipe_manifest bad3.json "//./pipe/$(printf 'x%.0s' $(seq 248))"
+check "control.socket with a pipe name over 256 characters: refused" 1 \
+	'control\.socket: pipe name "//\./pipe/x+" is too long: Windows takes at most 256' \
+	"$HOST" -m bad3.json
+pipe_manifest ok3.json "//./pipe/$(printf 'x%.0s' $(seq 247))"
+check "and one of 256 passes" 0 'ok3\.json: ok' "$HOST" -m ok3.json --check
+# \\.\pipe\ is no directory a socket file can be in: said with the real
+# reason, not the "Cannot allocate memory" dx_path_real once gave.
+printf '{"dx": 1, "listen": [%s]}\n' "$(json_str 'unix:\\.\pipe\x.sock')" >u.json
+check "a unix: listen address under \\\\.\\pipe\\: the real reason" 1 \
+	'listen\[0\]: socket directory \\\\\.\\pipe\\: No such device$' \
+	"$HOST" -m u.json
 
 check "dx ctl drain" 0 '^drain: done' "$DX" ctl "${SLOW[@]}" --socket c.sock drain
 wait_exit "$H1" "the host drains and exits 0" "$T/host.log" \
