@@ -93,7 +93,14 @@ char *dx_ctl_socket_of(const char *file, const char *who)
 	dx_diag d = DX_DIAG_INIT;
 	char *path = NULL;
 	if (dx_manifest_load(file, &m, &d) < 0) {
-		dx_diag_print(&d, stderr, who);
+		/* As dx-host says them: "FILE: PATH: why", or FILE:LINE:COL
+		 * for a JSON syntax error. */
+		for (size_t i = 0; i < d.count; i++) {
+			const char *msg = d.msgs[i];
+			bool at_line = msg[0] >= '0' && msg[0] <= '9';
+			fprintf(stderr, "%s: %s:%s%s\n", who, file,
+				at_line ? "" : " ", msg);
+		}
 	} else {
 		if (m->control_socket)
 			path = strdup(m->control_socket);

@@ -114,6 +114,17 @@ expect_out '"name":"routes_echo"' "dx ctl --json plugins lists routes_echo"
 run "$DX" ctl --socket "$T/ctl.sock" bogus
 expect_rc 1 "an unknown control command exits 1"
 expect_err 'unknown command' "and says so"
+# dx ctl -m with a manifest it cannot use says which file and where, as
+# dx-host does.
+printf '{"dx": 1, "control": {"socket": 5}}' >"$T/ctl_bad.json"
+run "$DX" ctl -m "$T/ctl_bad.json" status
+expect_rc 1 "dx ctl -m with a bad control.socket exits 1"
+expect_err "^dx ctl: $T/ctl_bad\.json: control\.socket: expected a non-empty string, got 5$" \
+	"and names the file and the JSON path"
+printf '{"dx": 1,' >"$T/ctl_syntax.json"
+run "$DX" ctl -m "$T/ctl_syntax.json" status
+expect_err "^dx ctl: $T/ctl_syntax\.json:1:[0-9]+: JSON syntax error" \
+	"a JSON syntax error as FILE:LINE:COL"
 # Live changes as an operator types them: reload, unload, load.
 run "$DX" ctl --socket "$T/ctl.sock" reload routes_hello
 expect_rc 0 "dx ctl reload routes_hello"
