@@ -122,5 +122,7 @@ void dx_ctl_print_error(const char *who, const char *path, int e)
 	fprintf(stderr, "%s: %s: %s%s\n", who, where, dx_sock_strerror(e),
 		e == ENOENT || e == ECONNREFUSED
 			? " (is dx-host running with this control.socket?)"
-			: "");
+		: e == EPERM ? " (another user's process serves it, not a "
+			       "dx-host of this user: nothing was sent)"
+			     : "");
 }

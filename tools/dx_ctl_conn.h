@@ -5,7 +5,9 @@
  *   dx_ctl_conn_win.c    the named pipe the path names, by
  *                        host/src/control_pipe_win.h's rule.
  * Errors are positive errno values, as dx_ctl_ask's: ENOENT or
- * ECONNREFUSED when no host is there, ETIMEDOUT, EPIPE, EIO. One thread
+ * ECONNREFUSED when no host is there, EPERM when another user's process
+ * serves the name (Windows: the pipe's owner is neither this user nor
+ * SYSTEM), ETIMEDOUT, EPIPE, EIO. One thread
  * per connection. */
 #ifndef DX_CTL_CONN_H
 #define DX_CTL_CONN_H

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <windows.h>
+#include <aclapi.h>
 
 #include "control_pipe_win.h"
 #include "dx_ctl_conn.h"
@@ -37,6 +38,38 @@ static int dx_ctl_conn_errno(DWORD e)
 	}
 }
 
+/* 0 when the pipe's owner is this user or SYSTEM, as dx-host makes it
+ * (control_pipe_win.c); EPERM when another user's process made the name
+ * (while no host served it) and would be sent our requests and trusted
+ * with the answers: SECURITY_IDENTIFICATION keeps it from acting as us,
+ * not from lying. EIO when Windows cannot say. */
+static int dx_ctl_conn_owned(HANDLE h)
+{
+	PSID owner = NULL;
+	PSECURITY_DESCRIPTOR sd = NULL;
+	if (GetSecurityInfo(h, SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION,
+			    &owner, NULL, NULL, NULL, &sd) != ERROR_SUCCESS)
+		return EIO;
+	union {
+		TOKEN_USER tu;
+		BYTE room[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
+	} me;
+	HANDLE tok;
+	DWORD len = sizeof me;
+	int rc = EIO;
+	if (OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok)) {
+		if (GetTokenInformation(tok, TokenUser, &me, len, &len))
+			rc = EqualSid(owner, me.tu.User.Sid) ||
+					     IsWellKnownSid(owner,
+							    WinLocalSystemSid)
+				     ? 0
+				     : EPERM;
+		CloseHandle(tok);
+	}
+	LocalFree(sd);
+	return rc;
+}
+
 int dx_ctl_conn_open(const char *path, int timeout_ms, dx_ctl_conn **out)
 {
 	char name[4 * DX_PIPE_NAME_MAX + 1];
@@ -53,6 +86,7 @@ int dx_ctl_conn_open(const char *path, int timeout_ms, dx_ctl_conn **out)
 	}
 	c->ov.hEvent = ev;
 	ULONGLONG deadline = GetTickCount64() + (ULONGLONG)timeout_ms;
+	DWORD e = 0;
 	for (;;) {
 		/* SECURITY_IDENTIFICATION: whoever serves the name may learn
 		 * who we are, never act as us. */
@@ -61,20 +95,30 @@ int dx_ctl_conn_open(const char *path, int timeout_ms, dx_ctl_conn **out)
 			FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT |
 				SECURITY_IDENTIFICATION,
 			NULL);
-		if (c->h != INVALID_HANDLE_VALUE)
+		if (c->h != INVALID_HANDLE_VALUE) {
+			e = 0; /* an earlier try's busy is over */
 			break;
-		DWORD e = GetLastError();
+		}
+		e = GetLastError();
 		ULONGLONG now = GetTickCount64();
 		/* Every instance busy: wait for one, within the deadline. */
-		if (e != ERROR_PIPE_BUSY || now >= deadline ||
-		    !WaitNamedPipeW(w, (DWORD)(deadline - now))) {
-			if (e == ERROR_PIPE_BUSY)
-				e = ERROR_SEM_TIMEOUT;
-			CloseHandle(ev);
-			free(c);
-			free(w);
-			return dx_ctl_conn_errno(e);
+		if (e == ERROR_PIPE_BUSY && now < deadline) {
+			if (WaitNamedPipeW(w, (DWORD)(deadline - now)))
+				continue;
+			e = GetLastError(); /* a timeout, or the host went */
+		} else if (e == ERROR_PIPE_BUSY) {
+			e = ERROR_SEM_TIMEOUT;
 		}
+		break;
+	}
+	int err = e ? dx_ctl_conn_errno(e) : dx_ctl_conn_owned(c->h);
+	if (err) {
+		if (c->h != INVALID_HANDLE_VALUE)
+			CloseHandle(c->h);
+		CloseHandle(ev);
+		free(c);
+		free(w);
+		return err;
 	}
 	free(w);
 	*out = c;

@@ -228,13 +228,17 @@ int dx_pipe_srv_open(const char *name, const char *what, const char *full,
 		e = ERROR_INVALID_NAME;
 	if (!e)
 		e = dx_pipe_security(s);
+	/* Only these two steps can say another process has the name (an
+	 * access refusal from the token or an event is our own trouble). */
+	bool taken = false;
 	if (!e && dx_pipe_live(s->wname))
-		e = ERROR_ACCESS_DENIED; /* what the flag would have said */
-	if (!e) {
+		taken = true; /* what the flag would have said */
+	if (!e && !taken) {
 		s->listen = dx_pipe_instance(s, true);
 		e = s->listen == INVALID_HANDLE_VALUE ? GetLastError() : 0;
+		taken = e == ERROR_ACCESS_DENIED || e == ERROR_PIPE_BUSY;
 	}
-	if (e == ERROR_ACCESS_DENIED || e == ERROR_PIPE_BUSY) {
+	if (taken) {
 		/* The first instance exists: another host (or anyone) has
 		 * the name. */
 		dx_diag_add(d, "%s: pipe %s: " DX_CTL_BUSY, what, name);

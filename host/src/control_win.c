@@ -7,8 +7,12 @@
  * handler's event, the pipe's waiting instance and its clients' reads.
  * The console events map to what dx_control_run returns on POSIX:
  * CTRL_C_EVENT is SIGINT; CTRL_BREAK_EVENT, CTRL_CLOSE_EVENT and
- * CTRL_SHUTDOWN_EVENT are SIGTERM (stop and drain). There is no SIGHUP:
- * `dx ctl apply` re-reads the manifest.
+ * CTRL_SHUTDOWN_EVENT are SIGTERM (stop and drain). CTRL_LOGOFF_EVENT,
+ * which only services receive, when any user logs off, is ignored: the
+ * default handler would end a host run as a service at once. A host
+ * started with CREATE_NEW_PROCESS_GROUP ignores Ctrl+C, as Windows means
+ * such a process to (its starter stops it by Ctrl+Break or dx ctl drain).
+ * There is no SIGHUP: `dx ctl apply` re-reads the manifest.
  *
  * The handler runs on a thread the system starts for it. It finds the
  * open dx_control through this file's one global (under a lock, so
@@ -44,6 +48,8 @@ static dx_control *dx_ctl_open_one; /* the handler's, under dx_ctl_lock */
 
 static BOOL WINAPI dx_ctl_console(DWORD ev)
 {
+	if (ev == CTRL_LOGOFF_EVENT)
+		return TRUE; /* another user's session: not ours to end */
 	int signo = ev == CTRL_C_EVENT ? SIGINT :
 		    ev == CTRL_BREAK_EVENT || ev == CTRL_CLOSE_EVENT ||
 				    ev == CTRL_SHUTDOWN_EVENT ?

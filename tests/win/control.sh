@@ -196,7 +196,7 @@ check "control.socket \\\\.\\pipe\\ alone: refused" 1 \
 	'bad1\.json: control\.socket: pipe name "\\\\\.\\pipe\\" names no pipe; put the pipe.s name after' \
 	"$HOST" -m bad1.json
 check "and dx ctl -m says the same" 1 \
-	'^dx ctl: control\.socket: pipe name "\\\\\.\\pipe\\" names no pipe' \
+	'^dx ctl: bad1\.json: control\.socket: pipe name "\\\\\.\\pipe\\" names no pipe' \
 	"$DX" ctl "${SLOW[@]}" -m bad1.json status
 pipe_manifest bad2.json '\\.\pipe\dx\test'
 check "control.socket with a backslash in the pipe's name: refused" 1 \

@@ -6,7 +6,8 @@
  * a client's handle (protected, the user as owner, the user and SYSTEM
  * with every right, no one else); a second server on the name refused
  * with the message a second dx-host prints; the client past the last slot
- * told so; the client's errors (no pipe: ENOENT; no answer: ETIMEDOUT).
+ * told so; the client's errors (no pipe: ENOENT; no answer: ETIMEDOUT;
+ * a pipe another user owns: EPERM).
  * tests/win/control.sh does the same through dx-host.exe and dx.exe. */
 #include <errno.h>
 #include <stdbool.h>
@@ -353,6 +354,36 @@ static void test_client_errors(void)
 	srv_stop(x);
 }
 
+/* A pipe whose owner is neither this user nor SYSTEM (a name another
+ * user made while no host served it): dx ctl refuses it with EPERM
+ * before sending anything. The owner here is Everyone (S-1-1-0), which
+ * stands for another user; the pipe's DACL lets us in. */
+static void test_foreign_owner_refused(void)
+{
+	BYTE everyone[SECURITY_MAX_SID_SIZE];
+	DWORD len = sizeof everyone;
+	WT_ASSERT(CreateWellKnownSid(WinWorldSid, NULL, everyone, &len));
+	SECURITY_DESCRIPTOR sd;
+	WT_ASSERT(InitializeSecurityDescriptor(&sd,
+					       SECURITY_DESCRIPTOR_REVISION));
+	WT_ASSERT(SetSecurityDescriptorOwner(&sd, (PSID)everyone, FALSE));
+	WT_ASSERT(SetSecurityDescriptorDacl(&sd, TRUE, NULL, FALSE));
+	SECURITY_ATTRIBUTES sa = {sizeof sa, &sd, FALSE};
+	char name[64];
+	snprintf(name, sizeof name, "\\\\.\\pipe\\dx-test-foreign-%lu",
+		 (unsigned long)GetCurrentProcessId());
+	HANDLE p = CreateNamedPipeA(name, PIPE_ACCESS_DUPLEX,
+				    PIPE_TYPE_BYTE | PIPE_WAIT, 1, 4096, 4096,
+				    0, &sa);
+	WT_CHECK(p != INVALID_HANDLE_VALUE, "CreateNamedPipe with owner "
+		 "Everyone: Windows error %lu", (unsigned long)GetLastError());
+	/* What the client will find: the owner as set. */
+	dx_ctl_conn *c = NULL;
+	WT_INT_EQ(dx_ctl_conn_open(name, 2000, &c), EPERM);
+	WT_ASSERT(c == NULL);
+	CloseHandle(p);
+}
+
 /* `test_win_pipe dacl PIPE`: only the DACL check, on a pipe another
  * process serves (tests/win/control.sh, on dx-host.exe's). */
 static const char *dacl_of;
@@ -412,6 +443,7 @@ int main(int argc, char **argv)
 		{"second_server_refused", test_second_server_refused},
 		{"too_many_clients", test_too_many_clients},
 		{"client_errors", test_client_errors},
+		{"foreign_owner_refused", test_foreign_owner_refused},
 	};
 	static const wt_test dacl[] = {{"dacl_of_host", test_dacl_of_host}};
 	static const wt_test host[] = {{"host_lines", test_host_lines}};
