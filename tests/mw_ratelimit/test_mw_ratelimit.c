@@ -459,6 +459,51 @@ START_TEST(max_keys_bounds_memory)
 }
 END_TEST
 
+/* A worker keeps the slot of its last peer's bucket and goes straight
+ * to it while the table has deleted nothing since (bucket.h: moves). A
+ * peer too long to be kept (64 bytes or more) changes the table without
+ * changing what is kept: an eviction it causes must send the kept peer
+ * back to a lookup, never to the slot that now holds another bucket. */
+START_TEST(kept_slot_follows_evictions)
+{
+	char lng[80];
+	memset(lng, 'x', 70);
+	lng[70] = '\0';
+	struct fx fx;
+	/* 100 s a token: nothing refills while this runs. */
+	fx_open(&fx, "{\"rate\": 0.01, \"burst\": 3, \"max_keys\": 2}", 1);
+	struct outcome o = call_peer(&fx, "10.0.0.1:1");
+	expect_allowed(&o, 2, "A 1st");
+	o = call_peer(&fx, "10.0.0.1:1");
+	expect_allowed(&o, 1, "A 2nd (its kept slot)");
+	o = call_peer(&fx, lng);
+	expect_allowed(&o, 2, "long peer, not kept");
+	o = call_peer(&fx, "10.0.0.1:1");
+	expect_allowed(&o, 0, "A 3rd: an insert moves no bucket");
+	o = call_peer(&fx, "10.0.0.1:1");
+	expect_limited(&o, "A 4th");
+	fx_close(&fx);
+
+	fx_open(&fx, "{\"rate\": 0.01, \"burst\": 3, \"max_keys\": 1}", 1);
+	o = call_peer(&fx, "10.0.0.1:1");
+	expect_allowed(&o, 2, "A 1st");
+	o = call_peer(&fx, "10.0.0.1:1");
+	expect_allowed(&o, 1, "A 2nd");
+	o = call_peer(&fx, lng); /* evicts A's bucket */
+	expect_allowed(&o, 2, "long peer");
+	/* A comes back full (evicted buckets start full), and the long
+	 * peer's bucket, now in A's old slot, is not charged for it. */
+	o = call_peer(&fx, "10.0.0.1:1");
+	expect_allowed(&o, 2, "A after its eviction");
+	o = call_peer(&fx, lng);
+	expect_allowed(&o, 2, "long peer after A took the table back");
+	o = call_peer(&fx, lng);
+	expect_allowed(&o, 1, "long peer 2nd");
+	ck_assert_uint_eq(fx_counter(&fx, "evicted"), 3);
+	fx_close(&fx);
+}
+END_TEST
+
 START_TEST(config_errors)
 {
 	static const struct {
@@ -545,6 +590,7 @@ static Suite *rl_suite(void)
 	tcase_add_test(tc, routes_filter);
 	tcase_add_test(tc, after_without_extensions);
 	tcase_add_test(tc, max_keys_bounds_memory);
+	tcase_add_test(tc, kept_slot_follows_evictions);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("config");
 	tcase_add_test(tc, config_errors);
