@@ -21,6 +21,9 @@
 #                   does not move with the machine's load. The outputs stay
 #                   in CALLGRIND_OUT (default: dropped with the temp dir)
 #                   for callgrind_annotate.
+#   CALLGRIND_ARGS="--dump-instr=yes --compress-pos=no"  more valgrind
+#                   options for those runs (per-instruction counts, to
+#                   read beside objdump -d of a plugin)
 #   ONLY=REGEX      run only the configurations whose name matches (none
 #                   always runs: it is the reference)
 #
@@ -148,10 +151,11 @@ callgrind_run()
 	local out=$CGDIR/callgrind.$1.out log=$T/host.cg.log _
 	write_manifest "$1"
 	: >"$log"
+	# shellcheck disable=SC2086 # CALLGRIND_ARGS: words
 	taskset -c "$SERVER_CPU" valgrind --tool=callgrind \
 		--callgrind-out-file="$out" --instr-atstart=no --collect-atstart=no \
 		--toggle-collect=dx_turn --compress-strings=no \
-		"$DX_HOST" -m "$T/manifest.json" >"$log" 2>&1 </dev/null &
+		${CALLGRIND_ARGS:-} "$DX_HOST" -m "$T/manifest.json" >"$log" 2>&1 </dev/null &
 	SERVER_PID=$!
 	PORT=
 	for _ in $(seq 600); do

@@ -143,17 +143,6 @@ static auth_verdict check_header(const auth_policy *p, const char *t,
 	return v;
 }
 
-auth_verdict auth_check_time(const auth_policy *p, double exp, double nbf,
-			     double now_s)
-{
-	double leeway = (double)p->leeway_s;
-	if (now_s > exp + leeway)
-		return AUTH_EXPIRED;
-	if (now_s + leeway < nbf)
-		return AUTH_NOT_YET_VALID;
-	return AUTH_OK;
-}
-
 static bool audience_ok(const cJSON *aud, const char *want)
 {
 	if (cJSON_IsString(aud))

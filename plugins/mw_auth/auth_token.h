@@ -71,9 +71,18 @@ const char *auth_reason(auth_verdict v);
 auth_verdict auth_verify(const auth_policy *p, const char *token, size_t len,
 			 double now_s, auth_claims *out);
 
-/* exp / nbf against now_s with the leeway (shared with cache hits). */
-auth_verdict auth_check_time(const auth_policy *p, double exp, double nbf,
-			     double now_s);
+/* exp / nbf against now_s with the leeway (shared with cache hits,
+ * which run it on every request: inline). */
+static inline auth_verdict auth_check_time(const auth_policy *p, double exp,
+					   double nbf, double now_s)
+{
+	double leeway = (double)p->leeway_s;
+	if (now_s > exp + leeway)
+		return AUTH_EXPIRED;
+	if (now_s + leeway < nbf)
+		return AUTH_NOT_YET_VALID;
+	return AUTH_OK;
+}
 
 void auth_claims_free(auth_claims *c);
 

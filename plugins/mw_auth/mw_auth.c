@@ -189,8 +189,18 @@ static int set_claims(dx_request *req, const auth_entry *e)
 		{"jwt.sub", e->claims.sub, e->claims.sub_len},
 		{"jwt.claims", e->claims.json, e->claims.json_len},
 	};
-	return e->claims.sub ? dx_request_ext_set_n(req, ext, 2) :
-			       dx_request_ext_set_n(req, ext + 1, 1);
+	unsigned n = e->claims.sub ? 2 : 1;
+	const dx_ext *from = ext + 2 - n;
+	/* None set yet (auth first in the chain, the common case): what
+	 * dx_request_ext_set_n does then, written here (ext and ext_count
+	 * are the request's public members) without a call into libdx. */
+	if (req->ext && req->ext_count == 0) {
+		for (unsigned i = 0; i < n; i++)
+			req->ext[i] = from[i];
+		req->ext_count = n;
+		return 0;
+	}
+	return dx_request_ext_set_n(req, from, n);
 }
 
 static int refuse(struct auth *a, dx_response *res, auth_verdict v,

@@ -116,6 +116,7 @@ static void dx_rl_delete(dx_rl_table *t, size_t i)
 	}
 done:
 	t->count--;
+	t->moves++;
 }
 
 /* Make room for one key: a CLOCK-style sweep from the hand over at most
@@ -162,12 +163,40 @@ uint64_t dx_rl_key_hash(const dx_rl_table *t, const void *key, size_t len)
 void dx_rl_take(dx_rl_table *t, const dx_rl_params *p, const void *key,
 		size_t len, uint64_t now, dx_rl_result *out)
 {
-	dx_rl_take_hashed(t, p, key, len, dx_rl_hash(t->seed, key, len), now,
-			  out);
+	(void)dx_rl_take_hashed(t, p, key, len, dx_rl_hash(t->seed, key, len),
+				now, out);
 }
 
-void dx_rl_take_hashed(dx_rl_table *t, const dx_rl_params *p, const void *key,
-		       size_t len, uint64_t h, uint64_t now, dx_rl_result *out)
+/* One token from bucket b at now, or the time until one is back. */
+static void dx_rl_spend(dx_rl_bucket *b, const dx_rl_params *p, uint64_t now,
+			dx_rl_result *out)
+{
+	uint64_t cap = (uint64_t)p->burst * p->interval_ns;
+	uint64_t tat = b->tat > now ? b->tat : now;
+	uint64_t owed = tat - now; /* C minus what the bucket holds */
+	if (owed + p->interval_ns > cap) {
+		out->allowed = false;
+		out->remaining = 0;
+		out->retry_ns = owed + p->interval_ns - cap;
+		return;
+	}
+	b->tat = tat + p->interval_ns;
+	out->allowed = true;
+	out->remaining = (uint32_t)((cap - (b->tat - now)) / p->interval_ns);
+	out->retry_ns = 0;
+}
+
+void dx_rl_take_slot(dx_rl_table *t, const dx_rl_params *p, size_t i,
+		     uint64_t now, dx_rl_result *out)
+{
+	out->evicted = out->evicted_idle = false;
+	out->evicted_len = 0;
+	dx_rl_spend(&t->slots[i], p, now, out);
+}
+
+size_t dx_rl_take_hashed(dx_rl_table *t, const dx_rl_params *p,
+			 const void *key, size_t len, uint64_t h, uint64_t now,
+			 dx_rl_result *out)
 {
 	const uint8_t *k = key;
 	out->evicted = out->evicted_idle = false;
@@ -188,20 +217,8 @@ void dx_rl_take_hashed(dx_rl_table *t, const dx_rl_params *p, const void *key,
 		memcpy(b->key, k, len < DX_RL_KEY_MAX ? len : DX_RL_KEY_MAX);
 		t->count++;
 	}
-	dx_rl_bucket *b = &t->slots[i];
-	uint64_t cap = (uint64_t)p->burst * p->interval_ns;
-	uint64_t tat = b->tat > now ? b->tat : now;
-	uint64_t owed = tat - now; /* C minus what the bucket holds */
-	if (owed + p->interval_ns > cap) {
-		out->allowed = false;
-		out->remaining = 0;
-		out->retry_ns = owed + p->interval_ns - cap;
-		return;
-	}
-	b->tat = tat + p->interval_ns;
-	out->allowed = true;
-	out->remaining = (uint32_t)((cap - (b->tat - now)) / p->interval_ns);
-	out->retry_ns = 0;
+	dx_rl_spend(&t->slots[i], p, now, out);
+	return i;
 }
 
 uint32_t dx_rl_peek(const dx_rl_table *t, const dx_rl_params *p,
@@ -215,9 +232,4 @@ uint32_t dx_rl_peek(const dx_rl_table *t, const dx_rl_params *p,
 	uint64_t tat = t->slots[i].tat;
 	uint64_t owed = tat > now ? tat - now : 0;
 	return (uint32_t)((cap - owed) / p->interval_ns);
-}
-
-unsigned dx_rl_index(unsigned count, int id)
-{
-	return id >= 0 && (unsigned)id < count ? (unsigned)id : count;
 }

@@ -55,6 +55,10 @@ typedef struct dx_rl_table {
 	size_t max_keys;
 	size_t hand;   /* the eviction sweep's position */
 	uint64_t seed; /* hash seed */
+	/* Deletions so far: a bucket stays in its slot until one happens
+	 * (inserting never moves a bucket), so a slot index kept with this
+	 * count is still the bucket's while the count is the same. */
+	uint64_t moves;
 } dx_rl_table;
 
 typedef struct dx_rl_result {
@@ -86,8 +90,14 @@ void dx_rl_take(dx_rl_table *t, const dx_rl_params *p, const void *key,
 /* dx_rl_take with key's hash already known: h is what dx_rl_key_hash
  * gave for this key and this table (a caller that sees the same key
  * again keeps it instead of hashing the key once more). */
-void dx_rl_take_hashed(dx_rl_table *t, const dx_rl_params *p, const void *key,
-		       size_t len, uint64_t h, uint64_t now, dx_rl_result *out);
+size_t dx_rl_take_hashed(dx_rl_table *t, const dx_rl_params *p,
+			 const void *key, size_t len, uint64_t h, uint64_t now,
+			 dx_rl_result *out);
+/* Returns the slot the key's bucket is in. dx_rl_take_slot takes a token
+ * from slot i straight away: i must be what dx_rl_take_hashed returned
+ * for the key, with t->moves unchanged since (no lookup, no compare). */
+void dx_rl_take_slot(dx_rl_table *t, const dx_rl_params *p, size_t i,
+		     uint64_t now, dx_rl_result *out);
 uint64_t dx_rl_key_hash(const dx_rl_table *t, const void *key, size_t len);
 
 /* Whole tokens key's bucket holds at now, without taking one (burst for a
@@ -98,6 +108,9 @@ uint32_t dx_rl_peek(const dx_rl_table *t, const dx_rl_params *p,
 /* Which of count + 1 per-worker tables worker id uses: its own (id), or
  * the extra one (count) for a thread that is not a worker (id -1: tests,
  * tools; such callers must take turns). */
-unsigned dx_rl_index(unsigned count, int id);
+static inline unsigned dx_rl_index(unsigned count, int id)
+{
+	return id >= 0 && (unsigned)id < count ? (unsigned)id : count;
+}
 
 #endif

@@ -58,8 +58,8 @@ enum rl_key_kind { RL_KEY_PEER_IP, RL_KEY_PEER, RL_KEY_JWT_SUB };
 
 /* The last peer key a worker made, kept because a connection's pipelined
  * requests come one after the other: the same peer string gives the
- * same key and hash without parsing and hashing it again. Peers longer
- * than this are not kept. */
+ * same key and hash without parsing and hashing it again. Peers of this
+ * length or longer are not kept (one byte holds the NUL). */
 #define RL_PEER_KEEP 64
 
 /* One worker's state, on its own cache lines. */
@@ -73,6 +73,11 @@ struct rl_worker {
 	uint32_t key_len;
 	enum rl_key_kind kind;
 	uint64_t hash;
+	/* Where its bucket was, while table.moves is still slot_moves
+	 * (bucket.h): the next request of the same peer goes straight to
+	 * it, without probing the table and comparing keys. */
+	size_t slot;
+	uint64_t slot_moves;
 	char peer[RL_PEER_KEEP];
 	uint8_t key[RL_PEER_KEEP + 1];
 };
@@ -207,26 +212,36 @@ static void rl_meta_u64(dx_response *res, const dx_meta_key *key, uint64_t v)
 static void rl_take(struct rl *rl, struct rl_worker *w, const dx_request *req,
 		    uint64_t now, dx_rl_result *r)
 {
-	const char *peer = req->peer;
-	size_t pn = rl->key != RL_KEY_JWT_SUB && peer ? strlen(peer) : 0;
-	if (pn && pn == w->peer_len && w->kind == rl->key &&
-	    memcmp(peer, w->peer, pn) == 0) {
-		dx_rl_take_hashed(&w->table, &rl->params, w->key, w->key_len,
-				  w->hash, now, r);
+	const char *peer = rl->key != RL_KEY_JWT_SUB ? req->peer : NULL;
+	/* w->peer is NUL-terminated: one strcmp, no strlen first. */
+	if (peer && w->peer_len && w->kind == rl->key &&
+	    strcmp(peer, w->peer) == 0) {
+		if (w->slot_moves == w->table.moves) {
+			dx_rl_take_slot(&w->table, &rl->params, w->slot, now,
+					r);
+			return;
+		}
+		w->slot = dx_rl_take_hashed(&w->table, &rl->params, w->key,
+					    w->key_len, w->hash, now, r);
+		w->slot_moves = w->table.moves;
 		return;
 	}
 	uint8_t key[RL_KEY_CAP];
 	size_t n = rl_key(rl, req, key, false);
 	uint64_t h = dx_rl_key_hash(&w->table, key, n);
+	size_t slot = dx_rl_take_hashed(&w->table, &rl->params, key, n, h,
+					now, r);
+	size_t pn = peer ? strlen(peer) : 0;
 	if (pn && pn < RL_PEER_KEEP && n <= RL_PEER_KEEP + 1) {
-		memcpy(w->peer, peer, pn);
+		memcpy(w->peer, peer, pn + 1);
 		memcpy(w->key, key, n);
 		w->peer_len = (uint32_t)pn;
 		w->key_len = (uint32_t)n;
 		w->kind = rl->key;
 		w->hash = h;
+		w->slot = slot;
+		w->slot_moves = w->table.moves;
 	}
-	dx_rl_take_hashed(&w->table, &rl->params, key, n, h, now, r);
 }
 
 /* An allowed request's x-ratelimit-remaining goes into res here, not in

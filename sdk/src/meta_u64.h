@@ -88,7 +88,30 @@ static inline uint8_t *dx_meta_take(dx_response *res, size_t need)
 	return p;
 }
 
-/* An entry of front (n bytes: u8 key length, key, already checked) and
+/* The n bytes of front (DX_META_FRONT_READ bytes readable: a
+ * dx_meta_key's) to p, an entry just taken from res: a key of at most 32
+ * bytes with 32 bytes of room left goes as one fixed-size copy the
+ * compiler inlines (what it writes past the entry is room not yet used,
+ * which the entry's value and later entries overwrite), not a call. */
+#define DX_META_FRONT_READ 32
+static inline void dx_meta_front(const dx_response *res, uint8_t *p,
+				 const uint8_t *front, size_t n)
+{
+	size_t left = res->meta_cap - (size_t)(p - res->meta);
+#if defined(__GNUC__)
+	if (__builtin_constant_p(n)) { /* inlined already: nothing to win */
+		memcpy(p, front, n);
+		return;
+	}
+#endif
+	if (n <= DX_META_FRONT_READ && left >= DX_META_FRONT_READ)
+		memcpy(p, front, DX_META_FRONT_READ);
+	else
+		memcpy(p, front, n);
+}
+
+/* An entry of front (n bytes: u8 key length, key, already checked; at
+ * least DX_META_FRONT_READ bytes readable, as a dx_meta_key's are) and
  * value in decimal: 0, or -E2BIG (see dx_meta_take). */
 static inline int dx_meta_put_u64(dx_response *res, const uint8_t *front,
 				  size_t n, uint64_t value)
@@ -98,7 +121,7 @@ static inline int dx_meta_put_u64(dx_response *res, const uint8_t *front,
 	uint8_t *p = dx_meta_take(res, need);
 	if (!p)
 		return -E2BIG;
-	memcpy(p, front, n);
+	dx_meta_front(res, p, front, n);
 	p[n] = (uint8_t)digits;
 	p[n + 1] = 0;
 	dx_u64_put(p + need, value);

@@ -242,6 +242,47 @@ START_TEST(test_meta_key)
 	dx_response_init(&tiny, NULL, 0, m3, sizeof m3);
 	ck_assert_int_eq(dx_response_meta_key_u64(&tiny, &k, 1), -E2BIG);
 	ck_assert_uint_eq(tiny.meta_len, 0);
+	/* Random values of every length below 10^8 (times in microseconds,
+	 * counts of tokens: what is written on every request) against
+	 * printf. */
+	for (int i = 0; i < 50000; i++) {
+		/* Shifted right by 0..26 bits: every digit count. */
+		uint32_t v = rnd(100000000u) >> rnd(27);
+		char want[16];
+		int wn = snprintf(want, sizeof want, "%" PRIu32, v);
+		dx_response_init(&a, NULL, 0, m1, sizeof m1);
+		ck_assert_int_eq(dx_response_meta_key_u64(&a, &k, v), 0);
+		ck_assert_uint_eq(a.meta_len, k.len + 2 + (size_t)wn);
+		ck_assert_msg(m1[k.len] == wn &&
+				      memcmp(m1 + k.len + 2, want, (size_t)wn) ==
+					      0,
+			      "seed %" PRIu64 ": %" PRIu32 " written as %.*s",
+			      seed, v, (int)m1[k.len], m1 + k.len + 2);
+	}
+	/* Exactly the room an entry needs, for keys below, at and past the
+	 * 32 bytes copied whole when there is room for them (meta_u64.h):
+	 * the entry is right and nothing lands past the room (the byte
+	 * after it is a guard; ASan sees the heap block's end too). */
+	for (size_t kl = 1; kl <= 40; kl++) {
+		char key[48];
+		memset(key, 'k', kl);
+		key[kl] = '\0';
+		dx_meta_key kk;
+		ck_assert_int_eq(dx_meta_key_init(&kk, key), 0);
+		size_t need = 1 + kl + 2 + 6;
+		uint8_t *room = malloc(need + 1);
+		ck_assert_ptr_nonnull(room);
+		room[need] = 0xA5;
+		dx_response r;
+		dx_response_init(&r, NULL, 0, room, need);
+		ck_assert_int_eq(dx_response_meta_key_u64(&r, &kk, 123456), 0);
+		ck_assert_uint_eq(r.meta_len, need);
+		ck_assert_uint_eq(room[0], kl);
+		ck_assert(memcmp(room + 1, key, kl) == 0);
+		ck_assert(memcmp(room + 1 + kl, "\x06\x00" "123456", 8) == 0);
+		ck_assert_uint_eq(room[need], 0xA5);
+		free(room);
+	}
 }
 END_TEST
 

@@ -459,6 +459,65 @@ START_TEST(max_keys_bounds_memory)
 }
 END_TEST
 
+/* A worker keeps the slot of its last peer's bucket and goes straight
+ * to it while the table has deleted nothing since (bucket.h: moves). A
+ * peer too long to be kept (64 bytes or more) changes the table without
+ * changing what is kept: an eviction it causes must send the kept peer
+ * back to a lookup, never to the slot that now holds another bucket. */
+/* Steps of one peer each: the remaining token count it must be told
+ * (-1: a 429). */
+struct step {
+	const char *peer;
+	long remaining;
+	const char *what;
+};
+
+static void run_steps(struct fx *fx, const struct step *st, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct outcome o = call_peer(fx, st[i].peer);
+		if (st[i].remaining < 0)
+			expect_limited(&o, st[i].what);
+		else
+			expect_allowed(&o, st[i].remaining, st[i].what);
+	}
+}
+
+START_TEST(kept_slot_follows_evictions)
+{
+	static char lng[71]; /* 70 bytes: too long to be kept */
+	memset(lng, 'x', 70);
+	const char *a = "10.0.0.1:1";
+	const struct step room[] = {
+		{a, 2, "A 1st"},
+		{a, 1, "A 2nd (its kept slot)"},
+		{lng, 2, "long peer, not kept"},
+		{a, 0, "A 3rd: an insert moves no bucket"},
+		{a, -1, "A 4th"},
+	};
+	/* max_keys 1: the long peer evicts A, A comes back full (evicted
+	 * buckets start full) and the long peer's bucket, now in A's old
+	 * slot, is not charged for it. */
+	const struct step evict[] = {
+		{a, 2, "A 1st"},
+		{a, 1, "A 2nd"},
+		{lng, 2, "long peer, evicting A"},
+		{a, 2, "A after its eviction"},
+		{lng, 2, "long peer after A took the table back"},
+		{lng, 1, "long peer 2nd"},
+	};
+	struct fx fx;
+	/* 100 s a token: nothing refills while this runs. */
+	fx_open(&fx, "{\"rate\": 0.01, \"burst\": 3, \"max_keys\": 2}", 1);
+	run_steps(&fx, room, sizeof room / sizeof room[0]);
+	fx_close(&fx);
+	fx_open(&fx, "{\"rate\": 0.01, \"burst\": 3, \"max_keys\": 1}", 1);
+	run_steps(&fx, evict, sizeof evict / sizeof evict[0]);
+	ck_assert_uint_eq(fx_counter(&fx, "evicted"), 3);
+	fx_close(&fx);
+}
+END_TEST
+
 START_TEST(config_errors)
 {
 	static const struct {
@@ -545,6 +604,7 @@ static Suite *rl_suite(void)
 	tcase_add_test(tc, routes_filter);
 	tcase_add_test(tc, after_without_extensions);
 	tcase_add_test(tc, max_keys_bounds_memory);
+	tcase_add_test(tc, kept_slot_follows_evictions);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("config");
 	tcase_add_test(tc, config_errors);
