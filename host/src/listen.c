@@ -90,29 +90,55 @@ static char *dx_addr_text(const dx_listen *l, uint16_t port)
 	return n < 0 ? NULL : a;
 }
 
-/* Bind l for every worker into slot i of ch. */
-static int dx_listen_bind(dx_server *s, dx_listen_change *ch, size_t i,
-			  const dx_listen *l, dx_diag *d)
+int dx_listen_open(const dx_server *s, const dx_listen *l, int passed,
+		   uint16_t port, int *fds, char **addr, dx_diag *d)
 {
-	uint16_t port = l->port;
-	if (l->kind == DX_LISTEN_UNIX) {
+	if (passed >= 0) {
+		/* systemd's: neither unlinked nor checked */
+	} else if (l->kind == DX_LISTEN_UNIX) {
+		/* A stale socket from a crash goes; a live one or a file
+		 * that is no socket is not ours to take. */
 		int rc = dx_bind_unix_claim(l, d);
 		if (rc < 0)
 			return rc;
 	} else if (port && dx_port_free(l, port, d) < 0) {
 		return -EADDRINUSE;
 	}
+	/* Shared (a unix socket, no SO_REUSEPORT that balances, or a socket
+	 * systemd passed, which is one socket): the kernel hands each
+	 * connection to one accept. */
+	bool shared = !dx_bind_each(l) || passed >= 0;
 	for (unsigned k = 0; k < s->nworkers; k++) {
-		int fd = !dx_bind_each(l) && k
-				 ? dx_bind_share(ch->fds[0][i], l, d)
-				 : dx_bind(l, &port, d);
-		if (fd < 0)
+		int fd = shared && k ? dx_bind_share(fds[0], l, d)
+			 : passed >= 0 ? passed
+				       : dx_bind(l, &port, d);
+		if (fd < 0) {
+			while (k--)
+				dx_bind_close(fds[k]);
 			return fd;
-		ch->fds[k][i] = fd;
+		}
+		fds[k] = fd;
 	}
+	if (!(*addr = dx_addr_text(l, port))) {
+		for (unsigned k = 0; k < s->nworkers; k++)
+			dx_bind_close(fds[k]);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Bind l for every worker into slot i of ch (fds: room for a socket per
+ * worker). */
+static int dx_listen_bind(dx_server *s, dx_listen_change *ch, size_t i,
+			  const dx_listen *l, int *fds, dx_diag *d)
+{
+	int rc = dx_listen_open(s, l, -1, l->port, fds, &ch->addrs[i], d);
+	if (rc < 0)
+		return rc;
+	for (unsigned k = 0; k < s->nworkers; k++)
+		ch->fds[k][i] = fds[k];
 	ch->keys[i] = strdup(l->text);
-	ch->addrs[i] = dx_addr_text(l, port);
-	return ch->keys[i] && ch->addrs[i] ? 0 : -ENOMEM;
+	return ch->keys[i] ? 0 : -ENOMEM;
 }
 
 int dx_listen_prepare(dx_server *s, const dx_manifest *is,
@@ -170,9 +196,14 @@ int dx_listen_prepare(dx_server *s, const dx_manifest *is,
 			rc = -ENOMEM;
 	}
 	size_t slot = ch->first;
+	int *fds = rc == 0 ? malloc(s->nworkers * sizeof *fds) : NULL;
+	if (rc == 0 && !fds)
+		rc = -ENOMEM;
 	for (size_t i = 0; rc == 0 && i < is->listen_count; i++)
 		if (!dx_open_slot(s, is->listen[i].text))
-			rc = dx_listen_bind(s, ch, slot++, &is->listen[i], d);
+			rc = dx_listen_bind(s, ch, slot++, &is->listen[i], fds,
+					    d);
+	free(fds);
 	if (rc < 0) {
 		if (rc == -ENOMEM)
 			dx_diag_add(d, "listen: out of memory");

@@ -119,51 +119,32 @@ static int dx_bind_all(dx_server *s, dx_diag *d)
 	if (!s->addrs || !s->listen_keys)
 		return -ENOMEM;
 	s->naddrs = s->nslots = m->listen_count;
-	for (size_t i = 0; i < m->listen_count; i++) {
+	int *fds = malloc((s->nworkers ? s->nworkers : 1) * sizeof *fds);
+	if (!fds)
+		return -ENOMEM;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < m->listen_count; i++) {
 		const dx_listen *l = &m->listen[i];
-		if (!(s->listen_keys[i] = strdup(l->text)))
-			return -ENOMEM;
+		if (!(s->listen_keys[i] = strdup(l->text))) {
+			rc = -ENOMEM;
+			break;
+		}
 		uint16_t port = l->port;
 		/* A socket systemd passed serves the entry (activate.h). */
 		int passed = dx_inherit_take(s->inherited, l, &port);
-		if (passed >= 0) /* neither unlinked nor checked: systemd's */
+		if (passed >= 0)
 			dx_registry_log(s->view.reg, DX_LOG_INFO,
 					"listen %s: serving the socket systemd "
 					"passed (fd %d), shared by the workers",
 					l->text, passed);
-		else if (l->kind == DX_LISTEN_UNIX) {
-			/* A stale socket from a crash goes; a live one or a
-			 * file that is no socket is not ours to take. */
-			int rc = dx_bind_unix_claim(l, d);
-			if (rc < 0)
-				return rc;
-		} else if (port && dx_port_free(l, port, d) < 0)
-			return -EADDRINUSE;
-		for (unsigned k = 0; k < s->nworkers; k++) {
-			/* Shared (a unix socket, no SO_REUSEPORT that
-			 * balances, or a socket systemd passed, which is one
-			 * socket): the kernel hands each connection to one
-			 * accept. */
-			bool shared = !dx_bind_each(l) || passed >= 0;
-			int fd = shared && k ? dx_bind_share(
-						       s->workers[0].listen_fds[i],
-						       l, d)
-				 : passed >= 0 ? passed
-					       : dx_bind(l, &port, d);
-			if (fd < 0)
-				return fd;
-			s->workers[k].listen_fds[i] = fd;
+		rc = dx_listen_open(s, l, passed, port, fds, &s->addrs[i], d);
+		for (unsigned k = 0; rc == 0 && k < s->nworkers; k++) {
+			s->workers[k].listen_fds[i] = fds[k];
 			s->workers[k].listen_count = i + 1;
 		}
-		int n = l->kind == DX_LISTEN_TCP6
-				? asprintf(&s->addrs[i], "[%s]:%u", l->host, port)
-			: l->kind == DX_LISTEN_TCP4
-				? asprintf(&s->addrs[i], "%s:%u", l->host, port)
-				: asprintf(&s->addrs[i], "unix:%s", l->path);
-		if (n < 0)
-			return -ENOMEM;
 	}
-	return 0;
+	free(fds);
+	return rc;
 }
 
 /* ---- workers ---- */

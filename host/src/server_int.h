@@ -41,4 +41,16 @@ int dx_server_publish(dx_server *s, dx_gen *g, dx_diag *d);
 /* The oldest generation any worker may still start a request on. */
 uint64_t dx_server_min_qs(const dx_server *s);
 
+/* listen.c, for startup (server.c) and apply alike: open listen entry l
+ * for each of s's workers into fds[0..nworkers-1], a socket each where
+ * the kernel balances the port (bind.h's dx_bind_each), else one shared;
+ * passed >= 0 is a socket systemd passed for l (activate.h), which serves
+ * every worker and is neither claimed nor checked. Otherwise a unix path
+ * is claimed and a TCP port checked first. port: l's, or the passed
+ * socket's. *addr: the address as bound ("127.0.0.1:PORT", "unix:PATH",
+ * malloc'd). 0, or a negative errno with the reason in d and nothing
+ * this call bound left open. */
+int dx_listen_open(const dx_server *s, const dx_listen *l, int passed,
+		   uint16_t port, int *fds, char **addr, dx_diag *d);
+
 #endif
