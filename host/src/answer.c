@@ -100,7 +100,7 @@ int dx_answer_error(dx_worker *w, dx_conn *c, uint16_t seq, uint16_t status,
 		n = 0;
 	if ((size_t)n >= sizeof msg)
 		n = sizeof msg - 1;
-	dx_stat_add(&w->stats.errors, 1);
+	dx_cell_add(&w->stats.errors, 1);
 	return dx_answer_frame(w, c, DX_HBTP_RPC_ERROR, seq, status, msg,
 			       (size_t)n);
 }
@@ -204,7 +204,7 @@ void dx_answer_end(dx_worker *w, dx_conn *c, size_t start, uint16_t seq,
 				c->out.cap - c->out.len);
 	if (status) {
 		dx_hbtp_put_le16(body + meta, res->status);
-		dx_stat_add(&w->stats.errors, 1);
+		dx_cell_add(&w->stats.errors, 1);
 	}
 	len += meta + status;
 	dx_hbtp_header h = {status ? DX_HBTP_RPC_ERROR : DX_HBTP_RPC_RESPONSE,
@@ -288,6 +288,6 @@ void dx_answer_close(dx_worker *w, dx_conn *c, uint16_t code,
 	c->closing = true;
 	/* Stop reading: nothing the peer sends now will be answered. */
 	c->eof = true;
-	dx_stat_add(&w->stats.closed_by_server, 1);
+	dx_cell_add(&w->stats.closed_by_server, 1);
 	dx_conn_want_flush(w, c);
 }

@@ -69,7 +69,7 @@ static void dx_pending_answer(dx_worker *w, dx_pending *p, uint16_t status,
 					"server shutting down");
 		dx_conn_want_flush(w, c);
 	} else {
-		dx_wm_inc(&w->wm->answers_dropped, 1); /* the client left */
+		dx_cell_add(&w->wm->answers_dropped, 1); /* the client left */
 	}
 	/* Completed inside its own handler: nothing is owed later. */
 	if (w->last_deferred == p)

@@ -156,7 +156,7 @@ void dx_conn_close(dx_worker *w, dx_conn *c)
 	dx_conn_trim(c);
 	w->free_slots[w->free_count++] = c->slot;
 	w->live--;
-	dx_stat_sub(&w->stats.connections, 1);
+	dx_cell_sub(&w->stats.connections, 1);
 	atomic_fetch_sub_explicit(&w->view->connections, 1,
 				  memory_order_relaxed);
 }
@@ -192,7 +192,7 @@ static void dx_conn_send_sending(dx_worker *w, dx_conn *c)
 	uint32_t flags = 0;
 	if (c->zc_ok && len >= DX_ZC_MIN && (w->vt->caps & DX_IO_CAP_SEND_ZC)) {
 		flags = DX_IO_SEND_ZC;
-		dx_stat_add(&w->stats.zero_copy_sends, 1);
+		dx_cell_add(&w->stats.zero_copy_sends, 1);
 	}
 	int rc = w->vt->send(w->io, c->fd, c->sending.p + c->send_off, len,
 			     DX_UD(DX_UD_SEND, c->slot, c->gen), flags);
@@ -274,7 +274,7 @@ void dx_conn_input(dx_worker *w, dx_conn *c)
 		if (dx_conn_unsent(c) <= cap || c->closing)
 			return;
 		c->paused = true;
-		dx_stat_add(&w->stats.output_paused, 1);
+		dx_cell_add(&w->stats.output_paused, 1);
 	}
 	if (c->in.len > cap && !c->held)
 		dx_conn_hold(w, c);
@@ -316,7 +316,7 @@ void dx_conn_on_send(dx_worker *w, dx_conn *c, int result, uint32_t flags)
 		size_t sent = result > 0 ? (size_t)result : 0;
 		c->send_off += sent;
 		if (sent) {
-			dx_stat_add(&w->stats.bytes_out, sent);
+			dx_cell_add(&w->stats.bytes_out, sent);
 			c->send_ns = c->active_ns = now;
 		}
 		if (!w->swapping)
@@ -328,7 +328,7 @@ void dx_conn_on_send(dx_worker *w, dx_conn *c, int result, uint32_t flags)
 		dx_conn_close(w, c);
 		return;
 	}
-	dx_stat_add(&w->stats.bytes_out, (uint64_t)result);
+	dx_cell_add(&w->stats.bytes_out, (uint64_t)result);
 	c->active_ns = c->send_ns = now;
 	c->send_off += (size_t)result;
 	if (c->send_off == c->sending.len)
@@ -360,7 +360,7 @@ bool dx_conn_sweep(dx_worker *w, dx_conn *c, uint64_t now, size_t *bytes)
 		 * connection just ends, closing or not. */
 		uint64_t still = now - c->send_ns;
 		if ((wto && still > wto) || (idle && still > idle)) {
-			dx_stat_add(&w->stats.write_timeouts, 1);
+			dx_cell_add(&w->stats.write_timeouts, 1);
 			dx_conn_close(w, c);
 			return true;
 		}

@@ -225,7 +225,7 @@ void dx_pmetric_observe(struct dx_counter *c, unsigned cell, double v)
 	size_t b = 0;
 	while (b < c->nb && !(v <= c->bounds[b]))
 		b++;
-	dx_word_add(&w[b], 1, cell == 0);
+	dx_cell_add_by(&w[b], 1, cell == 0);
 	dx_word_fadd(&w[c->nb + 1], v, cell == 0);
 }
 

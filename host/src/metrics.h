@@ -21,6 +21,7 @@
 
 #include <dx/plugin.h>
 
+#include "cell.h"
 #include "metrics_text.h"
 
 typedef enum dx_pmetric_kind {
@@ -90,18 +91,6 @@ struct dx_counter *dx_metrics_plugin(dx_metrics *m, const char *plugin,
 				     const char *name, const char *help,
 				     dx_pmetric_kind kind, const double *bounds,
 				     size_t nb, const char **why);
-/* n added to *p: by its only writer (a worker's cell) with a load and a
- * store, else with an atomic add. */
-static inline void dx_word_add(_Atomic uint64_t *p, uint64_t n, bool shared)
-{
-	if (shared)
-		atomic_fetch_add_explicit(p, n, memory_order_relaxed);
-	else
-		atomic_store_explicit(
-			p, atomic_load_explicit(p, memory_order_relaxed) + n,
-			memory_order_relaxed);
-}
-
 /* Value changes; cell is the calling worker's id + 1, or 0 on any other
  * thread. Lock-free. The add is inline: plugins count on every request
  * (host->counter_add), and a call more per count showed in callgrind. */
@@ -110,7 +99,7 @@ static inline void dx_pmetric_add(struct dx_counter *c, unsigned cell,
 {
 	if (cell >= c->ncells)
 		cell = 0;
-	dx_word_add(&c->words[cell * c->stride], n, cell == 0);
+	dx_cell_add_by(&c->words[cell * c->stride], n, cell == 0);
 }
 uint64_t dx_pmetric_sum(const struct dx_counter *c);
 void dx_pmetric_gauge_set(struct dx_counter *c, double v);

@@ -16,6 +16,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "cell.h"
+
 /* Slots for routes (a power of two), answer statuses kept apart per
  * route, latency bounds. */
 #define DX_WM_ROUTES 256
@@ -46,14 +48,6 @@ typedef struct dx_wmetrics {
 	dx_wm_route routes[DX_WM_ROUTES];
 } dx_wmetrics;
 
-/* One more, by the only writer. */
-static inline void dx_wm_inc(_Atomic uint64_t *p, uint64_t n)
-{
-	atomic_store_explicit(p,
-			      atomic_load_explicit(p, memory_order_relaxed) + n,
-			      memory_order_relaxed);
-}
-
 /* The slot of route id (known: a route serves it). */
 static inline dx_wm_route *dx_wm_slot(dx_wmetrics *m, uint16_t id, int known)
 {
@@ -81,7 +75,7 @@ static inline dx_wm_route *dx_wm_slot(dx_wmetrics *m, uint16_t id, int known)
  * looked up once for the request and its answer. */
 static inline void dx_wm_request(dx_wm_route *r)
 {
-	dx_wm_inc(&r->requests, 1);
+	dx_cell_add(&r->requests, 1);
 }
 
 /* Its answer in slot r: status (0: RpcResponse, counted as 200), ns since
@@ -101,12 +95,12 @@ static inline void dx_wm_answer_in(dx_wm_route *r, uint16_t status, uint64_t ns)
 			break;
 		}
 	}
-	dx_wm_inc(i < DX_WM_STATUSES ? &r->answers[i] : &r->status_other, 1);
+	dx_cell_add(i < DX_WM_STATUSES ? &r->answers[i] : &r->status_other, 1);
 	unsigned b = 0;
 	while (b < DX_WM_BOUNDS && ns > dx_wm_bounds_ns[b])
 		b++;
-	dx_wm_inc(&r->buckets[b], 1);
-	dx_wm_inc(&r->sum_ns, ns);
+	dx_cell_add(&r->buckets[b], 1);
+	dx_cell_add(&r->sum_ns, ns);
 }
 
 /* The answer of a request for route id (a deferred one, whose slot was

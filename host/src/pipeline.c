@@ -155,7 +155,7 @@ static void dx_pipeline_call(dx_worker *w, dx_conn *c,
 			     const dx_hbtp_header *h, const dx_hbtp_meta *meta,
 			     const uint8_t *body, size_t len)
 {
-	dx_stat_add(&w->stats.requests, 1);
+	dx_cell_add(&w->stats.requests, 1);
 	if (len < 2) {
 		dx_answer_error(w, c, h->seq, 400,
 				"%s body of %zu bytes is shorter than its "

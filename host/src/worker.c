@@ -58,7 +58,7 @@ static void dx_refuse(dx_worker *w, int fd)
 	long n = dx_sock_send_nowait(fd, f, sizeof f);
 	(void)n;
 	dx_sock_close(fd);
-	dx_stat_add(&w->stats.refused, 1);
+	dx_cell_add(&w->stats.refused, 1);
 }
 
 /* Whether a peer is on this machine: zero copy gains nothing there. */
@@ -124,8 +124,8 @@ static void dx_on_accept(dx_worker *w, const dx_io_cqe *e)
 			dx_refuse(w, fd);
 		} else {
 			dx_peer_name(w, c, fd, c->peer, sizeof c->peer);
-			dx_stat_add(&w->stats.accepted, 1);
-			dx_stat_add(&w->stats.connections, 1);
+			dx_cell_add(&w->stats.accepted, 1);
+			dx_cell_add(&w->stats.connections, 1);
 			dx_conn_arm_recv(w, c);
 		}
 	} else if (e->result != -ECANCELED) {
@@ -172,7 +172,7 @@ static void dx_on_recv(dx_worker *w, const dx_io_cqe *e)
 	if (!more)
 		c->recv_armed = false;
 	if (e->result > 0) {
-		dx_stat_add(&w->stats.bytes_in, (uint64_t)e->result);
+		dx_cell_add(&w->stats.bytes_in, (uint64_t)e->result);
 		c->active_ns = dx_now_ns();
 		dx_conn_input(w, c);
 	} else if (e->result == 0 || (e->result != -ENOBUFS &&
@@ -370,7 +370,7 @@ bool dx_turn(dx_worker *w, bool *draining)
 	int n = w->vt->wait(w->io, w->cqes, sizeof w->cqes / sizeof w->cqes[0],
 			    dx_timers_wait_ms(w, DX_TICK_MS));
 	w->turn_ns = dx_now_ns();
-	dx_wm_inc(&w->wm->turns, 1);
+	dx_cell_add(&w->wm->turns, 1);
 	dx_worker_adopt(w);
 	for (int i = 0; i < n; i++)
 		dx_on_cqe(w, &w->cqes[i]);

@@ -19,6 +19,7 @@
 #include <dx/io.h>
 #include <dx/timer_heap.h>
 
+#include "cell.h"
 #include "chain.h"
 #include "gen.h"
 #include "metrics_worker.h"
@@ -123,7 +124,7 @@ typedef struct dx_worker {
 	struct dx_buf *zc_orphans;
 	size_t zc_orphan_count;
 
-	/* Written by this worker alone (dx_stat_add/dx_stat_sub: a relaxed
+	/* Written by this worker alone (cell.h's dx_cell_add/sub: a relaxed
 	 * load and store, no locked instruction on the request path), read
 	 * by the control thread and the scrape with relaxed loads. */
 	struct {
@@ -164,21 +165,6 @@ int dx_worker_setup(dx_worker *w, dx_server_view *view, unsigned id,
  * listening fds, backend instance, pooled pending answers, timers. Its
  * connections and async state must be gone already. */
 void dx_worker_release(dx_worker *w);
-/* Count n more in one of w's stats, on w's own thread: it is the only
- * writer, so a relaxed load and store is exact and costs no lock. */
-static inline void dx_stat_add(_Atomic uint64_t *s, uint64_t n)
-{
-	atomic_store_explicit(s,
-			      atomic_load_explicit(s, memory_order_relaxed) + n,
-			      memory_order_relaxed);
-}
-static inline void dx_stat_sub(_Atomic uint64_t *s, uint64_t n)
-{
-	atomic_store_explicit(s,
-			      atomic_load_explicit(s, memory_order_relaxed) - n,
-			      memory_order_relaxed);
-}
-
 /* The thread body: serve until w->drain and the grace period are over. */
 void *dx_worker_main(void *arg);
 /* One turn of w's loop on the calling thread (dx_worker_current must be
