@@ -52,6 +52,9 @@ static void ic_destroy(dx_io *io)
 {
 	if (!io)
 		return;
+	/* First: a send chunk that completed before its cancel must not
+	 * post the next one (ic_send_done). */
+	io->closing = true;
 	if (io->port) {
 		/* Disarm and cancel everything; the packets come back
 		 * before the memory they name goes. */

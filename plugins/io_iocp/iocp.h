@@ -155,6 +155,7 @@ struct dx_io {
 	dx_timer_heap timers;
 	unsigned queued; /* operations since the last submit() */
 	bool acceptor_ref; /* holds a reference on pl's acceptor */
+	bool closing;      /* destroy has begun: nothing new is issued */
 
 	SOCKET poll_helper[2]; /* AFD poll targets: IPv4, IPv6 (lazy) */
 };

@@ -263,7 +263,9 @@ void ic_send_done(dx_io *io, struct ic_sock *k)
 		return;
 	}
 	q->off += n;
-	bool cancelled = !k->in_table; /* detached while in flight */
+	/* Detached while in flight, or destroy cancelled it: a chunk
+	 * that completed before the cancel must not post the next. */
+	bool cancelled = !k->in_table || io->closing;
 	if (rc == 0 && n == 0 && q->off < q->len)
 		rc = -EPIPE; /* no progress: nothing more will go */
 	if (rc < 0)
