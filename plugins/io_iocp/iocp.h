@@ -124,6 +124,7 @@ struct ic_sock {
 	/* accept: a subscription to the acceptor's listener for s. */
 	bool acc_armed;
 	uint64_t acc_udata;
+	uint64_t acc_gen; /* the listener's generation it armed */
 };
 
 struct plugin;
