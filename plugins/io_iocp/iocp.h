@@ -208,7 +208,8 @@ struct ic_sock *ic_sock_find(dx_io *io, SOCKET s);
 /* The entry for s, made and bound when new: 0 with *out, or negative. */
 int ic_sock_get(dx_io *io, SOCKET s, struct ic_sock **out);
 /* Settle *kp's port (ic_bind) before a recv or send; *kp may be
- * replaced by a new entry (see there). */
+ * replaced by a new entry (see there), or be NULL on an error (the old
+ * entry dropped, no new one made). */
 int ic_sock_bind(dx_io *io, struct ic_sock **kp);
 bool ic_sock_armed(const struct ic_sock *k);
 bool ic_sock_busy(const struct ic_sock *k);

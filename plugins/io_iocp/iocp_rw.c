@@ -99,7 +99,8 @@ static int sock_for(dx_io *io, int fd, size_t n, struct ic_sock **out)
 	if (rc < 0)
 		return rc;
 	if ((rc = ic_sock_bind(io, &k)) < 0 || (rc = ic_ring_room(io, n)) < 0) {
-		ic_sock_check(io, k);
+		if (k) /* NULL: the bind dropped the old entry, made none */
+			ic_sock_check(io, k);
 		return rc;
 	}
 	*out = k;

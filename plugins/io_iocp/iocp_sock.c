@@ -370,7 +370,8 @@ int ic_sock_bind(dx_io *io, struct ic_sock **kp)
 		reg_set(k->s, io->serial);
 		SOCKET s = k->s;
 		ic_sock_unlink(io, k);
-		ic_sock_check(io, k);
+		ic_sock_check(io, k); /* may free k */
+		*kp = NULL; /* until the new entry is there */
 		int rc = ic_sock_get(io, s, kp);
 		if (rc < 0)
 			return rc;
