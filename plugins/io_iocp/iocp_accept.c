@@ -443,6 +443,13 @@ void ic_accept_handoff(dx_io *io, OVERLAPPED *ov)
 			k->acc_armed = false;
 			ic_post(io, DX_IO_ACCEPT, h->err, k->acc_udata, 0);
 			ic_sock_check(io, k);
+		} else if (ic_ring_room(io, 1) < 0) {
+			/* Lost, the socket would leak: its client hears. */
+			io->host->log(io->host, DX_LOG_ERROR,
+				      "worker %d: out of memory: an accepted "
+				      "connection is reset",
+				      io->worker);
+			drop_accepted(h->s);
 		} else {
 			ic_post(io, DX_IO_ACCEPT, (int32_t)h->s, k->acc_udata,
 				DX_IO_F_MORE);

@@ -139,6 +139,11 @@ void ic_recv_done(dx_io *io, struct ic_sock *k)
 		recv_end(io, k, rc);
 	} else if (!io->nfree) {
 		recv_end(io, k, -ENOBUFS);
+	} else if (ic_ring_room(io, 2) < 0) {
+		/* No room for the bytes and the recv's end: read nothing
+		 * (bytes read and then lost would corrupt the stream) and
+		 * end the recv; its end may be lost too (logged). */
+		recv_end(io, k, -ENOMEM);
 	} else {
 		uint16_t b = io->free_ids[--io->nfree];
 		int got = recv(k->s, (char *)io->bufs + (size_t)b * io->buf_size,
