@@ -191,6 +191,8 @@ static int ic_init(const dx_host_api *host, const dx_config *config,
 	}
 	pl->host = host;
 	InitializeSRWLock(&pl->lock);
+	ic_clock_init();
+	ic_registry_ref();
 	host->log(host, DX_LOG_DEBUG,
 		  "moving a socket between ports: %s",
 		  ic_can_replace() ? "FileReplaceCompletionInformation" :
@@ -204,6 +206,7 @@ static void ic_fini(void *self)
 {
 	struct plugin *pl = self;
 	ic_acceptor_fini(pl);
+	ic_registry_unref();
 	free(pl);
 	WSACleanup();
 }

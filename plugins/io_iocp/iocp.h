@@ -162,6 +162,8 @@ struct dx_io {
 };
 
 /* ---- iocp_core.c ---- */
+/* At init, before any instance: ic_now_ns reads what it sets. */
+void ic_clock_init(void);
 uint64_t ic_now_ns(void);
 int ic_ring_room(dx_io *io, size_t n);
 /* Post a completion; the ring has room (ic_ring_room) or it is lost and
@@ -201,6 +203,10 @@ void ic_ov_free(struct ic_ov *o);
  * and cannot let go): 0 with *foreign set, or a negative errno. */
 int ic_bind(HANDLE port, uint64_t serial, SOCKET s, bool *foreign);
 uint64_t ic_serial_new(void);
+/* The socket registry's users: ic_init takes one, ic_fini drops it; the
+ * last one frees the registry (a reload's old and new plugin share it). */
+void ic_registry_ref(void);
+void ic_registry_unref(void);
 /* Whether ntdll's FileReplaceCompletionInformation works here. */
 bool ic_can_replace(void);
 

@@ -120,6 +120,7 @@ int ic_recv(dx_io *io, int fd, uint64_t udata)
 	io->queued++;
 	if (!k->recv_op.busy)
 		recv_post(io, k);
+	ic_sock_check(io, k); /* the post failed: its end is posted */
 	return 0;
 }
 
@@ -256,6 +257,7 @@ int ic_send(dx_io *io, int fd, const void *buf, size_t len, uint64_t udata,
 	io->queued++;
 	if (!k->send_op.busy)
 		send_post(io, k);
+	ic_sock_check(io, k); /* the post failed: its end is posted */
 	return 0;
 }
 
