@@ -108,6 +108,7 @@ struct ic_sock {
 	bool bound;   /* native or foreign decided (ic_sock_bind) */
 	/* recv: multishot while armed; a zero-byte WSARecv in flight. */
 	bool recv_armed;
+	bool recv_cancel_due; /* detached: -ECANCELED when recv_op is back */
 	uint64_t recv_udata;
 	struct ic_ov recv_op;
 	/* send: in order, the head in flight. */

@@ -21,8 +21,13 @@
  *
  * detach cancels with CancelIoEx, naming each OVERLAPPED (never the whole
  * handle: another instance may own the socket's next operations). A
- * recv ends with -ECANCELED at once (its zero-byte read holds no bytes);
- * a cancelled send reports the bytes that went out: Windows and wine give
+ * recv's -ECANCELED waits for its zero-byte read to come back, as a
+ * send's end does: posted at detach, it would let the host arm the socket
+ * on another instance while the read is still with the kernel, and where
+ * the socket can move between ports (FileReplaceCompletionInformation,
+ * Windows 8.1+) that read's packet could then land on the other
+ * instance's port, naming this one's memory. With no read in flight the
+ * end is at once. A cancelled send reports the bytes that went out: Windows and wine give
  * the count of a cancelled WSASend (checked under wine 8: an 8 MiB send
  * cancelled after 270848 bytes reported 270848, and the peer read
  * exactly those). Sends queued behind the head end with -ECANCELED at
@@ -133,7 +138,11 @@ void ic_recv_done(dx_io *io, struct ic_sock *k)
 	size_t n;
 	int rc = ov_outcome(k->s, &k->recv_op, &n);
 	if (!k->recv_armed) {
-		ic_sock_check(io, k); /* detached: its end is posted */
+		if (k->recv_cancel_due) { /* detached: its end is now */
+			k->recv_cancel_due = false;
+			ic_post(io, DX_IO_RECV, -ECANCELED, k->recv_udata, 0);
+		}
+		ic_sock_check(io, k);
 		return;
 	}
 	if (rc < 0) {
@@ -315,8 +324,13 @@ int ic_detach(dx_io *io, int fd)
 		ic_accept_detach(io, k);
 	if (k->poll_armed)
 		ic_poll_cancel(io, k);
-	if (k->recv_armed) /* no bytes are in flight: the end is now */
+	if (k->recv_armed && k->recv_op.busy) {
+		/* Its end when the cancelled read comes back (see top). */
+		k->recv_armed = false;
+		k->recv_cancel_due = true;
+	} else if (k->recv_armed) {
 		recv_end(io, k, -ECANCELED);
+	}
 	/* Behind the head: never started. */
 	if (k->sq_head) {
 		struct ic_send *q = k->sq_head->next;
