@@ -14,6 +14,11 @@
  * back accepts for the others; the accepted socket is on no port, so the
  * instance that gets it binds it to its own.
  *
+ * When AcceptEx cannot be posted for want of sockets or memory, the
+ * completions of those still out post again; a listener left with none
+ * out is tried again by the acceptor every ACCEPT_RETRY_MS until some
+ * post (its wait is otherwise unbounded), as io_ready backs off.
+ *
  * Accepted sockets: SO_UPDATE_ACCEPT_CONTEXT (so getpeername and
  * shutdown work), non-blocking (FIONBIO) and not inheritable
  * (WSA_FLAG_NO_HANDLE_INHERIT), as dx/io.h promises.
@@ -44,6 +49,10 @@
 #include "iocp.h"
 
 #define ADDR_LEN (sizeof(SOCKADDR_STORAGE) + 16)
+/* How long a listener with no AcceptEx posted (out of sockets or memory)
+ * waits before the acceptor tries again: io_ready's RD_ACCEPT_BACKOFF_MS
+ * is 50, this is the same order. */
+#define ACCEPT_RETRY_MS 100
 
 struct ic_listener;
 
@@ -166,7 +175,8 @@ static void post_accepts(struct acceptor *acc, struct ic_listener *l)
 			op->as = INVALID_SOCKET;
 			if (rc == -EMFILE || rc == -ENOBUFS || rc == -ENOMEM)
 				break; /* out of resources: the next packet
-					* tries again */
+					* tries again, or, with none posted,
+					* the acceptor after ACCEPT_RETRY_MS */
 			/* Not a listening socket (any more): every armed
 			 * accept ends with the error. */
 			l->err = rc;
@@ -226,15 +236,23 @@ static void accept_done(struct acceptor *acc, struct acc_op *op)
 	listener_check(acc, l);
 }
 
+/* A listener wanted but with no AcceptEx out (a shortage stopped
+ * post_accepts): no packet will come back to post more. */
+static bool starved(const struct acceptor *acc, const struct ic_listener *l)
+{
+	return l->nsubs && !l->posted && !l->err && !acc->stopping;
+}
+
 static DWORD WINAPI acceptor_main(LPVOID arg)
 {
 	struct acceptor *acc = arg;
 	OVERLAPPED_ENTRY ents[64];
+	DWORD ms = INFINITE;
 	for (;;) {
 		ULONG n = 0;
-		if (!GetQueuedCompletionStatusEx(acc->port, ents, 64, &n,
-						 INFINITE, FALSE))
-			continue;
+		if (!GetQueuedCompletionStatusEx(acc->port, ents, 64, &n, ms,
+						 FALSE))
+			n = 0; /* the timeout: try the starved again */
 		AcquireSRWLockExclusive(&acc->lock);
 		for (ULONG i = 0; i < n; i++) {
 			if (ents[i].lpCompletionKey == IC_KEY_STOP) {
@@ -248,8 +266,13 @@ static DWORD WINAPI acceptor_main(LPVOID arg)
 			}
 		}
 		/* Listeners that were waiting only for their AcceptEx. */
+		ms = INFINITE;
 		for (struct ic_listener *l = acc->list, *next; l; l = next) {
 			next = l->next;
+			if (starved(acc, l))
+				post_accepts(acc, l);
+			if (starved(acc, l))
+				ms = ACCEPT_RETRY_MS;
 			listener_check(acc, l);
 		}
 		bool done = acc->stopping && !acc->list;
@@ -392,6 +415,8 @@ int ic_accept(dx_io *io, int listen_fd, uint64_t udata)
 	l->err = 0; /* try again: it may listen now */
 	gen = l->gen;
 	post_accepts(acc, l);
+	if (starved(acc, l)) /* the acceptor's wait is INFINITE: shorten it */
+		PostQueuedCompletionStatus(acc->port, 0, IC_KEY_WAKE, NULL);
 out:
 	ReleaseSRWLockExclusive(&acc->lock);
 	if (rc < 0) {
