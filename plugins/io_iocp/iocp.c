@@ -191,6 +191,7 @@ static int ic_init(const dx_host_api *host, const dx_config *config,
 	}
 	pl->host = host;
 	InitializeSRWLock(&pl->lock);
+	InitializeConditionVariable(&pl->acc_stopped);
 	ic_clock_init();
 	ic_registry_ref();
 	host->log(host, DX_LOG_DEBUG,

@@ -261,6 +261,10 @@ struct plugin {
 	SRWLOCK lock; /* makes and drops the acceptor */
 	struct acceptor *acc;
 	unsigned acc_refs;
+	/* The last reference went and its acceptor is stopping (outside
+	 * lock): a new one waits on acc_stopped until it has. */
+	bool acc_stopping;
+	CONDITION_VARIABLE acc_stopped;
 };
 
 #endif

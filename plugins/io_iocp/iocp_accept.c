@@ -361,6 +361,11 @@ static struct acceptor *acceptor_ref(dx_io *io)
 {
 	struct plugin *pl = io->pl;
 	AcquireSRWLockExclusive(&pl->lock);
+	/* An old acceptor still stopping may have AcceptEx out on the
+	 * listening sockets a new one would take: wait it out. */
+	while (pl->acc_stopping)
+		SleepConditionVariableSRW(&pl->acc_stopped, &pl->lock,
+					  INFINITE, 0);
 	if (!pl->acc)
 		pl->acc = acceptor_new(pl->host);
 	if (pl->acc && !io->acceptor_ref) {
@@ -504,10 +509,16 @@ void ic_accept_release(dx_io *io)
 	if (--pl->acc_refs == 0) {
 		stop = pl->acc;
 		pl->acc = NULL;
+		pl->acc_stopping = true;
 	}
 	ReleaseSRWLockExclusive(&pl->lock);
-	if (stop)
-		acceptor_stop(stop);
+	if (!stop)
+		return;
+	acceptor_stop(stop); /* joins its thread: not under pl->lock */
+	AcquireSRWLockExclusive(&pl->lock);
+	pl->acc_stopping = false;
+	WakeAllConditionVariable(&pl->acc_stopped);
+	ReleaseSRWLockExclusive(&pl->lock);
 }
 
 void ic_acceptor_fini(struct plugin *pl)
