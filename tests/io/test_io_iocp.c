@@ -7,8 +7,11 @@
  * (a socket is tied to one completion port: under wine it runs
  * event-signalled on the second instance, natively again on the first);
  * a new acceptor on a listening socket an old one took; poll, which
- * never ties the polled socket to a port; a reset as -ECONNRESET; and
- * destroy with every kind of operation in flight. Loads
+ * never ties the polled socket to a port; a reset as -ECONNRESET;
+ * destroy with every kind of operation in flight, and with a big send
+ * half out (nothing more goes); a connection accepted for a listener
+ * removed since (reset, not left hanging); a listening socket's number
+ * reused by an IPv6 listener. Loads
  * $DX_PLUGINS/io_iocp/io_iocp.dll through the real loader and registry;
  * runs under wine. */
 #include <errno.h>
