@@ -430,17 +430,27 @@ START_TEST(test_review_destroy_resend)
 }
 END_TEST
 
+/* An instance that had accept armed on a new listener (*l, *port) and a
+ * connection (*cli) accepted and handed to it, its packet not dequeued,
+ * then its accept detached: what is left for that client? */
+static dx_io *handed_then_detached(int *l, uint16_t *port, int *cli)
+{
+	dx_io *io = io_new(4, 4096);
+	*l = listener(port);
+	ARM(io, vt->accept(io, *l, 1));
+	*cli = connect_to(*port);
+	sys_usleep(300000); /* accepted by the acceptor, handed to io */
+	ck_assert_int_eq(vt->detach(io, *l), 0);
+	return io;
+}
+
 /* REVIEW: a listener removed (detach, close) while a handoff was on its
  * way: what happens to that client? */
 START_TEST(test_review_pending_orphan)
 {
-	dx_io *io = io_new(4, 4096);
 	uint16_t port;
-	int l = listener(&port);
-	ARM(io, vt->accept(io, l, 1));
-	int c1 = connect_to(port);
-	sys_usleep(300000); /* accepted by the acceptor, handed to io */
-	ck_assert_int_eq(vt->detach(io, l), 0);
+	int l, c1;
+	dx_io *io = handed_then_detached(&l, &port, &c1);
 	dx_io_cqe c[8];
 	int n = io_wait(io, c, 8, 50);
 	for (int i = 0; i < n; i++)
@@ -492,13 +502,9 @@ static SOCKET listener6(uint16_t *port)
  * makes sockets until one has it, and fails if none does. */
 START_TEST(test_listener_number_reused)
 {
-	dx_io *io = io_new(4, 4096);
 	uint16_t p4;
-	int l4 = listener(&p4);
-	ARM(io, vt->accept(io, l4, 1));
-	int c1 = connect_to(p4);
-	sys_usleep(300000); /* accepted, handed to io, not dequeued */
-	ck_assert_int_eq(vt->detach(io, l4), 0);
+	int l4, c1;
+	dx_io *io = handed_then_detached(&l4, &p4, &c1);
 	dx_io_cqe c[8];
 	/* The accept's -ECANCELED; the handoff may stay on io's port until
 	 * a later wait, when the number names the IPv6 listener. */
