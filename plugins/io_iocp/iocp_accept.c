@@ -59,6 +59,7 @@ struct ic_listener;
 struct acc_op {
 	struct ic_ov o; /* first: the OVERLAPPED is the op */
 	struct ic_listener *l;
+	uint64_t gen; /* l's when posted */
 	SOCKET as;
 	char addr[2 * ADDR_LEN];
 };
@@ -67,7 +68,12 @@ struct ic_listener {
 	struct ic_listener *next;
 	SOCKET s;
 	int family, protocol; /* for AcceptEx's sockets */
-	uint64_t gen; /* which socket s names: new with each listener_learn */
+	/* Which listening socket s names: a new generation when learning
+	 * finds another address (the number reused by another socket);
+	 * AcceptEx and handoffs of an older one are not this one's. */
+	uint64_t gen;
+	SOCKADDR_STORAGE addr; /* s's local address when learnt */
+	int addr_len;
 	bool foreign;
 	LPFN_ACCEPTEX acceptex;
 	struct acc_op ops[IC_ACCEPT_POSTS];
@@ -153,6 +159,7 @@ static void post_accepts(struct acceptor *acc, struct ic_listener *l)
 		    l->posted >= IC_ACCEPT_POSTS)
 			continue;
 		op->l = l;
+		op->gen = l->gen;
 		op->as = WSASocketW(l->family, SOCK_STREAM, l->protocol, NULL,
 				    0,
 				    WSA_FLAG_OVERLAPPED |
@@ -221,7 +228,13 @@ static void accept_done(struct acceptor *acc, struct acc_op *op)
 	DWORD n = 0, flags = 0;
 	SOCKET as = op->as;
 	op->as = INVALID_SOCKET;
-	if (WSAGetOverlappedResult(l->s, &op->o.ov, &n, FALSE, &flags) &&
+	if (op->gen != l->gen) {
+		/* Posted on the socket l->s named before it was learnt
+		 * again (closed, the number reused): not the new one's. */
+		if (as != INVALID_SOCKET)
+			drop_accepted(as);
+	} else if (WSAGetOverlappedResult(l->s, &op->o.ov, &n, FALSE,
+					  &flags) &&
 	    setsockopt(as, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT,
 		       (const char *)&l->s, sizeof l->s) == 0) {
 		u_long nb = 1;
@@ -323,7 +336,19 @@ static int listener_learn(struct acceptor *acc, struct ic_listener *l)
 		return -ic_errno((DWORD)WSAGetLastError());
 	l->family = pi.iAddressFamily;
 	l->protocol = pi.iProtocol;
-	l->gen = ++acc->gens;
+	SOCKADDR_STORAGE addr;
+	int addr_len = sizeof addr;
+	if (getsockname(l->s, (struct sockaddr *)&addr, &addr_len))
+		return -ic_errno((DWORD)WSAGetLastError());
+	if (!l->gen || addr_len != l->addr_len ||
+	    memcmp(&addr, &l->addr, (size_t)addr_len) != 0) {
+		/* Not the socket it was (or the first time): what is in
+		 * flight for the old one stays the old one's. The same
+		 * address again (the same socket re-armed) keeps them. */
+		l->gen = ++acc->gens;
+		l->addr = addr;
+		l->addr_len = addr_len;
+	}
 	GUID guid = WSAID_ACCEPTEX;
 	DWORD n = 0;
 	if (WSAIoctl(l->s, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid,
