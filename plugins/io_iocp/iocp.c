@@ -52,6 +52,9 @@ static void ic_destroy(dx_io *io)
 {
 	if (!io)
 		return;
+	/* First: a send chunk that completed before its cancel must not
+	 * post the next one (ic_send_done). */
+	io->closing = true;
 	if (io->port) {
 		/* Disarm and cancel everything; the packets come back
 		 * before the memory they name goes. */
@@ -188,6 +191,9 @@ static int ic_init(const dx_host_api *host, const dx_config *config,
 	}
 	pl->host = host;
 	InitializeSRWLock(&pl->lock);
+	InitializeConditionVariable(&pl->acc_stopped);
+	ic_clock_init();
+	ic_registry_ref();
 	host->log(host, DX_LOG_DEBUG,
 		  "moving a socket between ports: %s",
 		  ic_can_replace() ? "FileReplaceCompletionInformation" :
@@ -201,6 +207,7 @@ static void ic_fini(void *self)
 {
 	struct plugin *pl = self;
 	ic_acceptor_fini(pl);
+	ic_registry_unref();
 	free(pl);
 	WSACleanup();
 }

@@ -108,6 +108,7 @@ struct ic_sock {
 	bool bound;   /* native or foreign decided (ic_sock_bind) */
 	/* recv: multishot while armed; a zero-byte WSARecv in flight. */
 	bool recv_armed;
+	bool recv_cancel_due; /* detached: -ECANCELED when recv_op is back */
 	uint64_t recv_udata;
 	struct ic_ov recv_op;
 	/* send: in order, the head in flight. */
@@ -124,6 +125,7 @@ struct ic_sock {
 	/* accept: a subscription to the acceptor's listener for s. */
 	bool acc_armed;
 	uint64_t acc_udata;
+	uint64_t acc_gen; /* the listener's generation it armed */
 };
 
 struct plugin;
@@ -155,11 +157,14 @@ struct dx_io {
 	dx_timer_heap timers;
 	unsigned queued; /* operations since the last submit() */
 	bool acceptor_ref; /* holds a reference on pl's acceptor */
+	bool closing;      /* destroy has begun: nothing new is issued */
 
 	SOCKET poll_helper[2]; /* AFD poll targets: IPv4, IPv6 (lazy) */
 };
 
 /* ---- iocp_core.c ---- */
+/* At init, before any instance: ic_now_ns reads what it sets. */
+void ic_clock_init(void);
 uint64_t ic_now_ns(void);
 int ic_ring_room(dx_io *io, size_t n);
 /* Post a completion; the ring has room (ic_ring_room) or it is lost and
@@ -199,6 +204,10 @@ void ic_ov_free(struct ic_ov *o);
  * and cannot let go): 0 with *foreign set, or a negative errno. */
 int ic_bind(HANDLE port, uint64_t serial, SOCKET s, bool *foreign);
 uint64_t ic_serial_new(void);
+/* The socket registry's users: ic_init takes one, ic_fini drops it; the
+ * last one frees the registry (a reload's old and new plugin share it). */
+void ic_registry_ref(void);
+void ic_registry_unref(void);
 /* Whether ntdll's FileReplaceCompletionInformation works here. */
 bool ic_can_replace(void);
 
@@ -206,7 +215,8 @@ struct ic_sock *ic_sock_find(dx_io *io, SOCKET s);
 /* The entry for s, made and bound when new: 0 with *out, or negative. */
 int ic_sock_get(dx_io *io, SOCKET s, struct ic_sock **out);
 /* Settle *kp's port (ic_bind) before a recv or send; *kp may be
- * replaced by a new entry (see there). */
+ * replaced by a new entry (see there), or be NULL on an error (the old
+ * entry dropped, no new one made). */
 int ic_sock_bind(dx_io *io, struct ic_sock **kp);
 bool ic_sock_armed(const struct ic_sock *k);
 bool ic_sock_busy(const struct ic_sock *k);
@@ -251,6 +261,10 @@ struct plugin {
 	SRWLOCK lock; /* makes and drops the acceptor */
 	struct acceptor *acc;
 	unsigned acc_refs;
+	/* The last reference went and its acceptor is stopping (outside
+	 * lock): a new one waits on acc_stopped until it has. */
+	bool acc_stopping;
+	CONDITION_VARIABLE acc_stopped;
 };
 
 #endif

@@ -18,12 +18,26 @@
 
 #include "iocp.h"
 
+static LARGE_INTEGER freq; /* fixed at boot; set once (ic_clock_init) */
+static INIT_ONCE freq_once = INIT_ONCE_STATIC_INIT;
+
+static BOOL CALLBACK freq_init(PINIT_ONCE once, PVOID arg, PVOID *ctx)
+{
+	(void)once;
+	(void)arg;
+	(void)ctx;
+	QueryPerformanceFrequency(&freq);
+	return TRUE;
+}
+
+void ic_clock_init(void)
+{
+	InitOnceExecuteOnce(&freq_once, freq_init, NULL, NULL);
+}
+
 uint64_t ic_now_ns(void)
 {
-	static LARGE_INTEGER freq; /* fixed at boot; a benign race */
 	LARGE_INTEGER t;
-	if (!freq.QuadPart)
-		QueryPerformanceFrequency(&freq);
 	QueryPerformanceCounter(&t);
 	uint64_t f = (uint64_t)freq.QuadPart, c = (uint64_t)t.QuadPart;
 	return c / f * 1000000000u + c % f * 1000000000u / f;

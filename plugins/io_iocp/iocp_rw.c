@@ -21,8 +21,13 @@
  *
  * detach cancels with CancelIoEx, naming each OVERLAPPED (never the whole
  * handle: another instance may own the socket's next operations). A
- * recv ends with -ECANCELED at once (its zero-byte read holds no bytes);
- * a cancelled send reports the bytes that went out: Windows and wine give
+ * recv's -ECANCELED waits for its zero-byte read to come back, as a
+ * send's end does: posted at detach, it would let the host arm the socket
+ * on another instance while the read is still with the kernel, and where
+ * the socket can move between ports (FileReplaceCompletionInformation,
+ * Windows 8.1+) that read's packet could then land on the other
+ * instance's port, naming this one's memory. With no read in flight the
+ * end is at once. A cancelled send reports the bytes that went out: Windows and wine give
  * the count of a cancelled WSASend (checked under wine 8: an 8 MiB send
  * cancelled after 270848 bytes reported 270848, and the peer read
  * exactly those). Sends queued behind the head end with -ECANCELED at
@@ -99,7 +104,8 @@ static int sock_for(dx_io *io, int fd, size_t n, struct ic_sock **out)
 	if (rc < 0)
 		return rc;
 	if ((rc = ic_sock_bind(io, &k)) < 0 || (rc = ic_ring_room(io, n)) < 0) {
-		ic_sock_check(io, k);
+		if (k) /* NULL: the bind dropped the old entry, made none */
+			ic_sock_check(io, k);
 		return rc;
 	}
 	*out = k;
@@ -119,6 +125,7 @@ int ic_recv(dx_io *io, int fd, uint64_t udata)
 	io->queued++;
 	if (!k->recv_op.busy)
 		recv_post(io, k);
+	ic_sock_check(io, k); /* the post failed: its end is posted */
 	return 0;
 }
 
@@ -131,13 +138,22 @@ void ic_recv_done(dx_io *io, struct ic_sock *k)
 	size_t n;
 	int rc = ov_outcome(k->s, &k->recv_op, &n);
 	if (!k->recv_armed) {
-		ic_sock_check(io, k); /* detached: its end is posted */
+		if (k->recv_cancel_due) { /* detached: its end is now */
+			k->recv_cancel_due = false;
+			ic_post(io, DX_IO_RECV, -ECANCELED, k->recv_udata, 0);
+		}
+		ic_sock_check(io, k);
 		return;
 	}
 	if (rc < 0) {
 		recv_end(io, k, rc);
 	} else if (!io->nfree) {
 		recv_end(io, k, -ENOBUFS);
+	} else if (ic_ring_room(io, 2) < 0) {
+		/* No room for the bytes and the recv's end: read nothing
+		 * (bytes read and then lost would corrupt the stream) and
+		 * end the recv; its end may be lost too (logged). */
+		recv_end(io, k, -ENOMEM);
 	} else {
 		uint16_t b = io->free_ids[--io->nfree];
 		int got = recv(k->s, (char *)io->bufs + (size_t)b * io->buf_size,
@@ -250,6 +266,7 @@ int ic_send(dx_io *io, int fd, const void *buf, size_t len, uint64_t udata,
 	io->queued++;
 	if (!k->send_op.busy)
 		send_post(io, k);
+	ic_sock_check(io, k); /* the post failed: its end is posted */
 	return 0;
 }
 
@@ -263,7 +280,9 @@ void ic_send_done(dx_io *io, struct ic_sock *k)
 		return;
 	}
 	q->off += n;
-	bool cancelled = !k->in_table; /* detached while in flight */
+	/* Detached while in flight, or destroy cancelled it: a chunk
+	 * that completed before the cancel must not post the next. */
+	bool cancelled = !k->in_table || io->closing;
 	if (rc == 0 && n == 0 && q->off < q->len)
 		rc = -EPIPE; /* no progress: nothing more will go */
 	if (rc < 0)
@@ -305,8 +324,13 @@ int ic_detach(dx_io *io, int fd)
 		ic_accept_detach(io, k);
 	if (k->poll_armed)
 		ic_poll_cancel(io, k);
-	if (k->recv_armed) /* no bytes are in flight: the end is now */
+	if (k->recv_armed && k->recv_op.busy) {
+		/* Its end when the cancelled read comes back (see top). */
+		k->recv_armed = false;
+		k->recv_cancel_due = true;
+	} else if (k->recv_armed) {
 		recv_end(io, k, -ECANCELED);
+	}
 	/* Behind the head: never started. */
 	if (k->sq_head) {
 		struct ic_send *q = k->sq_head->next;

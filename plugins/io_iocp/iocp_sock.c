@@ -174,11 +174,32 @@ static SRWLOCK reg_lock = SRWLOCK_INIT;
 static uintptr_t *reg_keys; /* socket + 1; 0: empty */
 static uint64_t *reg_vals;
 static size_t reg_cap, reg_len;
+static unsigned reg_users; /* plugins inited and not yet fini'd */
 static atomic_uint_fast64_t serials;
 
 uint64_t ic_serial_new(void)
 {
 	return atomic_fetch_add(&serials, 1) + 1;
+}
+
+void ic_registry_ref(void)
+{
+	AcquireSRWLockExclusive(&reg_lock);
+	reg_users++;
+	ReleaseSRWLockExclusive(&reg_lock);
+}
+
+void ic_registry_unref(void)
+{
+	AcquireSRWLockExclusive(&reg_lock);
+	if (--reg_users == 0) {
+		free(reg_keys);
+		free(reg_vals);
+		reg_keys = NULL;
+		reg_vals = NULL;
+		reg_cap = reg_len = 0;
+	}
+	ReleaseSRWLockExclusive(&reg_lock);
 }
 
 static size_t hash_sock(uintptr_t s, size_t cap)
@@ -370,7 +391,8 @@ int ic_sock_bind(dx_io *io, struct ic_sock **kp)
 		reg_set(k->s, io->serial);
 		SOCKET s = k->s;
 		ic_sock_unlink(io, k);
-		ic_sock_check(io, k);
+		ic_sock_check(io, k); /* may free k */
+		*kp = NULL; /* until the new entry is there */
 		int rc = ic_sock_get(io, s, kp);
 		if (rc < 0)
 			return rc;

@@ -127,17 +127,25 @@ static inline void tcase_set_timeout(TCase *tc, double seconds)
 
 static inline void tcase_add_test(TCase *tc, const TTest *t)
 {
-	if (tc->count < (int)(sizeof tc->tests / sizeof tc->tests[0]))
-		tc->tests[tc->count++] = t;
-	else
-		fprintf(stderr, "check shim: too many cases, %s left out\n",
-			t->name);
+	/* A case left out would pass unseen: stop the run instead. */
+	if (tc->count >= (int)(sizeof tc->tests / sizeof tc->tests[0])) {
+		fprintf(stderr, "check shim: too many cases in %s, %s left "
+				"out: raise TTest's limit\n",
+			tc->name, t->name);
+		abort();
+	}
+	tc->tests[tc->count++] = t;
 }
 
 static inline void suite_add_tcase(Suite *s, TCase *tc)
 {
-	if (s->count < (int)(sizeof s->tcases / sizeof s->tcases[0]))
-		s->tcases[s->count++] = tc;
+	if (s->count >= (int)(sizeof s->tcases / sizeof s->tcases[0])) {
+		fprintf(stderr, "check shim: too many tcases in %s, %s left "
+				"out: raise Suite's limit\n",
+			s->name, tc->name);
+		abort();
+	}
+	s->tcases[s->count++] = tc;
 }
 
 static inline SRunner *srunner_create(Suite *s)
