@@ -30,6 +30,7 @@ struct dx_listen_change {
 	size_t n;        /* slots after */
 	size_t first;    /* the first new slot */
 	int **fds;       /* per worker, n fds; -1: closed or closing */
+	int **mine;      /* the same, the main thread's copy (slot_fds) */
 	char **keys;     /* per slot: its manifest text, NULL: closed */
 	char **addrs;    /* per slot: its bound address, NULL: closed */
 	char **unlinks;  /* unix socket paths of listeners that leave */
@@ -57,8 +58,11 @@ static void dx_change_free(dx_server *s, dx_listen_change *ch, bool close_new)
 			if (ch->fds[k][i] >= 0)
 				dx_bind_close(ch->fds[k][i]);
 		free(ch->fds[k]);
+		if (ch->mine)
+			free(ch->mine[k]);
 	}
 	free(ch->fds);
+	free(ch->mine);
 	dx_strv_free(ch->keys, ch->n);
 	dx_strv_free(ch->addrs, ch->n);
 	dx_strv_free(ch->unlinks, ch->nunlinks);
@@ -189,7 +193,7 @@ int dx_listen_prepare(dx_server *s, const dx_manifest *is,
 			continue;
 		}
 		for (unsigned k = 0; k < s->nworkers; k++)
-			ch->fds[k][i] = s->workers[k].listen_fds[i];
+			ch->fds[k][i] = s->slot_fds[k][i];
 		ch->keys[i] = strdup(key);
 		ch->addrs[i] = strdup(s->addrs[i]);
 		if (!ch->keys[i] || !ch->addrs[i])
@@ -204,6 +208,17 @@ int dx_listen_prepare(dx_server *s, const dx_manifest *is,
 			rc = dx_listen_bind(s, ch, slot++, &is->listen[i], fds,
 					    d);
 	free(fds);
+	/* The main thread's copy of each worker's new table. */
+	if (rc == 0 && !(ch->mine = calloc(s->nworkers, sizeof *ch->mine)))
+		rc = -ENOMEM;
+	for (unsigned k = 0; rc == 0 && k < s->nworkers; k++) {
+		if (!(ch->mine[k] = malloc((ch->n ? ch->n : 1) *
+					   sizeof **ch->mine)))
+			rc = -ENOMEM;
+		else
+			memcpy(ch->mine[k], ch->fds[k],
+			       ch->n * sizeof **ch->mine);
+	}
 	if (rc < 0) {
 		if (rc == -ENOMEM)
 			dx_diag_add(d, "listen: out of memory");
@@ -277,9 +292,11 @@ void dx_listen_commit(dx_server *s, dx_listen_change *ch)
 		free(j);
 		/* Not posted (out of memory): this worker keeps its old
 		 * table; the new sockets are closed below for it alone. */
-		for (size_t i = ch->first; i < ch->n; i++)
+		for (size_t i = ch->first; i < ch->n; i++) {
 			if (ch->fds[k][i] >= 0)
 				dx_bind_close(ch->fds[k][i]);
+			ch->mine[k][i] = -1;
+		}
 		dx_registry_log(s->view.reg, DX_LOG_ERROR,
 				"worker %u keeps its old listeners: out of "
 				"memory",
@@ -288,7 +305,13 @@ void dx_listen_commit(dx_server *s, dx_listen_change *ch)
 	for (size_t i = 0; i < ch->nunlinks; i++)
 		if (ch->unlinks[i])
 			unlink(ch->unlinks[i]);
-	/* The server's view of the slots and addresses becomes the new one. */
+	/* The server's view of the slots, fds and addresses becomes the new
+	 * one. */
+	for (unsigned k = 0; k < s->nworkers; k++) {
+		free(s->slot_fds[k]);
+		s->slot_fds[k] = ch->mine[k];
+		ch->mine[k] = NULL;
+	}
 	dx_strv_free(s->listen_keys, s->nslots);
 	s->listen_keys = ch->keys;
 	s->nslots = ch->n;

@@ -119,6 +119,17 @@ static int dx_bind_all(dx_server *s, dx_diag *d)
 	if (!s->addrs || !s->listen_keys)
 		return -ENOMEM;
 	s->naddrs = s->nslots = m->listen_count;
+	s->slot_fds = calloc(s->nworkers ? s->nworkers : 1, sizeof *s->slot_fds);
+	if (!s->slot_fds)
+		return -ENOMEM;
+	for (unsigned k = 0; k < s->nworkers; k++) {
+		s->slot_fds[k] = malloc((m->listen_count ? m->listen_count : 1) *
+					sizeof **s->slot_fds);
+		if (!s->slot_fds[k])
+			return -ENOMEM;
+		for (size_t i = 0; i < m->listen_count; i++)
+			s->slot_fds[k][i] = -1;
+	}
 	int *fds = malloc((s->nworkers ? s->nworkers : 1) * sizeof *fds);
 	if (!fds)
 		return -ENOMEM;
@@ -139,7 +150,7 @@ static int dx_bind_all(dx_server *s, dx_diag *d)
 					l->text, passed);
 		rc = dx_listen_open(s, l, passed, port, fds, &s->addrs[i], d);
 		for (unsigned k = 0; rc == 0 && k < s->nworkers; k++) {
-			s->workers[k].listen_fds[i] = fds[k];
+			s->workers[k].listen_fds[i] = s->slot_fds[k][i] = fds[k];
 			s->workers[k].listen_count = i + 1;
 		}
 	}
@@ -318,6 +329,9 @@ void dx_server_free(dx_server *s)
 	for (size_t i = 0; i < s->nslots; i++)
 		free(s->listen_keys[i]);
 	free(s->listen_keys);
+	for (unsigned k = 0; s->slot_fds && k < s->nworkers; k++)
+		free(s->slot_fds[k]);
+	free(s->slot_fds);
 	free(s->workers);
 	dx_gen_free(atomic_load(&s->view.gen));
 	while (s->replaced) {

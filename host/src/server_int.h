@@ -21,6 +21,11 @@ struct dx_server {
 	size_t naddrs;
 	char **listen_keys;
 	size_t nslots; /* == naddrs */
+	/* Per worker, nslots each: its listening fds as the main thread
+	 * knows them. Main thread only: a worker's own table (listen_fds)
+	 * changes on its thread when it runs the post apply made, which may
+	 * be after the next apply has begun. -1: none. */
+	int **slot_fds;
 	bool started;
 	bool drained;
 	_Atomic unsigned next_post;
