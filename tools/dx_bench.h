@@ -88,7 +88,7 @@ static inline uint64_t now_ns(void)
 
 /* --cpu's bound: glibc's CPU_SETSIZE, the same on every system so a
  * list means the same everywhere (pinning where the system cannot is
- * skipped, bench_sys_pin). */
+ * skipped: pin.h). */
 #define BENCH_CPU_MAX 1024
 
 /* dx_bench_opts.c: 0, -1 after --help, or 2 after a usage error
@@ -196,10 +196,6 @@ void bench_sys_init(void);
 /* Whether stdout takes the live progress line ("\r\033[K"): a terminal
  * (POSIX), a console with escape sequences on (Windows). */
 bool bench_sys_live(void);
-/* Pin the calling thread to cpu, best effort: where the system cannot
- * (pin.h's -ENOTSUP, a CPU past Windows' first 64), the thread runs
- * unpinned, as a failed pin always did. */
-void bench_sys_pin(int cpu);
 /* poll() (WSAPoll on Windows, whose struct pollfd is WSAPOLLFD): as
  * poll, but a negative errno on failure. */
 struct pollfd;

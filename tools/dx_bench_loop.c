@@ -12,6 +12,7 @@
 #include <dx/hbtp.h>
 
 #include "dx_bench.h"
+#include "pin.h"
 #include "sock.h"
 
 static void conn_kill(bthread *t, bconn *c, bwait *w, const char *fmt, ...)
@@ -299,8 +300,10 @@ void *bench_thread(void *arg)
 {
 	bthread *t = arg;
 	bshared *sh = t->sh;
+	/* Best effort: where the system cannot pin (pin.h's -ENOTSUP, a CPU
+	 * past Windows' first 64), the thread runs unpinned. */
 	if (t->cpu >= 0)
-		bench_sys_pin(t->cpu);
+		(void)dx_pin_thread(pthread_self(), (unsigned)t->cpu);
 	bwait *w = bench_wait_open(t);
 	if (!w)
 		return NULL; /* t->why says why */

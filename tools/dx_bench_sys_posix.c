@@ -1,15 +1,13 @@
 /* dx_bench_sys_posix.c - `dx bench`'s few system calls outside the
  * sockets (dx_bench.h, "the system") on Linux, the BSDs and macOS:
- * SIGPIPE, the terminal test, pinning through the host's pin.h (whichever
- * pin_*.c this build has), and poll() for dx_bench_wait_poll.c. */
+ * SIGPIPE, the terminal test, and poll() for dx_bench_wait_poll.c
+ * (pinning is the host's pin.h, in dx_bench_loop.c). */
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include "dx_bench.h"
-#include "pin.h"
 
 void bench_sys_init(void)
 {
@@ -20,12 +18,6 @@ void bench_sys_init(void)
 bool bench_sys_live(void)
 {
 	return isatty(STDOUT_FILENO);
-}
-
-void bench_sys_pin(int cpu)
-{
-	/* Best effort: pin_none.c's -ENOTSUP leaves the thread unpinned. */
-	(void)dx_pin_thread(pthread_self(), (unsigned)cpu);
 }
 
 int bench_sys_poll(struct pollfd *p, unsigned n, int timeout_ms)

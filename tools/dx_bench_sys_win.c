@@ -1,7 +1,8 @@
 /* dx_bench_sys_win.c - `dx bench`'s few system calls outside the sockets
  * (dx_bench.h, "the system") on Windows: Winsock started for the sock.h
  * calls compiled into dx.exe (dx.dll keeps its own hidden), the console
- * test, SetThreadAffinityMask, and WSAPoll for dx_bench_wait_poll.c.
+ * test, and WSAPoll for dx_bench_wait_poll.c (pinning is the host's
+ * pin.h, pin_win.c, in dx_bench_loop.c).
  * Run under wine only (scripts/test-windows.sh); WSAPoll's behaviour with
  * many sockets is what wine 8 does, not checked on Windows itself. */
 #include <errno.h>
@@ -30,13 +31,6 @@ bool bench_sys_live(void)
 		return false;
 	return (mode & ENABLE_VIRTUAL_TERMINAL_PROCESSING) ||
 	       SetConsoleMode(h, mode | ENABLE_VIRTUAL_TERMINAL_PROCESSING);
-}
-
-void bench_sys_pin(int cpu)
-{
-	/* The first processor group's 64 CPUs; past them, unpinned. */
-	if (cpu >= 0 && cpu < 64)
-		SetThreadAffinityMask(GetCurrentThread(), (DWORD_PTR)1 << cpu);
 }
 
 int bench_sys_poll(struct pollfd *p, unsigned n, int timeout_ms)
