@@ -141,7 +141,6 @@ static const char *msg_str(const dx_client_msg *m)
 
 /* ---- the control socket ---- */
 
-/* {"cmd":"stats"} -> host.NAME for each name; false if not reachable. */
 /* The stats answer's host counters; false (said why) when it has none. */
 static bool stats_parse(const char *buf, uint64_t *accepted, uint64_t *refused,
 			uint64_t *connections)
