@@ -286,11 +286,8 @@ static void dx_print_manifest_errors(const struct dx_host_args *a,
 				     const dx_diag *d)
 {
 	for (size_t i = 0; i < d->count; i++) {
-		const char *msg = d->msgs[i];
-		bool at_line = msg[0] >= '0' && msg[0] <= '9';
 		char line[2048];
-		snprintf(line, sizeof line, "%s:%s%s", a->manifest,
-			 at_line ? "" : " ", msg);
+		dx_diag_at_file(d, i, a->manifest, line, sizeof line);
 		dx_host_error(a, line);
 	}
 }

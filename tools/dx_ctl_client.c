@@ -93,13 +93,11 @@ char *dx_ctl_socket_of(const char *file, const char *who)
 	dx_diag d = DX_DIAG_INIT;
 	char *path = NULL;
 	if (dx_manifest_load(file, &m, &d) < 0) {
-		/* As dx-host says them: "FILE: PATH: why", or FILE:LINE:COL
-		 * for a JSON syntax error. */
+		/* As dx-host says them (diag.h). */
 		for (size_t i = 0; i < d.count; i++) {
-			const char *msg = d.msgs[i];
-			bool at_line = msg[0] >= '0' && msg[0] <= '9';
-			fprintf(stderr, "%s: %s:%s%s\n", who, file,
-				at_line ? "" : " ", msg);
+			char line[2048];
+			dx_diag_at_file(&d, i, file, line, sizeof line);
+			fprintf(stderr, "%s: %s\n", who, line);
 		}
 	} else {
 		if (m->control_socket)

@@ -33,6 +33,14 @@ void dx_diag_add(dx_diag *d, const char *fmt, ...)
 	d->msgs[d->count++] = msg ? msg : dx_diag_oom;
 }
 
+void dx_diag_at_file(const dx_diag *d, size_t i, const char *file, char *out,
+		     size_t cap)
+{
+	const char *msg = d->msgs[i];
+	bool at_line = msg[0] >= '0' && msg[0] <= '9';
+	snprintf(out, cap, "%s:%s%s", file, at_line ? "" : " ", msg);
+}
+
 void dx_diag_print(const dx_diag *d, FILE *out, const char *prefix)
 {
 	for (size_t i = 0; i < d->count; i++) {
